@@ -1,0 +1,127 @@
+# cython: language_level=3
+"""Inline vector and quaternion helpers for the Cython kernels (nogil, no allocation).
+
+Quaternions scalar-first [w, x, y, z], Hamilton product. ``dcm_from_q(q_BN)`` gives
+``dcm_BN`` (v_B = dcm_BN v_N); with Hamilton products ``q_CN = q_BN (x) q_CB``.
+Matrices are row-major ``double[9]``.
+"""
+from libc.math cimport sqrt, sin, cos, fabs
+
+
+cdef inline void cross(const double* a, const double* b, double* out) noexcept nogil:
+    cdef double x = a[1] * b[2] - a[2] * b[1]
+    cdef double y = a[2] * b[0] - a[0] * b[2]
+    cdef double z = a[0] * b[1] - a[1] * b[0]
+    out[0] = x
+    out[1] = y
+    out[2] = z
+
+
+cdef inline double dot3(const double* a, const double* b) noexcept nogil:
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+cdef inline double norm3(const double* a) noexcept nogil:
+    return sqrt(a[0] * a[0] + a[1] * a[1] + a[2] * a[2])
+
+
+cdef inline void matvec(const double* M, const double* v, double* out) noexcept nogil:
+    cdef double x = M[0] * v[0] + M[1] * v[1] + M[2] * v[2]
+    cdef double y = M[3] * v[0] + M[4] * v[1] + M[5] * v[2]
+    cdef double z = M[6] * v[0] + M[7] * v[1] + M[8] * v[2]
+    out[0] = x
+    out[1] = y
+    out[2] = z
+
+
+cdef inline void matTvec(const double* M, const double* v, double* out) noexcept nogil:
+    cdef double x = M[0] * v[0] + M[3] * v[1] + M[6] * v[2]
+    cdef double y = M[1] * v[0] + M[4] * v[1] + M[7] * v[2]
+    cdef double z = M[2] * v[0] + M[5] * v[1] + M[8] * v[2]
+    out[0] = x
+    out[1] = y
+    out[2] = z
+
+
+cdef inline void qmul(const double* p, const double* q, double* out) noexcept nogil:
+    """Hamilton product out = p (x) q."""
+    cdef double w = p[0] * q[0] - p[1] * q[1] - p[2] * q[2] - p[3] * q[3]
+    cdef double x = p[0] * q[1] + p[1] * q[0] + p[2] * q[3] - p[3] * q[2]
+    cdef double y = p[0] * q[2] - p[1] * q[3] + p[2] * q[0] + p[3] * q[1]
+    cdef double z = p[0] * q[3] + p[1] * q[2] - p[2] * q[1] + p[3] * q[0]
+    out[0] = w
+    out[1] = x
+    out[2] = y
+    out[3] = z
+
+
+cdef inline void qconj(const double* q, double* out) noexcept nogil:
+    out[0] = q[0]
+    out[1] = -q[1]
+    out[2] = -q[2]
+    out[3] = -q[3]
+
+
+cdef inline void qnormalize(double* q) noexcept nogil:
+    cdef double n = sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3])
+    q[0] /= n
+    q[1] /= n
+    q[2] /= n
+    q[3] /= n
+
+
+cdef inline void dcm_from_q(const double* q, double* C) noexcept nogil:
+    """dcm_BN from q_BN: (w^2 - |v|^2) I + 2 v v^T - 2 w [v x]."""
+    cdef double w = q[0], x = q[1], y = q[2], z = q[3]
+    C[0] = w * w + x * x - y * y - z * z
+    C[1] = 2.0 * (x * y + w * z)
+    C[2] = 2.0 * (x * z - w * y)
+    C[3] = 2.0 * (x * y - w * z)
+    C[4] = w * w - x * x + y * y - z * z
+    C[5] = 2.0 * (y * z + w * x)
+    C[6] = 2.0 * (x * z + w * y)
+    C[7] = 2.0 * (y * z - w * x)
+    C[8] = w * w - x * x - y * y + z * z
+
+
+cdef inline void q_from_rotvec(const double* th, double* q) noexcept nogil:
+    """Quaternion of the rotation vector th [rad]."""
+    cdef double a = norm3(th)
+    cdef double s
+    if a < 1e-12:
+        q[0] = 1.0
+        q[1] = 0.5 * th[0]
+        q[2] = 0.5 * th[1]
+        q[3] = 0.5 * th[2]
+        qnormalize(q)
+        return
+    s = sin(0.5 * a) / a
+    q[0] = cos(0.5 * a)
+    q[1] = s * th[0]
+    q[2] = s * th[1]
+    q[3] = s * th[2]
+
+
+cdef inline void q_error_vec(const double* q_est, const double* q_meas, double* dth) noexcept nogil:
+    """Small-angle error dth [rad] with q_meas = q_est (x) dq(dth)."""
+    cdef double qc[4]
+    cdef double dq[4]
+    qconj(q_est, qc)
+    qmul(qc, q_meas, dq)
+    cdef double sgn = 1.0 if dq[0] >= 0.0 else -1.0
+    dth[0] = 2.0 * sgn * dq[1]
+    dth[1] = 2.0 * sgn * dq[2]
+    dth[2] = 2.0 * sgn * dq[3]
+
+
+cdef inline void q_hill(double n, double t, double* q_HN) noexcept nogil:
+    """Attitude of the Hill frame H relative to N, a rotation n t about z (N = H at t = 0)."""
+    q_HN[0] = cos(0.5 * n * t)
+    q_HN[1] = 0.0
+    q_HN[2] = 0.0
+    q_HN[3] = sin(0.5 * n * t)
+
+
+cdef inline double deadband(double x, double eps) noexcept nogil:
+    """Zero inside |x| < eps: keeps converged states off subnormal floats."""
+    return 0.0 if fabs(x) < eps else x

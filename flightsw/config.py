@@ -1,0 +1,363 @@
+"""Validated configuration: vehicles and flight-software parameters from TOML.
+
+Every error is a :class:`ConfigError` naming the file, the key and what was expected;
+unknown keys are errors too, so a misspelt key never passes silently. Loading never
+raises anything else for bad content.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_MISSING = object()
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, unreadable or has a wrong or missing field."""
+
+    def __init__(self, file: str | Path, key: str, expected: str, got: object = _MISSING):
+        self.file = str(file)
+        self.key = key
+        self.expected = expected
+        msg = f"{self.file}: {key or '(top level)'}: expected {expected}"
+        if got is not _MISSING:
+            msg += f", got {got!r}"
+        super().__init__(msg)
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file, turning I/O and syntax errors into :class:`ConfigError`."""
+    p = Path(path)
+    try:
+        with p.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(p, "", "an existing TOML file (not found)") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(p, "", f"valid TOML ({e})") from None
+    except OSError as e:
+        raise ConfigError(p, "", f"a readable file ({e.strerror})") from None
+
+
+class Reader:
+    """Typed, checked access to one TOML table; call :meth:`done` to reject unknown keys."""
+
+    def __init__(self, data: dict[str, Any], file: str | Path, prefix: str = "") -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(file, prefix, "a table", data)
+        self.data = data
+        self.file = Path(file)
+        self.prefix = prefix
+        self._used: set[str] = set()
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}.{key}" if self.prefix else key
+
+    def _get(self, key: str, default: Any, expected: str) -> Any:
+        self._used.add(key)
+        if key in self.data:
+            return self.data[key]
+        if default is _MISSING:
+            raise ConfigError(self.file, self._key(key), f"{expected} (missing)")
+        return default
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def num(
+        self,
+        key: str,
+        default: Any = _MISSING,
+        *,
+        lo: float | None = None,
+        hi: float | None = None,
+        positive: bool = False,
+    ) -> float:
+        desc = "a positive number" if positive else "a number"
+        if lo is not None and hi is not None:
+            desc = f"a number in [{lo}, {hi}]"
+        elif lo is not None:
+            desc = f"a number >= {lo}"
+        v = self._get(key, default, desc)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise ConfigError(self.file, self._key(key), desc, v)
+        if (positive and v <= 0) or (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise ConfigError(self.file, self._key(key), desc, v)
+        return float(v)
+
+    def integer(self, key: str, default: Any = _MISSING, *, lo: int | None = None) -> int:
+        desc = "an integer" + (f" >= {lo}" if lo is not None else "")
+        v = self._get(key, default, desc)
+        if isinstance(v, bool) or not isinstance(v, int) or (lo is not None and v < lo):
+            raise ConfigError(self.file, self._key(key), desc, v)
+        return int(v)
+
+    def string(self, key: str, default: Any = _MISSING, *, choices: tuple[str, ...] = ()) -> str:
+        desc = f"one of {list(choices)}" if choices else "a string"
+        v = self._get(key, default, desc)
+        if not isinstance(v, str) or (choices and v not in choices):
+            raise ConfigError(self.file, self._key(key), desc, v)
+        return v
+
+    def vec(self, key: str, n: int, default: Any = _MISSING, *, unit: bool = False) -> np.ndarray:
+        desc = f"a list of {n} numbers" + (" (non-zero; normalised)" if unit else "")
+        v = self._get(key, default, desc)
+        ok = isinstance(v, list | tuple | np.ndarray) and len(v) == n
+        ok = ok and all(
+            isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+            for x in v
+        )
+        if not ok:
+            raise ConfigError(self.file, self._key(key), desc, v)
+        a = np.array(v, dtype=float)
+        if unit:
+            nrm = float(np.linalg.norm(a))
+            if nrm < 1e-9:
+                raise ConfigError(self.file, self._key(key), desc, v)
+            a = a / nrm
+        return a
+
+    def vec_list(self, key: str, default: Any = _MISSING, *, lo: float | None = None) -> list[float]:
+        desc = "a list of numbers" + (f" >= {lo}" if lo is not None else "")
+        v = self._get(key, default, desc)
+        if not isinstance(v, list) or not all(
+            isinstance(x, int | float) and not isinstance(x, bool) for x in v
+        ):
+            raise ConfigError(self.file, self._key(key), desc, v)
+        if lo is not None and any(x < lo for x in v):
+            raise ConfigError(self.file, self._key(key), desc, v)
+        return [float(x) for x in v]
+
+    def matrix3(self, key: str, default: Any = _MISSING, *, spd: bool = False) -> np.ndarray:
+        desc = "a 3x3 list of lists of numbers" + (", symmetric positive definite" if spd else "")
+        v = self._get(key, default, desc)
+        try:
+            a = np.array(v, dtype=float)
+        except (TypeError, ValueError):
+            raise ConfigError(self.file, self._key(key), desc, v) from None
+        if a.shape != (3, 3) or not np.all(np.isfinite(a)):
+            raise ConfigError(self.file, self._key(key), desc, v)
+        if spd and (
+            not np.allclose(a, a.T, atol=1e-9 * np.abs(a).max())
+            or np.linalg.eigvalsh(0.5 * (a + a.T)).min() <= 0
+        ):
+            raise ConfigError(self.file, self._key(key), desc, v)
+        return a
+
+    def table(self, key: str, default: Any = _MISSING) -> Reader:
+        v = self._get(key, {} if default is not _MISSING else _MISSING, "a table")
+        if not isinstance(v, dict):
+            raise ConfigError(self.file, self._key(key), "a table", v)
+        return Reader(v, self.file, self._key(key))
+
+    def tables(self, key: str) -> list[Reader]:
+        v = self._get(key, _MISSING, "an array of tables ([[...]])")
+        if not isinstance(v, list) or not v or not all(isinstance(t, dict) for t in v):
+            raise ConfigError(self.file, self._key(key), "a non-empty array of tables", v)
+        return [Reader(t, self.file, f"{self._key(key)}[{i}]") for i, t in enumerate(v)]
+
+    def raw(self, key: str, default: Any = _MISSING) -> Any:
+        return self._get(key, default, "a value")
+
+    def done(self) -> None:
+        """Raise for any key that was never read (a typo or an unsupported option)."""
+        extra = sorted(set(self.data) - self._used)
+        if extra:
+            raise ConfigError(self.file, self._key(extra[0]), "no such key (unknown option)")
+
+
+@dataclass(frozen=True)
+class Thruster:
+    """One RCS thruster: position about the CM and thrust direction in B."""
+
+    name: str
+    position_B_m: np.ndarray
+    direction_B: np.ndarray
+    thrust_N: float
+    min_on_time_s: float
+
+
+@dataclass(frozen=True)
+class Vehicle:
+    """Mass properties, docking port and thrusters of a vehicle (body frame B).
+
+    Positions are relative to the centre of mass [m]. ``docking_axis`` is the port's
+    outward normal and ``docking_up`` its roll (clocking) reference, both unit vectors in B.
+    """
+
+    name: str
+    mass_kg: float
+    inertia_kgm2: np.ndarray
+    docking_port_m: np.ndarray
+    docking_axis: np.ndarray
+    docking_up: np.ndarray
+    isp_s: float = 0.0
+    thrusters: tuple[Thruster, ...] = ()
+    file: str = ""
+
+    @property
+    def thrust_matrix(self) -> np.ndarray:
+        """6xN matrix: column i is thruster i's full-thrust force [N] and torque [N m] in B."""
+        cols = []
+        for t in self.thrusters:
+            F = t.thrust_N * t.direction_B
+            cols.append(np.concatenate((F, np.cross(t.position_B_m, F))))
+        return np.array(cols).T if cols else np.zeros((6, 0))
+
+
+def load_vehicle(path: str | Path, *, need_thrusters: bool) -> Vehicle:
+    """Load and check a vehicle file."""
+    r = Reader(load_toml(path), path)
+    name = r.string("name")
+    mass = r.num("mass_kg", positive=True)
+    inertia = r.matrix3("inertia_kgm2", spd=True)
+    port = r.vec("docking_port_m", 3)
+    axis = r.vec("docking_axis", 3, unit=True)
+    up = r.vec("docking_up", 3, unit=True)
+    if abs(float(axis @ up)) > 1e-6:
+        raise ConfigError(path, "docking_up", "a vector perpendicular to docking_axis", up.tolist())
+    thrusters: list[Thruster] = []
+    isp = 0.0
+    if need_thrusters or r.has("thrusters"):
+        isp = r.num("isp_s", positive=True)
+        for t in r.tables("thrusters"):
+            thrusters.append(
+                Thruster(
+                    name=t.string("name"),
+                    position_B_m=t.vec("position_m", 3),
+                    direction_B=t.vec("direction", 3, unit=True),
+                    thrust_N=t.num("thrust_N", positive=True),
+                    min_on_time_s=t.num("min_on_time_s", 0.0, lo=0.0),
+                )
+            )
+            t.done()
+        from flightsw.messages import MAX_THRUSTERS
+
+        if len(thrusters) > MAX_THRUSTERS:
+            raise ConfigError(path, "thrusters", f"at most {MAX_THRUSTERS} thrusters",
+                              len(thrusters))
+        A = Vehicle("", 1, np.eye(3), port, axis, up, 1, tuple(thrusters)).thrust_matrix
+        if np.linalg.matrix_rank(A) < 6:
+            raise ConfigError(path, "thrusters", "a layout that spans all 6 axes (force, torque)")
+    elif r.has("isp_s"):
+        isp = r.num("isp_s", positive=True)
+    r.done()
+    return Vehicle(name, mass, inertia, port, axis, up, isp, tuple(thrusters), str(path))
+
+
+@dataclass
+class GuidanceParams:
+    """Approach guidance: hold points, glideslope and corridor.
+
+    ``hold_points_m`` port-to-port ranges of the hold points, descending [m];
+    glideslope closing speed ``v = min(v_max, v_contact + k * rho)`` [m/s] with
+    ``k = glideslope_gain_1ps`` [1/s]; ``accel_max_mps2`` reference acceleration limit
+    [m/s^2]; ``corridor_half_angle_deg`` cone half-angle [deg] with ``corridor_margin_m``
+    added to the cone radius [m]; ``speed_limit_factor``/``speed_limit_margin_mps``
+    closing-speed limit = factor * v(rho) + margin; hold settling tolerances [m, m/s];
+    ``retreat_distance_m`` how far back a retreat goes [m] at ``retreat_speed_mps``.
+    """
+
+    hold_points_m: list[float] = field(default_factory=lambda: [250.0, 30.0, 10.0])
+    v_contact_mps: float = 0.075
+    v_max_mps: float = 0.25
+    glideslope_gain_1ps: float = 0.001
+    accel_max_mps2: float = 0.004
+    corridor_half_angle_deg: float = 10.0
+    corridor_margin_m: float = 0.3
+    speed_limit_factor: float = 1.5
+    speed_limit_margin_mps: float = 0.05
+    settle_pos_m: float = 0.5
+    settle_vel_mps: float = 0.01
+    hold_dwell_s: float = 30.0
+    retreat_distance_m: float = 30.0
+    retreat_speed_mps: float = 0.1
+    monitor_persistence_s: float = 2.0
+    go_policy: str = "auto"
+
+
+@dataclass
+class ControlParams:
+    """Attitude and translation feedback gains.
+
+    Translation: natural frequency ``trans_wn_rps`` [rad/s], damping ``trans_zeta`` [-],
+    position deadband ``trans_deadband_m`` [m]. Attitude: ``att_wn_rps`` [rad/s],
+    ``att_zeta`` [-], ``att_deadband_rad`` [rad].
+    """
+
+    trans_wn_rps: float = 0.08
+    trans_zeta: float = 0.9
+    trans_deadband_m: float = 0.002
+    att_wn_rps: float = 0.3
+    att_zeta: float = 0.9
+    att_deadband_rad: float = 1e-4
+
+
+@dataclass
+class NavParams:
+    """EKF noise settings (1-sigma) and gating.
+
+    Process noise: ``accel_psd`` [m^2/s^3], ``gyro_arw`` [rad/s^0.5], ``gyro_bias_rw``
+    [rad/s^1.5]. Initial sigmas ``init_pos_m`` [m], ``init_vel_mps`` [m/s], ``init_att_rad``
+    [rad], ``init_bias_rps`` [rad/s]. ``gate_chi2`` innovation gate [-]. Measurement sigmas
+    the filter assumes are taken from the sensor file.
+    """
+
+    accel_psd: float = 1e-7
+    gyro_arw: float = 1e-5
+    gyro_bias_rw: float = 1e-7
+    init_pos_m: float = 1.0
+    init_vel_mps: float = 0.01
+    init_att_rad: float = 0.005
+    init_bias_rps: float = 2e-5
+    gate_chi2: float = 25.0
+
+
+@dataclass
+class FswParams:
+    """Flight-software configuration: rates and algorithm parameters."""
+
+    base_rate_hz: float = 50.0
+    sequencer_divider: int = 5
+    housekeeping_divider: int = 50
+    guidance: GuidanceParams = field(default_factory=GuidanceParams)
+    control: ControlParams = field(default_factory=ControlParams)
+    nav: NavParams = field(default_factory=NavParams)
+
+
+def _fill(dc: Any, r: Reader) -> None:
+    for name, val in vars(dc).items():
+        if not r.has(name):
+            continue
+        if isinstance(val, list):
+            setattr(dc, name, r.vec_list(name, lo=0.0))
+        elif isinstance(val, str):
+            setattr(dc, name, r.string(name, choices=("auto", "ground")))
+        elif isinstance(val, int) and not isinstance(val, bool):
+            setattr(dc, name, r.integer(name, lo=1))
+        else:
+            setattr(dc, name, r.num(name, lo=0.0))
+    r.done()
+
+
+def read_fsw_params(r: Reader) -> FswParams:
+    """Read an optional ``[flight_software]`` table; absent keys keep their defaults."""
+    p = FswParams()
+    p.base_rate_hz = r.num("base_rate_hz", p.base_rate_hz, lo=1.0, hi=1000.0)
+    p.sequencer_divider = r.integer("sequencer_divider", p.sequencer_divider, lo=1)
+    p.housekeeping_divider = r.integer("housekeeping_divider", p.housekeeping_divider, lo=1)
+    for sub in ("guidance", "control", "nav"):
+        if r.has(sub):
+            _fill(getattr(p, sub), r.table(sub))
+    r.done()
+    hp = p.guidance.hold_points_m
+    if not hp or any(a <= b for a, b in zip(hp, hp[1:], strict=False)):
+        raise ConfigError(r.file, r._key("guidance.hold_points_m"),
+                          "a non-empty list of ranges in descending order", hp)
+    return p

@@ -1,0 +1,230 @@
+"""Docking sequencer: the approach and docking state machine, after the IDSS/NDS sequence.
+
+    approach → hold (GO) → approach → hold (GO) → … → final_approach → contact
+    → soft_capture → attenuation → retract → hard_capture → mated
+
+with a retreat from every state before capture when the approach corridor or the
+closing-speed limit is broken (persistence-filtered), when capture fails after contact,
+or on command. GO at a hold point is given automatically once the vehicle has been settled
+for the dwell time (``go_policy = "auto"``), or by :meth:`Sequencer.command_go` when the
+policy is ``"ground"``. Every transition is an :class:`Event` with a reason.
+
+Requirements (``tests/test_sequencer.py``): SEQ-1 nominal transitions in order; SEQ-2 no
+GO under the ground policy until commanded; SEQ-3 a persistent corridor or closing-speed
+violation retreats, a transient one does not; SEQ-4 no retreat after soft capture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flightsw.config import GuidanceParams
+from flightsw.messages import (
+    GUIDANCE_MODES,
+    DockingMechCmd,
+    GuidanceCmd,
+    ModeMsg,
+)
+
+STATES = (
+    "approach",
+    "hold",
+    "final_approach",
+    "contact",
+    "soft_capture",
+    "attenuation",
+    "retract",
+    "hard_capture",
+    "mated",
+    "retreat",
+)
+ABORT_REASONS = ("", "corridor", "closing_speed", "capture_failed", "commanded")
+_PRE_CAPTURE = {"approach", "hold", "final_approach", "contact"}
+
+
+@dataclass(frozen=True)
+class Event:
+    """A sequencer decision: when [ns], from which state to which, and why."""
+
+    t_ns: int
+    from_state: str
+    to_state: str
+    reason: str
+
+
+class Sequencer:
+    """Docking sequencer component (runs in a slower rate group, e.g. 10 Hz).
+
+    Inputs: ``guidance_in`` (GuidanceOut monitors), ``mech_in`` (DockingMechStatus).
+    Outputs: ``guidance_cmd_out`` (GuidanceCmd), ``mech_cmd_out`` (DockingMechCmd),
+    ``mode_out`` (ModeMsg); ``events`` lists every transition.
+
+    Parameters
+    ----------
+    params : GuidanceParams
+        Hold points, dwell, persistence, retreat distance and GO policy.
+    period_s : float
+        Period of the group the sequencer runs in [s].
+    capture_timeout_s : float
+        Time allowed from contact to soft capture [s].
+    """
+
+    INPUTS = ("guidance_in", "mech_in")
+
+    def __init__(self, params: GuidanceParams, period_s: float,
+                 capture_timeout_s: float = 5.0) -> None:
+        self.name = "sequencer"
+        self.params = params
+        self.period_s = period_s
+        self.capture_timeout_s = capture_timeout_s
+        self.guidance_in = None
+        self.mech_in = None
+        self.guidance_cmd_out = GuidanceCmd()
+        self.mech_cmd_out = DockingMechCmd()
+        self.mode_out = ModeMsg()
+        self.events: list[Event] = []
+        self.state = "approach"
+        self.hold_index = 0
+        self.abort_reason = ""
+
+    def connect(self, **ports) -> None:
+        for k, v in ports.items():
+            if k not in self.INPUTS:
+                raise ValueError(f"sequencer: no input port {k!r}")
+            setattr(self, k, v)
+
+    # -- commands (ground hooks) -------------------------------------------------------
+    def command_go(self) -> bool:
+        """GO for the current hold point; True if accepted (only in a hold)."""
+        if self.state != "hold":
+            return False
+        self._go = True
+        return True
+
+    def command_abort(self) -> bool:
+        """Retreat now; accepted in any state before capture."""
+        if self.state not in _PRE_CAPTURE:
+            return False
+        self._abort_cmd = True
+        return True
+
+    # -- component interface ----------------------------------------------------------
+    def reset(self, t_ns: int) -> None:
+        from flightsw.component import WiringError
+
+        missing = [p for p in self.INPUTS if getattr(self, p) is None]
+        if missing:
+            raise WiringError(f"sequencer: input(s) not connected: {', '.join(missing)}")
+        self.events.clear()
+        self.hold_index = 0
+        self.abort_reason = ""
+        self._since = 0.0  # time in state [s]
+        self._settled_for = 0.0
+        self._bad_corridor = 0.0
+        self._bad_speed = 0.0
+        self._go = False
+        self._abort_cmd = False
+        self._t_ns = t_ns
+        self.state = "approach"
+        self.mech_cmd_out.buf[:] = 0.0
+        self._command()
+
+    def _to(self, state: str, reason: str) -> None:
+        self.events.append(Event(self._t_ns, self.state, state, reason))
+        self.state = state
+        self._since = 0.0
+        self._settled_for = 0.0
+        self._go = False
+        self._command()
+
+    def _command(self) -> None:
+        p, c, m = self.params, self.guidance_cmd_out, self.mech_cmd_out
+        c.v_contact_mps = p.v_contact_mps
+        hp = p.hold_points_m
+        s = self.state
+        if s in ("approach", "hold"):
+            c.mode = GUIDANCE_MODES[s]
+            c.rho_goal_m = hp[self.hold_index]
+        elif s == "final_approach":
+            c.mode = GUIDANCE_MODES["final"]
+            c.rho_goal_m = 0.0
+            m.arm = 1.0
+        elif s == "retreat":
+            c.mode = GUIDANCE_MODES["retreat"]
+        else:  # contact and after: thrusters inhibited, the mechanism works
+            c.mode = GUIDANCE_MODES["free_drift"]
+        if s == "retract":
+            m.retract = 1.0
+        if s == "hard_capture":
+            m.close_hooks = 1.0
+        mo = self.mode_out
+        mo.state = STATES.index(s)
+        mo.hold_index = self.hold_index
+        mo.abort_reason = ABORT_REASONS.index(self.abort_reason)
+        mo.t_ns = self._t_ns
+        c.t_ns = self._t_ns
+
+    def _retreat(self, reason: str) -> None:
+        self.abort_reason = reason
+        g = self.guidance_in
+        rho = max(g.rho_m, g.rho_ref_m)
+        self.guidance_cmd_out.rho_goal_m = rho + self.params.retreat_distance_m
+        self._to("retreat", reason)
+        self.guidance_cmd_out.rho_goal_m = rho + self.params.retreat_distance_m
+
+    def update(self, t_ns: int) -> None:
+        self._t_ns = t_ns
+        dt = self.period_s
+        self._since += dt
+        g, mech, p, s = self.guidance_in, self.mech_in, self.params, self.state
+        if s in ("approach", "hold", "final_approach"):
+            self._bad_corridor = 0.0 if g.corridor_ok else self._bad_corridor + dt
+            self._bad_speed = 0.0 if g.speed_ok else self._bad_speed + dt
+            if self._abort_cmd:
+                self._abort_cmd = False
+                self._retreat("commanded")
+                return
+            if self._bad_corridor >= p.monitor_persistence_s:
+                self._retreat("corridor")
+                return
+            if self._bad_speed >= p.monitor_persistence_s:
+                self._retreat("closing_speed")
+                return
+        if s == "approach":
+            if abs(g.rho_ref_m - p.hold_points_m[self.hold_index]) < 1e-3:
+                self._to("hold", f"at hold point {self.hold_index} "
+                                 f"({p.hold_points_m[self.hold_index]:g} m)")
+        elif s == "hold":
+            self._settled_for = self._settled_for + dt if g.settled else 0.0
+            ready = self._settled_for >= p.hold_dwell_s
+            if p.go_policy == "auto" and ready:
+                self._go = True
+            if self._go and (ready or p.go_policy == "ground"):
+                reason = "GO (auto)" if p.go_policy == "auto" else "GO (ground)"
+                if self.hold_index + 1 < len(p.hold_points_m):
+                    self.hold_index += 1
+                    self._to("approach", reason)
+                else:
+                    self._to("final_approach", reason)
+        elif s == "final_approach":
+            if mech.contact:
+                self._to("contact", "ring contact sensed")
+        elif s == "contact":
+            if mech.soft_capture:
+                self._to("soft_capture", "capture latches closed")
+            elif self._since > self.capture_timeout_s:
+                self.abort_reason = "capture_failed"
+                self._retreat("capture_failed")
+        elif s == "soft_capture":
+            self._to("attenuation", "attenuating relative motion")
+        elif s == "attenuation":
+            if mech.attenuated:
+                self._to("retract", "relative motion damped")
+        elif s == "retract":
+            if mech.retracted:
+                self._to("hard_capture", "ring retracted")
+        elif s == "hard_capture":
+            if mech.hard_capture:
+                self._to("mated", "structural hooks closed")
+        mo = self.mode_out
+        mo.t_ns = t_ns

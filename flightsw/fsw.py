@@ -1,0 +1,123 @@
+"""The flight software assembled: components, their wiring (in one place) and rate groups.
+
+Inputs arrive in the ``*_in`` messages (written by device drivers, or by sensor models in
+SIL); outputs leave in ``thruster_cmd`` and ``mech_cmd``. Nothing here knows whether the
+other side is a simulation, an emulator or hardware.
+
+Rate groups (base rate from the configuration, 50 Hz by default):
+
+==============  ========  ==================================================
+group           divider   components
+==============  ========  ==================================================
+``gnc``         1         navigation → guidance → control → allocation
+``sequencer``   5         docking sequencer
+``housekeeping`` 50       housekeeping telemetry
+==============  ========  ==================================================
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from flightsw.config import FswParams, Vehicle
+from flightsw.docking.sequencer import Sequencer
+from flightsw.executive import Executive, RateGroup
+from flightsw.gnc.allocation import Allocation
+from flightsw.gnc.control import Control
+from flightsw.gnc.guidance import Guidance
+from flightsw.gnc.navigation import Navigation, NavSensorModel
+from flightsw.messages import DockingMechStatus, ImuMsg, LidarMsg, StarTrackerMsg
+
+MU_MOON = 4.9028e12
+"""Gravitational parameter of the Moon [m^3/s^2] (DESIGN.md section 7)."""
+R_MOON = 1737.4e3
+"""Mean radius of the Moon [m]."""
+
+
+class Housekeeping:
+    """1 Hz housekeeping: snapshot of rate-group statistics, mode and navigation health."""
+
+    def __init__(self, fsw: FlightSoftware, keep: int = 3600) -> None:
+        self.fsw = fsw
+        self.packets: deque[dict] = deque(maxlen=keep)
+
+    def reset(self, t_ns: int) -> None:
+        self.packets.clear()
+
+    def update(self, t_ns: int) -> None:
+        f = self.fsw
+        self.packets.append({
+            "t_ns": t_ns,
+            "state": f.sequencer.state,
+            "rate_groups": f.executive.telemetry(),
+            "nav_sigma_r_m": f.navigation.nav_out.sigma_r_m,
+            "nav_rejected": f.navigation.nav_out.n_rejected,
+        })
+
+
+class FlightSoftware:
+    """Builds and wires the flight software.
+
+    Parameters
+    ----------
+    params : FswParams
+        Rates and algorithm parameters.
+    chaser, target : Vehicle
+        Nominal vehicles (the flight software's own copy of their properties).
+    orbit_radius_m : float
+        Radius of the target's circular orbit [m].
+    sensors : NavSensorModel
+        Sensor noises the filter assumes.
+    twin : bool
+        Run the reference twins instead of the Cython kernels (verification).
+    """
+
+    def __init__(self, params: FswParams, chaser: Vehicle, target: Vehicle,
+                 orbit_radius_m: float, sensors: NavSensorModel, *, twin: bool = False,
+                 mu: float = MU_MOON) -> None:
+        self.params = params
+        dt = 1.0 / params.base_rate_hz
+        self.base_period_ns = round(1e9 / params.base_rate_hz)
+        self.dt = self.base_period_ns * 1e-9
+        r0 = orbit_radius_m
+        self.mean_motion = float(np.sqrt(mu / r0**3))
+        # input mailboxes (drivers or sensor models write here)
+        self.imu_in = ImuMsg()
+        self.st_in = StarTrackerMsg()
+        self.lidar_in = LidarMsg()
+        self.mech_in = DockingMechStatus()
+        # components
+        self.navigation = Navigation(self.dt, mu, r0, chaser, target.docking_port_m,
+                                     params.nav, sensors, twin=twin)
+        self.guidance = Guidance(self.dt, self.mean_motion, chaser, target, params.guidance,
+                                 twin=twin)
+        self.control = Control(mu, r0, chaser, params.control, twin=twin)
+        self.allocation = Allocation(self.dt, chaser, twin=twin)
+        self.sequencer = Sequencer(params.guidance, self.dt * params.sequencer_divider)
+        self.housekeeping = Housekeeping(self)
+        # wiring: the only place where outputs meet inputs
+        self.navigation.connect(imu_in=self.imu_in, st_in=self.st_in, lidar_in=self.lidar_in,
+                                thruster_in=self.allocation.thruster_out)
+        self.guidance.connect(nav_in=self.navigation.nav_out,
+                              cmd_in=self.sequencer.guidance_cmd_out)
+        self.control.connect(nav_in=self.navigation.nav_out,
+                             guidance_in=self.guidance.guidance_out)
+        self.allocation.connect(control_in=self.control.control_out)
+        self.sequencer.connect(guidance_in=self.guidance.guidance_out, mech_in=self.mech_in)
+        # outputs
+        self.thruster_cmd = self.allocation.thruster_out
+        self.mech_cmd = self.sequencer.mech_cmd_out
+        del dt
+        self.executive = Executive(self.base_period_ns, [
+            RateGroup("gnc", 1, [self.navigation, self.guidance, self.control,
+                                 self.allocation]),
+            RateGroup("sequencer", params.sequencer_divider, [self.sequencer]),
+            RateGroup("housekeeping", params.housekeeping_divider, [self.housekeeping]),
+        ])
+
+    def reset(self, t_ns: int = 0) -> None:
+        """Reset every component (the sequencer first, so guidance has its command)."""
+        self.sequencer.reset(t_ns)
+        self.executive.reset(t_ns)

@@ -1,0 +1,91 @@
+# cython: language_level=3
+"""Translation and attitude control kernel (nogil, no allocation). Twin: control_ref.
+
+Translation (in H): a = a_ref - f(r, v) + wn^2 e_r + 2 zeta wn e_v, where f is the natural
+relative acceleration (circular target orbit) so gravity gradient and Coriolis are
+cancelled; F_B = C_BH m a. Attitude: quaternion feedback
+L = I (wn^2 dtheta + 2 zeta wn (omega_ref - omega)) + omega x I omega,
+dtheta the rotation from the estimate to the reference (q_ref = q (x) dq(dtheta)).
+Errors inside the deadbands are zeroed.
+"""
+from libc.math cimport sqrt
+from flightsw._cmath cimport (cross, matvec, matTvec, dcm_from_q, q_error_vec, q_hill,
+                              deadband)
+
+
+cdef class ControlKernel:
+    """Controller bound to its messages; see :class:`flightsw.gnc.control.Control`."""
+
+    cdef double n, mu, r0, kp_t, kd_t, kp_a, kd_a, db_t, db_a
+    cdef double I[9]
+    cdef double[::1] n_r, n_v, n_q, n_w, n_m, g_r, g_v, g_a, g_q, g_w, g_en, o_F, o_L
+
+    def __init__(self, double mu, double r0, inertia, double trans_wn, double trans_zeta,
+                 double trans_deadband_m, double att_wn, double att_zeta,
+                 double att_deadband_rad, inputs, outputs):
+        cdef int i, j
+        self.mu = mu
+        self.r0 = r0
+        self.n = sqrt(mu / (r0 * r0 * r0))
+        self.kp_t = trans_wn * trans_wn
+        self.kd_t = 2.0 * trans_zeta * trans_wn
+        self.kp_a = att_wn * att_wn
+        self.kd_a = 2.0 * att_zeta * att_wn
+        self.db_t = trans_deadband_m
+        self.db_a = att_deadband_rad
+        for i in range(3):
+            for j in range(3):
+                self.I[3 * i + j] = inertia[i][j]
+        (self.n_r, self.n_v, self.n_q, self.n_w, self.n_m, self.g_r, self.g_v, self.g_a,
+         self.g_q, self.g_w, self.g_en) = inputs
+        (self.o_F, self.o_L) = outputs
+
+    cdef void _step(self, double t) noexcept nogil:
+        cdef double qHN[4]
+        cdef double CHN[9]
+        cdef double CBN[9]
+        cdef double a[3]
+        cdef double fN[3]
+        cdef double dth[3]
+        cdef double u[3]
+        cdef double Iw[3]
+        cdef double g[3]
+        cdef double n = self.n
+        cdef double rx = self.r0 + self.n_r[0]
+        cdef double rc, grav, m = self.n_m[0]
+        cdef int i
+        if self.g_en[0] == 0.0:
+            for i in range(3):
+                self.o_F[i] = 0.0
+                self.o_L[i] = 0.0
+            return
+        rc = sqrt(rx * rx + self.n_r[1] * self.n_r[1] + self.n_r[2] * self.n_r[2])
+        grav = self.mu / (rc * rc * rc)
+        g[0] = 2.0 * n * self.n_v[1] + n * n * rx - grav * rx
+        g[1] = -2.0 * n * self.n_v[0] + n * n * self.n_r[1] - grav * self.n_r[1]
+        g[2] = -grav * self.n_r[2]
+        for i in range(3):
+            a[i] = m * (self.g_a[i] - g[i]
+                        + self.kp_t * deadband(self.g_r[i] - self.n_r[i], self.db_t)
+                        + self.kd_t * (self.g_v[i] - self.n_v[i]))
+        # F_B = C_BN C_NH F_H
+        q_hill(n, t, qHN)
+        dcm_from_q(qHN, CHN)
+        dcm_from_q(&self.n_q[0], CBN)
+        matTvec(CHN, a, fN)
+        matvec(CBN, fN, &self.o_F[0])
+        # attitude
+        q_error_vec(&self.n_q[0], &self.g_q[0], dth)
+        for i in range(3):
+            u[i] = (self.kp_a * deadband(dth[i], self.db_a)
+                    + self.kd_a * (self.g_w[i] - self.n_w[i]))
+        matvec(self.I, u, a)
+        matvec(self.I, &self.n_w[0], Iw)
+        cross(&self.n_w[0], Iw, g)
+        for i in range(3):
+            self.o_L[i] = a[i] + g[i]
+
+    cpdef void step(self, long long t_ns):
+        """Compute the force and torque command for time ``t_ns`` [ns]."""
+        with nogil:
+            self._step(t_ns * 1e-9)

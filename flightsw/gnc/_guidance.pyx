@@ -1,0 +1,164 @@
+# cython: language_level=3
+"""Approach-guidance kernel (nogil, no allocation). Readable twin: guidance_ref.
+
+The reference point moves along the docking axis (the target port's outward normal n_H,
+target held in the Hill frame) at port-to-port range rho_ref. Its speed follows the
+glideslope v(rho) = min(v_max, v_contact + k rho), limited by a braking curve
+sqrt(2 a_max |rho_goal - rho_ref|) so it stops at a hold point, and its acceleration by
+a_max. Final approach keeps flying at v(rho) through contact.
+"""
+from libc.math cimport sqrt, fabs, tan
+from flightsw._cmath cimport dot3, norm3, matvec, matTvec, qmul, dcm_from_q, q_hill
+
+DEF FREE = 0
+DEF HOLD = 1
+DEF APPROACH = 2
+DEF FINAL = 3
+DEF RETREAT = 4
+
+
+cdef class GuidanceKernel:
+    """Guidance bound to its messages; see :class:`flightsw.gnc.guidance.Guidance`."""
+
+    cdef double dt, n
+    cdef double r_PT[3]
+    cdef double n_H[3]
+    cdef double r_DC[3]
+    cdef double q_BH[4]
+    cdef double C_BH[9]
+    cdef double v_contact, v_max, k, a_max, tan_cone, margin, speed_factor, speed_margin
+    cdef double settle_pos, settle_vel, retreat_speed
+    cdef public double rho_ref, rhodot_ref
+    cdef public bint started
+    cdef double[::1] n_r, n_v, n_q, c_mode, c_goal, c_vc
+    cdef double[::1] o_r, o_v, o_a, o_q, o_w, o_rhoref, o_rho, o_close, o_lat, o_cor, o_spd
+    cdef double[::1] o_set, o_en
+
+    def __init__(self, double dt, double mean_motion, r_PT_T, n_T, r_DC_B, q_BH,
+                 double v_contact, double v_max, double k, double a_max,
+                 double corridor_half_angle_rad, double corridor_margin_m,
+                 double speed_limit_factor, double speed_limit_margin, double settle_pos_m,
+                 double settle_vel_mps, double retreat_speed_mps, inputs, outputs):
+        cdef int i
+        self.dt = dt
+        self.n = mean_motion
+        for i in range(3):
+            self.r_PT[i] = r_PT_T[i]
+            self.n_H[i] = n_T[i]
+            self.r_DC[i] = r_DC_B[i]
+        for i in range(4):
+            self.q_BH[i] = q_BH[i]
+        dcm_from_q(self.q_BH, self.C_BH)
+        self.v_contact = v_contact
+        self.v_max = v_max
+        self.k = k
+        self.a_max = a_max
+        self.tan_cone = tan(corridor_half_angle_rad)
+        self.margin = corridor_margin_m
+        self.speed_factor = speed_limit_factor
+        self.speed_margin = speed_limit_margin
+        self.settle_pos = settle_pos_m
+        self.settle_vel = settle_vel_mps
+        self.retreat_speed = retreat_speed_mps
+        (self.n_r, self.n_v, self.n_q, self.c_mode, self.c_goal, self.c_vc) = inputs
+        (self.o_r, self.o_v, self.o_a, self.o_q, self.o_w, self.o_rhoref, self.o_rho,
+         self.o_close, self.o_lat, self.o_cor, self.o_spd, self.o_set, self.o_en) = outputs
+        self.started = False
+
+    cdef inline double glide(self, double rho, double vc) noexcept nogil:
+        cdef double v = vc + self.k * (rho if rho > 0.0 else 0.0)
+        return v if v < self.v_max else self.v_max
+
+    cdef void _step(self, double t) noexcept nogil:
+        cdef double qHN[4]
+        cdef double CBN[9]
+        cdef double d[3]
+        cdef double rD[3]
+        cdef double lat[3]
+        cdef double e[3]
+        cdef double rho, closing, vdes, gap, acc, lim, lateral, ev, ep
+        cdef int mode = <int> self.c_mode[0]
+        cdef double goal = self.c_goal[0]
+        cdef double vc = self.c_vc[0]
+        cdef int i
+        # estimated port-to-port geometry: r_D - r_P = r + C_HB r_DC - r_PT
+        dcm_from_q(&self.n_q[0], CBN)
+        q_hill(self.n, t, qHN)
+        # C_HB r_DC = C_HN C_NB r_DC
+        matTvec(CBN, self.r_DC, d)
+        dcm_from_q(qHN, CBN)  # reuse as C_HN
+        matvec(CBN, d, rD)
+        for i in range(3):
+            rD[i] += self.n_r[i] - self.r_PT[i]
+        rho = dot3(rD, self.n_H)
+        closing = -dot3(&self.n_v[0], self.n_H)
+        for i in range(3):
+            lat[i] = rD[i] - rho * self.n_H[i]
+        lateral = norm3(lat)
+        if not self.started:
+            self.rho_ref = rho
+            self.rhodot_ref = -closing
+            self.started = True
+        # reference speed along the axis (positive = opening)
+        if mode == FINAL:
+            vdes = -self.glide(self.rho_ref, vc)
+        elif mode == APPROACH or mode == HOLD or mode == RETREAT:
+            gap = goal - self.rho_ref
+            lim = sqrt(2.0 * self.a_max * fabs(gap))
+            vdes = self.retreat_speed if mode == RETREAT else self.glide(self.rho_ref, vc)
+            if lim < vdes:
+                vdes = lim
+            if gap < 0.0:
+                vdes = -vdes
+        else:
+            vdes = -closing
+            self.rho_ref = rho
+        acc = (vdes - self.rhodot_ref) / self.dt
+        if acc > self.a_max:
+            acc = self.a_max
+        elif acc < -self.a_max:
+            acc = -self.a_max
+        if mode == FREE:
+            acc = 0.0
+            self.rhodot_ref = vdes
+        if ((mode == HOLD or mode == APPROACH or mode == RETREAT)
+                and fabs(goal - self.rho_ref) <= 1e-4 and fabs(self.rhodot_ref) <= self.a_max * self.dt):
+            # arrived: snap onto the goal (no limit cycle, no subnormal creep)
+            acc = 0.0
+            self.rhodot_ref = 0.0
+            self.rho_ref = goal
+        else:
+            self.rhodot_ref += acc * self.dt
+            self.rho_ref += self.rhodot_ref * self.dt
+        # reference chaser CM: r_PT + rho_ref n - C_HB_ref r_DC (C_HB_ref = C_BH^T)
+        matTvec(self.C_BH, self.r_DC, d)
+        for i in range(3):
+            self.o_r[i] = self.r_PT[i] + self.rho_ref * self.n_H[i] - d[i]
+            self.o_v[i] = self.rhodot_ref * self.n_H[i]
+            self.o_a[i] = acc * self.n_H[i]
+        # reference attitude q_BN = q_HN (x) q_BH, rate C_BH [0, 0, n]
+        qmul(qHN, self.q_BH, &self.o_q[0])
+        for i in range(3):
+            self.o_w[i] = self.C_BH[3 * i + 2] * self.n
+        self.o_rhoref[0] = self.rho_ref
+        self.o_rho[0] = rho
+        self.o_close[0] = closing
+        self.o_lat[0] = lateral
+        self.o_cor[0] = 1.0 if lateral <= self.tan_cone * (rho if rho > 0.0 else 0.0) + self.margin else 0.0
+        self.o_spd[0] = 1.0 if closing <= self.speed_factor * self.glide(rho, vc) + self.speed_margin else 0.0
+        ep = 0.0
+        ev = 0.0
+        for i in range(3):
+            e[i] = self.n_r[i] - self.o_r[i]
+            ep += e[i] * e[i]
+            e[i] = self.n_v[i] - self.o_v[i]
+            ev += e[i] * e[i]
+        self.o_set[0] = 1.0 if (sqrt(ep) < self.settle_pos and sqrt(ev) < self.settle_vel
+                                and fabs(goal - self.rho_ref) < 1e-3 and fabs(self.rhodot_ref) < 1e-4
+                                and mode == HOLD) else 0.0
+        self.o_en[0] = 0.0 if mode == FREE else 1.0
+
+    cpdef void step(self, long long t_ns):
+        """Update the reference and monitors for time ``t_ns`` [ns]."""
+        with nogil:
+            self._step(t_ns * 1e-9)

@@ -1,0 +1,514 @@
+# cython: language_level=3
+"""Relative-navigation EKF kernel (nogil, no allocation). Readable twin: navigation_ref.
+
+Error state (12): dr_H[0:3] m, dv_H[3:6] m/s, dtheta[6:9] rad (q_true = q_est (x) dq),
+db[9:12] rad/s. Nominal state: r_CT_H, v_CT_H, q_BN, gyro bias. Propagation: gyro-driven
+attitude, nonlinear relative motion (circular target orbit) with the cycle-average thrust of
+the commanded on-times. Updates: star tracker, lidar range/azimuth/elevation, lidar pose
+(position and attitude), each gated on its normalised innovation squared and applied as
+sequential scalar updates (exact for diagonal R).
+"""
+import numpy as np
+from libc.math cimport sqrt, atan2, asin, fabs, M_PI
+from flightsw._cmath cimport (cross, dot3, norm3, matvec, matTvec, qmul, qconj, qnormalize,
+                              dcm_from_q, q_from_rotvec, q_error_vec, q_hill)
+
+DEF NX = 12
+cdef double G0 = 9.80665
+
+
+cdef inline double wrap(double a) noexcept nogil:
+    while a > M_PI:
+        a -= 2.0 * M_PI
+    while a < -M_PI:
+        a += 2.0 * M_PI
+    return a
+
+
+cdef class NavKernel:
+    """EKF bound to its messages; ``step(t_ns)`` runs one propagation and the due updates.
+
+    See :class:`flightsw.gnc.navigation.Navigation` for the parameters.
+    """
+
+    cdef public object P_arr, x_arr
+    cdef double[:, ::1] P
+    cdef double dx[NX]
+    cdef double Phi[NX * NX]
+    cdef double T[NX * NX]
+    cdef double ph[NX]
+    cdef double HP[3 * NX]
+    cdef double Hrow[3 * NX]
+    cdef double dt, n, mu, r0, isp, tau_lidar, tau_st, gate
+    cdef double q_acc, q_att, q_bias
+    cdef double st_var[3]
+    cdef double rn, rfrac, an, ppos_var, patt_var
+    cdef double r_PT[3]
+    cdef double r_LC[3]
+    cdef double[:, ::1] Fthr
+    cdef double[::1] thrust
+    cdef int nthr
+    # nominal state
+    cdef double r[3]
+    cdef double v[3]
+    cdef double q[4]
+    cdef double b[3]
+    cdef double m
+    cdef double w_last[3]
+    cdef double last_imu_seq, last_st_seq, last_lidar_seq
+    # bound message views
+    cdef double[::1] imu_w, imu_valid, imu_seq
+    cdef double[::1] st_q, st_valid, st_seq
+    cdef double[::1] li_r, li_az, li_el, li_valid, li_p, li_q, li_pvalid, li_seq
+    cdef double[::1] thr_ton
+    cdef double[::1] o_r, o_v, o_q, o_w, o_b, o_sr, o_sv, o_sa, o_m, o_nl, o_np, o_nst, o_nrej
+
+    def __init__(self, double dt, double mu, double r0, thrust_forces_B, thrust_N, double isp_s,
+                 r_PT_T, r_LC_B, double accel_psd, double gyro_arw, double gyro_bias_rw,
+                 st_noise_rad, double lidar_range_noise_m, double lidar_range_noise_frac,
+                 double lidar_angle_noise_rad, double pose_pos_noise_m,
+                 double pose_att_noise_rad, double lidar_latency_s, double st_latency_s,
+                 double gate_chi2, inputs, outputs):
+        cdef int i
+        self.dt = dt
+        self.mu = mu
+        self.r0 = r0
+        self.n = sqrt(mu / (r0 * r0 * r0))
+        self.Fthr = np.ascontiguousarray(thrust_forces_B, dtype=np.float64)
+        self.thrust = np.ascontiguousarray(thrust_N, dtype=np.float64)
+        self.nthr = self.Fthr.shape[1]
+        self.isp = isp_s
+        for i in range(3):
+            self.r_PT[i] = r_PT_T[i]
+            self.r_LC[i] = r_LC_B[i]
+            self.st_var[i] = st_noise_rad[i] * st_noise_rad[i]
+        self.q_acc = accel_psd * dt
+        self.q_att = gyro_arw * gyro_arw * dt
+        self.q_bias = gyro_bias_rw * gyro_bias_rw * dt
+        self.rn = lidar_range_noise_m
+        self.rfrac = lidar_range_noise_frac
+        self.an = lidar_angle_noise_rad
+        self.ppos_var = pose_pos_noise_m * pose_pos_noise_m
+        self.patt_var = pose_att_noise_rad * pose_att_noise_rad
+        self.tau_lidar = lidar_latency_s
+        self.tau_st = st_latency_s
+        self.gate = gate_chi2
+        (self.imu_w, self.imu_valid, self.imu_seq, self.st_q, self.st_valid, self.st_seq,
+         self.li_r, self.li_az, self.li_el, self.li_valid, self.li_p, self.li_q, self.li_pvalid,
+         self.li_seq, self.thr_ton) = inputs
+        (self.o_r, self.o_v, self.o_q, self.o_w, self.o_b, self.o_sr, self.o_sv, self.o_sa,
+         self.o_m, self.o_nl, self.o_np, self.o_nst, self.o_nrej) = outputs
+        self.P_arr = np.zeros((NX, NX))
+        self.P = self.P_arr
+        self.x_arr = np.zeros(17)
+
+    def initialize(self, r_CT_H, v_CT_H, q_BN, bias_B, double mass_kg, P0):
+        """Set the nominal state and covariance; the message sequence counters are latched."""
+        cdef int i, j
+        for i in range(3):
+            self.r[i] = r_CT_H[i]
+            self.v[i] = v_CT_H[i]
+            self.b[i] = bias_B[i]
+            self.w_last[i] = 0.0
+        for i in range(4):
+            self.q[i] = q_BN[i]
+        qnormalize(self.q)
+        self.m = mass_kg
+        P0 = np.asarray(P0, dtype=np.float64)
+        for i in range(NX):
+            for j in range(NX):
+                self.P[i, j] = P0[i, j]
+        self.last_imu_seq = self.imu_seq[0]
+        self.last_st_seq = self.st_seq[0]
+        self.last_lidar_seq = self.li_seq[0]
+        for i in range(NX):
+            self.dx[i] = 0.0
+        self._publish()
+
+    def state(self):
+        """Nominal state [r(3), v(3), q(4), b(3), m, 0, 0, 0] as an array copy."""
+        x = np.zeros(17)
+        for i in range(3):
+            x[i] = self.r[i]
+            x[3 + i] = self.v[i]
+            x[10 + i] = self.b[i]
+        for i in range(4):
+            x[6 + i] = self.q[i]
+        x[13] = self.m
+        return x
+
+    cdef void _propagate(self, double t) noexcept nogil:
+        cdef double w[3]
+        cdef double th[3]
+        cdef double dq[4]
+        cdef double qn[4]
+        cdef double FB[3]
+        cdef double fN[3]
+        cdef double aH[3]
+        cdef double qHN[4]
+        cdef double CHN[9]
+        cdef double CBN[9]
+        cdef double CHB[9]
+        cdef double acc0[3]
+        cdef double acc1[3]
+        cdef double rm[3]
+        cdef double vm[3]
+        cdef double impulse = 0.0, f
+        cdef double dt = self.dt, n = self.n
+        cdef int i, j, k
+        # gyro
+        if self.imu_seq[0] != self.last_imu_seq and self.imu_valid[0] != 0.0:
+            self.last_imu_seq = self.imu_seq[0]
+            for i in range(3):
+                self.w_last[i] = self.imu_w[i]
+        for i in range(3):
+            w[i] = self.w_last[i] - self.b[i]
+        # thrust applied over the last cycle, in H
+        for i in range(3):
+            FB[i] = 0.0
+        for k in range(self.nthr):
+            f = self.thr_ton[k]
+            if f <= 0.0:
+                continue
+            if f > dt:
+                f = dt
+            impulse += self.thrust[k] * f
+            for i in range(3):
+                FB[i] += self.Fthr[i, k] * f / dt
+        q_hill(n, t - 0.5 * dt, qHN)
+        dcm_from_q(qHN, CHN)
+        dcm_from_q(self.q, CBN)
+        matTvec(CBN, FB, fN)
+        matvec(CHN, fN, aH)
+        for i in range(3):
+            aH[i] /= self.m
+        # C_HB = C_HN C_BN^T (for the thrust-direction Jacobian)
+        for i in range(3):
+            for j in range(3):
+                CHB[3 * i + j] = (CHN[3 * i] * CBN[3 * j] + CHN[3 * i + 1] * CBN[3 * j + 1]
+                                  + CHN[3 * i + 2] * CBN[3 * j + 2])
+        # translation: midpoint (RK2) step of the relative motion
+        self._accel(self.r, self.v, aH, acc0)
+        for i in range(3):
+            rm[i] = self.r[i] + 0.5 * dt * self.v[i]
+            vm[i] = self.v[i] + 0.5 * dt * acc0[i]
+        self._accel(rm, vm, aH, acc1)
+        for i in range(3):
+            self.r[i] += dt * vm[i]
+            self.v[i] += dt * acc1[i]
+        # attitude
+        for i in range(3):
+            th[i] = w[i] * dt
+        q_from_rotvec(th, dq)
+        qmul(self.q, dq, qn)
+        qnormalize(qn)
+        for i in range(4):
+            self.q[i] = qn[i]
+        if self.isp > 0.0:
+            self.m -= impulse / (self.isp * G0)
+        # Phi = I + F dt
+        for i in range(NX * NX):
+            self.Phi[i] = 0.0
+        for i in range(NX):
+            self.Phi[i * NX + i] = 1.0
+        for i in range(3):
+            self.Phi[i * NX + 3 + i] = dt
+        self.Phi[3 * NX + 0] += 3.0 * n * n * dt
+        self.Phi[5 * NX + 2] += -n * n * dt
+        self.Phi[3 * NX + 4] += 2.0 * n * dt
+        self.Phi[4 * NX + 3] += -2.0 * n * dt
+        # dv' = -C_HB [F_B x] dtheta / m  (thrust direction error)
+        for i in range(3):
+            self.Phi[(3 + i) * NX + 6] += -dt / self.m * (CHB[3 * i + 1] * FB[2] - CHB[3 * i + 2] * FB[1])
+            self.Phi[(3 + i) * NX + 7] += -dt / self.m * (CHB[3 * i + 2] * FB[0] - CHB[3 * i] * FB[2])
+            self.Phi[(3 + i) * NX + 8] += -dt / self.m * (CHB[3 * i] * FB[1] - CHB[3 * i + 1] * FB[0])
+        # dtheta' = -[w x] dtheta - db
+        self.Phi[6 * NX + 7] += w[2] * dt
+        self.Phi[6 * NX + 8] += -w[1] * dt
+        self.Phi[7 * NX + 6] += -w[2] * dt
+        self.Phi[7 * NX + 8] += w[0] * dt
+        self.Phi[8 * NX + 6] += w[1] * dt
+        self.Phi[8 * NX + 7] += -w[0] * dt
+        for i in range(3):
+            self.Phi[(6 + i) * NX + 9 + i] = -dt
+        # P = Phi P Phi^T + Q
+        cdef double s
+        for i in range(NX):
+            for j in range(NX):
+                s = 0.0
+                for k in range(NX):
+                    s += self.Phi[i * NX + k] * self.P[k, j]
+                self.T[i * NX + j] = s
+        for i in range(NX):
+            for j in range(i, NX):
+                s = 0.0
+                for k in range(NX):
+                    s += self.T[i * NX + k] * self.Phi[j * NX + k]
+                self.P[i, j] = s
+                self.P[j, i] = s
+        for i in range(3):
+            self.P[3 + i, 3 + i] += self.q_acc
+            self.P[6 + i, 6 + i] += self.q_att
+            self.P[9 + i, 9 + i] += self.q_bias
+
+    cdef void _accel(self, const double* r, const double* v, const double* aH,
+                     double* out) noexcept nogil:
+        cdef double n = self.n
+        cdef double rx = self.r0 + r[0]
+        cdef double rc = sqrt(rx * rx + r[1] * r[1] + r[2] * r[2])
+        cdef double g = self.mu / (rc * rc * rc)
+        out[0] = 2.0 * n * v[1] + n * n * rx - g * rx + aH[0]
+        out[1] = -2.0 * n * v[0] + n * n * r[1] - g * r[1] + aH[1]
+        out[2] = -g * r[2] + aH[2]
+
+    cdef bint _update(self, int nz, const double* H, const double* z, const double* R) noexcept nogil:
+        """Gate then sequentially apply nz scalar rows H (nz x 12), residuals z, variances R.
+
+        Residuals are taken at the prior nominal state; dx accumulates the correction.
+        """
+        cdef double S[9]
+        cdef double Si[9]
+        cdef double nu[3]
+        cdef double det, nis, s
+        cdef int i, j, k, a
+        # innovation covariance for the gate: S = H P H^T + R
+        for a in range(nz):
+            for j in range(NX):
+                s = 0.0
+                for k in range(NX):
+                    s += H[a * NX + k] * self.P[k, j]
+                self.HP[a * NX + j] = s
+        for a in range(nz):
+            for i in range(nz):
+                s = 0.0
+                for k in range(NX):
+                    s += self.HP[a * NX + k] * H[i * NX + k]
+                S[a * 3 + i] = s + (R[a] if a == i else 0.0)
+        for a in range(nz):
+            s = 0.0
+            for k in range(NX):
+                s += H[a * NX + k] * self.dx[k]
+            nu[a] = z[a] - s
+        if nz == 1:
+            nis = nu[0] * nu[0] / S[0]
+        else:
+            det = (S[0] * (S[4] * S[8] - S[5] * S[7]) - S[1] * (S[3] * S[8] - S[5] * S[6])
+                   + S[2] * (S[3] * S[7] - S[4] * S[6]))
+            Si[0] = (S[4] * S[8] - S[5] * S[7]) / det
+            Si[1] = (S[2] * S[7] - S[1] * S[8]) / det
+            Si[2] = (S[1] * S[5] - S[2] * S[4]) / det
+            Si[3] = (S[5] * S[6] - S[3] * S[8]) / det
+            Si[4] = (S[0] * S[8] - S[2] * S[6]) / det
+            Si[5] = (S[2] * S[3] - S[0] * S[5]) / det
+            Si[6] = (S[3] * S[7] - S[4] * S[6]) / det
+            Si[7] = (S[1] * S[6] - S[0] * S[7]) / det
+            Si[8] = (S[0] * S[4] - S[1] * S[3]) / det
+            nis = 0.0
+            for a in range(3):
+                for i in range(3):
+                    nis += nu[a] * Si[a * 3 + i] * nu[i]
+        if not (nis <= self.gate):
+            return False
+        # sequential scalar updates
+        for a in range(nz):
+            for j in range(NX):
+                s = 0.0
+                for k in range(NX):
+                    s += self.P[j, k] * H[a * NX + k]
+                self.ph[j] = s
+            s = R[a]
+            for k in range(NX):
+                s += H[a * NX + k] * self.ph[k]
+            det = z[a]
+            for k in range(NX):
+                det -= H[a * NX + k] * self.dx[k]
+            for j in range(NX):
+                self.dx[j] += self.ph[j] / s * det
+            for i in range(NX):
+                for j in range(NX):
+                    self.P[i, j] -= self.ph[i] * self.ph[j] / s
+        return True
+
+    cdef void _lidar_geometry(self, double t, double tau, double* CBH, double* w) noexcept nogil:
+        """C_BH and w = C_BH (r_PT_H - r_eff), r_eff = r - v tau (state at sampling)."""
+        cdef double qHN[4]
+        cdef double CHN[9]
+        cdef double CBN[9]
+        cdef double d[3]
+        cdef int i, j
+        q_hill(self.n, t - tau, qHN)
+        dcm_from_q(qHN, CHN)
+        dcm_from_q(self.q, CBN)
+        for i in range(3):
+            for j in range(3):
+                CBH[3 * i + j] = (CBN[3 * i] * CHN[3 * j] + CBN[3 * i + 1] * CHN[3 * j + 1]
+                                  + CBN[3 * i + 2] * CHN[3 * j + 2])
+        for i in range(3):
+            d[i] = self.r_PT[i] - (self.r[i] - self.v[i] * tau)
+        matvec(CBH, d, w)
+
+    cdef void _fill_pos_rows(self, const double* CBH, const double* w, const double* J,
+                             int nrow, double tau) noexcept nogil:
+        """Hrow = J (nrow x 3) * [-C_BH, C_BH tau, [w x], 0]."""
+        cdef double G[3 * NX]
+        cdef int i, j, a
+        for i in range(3 * NX):
+            G[i] = 0.0
+        for i in range(3):
+            for j in range(3):
+                G[i * NX + j] = -CBH[3 * i + j]
+                G[i * NX + 3 + j] = CBH[3 * i + j] * tau
+        G[0 * NX + 7] = -w[2]
+        G[0 * NX + 8] = w[1]
+        G[1 * NX + 6] = w[2]
+        G[1 * NX + 8] = -w[0]
+        G[2 * NX + 6] = -w[1]
+        G[2 * NX + 7] = w[0]
+        for a in range(nrow):
+            for j in range(NX):
+                self.Hrow[a * NX + j] = (J[3 * a] * G[j] + J[3 * a + 1] * G[NX + j]
+                                         + J[3 * a + 2] * G[2 * NX + j])
+
+    cdef void _measure(self, double t) noexcept nogil:
+        cdef double z[3]
+        cdef double R[3]
+        cdef double J[9]
+        cdef double CBH[9]
+        cdef double w[3]
+        cdef double s[3]
+        cdef double qp[4]
+        cdef double qm[4]
+        cdef double qHN[4]
+        cdef double qc[4]
+        cdef double th[3]
+        cdef double rho, rxy, sig
+        cdef int i
+        # star tracker
+        if self.st_seq[0] != self.last_st_seq:
+            self.last_st_seq = self.st_seq[0]
+            if self.st_valid[0] != 0.0:
+                for i in range(3):
+                    th[i] = -(self.w_last[i] - self.b[i]) * self.tau_st
+                q_from_rotvec(th, qm)
+                qmul(self.q, qm, qp)
+                q_error_vec(qp, &self.st_q[0], z)
+                for i in range(3 * NX):
+                    self.Hrow[i] = 0.0
+                for i in range(3):
+                    self.Hrow[i * NX + 6 + i] = 1.0
+                if self._update(3, self.Hrow, z, self.st_var):
+                    self.o_nst[0] += 1.0
+                else:
+                    self.o_nrej[0] += 1.0
+        if self.li_seq[0] == self.last_lidar_seq:
+            return
+        self.last_lidar_seq = self.li_seq[0]
+        if self.li_valid[0] != 0.0:
+            self._lidar_geometry(t, self.tau_lidar, CBH, w)
+            for i in range(3):
+                s[i] = w[i] - self.r_LC[i]
+            rho = norm3(s)
+            rxy = sqrt(s[0] * s[0] + s[1] * s[1])
+            if rho > 1e-3 and rxy > 1e-6:
+                J[0] = s[0] / rho
+                J[1] = s[1] / rho
+                J[2] = s[2] / rho
+                J[3] = -s[1] / (rxy * rxy)
+                J[4] = s[0] / (rxy * rxy)
+                J[5] = 0.0
+                J[6] = -s[0] * s[2] / (rho * rho * rxy)
+                J[7] = -s[1] * s[2] / (rho * rho * rxy)
+                J[8] = rxy / (rho * rho)
+                self._fill_pos_rows(CBH, w, J, 3, self.tau_lidar)
+                z[0] = self.li_r[0] - rho
+                z[1] = wrap(self.li_az[0] - atan2(s[1], s[0]))
+                z[2] = self.li_el[0] - asin(s[2] / rho)
+                sig = self.rn if self.rn > self.rfrac * rho else self.rfrac * rho
+                R[0] = sig * sig
+                R[1] = self.an * self.an
+                R[2] = self.an * self.an
+                if self._update(3, self.Hrow, z, R):
+                    self.o_nl[0] += 1.0
+                else:
+                    self.o_nrej[0] += 1.0
+        if self.li_pvalid[0] != 0.0:
+            # position of the port from the pose solution
+            self._lidar_geometry(t, self.tau_lidar, CBH, w)
+            for i in range(9):
+                J[i] = 0.0
+            J[0] = 1.0
+            J[4] = 1.0
+            J[8] = 1.0
+            self._fill_pos_rows(CBH, w, J, 3, self.tau_lidar)
+            for i in range(3):
+                z[i] = self.li_p[i] - (w[i] - self.r_LC[i])
+                R[i] = self.ppos_var
+            if self._update(3, self.Hrow, z, R):
+                self.o_np[0] += 1.0
+            else:
+                self.o_nrej[0] += 1.0
+            # attitude: target held in the Hill frame, so q_BN = q_HN (x) conj(q_TB)
+            q_hill(self.n, t - self.tau_lidar, qHN)
+            qconj(&self.li_q[0], qc)
+            qmul(qHN, qc, qm)
+            for i in range(3):
+                th[i] = -(self.w_last[i] - self.b[i]) * self.tau_lidar
+            q_from_rotvec(th, qc)
+            qmul(self.q, qc, qp)
+            q_error_vec(qp, qm, z)
+            for i in range(3 * NX):
+                self.Hrow[i] = 0.0
+            for i in range(3):
+                self.Hrow[i * NX + 6 + i] = 1.0
+                R[i] = self.patt_var
+            if self._update(3, self.Hrow, z, R):
+                self.o_np[0] += 1.0
+            else:
+                self.o_nrej[0] += 1.0
+
+    cdef void _inject(self) noexcept nogil:
+        cdef double dq[4]
+        cdef double qn[4]
+        cdef int i, j
+        cdef double s
+        for i in range(3):
+            self.r[i] += self.dx[i]
+            self.v[i] += self.dx[3 + i]
+            self.b[i] += self.dx[9 + i]
+        q_from_rotvec(&self.dx[6], dq)
+        qmul(self.q, dq, qn)
+        qnormalize(qn)
+        if qn[0] < 0.0:
+            for i in range(4):
+                qn[i] = -qn[i]
+        for i in range(4):
+            self.q[i] = qn[i]
+        for i in range(NX):
+            self.dx[i] = 0.0
+            for j in range(i + 1, NX):
+                s = 0.5 * (self.P[i, j] + self.P[j, i])
+                self.P[i, j] = s
+                self.P[j, i] = s
+
+    cdef void _publish(self) noexcept nogil:
+        cdef int i
+        for i in range(3):
+            self.o_r[i] = self.r[i]
+            self.o_v[i] = self.v[i]
+            self.o_b[i] = self.b[i]
+            self.o_w[i] = self.w_last[i] - self.b[i]
+        for i in range(4):
+            self.o_q[i] = self.q[i]
+        self.o_sr[0] = sqrt(self.P[0, 0] + self.P[1, 1] + self.P[2, 2])
+        self.o_sv[0] = sqrt(self.P[3, 3] + self.P[4, 4] + self.P[5, 5])
+        self.o_sa[0] = sqrt(self.P[6, 6] + self.P[7, 7] + self.P[8, 8])
+        self.o_m[0] = self.m
+
+    cpdef void step(self, long long t_ns):
+        """Propagate to ``t_ns`` [ns], fuse the new measurements, publish the estimate."""
+        cdef double t = t_ns * 1e-9
+        with nogil:
+            self._propagate(t)
+            self._measure(t)
+            self._inject()
+            self._publish()

@@ -1,0 +1,84 @@
+"""Reference twin of the thruster-allocation kernel, in readable numpy.
+
+For a requested cycle-average wrench ``b = [F_B; L_B]``:
+
+1. ``b_eff = b + carry`` (the wrench earlier cycles still owe; sigma-delta modulation);
+2. ``u = argmin |W (A u − b_eff)|`` subject to ``u ≥ 0`` (Lawson–Hanson NNLS; ``A`` holds
+   each thruster's full-thrust force and torque, ``u`` the duty cycles);
+3. if ``max u > 1`` scale ``u`` by ``1 / max u`` (saturation keeps the wrench direction);
+4. ``u_i dt < t_min,i`` → 0 (minimum impulse bit);
+5. ``carry = clip(b_eff − A u, ±one thruster's worth)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def nnls(A: np.ndarray, b: np.ndarray, max_passive: int = 6) -> np.ndarray:
+    """Lawson–Hanson non-negative least squares ``min |A x − b|, x ≥ 0``."""
+    m, n = A.shape
+    x = np.zeros(n)
+    passive = np.zeros(n, dtype=bool)
+    scale = np.abs(b).sum()
+    if scale == 0.0:
+        return x
+    for _ in range(3 * n):
+        w = A.T @ (b - A @ x)
+        wz = np.where(passive, -np.inf, w)
+        wmax = wz.max()
+        if wmax <= 1e-10 * scale:
+            break
+        j = int(np.flatnonzero(wz >= wmax * (1 - 1e-9))[0])
+        passive[j] = True
+        for _inner in range(n + 1):
+            idx = np.flatnonzero(passive)
+            z = np.zeros(n)
+            G = A[:, idx].T @ A[:, idx]
+            if len(idx) > max_passive or np.linalg.eigvalsh(G).min() <= 1e-12:
+                passive[j] = False
+                return x
+            z[idx] = np.linalg.solve(G, A[:, idx].T @ b)
+            neg = passive & (z <= 0.0)
+            if not neg.any():
+                x = z
+                break
+            alpha = np.min(x[neg] / (x[neg] - z[neg]))
+            x = np.where(passive, x + alpha * (z - x), x)
+            drop = passive & (x <= 1e-14)
+            x[drop] = 0.0
+            passive[drop] = False
+        else:
+            passive[j] = False
+            return x
+    return x
+
+
+class AllocationRef:
+    """Numpy twin of :class:`flightsw.gnc._allocation.AllocationKernel` (same constructor)."""
+
+    def __init__(self, thrust_matrix, min_on_time_s, weights, dt, inputs, outputs):
+        self.A = np.array(thrust_matrix, float)
+        self.N = self.A.shape[1]
+        self.tmin = np.array(min_on_time_s, float)
+        self.W = np.array(weights, float)
+        self.dt = dt
+        self.cap = np.abs(self.A).max(axis=1)
+        self.carry_arr = np.zeros(6)
+        self.u_arr = np.zeros(self.N)
+        (self.i_F, self.i_L) = inputs
+        (self.o_t, self.o_n, self.o_dt) = outputs
+        self.o_n[0], self.o_dt[0] = self.N, dt
+
+    def step(self, t_ns: int) -> None:
+        b = np.concatenate((self.i_F, self.i_L)) + self.carry_arr
+        u = nnls(self.W[:, None] * self.A, self.W * b)
+        if u.max() > 1.0:
+            u = u / u.max()
+        u[u * self.dt < self.tmin] = 0.0
+        self.u_arr[:] = u
+        self.o_t[: self.N] = u * self.dt
+        self.carry_arr[:] = np.clip(b - self.A @ u, -self.cap, self.cap)
+
+    def reset_carry(self):
+        self.carry_arr[:] = 0.0

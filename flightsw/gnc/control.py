@@ -1,0 +1,51 @@
+"""Attitude and translation control: force and torque commands from guidance references.
+
+Translation is a PD law in the Hill frame with feed-forward of the reference acceleration
+and cancellation of the natural relative motion; attitude is quaternion feedback with
+gyroscopic compensation. Kernel ``_control``; twin ``control_ref``.
+
+Requirements (``tests/test_control.py``): CTL-1 kernel equals twin; CTL-2 zero command when
+thrust is inhibited; CTL-3 closed-loop attitude and position errors decay (with the plant).
+"""
+
+from __future__ import annotations
+
+from flightsw.component import KernelComponent
+from flightsw.config import ControlParams, Vehicle
+from flightsw.messages import ControlCmd
+
+
+class Control(KernelComponent):
+    """Control component. Inputs ``nav_in`` (NavState), ``guidance_in`` (GuidanceOut);
+    output ``control_out`` (ControlCmd).
+
+    Parameters
+    ----------
+    mu, r0 : float
+        Gravitational parameter [m^3/s^2] and target orbit radius [m].
+    chaser : Vehicle
+        Nominal inertia [kg m^2].
+    params : ControlParams
+    """
+
+    INPUTS = ("nav_in", "guidance_in")
+
+    def __init__(self, mu: float, r0: float, chaser: Vehicle, params: ControlParams, *,
+                 twin: bool = False) -> None:
+        super().__init__("control", twin=twin)
+        self.mu, self.r0, self.chaser, self.params = mu, r0, chaser, params
+        self.control_out = ControlCmd()
+
+    def _build(self):
+        from flightsw.gnc._control import ControlKernel
+        from flightsw.gnc.control_ref import ControlRef
+
+        p, nav, g, o = self.params, self.nav_in, self.guidance_in, self.control_out
+        cls = ControlRef if self.twin else ControlKernel
+        return cls(self.mu, self.r0, self.chaser.inertia_kgm2.tolist(), p.trans_wn_rps,
+                   p.trans_zeta, p.trans_deadband_m, p.att_wn_rps, p.att_zeta,
+                   p.att_deadband_rad,
+                   (nav.r_CT_H, nav.v_CT_H, nav.q_BN, nav.omega_BN_B, nav.view("mass_kg"),
+                    g.r_ref_H, g.v_ref_H, g.a_ref_H, g.q_ref_BN, g.omega_ref_B,
+                    g.view("thrust_enable")),
+                   (o.F_B, o.L_B))

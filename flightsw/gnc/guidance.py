@@ -1,0 +1,86 @@
+"""Approach guidance: hold points on the docking axis, glideslope, approach corridor.
+
+The sequencer's :class:`~flightsw.messages.GuidanceCmd` says where to fly (hold, approach
+to a range, final approach through contact, retreat); guidance moves a reference point along
+the docking axis with a closing speed that falls with range into the IDSS contact band and
+publishes the reference state, the reference attitude (chaser docking axis on the port axis,
+roll-aligned) and the corridor and closing-speed monitors. Kernel ``_guidance``; twin
+``guidance_ref``.
+
+Requirements (``tests/test_guidance.py``): GDN-1 kernel equals twin; GDN-2 the reference
+speed never exceeds the glideslope and stops at the hold point; GDN-3 the monitors flag a
+lateral offset outside the cone and an excessive closing speed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from flightsw.attitude import q_from_dcm
+from flightsw.component import KernelComponent
+from flightsw.config import GuidanceParams, Vehicle
+from flightsw.messages import GuidanceOut
+
+
+def approach_attitude(chaser: Vehicle, target: Vehicle) -> np.ndarray:
+    """``q_BH`` that points the chaser's docking axis into the target port, roll-aligned.
+
+    The target is held in the Hill frame (T = H), so the port axis in H is the target's
+    ``docking_axis``. Returns the attitude of B relative to H, scalar-first.
+    """
+    a_B, u_B = chaser.docking_axis, chaser.docking_up
+    a_H, u_H = -target.docking_axis, target.docking_up
+    M_B = np.column_stack((a_B, u_B, np.cross(a_B, u_B)))
+    M_H = np.column_stack((a_H, u_H, np.cross(a_H, u_H)))
+    C_HB = M_H @ M_B.T
+    return q_from_dcm(C_HB.T)
+
+
+class Guidance(KernelComponent):
+    """Guidance component. Inputs ``nav_in`` (NavState), ``cmd_in`` (GuidanceCmd); output
+    ``guidance_out`` (GuidanceOut).
+
+    Parameters
+    ----------
+    dt : float
+        Step [s].
+    mean_motion : float
+        Target orbital rate n [rad/s].
+    chaser, target : Vehicle
+        Docking-port geometry.
+    params : GuidanceParams
+    """
+
+    INPUTS = ("nav_in", "cmd_in")
+
+    def __init__(self, dt: float, mean_motion: float, chaser: Vehicle, target: Vehicle,
+                 params: GuidanceParams, *, twin: bool = False) -> None:
+        super().__init__("guidance", twin=twin)
+        self.dt, self.n = dt, mean_motion
+        self.chaser, self.target, self.params = chaser, target, params
+        self.q_BH = approach_attitude(chaser, target)
+        self.guidance_out = GuidanceOut()
+
+    def _build(self):
+        from flightsw.gnc._guidance import GuidanceKernel
+        from flightsw.gnc.guidance_ref import GuidanceRef
+
+        p, o, nav, cmd = self.params, self.guidance_out, self.nav_in, self.cmd_in
+        cls = GuidanceRef if self.twin else GuidanceKernel
+        return cls(self.dt, self.n, self.target.docking_port_m, self.target.docking_axis,
+                   self.chaser.docking_port_m, self.q_BH, p.v_contact_mps, p.v_max_mps,
+                   p.glideslope_gain_1ps, p.accel_max_mps2,
+                   np.radians(p.corridor_half_angle_deg), p.corridor_margin_m,
+                   p.speed_limit_factor, p.speed_limit_margin_mps, p.settle_pos_m,
+                   p.settle_vel_mps, p.retreat_speed_mps,
+                   (nav.r_CT_H, nav.v_CT_H, nav.q_BN, cmd.view("mode"), cmd.view("rho_goal_m"),
+                    cmd.view("v_contact_mps")),
+                   (o.r_ref_H, o.v_ref_H, o.a_ref_H, o.q_ref_BN, o.omega_ref_B,
+                    o.view("rho_ref_m"), o.view("rho_m"), o.view("closing_speed_mps"),
+                    o.view("lateral_m"), o.view("corridor_ok"), o.view("speed_ok"),
+                    o.view("settled"), o.view("thrust_enable")))
+
+    def glideslope(self, rho_m: float) -> float:
+        """Glideslope closing speed at range ``rho_m`` [m] → [m/s]."""
+        p = self.params
+        return min(p.v_max_mps, p.v_contact_mps + p.glideslope_gain_1ps * max(rho_m, 0.0))

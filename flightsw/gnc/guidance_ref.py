@@ -1,0 +1,96 @@
+"""Reference twin of the guidance kernel, in readable numpy.
+
+Docking axis: the target port P at ``r_PT`` with outward normal ``n_H`` (target held in
+the Hill frame). Estimated range ``ρ = (r + C_HB r_DC − r_PT)·n``, closing speed
+``−v·n``, lateral offset the rest of ``r_D − r_P``.
+
+Reference range ``ρ_ref`` moves with speed ``ρ̇_ref`` toward the sequencer's goal:
+    glideslope   v(ρ) = min(v_max, v_c + k ρ)
+    approach     v_des = sign(goal − ρ_ref) · min(v(ρ_ref), √(2 a_max |goal − ρ_ref|))
+    retreat      the same with the retreat speed
+    final        v_des = −v(ρ_ref), flying through contact
+    ρ̈_ref = clip((v_des − ρ̇_ref)/dt, ±a_max);  snapped onto the goal on arrival
+Reference CM ``r_ref = r_PT + ρ_ref n − C_HB,ref r_DC``; attitude ``q_ref = q_HN ⊗ q_BH``;
+rate ``ω_ref = C_BH [0, 0, n]``. Corridor: ``lateral ≤ tan(cone) ρ + margin``; speed:
+``closing ≤ factor · v(ρ) + margin``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from flightsw.attitude import dcm_from_q, q_hill, qmul
+
+FREE, HOLD, APPROACH, FINAL, RETREAT = range(5)
+
+
+class GuidanceRef:
+    """Numpy twin of :class:`flightsw.gnc._guidance.GuidanceKernel` (same constructor)."""
+
+    def __init__(self, dt, mean_motion, r_PT_T, n_T, r_DC_B, q_BH, v_contact, v_max, k, a_max,
+                 corridor_half_angle_rad, corridor_margin_m, speed_limit_factor,
+                 speed_limit_margin, settle_pos_m, settle_vel_mps, retreat_speed_mps,
+                 inputs, outputs):
+        self.dt, self.n = dt, mean_motion
+        self.r_PT, self.n_H = np.array(r_PT_T, float), np.array(n_T, float)
+        self.r_DC, self.q_BH = np.array(r_DC_B, float), np.array(q_BH, float)
+        self.C_BH = dcm_from_q(self.q_BH)
+        self.v_c, self.v_max, self.k, self.a_max = v_contact, v_max, k, a_max
+        self.tan_cone, self.margin = np.tan(corridor_half_angle_rad), corridor_margin_m
+        self.sf, self.sm = speed_limit_factor, speed_limit_margin
+        self.settle_pos, self.settle_vel, self.v_retreat = settle_pos_m, settle_vel_mps, retreat_speed_mps
+        (self.n_r, self.n_v, self.n_q, self.c_mode, self.c_goal, self.c_vc) = inputs
+        (self.o_r, self.o_v, self.o_a, self.o_q, self.o_w, self.o_rhoref, self.o_rho,
+         self.o_close, self.o_lat, self.o_cor, self.o_spd, self.o_set, self.o_en) = outputs
+        self.started = False
+        self.rho_ref = self.rhodot_ref = 0.0
+
+    def glide(self, rho, vc):
+        return min(self.v_max, vc + self.k * max(rho, 0.0))
+
+    def step(self, t_ns: int) -> None:
+        t, dt = t_ns * 1e-9, self.dt
+        mode, goal, vc = int(self.c_mode[0]), self.c_goal[0], self.c_vc[0]
+        q_HN = q_hill(self.n, t)
+        C_HB = dcm_from_q(q_HN) @ dcm_from_q(self.n_q).T
+        r_DP = self.n_r + C_HB @ self.r_DC - self.r_PT
+        rho = float(r_DP @ self.n_H)
+        closing = -float(self.n_v @ self.n_H)
+        lateral = float(np.linalg.norm(r_DP - rho * self.n_H))
+        if not self.started:
+            self.rho_ref, self.rhodot_ref, self.started = rho, -closing, True
+        if mode == FINAL:
+            vdes = -self.glide(self.rho_ref, vc)
+        elif mode in (APPROACH, HOLD, RETREAT):
+            gap = goal - self.rho_ref
+            speed = self.v_retreat if mode == RETREAT else self.glide(self.rho_ref, vc)
+            vdes = np.copysign(min(speed, np.sqrt(2 * self.a_max * abs(gap))), gap)
+            if gap == 0.0:
+                vdes = 0.0
+        else:
+            vdes = -closing
+            self.rho_ref = rho
+        acc = float(np.clip((vdes - self.rhodot_ref) / dt, -self.a_max, self.a_max))
+        if mode == FREE:
+            acc, self.rhodot_ref = 0.0, vdes
+        if mode in (HOLD, APPROACH, RETREAT) and abs(goal - self.rho_ref) <= 1e-4 \
+                and abs(self.rhodot_ref) <= self.a_max * dt:
+            acc, self.rhodot_ref, self.rho_ref = 0.0, 0.0, goal
+        else:
+            self.rhodot_ref += acc * dt
+            self.rho_ref += self.rhodot_ref * dt
+        self.o_r[:] = self.r_PT + self.rho_ref * self.n_H - self.C_BH.T @ self.r_DC
+        self.o_v[:] = self.rhodot_ref * self.n_H
+        self.o_a[:] = acc * self.n_H
+        self.o_q[:] = qmul(q_HN, self.q_BH)
+        self.o_w[:] = self.C_BH @ np.array([0.0, 0.0, self.n])
+        self.o_rhoref[0], self.o_rho[0] = self.rho_ref, rho
+        self.o_close[0], self.o_lat[0] = closing, lateral
+        self.o_cor[0] = float(lateral <= self.tan_cone * max(rho, 0.0) + self.margin)
+        self.o_spd[0] = float(closing <= self.sf * self.glide(rho, vc) + self.sm)
+        settled = (np.linalg.norm(self.n_r - self.o_r) < self.settle_pos
+                   and np.linalg.norm(self.n_v - self.o_v) < self.settle_vel
+                   and abs(goal - self.rho_ref) < 1e-3 and abs(self.rhodot_ref) < 1e-4
+                   and mode == HOLD)
+        self.o_set[0] = float(settled)
+        self.o_en[0] = 0.0 if mode == FREE else 1.0

@@ -1,0 +1,306 @@
+"""Typed messages between flight-software components.
+
+Every message is a record with a fixed set of fields, each with a unit. A message owns
+one contiguous ``float64`` buffer allocated once; every field is a view into it, so a
+Cython kernel binds to the views at wiring time and reads and writes them in place each
+cycle without allocating (DESIGN.md section 3). Scalar fields read as Python floats and
+are written through properties; array fields are writable numpy views
+(``msg.r_CT_H[:] = ...``). ``t_ns`` (integer nanoseconds) is kept as a Python ``int`` so
+that it never loses precision.
+
+Quaternions are scalar-first ``[w, x, y, z]``, Hamilton product; ``q_BN`` is the attitude
+of frame B relative to frame N, the same rotation as ``dcm_BN`` (``v_B = dcm_BN @ v_N``).
+
+To add a message, subclass :class:`Message` and list its fields in ``FIELDS`` as
+``(name, size, unit, description)``; size 1 makes a scalar.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+MAX_THRUSTERS = 64
+"""Largest thruster count a :class:`ThrusterCmd` can carry."""
+
+
+class Message:
+    """Base of all messages: one float64 buffer, named views into it."""
+
+    FIELDS: ClassVar[tuple[tuple[str, int, str, str], ...]] = ()
+    _slices: ClassVar[dict[str, slice]]
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        slices: dict[str, slice] = {}
+        offset = 0
+        for name, size, unit, desc in cls.FIELDS:
+            slices[name] = slice(offset, offset + size)
+            offset += size
+            if size == 1:
+                setattr(cls, name, _scalar_property(name, unit, desc, offset - 1))
+        cls._slices = slices
+        cls.size = offset  # type: ignore[attr-defined]
+
+    def __init__(self) -> None:
+        self.t_ns: int = 0
+        self.buf = np.zeros(type(self).size, dtype=np.float64)  # type: ignore[attr-defined]
+        for name, size, _unit, _desc in self.FIELDS:
+            if size > 1:
+                # instance attribute: a writable view into the buffer
+                self.__dict__[name] = self.buf[self._slices[name]]
+
+    def view(self, name: str) -> np.ndarray:
+        """Writable view of field ``name`` (length 1 for a scalar), for kernel binding."""
+        return self.buf[self._slices[name]]
+
+    def copy_from(self, other: Message) -> None:
+        """Copy every field and the time stamp from a message of the same type."""
+        if type(other) is not type(self):
+            raise TypeError(f"cannot copy {type(other).__name__} into {type(self).__name__}")
+        self.buf[:] = other.buf
+        self.t_ns = other.t_ns
+
+    def as_dict(self) -> dict[str, object]:
+        """Fields as plain Python values (lists for arrays), with ``t_ns``."""
+        out: dict[str, object] = {"t_ns": self.t_ns}
+        for name, size, _u, _d in self.FIELDS:
+            v = self.buf[self._slices[name]]
+            out[name] = float(v[0]) if size == 1 else v.tolist()
+        return out
+
+    @classmethod
+    def units(cls) -> dict[str, str]:
+        """Unit of every field."""
+        return {name: unit for name, _s, unit, _d in cls.FIELDS}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.as_dict()})"
+
+
+def _scalar_property(name: str, unit: str, desc: str, index: int) -> property:
+    def get(self: Message) -> float:
+        return float(self.buf[index])
+
+    def set_(self: Message, value: float) -> None:
+        self.buf[index] = value
+
+    return property(get, set_, doc=f"{desc} [{unit}]")
+
+
+class ImuMsg(Message):
+    """Rate-gyro sample of the chaser (IMU).
+
+    Fields: ``omega_BN_B`` measured body rate of chaser B relative to inertial N in B [rad/s];
+    ``valid`` 1 when the sample is good [-]; ``seq`` sample counter [-].
+    """
+
+    FIELDS = (
+        ("omega_BN_B", 3, "rad/s", "measured angular rate of B relative to N, in B"),
+        ("valid", 1, "-", "1.0 when the sample is good"),
+        ("seq", 1, "-", "sample counter"),
+    )
+
+
+class StarTrackerMsg(Message):
+    """Star-tracker attitude solution of the chaser.
+
+    Fields: ``q_BN`` measured attitude of B relative to N, scalar-first Hamilton [-];
+    ``valid`` [-]; ``seq`` [-].
+    """
+
+    FIELDS = (
+        ("q_BN", 4, "-", "measured attitude quaternion of B relative to N, [w,x,y,z]"),
+        ("valid", 1, "-", "1.0 when the solution is good"),
+        ("seq", 1, "-", "solution counter"),
+    )
+
+
+class LidarMsg(Message):
+    """Docking-lidar measurement of the target's docking port P from the lidar head L.
+
+    The lidar frame is parallel to the chaser body frame B, boresight along +x_B.
+    Fields: ``range_m`` [m], ``azimuth_rad`` atan2(y, x) [rad], ``elevation_rad``
+    asin(z / range) [rad], ``valid`` [-]; the relative-pose solution, available near the
+    port: ``r_PL_B`` position of P relative to L in B [m], ``q_TB`` attitude of the target
+    T relative to B [-], ``pose_valid`` [-]; ``seq`` [-].
+    """
+
+    FIELDS = (
+        ("range_m", 1, "m", "range from lidar head to the port target"),
+        ("azimuth_rad", 1, "rad", "azimuth of the port target, atan2(y, x) in B"),
+        ("elevation_rad", 1, "rad", "elevation of the port target, asin(z / range) in B"),
+        ("valid", 1, "-", "1.0 when range/azimuth/elevation are good"),
+        ("r_PL_B", 3, "m", "pose solution: position of port P relative to lidar L, in B"),
+        ("q_TB", 4, "-", "pose solution: attitude of target T relative to B, [w,x,y,z]"),
+        ("pose_valid", 1, "-", "1.0 when the pose solution is good"),
+        ("seq", 1, "-", "measurement counter"),
+    )
+
+
+class NavState(Message):
+    """Navigation estimate of the chaser relative to the target.
+
+    Fields: ``r_CT_H`` position of chaser C relative to target T in the Hill frame H [m];
+    ``v_CT_H`` its rate of change seen in H [m/s]; ``q_BN`` attitude of B relative to N
+    [-]; ``omega_BN_B`` bias-corrected body rate [rad/s]; ``bias_B`` gyro bias [rad/s];
+    ``sigma_r_m``/``sigma_v_mps``/``sigma_att_rad`` 1-sigma (RSS over axes) [m, m/s, rad];
+    ``mass_kg`` estimated chaser mass [kg]; ``n_lidar``/``n_pose``/``n_st`` accepted
+    updates; ``n_rejected`` measurements rejected by the innovation gate [-].
+    """
+
+    FIELDS = (
+        ("r_CT_H", 3, "m", "position of C relative to T, in H"),
+        ("v_CT_H", 3, "m/s", "velocity of C relative to T as seen in H, in H"),
+        ("q_BN", 4, "-", "attitude of B relative to N, [w,x,y,z]"),
+        ("omega_BN_B", 3, "rad/s", "bias-corrected angular rate of B relative to N, in B"),
+        ("bias_B", 3, "rad/s", "estimated gyro bias, in B"),
+        ("sigma_r_m", 1, "m", "RSS 1-sigma of position"),
+        ("sigma_v_mps", 1, "m/s", "RSS 1-sigma of velocity"),
+        ("sigma_att_rad", 1, "rad", "RSS 1-sigma of attitude"),
+        ("mass_kg", 1, "kg", "estimated chaser mass"),
+        ("n_lidar", 1, "-", "accepted lidar range/azimuth/elevation updates"),
+        ("n_pose", 1, "-", "accepted lidar pose updates"),
+        ("n_st", 1, "-", "accepted star-tracker updates"),
+        ("n_rejected", 1, "-", "measurements rejected by the innovation gate"),
+    )
+
+
+class GuidanceCmd(Message):
+    """Sequencer's order to guidance.
+
+    Fields: ``mode`` one of :data:`GUIDANCE_MODES` values [-]; ``rho_goal_m`` port-to-port
+    range to fly to and hold (approach, retreat) [m]; ``v_contact_mps`` closing speed to fly
+    at through contact in final approach [m/s].
+    """
+
+    FIELDS = (
+        ("mode", 1, "-", "0 free drift, 1 hold, 2 approach, 3 final approach, 4 retreat"),
+        ("rho_goal_m", 1, "m", "range along the docking axis to fly to"),
+        ("v_contact_mps", 1, "m/s", "closing speed through contact"),
+    )
+
+
+GUIDANCE_MODES = {"free_drift": 0, "hold": 1, "approach": 2, "final": 3, "retreat": 4}
+"""Guidance modes carried in :class:`GuidanceCmd` ``mode``."""
+
+
+class GuidanceOut(Message):
+    """Guidance reference and corridor monitors.
+
+    Fields: ``r_ref_H``/``v_ref_H``/``a_ref_H`` reference position, velocity, acceleration
+    of C relative to T in H [m, m/s, m/s^2]; ``q_ref_BN`` reference attitude [-];
+    ``omega_ref_B`` reference rate of B relative to N in B [rad/s]; ``rho_ref_m`` reference
+    port-to-port range [m]; ``rho_m`` estimated port-to-port range along the axis [m];
+    ``closing_speed_mps`` estimated closing speed [m/s]; ``lateral_m`` estimated lateral
+    offset of the chaser port from the axis [m]; ``corridor_ok``/``speed_ok`` monitors
+    [-]; ``settled`` 1 when at the reference within hold tolerances [-]; ``thrust_enable``
+    [-].
+    """
+
+    FIELDS = (
+        ("r_ref_H", 3, "m", "reference position of C relative to T, in H"),
+        ("v_ref_H", 3, "m/s", "reference velocity of C relative to T, in H"),
+        ("a_ref_H", 3, "m/s^2", "reference acceleration of C relative to T, in H"),
+        ("q_ref_BN", 4, "-", "reference attitude of B relative to N, [w,x,y,z]"),
+        ("omega_ref_B", 3, "rad/s", "reference rate of B relative to N, in B"),
+        ("rho_ref_m", 1, "m", "reference range along the docking axis"),
+        ("rho_m", 1, "m", "estimated range along the docking axis"),
+        ("closing_speed_mps", 1, "m/s", "estimated closing speed along the axis"),
+        ("lateral_m", 1, "m", "estimated lateral offset of the chaser port from the axis"),
+        ("corridor_ok", 1, "-", "1.0 inside the approach cone"),
+        ("speed_ok", 1, "-", "1.0 when closing speed is within its limit for the range"),
+        ("settled", 1, "-", "1.0 when position and velocity errors are within hold limits"),
+        ("thrust_enable", 1, "-", "1.0 when control may fire thrusters"),
+    )
+
+
+class ControlCmd(Message):
+    """Commanded force and torque on the chaser.
+
+    Fields: ``F_B`` force in B [N]; ``L_B`` torque about the centre of mass in B [N m].
+    """
+
+    FIELDS = (
+        ("F_B", 3, "N", "commanded force on the chaser, in B"),
+        ("L_B", 3, "N m", "commanded torque about the chaser centre of mass, in B"),
+    )
+
+
+class ThrusterCmd(Message):
+    """Per-thruster on-times for the coming control cycle.
+
+    Fields: ``t_on_s`` on-time of each thruster from the start of the cycle [s] (first
+    ``n`` used); ``n`` thruster count [-]; ``dt_s`` cycle length [s].
+    """
+
+    FIELDS = (
+        ("t_on_s", MAX_THRUSTERS, "s", "on-time of each thruster this cycle"),
+        ("n", 1, "-", "number of thrusters in use"),
+        ("dt_s", 1, "s", "control-cycle length"),
+    )
+
+
+class DockingMechStatus(Message):
+    """Docking-mechanism controller status.
+
+    Fields: ``contact`` ring contact sensed [-]; ``soft_capture`` capture latches closed
+    [-]; ``attenuated`` relative motion damped out [-]; ``retracted`` ring retracted [-];
+    ``hard_capture`` structural hooks closed [-]; ``ring_extension_m`` [m].
+    """
+
+    FIELDS = (
+        ("contact", 1, "-", "1.0 once ring contact is sensed"),
+        ("soft_capture", 1, "-", "1.0 when the capture latches are closed"),
+        ("attenuated", 1, "-", "1.0 when relative motion has been damped out"),
+        ("retracted", 1, "-", "1.0 when the capture ring is retracted"),
+        ("hard_capture", 1, "-", "1.0 when the structural hooks are closed"),
+        ("ring_extension_m", 1, "m", "capture-ring extension"),
+    )
+
+
+class DockingMechCmd(Message):
+    """Commands to the docking-mechanism controller.
+
+    Fields: ``arm`` arm capture latches [-]; ``retract`` retract the ring [-];
+    ``close_hooks`` drive the structural hooks closed [-].
+    """
+
+    FIELDS = (
+        ("arm", 1, "-", "1.0 to arm the capture latches"),
+        ("retract", 1, "-", "1.0 to retract the capture ring"),
+        ("close_hooks", 1, "-", "1.0 to close the structural hooks"),
+    )
+
+
+class ModeMsg(Message):
+    """Docking-sequencer state.
+
+    Fields: ``state`` index into :data:`flightsw.docking.sequencer.STATES` [-];
+    ``hold_index`` index of the current or last hold point [-]; ``abort_reason`` index into
+    :data:`flightsw.docking.sequencer.ABORT_REASONS` (0 none) [-].
+    """
+
+    FIELDS = (
+        ("state", 1, "-", "sequencer state index"),
+        ("hold_index", 1, "-", "current or last hold point index"),
+        ("abort_reason", 1, "-", "abort reason index, 0 for none"),
+    )
+
+
+class RateGroupTlm(Message):
+    """Executive telemetry of one rate group.
+
+    Fields: ``cycles`` runs so far [-]; ``exec_last_ns``/``exec_max_ns`` execution time
+    [ns]; ``exec_mean_ns`` running mean [ns]; ``slips`` cycles whose execution overran the
+    group period [-].
+    """
+
+    FIELDS = (
+        ("cycles", 1, "-", "number of runs"),
+        ("exec_last_ns", 1, "ns", "execution time of the last run"),
+        ("exec_max_ns", 1, "ns", "largest execution time"),
+        ("exec_mean_ns", 1, "ns", "mean execution time"),
+        ("slips", 1, "-", "runs that overran the group period"),
+    )

@@ -1,0 +1,316 @@
+# cython: language_level=3
+"""Sensor models sampling plant truth: rate gyro, star tracker, docking lidar.
+
+Each model samples every ``divider``-th base tick, adds seeded noise (and bias,
+quantisation), and delivers the sample ``latency_ticks`` base ticks later, stamped with its
+sampling time. Random numbers come from xoshiro256** seeded through splitmix64, so a seed
+gives the same samples on every machine; Gaussians by the polar method.
+"""
+import numpy as np
+from libc.math cimport sqrt, log, atan2, asin, floor, fabs, cos
+from libc.stdint cimport uint64_t
+from flightsw._cmath cimport (cross, dot3, norm3, matvec, matTvec, qmul, qconj, qnormalize,
+                              dcm_from_q, q_from_rotvec, q_hill)
+
+
+cdef inline uint64_t rotl(uint64_t x, int k) noexcept nogil:
+    return (x << k) | (x >> (64 - k))
+
+
+cdef class Rng:
+    """xoshiro256** generator with Gaussian draws (deterministic across platforms)."""
+
+    cdef uint64_t s[4]
+    cdef double spare
+    cdef bint has_spare
+
+    def __init__(self, unsigned long long seed):
+        cdef uint64_t z, x = seed
+        cdef int i
+        for i in range(4):
+            x += 0x9E3779B97F4A7C15ULL
+            z = x
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
+            self.s[i] = z ^ (z >> 31)
+        self.has_spare = False
+
+    cdef inline uint64_t next_u64(self) noexcept nogil:
+        cdef uint64_t result = rotl(self.s[1] * 5, 7) * 9
+        cdef uint64_t t = self.s[1] << 17
+        self.s[2] ^= self.s[0]
+        self.s[3] ^= self.s[1]
+        self.s[1] ^= self.s[2]
+        self.s[0] ^= self.s[3]
+        self.s[2] ^= t
+        self.s[3] = rotl(self.s[3], 45)
+        return result
+
+    cdef inline double uniform(self) noexcept nogil:
+        return (self.next_u64() >> 11) * (1.0 / 9007199254740992.0)
+
+    cdef double gauss(self) noexcept nogil:
+        cdef double u, v, s
+        if self.has_spare:
+            self.has_spare = False
+            return self.spare
+        while True:
+            u = 2.0 * self.uniform() - 1.0
+            v = 2.0 * self.uniform() - 1.0
+            s = u * u + v * v
+            if 0.0 < s < 1.0:
+                break
+        s = sqrt(-2.0 * log(s) / s)
+        self.spare = v * s
+        self.has_spare = True
+        return u * s
+
+    def normal(self, int n=1):
+        """``n`` standard normal draws as an array (for set-up, not the loop)."""
+        out = np.empty(n)
+        cdef int i
+        for i in range(n):
+            out[i] = self.gauss()
+        return out
+
+
+cdef inline double quantize(double x, double q) noexcept nogil:
+    if q <= 0.0:
+        return x
+    return q * floor(x / q + 0.5)
+
+
+cdef class _Sampler:
+    """Common timing: sample every ``divider`` ticks, deliver ``latency`` ticks later."""
+
+    cdef int divider, latency, nring, width
+    cdef double period_s
+    cdef double[:, ::1] ring
+    cdef object _ring
+    cdef Rng rng
+    cdef double[::1] truth
+    cdef public long long samples, published
+
+    def _setup(self, plant_state, int divider, int latency, double period_s, int width,
+               unsigned long long seed):
+        self.truth = plant_state
+        self.divider = divider
+        self.latency = latency
+        self.period_s = period_s
+        self.width = width
+        self.nring = latency + 1
+        self._ring = np.zeros((self.nring, width + 1))
+        self.ring = self._ring
+        self.rng = Rng(seed)
+        self.samples = 0
+        self.published = 0
+
+    cdef void measure(self, double t, double* out) noexcept nogil:
+        pass
+
+    cdef void publish(self, const double* row) noexcept nogil:
+        pass
+
+    cpdef void tick(self, long long k):
+        """Sample on this tick if due, and publish the sample taken ``latency`` ticks ago."""
+        cdef long long ks = k - self.latency
+        cdef int slot
+        if k % self.divider == 0:
+            slot = k % self.nring
+            self.ring[slot, 0] = 1.0
+            self.measure(k * self.period_s, &self.ring[slot, 1])
+            self.samples += 1
+        if ks >= 0 and ks % self.divider == 0:
+            slot = ks % self.nring
+            if self.ring[slot, 0] != 0.0:
+                self.publish(&self.ring[slot, 1])
+                self.published += 1
+
+
+cdef class Gyro(_Sampler):
+    """Rate gyro: ``omega_meas = omega_BN_B + bias + noise``, quantised.
+
+    Parameters
+    ----------
+    plant_state : ndarray (21,)
+        Plant truth vector (see ``hil._plant``).
+    omega_out, valid_out, seq_out : ndarray
+        Views of the ImuMsg fields to write.
+    noise_rps : float
+        1-sigma white noise per sample [rad/s].
+    bias_rps : ndarray (3,)
+        Constant bias [rad/s].
+    quant_rps : float
+        Quantisation step [rad/s] (0 for none).
+    """
+
+    cdef double[::1] w_out, valid, seq
+    cdef double noise, quant
+    cdef double bias[3]
+
+    def __init__(self, plant_state, omega_out, valid_out, seq_out, int divider, int latency,
+                 double period_s, double noise_rps, bias_rps, double quant_rps,
+                 unsigned long long seed):
+        self._setup(plant_state, divider, latency, period_s, 4, seed)
+        self.w_out = omega_out
+        self.valid = valid_out
+        self.seq = seq_out
+        self.noise = noise_rps
+        self.quant = quant_rps
+        for i in range(3):
+            self.bias[i] = bias_rps[i]
+
+    cdef void measure(self, double t, double* out) noexcept nogil:
+        cdef int i
+        for i in range(3):
+            out[i] = quantize(self.truth[10 + i] + self.bias[i] + self.noise * self.rng.gauss(),
+                              self.quant)
+        out[3] = t
+
+    cdef void publish(self, const double* row) noexcept nogil:
+        cdef int i
+        for i in range(3):
+            self.w_out[i] = row[i]
+        self.valid[0] = 1.0
+        self.seq[0] += 1.0
+
+
+cdef class StarTracker(_Sampler):
+    """Star tracker: ``q_meas = q_BN ⊗ q(noise)`` with per-axis 1-sigma ``noise_rad`` [rad]."""
+
+    cdef double[::1] q_out, valid, seq
+    cdef double noise[3]
+
+    def __init__(self, plant_state, q_out, valid_out, seq_out, int divider, int latency,
+                 double period_s, noise_rad, unsigned long long seed):
+        self._setup(plant_state, divider, latency, period_s, 5, seed)
+        self.q_out = q_out
+        self.valid = valid_out
+        self.seq = seq_out
+        for i in range(3):
+            self.noise[i] = noise_rad[i]
+
+    cdef void measure(self, double t, double* out) noexcept nogil:
+        cdef double th[3]
+        cdef double dq[4]
+        cdef int i
+        for i in range(3):
+            th[i] = self.noise[i] * self.rng.gauss()
+        q_from_rotvec(th, dq)
+        qmul(&self.truth[6], dq, out)
+        qnormalize(out)
+        if out[0] < 0.0:
+            for i in range(4):
+                out[i] = -out[i]
+        out[4] = t
+
+    cdef void publish(self, const double* row) noexcept nogil:
+        cdef int i
+        for i in range(4):
+            self.q_out[i] = row[i]
+        self.valid[0] = 1.0
+        self.seq[0] += 1.0
+
+
+cdef class Lidar(_Sampler):
+    """Docking lidar: range/azimuth/elevation of the target port, and pose near the port.
+
+    Truth: ``s = dcm_BN (dcm_NH r_C->P) - r_LC_B``, the port P seen from the lidar head L
+    in B. Range noise ``max(range_noise_m, range_noise_frac * range)``, angle noise
+    ``angle_noise_rad``; valid within ``max_range_m`` and the half-angle field of view.
+    The pose (position ``s`` and attitude ``q_TB``) is solved within ``pose_max_range_m``
+    with noises ``pose_pos_noise_m`` and ``pose_att_noise_rad``.
+    """
+
+    cdef double[::1] rng_out, az_out, el_out, valid, r_out, q_out, pose_valid, seq
+    cdef double r_LC[3]
+    cdef double r_PT[3]
+    cdef double n_mean
+    cdef double rn, rfrac, an, maxr, cos_fov, pmax, ppos, patt
+
+    def __init__(self, plant_state, msg_views, int divider, int latency, double period_s,
+                 double mean_motion, r_LC_B, r_PT_T, double range_noise_m,
+                 double range_noise_frac, double angle_noise_rad, double max_range_m,
+                 double fov_half_angle_rad, double pose_max_range_m, double pose_pos_noise_m,
+                 double pose_att_noise_rad, unsigned long long seed):
+        self._setup(plant_state, divider, latency, period_s, 14, seed)
+        (self.rng_out, self.az_out, self.el_out, self.valid, self.r_out, self.q_out,
+         self.pose_valid, self.seq) = msg_views
+        for i in range(3):
+            self.r_LC[i] = r_LC_B[i]
+            self.r_PT[i] = r_PT_T[i]
+        self.n_mean = mean_motion
+        self.rn = range_noise_m
+        self.rfrac = range_noise_frac
+        self.an = angle_noise_rad
+        self.maxr = max_range_m
+        self.cos_fov = cos(fov_half_angle_rad)
+        self.pmax = pose_max_range_m
+        self.ppos = pose_pos_noise_m
+        self.patt = pose_att_noise_rad
+
+    cdef void measure(self, double t, double* out) noexcept nogil:
+        cdef double qHN[4]
+        cdef double CHN[9]
+        cdef double CBN[9]
+        cdef double CTN[9]
+        cdef double a[3]
+        cdef double d[3]
+        cdef double s[3]
+        cdef double th[3]
+        cdef double dq[4]
+        cdef double qc[4]
+        cdef double qTB[4]
+        cdef double rng, sig
+        cdef int i
+        q_hill(self.n_mean, t, qHN)
+        dcm_from_q(qHN, CHN)
+        dcm_from_q(&self.truth[6], CBN)
+        dcm_from_q(&self.truth[13], CTN)
+        # r_P - r_C in N: C_NH(-r_CT_H) + C_NT r_PT_T
+        for i in range(3):
+            a[i] = -self.truth[i]
+        matTvec(CHN, a, d)
+        matTvec(CTN, self.r_PT, a)
+        for i in range(3):
+            d[i] += a[i]
+        matvec(CBN, d, s)
+        for i in range(3):
+            s[i] -= self.r_LC[i]
+        rng = norm3(s)
+        for i in range(14):
+            out[i] = 0.0
+        if rng > 1e-6 and rng <= self.maxr and s[0] / rng >= self.cos_fov:
+            sig = self.rn if self.rn > self.rfrac * rng else self.rfrac * rng
+            out[0] = rng + sig * self.rng.gauss()
+            out[1] = atan2(s[1], s[0]) + self.an * self.rng.gauss()
+            out[2] = asin(s[2] / rng) + self.an * self.rng.gauss()
+            out[3] = 1.0
+            if rng <= self.pmax:
+                for i in range(3):
+                    out[4 + i] = s[i] + self.ppos * self.rng.gauss()
+                    th[i] = self.patt * self.rng.gauss()
+                # q_TN = q_BN (x) q_TB  =>  q_TB = conj(q_BN) (x) q_TN
+                qconj(&self.truth[6], qc)
+                qmul(qc, &self.truth[13], qTB)
+                q_from_rotvec(th, dq)
+                qmul(qTB, dq, &out[7])
+                qnormalize(&out[7])
+                if out[7] < 0.0:
+                    for i in range(4):
+                        out[7 + i] = -out[7 + i]
+                out[11] = 1.0
+        out[12] = t
+
+    cdef void publish(self, const double* row) noexcept nogil:
+        cdef int i
+        self.rng_out[0] = row[0]
+        self.az_out[0] = row[1]
+        self.el_out[0] = row[2]
+        self.valid[0] = row[3]
+        for i in range(3):
+            self.r_out[i] = row[4 + i]
+        for i in range(4):
+            self.q_out[i] = row[7 + i]
+        self.pose_valid[0] = row[11]
+        self.seq[0] += 1.0

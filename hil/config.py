@@ -1,0 +1,203 @@
+"""Scenario and sensor files (TOML), validated on load.
+
+A scenario names its vehicles and sensor file by path, relative to the scenario file (or
+by the name of a shipped one), and gives the orbit, the initial relative state and
+attitude, dispersions drawn from the seed, the seed, the time limit and optional
+flight-software overrides. Errors are :class:`~flightsw.config.ConfigError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from flightsw.config import (
+    ConfigError,
+    FswParams,
+    Reader,
+    Vehicle,
+    load_toml,
+    load_vehicle,
+    read_fsw_params,
+)
+
+DATA = resources.files("hil") / "data"
+
+
+def shipped_scenarios() -> dict[str, Path]:
+    """Shipped scenario names and their files."""
+    d = Path(str(DATA / "scenarios"))
+    return {p.stem: p for p in sorted(d.glob("*.toml"))}
+
+
+@dataclass(frozen=True)
+class GyroSpec:
+    """Rate gyro: sample rate [Hz], white noise 1-sigma per sample [rad/s], bias 1-sigma
+    (drawn per run) [rad/s], quantisation step [rad/s], latency [s]."""
+
+    rate_hz: float
+    noise_rps: float
+    bias_sigma_rps: float
+    quantization_rps: float
+    latency_s: float
+
+
+@dataclass(frozen=True)
+class StarTrackerSpec:
+    """Star tracker: rate [Hz], per-axis 1-sigma noise in B [rad], latency [s]."""
+
+    rate_hz: float
+    noise_rad: tuple[float, float, float]
+    latency_s: float
+
+
+@dataclass(frozen=True)
+class LidarSpec:
+    """Docking lidar: rate [Hz], mount in B [m], range noise [m] and fraction of range [-],
+    angle noise [rad], maximum range [m], field-of-view half-angle [deg], pose range [m],
+    pose position [m] and attitude [rad] noise, latency [s]."""
+
+    rate_hz: float
+    mount_m: tuple[float, float, float]
+    range_noise_m: float
+    range_noise_frac: float
+    angle_noise_rad: float
+    max_range_m: float
+    fov_half_angle_deg: float
+    pose_max_range_m: float
+    pose_pos_noise_m: float
+    pose_att_noise_rad: float
+    latency_s: float
+
+
+@dataclass(frozen=True)
+class Sensors:
+    gyro: GyroSpec
+    star_tracker: StarTrackerSpec
+    lidar: LidarSpec
+    file: str
+
+
+def load_sensors(path: str | Path) -> Sensors:
+    r = Reader(load_toml(path), path)
+    g = r.table("gyro")
+    gyro = GyroSpec(g.num("rate_hz", positive=True), g.num("noise_rps", lo=0.0),
+                    g.num("bias_sigma_rps", lo=0.0), g.num("quantization_rps", 0.0, lo=0.0),
+                    g.num("latency_s", 0.0, lo=0.0))
+    g.done()
+    s = r.table("star_tracker")
+    st = StarTrackerSpec(s.num("rate_hz", positive=True),
+                         tuple(s.vec("noise_rad", 3)), s.num("latency_s", 0.0, lo=0.0))
+    if min(st.noise_rad) <= 0:
+        raise ConfigError(path, "star_tracker.noise_rad", "three positive numbers",
+                          list(st.noise_rad))
+    s.done()
+    li = r.table("lidar")
+    lidar = LidarSpec(
+        li.num("rate_hz", positive=True), tuple(li.vec("mount_m", 3)),
+        li.num("range_noise_m", positive=True), li.num("range_noise_frac", 0.0, lo=0.0),
+        li.num("angle_noise_rad", positive=True), li.num("max_range_m", positive=True),
+        li.num("fov_half_angle_deg", lo=0.1, hi=90.0), li.num("pose_max_range_m", lo=0.0),
+        li.num("pose_pos_noise_m", positive=True), li.num("pose_att_noise_rad", positive=True),
+        li.num("latency_s", 0.0, lo=0.0))
+    li.done()
+    r.done()
+    return Sensors(gyro, st, lidar, str(path))
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A run: vehicles, sensors, orbit, initial state, dispersions, seed, limits."""
+
+    name: str
+    description: str
+    file: str
+    seed: int
+    time_limit_s: float
+    altitude_m: float
+    chaser: Vehicle
+    target: Vehicle
+    sensors: Sensors
+    r_CT_H_m: np.ndarray
+    v_CT_H_mps: np.ndarray
+    attitude_error_deg: np.ndarray
+    rate_error_dps: np.ndarray
+    target_attitude_error_deg: np.ndarray
+    target_rate_error_dps: np.ndarray
+    disp_position_m: np.ndarray
+    disp_velocity_mps: np.ndarray
+    disp_attitude_deg: np.ndarray
+    disp_rate_dps: np.ndarray
+    fsw: FswParams
+
+    @property
+    def orbit_radius_m(self) -> float:
+        from flightsw.fsw import R_MOON
+
+        return R_MOON + self.altitude_m
+
+
+def _resolve(base: Path, ref: str, kind: str) -> Path:
+    p = Path(ref)
+    if not p.is_absolute():
+        p = base.parent / p
+    if p.exists():
+        return p
+    shipped = Path(str(DATA / kind / f"{ref}.toml"))
+    return shipped if shipped.exists() else p
+
+
+def find_scenario(name_or_path: str) -> Path:
+    """A shipped scenario's name or a path to a scenario file."""
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or p.exists():
+        return p
+    shipped = shipped_scenarios()
+    if name_or_path in shipped:
+        return shipped[name_or_path]
+    raise ConfigError(name_or_path, "", f"a scenario file or one of {sorted(shipped)}")
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """Load and validate a scenario with everything it refers to."""
+    path = find_scenario(str(name_or_path))
+    r = Reader(load_toml(path), path)
+    name = r.string("name")
+    desc = r.string("description", "")
+    seed = r.integer("seed", 0, lo=0)
+    tlim = r.num("time_limit_s", positive=True)
+    chaser = load_vehicle(_resolve(path, r.string("chaser"), "vehicles"), need_thrusters=True)
+    target = load_vehicle(_resolve(path, r.string("target"), "vehicles"), need_thrusters=False)
+    sensors = load_sensors(_resolve(path, r.string("sensors"), "sensors"))
+    o = r.table("orbit")
+    alt = o.num("altitude_m", lo=10e3, hi=100000e3)
+    o.done()
+    i = r.table("initial")
+    r0, v0 = i.vec("r_CT_H_m", 3), i.vec("v_CT_H_mps", 3)
+    att, rate = i.vec("attitude_error_deg", 3), i.vec("rate_error_dps", 3)
+    tatt = i.vec("target_attitude_error_deg", 3, [0.0, 0.0, 0.0])
+    trate = i.vec("target_rate_error_dps", 3, [0.0, 0.0, 0.0])
+    i.done()
+    d = r.table("dispersion", {})
+    zeros = [0.0, 0.0, 0.0]
+    disp = [d.vec(k, 3, zeros) for k in ("position_m", "velocity_mps", "attitude_deg",
+                                          "rate_dps")]
+    for k, v in zip(("position_m", "velocity_mps", "attitude_deg", "rate_dps"), disp,
+                    strict=True):
+        if np.any(v < 0):
+            raise ConfigError(path, f"dispersion.{k}", "non-negative 1-sigma values", v.tolist())
+    d.done()
+    fsw = read_fsw_params(r.table("flight_software", {}))
+    r.done()
+    base = fsw.base_rate_hz
+    for key, rate_hz, f in (("gyro.rate_hz", sensors.gyro.rate_hz, sensors.file),
+                            ("star_tracker.rate_hz", sensors.star_tracker.rate_hz, sensors.file),
+                            ("lidar.rate_hz", sensors.lidar.rate_hz, sensors.file)):
+        div = base / rate_hz
+        if abs(div - round(div)) > 1e-9 or round(div) < 1:
+            raise ConfigError(f, key, f"a rate that divides the base rate {base:g} Hz", rate_hz)
+    return Scenario(name, desc, str(path), seed, tlim, alt, chaser, target, sensors, r0, v0,
+                    att, rate, tatt, trate, *disp, fsw)

@@ -1,0 +1,208 @@
+"""Docking-interface model: contact from truth, judged against the IDSS capture envelope.
+
+First contact is when the chaser's port D reaches the plane of the target's port P
+(axial gap <= 0). The contact conditions are then computed from plant truth in the
+target's docking-port frame and held against the IDSS initial-contact envelope
+(DESIGN.md section 7). Inside it, the capture latches close (soft capture), the
+attenuation system damps the relative motion, the ring retracts and the hooks close
+(hard capture). Outside it there is no capture: the run ends as a collision.
+
+The mechanism's phases after capture are kinematic: relative velocity and rate decay with
+the attenuation time constant, then retraction and hook closing take fixed times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from flightsw.attitude import angle_between, dcm_from_q, q_hill
+from flightsw.config import Vehicle
+from flightsw.messages import DockingMechCmd, DockingMechStatus
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """IDSS initial-contact envelope (Rev E, table 3.3.1.1-2)."""
+
+    closing_speed_mps: tuple[float, float] = (0.05, 0.10)
+    lateral_speed_mps: float = 0.04
+    lateral_offset_m: float = 0.10
+    pitch_yaw_misalignment_deg: float = 4.0
+    roll_misalignment_deg: float = 4.0
+    pitch_yaw_rate_dps: float = 0.20
+    roll_rate_dps: float = 0.20
+
+
+IDSS = Envelope()
+
+
+@dataclass(frozen=True)
+class ContactConditions:
+    """Truth at first contact, magnitudes in the target docking-port frame."""
+
+    closing_speed_mps: float
+    lateral_speed_mps: float
+    lateral_offset_m: float
+    pitch_yaw_misalignment_deg: float
+    roll_misalignment_deg: float
+    pitch_yaw_rate_dps: float
+    roll_rate_dps: float
+
+    def within(self, env: Envelope = IDSS) -> bool:
+        lo, hi = env.closing_speed_mps
+        return bool(
+            lo <= self.closing_speed_mps <= hi
+            and self.lateral_speed_mps <= env.lateral_speed_mps
+            and self.lateral_offset_m <= env.lateral_offset_m
+            and self.pitch_yaw_misalignment_deg <= env.pitch_yaw_misalignment_deg
+            and self.roll_misalignment_deg <= env.roll_misalignment_deg
+            and self.pitch_yaw_rate_dps <= env.pitch_yaw_rate_dps
+            and self.roll_rate_dps <= env.roll_rate_dps
+        )
+
+    def as_dict(self) -> dict[str, float | bool]:
+        d: dict[str, float | bool] = dict(asdict(self))
+        d["within_envelope"] = self.within()
+        return d
+
+
+def port_relative_state(state: np.ndarray, t_s: float, n: float, chaser: Vehicle,
+                        target: Vehicle) -> dict[str, np.ndarray]:
+    """Relative position, velocity, axes and rates of the chaser port D w.r.t. target port P.
+
+    All vectors in H. ``state`` is the plant state (see ``hil._plant``).
+    """
+    r, v = state[0:3], state[3:6]
+    q_BN, w_B, q_TN, w_T = state[6:10], state[10:13], state[13:17], state[17:20]
+    C_HN = dcm_from_q(q_hill(n, t_s))
+    C_HB = C_HN @ dcm_from_q(q_BN).T
+    C_HT = C_HN @ dcm_from_q(q_TN).T
+    w_HN_H = np.array([0.0, 0.0, n])
+    # angular velocities relative to H, in H
+    w_BH_H = C_HB @ w_B - w_HN_H
+    w_TH_H = C_HT @ w_T - w_HN_H
+    rD = r + C_HB @ chaser.docking_port_m
+    vD = v + np.cross(w_BH_H, C_HB @ chaser.docking_port_m)
+    rP = C_HT @ target.docking_port_m
+    vP = np.cross(w_TH_H, rP)
+    return {
+        "dr": rD - rP, "dv": vD - vP,
+        "n": C_HT @ target.docking_axis, "up_T": C_HT @ target.docking_up,
+        "axis_C": C_HB @ chaser.docking_axis, "up_C": C_HB @ chaser.docking_up,
+        "w_rel": w_BH_H - w_TH_H,
+    }
+
+
+def contact_conditions(state: np.ndarray, t_s: float, n: float, chaser: Vehicle,
+                       target: Vehicle) -> ContactConditions:
+    """Contact conditions from truth (see :class:`ContactConditions`)."""
+    g = port_relative_state(state, t_s, n, chaser, target)
+    nrm, dr, dv = g["n"], g["dr"], g["dv"]
+    closing = -float(dv @ nrm)
+    lat_v = dv - (dv @ nrm) * nrm
+    lat_r = dr - (dr @ nrm) * nrm
+    # pitch/yaw: angle between the chaser docking axis and the port's inward axis
+    py = angle_between(g["axis_C"], -nrm)
+    # roll: angle between the roll references, projected on the port plane
+    uc = g["up_C"] - (g["up_C"] @ nrm) * nrm
+    roll = angle_between(uc, g["up_T"])
+    w = g["w_rel"]
+    w_ax = float(w @ nrm)
+    w_lat = w - w_ax * nrm
+    return ContactConditions(
+        closing_speed_mps=closing,
+        lateral_speed_mps=float(np.linalg.norm(lat_v)),
+        lateral_offset_m=float(np.linalg.norm(lat_r)),
+        pitch_yaw_misalignment_deg=float(np.degrees(py)),
+        roll_misalignment_deg=float(np.degrees(roll)),
+        pitch_yaw_rate_dps=float(np.degrees(np.linalg.norm(w_lat))),
+        roll_rate_dps=float(np.degrees(abs(w_ax))),
+    )
+
+
+class DockingInterface:
+    """Plant-side docking mechanism and contact model.
+
+    Parameters
+    ----------
+    chaser, target : Vehicle
+        True vehicles (port geometry).
+    mean_motion : float
+        Target orbital rate [rad/s].
+    status : DockingMechStatus
+        Where the mechanism controller reports (the flight software's input in SIL).
+    cmd : DockingMechCmd
+        The flight software's commands to the mechanism.
+    attenuation_tau_s, retract_time_s, hooks_time_s : float
+        Mechanism timing [s].
+    ring_extension_m : float
+        Capture-ring stroke [m].
+    """
+
+    def __init__(self, chaser: Vehicle, target: Vehicle, mean_motion: float,
+                 status: DockingMechStatus, cmd: DockingMechCmd, *,
+                 attenuation_tau_s: float = 2.0, retract_time_s: float = 10.0,
+                 hooks_time_s: float = 5.0, ring_extension_m: float = 0.3) -> None:
+        self.chaser, self.target, self.n = chaser, target, mean_motion
+        self.status, self.cmd = status, cmd
+        self.tau, self.t_retract, self.t_hooks = attenuation_tau_s, retract_time_s, hooks_time_s
+        self.ring = ring_extension_m
+        self.contact: ContactConditions | None = None
+        self.contact_t_s: float | None = None
+        self.phase = "free"
+        self.outcome: str | None = None
+        self._t_phase = 0.0
+        self._rP = np.asarray(target.docking_port_m, float)
+        self._rD = np.asarray(chaser.docking_port_m, float)
+        self._nT = np.asarray(target.docking_axis, float)
+        status.buf[:] = 0.0
+        status.ring_extension_m = ring_extension_m
+
+    def step(self, plant, dt: float) -> None:
+        """Check contact (every step) and run the mechanism after capture."""
+        s = self.status
+        if self.phase == "free":
+            if plant.port_gap(self._rD, self._rP, self._nT) > 0.0:
+                return
+            state = np.asarray(plant.state)
+            self.contact = contact_conditions(state, plant.t_s, self.n, self.chaser, self.target)
+            self.contact_t_s = plant.t_s
+            s.contact = 1.0
+            if self.contact.within() and self.cmd.arm:
+                self.phase = "captured"
+                s.soft_capture = 1.0
+            else:
+                self.phase = "collision"
+                self.outcome = "collision"
+            return
+        if self.phase == "collision":
+            return
+        # captured: the attenuation system damps relative translation and rotation
+        y = plant.state
+        decay = np.exp(-dt / self.tau)
+        y[3:6] *= decay
+        C_BT = dcm_from_q(y[6:10]) @ dcm_from_q(y[13:17]).T
+        w_T_B = C_BT @ y[17:20]
+        y[10:13] = w_T_B + (y[10:13] - w_T_B) * decay
+        self._t_phase += dt
+        if self.phase == "captured":
+            if np.linalg.norm(y[3:6]) < 1e-3 and np.linalg.norm(y[10:13] - w_T_B) < 1e-4:
+                self.phase = "attenuated"
+                s.attenuated = 1.0
+        elif self.phase == "attenuated" and self.cmd.retract:
+            self.phase = "retracting"
+            self._t_phase = 0.0
+        elif self.phase == "retracting":
+            s.ring_extension_m = max(0.0, self.ring * (1 - self._t_phase / self.t_retract))
+            if self._t_phase >= self.t_retract:
+                self.phase = "retracted"
+                s.retracted = 1.0
+        elif self.phase == "retracted" and self.cmd.close_hooks:
+            self.phase = "hooks"
+            self._t_phase = 0.0
+        elif self.phase == "hooks" and self._t_phase >= self.t_hooks:
+            self.phase = "mated"
+            s.hard_capture = 1.0
+            self.outcome = "docked"

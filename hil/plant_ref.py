@@ -1,0 +1,82 @@
+"""Reference twin of the plant kernel: the same model in readable numpy.
+
+Translational motion of chaser C relative to target T in the target's Hill frame H
+(x radial, y along-track, z orbit normal) for a circular target orbit of radius ``r0``:
+
+    ẍ = 2nẏ + n²(r0 + x) − μ (r0 + x)/r_C³ + a_x
+    ÿ = −2nẋ + n²y − μ y / r_C³ + a_y
+    z̈ = −μ z / r_C³ + a_z,      r_C = |(r0 + x, y, z)|
+
+whose linearisation is Clohessy–Wiltshire. Attitudes: ``q̇ = ½ q ⊗ [0, ω]`` and Euler's
+equations ``I ω̇ = L − ω × I ω`` (target torque-free). One RK4 step per call with the
+cycle-average thrust.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from flightsw.attitude import dcm_from_q, q_hill, qmul, qnormalize
+
+G0 = 9.80665
+
+
+class PlantRef:
+    """Numpy twin of :class:`hil._plant.PlantKernel` (same constructor and ``step``)."""
+
+    def __init__(self, mu, r0, inertia_C, inertia_T, thrust_matrix, thrust_N, isp_s):
+        self.mu = float(mu)
+        self.r0 = float(r0)
+        self.mean_motion = np.sqrt(mu / r0**3)
+        self.IC = np.array(inertia_C, dtype=float)
+        self.IT = np.array(inertia_T, dtype=float)
+        self.A = np.array(thrust_matrix, dtype=float)
+        self.thrust = np.array(thrust_N, dtype=float)
+        self.isp = float(isp_s)
+        self.nthr = self.A.shape[1]
+        self.state = np.zeros(21)
+        self.t_on = np.zeros(max(self.nthr, 1))
+        self.ext_F_H = np.zeros(3)
+        self.ext_L_B = np.zeros(3)
+        self.t_s = 0.0
+
+    def deriv(self, t: float, y: np.ndarray, F_B: np.ndarray, L_B: np.ndarray) -> np.ndarray:
+        n, mu, r0 = self.mean_motion, self.mu, self.r0
+        r, v, q_BN, w_B = y[0:3], y[3:6], y[6:10], y[10:13]
+        q_TN, w_T = y[13:17], y[17:20]
+        m = y[20]
+        rc = np.array([r0 + r[0], r[1], r[2]])
+        g = mu / np.linalg.norm(rc) ** 3
+        a_thr_H = dcm_from_q(q_hill(n, t)) @ dcm_from_q(q_BN).T @ F_B
+        a = (a_thr_H + self.ext_F_H) / m
+        acc = np.array([
+            2 * n * v[1] + n * n * rc[0] - g * rc[0],
+            -2 * n * v[0] + n * n * r[1] - g * r[1],
+            -g * r[2],
+        ]) + a
+        dq_B = 0.5 * qmul(q_BN, np.concatenate(([0.0], w_B)))
+        dw_B = np.linalg.solve(self.IC, L_B + self.ext_L_B - np.cross(w_B, self.IC @ w_B))
+        dq_T = 0.5 * qmul(q_TN, np.concatenate(([0.0], w_T)))
+        dw_T = np.linalg.solve(self.IT, -np.cross(w_T, self.IT @ w_T))
+        return np.concatenate((v, acc, dq_B, dw_B, dq_T, dw_T, [0.0]))
+
+    def step(self, dt: float) -> None:
+        ton = np.clip(self.t_on[: self.nthr], 0.0, dt)
+        wrench = self.A @ (ton / dt)
+        F_B, L_B = wrench[:3], wrench[3:]
+        impulse = float(self.thrust @ ton)
+        self.t_on[:] = 0.0
+        y, t = self.state, self.t_s
+        k1 = self.deriv(t, y, F_B, L_B)
+        k2 = self.deriv(t + dt / 2, y + dt / 2 * k1, F_B, L_B)
+        k3 = self.deriv(t + dt / 2, y + dt / 2 * k2, F_B, L_B)
+        k4 = self.deriv(t + dt, y + dt * k3, F_B, L_B)
+        y += dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        y[6:10] = y[6:10] / np.linalg.norm(y[6:10])
+        y[13:17] = y[13:17] / np.linalg.norm(y[13:17])
+        if self.isp > 0:
+            y[20] -= impulse / (self.isp * G0)
+        self.t_s = t + dt
+
+
+__all__ = ["PlantRef", "qnormalize"]

@@ -1,0 +1,189 @@
+"""Lockstep SIL run of a scenario: world and flight software on one simulated clock.
+
+:func:`run` returns a :class:`RunResult`; its :meth:`RunResult.summary` is the JSON
+contract of ``flightsw sim --json``. With ``out_dir`` the telemetry of every base tick is
+written as ``telemetry.npz`` (one array per named column; ``np.load`` reads it) and
+``telemetry.csv`` (pandas reads it), beside ``summary.json`` and ``events.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from flightsw.docking.sequencer import STATES
+from flightsw.executive import SimClock
+from flightsw.fsw import FlightSoftware
+from hil.config import Scenario
+from hil.world import World, nav_sensor_model
+
+G0 = 9.80665
+
+
+class Recorder:
+    """Per-tick telemetry into a preallocated table (no allocation per tick)."""
+
+    def __init__(self, world: World, fsw: FlightSoftware, n_ticks: int) -> None:
+        y = world.plant.state
+        nav = fsw.navigation.nav_out
+        g = fsw.guidance.guidance_out
+        c = fsw.control.control_out
+        nthr = world.plant.nthr
+        self.sources: list[tuple[str, list[str], np.ndarray]] = [
+            ("truth", ["r_CT_H_x", "r_CT_H_y", "r_CT_H_z", "v_CT_H_x", "v_CT_H_y", "v_CT_H_z",
+                       "q_BN_w", "q_BN_x", "q_BN_y", "q_BN_z", "omega_BN_B_x", "omega_BN_B_y",
+                       "omega_BN_B_z"], y[0:13]),
+            ("truth", ["mass_kg"], y[20:21]),
+            ("nav", ["r_CT_H_x", "r_CT_H_y", "r_CT_H_z", "v_CT_H_x", "v_CT_H_y", "v_CT_H_z",
+                     "q_BN_w", "q_BN_x", "q_BN_y", "q_BN_z"], nav.buf[0:10]),
+            ("nav", ["sigma_r_m", "sigma_v_mps", "sigma_att_rad"],
+             nav.buf[nav._slices["sigma_r_m"].start:nav._slices["sigma_att_rad"].stop]),
+            ("ref", ["r_H_x", "r_H_y", "r_H_z", "v_H_x", "v_H_y", "v_H_z"], g.buf[0:6]),
+            ("gnc", ["rho_ref_m", "rho_m", "closing_speed_mps", "lateral_m", "corridor_ok",
+                     "speed_ok"],
+             g.buf[g._slices["rho_ref_m"].start:g._slices["speed_ok"].stop]),
+            ("cmd", ["F_B_x", "F_B_y", "F_B_z", "L_B_x", "L_B_y", "L_B_z"], c.buf[0:6]),
+            ("thr", [f"t_on_{i}" for i in range(nthr)], fsw.thruster_cmd.t_on_s[:nthr]),
+            ("mode", ["state"], fsw.sequencer.mode_out.buf[0:1]),
+        ]
+        self.columns = ["t_s"]
+        self.slices = []
+        col = 1
+        for prefix, names, src in self.sources:
+            self.columns += [f"{prefix}_{nm}" for nm in names]
+            self.slices.append((slice(col, col + len(names)), src))
+            col += len(names)
+        self.table = np.zeros((n_ticks + 1, col))
+        self.n = 0
+
+    def record(self, t_ns: int) -> None:
+        row = self.table[self.n]
+        row[0] = t_ns * 1e-9
+        for sl, src in self.slices:
+            row[sl] = src
+        self.n += 1
+
+    def save(self, out: Path) -> None:
+        t = self.table[: self.n]
+        np.savez_compressed(out / "telemetry.npz",
+                            **{name: t[:, i] for i, name in enumerate(self.columns)})
+        np.savetxt(out / "telemetry.csv", t, delimiter=",", header=",".join(self.columns),
+                   comments="", fmt="%.9g")
+
+
+@dataclass
+class RunResult:
+    scenario: str
+    seed: int
+    outcome: str
+    contact: dict | None
+    delta_v_mps: float
+    propellant_kg: float
+    sim_time_s: float
+    wall_time_s: float
+    events: list = field(default_factory=list)
+    rate_groups: dict = field(default_factory=dict)
+    nav: dict = field(default_factory=dict)
+
+    @property
+    def realtime_factor(self) -> float:
+        return self.sim_time_s / self.wall_time_s if self.wall_time_s > 0 else math.inf
+
+    @property
+    def success(self) -> bool:
+        return self.outcome == "docked" and bool(self.contact and self.contact["within_envelope"])
+
+    def summary(self) -> dict:
+        """The ``flightsw sim --json`` object."""
+        return {
+            "scenario": self.scenario, "seed": self.seed, "outcome": self.outcome,
+            "contact": self.contact, "delta_v_mps": self.delta_v_mps,
+            "propellant_kg": self.propellant_kg, "sim_time_s": self.sim_time_s,
+            "wall_time_s": self.wall_time_s, "realtime_factor": self.realtime_factor,
+        }
+
+
+def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = None,
+        twin: bool = False, record: bool | None = None) -> RunResult:
+    """Fly ``sc`` once in lockstep and return the result.
+
+    Parameters
+    ----------
+    sc : Scenario
+    seed : int, optional
+        Overrides the scenario's seed.
+    out_dir : path, optional
+        Write telemetry, summary and events here.
+    twin : bool
+        Run the reference twins (plant and flight-software kernels) instead of Cython.
+    record : bool, optional
+        Keep per-tick telemetry (default: when ``out_dir`` is given).
+    """
+    seed = sc.seed if seed is None else int(seed)
+    fsw = FlightSoftware(sc.fsw, sc.chaser, sc.target, sc.orbit_radius_m, nav_sensor_model(sc),
+                         twin=twin)
+    world = World(sc, seed, fsw, twin=twin)
+    fsw.reset(0)
+    dt = fsw.dt
+    n_ticks = int(math.ceil(sc.time_limit_s / dt))
+    record = out_dir is not None if record is None else record
+    rec = Recorder(world, fsw, n_ticks) if record else None
+    seq, dock, guid = fsw.sequencer, world.docking, fsw.guidance.guidance_out
+    retreat_done = [0.0]
+
+    def stop() -> bool:
+        if rec is not None:
+            rec.record(world.plant.t_s * 1e9)
+        if dock.outcome is not None:
+            return dock.outcome == "collision" or seq.state == "mated"
+        if seq.state == "retreat":
+            if abs(guid.rho_ref_m - fsw.sequencer.guidance_cmd_out.rho_goal_m) < 1e-3:
+                retreat_done[0] += dt
+            return retreat_done[0] > 30.0
+        return False
+
+    clock = SimClock(fsw.base_period_ns, n_ticks=n_ticks + 1, before_tick=world.step)
+    t0 = time.perf_counter()
+    fsw.executive.run(clock, stop=stop)
+    wall = time.perf_counter() - t0
+    if dock.outcome == "docked" and seq.state == "mated":
+        outcome = "docked"
+    elif dock.outcome == "collision":
+        outcome = "collision"
+    elif seq.state == "retreat":
+        outcome = "aborted"
+    else:
+        outcome = "timeout"
+    m1 = float(world.plant.state[20])
+    isp = sc.chaser.isp_s
+    nav = fsw.navigation.nav_out
+    res = RunResult(
+        scenario=sc.name, seed=seed, outcome=outcome,
+        contact=dock.contact.as_dict() if dock.contact else None,
+        delta_v_mps=float(isp * G0 * math.log(world.m0 / m1)),
+        propellant_kg=world.propellant_kg, sim_time_s=float(world.plant.t_s),
+        wall_time_s=wall,
+        events=[{"t_s": e.t_ns * 1e-9, "from": e.from_state, "to": e.to_state,
+                 "reason": e.reason} for e in seq.events],
+        rate_groups=fsw.executive.telemetry(),
+        nav={"n_lidar": nav.n_lidar, "n_pose": nav.n_pose, "n_star_tracker": nav.n_st,
+             "n_rejected": nav.n_rejected},
+    )
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        assert rec is not None
+        rec.save(out)
+        (out / "summary.json").write_text(json.dumps(res.summary(), indent=2) + "\n")
+        (out / "events.json").write_text(json.dumps(
+            {"events": res.events, "rate_groups": res.rate_groups, "nav": res.nav,
+             "states": list(STATES)}, indent=2) + "\n")
+    res._recorder = rec  # type: ignore[attr-defined]
+    res._world = world  # type: ignore[attr-defined]
+    res._fsw = fsw  # type: ignore[attr-defined]
+    return res
