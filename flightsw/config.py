@@ -123,7 +123,9 @@ class Reader:
             a = a / nrm
         return a
 
-    def vec_list(self, key: str, default: Any = _MISSING, *, lo: float | None = None) -> list[float]:
+    def vec_list(
+        self, key: str, default: Any = _MISSING, *, lo: float | None = None
+    ) -> list[float]:
         desc = "a list of numbers" + (f" >= {lo}" if lo is not None else "")
         v = self._get(key, default, desc)
         if not isinstance(v, list) or not all(
@@ -309,9 +311,9 @@ class NavParams:
     the filter assumes are taken from the sensor file.
     """
 
-    accel_psd: float = 1e-7
+    accel_psd: float = 2e-9
     gyro_arw: float = 1e-5
-    gyro_bias_rw: float = 1e-7
+    gyro_bias_rw: float = 2e-8
     init_pos_m: float = 1.0
     init_vel_mps: float = 0.01
     init_att_rad: float = 0.005

@@ -4,7 +4,10 @@
 Duty cycles u (0..1) of N thrusters for a requested force and torque b (cycle average):
 1. b_eff = b + carry (wrench the earlier cycles owed: sigma-delta modulation);
 2. non-negative least squares min |W (A u - b_eff)|, u >= 0 (Lawson-Hanson active set);
-3. if max u > 1, scale u down (keeps the wrench direction);
+   if a duty cycle exceeds 1, the largest is held at 1 (full on), its wrench taken out
+   of the request and the rest solved again, one at a time; if that does not deliver the
+   request exactly, the request is beyond capability and the unbounded solution is
+   scaled down by its largest duty cycle instead (keeps the wrench direction);
 4. on-times below a thruster's minimum on-time are dropped (minimum impulse bit);
 5. carry = b_eff - A u, clipped to one thruster's worth per axis.
 """
@@ -25,8 +28,8 @@ cdef class AllocationKernel:
     cdef double cap[M]
     cdef public object carry_arr, u_arr
     cdef double[::1] carry, u
-    cdef double[::1] x, z, w
-    cdef int[::1] passive, idx
+    cdef double[::1] x, z, w, x0
+    cdef int[::1] passive, idx, sat
     cdef double G[M * M]
     cdef double h[M]
     cdef double bw[M]
@@ -51,10 +54,12 @@ cdef class AllocationKernel:
         self.u_arr = np.zeros(self.N)
         self.u = self.u_arr
         self.x = np.zeros(self.N)
+        self.x0 = np.zeros(self.N)
         self.z = np.zeros(self.N)
         self.w = np.zeros(self.N)
         self.passive = np.zeros(self.N, dtype=np.intc)
         self.idx = np.zeros(self.N, dtype=np.intc)
+        self.sat = np.zeros(self.N, dtype=np.intc)
         (self.i_F, self.i_L) = inputs
         (self.o_t, self.o_n, self.o_dt) = outputs
         self.o_n[0] = self.N
@@ -132,13 +137,14 @@ cdef class AllocationKernel:
                 for k in range(M):
                     s += self.Aw[k, i] * self.res[k]
                 self.w[i] = s
-                if not self.passive[i] and s > wmax:
+                if not self.passive[i] and not self.sat[i] and s > wmax:
                     wmax = s
             if wmax <= 1e-10 * scale:
                 break
             j = -1
             for i in range(self.N):  # first index within a relative tie of the maximum
-                if not self.passive[i] and self.w[i] >= wmax * (1.0 - 1e-9):
+                if (not self.passive[i] and not self.sat[i]
+                        and self.w[i] >= wmax * (1.0 - 1e-9)):
                     j = i
                     break
             self.passive[j] = 1
@@ -172,9 +178,44 @@ cdef class AllocationKernel:
         for k in range(3):
             b[k] = self.i_F[k] + self.carry[k]
             b[3 + k] = self.i_L[k] + self.carry[3 + k]
+        cdef int it, imax
+        cdef double r2, b2
+        for i in range(self.N):
+            self.sat[i] = 0
+        for it in range(self.N):
+            for k in range(M):
+                s = b[k]
+                for i in range(self.N):
+                    if self.sat[i]:
+                        s -= self.A[k, i]
+                self.bw[k] = self.W[k] * s
+            self._nnls()
+            umax = 1.0
+            imax = -1
+            for i in range(self.N):
+                if it == 0:
+                    self.x0[i] = self.x[i]
+                if self.x[i] > umax:
+                    umax = self.x[i]
+                    imax = i
+            if imax < 0:
+                break
+            self.sat[imax] = 1
+        umax = 0.0
+        r2 = 0.0
+        b2 = 0.0
+        for i in range(self.N):
+            if self.sat[i]:
+                self.x[i] = 1.0
         for k in range(M):
-            self.bw[k] = self.W[k] * b[k]
-        self._nnls()
+            s = b[k]
+            for i in range(self.N):
+                s -= self.A[k, i] * self.x[i]
+            r2 += self.W[k] * self.W[k] * s * s
+            b2 += self.W[k] * self.W[k] * b[k] * b[k]
+        if r2 > 1e-18 * b2:  # bounds cannot deliver it: scale the unbounded solution
+            for i in range(self.N):
+                self.x[i] = self.x0[i]
         for i in range(self.N):
             if self.x[i] > umax:
                 umax = self.x[i]

@@ -4,7 +4,7 @@
 The reference point moves along the docking axis (the target port's outward normal n_H,
 target held in the Hill frame) at port-to-port range rho_ref. Its speed follows the
 glideslope v(rho) = min(v_max, v_contact + k rho), limited by a braking curve
-sqrt(2 a_max |rho_goal - rho_ref|) so it stops at a hold point, and its acceleration by
+a (discrete-time) braking curve so it stops at a hold point, and its acceleration by
 a_max. Final approach keeps flying at v(rho) through contact.
 """
 from libc.math cimport sqrt, fabs, tan
@@ -104,7 +104,10 @@ cdef class GuidanceKernel:
             vdes = -self.glide(self.rho_ref, vc)
         elif mode == APPROACH or mode == HOLD or mode == RETREAT:
             gap = goal - self.rho_ref
-            lim = sqrt(2.0 * self.a_max * fabs(gap))
+            # discrete-time braking curve (decel 0.8 a_max): stops on the goal without
+            # overshoot when followed step by step
+            lim = 0.8 * self.a_max * self.dt * (-0.5 + sqrt(
+                0.25 + 2.0 * fabs(gap) / (0.8 * self.a_max * self.dt * self.dt)))
             vdes = self.retreat_speed if mode == RETREAT else self.glide(self.rho_ref, vc)
             if lim < vdes:
                 vdes = lim
@@ -129,7 +132,14 @@ cdef class GuidanceKernel:
             self.rho_ref = goal
         else:
             self.rhodot_ref += acc * self.dt
+            gap = goal - self.rho_ref
             self.rho_ref += self.rhodot_ref * self.dt
+            if ((mode == HOLD or mode == APPROACH or mode == RETREAT)
+                    and gap * (goal - self.rho_ref) < 0.0):
+                # would step past the goal: stop on it
+                acc = -self.rhodot_ref / self.dt
+                self.rhodot_ref = 0.0
+                self.rho_ref = goal
         # reference chaser CM: r_PT + rho_ref n - C_HB_ref r_DC (C_HB_ref = C_BH^T)
         matTvec(self.C_BH, self.r_DC, d)
         for i in range(3):

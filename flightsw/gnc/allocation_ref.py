@@ -4,7 +4,10 @@ For a requested cycle-average wrench ``b = [F_B; L_B]``:
 
 1. ``b_eff = b + carry`` (the wrench earlier cycles still owe; sigma-delta modulation);
 2. ``u = argmin |W (A u − b_eff)|`` subject to ``u ≥ 0`` (Lawson–Hanson NNLS; ``A`` holds
-   each thruster's full-thrust force and torque, ``u`` the duty cycles);
+   each thruster's full-thrust force and torque, ``u`` the duty cycles); while some
+   ``u_i > 1``, the largest is held at 1, its wrench removed from the request, and the
+   remaining thrusters solved again; if the result does not deliver the request exactly
+   (beyond capability), the first, unbounded solution is kept instead;
 3. if ``max u > 1`` scale ``u`` by ``1 / max u`` (saturation keeps the wrench direction);
 4. ``u_i dt < t_min,i`` → 0 (minimum impulse bit);
 5. ``carry = clip(b_eff − A u, ±one thruster's worth)``.
@@ -15,17 +18,22 @@ from __future__ import annotations
 import numpy as np
 
 
-def nnls(A: np.ndarray, b: np.ndarray, max_passive: int = 6) -> np.ndarray:
-    """Lawson–Hanson non-negative least squares ``min |A x − b|, x ≥ 0``."""
+def nnls(A: np.ndarray, b: np.ndarray, max_passive: int = 6,
+         exclude: np.ndarray | None = None) -> np.ndarray:
+    """Lawson–Hanson non-negative least squares ``min |A x − b|, x ≥ 0``.
+
+    Columns flagged in ``exclude`` are held at zero.
+    """
     m, n = A.shape
     x = np.zeros(n)
     passive = np.zeros(n, dtype=bool)
+    blocked = np.zeros(n, dtype=bool) if exclude is None else np.asarray(exclude, bool)
     scale = np.abs(b).sum()
     if scale == 0.0:
         return x
     for _ in range(3 * n):
         w = A.T @ (b - A @ x)
-        wz = np.where(passive, -np.inf, w)
+        wz = np.where(passive | blocked, -np.inf, w)
         wmax = wz.max()
         if wmax <= 1e-10 * scale:
             break
@@ -72,7 +80,18 @@ class AllocationRef:
 
     def step(self, t_ns: int) -> None:
         b = np.concatenate((self.i_F, self.i_L)) + self.carry_arr
-        u = nnls(self.W[:, None] * self.A, self.W * b)
+        sat = np.zeros(self.N, dtype=bool)
+        u0 = None
+        for _ in range(self.N):
+            b_free = b - self.A[:, sat].sum(axis=1)
+            u = nnls(self.W[:, None] * self.A, self.W * b_free, exclude=sat)
+            u0 = u if u0 is None else u0
+            if u.max() <= 1.0:
+                break
+            sat[int(np.argmax(u))] = True
+        u[sat] = 1.0
+        if np.sum((self.W * (b - self.A @ u)) ** 2) > 1e-18 * np.sum((self.W * b) ** 2):
+            u = u0  # beyond capability: scale the unbounded solution (keeps direction)
         if u.max() > 1.0:
             u = u / u.max()
         u[u * self.dt < self.tmin] = 0.0

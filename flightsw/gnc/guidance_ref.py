@@ -6,10 +6,11 @@ the Hill frame). Estimated range ``ρ = (r + C_HB r_DC − r_PT)·n``, closing s
 
 Reference range ``ρ_ref`` moves with speed ``ρ̇_ref`` toward the sequencer's goal:
     glideslope   v(ρ) = min(v_max, v_c + k ρ)
-    approach     v_des = sign(goal − ρ_ref) · min(v(ρ_ref), √(2 a_max |goal − ρ_ref|))
+    approach     v_des = sign(goal − ρ_ref) · min(v(ρ_ref), v_brake(|goal − ρ_ref|)),
+                 v_brake(d) = a dt (√(1/4 + 2d/(a dt²)) − 1/2), a = 0.8 a_max
     retreat      the same with the retreat speed
     final        v_des = −v(ρ_ref), flying through contact
-    ρ̈_ref = clip((v_des − ρ̇_ref)/dt, ±a_max);  snapped onto the goal on arrival
+    ρ̈_ref = clip((v_des − ρ̇_ref)/dt, ±a_max);  snapped onto the goal on arrival, never past it
 Reference CM ``r_ref = r_PT + ρ_ref n − C_HB,ref r_DC``; attitude ``q_ref = q_HN ⊗ q_BH``;
 rate ``ω_ref = C_BH [0, 0, n]``. Corridor: ``lateral ≤ tan(cone) ρ + margin``; speed:
 ``closing ≤ factor · v(ρ) + margin``.
@@ -38,7 +39,8 @@ class GuidanceRef:
         self.v_c, self.v_max, self.k, self.a_max = v_contact, v_max, k, a_max
         self.tan_cone, self.margin = np.tan(corridor_half_angle_rad), corridor_margin_m
         self.sf, self.sm = speed_limit_factor, speed_limit_margin
-        self.settle_pos, self.settle_vel, self.v_retreat = settle_pos_m, settle_vel_mps, retreat_speed_mps
+        self.settle_pos, self.settle_vel = settle_pos_m, settle_vel_mps
+        self.v_retreat = retreat_speed_mps
         (self.n_r, self.n_v, self.n_q, self.c_mode, self.c_goal, self.c_vc) = inputs
         (self.o_r, self.o_v, self.o_a, self.o_q, self.o_w, self.o_rhoref, self.o_rho,
          self.o_close, self.o_lat, self.o_cor, self.o_spd, self.o_set, self.o_en) = outputs
@@ -64,7 +66,9 @@ class GuidanceRef:
         elif mode in (APPROACH, HOLD, RETREAT):
             gap = goal - self.rho_ref
             speed = self.v_retreat if mode == RETREAT else self.glide(self.rho_ref, vc)
-            vdes = np.copysign(min(speed, np.sqrt(2 * self.a_max * abs(gap))), gap)
+            ab = 0.8 * self.a_max  # discrete braking curve: v_k dt sums to the gap
+            brake = ab * dt * (-0.5 + np.sqrt(0.25 + 2 * abs(gap) / (ab * dt * dt)))
+            vdes = np.copysign(min(speed, brake), gap)
             if gap == 0.0:
                 vdes = 0.0
         else:
@@ -78,7 +82,11 @@ class GuidanceRef:
             acc, self.rhodot_ref, self.rho_ref = 0.0, 0.0, goal
         else:
             self.rhodot_ref += acc * dt
+            gap = goal - self.rho_ref
             self.rho_ref += self.rhodot_ref * dt
+            if mode in (HOLD, APPROACH, RETREAT) and gap * (goal - self.rho_ref) < 0.0:
+                acc = -self.rhodot_ref / dt  # would step past the goal: stop on it
+                self.rhodot_ref, self.rho_ref = 0.0, goal
         self.o_r[:] = self.r_PT + self.rho_ref * self.n_H - self.C_BH.T @ self.r_DC
         self.o_v[:] = self.rhodot_ref * self.n_H
         self.o_a[:] = acc * self.n_H

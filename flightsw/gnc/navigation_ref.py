@@ -10,7 +10,8 @@ Propagation over one cycle ``dt`` (thrust ``a_H`` from the last cycle's on-times
 
 Measurements (each gated by ``νᵀ S⁻¹ ν ≤ gate``), linearised at the prior state:
     star tracker   z = δθ(q̂ ⊗ exp(−ω τ), q_meas),                 H = [0 0 I 0]
-    lidar R/Az/El  s = C_BH (r_PT_H − (r − v τ)) − r_LC_B,          H = J(s) [−C_BH, C_BH τ, [w×], 0]
+    lidar R/Az/El  s = C_BH (r_PT_H − (r − v τ)) − r_LC_B,
+                   H = J(s) [−C_BH, C_BH τ, [w×], 0]
     lidar pose     position s as above (J = I); attitude from q_BN = q_HN ⊗ q_TB⁻¹
 Batch Kalman update ``K = P Hᵀ S⁻¹``; the kernel applies the same update as sequential
 scalar rows, which is algebraically identical for diagonal R.
@@ -50,7 +51,8 @@ class NavRef:
         self.Q = np.diag([0, 0, 0] + [accel_psd * dt] * 3 + [gyro_arw**2 * dt] * 3
                          + [gyro_bias_rw**2 * dt] * 3)
         self.R_st = np.diag(np.square(st_noise_rad))
-        self.rn, self.rfrac, self.an = lidar_range_noise_m, lidar_range_noise_frac, lidar_angle_noise_rad
+        self.rn, self.rfrac = lidar_range_noise_m, lidar_range_noise_frac
+        self.an = lidar_angle_noise_rad
         self.R_ppos = np.eye(3) * pose_pos_noise_m**2
         self.R_patt = np.eye(3) * pose_att_noise_rad**2
         self.tau_l, self.tau_st, self.gate = lidar_latency_s, st_latency_s, gate_chi2

@@ -1,0 +1,148 @@
+"""``flightsw`` command line: list scenarios, fly one, benchmark the kernels.
+
+Exit codes: 0 docked within the IDSS envelope; 1 any other outcome; 2 usage or
+configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from flightsw.config import ConfigError
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def _cmd_scenarios(args: argparse.Namespace) -> int:
+    from hil.config import load_scenario, shipped_scenarios
+
+    rows = []
+    for name, path in shipped_scenarios().items():
+        try:
+            desc = load_scenario(path).description
+        except ConfigError as e:  # a broken shipped file is still listed, with its error
+            desc = f"(invalid: {e})"
+        rows.append({"name": name, "description": desc, "file": str(path)})
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for r in rows:
+            print(f"{r['name']:<16} {r['description']}")
+    return EXIT_OK
+
+
+def _human(res, sc) -> str:
+    from hil.docking import IDSS
+
+    lines = [f"scenario {res.scenario} (seed {res.seed}): {res.outcome.upper()}"]
+    c = res.contact
+    if c:
+        env = IDSS
+        lo, hi = env.closing_speed_mps
+        limits = {
+            "closing_speed_mps": (f"{lo:g}-{hi:g}", lo <= c["closing_speed_mps"] <= hi),
+            "lateral_speed_mps": (f"<= {env.lateral_speed_mps:g}",
+                                  c["lateral_speed_mps"] <= env.lateral_speed_mps),
+            "lateral_offset_m": (f"<= {env.lateral_offset_m:g}",
+                                 c["lateral_offset_m"] <= env.lateral_offset_m),
+            "pitch_yaw_misalignment_deg": (f"<= {env.pitch_yaw_misalignment_deg:g}",
+                                           c["pitch_yaw_misalignment_deg"]
+                                           <= env.pitch_yaw_misalignment_deg),
+            "roll_misalignment_deg": (f"<= {env.roll_misalignment_deg:g}",
+                                      c["roll_misalignment_deg"] <= env.roll_misalignment_deg),
+            "pitch_yaw_rate_dps": (f"<= {env.pitch_yaw_rate_dps:g}",
+                                   c["pitch_yaw_rate_dps"] <= env.pitch_yaw_rate_dps),
+            "roll_rate_dps": (f"<= {env.roll_rate_dps:g}", c["roll_rate_dps"] <= env.roll_rate_dps),
+        }
+        lines.append("contact (truth, docking-port frame)       value      IDSS limit")
+        for k, (lim, ok) in limits.items():
+            lines.append(f"  {k:<36} {c[k]:10.4f}   {lim:<10} {'ok' if ok else 'OUTSIDE'}")
+        lines.append(f"  within envelope: {'yes' if c['within_envelope'] else 'NO'}")
+    else:
+        lines.append("no contact")
+    lines.append(f"delta-v {res.delta_v_mps:.3f} m/s, propellant {res.propellant_kg:.2f} kg")
+    lines.append(f"mission time {res.sim_time_s / 60:.1f} min, wall {res.wall_time_s:.2f} s "
+                 f"({res.realtime_factor:.0f}x real time)")
+    lines.append("sequence:")
+    for e in res.events:
+        lines.append(f"  {e['t_s']:8.1f} s  {e['from']:>15} -> {e['to']:<15} {e['reason']}")
+    return "\n".join(lines)
+
+
+def _cmd_sim(args: argparse.Namespace) -> int:
+    from hil.config import load_scenario
+    from hil.sim import run
+
+    sc = load_scenario(args.scenario)
+    res = run(sc, args.seed, out_dir=args.out, twin=args.twin)
+    if args.json:
+        sys.stdout.write(json.dumps(res.summary()) + "\n")
+    else:
+        print(_human(res, sc))
+        if args.out:
+            print(f"telemetry written to {Path(args.out).resolve()}")
+    return EXIT_OK if res.success else EXIT_FAIL
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from hil.bench import run_bench
+
+    result = run_bench(args.scenario, quick=args.quick)
+    if args.json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    else:
+        print(f"kernel speed-up over its numpy twin (median of {result['repeats']} batches):")
+        for name, k in result["kernels"].items():
+            print(f"  {name:<12} kernel {k['kernel_us']:8.2f} us   twin {k['twin_us']:9.1f} us"
+                  f"   speed-up {k['speedup']:7.0f}x")
+        print(f"closed loop on {result['scenario']}: {result['closed_loop_realtime_factor']:.0f}x "
+              f"real time at {result['base_rate_hz']:g} Hz "
+              f"({result['closed_loop_us_per_cycle']:.1f} us per cycle, "
+              f"outcome {result['closed_loop_outcome']})")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="flightsw", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("scenarios", help="list the shipped scenarios")
+    s.add_argument("--json", action="store_true", help="print a JSON list")
+    s.set_defaults(func=_cmd_scenarios)
+    s = sub.add_parser("sim", help="fly a scenario in closed loop (SIL, lockstep)")
+    s.add_argument("scenario", nargs="?", default="nominal",
+                   help="shipped scenario name or path to a scenario file (default: nominal)")
+    s.add_argument("--seed", type=int, default=None, help="random seed (default: scenario's)")
+    s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    s.add_argument("--out", metavar="DIR", help="write telemetry, summary and events to DIR")
+    s.add_argument("--twin", action="store_true",
+                   help="fly the numpy reference twins instead of the Cython kernels (slow)")
+    s.set_defaults(func=_cmd_sim)
+    s = sub.add_parser("bench", help="kernel speed-ups and closed-loop real-time factor")
+    s.add_argument("--scenario", default="nominal")
+    s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    s.add_argument("--quick", action="store_true", help="fewer repeats (for smoke tests)")
+    s.set_defaults(func=_cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "seed", None) is not None and args.seed < 0:
+        print("flightsw: error: --seed must be >= 0", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        print(f"flightsw: configuration error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as e:
+        print(f"flightsw: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Shared fixtures: shipped scenarios, and a closed loop brought to a realistic state."""
+
+from __future__ import annotations
+
+import pytest
+
+from flightsw.executive import SimClock
+from flightsw.fsw import FlightSoftware
+from hil.config import load_scenario
+from hil.world import World, nav_sensor_model
+
+
+@pytest.fixture(scope="session")
+def nominal():
+    return load_scenario("nominal")
+
+
+@pytest.fixture(scope="session")
+def final_approach():
+    return load_scenario("final-approach")
+
+
+def make_loop(sc, seed=0, twin=False):
+    """Flight software and world for ``sc``, reset and ready to tick."""
+    fsw = FlightSoftware(sc.fsw, sc.chaser, sc.target, sc.orbit_radius_m, nav_sensor_model(sc),
+                         twin=twin)
+    world = World(sc, seed, fsw)
+    fsw.reset(0)
+    return fsw, world
+
+
+def fly(fsw, world, seconds, start_tick=0, each=None):
+    """Tick the loop for ``seconds``; ``each(k)`` after every tick."""
+    n = int(round(seconds / fsw.dt))
+    clock = SimClock(fsw.base_period_ns, n_ticks=start_tick + n, before_tick=None)
+    for k, t in clock:
+        if k < start_tick:
+            continue
+        world.step(k, t)
+        fsw.executive.tick(k, t)
+        if each is not None:
+            each(k)
+    return start_tick + n
