@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flightsw.attitude import dcm_from_q, q_hill, qmul, qnormalize
+from flightsw.attitude import dcm_from_q, q_hill, qmul
 
 G0 = 9.80665
 
@@ -78,5 +78,10 @@ class PlantRef:
             y[20] -= impulse / (self.isp * G0)
         self.t_s = t + dt
 
-
-__all__ = ["PlantRef", "qnormalize"]
+    def port_gap(self, r_DC_B, r_PT_T, n_T) -> float:
+        """Axial gap [m] of chaser port D in front of target port P along its normal."""
+        y = self.state
+        C_HN = dcm_from_q(q_hill(self.mean_motion, self.t_s))
+        C_NB, C_NT = dcm_from_q(y[6:10]).T, dcm_from_q(y[13:17]).T
+        d_H = y[0:3] + C_HN @ (C_NB @ np.asarray(r_DC_B) - C_NT @ np.asarray(r_PT_T))
+        return float(d_H @ (C_HN @ C_NT @ np.asarray(n_T)))

@@ -45,6 +45,8 @@ def test_kernel_matches_twin_with_thrust(nominal):
         k.step(0.02)
         t.step(0.02)
     assert np.allclose(k.state, t.state, rtol=1e-10, atol=1e-10)
+    geo = (np.array([4.5, 0.0, 0.0]), np.array([0.0, -6.0, 0.0]), np.array([0.0, -1.0, 0.0]))
+    assert k.port_gap(*geo) == pytest.approx(t.port_gap(*geo), abs=1e-9)
     assert k.state[20] < 26000.0  # propellant was used
     assert not np.any(k.t_on)  # commands are consumed
 

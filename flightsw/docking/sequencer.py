@@ -119,9 +119,9 @@ class Sequencer:
         self.hold_index = 0
         self.abort_reason = ""
         self._since = 0.0  # time in state [s]
-        self._settled_for = 0.0
-        self._bad_corridor = 0.0
-        self._bad_speed = 0.0
+        self._settled_for = 0  # cycles
+        self._bad_corridor = 0  # cycles
+        self._bad_speed = 0  # cycles
         self._go = False
         self._abort_cmd = False
         self._t_ns = t_ns
@@ -133,7 +133,7 @@ class Sequencer:
         self.events.append(Event(self._t_ns, self.state, state, reason))
         self.state = state
         self._since = 0.0
-        self._settled_for = 0.0
+        self._settled_for = 0
         self._go = False
         self._command()
 
@@ -164,11 +164,14 @@ class Sequencer:
         mo.t_ns = self._t_ns
         c.t_ns = self._t_ns
 
+    def _cycles(self, seconds: float) -> int:
+        """Whole sequencer cycles in ``seconds`` (persistence counts cycles, not sums)."""
+        return max(1, round(seconds / self.period_s))
+
     def _retreat(self, reason: str) -> None:
         self.abort_reason = reason
         g = self.guidance_in
         rho = max(g.rho_m, g.rho_ref_m)
-        self.guidance_cmd_out.rho_goal_m = rho + self.params.retreat_distance_m
         self._to("retreat", reason)
         self.guidance_cmd_out.rho_goal_m = rho + self.params.retreat_distance_m
 
@@ -178,16 +181,16 @@ class Sequencer:
         self._since += dt
         g, mech, p, s = self.guidance_in, self.mech_in, self.params, self.state
         if s in ("approach", "hold", "final_approach"):
-            self._bad_corridor = 0.0 if g.corridor_ok else self._bad_corridor + dt
-            self._bad_speed = 0.0 if g.speed_ok else self._bad_speed + dt
+            self._bad_corridor = 0 if g.corridor_ok else self._bad_corridor + 1
+            self._bad_speed = 0 if g.speed_ok else self._bad_speed + 1
             if self._abort_cmd:
                 self._abort_cmd = False
                 self._retreat("commanded")
                 return
-            if self._bad_corridor >= p.monitor_persistence_s:
+            if self._bad_corridor >= self._cycles(p.monitor_persistence_s):
                 self._retreat("corridor")
                 return
-            if self._bad_speed >= p.monitor_persistence_s:
+            if self._bad_speed >= self._cycles(p.monitor_persistence_s):
                 self._retreat("closing_speed")
                 return
         if s == "approach":
@@ -195,8 +198,8 @@ class Sequencer:
                 self._to("hold", f"at hold point {self.hold_index} "
                                  f"({p.hold_points_m[self.hold_index]:g} m)")
         elif s == "hold":
-            self._settled_for = self._settled_for + dt if g.settled else 0.0
-            ready = self._settled_for >= p.hold_dwell_s
+            self._settled_for = self._settled_for + 1 if g.settled else 0
+            ready = self._settled_for >= self._cycles(p.hold_dwell_s)
             if p.go_policy == "auto" and ready:
                 self._go = True
             if self._go and (ready or p.go_policy == "ground"):

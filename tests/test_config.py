@@ -1,0 +1,109 @@
+"""Configuration errors name the file, the key and what was expected."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flightsw.config import ConfigError
+from hil.config import DATA, load_scenario
+
+SCEN = Path(str(DATA / "scenarios" / "nominal.toml"))
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """A copy of the shipped data tree to break."""
+    root = tmp_path / "data"
+    shutil.copytree(Path(str(DATA)), root)
+    return root
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+
+
+@pytest.mark.parametrize("old,new,key,expected", [
+    ('seed = 0\n', 'seed = "zero"\n', "seed", "an integer"),
+    ('time_limit_s = 5400.0\n', '', "time_limit_s", "missing"),
+    ('altitude_m = 100.0e3', 'altitude_m = -5.0', "orbit.altitude_m", "a number in"),
+    ('r_CT_H_m = [0.4, -260.5, -0.3]', 'r_CT_H_m = [0.4, -260.5]', "initial.r_CT_H_m",
+     "a list of 3 numbers"),
+    ('[dispersion]', '[dispersion]\nvelocty_mps = [1, 1, 1]', "dispersion.velocty_mps",
+     "no such key"),
+    ('[dispersion]', '[flight_software.guidance]\nhold_points_m = [10.0, 30.0]\n[dispersion]',
+     "flight_software.guidance.hold_points_m", "descending"),
+])
+def test_scenario_errors(tree, old, new, key, expected):
+    f = tree / "scenarios" / "nominal.toml"
+    edit(f, old, new)
+    with pytest.raises(ConfigError) as e:
+        load_scenario(f)
+    assert e.value.file == str(f)
+    assert e.value.key == key
+    assert expected in str(e.value)
+
+
+def test_vehicle_and_sensor_errors(tree):
+    v = tree / "vehicles" / "crew_vehicle.toml"
+    edit(v, "mass_kg = 26000.0", "mass_kg = 0.0")
+    with pytest.raises(ConfigError, match=r"crew_vehicle\.toml: mass_kg: expected a positive"):
+        load_scenario(tree / "scenarios" / "nominal.toml")
+    edit(v, "mass_kg = 0.0", "mass_kg = 26000.0")
+    edit(v, "inertia_kgm2 = [[60000.0,", "inertia_kgm2 = [[-60000.0,")
+    with pytest.raises(ConfigError, match="inertia_kgm2: expected .*positive definite"):
+        load_scenario(tree / "scenarios" / "nominal.toml")
+    edit(v, "inertia_kgm2 = [[-60000.0,", "inertia_kgm2 = [[60000.0,")
+    edit(v, 'direction = [-1.0, 0.0, 0.0]', 'direction = [0.0, 0.0, 0.0]')
+    with pytest.raises(ConfigError, match=r"thrusters\[0\]\.direction"):
+        load_scenario(tree / "scenarios" / "nominal.toml")
+    edit(v, 'direction = [0.0, 0.0, 0.0]', 'direction = [-1.0, 0.0, 0.0]')
+    s = tree / "sensors" / "default.toml"
+    edit(s, "rate_hz = 5.0\nnoise_rad", "rate_hz = 7.0\nnoise_rad")
+    with pytest.raises(ConfigError, match=r"default\.toml: star_tracker\.rate_hz: expected a rate"):
+        load_scenario(tree / "scenarios" / "nominal.toml")
+
+
+def test_layout_that_cannot_span_six_axes_is_rejected(tree):
+    v = tree / "vehicles" / "crew_vehicle.toml"
+    text = v.read_text()
+    head, *blocks = text.split("[[thrusters]]")
+    keep = [b for b in blocks if "direction = [1.0" in b or "direction = [-1.0" in b]
+    v.write_text(head + "".join("[[thrusters]]" + b for b in keep))
+    with pytest.raises(ConfigError, match="spans all 6 axes"):
+        load_scenario(tree / "scenarios" / "nominal.toml")
+
+
+def test_bad_toml_and_missing_files(tree, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = 'x'\nseed = [\n")
+    with pytest.raises(ConfigError, match="valid TOML"):
+        load_scenario(bad)
+    with pytest.raises(ConfigError, match="not found"):
+        load_scenario(tmp_path / "nope.toml")
+    edit(tree / "scenarios" / "nominal.toml", '"../sensors/default.toml"', '"../sensors/gone.toml"')
+    with pytest.raises(ConfigError, match=r"gone\.toml.*not found"):
+        load_scenario(tree / "scenarios" / "nominal.toml")
+
+
+def test_cli_reports_configuration_error_with_exit_code_2(tree):
+    f = tree / "scenarios" / "nominal.toml"
+    edit(f, "seed = 0\n", "seed = -1\n")
+    p = subprocess.run([sys.executable, "-m", "hil.cli", "sim", str(f), "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2
+    assert p.stdout == ""
+    assert "nominal.toml: seed: expected an integer >= 0" in p.stderr
+    assert "Traceback" not in p.stderr
+    p = subprocess.run([sys.executable, "-m", "hil.cli", "sim", "no-such-scenario"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and "nominal" in p.stderr
+    p = subprocess.run([sys.executable, "-m", "hil.cli", "sim", "--bogus"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2

@@ -1,0 +1,86 @@
+"""Executive: rate-group scheduling, telemetry, slips, wiring checks, tick sources."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from flightsw.component import WiringError
+from flightsw.executive import Executive, RateGroup, SimClock, WallClock
+from flightsw.gnc.allocation import Allocation
+
+
+class Recorder:
+    def __init__(self, name, log, busy_ns=0):
+        self.name, self.log, self.busy_ns = name, log, busy_ns
+
+    def reset(self, t_ns):
+        self.log.append(("reset", self.name, t_ns))
+
+    def update(self, t_ns):
+        self.log.append((self.name, t_ns))
+        if self.busy_ns:
+            end = time.perf_counter_ns() + self.busy_ns
+            while time.perf_counter_ns() < end:
+                pass
+
+
+def test_groups_run_at_their_dividers_in_order():
+    log = []
+    ex = Executive(20_000_000, [RateGroup("fast", 1, [Recorder("a", log), Recorder("b", log)]),
+                                RateGroup("slow", 5, [Recorder("c", log)])])
+    ex.reset(0)
+    n = ex.run(SimClock(20_000_000, n_ticks=10))
+    assert n == 10
+    runs = [e for e in log if e[0] != "reset"]
+    assert [e[0] for e in runs[:3]] == ["a", "b", "c"]
+    assert [t for name, t in runs if name == "c"] == [0, 100_000_000]
+    assert sum(1 for name, _ in runs if name == "a") == 10
+    tlm = ex.telemetry()
+    assert tlm["fast"]["cycles"] == 10 and tlm["slow"]["cycles"] == 2
+    assert tlm["slow"]["period_ns"] == 100_000_000
+    assert tlm["fast"]["exec_max_ns"] >= tlm["fast"]["exec_mean_ns"] > 0
+
+
+def test_overrun_counts_as_cycle_slip():
+    log = []
+    g = RateGroup("g", 1, [Recorder("busy", log, busy_ns=2_000_000)])
+    ex = Executive(1_000_000, [g])  # 1 ms period, 2 ms of work
+    ex.reset(0)
+    ex.run(SimClock(1_000_000, n_ticks=3))
+    assert g.tlm.slips == 3
+
+
+def test_stop_and_before_tick_hook():
+    seen = []
+    ex = Executive(10, [RateGroup("g", 1, [])])
+    ex.reset(0)
+    clock = SimClock(10, before_tick=lambda k, t: seen.append(t))
+    n = ex.run(clock, stop=lambda: len(seen) >= 4)
+    assert n == 4 and seen == [0, 10, 20, 30]
+
+
+def test_wall_clock_keeps_absolute_deadlines():
+    ex = Executive(5_000_000, [RateGroup("g", 1, [])])
+    ex.reset(0)
+    t0 = time.monotonic()
+    ex.run(WallClock(5_000_000, n_ticks=20))
+    elapsed = time.monotonic() - t0
+    assert 0.09 <= elapsed < 1.0  # 19 periods of 5 ms between the first and last tick
+
+
+def test_reset_fails_loudly_on_unconnected_input(nominal):
+    a = Allocation(0.02, nominal.chaser)
+    with pytest.raises(WiringError, match="control_in"):
+        a.reset(0)
+    with pytest.raises(WiringError, match="no input port"):
+        a.connect(nav_in=None)
+
+
+def test_period_mismatch_and_bad_divider():
+    ex = Executive(10, [RateGroup("g", 1, [])])
+    with pytest.raises(ValueError):
+        ex.run(SimClock(20, n_ticks=1))
+    with pytest.raises(ValueError):
+        RateGroup("g", 0, [])

@@ -1,0 +1,85 @@
+"""Navigation EKF: consistency on closed-loop runs, innovation gating.
+
+NAV-1 (kernel equals twin) is in test_kernels_vs_twins.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from flightsw.attitude import q_error_vec
+from tests.conftest import fly, make_loop
+
+
+def _error(world, fsw):
+    y, nav = world.plant.state, fsw.navigation.nav_out
+    return np.concatenate((y[0:3] - nav.r_CT_H, y[3:6] - nav.v_CT_H,
+                           q_error_vec(nav.q_BN, y[6:10]), world.gyro_bias - nav.bias_B))
+
+
+def _chi2_interval(dof: int, n: int, z: float = 2.576):
+    """Two-sided ~99% interval of the mean of n independent chi-square(dof) samples."""
+    m, sd = dof, np.sqrt(2.0 * dof / n)
+    return m - z * sd, m + z * sd
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_filter_is_consistent_on_the_nominal_approach(nominal, seed):
+    """Time-averaged NEES of the 12 error states lies in its chi-square interval.
+
+    Samples are taken 50 s apart (longer than the error correlation time) over 1500 s of
+    the approach, so they are treated as independent. Each block (position, velocity,
+    attitude, bias) must also not be over-confident (its mean NEES below its upper bound).
+    """
+    fsw, world = make_loop(nominal, seed=seed)
+    every = int(50.0 / fsw.dt)
+    full, blocks = [], []
+
+    def sample(k):
+        if k % every == every // 2:
+            e, P = _error(world, fsw), fsw.navigation.covariance
+            full.append(e @ np.linalg.solve(P, e))
+            blocks.append([e[s] @ np.linalg.solve(P[s, s], e[s])
+                           for s in (slice(0, 3), slice(3, 6), slice(6, 9), slice(9, 12))])
+
+    fly(fsw, world, 1500.0, each=sample)
+    lo, hi = _chi2_interval(12, len(full))
+    assert lo <= np.mean(full) <= hi, f"mean NEES {np.mean(full):.2f} not in [{lo:.2f}, {hi:.2f}]"
+    _, hi3 = _chi2_interval(3, len(full))
+    assert np.all(np.mean(blocks, axis=0) <= hi3), np.mean(blocks, axis=0)
+    assert fsw.navigation.nav_out.n_rejected <= 3  # a 5-sigma gate rarely fires on clean data
+
+
+def test_outlier_is_rejected_and_counted(final_approach):
+    fsw, world = make_loop(final_approach, seed=0)
+    k = fly(fsw, world, 20.0)
+    nav, li = fsw.navigation.nav_out, fsw.lidar_in
+    before = nav.r_CT_H.copy(), nav.n_rejected, nav.n_lidar
+    # the next lidar sample reports the port 2 m further away than it is
+    while True:
+        seq = li.seq
+        world.step(k, k * fsw.base_period_ns)
+        if li.seq != seq:
+            li.range_m = li.range_m + 2.0
+            li.pose_valid = 0.0
+            fsw.executive.tick(k, k * fsw.base_period_ns)
+            k += 1
+            break
+        fsw.executive.tick(k, k * fsw.base_period_ns)
+        k += 1
+    assert nav.n_rejected == before[1] + 1
+    assert nav.n_lidar == before[2]
+    # the estimate did not jump toward the outlier
+    assert np.linalg.norm(nav.r_CT_H - before[0]) < 0.05
+    assert np.linalg.norm(world.plant.state[0:3] - nav.r_CT_H) < 0.05
+
+
+def test_navigation_reacquires_nothing_without_measurements(final_approach):
+    """With the lidar silent the position uncertainty grows (the filter knows it is blind)."""
+    fsw, world = make_loop(final_approach, seed=0)
+    k = fly(fsw, world, 10.0)
+    s0 = fsw.navigation.nav_out.sigma_r_m
+    world._ticks = (world.gyro.tick, world.star_tracker.tick)  # lidar failed
+    fly(fsw, world, 60.0, start_tick=k)
+    assert fsw.navigation.nav_out.sigma_r_m > 3 * s0

@@ -1,0 +1,123 @@
+"""Docking sequencer: nominal transitions, GO policy, retreat on persistent violations."""
+
+from __future__ import annotations
+
+from flightsw.config import GuidanceParams
+from flightsw.docking.sequencer import Sequencer
+from flightsw.messages import GUIDANCE_MODES, DockingMechStatus, GuidanceOut
+
+P = 0.1  # sequencer period [s]
+
+
+def build(**kw):
+    p = GuidanceParams(hold_points_m=[30.0, 10.0], hold_dwell_s=2.0, **kw)
+    g, mech = GuidanceOut(), DockingMechStatus()
+    s = Sequencer(p, P)
+    s.connect(guidance_in=g, mech_in=mech)
+    s.reset(0)
+    g.corridor_ok = g.speed_ok = 1.0
+    return s, g, mech
+
+
+def tick(s, n=1):
+    for _ in range(n):
+        s._tick = getattr(s, "_tick", 0) + 1
+        s.update(s._tick * 100_000_000)
+
+
+def test_nominal_sequence_in_order():
+    s, g, mech = build()
+    assert s.guidance_cmd_out.mode == GUIDANCE_MODES["approach"]
+    g.rho_ref_m = 30.0
+    tick(s)
+    assert s.state == "hold" and s.guidance_cmd_out.rho_goal_m == 30.0
+    g.settled = 1.0
+    tick(s, 19)
+    assert s.state == "hold"  # dwell not yet complete
+    tick(s, 2)
+    assert s.state == "approach" and s.guidance_cmd_out.rho_goal_m == 10.0
+    g.rho_ref_m = 10.0
+    tick(s)
+    tick(s, 21)
+    assert s.state == "final_approach"
+    assert s.mech_cmd_out.arm == 1.0
+    assert s.guidance_cmd_out.mode == GUIDANCE_MODES["final"]
+    mech.contact = 1.0
+    tick(s)
+    assert s.state == "contact" and s.guidance_cmd_out.mode == GUIDANCE_MODES["free_drift"]
+    mech.soft_capture = 1.0
+    tick(s, 2)
+    assert s.state == "attenuation"
+    mech.attenuated = 1.0
+    tick(s)
+    assert s.state == "retract" and s.mech_cmd_out.retract == 1.0
+    mech.retracted = 1.0
+    tick(s)
+    assert s.state == "hard_capture" and s.mech_cmd_out.close_hooks == 1.0
+    mech.hard_capture = 1.0
+    tick(s)
+    assert s.state == "mated"
+    assert [e.to_state for e in s.events] == [
+        "hold", "approach", "hold", "final_approach", "contact", "soft_capture",
+        "attenuation", "retract", "hard_capture", "mated"]
+    assert all(e.reason for e in s.events)
+
+
+def test_ground_go_policy_waits_for_the_command():
+    s, g, _ = build(go_policy="ground")
+    g.rho_ref_m = 30.0
+    g.settled = 1.0
+    tick(s, 100)
+    assert s.state == "hold"
+    assert s.command_go()
+    tick(s)
+    assert s.state == "approach" and s.events[-1].reason == "GO (ground)"
+    assert not s.command_go()  # only accepted in a hold
+
+
+def test_persistent_corridor_violation_retreats_transient_does_not():
+    s, g, _ = build(monitor_persistence_s=1.0, retreat_distance_m=30.0)
+    g.rho_ref_m = g.rho_m = 25.0
+    g.corridor_ok = 0.0
+    tick(s, 5)  # 0.5 s: transient
+    g.corridor_ok = 1.0
+    tick(s, 5)
+    assert s.state == "approach"
+    g.corridor_ok = 0.0
+    tick(s, 10)
+    assert s.state == "retreat" and s.abort_reason == "corridor"
+    assert s.guidance_cmd_out.mode == GUIDANCE_MODES["retreat"]
+    assert s.guidance_cmd_out.rho_goal_m == 55.0
+    assert s.mode_out.abort_reason == 1.0
+
+
+def test_closing_speed_violation_retreats_from_final_approach():
+    s, g, _ = build(monitor_persistence_s=0.5)
+    s._to("final_approach", "test")
+    g.rho_m = g.rho_ref_m = 3.0
+    g.speed_ok = 0.0
+    tick(s, 5)
+    assert s.state == "retreat" and s.abort_reason == "closing_speed"
+
+
+def test_no_retreat_after_capture_and_failed_capture_retreats():
+    s, g, mech = build()
+    s._to("final_approach", "test")
+    mech.contact = 1.0
+    tick(s)
+    assert s.state == "contact"
+    tick(s, 60)  # no soft capture within the timeout
+    assert s.state == "retreat" and s.abort_reason == "capture_failed"
+    s2, g2, mech2 = build()
+    s2._to("attenuation", "test")
+    g2.corridor_ok = g2.speed_ok = 0.0
+    tick(s2, 50)
+    assert s2.state == "attenuation"
+    assert not s2.command_abort()
+
+
+def test_commanded_abort():
+    s, g, _ = build()
+    assert s.command_abort()
+    tick(s)
+    assert s.state == "retreat" and s.abort_reason == "commanded"
