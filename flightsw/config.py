@@ -307,8 +307,10 @@ class NavParams:
 
     Process noise: ``accel_psd`` [m^2/s^3], ``gyro_arw`` [rad/s^0.5], ``gyro_bias_rw``
     [rad/s^1.5]. Initial sigmas ``init_pos_m`` [m], ``init_vel_mps`` [m/s], ``init_att_rad``
-    [rad], ``init_bias_rps`` [rad/s]. ``gate_chi2`` innovation gate [-]. Measurement sigmas
-    the filter assumes are taken from the sensor file.
+    [rad], ``init_bias_rps`` [rad/s]. ``gate_chi2`` innovation gate [-];
+    ``reacquire_after`` consecutive fully rejected lidar samples before the position and
+    velocity covariance is re-inflated (0 never) [-]. Measurement sigmas the filter assumes
+    are taken from the sensor file.
     """
 
     accel_psd: float = 2e-9
@@ -319,6 +321,7 @@ class NavParams:
     init_att_rad: float = 0.005
     init_bias_rps: float = 2e-5
     gate_chi2: float = 25.0
+    reacquire_after: int = 10
 
 
 @dataclass
@@ -342,7 +345,7 @@ def _fill(dc: Any, r: Reader) -> None:
         elif isinstance(val, str):
             setattr(dc, name, r.string(name, choices=("auto", "ground")))
         elif isinstance(val, int) and not isinstance(val, bool):
-            setattr(dc, name, r.integer(name, lo=1))
+            setattr(dc, name, r.integer(name, lo=0))
         else:
             setattr(dc, name, r.num(name, lo=0.0))
     r.done()

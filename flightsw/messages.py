@@ -147,7 +147,8 @@ class NavState(Message):
     [-]; ``omega_BN_B`` bias-corrected body rate [rad/s]; ``bias_B`` gyro bias [rad/s];
     ``sigma_r_m``/``sigma_v_mps``/``sigma_att_rad`` 1-sigma (RSS over axes) [m, m/s, rad];
     ``mass_kg`` estimated chaser mass [kg]; ``n_lidar``/``n_pose``/``n_st`` accepted
-    updates; ``n_rejected`` measurements rejected by the innovation gate [-].
+    updates; ``n_rejected`` measurements rejected by the innovation gate; ``n_reacquire``
+    covariance re-inflations after consecutive lidar rejections [-].
     """
 
     FIELDS = (
@@ -164,6 +165,8 @@ class NavState(Message):
         ("n_pose", 1, "-", "accepted lidar pose updates"),
         ("n_st", 1, "-", "accepted star-tracker updates"),
         ("n_rejected", 1, "-", "measurements rejected by the innovation gate"),
+        ("n_reacquire", 1, "-", "re-acquisitions: position/velocity covariance re-inflated "
+                                "after the lidar was rejected too many times in a row"),
     )
 
 

@@ -83,3 +83,26 @@ def test_navigation_reacquires_nothing_without_measurements(final_approach):
     world._ticks = (world.gyro.tick, world.star_tracker.tick)  # lidar failed
     fly(fsw, world, 60.0, start_tick=k)
     assert fsw.navigation.nav_out.sigma_r_m > 3 * s0
+
+
+@pytest.mark.parametrize("reacquire_after,expect", [(10, "docked"), (0, "collision")])
+def test_reacquisition_recovers_a_confidently_wrong_filter(final_approach, reacquire_after,
+                                                           expect):
+    """A 1 m hand-over error at 10 m makes the first lidar update's linearisation error
+    ~10 cm: the filter becomes over-confident and gates every later lidar sample out.
+    Re-acquisition re-inflates the covariance and the approach docks; without it, the
+    vehicle flies into the station on a wrong estimate."""
+    import copy
+    import dataclasses
+
+    from hil.sim import run
+
+    fsw = copy.deepcopy(final_approach.fsw)
+    fsw.nav.init_pos_m, fsw.nav.init_vel_mps, fsw.nav.init_att_rad = 1.0, 0.01, 0.005
+    fsw.nav.reacquire_after = reacquire_after
+    res = run(dataclasses.replace(final_approach, fsw=fsw), 0)
+    assert res.outcome == expect
+    n = res._fsw.navigation.nav_out.n_reacquire
+    assert (n >= 1) if reacquire_after else (n == 0)
+    if expect == "docked":
+        assert res.contact["within_envelope"]

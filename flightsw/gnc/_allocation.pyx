@@ -36,7 +36,6 @@ cdef class AllocationKernel:
     cdef double res[M]
     cdef object _work
     cdef double[::1] i_F, i_L, o_t, o_n, o_dt
-    cdef public int iterations
 
     def __init__(self, thrust_matrix, min_on_time_s, weights, double dt, inputs, outputs):
         cdef int i, j

@@ -6,7 +6,10 @@ db[9:12] rad/s. Nominal state: r_CT_H, v_CT_H, q_BN, gyro bias. Propagation: gyr
 attitude, nonlinear relative motion (circular target orbit) with the cycle-average thrust of
 the commanded on-times. Updates: star tracker, lidar range/azimuth/elevation, lidar pose
 (position and attitude), each gated on its normalised innovation squared and applied as
-sequential scalar updates (exact for diagonal R).
+sequential scalar updates (exact for diagonal R). When every lidar update of
+``reacquire_after`` consecutive lidar samples has been rejected, the filter is taken to be
+confidently wrong: the position/velocity covariance is re-inflated to its initial values
+(cross terms cleared) so that the next lidar sample is let in (re-acquisition).
 """
 import numpy as np
 from libc.math cimport sqrt, atan2, asin, fabs, M_PI
@@ -56,21 +59,26 @@ cdef class NavKernel:
     cdef double m
     cdef double w_last[3]
     cdef double last_imu_seq, last_st_seq, last_lidar_seq
+    cdef double p0_pos, p0_vel
+    cdef int reacq_after, lidar_rejects
     # bound message views
     cdef double[::1] imu_w, imu_valid, imu_seq
     cdef double[::1] st_q, st_valid, st_seq
     cdef double[::1] li_r, li_az, li_el, li_valid, li_p, li_q, li_pvalid, li_seq
     cdef double[::1] thr_ton
     cdef double[::1] o_r, o_v, o_q, o_w, o_b, o_sr, o_sv, o_sa, o_m, o_nl, o_np, o_nst, o_nrej
+    cdef double[::1] o_nreacq
 
     def __init__(self, double dt, double mu, double r0, thrust_forces_B, thrust_N, double isp_s,
                  r_PT_T, r_LC_B, double accel_psd, double gyro_arw, double gyro_bias_rw,
                  st_noise_rad, double lidar_range_noise_m, double lidar_range_noise_frac,
                  double lidar_angle_noise_rad, double pose_pos_noise_m,
                  double pose_att_noise_rad, double lidar_latency_s, double st_latency_s,
-                 double gate_chi2, inputs, outputs):
+                 double gate_chi2, int reacquire_after, inputs, outputs):
         cdef int i
         self.dt = dt
+        self.reacq_after = reacquire_after
+        self.lidar_rejects = 0
         self.mu = mu
         self.r0 = r0
         self.n = sqrt(mu / (r0 * r0 * r0))
@@ -97,7 +105,7 @@ cdef class NavKernel:
          self.li_r, self.li_az, self.li_el, self.li_valid, self.li_p, self.li_q, self.li_pvalid,
          self.li_seq, self.thr_ton) = inputs
         (self.o_r, self.o_v, self.o_q, self.o_w, self.o_b, self.o_sr, self.o_sv, self.o_sa,
-         self.o_m, self.o_nl, self.o_np, self.o_nst, self.o_nrej) = outputs
+         self.o_m, self.o_nl, self.o_np, self.o_nst, self.o_nrej, self.o_nreacq) = outputs
         self.P_arr = np.zeros((NX, NX))
         self.P = self.P_arr
         self.x_arr = np.zeros(17)
@@ -121,6 +129,9 @@ cdef class NavKernel:
         self.last_imu_seq = self.imu_seq[0]
         self.last_st_seq = self.st_seq[0]
         self.last_lidar_seq = self.li_seq[0]
+        self.p0_pos = P0[0, 0]
+        self.p0_vel = P0[3, 3]
+        self.lidar_rejects = 0
         for i in range(NX):
             self.dx[i] = 0.0
         self._publish()
@@ -403,6 +414,7 @@ cdef class NavKernel:
         if self.li_seq[0] == self.last_lidar_seq:
             return
         self.last_lidar_seq = self.li_seq[0]
+        cdef int tried = 0, taken = 0
         if self.li_valid[0] != 0.0:
             self._lidar_geometry(t, self.tau_lidar, CBH, w)
             for i in range(3):
@@ -427,8 +439,10 @@ cdef class NavKernel:
                 R[0] = sig * sig
                 R[1] = self.an * self.an
                 R[2] = self.an * self.an
+                tried += 1
                 if self._update(3, self.Hrow, z, R):
                     self.o_nl[0] += 1.0
+                    taken += 1
                 else:
                     self.o_nrej[0] += 1.0
         if self.li_pvalid[0] != 0.0:
@@ -443,8 +457,10 @@ cdef class NavKernel:
             for i in range(3):
                 z[i] = self.li_p[i] - (w[i] - self.r_LC[i])
                 R[i] = self.ppos_var
+            tried += 1
             if self._update(3, self.Hrow, z, R):
                 self.o_np[0] += 1.0
+                taken += 1
             else:
                 self.o_nrej[0] += 1.0
             # attitude: target held in the Hill frame, so q_BN = q_HN (x) conj(q_TB)
@@ -465,6 +481,25 @@ cdef class NavKernel:
                 self.o_np[0] += 1.0
             else:
                 self.o_nrej[0] += 1.0
+        if tried > 0:
+            self.lidar_rejects = 0 if taken > 0 else self.lidar_rejects + 1
+            if self.reacq_after > 0 and self.lidar_rejects >= self.reacq_after:
+                self._reacquire()
+
+    cdef void _reacquire(self) noexcept nogil:
+        """Re-inflate the position/velocity covariance to its initial values."""
+        cdef int i, j
+        for i in range(6):
+            for j in range(NX):
+                self.P[i, j] = 0.0
+                self.P[j, i] = 0.0
+        for i in range(3):
+            self.P[i, i] = self.p0_pos
+            self.P[3 + i, 3 + i] = self.p0_vel
+        for i in range(6):
+            self.dx[i] = 0.0
+        self.lidar_rejects = 0
+        self.o_nreacq[0] += 1.0
 
     cdef void _inject(self) noexcept nogil:
         cdef double dq[4]

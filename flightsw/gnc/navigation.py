@@ -103,14 +103,15 @@ class Navigation(KernelComponent):
                   self.thruster_in.t_on_s)
         outputs = (o.r_CT_H, o.v_CT_H, o.q_BN, o.omega_BN_B, o.bias_B, o.view("sigma_r_m"),
                    o.view("sigma_v_mps"), o.view("sigma_att_rad"), o.view("mass_kg"),
-                   o.view("n_lidar"), o.view("n_pose"), o.view("n_st"), o.view("n_rejected"))
+                   o.view("n_lidar"), o.view("n_pose"), o.view("n_st"), o.view("n_rejected"),
+                   o.view("n_reacquire"))
         cls = NavRef if self.twin else NavKernel
         k = cls(self.dt, self.mu, self.r0, A[:3], [t.thrust_N for t in self.chaser.thrusters],
                 self.chaser.isp_s, self.r_PT_T, np.asarray(s.r_LC_B, float), p.accel_psd,
                 s.gyro_arw, p.gyro_bias_rw, np.asarray(s.st_noise_rad, float),
                 s.lidar_range_noise_m, s.lidar_range_noise_frac, s.lidar_angle_noise_rad,
                 s.pose_pos_noise_m, s.pose_att_noise_rad, s.lidar_latency_s, s.st_latency_s,
-                p.gate_chi2, inputs, outputs)
+                p.gate_chi2, p.reacquire_after, inputs, outputs)
         o.buf[:] = 0.0
         k.initialize(*self._init, self.initial_covariance())
         return k

@@ -15,6 +15,10 @@ Measurements (each gated by ``νᵀ S⁻¹ ν ≤ gate``), linearised at the pri
     lidar pose     position s as above (J = I); attitude from q_BN = q_HN ⊗ q_TB⁻¹
 Batch Kalman update ``K = P Hᵀ S⁻¹``; the kernel applies the same update as sequential
 scalar rows, which is algebraically identical for diagonal R.
+
+Re-acquisition: after ``reacquire_after`` consecutive lidar samples whose every update was
+rejected, the position/velocity covariance is reset to its initial values (cross terms
+cleared), so the filter listens to the lidar again.
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ class NavRef:
     def __init__(self, dt, mu, r0, thrust_forces_B, thrust_N, isp_s, r_PT_T, r_LC_B,
                  accel_psd, gyro_arw, gyro_bias_rw, st_noise_rad, lidar_range_noise_m,
                  lidar_range_noise_frac, lidar_angle_noise_rad, pose_pos_noise_m,
-                 pose_att_noise_rad, lidar_latency_s, st_latency_s, gate_chi2, inputs, outputs):
+                 pose_att_noise_rad, lidar_latency_s, st_latency_s, gate_chi2, reacquire_after,
+                 inputs, outputs):
         self.dt, self.mu, self.r0 = dt, mu, r0
         self.n = np.sqrt(mu / r0**3)
         self.Fthr = np.array(thrust_forces_B, dtype=float)
@@ -56,11 +61,12 @@ class NavRef:
         self.R_ppos = np.eye(3) * pose_pos_noise_m**2
         self.R_patt = np.eye(3) * pose_att_noise_rad**2
         self.tau_l, self.tau_st, self.gate = lidar_latency_s, st_latency_s, gate_chi2
+        self.reacq_after = reacquire_after
         (self.imu_w, self.imu_valid, self.imu_seq, self.st_q, self.st_valid, self.st_seq,
          self.li_r, self.li_az, self.li_el, self.li_valid, self.li_p, self.li_q, self.li_pvalid,
          self.li_seq, self.thr_ton) = inputs
         (self.o_r, self.o_v, self.o_q, self.o_w, self.o_b, self.o_sr, self.o_sv, self.o_sa,
-         self.o_m, self.o_nl, self.o_np, self.o_nst, self.o_nrej) = outputs
+         self.o_m, self.o_nl, self.o_np, self.o_nst, self.o_nrej, self.o_nreacq) = outputs
         self.P_arr = np.zeros((12, 12))
 
     def initialize(self, r_CT_H, v_CT_H, q_BN, bias_B, mass_kg, P0):
@@ -72,6 +78,8 @@ class NavRef:
         self.w_last = np.zeros(3)
         self.P_arr[:] = P0
         self.last = [self.imu_seq[0], self.st_seq[0], self.li_seq[0]]
+        self.P0 = np.array(P0, dtype=float)
+        self.lidar_rejects = 0
         self._publish()
 
     def state(self):
@@ -148,6 +156,7 @@ class NavRef:
         if self.li_seq[0] == self.last[2]:
             return counts
         self.last[2] = self.li_seq[0]
+        tried = taken = 0
         if self.li_valid[0] != 0:
             _C, w, G = self._geometry(t)
             s = w - self.r_LC
@@ -162,14 +171,26 @@ class NavRef:
             sig = max(self.rn, self.rfrac * rho)
             ok = self._update(J @ G, z, np.diag([sig**2, self.an**2, self.an**2]), dx)
             counts["lidar" if ok else "rej"] += 1
+            tried, taken = tried + 1, taken + ok
         if self.li_pvalid[0] != 0:
             _C, w, G = self._geometry(t)
             ok = self._update(G, self.li_p - (w - self.r_LC), self.R_ppos, dx)
             counts["pose" if ok else "rej"] += 1
+            tried, taken = tried + 1, taken + ok
             q_meas = qmul(q_hill(self.n, t - self.tau_l), qconj(self.li_q))
             qp = qmul(self.q, q_from_rotvec(-w_est * self.tau_l))
             ok = self._update(H_att, q_error_vec(qp, q_meas), self.R_patt, dx)
             counts["pose" if ok else "rej"] += 1
+        if tried:
+            self.lidar_rejects = 0 if taken else self.lidar_rejects + 1
+            if self.reacq_after > 0 and self.lidar_rejects >= self.reacq_after:
+                P = self.P_arr
+                P[0:6, :] = 0.0
+                P[:, 0:6] = 0.0
+                P[0:6, 0:6] = self.P0[0:6, 0:6]
+                dx[0:6] = 0.0
+                self.lidar_rejects = 0
+                self.o_nreacq[0] += 1
         return counts
 
     def _publish(self):

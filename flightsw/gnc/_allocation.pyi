@@ -1,0 +1,17 @@
+"""Type stubs for the thruster-allocation kernel (see flightsw.gnc.allocation)."""
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+class AllocationKernel:
+    carry_arr: npt.NDArray[np.float64]
+    u_arr: npt.NDArray[np.float64]
+    def __init__(
+        self, thrust_matrix: npt.ArrayLike, min_on_time_s: Sequence[float],
+        weights: npt.ArrayLike, dt: float, inputs: Sequence[npt.NDArray[np.float64]],
+        outputs: Sequence[npt.NDArray[np.float64]],
+    ) -> None: ...
+    def step(self, t_ns: int) -> None: ...
+    def reset_carry(self) -> None: ...

@@ -1,0 +1,34 @@
+"""Type stubs for the sensor models (see hil._sensors docstrings)."""
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+_A = npt.NDArray[np.float64]
+
+class Rng:
+    def __init__(self, seed: int) -> None: ...
+    def normal(self, n: int = 1) -> _A: ...
+
+class _Sampler:
+    samples: int
+    published: int
+    def tick(self, k: int) -> None: ...
+
+class Gyro(_Sampler):
+    def __init__(self, plant_state: _A, omega_out: _A, valid_out: _A, seq_out: _A,
+                 divider: int, latency: int, period_s: float, noise_rps: float,
+                 bias_rps: npt.ArrayLike, quant_rps: float, seed: int) -> None: ...
+
+class StarTracker(_Sampler):
+    def __init__(self, plant_state: _A, q_out: _A, valid_out: _A, seq_out: _A, divider: int,
+                 latency: int, period_s: float, noise_rad: npt.ArrayLike, seed: int) -> None: ...
+
+class Lidar(_Sampler):
+    def __init__(self, plant_state: _A, msg_views: Sequence[_A], divider: int, latency: int,
+                 period_s: float, mean_motion: float, r_LC_B: npt.ArrayLike,
+                 r_PT_T: npt.ArrayLike, range_noise_m: float, range_noise_frac: float,
+                 angle_noise_rad: float, max_range_m: float, fov_half_angle_rad: float,
+                 pose_max_range_m: float, pose_pos_noise_m: float, pose_att_noise_rad: float,
+                 seed: int) -> None: ...
