@@ -4,8 +4,9 @@
 State ``y`` (21): r_CT_H[0:3] m, v_CT_H[3:6] m/s, q_BN[6:10], omega_BN_B[10:13] rad/s,
 q_TN[13:17], omega_TN_T[17:20] rad/s, m_C[20] kg. Relative translation uses the nonlinear
 equations of relative motion about a circular target orbit of radius r0 (Clohessy-Wiltshire
-is their linear limit). Thrust is applied as the cycle-average force and torque of the
-commanded on-times (exact impulse per cycle). The readable twin is ``hil.plant_ref``.
+is their linear limit). Each thruster fires from the start of the cycle for its commanded
+on-time: the cycle is integrated in RK4 segments split at the thrusters' cut-off times, so
+pulses are modelled as pulses. The readable twin is ``hil.plant_ref``.
 """
 import numpy as np
 cimport numpy as cnp
@@ -14,7 +15,30 @@ from flightsw._cmath cimport (cross, dot3, matvec, matTvec, qmul, qnormalize, dc
                               q_hill, deadband)
 
 DEF NY = 21
+DEF MAXT = 64
 cdef double G0 = 9.80665
+
+
+cdef inline void rigid_body(const double* q, const double* w, const double* I,
+                            const double* Iinv, const double* L, double* dq,
+                            double* dw) noexcept nogil:
+    """q' = 1/2 q (x) [0, w];  w' = I^-1 (L - w x I w)."""
+    cdef double wq[4]
+    cdef double Iw[3]
+    cdef double rhs[3]
+    cdef int i
+    wq[0] = 0.0
+    wq[1] = w[0]
+    wq[2] = w[1]
+    wq[3] = w[2]
+    qmul(q, wq, dq)
+    for i in range(4):
+        dq[i] *= 0.5
+    matvec(I, w, Iw)
+    cross(w, Iw, rhs)
+    for i in range(3):
+        rhs[i] = L[i] - rhs[i]
+    matvec(Iinv, rhs, dw)
 
 
 cdef class PlantKernel:
@@ -55,6 +79,7 @@ cdef class PlantKernel:
     cdef double tmp[NY]
     cdef double FB[3]
     cdef double LB[3]
+    cdef double cut[MAXT + 1]
 
     def __init__(self, double mu, double r0, inertia_C, inertia_T, thrust_matrix, thrust_N,
                  double isp_s):
@@ -74,6 +99,8 @@ cdef class PlantKernel:
         self.A = np.ascontiguousarray(thrust_matrix, dtype=np.float64)
         self.thrust = np.ascontiguousarray(thrust_N, dtype=np.float64)
         self.nthr = self.A.shape[1]
+        if self.nthr > MAXT:
+            raise ValueError(f"at most {MAXT} thrusters")
         self.isp = isp_s
         self.state = np.zeros(NY)
         self.y = self.state
@@ -97,10 +124,7 @@ cdef class PlantKernel:
         cdef double CTN[9]
         cdef double fN[3]
         cdef double aH[3]
-        cdef double Iw[3]
-        cdef double wxIw[3]
         cdef double rhs[3]
-        cdef double wq[4]
         cdef double x = y[0], yy = y[1], z = y[2]
         cdef double rx = self.r0 + x
         cdef double rc = sqrt(rx * rx + yy * yy + z * z)
@@ -121,71 +145,73 @@ cdef class PlantKernel:
         dy[3] = 2.0 * n * y[4] + n * n * rx - g * rx + (aH[0] + self.extF[0]) / m
         dy[4] = -2.0 * n * y[3] + n * n * yy - g * yy + (aH[1] + self.extF[1]) / m
         dy[5] = -g * z + (aH[2] + self.extF[2]) / m
-        # chaser attitude: q' = 1/2 q (x) [0, w]; I w' = L - w x I w
-        wq[0] = 0.0
-        wq[1] = y[10]
-        wq[2] = y[11]
-        wq[3] = y[12]
-        qmul(&y[6], wq, &dy[6])
-        for i in range(4):
-            dy[6 + i] *= 0.5
-        matvec(self.IC, &y[10], Iw)
-        cross(&y[10], Iw, wxIw)
+        # chaser: torque from thrusters and outside; target: torque-free
         for i in range(3):
-            rhs[i] = self.LB[i] + self.extL[i] - wxIw[i]
-        matvec(self.ICinv, rhs, &dy[10])
-        # target attitude, torque-free
-        wq[1] = y[17]
-        wq[2] = y[18]
-        wq[3] = y[19]
-        qmul(&y[13], wq, &dy[13])
-        for i in range(4):
-            dy[13 + i] *= 0.5
-        matvec(self.IT, &y[17], Iw)
-        cross(&y[17], Iw, wxIw)
-        for i in range(3):
-            rhs[i] = -wxIw[i]
-        matvec(self.ITinv, rhs, &dy[17])
+            rhs[i] = self.LB[i] + self.extL[i]
+        rigid_body(&y[6], &y[10], self.IC, self.ICinv, rhs, &dy[6], &dy[10])
+        rhs[0] = 0.0
+        rhs[1] = 0.0
+        rhs[2] = 0.0
+        rigid_body(&y[13], &y[17], self.IT, self.ITinv, rhs, &dy[13], &dy[17])
         dy[20] = 0.0
 
-    cdef void _step(self, double dt) noexcept nogil:
-        cdef int i, j
-        cdef double impulse = 0.0
-        cdef double f, t = self.t_s
+    cdef void _rk4(self, double t, double h) noexcept nogil:
         cdef double* y = &self.y[0]
-        # cycle-average force and torque of the commanded on-times
-        for j in range(3):
-            self.FB[j] = 0.0
-            self.LB[j] = 0.0
-        for i in range(self.nthr):
-            f = self.ton[i]
-            if f <= 0.0:
-                continue
-            if f > dt:
-                f = dt
-            impulse += self.thrust[i] * f
-            f /= dt
-            for j in range(3):
-                self.FB[j] += self.A[j, i] * f
-                self.LB[j] += self.A[3 + j, i] * f
-            self.ton[i] = 0.0  # a command is good for one cycle
+        cdef int i
         self.deriv(t, y, self.k1)
         for i in range(NY):
-            self.tmp[i] = y[i] + 0.5 * dt * self.k1[i]
-        self.deriv(t + 0.5 * dt, self.tmp, self.k2)
+            self.tmp[i] = y[i] + 0.5 * h * self.k1[i]
+        self.deriv(t + 0.5 * h, self.tmp, self.k2)
         for i in range(NY):
-            self.tmp[i] = y[i] + 0.5 * dt * self.k2[i]
-        self.deriv(t + 0.5 * dt, self.tmp, self.k3)
+            self.tmp[i] = y[i] + 0.5 * h * self.k2[i]
+        self.deriv(t + 0.5 * h, self.tmp, self.k3)
         for i in range(NY):
-            self.tmp[i] = y[i] + dt * self.k3[i]
-        self.deriv(t + dt, self.tmp, self.k4)
+            self.tmp[i] = y[i] + h * self.k3[i]
+        self.deriv(t + h, self.tmp, self.k4)
         for i in range(NY):
-            y[i] += dt / 6.0 * (self.k1[i] + 2.0 * self.k2[i] + 2.0 * self.k3[i] + self.k4[i])
+            y[i] += h / 6.0 * (self.k1[i] + 2.0 * self.k2[i] + 2.0 * self.k3[i] + self.k4[i])
         qnormalize(&y[6])
         qnormalize(&y[13])
+
+    cdef void _step(self, double dt) noexcept nogil:
+        cdef int i, j, k, ncut = 0
+        cdef double impulse = 0.0
+        cdef double f, c, t0 = self.t_s, t_prev = 0.0
+        # clip on-times to the cycle; cut-off times, sorted, unique, ending with dt
+        for i in range(self.nthr):
+            f = self.ton[i]
+            f = 0.0 if f < 0.0 else (dt if f > dt else f)
+            self.ton[i] = f
+            impulse += self.thrust[i] * f
+            if f > 0.0 and f < dt:
+                j = ncut
+                while j > 0 and self.cut[j - 1] > f:
+                    self.cut[j] = self.cut[j - 1]
+                    j -= 1
+                self.cut[j] = f
+                ncut += 1
+        self.cut[ncut] = dt
+        ncut += 1
+        for j in range(ncut):
+            c = self.cut[j]
+            if c <= t_prev:
+                continue
+            # thrusters on throughout [t_prev, c]: those whose on-time reaches c
+            for i in range(3):
+                self.FB[i] = 0.0
+                self.LB[i] = 0.0
+            for i in range(self.nthr):
+                if self.ton[i] >= c:
+                    for k in range(3):
+                        self.FB[k] += self.A[k, i]
+                        self.LB[k] += self.A[3 + k, i]
+            self._rk4(t0 + t_prev, c - t_prev)
+            t_prev = c
+        for i in range(self.nthr):
+            self.ton[i] = 0.0  # a command is good for one cycle
         if self.isp > 0.0:
-            y[20] -= impulse / (self.isp * G0)
-        self.t_s = t + dt
+            self.y[20] -= impulse / (self.isp * G0)
+        self.t_s = t0 + dt
 
     cpdef void step(self, double dt):
         """Advance the state by ``dt`` [s], applying and consuming ``t_on`` [s]."""

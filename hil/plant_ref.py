@@ -8,8 +8,9 @@ Translational motion of chaser C relative to target T in the target's Hill frame
     z̈ = −μ z / r_C³ + a_z,      r_C = |(r0 + x, y, z)|
 
 whose linearisation is Clohessy–Wiltshire. Attitudes: ``q̇ = ½ q ⊗ [0, ω]`` and Euler's
-equations ``I ω̇ = L − ω × I ω`` (target torque-free). One RK4 step per call with the
-cycle-average thrust.
+equations ``I ω̇ = L − ω × I ω`` (target torque-free). Thrusters fire from the start of
+the cycle for their on-times; the cycle is integrated with one RK4 step per segment between
+successive cut-off times.
 """
 
 from __future__ import annotations
@@ -60,23 +61,29 @@ class PlantRef:
         dw_T = np.linalg.solve(self.IT, -np.cross(w_T, self.IT @ w_T))
         return np.concatenate((v, acc, dq_B, dw_B, dq_T, dw_T, [0.0]))
 
-    def step(self, dt: float) -> None:
-        ton = np.clip(self.t_on[: self.nthr], 0.0, dt)
-        wrench = self.A @ (ton / dt)
-        F_B, L_B = wrench[:3], wrench[3:]
-        impulse = float(self.thrust @ ton)
-        self.t_on[:] = 0.0
-        y, t = self.state, self.t_s
+    def _rk4(self, t: float, h: float, F_B: np.ndarray, L_B: np.ndarray) -> None:
+        y = self.state
         k1 = self.deriv(t, y, F_B, L_B)
-        k2 = self.deriv(t + dt / 2, y + dt / 2 * k1, F_B, L_B)
-        k3 = self.deriv(t + dt / 2, y + dt / 2 * k2, F_B, L_B)
-        k4 = self.deriv(t + dt, y + dt * k3, F_B, L_B)
-        y += dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        k2 = self.deriv(t + h / 2, y + h / 2 * k1, F_B, L_B)
+        k3 = self.deriv(t + h / 2, y + h / 2 * k2, F_B, L_B)
+        k4 = self.deriv(t + h, y + h * k3, F_B, L_B)
+        y += h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
         y[6:10] = y[6:10] / np.linalg.norm(y[6:10])
         y[13:17] = y[13:17] / np.linalg.norm(y[13:17])
+
+    def step(self, dt: float) -> None:
+        ton = np.clip(self.t_on[: self.nthr], 0.0, dt)
+        impulse = float(self.thrust @ ton)
+        self.t_on[:] = 0.0
+        t0, t_prev = self.t_s, 0.0
+        for cut in sorted({*ton[(ton > 0) & (ton < dt)].tolist(), dt}):
+            on = ton >= cut  # thrusters firing throughout [t_prev, cut]
+            wrench = self.A[:, on].sum(axis=1)
+            self._rk4(t0 + t_prev, cut - t_prev, wrench[:3], wrench[3:])
+            t_prev = cut
         if self.isp > 0:
-            y[20] -= impulse / (self.isp * G0)
-        self.t_s = t + dt
+            self.state[20] -= impulse / (self.isp * G0)
+        self.t_s = t0 + dt
 
     def port_gap(self, r_DC_B, r_PT_T, n_T) -> float:
         """Axial gap [m] of chaser port D in front of target port P along its normal."""

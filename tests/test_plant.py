@@ -111,3 +111,33 @@ def test_torque_free_rotation_conserves_momentum_and_energy(nominal, which):
     assert np.linalg.norm(h1 - h0) / np.linalg.norm(h0) < 1e-9
     assert abs(e1 - e0) / e0 < 1e-9
     assert not np.allclose(y[ws], [0.02, -0.05, 0.03])  # it did move
+
+
+@pytest.mark.parametrize("cls", [PlantKernel, PlantRef])
+def test_thruster_pulse_is_a_pulse(nominal, cls):
+    """One thruster through the CM fires for tau of a dt cycle, starting at the cycle start.
+
+    Closed form (no other force over 20 ms to 1e-10 m): dv = a tau and
+    dx = a (tau dt - tau^2/2). A force smeared over the cycle would give dx = a tau dt / 2.
+    """
+    F, m, tau, dt = 220.0, 26000.0, 0.013, 0.02
+    A = np.zeros((6, 2))
+    A[1, 0] = F  # along-track force, through the CM
+    A[1, 1] = -F
+    p = cls(MU_MOON, R0, nominal.chaser.inertia_kgm2, nominal.target.inertia_kgm2, A,
+            [F, F], 270.0)
+    p.state[6], p.state[13], p.state[20] = 1.0, 1.0, m
+    p.t_on[:] = [tau, 0.0]
+    p.step(dt)
+    a = F / m
+    assert p.state[4] == pytest.approx(a * tau, rel=1e-6)
+    assert p.state[1] == pytest.approx(a * (tau * dt - tau**2 / 2), rel=1e-5)
+    assert abs(p.state[1] - a * tau * dt / 2) > 1e-7  # not the smeared force
+    assert p.state[20] == pytest.approx(m - F * tau / (270.0 * 9.80665))
+    # two thrusters with different on-times: three segments, still exact
+    p.state[:6] = 0.0
+    p.t_on[:] = [0.015, 0.005]
+    p.step(dt)
+    assert p.state[4] == pytest.approx(a * (0.015 - 0.005), rel=1e-6)
+    assert p.state[1] == pytest.approx(a * (0.015 * dt - 0.015**2 / 2)
+                                       - a * (0.005 * dt - 0.005**2 / 2), rel=1e-5)
