@@ -78,7 +78,6 @@ class FlightSoftware:
                  orbit_radius_m: float, sensors: NavSensorModel, *, twin: bool = False,
                  mu: float = MU_MOON) -> None:
         self.params = params
-        dt = 1.0 / params.base_rate_hz
         self.base_period_ns = round(1e9 / params.base_rate_hz)
         self.dt = self.base_period_ns * 1e-9
         r0 = orbit_radius_m
@@ -109,7 +108,6 @@ class FlightSoftware:
         # outputs
         self.thruster_cmd = self.allocation.thruster_out
         self.mech_cmd = self.sequencer.mech_cmd_out
-        del dt
         self.executive = Executive(self.base_period_ns, [
             RateGroup("gnc", 1, [self.navigation, self.guidance, self.control,
                                  self.allocation]),

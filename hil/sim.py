@@ -89,6 +89,10 @@ class RunResult:
     events: list = field(default_factory=list)
     rate_groups: dict = field(default_factory=dict)
     nav: dict = field(default_factory=dict)
+    # the run's objects, for inspection after the run (tests, notebooks)
+    recorder: Recorder | None = field(default=None, repr=False, compare=False)
+    world: World | None = field(default=None, repr=False, compare=False)
+    fsw: FlightSoftware | None = field(default=None, repr=False, compare=False)
 
     @property
     def realtime_factor(self) -> float:
@@ -131,7 +135,7 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
     fsw.reset(0)
     dt = fsw.dt
     n_ticks = int(math.ceil(sc.time_limit_s / dt))
-    record = out_dir is not None if record is None else record
+    record = out_dir is not None or bool(record)
     rec = Recorder(world, fsw, n_ticks) if record else None
     seq, dock, guid = fsw.sequencer, world.docking, fsw.guidance.guidance_out
     retreat_done = [0.0]
@@ -172,18 +176,15 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
                  "reason": e.reason} for e in seq.events],
         rate_groups=fsw.executive.telemetry(),
         nav={"n_lidar": nav.n_lidar, "n_pose": nav.n_pose, "n_star_tracker": nav.n_st,
-             "n_rejected": nav.n_rejected},
+             "n_rejected": nav.n_rejected, "n_reacquire": nav.n_reacquire},
+        recorder=rec, world=world, fsw=fsw,
     )
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        assert rec is not None
-        rec.save(out)
+        rec.save(out)  # out_dir implies recording
         (out / "summary.json").write_text(json.dumps(res.summary(), indent=2) + "\n")
         (out / "events.json").write_text(json.dumps(
             {"events": res.events, "rate_groups": res.rate_groups, "nav": res.nav,
              "states": list(STATES)}, indent=2) + "\n")
-    res._recorder = rec  # type: ignore[attr-defined]
-    res._world = world  # type: ignore[attr-defined]
-    res._fsw = fsw  # type: ignore[attr-defined]
     return res

@@ -102,7 +102,7 @@ def test_reacquisition_recovers_a_confidently_wrong_filter(final_approach, reacq
     fsw.nav.reacquire_after = reacquire_after
     res = run(dataclasses.replace(final_approach, fsw=fsw), 0)
     assert res.outcome == expect
-    n = res._fsw.navigation.nav_out.n_reacquire
+    n = res.fsw.navigation.nav_out.n_reacquire
     assert (n >= 1) if reacquire_after else (n == 0)
     if expect == "docked":
         assert res.contact["within_envelope"]

@@ -77,7 +77,7 @@ def test_same_seed_same_result_bit_for_bit(final_approach):
         s.pop("wall_time_s")
         s.pop("realtime_factor")
     assert json.dumps(sa) == json.dumps(sb)
-    assert np.array_equal(a._recorder.table[: a._recorder.n], b._recorder.table[: b._recorder.n])
+    assert np.array_equal(a.recorder.table[: a.recorder.n], b.recorder.table[: b.recorder.n])
     c = run(final_approach, 6)
     assert c.contact != a.contact  # the seed matters
 

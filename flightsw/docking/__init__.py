@@ -1,0 +1,1 @@
+"""Docking sequence: the approach and docking state machine."""
