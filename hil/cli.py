@@ -66,6 +66,13 @@ def _human(res, sc) -> str:
     lines.append(f"delta-v {res.delta_v_mps:.3f} m/s, propellant {res.propellant_kg:.2f} kg")
     lines.append(f"mission time {res.sim_time_s / 60:.1f} min, wall {res.wall_time_s:.2f} s "
                  f"({res.realtime_factor:.0f}x real time)")
+    rg = ", ".join(f"{name} {g['exec_mean_ns'] / 1e3:.1f}/{g['exec_max_ns'] / 1e3:.0f} us "
+                   f"({g['slips']:.0f} slips)" for name, g in res.rate_groups.items())
+    lines.append(f"rate groups (mean/max execution): {rg}")
+    nv = res.nav
+    lines.append(f"navigation: {nv['n_lidar']:.0f} lidar, {nv['n_pose']:.0f} pose, "
+                 f"{nv['n_star_tracker']:.0f} star-tracker updates; {nv['n_rejected']:.0f} "
+                 f"rejected, {nv['n_reacquire']:.0f} re-acquisitions")
     lines.append("sequence:")
     for e in res.events:
         lines.append(f"  {e['t_s']:8.1f} s  {e['from']:>15} -> {e['to']:<15} {e['reason']}")

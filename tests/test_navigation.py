@@ -106,3 +106,34 @@ def test_reacquisition_recovers_a_confidently_wrong_filter(final_approach, reacq
     assert (n >= 1) if reacquire_after else (n == 0)
     if expect == "docked":
         assert res.contact["within_envelope"]
+
+
+@pytest.mark.parametrize("twin", [False, True])
+def test_non_finite_measurements_are_rejected_and_the_loop_goes_on(final_approach, twin):
+    """NaN or inf from any sensor is counted and dropped; the estimate stays finite."""
+    fsw, world = make_loop(final_approach, seed=0, twin=twin)
+    k = fly(fsw, world, 5.0)
+    nav = fsw.navigation.nav_out
+    rej0 = nav.n_rejected
+    imu, st, li = fsw.imu_in, fsw.st_in, fsw.lidar_in
+    for i, corrupt in enumerate((
+            lambda: imu.omega_BN_B.__setitem__(1, np.nan),
+            lambda: st.q_BN.__setitem__(0, np.inf),
+            lambda: setattr(li, "range_m", np.nan),
+            lambda: li.r_PL_B.__setitem__(2, np.nan))):
+        # corrupt the next delivered sample of that sensor, then run one tick
+        seqs = (imu.seq, st.seq, li.seq)
+        while (imu.seq, st.seq, li.seq)[min(i, 2)] == seqs[min(i, 2)]:
+            world.step(k, k * fsw.base_period_ns)
+            if (imu.seq, st.seq, li.seq)[min(i, 2)] != seqs[min(i, 2)]:
+                break
+            fsw.executive.tick(k, k * fsw.base_period_ns)
+            k += 1
+        corrupt()
+        fsw.executive.tick(k, k * fsw.base_period_ns)
+        k += 1
+    assert nav.n_rejected >= rej0 + 4
+    assert np.all(np.isfinite(nav.buf))
+    assert np.all(np.isfinite(fsw.navigation.covariance))
+    fly(fsw, world, 5.0, start_tick=k)
+    assert np.linalg.norm(world.plant.state[0:3] - nav.r_CT_H) < 0.05

@@ -12,7 +12,7 @@ confidently wrong: the position/velocity covariance is re-inflated to its initia
 (cross terms cleared) so that the next lidar sample is let in (re-acquisition).
 """
 import numpy as np
-from libc.math cimport sqrt, atan2, asin, fabs, M_PI
+from libc.math cimport sqrt, atan2, asin, fabs, isfinite, M_PI
 from flightsw._cmath cimport (cross, dot3, norm3, matvec, matTvec, qmul, qconj, qnormalize,
                               dcm_from_q, q_from_rotvec, q_error_vec, q_hill)
 
@@ -170,8 +170,11 @@ cdef class NavKernel:
         # gyro
         if self.imu_seq[0] != self.last_imu_seq and self.imu_valid[0] != 0.0:
             self.last_imu_seq = self.imu_seq[0]
-            for i in range(3):
-                self.w_last[i] = self.imu_w[i]
+            if isfinite(self.imu_w[0]) and isfinite(self.imu_w[1]) and isfinite(self.imu_w[2]):
+                for i in range(3):
+                    self.w_last[i] = self.imu_w[i]
+            else:  # a corrupt sample: keep the last good rate, count it
+                self.o_nrej[0] += 1.0
         for i in range(3):
             w[i] = self.w_last[i] - self.b[i]
         # thrust applied over the last cycle, in H

@@ -8,7 +8,9 @@ Propagation over one cycle ``dt`` (thrust ``a_H`` from the last cycle's on-times
     Φ = I + F dt,  F = [[0, I, 0, 0], [A_CW, Ω_CW, −C_HB[F_B×]/m, 0], [0, 0, −[ω×], −I], 0]
     P ← Φ P Φᵀ + Q
 
-Measurements (each gated by ``νᵀ S⁻¹ ν ≤ gate``), linearised at the prior state:
+A non-finite gyro sample is counted as rejected and the last good rate is held.
+Measurements (each gated by ``νᵀ S⁻¹ ν ≤ gate``, which also rejects non-finite ones),
+linearised at the prior state:
     star tracker   z = δθ(q̂ ⊗ exp(−ω τ), q_meas),                 H = [0 0 I 0]
     lidar R/Az/El  s = C_BH (r_PT_H − (r − v τ)) − r_LC_B,
                    H = J(s) [−C_BH, C_BH τ, [w×], 0]
@@ -97,7 +99,10 @@ class NavRef:
         dt, n = self.dt, self.n
         if self.imu_seq[0] != self.last[0] and self.imu_valid[0] != 0:
             self.last[0] = self.imu_seq[0]
-            self.w_last = self.imu_w.copy()
+            if np.all(np.isfinite(self.imu_w)):
+                self.w_last = self.imu_w.copy()
+            else:  # corrupt sample: keep the last good rate, count it
+                self.o_nrej[0] += 1
         w = self.w_last - self.b
         ton = np.clip(self.thr_ton[: self.Fthr.shape[1]], 0.0, dt)
         F_B = self.Fthr @ (ton / dt)
