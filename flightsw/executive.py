@@ -77,15 +77,23 @@ class SimClock:
 class WallClock:
     """Real-time tick source with absolute deadlines on the monotonic clock.
 
-    A tick is never skipped; a tick that starts after its deadline is counted in
-    ``late_ticks`` (the executive reports it as a base-group slip).
+    Tick ``k`` is released at ``t0 + k * period`` (never earlier; deadlines do not drift
+    with execution time). A tick is never skipped; one released more than a period after
+    its deadline is counted in ``late_ticks`` (the executive reports it as a base-group
+    slip). ``before_tick`` is called as in :class:`SimClock`.
     """
 
-    def __init__(self, period_ns: int, n_ticks: int | None = None) -> None:
+    def __init__(
+        self,
+        period_ns: int,
+        n_ticks: int | None = None,
+        before_tick: Callable[[int, int], None] | None = None,
+    ) -> None:
         if period_ns <= 0:
             raise ValueError("period_ns must be positive")
         self.period_ns = int(period_ns)
         self.n_ticks = n_ticks
+        self.before_tick = before_tick
         self.late_ticks = 0
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
@@ -98,7 +106,10 @@ class WallClock:
                 time.sleep((deadline - now) * 1e-9)
             elif now > deadline + self.period_ns:
                 self.late_ticks += 1
-            yield k, k * self.period_ns
+            t_ns = k * self.period_ns
+            if self.before_tick is not None:
+                self.before_tick(k, t_ns)
+            yield k, t_ns
             k += 1
 
 

@@ -84,7 +84,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     from hil.sim import run
 
     sc = load_scenario(args.scenario)
-    res = run(sc, args.seed, out_dir=args.out, twin=args.twin)
+    res = run(sc, args.seed, out_dir=args.out, twin=args.twin, realtime=args.realtime)
     if args.json:
         sys.stdout.write(json.dumps(res.summary()) + "\n")
     else:
@@ -127,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", metavar="DIR", help="write telemetry, summary and events to DIR")
     s.add_argument("--twin", action="store_true",
                    help="fly the numpy reference twins instead of the Cython kernels (slow)")
+    s.add_argument("--realtime", action="store_true",
+                   help="pace the loop on the wall clock (1x real time) instead of lockstep")
     s.set_defaults(func=_cmd_sim)
     s = sub.add_parser("bench", help="kernel speed-ups and closed-loop real-time factor")
     s.add_argument("--scenario", default="nominal")

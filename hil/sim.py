@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from flightsw.docking.sequencer import STATES
-from flightsw.executive import SimClock
+from flightsw.executive import SimClock, WallClock
 from flightsw.fsw import FlightSoftware
 from hil.config import Scenario
 from hil.world import World, nav_sensor_model
@@ -113,7 +113,7 @@ class RunResult:
 
 
 def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = None,
-        twin: bool = False, record: bool | None = None) -> RunResult:
+        twin: bool = False, record: bool | None = None, realtime: bool = False) -> RunResult:
     """Fly ``sc`` once in lockstep and return the result.
 
     Parameters
@@ -127,6 +127,9 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
         Run the reference twins (plant and flight-software kernels) instead of Cython.
     record : bool, optional
         Keep per-tick telemetry (default: when ``out_dir`` is given).
+    realtime : bool
+        Pace the ticks on the wall clock (absolute deadlines) instead of lockstep as fast
+        as possible; the results are the same, only slower.
     """
     seed = sc.seed if seed is None else int(seed)
     fsw = FlightSoftware(sc.fsw, sc.chaser, sc.target, sc.orbit_radius_m, nav_sensor_model(sc),
@@ -151,7 +154,8 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
             return retreat_done[0] > 30.0
         return False
 
-    clock = SimClock(fsw.base_period_ns, n_ticks=n_ticks + 1, before_tick=world.step)
+    clock_cls = WallClock if realtime else SimClock
+    clock = clock_cls(fsw.base_period_ns, n_ticks=n_ticks + 1, before_tick=world.step)
     t0 = time.perf_counter()
     fsw.executive.run(clock, stop=stop)
     wall = time.perf_counter() - t0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 from flightsw.component import WiringError
@@ -62,12 +63,31 @@ def test_stop_and_before_tick_hook():
 
 
 def test_wall_clock_keeps_absolute_deadlines():
+    seen = []
     ex = Executive(5_000_000, [RateGroup("g", 1, [])])
     ex.reset(0)
     t0 = time.monotonic()
-    ex.run(WallClock(5_000_000, n_ticks=20))
+    clock = WallClock(5_000_000, n_ticks=20, before_tick=lambda k, t: seen.append(
+        (k, t, time.monotonic() - t0)))
+    ex.run(clock)
     elapsed = time.monotonic() - t0
     assert 0.09 <= elapsed < 1.0  # 19 periods of 5 ms between the first and last tick
+    assert [t for _k, t, _w in seen] == [k * 5_000_000 for k in range(20)]
+    # no tick is released before its absolute deadline
+    assert all(w >= k * 0.005 - 1e-4 for k, _t, w in seen)
+
+
+def test_wall_paced_run_matches_lockstep(final_approach):
+    """Pacing changes when ticks happen, not what happens: the same result as lockstep."""
+    import dataclasses
+
+    from hil.sim import run
+
+    short = dataclasses.replace(final_approach, time_limit_s=1.0)
+    a = run(short, 3, record=True)
+    b = run(short, 3, record=True, realtime=True)
+    assert b.wall_time_s >= 0.95
+    assert np.array_equal(a.recorder.table[: a.recorder.n], b.recorder.table[: b.recorder.n])
 
 
 def test_reset_fails_loudly_on_unconnected_input(nominal):
