@@ -4,8 +4,8 @@ Flight-software kernels are timed where they work: in the closed loop of
 ``final-approach`` (every measurement flows at its real rate, the lidar pose included).
 After a 30 s warm-up, each component's ``update`` is timed on every control cycle for
 ``window_s`` seconds and the mean per cycle (slowest 1% of calls trimmed) is reported; the
-twin is timed the same way in a loop flown on twins. The per-call timer (~0.1 us) is included on both sides, which
-understates the speed-up of the smallest kernels. The plant integrator is timed in batches
+twin is timed the same way in a loop flown on twins. The per-call timer (~0.1 us) is
+included on both sides, which understates the speed-up of the smallest kernels. The plant integrator is timed in batches
 of steps on one state. The closed loop is a whole ``nominal`` run (plant, sensors, flight
 software, one core). Machines here are shared and noisy: one run, means and ratios.
 """
@@ -109,8 +109,8 @@ def run_bench(scenario: str = "nominal", *, quick: bool = False, seed: int = 0) 
         "base_rate_hz": sc.fsw.base_rate_hz,
         "scenario": sc.name,
         "repeats": repeats,
-        "kernel_timing": f"mean per control cycle in the final-approach closed loop, "
-                         f"{window_s:g} s window",
+        "kernel_timing": (f"mean per control cycle in the final-approach closed loop, "
+                          f"{window_s:g} s window"),
         "min_speedup": min(k["speedup"] for k in kernels.values()),
         "numpy": np.__version__,
     }
