@@ -5,9 +5,10 @@ Flight-software kernels are timed where they work: in the closed loop of
 After a 30 s warm-up, each component's ``update`` is timed on every control cycle for
 ``window_s`` seconds and the mean per cycle (slowest 1% of calls trimmed) is reported; the
 twin is timed the same way in a loop flown on twins. The per-call timer (~0.1 us) is
-included on both sides, which understates the speed-up of the smallest kernels. The plant integrator is timed in batches
-of steps on one state. The closed loop is a whole ``nominal`` run (plant, sensors, flight
-software, one core). Machines here are shared and noisy: one run, means and ratios.
+included on both sides, which understates the speed-up of the smallest kernels. The plant
+integrator is timed in batches of steps on one state. The closed loop is a whole
+``nominal`` run (plant, sensors, flight software, one core). Machines here are shared and
+noisy: one run, means and ratios.
 """
 
 from __future__ import annotations
