@@ -1,7 +1,14 @@
 """Buses, codecs and device drivers between avionics and the flight software.
 
-CAN (python-can, DBC layouts through cantools) and serial (pyserial, framed with CRC)
-device drivers arrive with the bus issue; until then the SIL bench connects sensor models
-directly to the flight software's input messages. This package may import only
-``flightsw.messages`` from the flight software.
+Interface control (the contracts with the units):
+
+- :mod:`firmware_bridge.can_icd`: the CAN frames, from ``icd/flightsw.dbc`` through
+  cantools (IMU, RCS thruster driver, docking mechanism, SYNC, heartbeats);
+- :mod:`firmware_bridge.framing` and :mod:`firmware_bridge.serial_icd`: CRC-16 framed
+  serial messages of the star tracker and the docking lidar, and a resynchronising decoder.
+
+Device drivers over python-can and pyserial build on these. In SIL the bench connects
+sensor models directly to the flight software's input messages. This package may import
+only ``flightsw.messages`` from the flight software; hardware libraries are imported where
+they are used.
 """

@@ -1,0 +1,84 @@
+"""CAN interface control: the DBC file and what the bench technician needs from it.
+
+``firmware_bridge/icd/flightsw.dbc`` is the single source of truth for frame ids, signal
+layouts, scaling and units; every frame is packed and unpacked with cantools from it
+(never by hand). ``docs/can-icd.md`` carries tables generated from the DBC
+(``python -m firmware_bridge.can_icd``), and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+BITRATE = 1_000_000
+"""Bus bit rate [bit/s] (ECSS-E-ST-50-15C profile)."""
+
+NOMINAL_RATES_HZ: dict[str, float] = {
+    "SYNC": 50.0,
+    "RCS_CMD_1": 50.0, "RCS_CMD_2": 50.0, "RCS_CMD_3": 50.0, "RCS_CMD_4": 50.0,
+    "RCS_STATUS": 10.0,
+    "IMU_RATE": 50.0,
+    "IMU_STATUS": 1.0,
+    "DOCK_CMD": 1.0,
+    "DOCK_STATUS": 10.0,
+    "HEARTBEAT_FSW": 1.0, "HEARTBEAT_IMU": 1.0, "HEARTBEAT_RCS": 1.0, "HEARTBEAT_DOCK": 1.0,
+}
+"""How often each frame is sent in operation [Hz] (commands and status also on change)."""
+
+
+def bus_load(rates_hz: dict[str, float] | None = None) -> float:
+    """Worst-case fraction of the bus's bit time used by the frames at their rates."""
+    db = database()
+    rates = NOMINAL_RATES_HZ if rates_hz is None else rates_hz
+    bits = sum(hz * frame_bits(db.get_message_by_name(name).length)
+               for name, hz in rates.items())
+    return bits / BITRATE
+
+
+def dbc_path() -> str:
+    """Path of the shipped DBC file."""
+    return str(resources.files("firmware_bridge") / "icd" / "flightsw.dbc")
+
+
+@lru_cache(maxsize=1)
+def database() -> Any:
+    """The cantools database of the DBC (loaded once, strict)."""
+    import cantools  # imported where used: the flight software alone never needs it
+
+    return cantools.database.load_file(dbc_path(), strict=True)
+
+
+def frame_bits(dlc: int) -> int:
+    """Worst-case bits on the wire of a CAN 2.0A data frame with ``dlc`` bytes.
+
+    44 bits of frame overhead plus the payload, plus the worst-case stuff bits over the
+    34 + 8*dlc stuffed bits, plus 3 bits of interframe space.
+    """
+    stuffed = 34 + 8 * dlc
+    return 44 + 8 * dlc + (stuffed - 1) // 4 + 3
+
+
+def markdown_tables() -> str:
+    """The frame and signal tables of ``docs/can-icd.md``."""
+    db = database()
+    out = ["| id | frame | sender | bytes | purpose |", "|---|---|---|---|---|"]
+    for m in sorted(db.messages, key=lambda m: m.frame_id):
+        out.append(f"| 0x{m.frame_id:03X} | {m.name} | {', '.join(m.senders)} | {m.length} | "
+                   f"{m.comment or ''} |")
+    out.append("")
+    for m in sorted(db.messages, key=lambda m: m.frame_id):
+        out.append(f"### 0x{m.frame_id:03X} {m.name}\n")
+        out.append("| signal | start bit | bits | signed | scale | offset | range | unit |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for s in m.signals:
+            out.append(f"| `{s.name}` | {s.start} | {s.length} | "
+                       f"{'yes' if s.is_signed else 'no'} | {s.scale:g} | {s.offset:g} | "
+                       f"{s.minimum:g} .. {s.maximum:g} | {s.unit or '-'} |")
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(markdown_tables())
