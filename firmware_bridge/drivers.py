@@ -1,0 +1,380 @@
+"""Device drivers: frames in, flight-software messages out (and commands back to frames).
+
+Each driver owns the flight-software message it fills (or reads), stamps it with the
+receive time, and tracks its unit's health in a :class:`Health` record: frames received,
+decode errors, counter gaps, staleness. Bad input is counted and dropped; nothing a unit
+sends can raise out of a driver (F Prime: drivers return status, they do not throw).
+
+CAN drivers take ``(arbitration_id, data, t_ns)`` from a :class:`~firmware_bridge.ports.CanPort`;
+serial drivers take :class:`~firmware_bridge.framing.Frame` objects from a
+:class:`~firmware_bridge.ports.SerialPort`. Frame layouts come from the DBC
+(:mod:`firmware_bridge.can_icd`) and the serial ICD (:mod:`firmware_bridge.serial_icd`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from firmware_bridge.serial_icd import PayloadError, decode_payload
+from flightsw.messages import (
+    DockingMechCmd,
+    DockingMechStatus,
+    ImuMsg,
+    LidarMsg,
+    StarTrackerMsg,
+    ThrusterCmd,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Health:
+    """A unit's link health, published as telemetry.
+
+    ``rx_frames``/``tx_frames`` counts; ``decode_errors`` malformed frames dropped;
+    ``gaps`` samples lost (counter jumps); ``stale`` no data for ``stale_after_ns``;
+    ``stale_events`` times it went stale; ``last_rx_ns`` receive time of the last good
+    frame [ns]; ``tx_errors`` sends the bus refused.
+    """
+
+    rx_frames: int = 0
+    tx_frames: int = 0
+    decode_errors: int = 0
+    gaps: int = 0
+    stale: bool = True
+    stale_events: int = 0
+    last_rx_ns: int | None = None
+    tx_errors: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Driver:
+    """Common health bookkeeping.
+
+    Parameters
+    ----------
+    name : str
+        Unit name (for telemetry and logs).
+    stale_after_ns : int
+        A unit whose last good frame is older than this is stale [ns].
+    """
+
+    def __init__(self, name: str, stale_after_ns: int) -> None:
+        self.name = name
+        self.stale_after_ns = int(stale_after_ns)
+        self.health = Health()
+
+    def _good(self, t_ns: int) -> None:
+        h = self.health
+        h.rx_frames += 1
+        h.last_rx_ns = t_ns
+        h.stale = False
+
+    def _bad(self, why: str) -> None:
+        self.health.decode_errors += 1
+        if self.health.decode_errors <= 10 or self.health.decode_errors % 1000 == 0:
+            log.warning("%s: dropped a frame: %s (%d so far)", self.name, why,
+                        self.health.decode_errors)
+
+    def check(self, t_ns: int) -> bool:
+        """Update staleness at ``t_ns`` [ns]; returns True while the unit is fresh."""
+        h = self.health
+        fresh = h.last_rx_ns is not None and t_ns - h.last_rx_ns <= self.stale_after_ns
+        if not fresh and not h.stale:
+            h.stale = True
+            h.stale_events += 1
+            log.warning("%s: stale (no data for %.0f ms)", self.name,
+                        (t_ns - (h.last_rx_ns or 0)) * 1e-6)
+            self._on_stale()
+        return fresh
+
+    def _on_stale(self) -> None:
+        """Mark the message invalid when the unit goes quiet."""
+
+
+def _counter_gap(last: int | None, now: int, modulo: int) -> int:
+    if last is None:
+        return 0
+    return (now - last - 1) % modulo
+
+
+class _CanDriver(Driver):
+    """A driver of DBC frames: decodes with cantools, never raises."""
+
+    FRAMES: tuple[str, ...] = ()
+
+    def __init__(self, name: str, stale_after_ns: int) -> None:
+        super().__init__(name, stale_after_ns)
+        from firmware_bridge.can_icd import database
+
+        db = database()
+        self._db = db
+        self._by_id = {db.get_message_by_name(n).frame_id: db.get_message_by_name(n)
+                       for n in self.FRAMES}
+
+    @property
+    def frame_ids(self) -> tuple[int, ...]:
+        return tuple(self._by_id)
+
+    def _decode(self, frame_id: int, data: bytes) -> dict[str, float] | None:
+        m = self._by_id.get(frame_id)
+        if m is None:
+            return None
+        if len(data) != m.length:
+            self._bad(f"{m.name} with {len(data)} bytes, expected {m.length}")
+            return None
+        try:
+            return m.decode(bytes(data), decode_choices=False, scaling=True)
+        except Exception as e:  # cantools raises several types; none may escape
+            self._bad(f"{m.name}: {e}")
+            return None
+
+    def on_frame(self, frame_id: int, data: bytes, t_ns: int) -> None:
+        raise NotImplementedError
+
+    def _encode(self, name: str, values: dict[str, float]) -> bytes:
+        return self._db.get_message_by_name(name).encode(values, scaling=True, strict=True)
+
+
+class ImuDriver(_CanDriver):
+    """IMU over CAN: IMU_RATE samples into :class:`~flightsw.messages.ImuMsg`.
+
+    Each good sample bumps ``seq`` (the navigation filter takes a new sample on a change),
+    sets ``valid`` from the last IMU_STATUS (valid until told otherwise) and stamps
+    ``t_ns`` with the receive time. Counter jumps count as lost samples.
+    """
+
+    FRAMES = ("IMU_RATE", "IMU_STATUS")
+
+    def __init__(self, out: ImuMsg, stale_after_ns: int = 60_000_000, name: str = "imu"):
+        super().__init__(name, stale_after_ns)
+        self.out = out
+        self._counter: int | None = None
+        self._status_valid = True
+
+    def on_frame(self, frame_id: int, data: bytes, t_ns: int) -> None:
+        v = self._decode(frame_id, data)
+        if v is None:
+            return
+        if self._by_id[frame_id].name == "IMU_STATUS":
+            self._status_valid = bool(v["Valid"]) and not v["Saturated"]
+            self._good(t_ns)
+            return
+        c = int(v["Counter"])
+        self.health.gaps += _counter_gap(self._counter, c, 16)
+        self._counter = c
+        o = self.out
+        o.omega_BN_B[0], o.omega_BN_B[1], o.omega_BN_B[2] = (
+            v["Omega_x"], v["Omega_y"], v["Omega_z"])
+        o.valid = 1.0 if self._status_valid else 0.0
+        o.seq = o.seq + 1.0
+        o.t_ns = t_ns
+        self._good(t_ns)
+
+    def _on_stale(self) -> None:
+        self.out.valid = 0.0
+
+
+class DockingMechDriver(_CanDriver):
+    """Docking-mechanism controller over CAN: DOCK_STATUS in, DOCK_CMD out."""
+
+    FRAMES = ("DOCK_STATUS",)
+
+    def __init__(self, status: DockingMechStatus, cmd: DockingMechCmd,
+                 stale_after_ns: int = 300_000_000, name: str = "docking_mechanism"):
+        super().__init__(name, stale_after_ns)
+        self.status, self.cmd = status, cmd
+        self._counter: int | None = None
+        self._tx_counter = 0
+        self._last_sent: tuple[float, float, float] | None = None
+        self._last_tx_ns: int | None = None
+
+    def on_frame(self, frame_id: int, data: bytes, t_ns: int) -> None:
+        v = self._decode(frame_id, data)
+        if v is None:
+            return
+        c = int(v["Counter"])
+        self.health.gaps += _counter_gap(self._counter, c, 16)
+        self._counter = c
+        s = self.status
+        s.contact, s.soft_capture, s.attenuated = v["Contact"], v["Soft_capture"], v["Attenuated"]
+        s.retracted, s.hard_capture = v["Retracted"], v["Hard_capture"]
+        s.ring_extension_m = v["Ring_extension"]
+        s.t_ns = t_ns
+        self._good(t_ns)
+
+    def frames_to_send(self, t_ns: int, period_ns: int = 1_000_000_000) -> list[tuple[int, bytes]]:
+        """DOCK_CMD when the command changed, and at least once per ``period_ns``."""
+        c = self.cmd
+        now = (c.arm, c.retract, c.close_hooks)
+        due = self._last_tx_ns is None or t_ns - self._last_tx_ns >= period_ns
+        if now == self._last_sent and not due:
+            return []
+        self._last_sent, self._last_tx_ns = now, t_ns
+        self._tx_counter = (self._tx_counter + 1) % 16
+        data = self._encode("DOCK_CMD", {"Arm": int(bool(now[0])), "Retract": int(bool(now[1])),
+                                         "Close_hooks": int(bool(now[2])),
+                                         "Counter": self._tx_counter})
+        return [(self._db.get_message_by_name("DOCK_CMD").frame_id, data)]
+
+
+class RcsDriver(_CanDriver):
+    """RCS thruster driver over CAN: on-times out in RCS_CMD_1..4, RCS_STATUS in.
+
+    On-times are clipped to the frame's range (0 to 20 ms); a non-finite on-time is sent as
+    0 and counted in ``bad_commands``. ``fault_mask`` holds the driver's failed-thruster
+    bits from RCS_STATUS.
+    """
+
+    FRAMES = ("RCS_STATUS",)
+    N_THRUSTERS = 24
+
+    def __init__(self, cmd: ThrusterCmd, stale_after_ns: int = 300_000_000,
+                 name: str = "rcs"):
+        super().__init__(name, stale_after_ns)
+        self.cmd = cmd
+        self._tx_counter = 0
+        self._counter: int | None = None
+        self.fault_mask = 0
+        self.pressure_bar = math.nan
+        self.bad_commands = 0
+        msgs = [self._db.get_message_by_name(f"RCS_CMD_{k + 1}") for k in range(4)]
+        # (message, id, on-time signal names, their upper limit [s])
+        self._cmd_msgs = [(m, m.frame_id, [s.name for s in m.signals if s.name != "Counter"],
+                           m.signals[0].maximum) for m in msgs]
+
+    def on_frame(self, frame_id: int, data: bytes, t_ns: int) -> None:
+        v = self._decode(frame_id, data)
+        if v is None:
+            return
+        c = int(v["Counter"])
+        self.health.gaps += _counter_gap(self._counter, c, 16)
+        self._counter = c
+        self.fault_mask = int(v["Fault_mask"])
+        self.pressure_bar = float(v["Pressure"])
+        self._good(t_ns)
+
+    def frames_to_send(self, t_ns: int) -> list[tuple[int, bytes]]:
+        """The four RCS_CMD frames of this cycle's on-times, one counter value."""
+        self._tx_counter = (self._tx_counter + 1) % 16
+        ton = self.cmd.t_on_s
+        out = []
+        for m, fid, names, tmax in self._cmd_msgs:
+            values: dict[str, float] = {"Counter": self._tx_counter}
+            for name in names:
+                t = float(ton[int(name[4:])])
+                if not math.isfinite(t):
+                    self.bad_commands += 1
+                    t = 0.0
+                values[name] = min(max(t, 0.0), tmax)
+            out.append((fid, m.encode(values, scaling=True, strict=True)))
+        return out
+
+
+class _SerialDriver(Driver):
+    """A driver of framed serial messages."""
+
+    def on_frame(self, msg_id: int, payload: bytes, t_ns: int) -> None:
+        try:
+            msg, v = decode_payload(msg_id, payload)
+        except PayloadError as e:
+            self._bad(str(e))
+            return
+        self._handle(msg.name, v, t_ns)
+
+    def _handle(self, name: str, v: dict[str, float], t_ns: int) -> None:
+        raise NotImplementedError
+
+
+def _unit_quaternion(v: dict[str, float]) -> tuple[float, float, float, float] | None:
+    q = (v["q_w"], v["q_x"], v["q_y"], v["q_z"])
+    n = math.sqrt(sum(c * c for c in q))
+    if not 0.9 < n < 1.1:  # float32 on the wire: |q| is 1 to ~1e-7; far off is corrupt
+        return None
+    s = 1.0 / n if q[0] >= 0 else -1.0 / n
+    return (q[0] * s, q[1] * s, q[2] * s, q[3] * s)
+
+
+class StarTrackerDriver(_SerialDriver):
+    """Star tracker over serial: ST_ATTITUDE into :class:`~flightsw.messages.StarTrackerMsg`."""
+
+    def __init__(self, out: StarTrackerMsg, stale_after_ns: int = 600_000_000,
+                 name: str = "star_tracker"):
+        super().__init__(name, stale_after_ns)
+        self.out = out
+
+    def _handle(self, name: str, v: dict[str, float], t_ns: int) -> None:
+        if name == "HEARTBEAT":
+            return
+        if name != "ST_ATTITUDE":
+            self._bad(f"unexpected {name} from a star tracker")
+            return
+        q = _unit_quaternion(v)
+        if q is None:
+            self._bad("attitude quaternion not of unit norm")
+            return
+        o = self.out
+        o.q_BN[:] = q
+        o.valid = float(int(v["status"]) & 1)
+        o.seq = o.seq + 1.0
+        o.t_ns = t_ns
+        self._good(t_ns)
+
+    def _on_stale(self) -> None:
+        self.out.valid = 0.0
+
+
+class LidarDriver(_SerialDriver):
+    """Docking lidar over serial: LIDAR_POSE then LIDAR_RAE of one sample into
+    :class:`~flightsw.messages.LidarMsg`.
+
+    A sample ends with its LIDAR_RAE frame: that is when ``seq`` moves. A LIDAR_POSE frame
+    with the same device time that came before it supplies the pose (``pose_valid`` from
+    its status); without one, ``pose_valid`` is 0.
+    """
+
+    def __init__(self, out: LidarMsg, stale_after_ns: int = 600_000_000,
+                 name: str = "lidar"):
+        super().__init__(name, stale_after_ns)
+        self.out = out
+        self._pose: dict[str, float] | None = None
+
+    def _handle(self, name: str, v: dict[str, float], t_ns: int) -> None:
+        o = self.out
+        if name == "HEARTBEAT":
+            return
+        if name == "LIDAR_POSE":
+            q = _unit_quaternion(v)
+            if q is None:
+                self._bad("pose quaternion not of unit norm")
+                return
+            self._pose = dict(v, q=q)  # type: ignore[arg-type]
+            return
+        if name != "LIDAR_RAE":
+            self._bad(f"unexpected {name} from a lidar")
+            return
+        o.range_m, o.azimuth_rad, o.elevation_rad = v["range_m"], v["azimuth_rad"], \
+            v["elevation_rad"]
+        o.valid = float(int(v["status"]) & 1)
+        p = self._pose
+        if p is not None and p["t_dev_us"] == v["t_dev_us"]:
+            o.r_PL_B[:] = (p["r_x_m"], p["r_y_m"], p["r_z_m"])
+            o.q_TB[:] = p["q"]
+            o.pose_valid = float(int(p["status"]) & 1)
+        else:
+            o.pose_valid = 0.0
+        self._pose = None
+        o.seq = o.seq + 1.0
+        o.t_ns = t_ns
+        self._good(t_ns)
+
+    def _on_stale(self) -> None:
+        self.out.valid = 0.0
+        self.out.pose_valid = 0.0
+

@@ -1,0 +1,190 @@
+"""Ports: the buses the drivers listen on.
+
+:class:`CanPort` wraps python-can's ``can.Bus`` with whatever interface the configuration
+names (socketcan, pcan, kvaser, slcan, socketcand, virtual, ...); :class:`SerialPort` wraps
+pyserial's ``serial_for_url`` (real ports, pseudo-terminals, ``socket://``, ``loop://``).
+``poll(t_ns)`` drains what has arrived without blocking and hands each frame to its driver;
+``send`` queues frames out. Bus errors are counted in :class:`PortStats`, never raised into
+the control loop. The hardware libraries are imported when a port opens.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from firmware_bridge.framing import StreamDecoder, encode_frame
+from firmware_bridge.serial_icd import expected_lengths
+
+log = logging.getLogger(__name__)
+
+
+class PortError(RuntimeError):
+    """A port could not be opened (missing device, bad configuration): names the port."""
+
+
+@dataclass
+class PortStats:
+    """Traffic and error counters of one port."""
+
+    rx_frames: int = 0
+    tx_frames: int = 0
+    rx_errors: int = 0
+    tx_errors: int = 0
+    unknown_ids: int = 0
+    bytes_in: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class CanPort:
+    """A CAN bus through python-can.
+
+    Parameters
+    ----------
+    name : str
+        Port name (telemetry, errors).
+    bus_config : dict
+        Keyword arguments of ``can.Bus`` (``interface``, ``channel``, ``bitrate``, ...).
+    max_frames_per_poll : int
+        Bound on the work of one poll.
+    """
+
+    def __init__(self, name: str, bus_config: dict[str, Any],
+                 max_frames_per_poll: int = 2000) -> None:
+        self.name = name
+        self.config = dict(bus_config)
+        self.max_frames = max_frames_per_poll
+        self.stats = PortStats()
+        self._routes: dict[int, Any] = {}
+        self.bus: Any = None
+
+    def open(self) -> None:
+        import can
+
+        try:
+            self.bus = can.Bus(**self.config)
+        except Exception as e:  # python-can raises many types for a missing device
+            raise PortError(f"CAN port {self.name!r} ({self.config}): cannot open: {e}") from e
+
+    def attach(self, driver: Any) -> None:
+        """Route the driver's frame ids to it."""
+        for fid in driver.frame_ids:
+            if fid in self._routes:
+                raise ValueError(f"{self.name}: frame 0x{fid:03X} already routed")
+            self._routes[fid] = driver
+
+    def poll(self, t_ns: int) -> int:
+        """Hand every frame that has arrived to its driver; returns frames handled."""
+        n = 0
+        st = self.stats
+        while n < self.max_frames:
+            try:
+                msg = self.bus.recv(timeout=0.0)
+            except Exception as e:
+                st.rx_errors += 1
+                log.warning("%s: receive error: %s", self.name, e)
+                break
+            if msg is None:
+                break
+            n += 1
+            if msg.is_error_frame or msg.is_remote_frame or msg.is_extended_id:
+                st.rx_errors += 1
+                continue
+            st.rx_frames += 1
+            drv = self._routes.get(msg.arbitration_id)
+            if drv is None:
+                st.unknown_ids += 1
+                continue
+            drv.on_frame(msg.arbitration_id, bytes(msg.data), t_ns)
+        return n
+
+    def send(self, frames: list[tuple[int, bytes]]) -> int:
+        """Send standard-id data frames; returns how many the bus took."""
+        import can
+
+        sent = 0
+        for fid, data in frames:
+            try:
+                self.bus.send(can.Message(arbitration_id=fid, data=data, is_extended_id=False))
+                sent += 1
+            except Exception as e:
+                self.stats.tx_errors += 1
+                log.warning("%s: send of 0x%03X failed: %s", self.name, fid, e)
+        self.stats.tx_frames += sent
+        return sent
+
+    def close(self) -> None:
+        if self.bus is not None:
+            self.bus.shutdown()
+            self.bus = None
+
+
+class SerialPort:
+    """A framed serial link through pyserial.
+
+    Parameters
+    ----------
+    name : str
+    url : str
+        Anything ``serial.serial_for_url`` opens: ``/dev/ttyUSB0``, a pty path,
+        ``socket://127.0.0.1:7000``, ``loop://``.
+    baudrate : int
+    driver : object
+        Gets ``on_frame(msg_id, payload, t_ns)`` for each good frame.
+    """
+
+    def __init__(self, name: str, url: str, baudrate: int, driver: Any) -> None:
+        self.name, self.url, self.baudrate, self.driver = name, url, int(baudrate), driver
+        self.decoder = StreamDecoder(expected_lengths=expected_lengths())
+        self.stats = PortStats()
+        self.port: Any = None
+        self._tx_seq: dict[int, int] = {}
+
+    def open(self) -> None:
+        import serial
+
+        try:
+            self.port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=0,
+                                              write_timeout=0)
+        except Exception as e:
+            raise PortError(f"serial port {self.name!r} ({self.url}): cannot open: {e}") from e
+
+    def poll(self, t_ns: int) -> int:
+        """Read what has arrived, decode, hand good frames to the driver."""
+        st = self.stats
+        try:
+            n = self.port.in_waiting
+            data = self.port.read(n) if n else b""
+        except Exception as e:
+            st.rx_errors += 1
+            log.warning("%s: read error: %s", self.name, e)
+            return 0
+        if not data:
+            return 0
+        st.bytes_in += len(data)
+        frames = self.decoder.feed(data)
+        for f in frames:
+            st.rx_frames += 1
+            self.driver.on_frame(f.msg_id, f.payload, t_ns)
+        return len(frames)
+
+    def send(self, msg_id: int, payload: bytes) -> bool:
+        """Frame and write one message (its own sequence counter per id)."""
+        seq = self._tx_seq.get(msg_id, -1) + 1 & 0xFFFF
+        self._tx_seq[msg_id] = seq
+        try:
+            self.port.write(encode_frame(msg_id, seq, payload))
+        except Exception as e:
+            self.stats.tx_errors += 1
+            log.warning("%s: write error: %s", self.name, e)
+            return False
+        self.stats.tx_frames += 1
+        return True
+
+    def close(self) -> None:
+        if self.port is not None:
+            self.port.close()
+            self.port = None
