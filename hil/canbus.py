@@ -1,0 +1,346 @@
+"""A virtual CAN bus that speaks the socketcand protocol on 127.0.0.1.
+
+Every process joins it with python-can's stock ``socketcand`` interface::
+
+    can.Bus(interface="socketcand", host="127.0.0.1", port=PORT, channel="can0")
+
+and a real socketcand daemon in front of real CAN hardware is a drop-in replacement. The
+bus models a CAN 2.0A bus at a given bit rate: frames wait for the bus, arbitration among
+waiting frames goes to the lowest identifier, and each frame occupies the bus for its
+worst-case bit time (:func:`firmware_bridge.can_icd.frame_bits`). With the timing model
+off, frames are relayed at once in arrival order. Rules can drop, corrupt or delay frames
+(seeded, repeatable). A frame goes to every other client in raw mode, not back to its
+sender (as on a real bus).
+
+Protocol (socketcand, raw mode): server ``< hi >``; client ``< open CHANNEL >``, server
+``< ok >``; client ``< rawmode >``, server ``< ok >``; then client ``< send ID LEN B0 B1 ..
+>`` and server ``< frame ID SEC.USEC DATAHEX >``.
+
+Run it as a process: ``python -m hil.canbus --port 0`` prints ``PORT <n>`` on its first
+line of output when it is listening, and stops on SIGINT/SIGTERM (or when its parent's
+stdin closes, with ``--exit-on-stdin-eof``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import heapq
+import itertools
+import json
+import random
+import signal
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from firmware_bridge.can_icd import frame_bits
+
+HOST = "127.0.0.1"  # loopback only: no traffic leaves the machine
+
+
+@dataclass
+class FaultRule:
+    """Drop, corrupt or delay frames with a given id (or all, ``frame_id`` None).
+
+    ``drop_prob``/``corrupt_prob`` per frame [-]; ``delay_s`` added latency [s].
+    Corruption flips one random bit of the data.
+    """
+
+    frame_id: int | None = None
+    drop_prob: float = 0.0
+    corrupt_prob: float = 0.0
+    delay_s: float = 0.0
+
+    def matches(self, frame_id: int) -> bool:
+        return self.frame_id is None or self.frame_id == frame_id
+
+
+@dataclass
+class BusStats:
+    """Bus counters (all cumulative)."""
+
+    frames_in: int = 0
+    frames_out: int = 0  # deliveries (one frame to N clients counts N)
+    dropped: int = 0
+    corrupted: int = 0
+    delayed: int = 0
+    parse_errors: int = 0
+    clients: int = 0
+    busy_s: float = 0.0  # modelled bus occupancy
+    per_client: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+class _Client:
+    def __init__(self, name: str, writer: asyncio.StreamWriter) -> None:
+        self.name = name
+        self.writer = writer
+        self.raw = False
+        self.ready_at = 0.0
+        self.rx = 0
+        self.tx = 0
+
+
+class VirtualCanBus:
+    """The bus server (asyncio). See the module docstring.
+
+    Parameters
+    ----------
+    channel : str
+        Name clients must open (e.g. ``can0``).
+    bitrate : int
+        Modelled bit rate [bit/s].
+    timing : bool
+        Model the bus's bit time and arbitration (True) or relay at once (False).
+    rules : list of FaultRule
+    seed : int
+        Seeds the fault rules.
+    """
+
+    def __init__(self, channel: str = "can0", bitrate: int = 1_000_000, timing: bool = True,
+                 rules: list[FaultRule] | None = None, seed: int = 0,
+                 handshake_grace_s: float = 0.05) -> None:
+        self.channel = channel
+        self.bitrate = bitrate
+        self.timing = timing
+        self.rules = list(rules or [])
+        self.rng = random.Random(seed)
+        self.grace = handshake_grace_s
+        self.stats = BusStats()
+        self.clients: list[_Client] = []
+        self._waiting: list[tuple[int, int, float, _Client | None, int, bytes]] = []
+        self._order = itertools.count()
+        self._delayed: list[tuple[float, int, _Client | None, int, bytes]] = []
+        self._wake = asyncio.Event()
+        self._bus_free = 0.0
+        self._server: asyncio.AbstractServer | None = None
+        self.port = 0
+
+    # -- frames ------------------------------------------------------------------------
+    def submit(self, sender: _Client | None, frame_id: int, data: bytes) -> None:
+        """A frame offered to the bus by ``sender`` (None: the bus itself, in tests)."""
+        self.stats.frames_in += 1
+        delay = 0.0
+        for r in self.rules:
+            if not r.matches(frame_id):
+                continue
+            if r.drop_prob and self.rng.random() < r.drop_prob:
+                self.stats.dropped += 1
+                return
+            if r.corrupt_prob and data and self.rng.random() < r.corrupt_prob:
+                b = bytearray(data)
+                bit = self.rng.randrange(8 * len(b))
+                b[bit // 8] ^= 1 << (bit % 8)
+                data = bytes(b)
+                self.stats.corrupted += 1
+            delay += r.delay_s
+        now = time.monotonic()
+        if delay > 0:
+            self.stats.delayed += 1
+            heapq.heappush(self._delayed, (now + delay, next(self._order), sender, frame_id,
+                                           data))
+        else:
+            heapq.heappush(self._waiting, (frame_id, next(self._order), now, sender, frame_id,
+                                           data))
+        self._wake.set()
+
+    def _deliver(self, sender: _Client | None, frame_id: int, data: bytes, t: float) -> None:
+        line = (f"< frame {frame_id:03X} {t:.6f} {data.hex().upper()} >").encode("ascii")
+        now = time.monotonic()
+        for c in self.clients:
+            if c is sender or not c.raw or now < c.ready_at:
+                continue
+            c.writer.write(line)
+            c.tx += 1
+            self.stats.frames_out += 1
+
+    async def _scheduler(self) -> None:
+        """Move frames from the waiting queue onto the bus, one at a time.
+
+        Timing model: the bus is a timeline. When it frees, the lowest id waiting wins
+        arbitration and is in flight for its bit time; it is delivered when that time has
+        passed. The event loop wakes about once a millisecond under load and delivers every
+        frame completed by then, so throughput follows the model and latency jitter is
+        about a millisecond.
+        """
+        eps = 2e-4
+        inflight: tuple[float, _Client | None, int, bytes] | None = None
+        while True:
+            now = time.monotonic()
+            while self._delayed and self._delayed[0][0] <= now:
+                t_due, order, sender, fid, data = heapq.heappop(self._delayed)
+                heapq.heappush(self._waiting, (fid, order, t_due, sender, fid, data))
+            if not self.timing:
+                while self._waiting:
+                    _fid, _o, _t, sender, fid, data = heapq.heappop(self._waiting)
+                    self._deliver(sender, fid, data, now)
+            else:
+                while True:
+                    if inflight is not None:
+                        done_at, sender, fid, data = inflight
+                        if done_at > now + eps:
+                            break
+                        self._deliver(sender, fid, data, done_at)
+                        self._bus_free = done_at
+                        inflight = None
+                    if not self._waiting:
+                        break
+                    _fid, _o, t_arr, sender, fid, data = heapq.heappop(self._waiting)
+                    dur = frame_bits(len(data)) / self.bitrate
+                    self.stats.busy_s += dur
+                    inflight = (max(self._bus_free, t_arr) + dur, sender, fid, data)
+            await self._flush()
+            wake_at = []
+            if self._delayed:
+                wake_at.append(self._delayed[0][0])
+            if inflight is not None:
+                wake_at.append(inflight[0])
+            self._wake.clear()
+            timeout = max(0.0, min(wake_at) - time.monotonic()) if wake_at else None
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    async def _flush(self) -> None:
+        for c in list(self.clients):
+            try:
+                if c.writer.transport.get_write_buffer_size() > 1 << 20:
+                    await c.writer.drain()  # a slow client: back-pressure, not memory
+            except (ConnectionError, RuntimeError):
+                self._drop_client(c)
+
+    def _drop_client(self, c: _Client) -> None:
+        if c in self.clients:
+            self.clients.remove(c)
+            self.stats.per_client[c.name] = {"rx": c.rx, "tx": c.tx}
+            c.writer.close()
+
+    # -- clients -----------------------------------------------------------------------
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        c = _Client(f"{peer[0]}:{peer[1]}", writer)
+        self.stats.clients += 1
+        self.clients.append(c)
+        writer.write(b"< hi >")
+        buf = b""
+        try:
+            while True:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    break
+                buf += chunk
+                while True:
+                    start = buf.find(b"<")
+                    end = buf.find(b">", start + 1)
+                    if start < 0 or end < 0:
+                        if start < 0:
+                            buf = b""
+                        break
+                    self._command(c, buf[start + 1 : end].split())
+                    buf = buf[end + 1 :]
+                if len(buf) > 4096:  # no '>' in sight: garbage
+                    self.stats.parse_errors += 1
+                    buf = b""
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._drop_client(c)
+
+    def _command(self, c: _Client, words: list[bytes]) -> None:
+        if not words:
+            self.stats.parse_errors += 1
+            return
+        cmd = words[0]
+        if cmd == b"send" and c.raw:
+            try:
+                fid = int(words[1], 16)
+                n = int(words[2], 16)
+                data = bytes(int(x, 16) for x in words[3 : 3 + n])
+                if len(data) != n or n > 8 or fid > 0x7FF:
+                    raise ValueError
+            except (ValueError, IndexError):
+                self.stats.parse_errors += 1
+                return
+            c.rx += 1
+            self.submit(c, fid, data)
+        elif cmd == b"open":
+            if len(words) == 2 and words[1].decode(errors="replace") == self.channel:
+                c.writer.write(b"< ok >")
+            else:
+                c.writer.write(b"< error could not open bus >")
+        elif cmd == b"rawmode":
+            c.raw = True
+            c.ready_at = time.monotonic() + self.grace  # let the client read "< ok >" alone
+            c.writer.write(b"< ok >")
+        elif cmd == b"echo":
+            c.writer.write(b"< echo >")
+        else:
+            self.stats.parse_errors += 1
+
+    async def start(self, port: int = 0) -> int:
+        self._server = await asyncio.start_server(self._handle, HOST, port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._sched = asyncio.create_task(self._scheduler())
+        return self.port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for c in list(self.clients):
+                self._drop_client(c)
+            self._sched.cancel()
+
+    def report(self) -> dict[str, Any]:
+        d = asdict(self.stats)
+        for c in self.clients:
+            d["per_client"][c.name] = {"rx": c.rx, "tx": c.tx}
+        return d
+
+
+def _parse_rules(text: str | None) -> list[FaultRule]:
+    if not text:
+        return []
+    return [FaultRule(**r) for r in json.loads(text)]
+
+
+async def _main(args: argparse.Namespace) -> None:
+    bus = VirtualCanBus(args.channel, args.bitrate, not args.no_timing,
+                        _parse_rules(args.rules), args.seed)
+    port = await bus.start(args.port)
+    print(f"PORT {port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if args.exit_on_stdin_eof:
+        # a daemon thread: a signal must not wait for a blocked read to end the process
+        def watch_stdin() -> None:
+            sys.stdin.read()
+            loop.call_soon_threadsafe(stop.set)
+
+        threading.Thread(target=watch_stdin, daemon=True).start()
+    await stop.wait()
+    await bus.stop()
+    print(json.dumps(bus.report()), flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m hil.canbus", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free)")
+    p.add_argument("--channel", default="can0")
+    p.add_argument("--bitrate", type=int, default=1_000_000)
+    p.add_argument("--no-timing", action="store_true", help="relay frames at once")
+    p.add_argument("--rules", help='fault rules as JSON, e.g. [{"frame_id": 512, '
+                                   '"drop_prob": 0.1}]')
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--exit-on-stdin-eof", action="store_true",
+                   help="stop when standard input closes (the parent has gone)")
+    asyncio.run(_main(p.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""The virtual CAN bus: socketcand protocol with python-can's stock client, timing model,
+arbitration, fault rules, and a process that ends when told to."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import subprocess
+import sys
+import time
+
+import can
+import pytest
+
+from firmware_bridge.can_icd import frame_bits
+from hil.canbus import VirtualCanBus
+
+logging.getLogger("can.interfaces.socketcand.socketcand").setLevel(logging.ERROR)
+
+
+def start_bus(*args):
+    p = subprocess.Popen([sys.executable, "-m", "hil.canbus", "--port", "0",
+                          "--exit-on-stdin-eof", *args],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    line = p.stdout.readline()
+    assert line.startswith("PORT "), line
+    return p, int(line.split()[1])
+
+
+def stop_bus(p):
+    if p.stdout.closed:  # already stopped
+        return None
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+    report = p.stdout.read()
+    p.stdout.close()
+    p.stdin.close()
+    return json.loads(report.strip().splitlines()[-1]) if report.strip() else None
+
+
+@pytest.fixture
+def bus_proc(request):
+    args = getattr(request, "param", [])
+    p, port = start_bus(*args)
+    clients = []
+
+    def client():
+        c = can.Bus(interface="socketcand", host="127.0.0.1", port=port, channel="can0")
+        clients.append(c)
+        return c
+
+    yield p, port, client
+    for c in clients:
+        c.shutdown()
+    stop_bus(p)
+
+
+def msg(fid, data=b""):
+    return can.Message(arbitration_id=fid, data=data, is_extended_id=False)
+
+
+def recv_all(bus, n, timeout=5.0):
+    out = []
+    end = time.monotonic() + timeout
+    while len(out) < n and time.monotonic() < end:
+        m = bus.recv(timeout=0.2)
+        if m is not None:
+            out.append(m)
+    return out
+
+
+def test_frames_reach_every_other_client_not_the_sender(bus_proc):
+    _p, _port, client = bus_proc
+    a, b, c = client(), client(), client()
+    time.sleep(0.1)  # past the handshake grace
+    a.send(msg(0x123, b"\x01\x02\x03"))
+    a.send(msg(0x080, b""))
+    for rx in (b, c):
+        got = recv_all(rx, 2)
+        assert [(m.arbitration_id, bytes(m.data)) for m in got] == [
+            (0x123, b"\x01\x02\x03"), (0x080, b"")]
+        assert not got[0].is_extended_id
+    assert a.recv(timeout=0.2) is None
+
+
+@pytest.mark.parametrize("bus_proc", [["--no-timing"], []], indirect=True,
+                         ids=["timing-off", "timing-on"])
+def test_no_frame_is_lost_under_a_burst(bus_proc):
+    _p, _port, client = bus_proc
+    a, b = client(), client()
+    time.sleep(0.1)
+    n = 2000
+    for i in range(n):
+        a.send(msg(0x200 + i % 8, i.to_bytes(2, "little") * 4))
+    got = recv_all(b, n, timeout=10.0)
+    assert len(got) == n
+    seen = sorted(int.from_bytes(bytes(m.data[:2]), "little") for m in got)
+    assert seen == list(range(n))
+
+
+def test_timing_model_arbitrates_by_id_and_spaces_frames():
+    """Frames waiting together leave lowest id first, one frame time apart."""
+    async def run():
+        bus = VirtualCanBus(timing=True, bitrate=1_000_000)
+        delivered = []
+        bus._deliver = lambda s, fid, data, t: delivered.append((fid, t))
+        task = asyncio.create_task(bus._scheduler())
+        now = time.monotonic()
+        bus._bus_free = now + 0.005  # the bus is busy for 5 ms
+        for fid in (0x300, 0x100, 0x201, 0x080, 0x200):
+            bus.submit(None, fid, b"\x00" * 8)
+        await asyncio.sleep(0.05)
+        task.cancel()
+        return bus, delivered, now
+
+    bus, delivered, now = asyncio.run(run())
+    assert [f for f, _ in delivered] == [0x080, 0x100, 0x200, 0x201, 0x300]
+    dt = frame_bits(8) / 1e6
+    times = [t for _, t in delivered]
+    assert times[0] == pytest.approx(now + 0.005 + dt, abs=1e-9)
+    assert all(b - a == pytest.approx(dt, abs=1e-9) for a, b in zip(times, times[1:], strict=False))
+    assert bus.stats.busy_s == pytest.approx(5 * dt)
+
+
+@pytest.mark.parametrize("bus_proc", [[
+    "--no-timing", "--seed", "1", "--rules",
+    json.dumps([{"frame_id": 0x111, "drop_prob": 1.0},
+                {"frame_id": 0x222, "corrupt_prob": 1.0},
+                {"frame_id": 0x333, "delay_s": 0.2}])]], indirect=True)
+def test_fault_rules_drop_corrupt_and_delay(bus_proc):
+    p, _port, client = bus_proc
+    a, b = client(), client()
+    time.sleep(0.1)
+    data = b"\x55" * 8
+    t0 = time.monotonic()
+    a.send(msg(0x333, data))
+    a.send(msg(0x111, data))
+    a.send(msg(0x222, data))
+    a.send(msg(0x444, data))
+    got = recv_all(b, 3, timeout=3.0)
+    by_id = {m.arbitration_id: bytes(m.data) for m in got}
+    assert set(by_id) == {0x222, 0x333, 0x444}
+    assert by_id[0x444] == data
+    diff = int.from_bytes(by_id[0x222], "big") ^ int.from_bytes(data, "big")
+    assert bin(diff).count("1") == 1  # one flipped bit
+    assert [m.arbitration_id for m in got][-1] == 0x333  # delayed past the others
+    assert time.monotonic() - t0 >= 0.2
+    for c in (a, b):
+        c.shutdown()
+    report = stop_bus(p)
+    assert report["dropped"] == 1 and report["corrupted"] == 1 and report["delayed"] == 1
+
+
+def test_wrong_channel_is_refused(bus_proc):
+    _p, port, _client = bus_proc
+    with pytest.raises(can.CanError):
+        can.Bus(interface="socketcand", host="127.0.0.1", port=port, channel="can7")
+
+
+def test_process_ends_on_stdin_eof():
+    p, _port = start_bus()
+    p.stdin.close()  # the parent went away
+    assert p.wait(5) == 0
+    p.stdout.close()
