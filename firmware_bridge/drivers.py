@@ -38,7 +38,8 @@ class Health:
     ``rx_frames``/``tx_frames`` counts; ``decode_errors`` malformed frames dropped;
     ``gaps`` samples lost (counter jumps); ``stale`` no data for ``stale_after_ns``;
     ``stale_events`` times it went stale; ``last_rx_ns`` receive time of the last good
-    frame [ns]; ``tx_errors`` sends the bus refused.
+    frame [ns]; ``tx_errors`` sends the bus refused; ``heartbeats`` and ``unit_state`` the
+    unit's heartbeat count and last NMT state (CAN units).
     """
 
     rx_frames: int = 0
@@ -49,6 +50,8 @@ class Health:
     stale_events: int = 0
     last_rx_ns: int | None = None
     tx_errors: int = 0
+    heartbeats: int = 0
+    unit_state: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,6 +111,7 @@ class _CanDriver(Driver):
     """A driver of DBC frames: decodes with cantools, never raises."""
 
     FRAMES: tuple[str, ...] = ()
+    HEARTBEAT = ""
 
     def __init__(self, name: str, stale_after_ns: int) -> None:
         super().__init__(name, stale_after_ns)
@@ -115,8 +119,20 @@ class _CanDriver(Driver):
 
         db = database()
         self._db = db
+        names = self.FRAMES + ((self.HEARTBEAT,) if self.HEARTBEAT else ())
         self._by_id = {db.get_message_by_name(n).frame_id: db.get_message_by_name(n)
-                       for n in self.FRAMES}
+                       for n in names}
+        self._hb_id = db.get_message_by_name(self.HEARTBEAT).frame_id if self.HEARTBEAT else -1
+
+    def _heartbeat(self, frame_id: int, data: bytes) -> bool:
+        """Take the unit's heartbeat (True if it was one)."""
+        if frame_id != self._hb_id:
+            return False
+        v = self._decode(frame_id, data)
+        if v is not None:
+            self.health.heartbeats += 1
+            self.health.unit_state = int(v["State"])
+        return True
 
     @property
     def frame_ids(self) -> tuple[int, ...]:
@@ -151,6 +167,7 @@ class ImuDriver(_CanDriver):
     """
 
     FRAMES = ("IMU_RATE", "IMU_STATUS")
+    HEARTBEAT = "HEARTBEAT_IMU"
 
     def __init__(self, out: ImuMsg, stale_after_ns: int = 60_000_000, name: str = "imu"):
         super().__init__(name, stale_after_ns)
@@ -159,6 +176,8 @@ class ImuDriver(_CanDriver):
         self._status_valid = True
 
     def on_frame(self, frame_id: int, data: bytes, t_ns: int) -> None:
+        if self._heartbeat(frame_id, data):
+            return
         v = self._decode(frame_id, data)
         if v is None:
             return
@@ -185,6 +204,7 @@ class DockingMechDriver(_CanDriver):
     """Docking-mechanism controller over CAN: DOCK_STATUS in, DOCK_CMD out."""
 
     FRAMES = ("DOCK_STATUS",)
+    HEARTBEAT = "HEARTBEAT_DOCK"
 
     def __init__(self, status: DockingMechStatus, cmd: DockingMechCmd,
                  stale_after_ns: int = 300_000_000, name: str = "docking_mechanism"):
@@ -196,6 +216,8 @@ class DockingMechDriver(_CanDriver):
         self._last_tx_ns: int | None = None
 
     def on_frame(self, frame_id: int, data: bytes, t_ns: int) -> None:
+        if self._heartbeat(frame_id, data):
+            return
         v = self._decode(frame_id, data)
         if v is None:
             return
@@ -233,6 +255,7 @@ class RcsDriver(_CanDriver):
     """
 
     FRAMES = ("RCS_STATUS",)
+    HEARTBEAT = "HEARTBEAT_RCS"
     N_THRUSTERS = 24
 
     def __init__(self, cmd: ThrusterCmd, stale_after_ns: int = 300_000_000,
@@ -250,6 +273,8 @@ class RcsDriver(_CanDriver):
                            m.signals[0].maximum) for m in msgs]
 
     def on_frame(self, frame_id: int, data: bytes, t_ns: int) -> None:
+        if self._heartbeat(frame_id, data):
+            return
         v = self._decode(frame_id, data)
         if v is None:
             return
