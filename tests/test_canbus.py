@@ -169,3 +169,14 @@ def test_process_ends_on_stdin_eof():
     p.stdin.close()  # the parent went away
     assert p.wait(5) == 0
     p.stdout.close()
+
+
+def test_bus_benchmark_contract():
+    """``flightsw bench --bus --json`` runs its processes, ends them, and reports."""
+    p = subprocess.run([sys.executable, "-m", "hil.cli", "bench", "--bus", "--quick", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    bus = json.loads(p.stdout)["bus"]
+    assert bus["timing_off"]["lost"] == 0 and bus["timing_on"]["lost"] == 0
+    assert bus["timing_on"]["fraction_of_capacity"] > 0
+    assert bus["round_trip"]["answered"] == bus["round_trip"]["pings"]
