@@ -27,6 +27,11 @@ NOMINAL_RATES_HZ: dict[str, float] = {
 }
 """How often each frame is sent in operation [Hz] (commands and status also on change)."""
 
+LOCKSTEP_RATES_HZ: dict[str, float] = {
+    "LOCKSTEP_DONE": 400.0,  # 5 emulators + flight software + 2 actuators, 50 Hz each
+}
+"""Bench-only frames of a lockstep run [Hz]."""
+
 
 def bus_load(rates_hz: dict[str, float] | None = None) -> float:
     """Worst-case fraction of the bus's bit time used by the frames at their rates."""

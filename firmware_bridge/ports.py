@@ -76,13 +76,17 @@ class CanPort:
                 raise ValueError(f"{self.name}: frame 0x{fid:03X} already routed")
             self._routes[fid] = driver
 
-    def poll(self, t_ns: int) -> int:
-        """Hand every frame that has arrived to its driver; returns frames handled."""
+    def poll(self, t_ns: int, timeout: float = 0.0) -> int:
+        """Hand every frame that has arrived to its driver; returns frames handled.
+
+        With ``timeout`` [s], wait that long for the first frame (then drain without
+        waiting).
+        """
         n = 0
         st = self.stats
         while n < self.max_frames:
             try:
-                msg = self.bus.recv(timeout=0.0)
+                msg = self.bus.recv(timeout=timeout if n == 0 else 0.0)
             except Exception as e:
                 st.rx_errors += 1
                 log.warning("%s: receive error: %s", self.name, e)

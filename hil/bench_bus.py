@@ -30,7 +30,8 @@ logging.getLogger("can.interfaces.socketcand.socketcand").setLevel(logging.ERROR
 def _client(port: int):
     import can
 
-    return can.Bus(interface="socketcand", host="127.0.0.1", port=port, channel="can0")
+    return can.Bus(interface="socketcand", host="127.0.0.1", port=port, channel="can0",
+                   tcp_tune=True)
 
 
 def _flood(port: int, n: int, go: mp.Event) -> None:

@@ -220,6 +220,12 @@ class VirtualCanBus:
 
     # -- clients -----------------------------------------------------------------------
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._serve(reader, writer)
+        except asyncio.CancelledError:  # the bus is stopping
+            pass
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         c = _Client(f"{peer[0]}:{peer[1]}", writer)
         self.stats.clients += 1

@@ -68,11 +68,13 @@ def _human(res, sc) -> str:
                  f"({res.realtime_factor:.0f}x real time)")
     rg = ", ".join(f"{name} {g['exec_mean_ns'] / 1e3:.1f}/{g['exec_max_ns'] / 1e3:.0f} us "
                    f"({g['slips']:.0f} slips)" for name, g in res.rate_groups.items())
-    lines.append(f"rate groups (mean/max execution): {rg}")
+    if rg:
+        lines.append(f"rate groups (mean/max execution): {rg}")
     nv = res.nav
-    lines.append(f"navigation: {nv['n_lidar']:.0f} lidar, {nv['n_pose']:.0f} pose, "
-                 f"{nv['n_star_tracker']:.0f} star-tracker updates; {nv['n_rejected']:.0f} "
-                 f"rejected, {nv['n_reacquire']:.0f} re-acquisitions")
+    lines.append(f"navigation: {nv.get('n_lidar', 0):.0f} lidar, {nv.get('n_pose', 0):.0f} pose, "
+                 f"{nv.get('n_star_tracker', 0):.0f} star-tracker updates; "
+                 f"{nv.get('n_rejected', 0):.0f} rejected"
+                 + (f", {nv['n_reacquire']:.0f} re-acquisitions" if "n_reacquire" in nv else ""))
     lines.append("sequence:")
     for e in res.events:
         lines.append(f"  {e['t_s']:8.1f} s  {e['from']:>15} -> {e['to']:<15} {e['reason']}")
@@ -91,6 +93,28 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         print(_human(res, sc))
         if args.out:
             print(f"telemetry written to {Path(args.out).resolve()}")
+    return EXIT_OK if res.success else EXIT_FAIL
+
+
+def _cmd_hil(args: argparse.Namespace) -> int:
+    from hil.config import load_scenario
+    from hil.hilrun import NodeFailure, run_hil
+
+    sc = load_scenario(args.scenario)
+    try:
+        res = run_hil(sc, args.seed, out_dir=args.out, bus_timing=not args.no_bus_timing)
+    except NodeFailure as e:
+        print(f"flightsw: bench failure: {e}", file=sys.stderr)
+        return EXIT_FAIL
+    if args.json:
+        sys.stdout.write(json.dumps(res.summary()) + "\n")
+    else:
+        print(_human(res, sc))
+        t = res.extra["timing"]
+        b = res.extra["buses"]["can0"]
+        print(f"bench: lockstep, every unit emulated in its own process; {t['ticks']} ticks at "
+              f"{t['wall_ms_per_tick']:.1f} ms; CAN {b['frames_in']} frames in, "
+              f"{b['frames_out']} delivered, {b['dropped']} dropped")
     return EXIT_OK if res.success else EXIT_FAIL
 
 
@@ -147,6 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--realtime", action="store_true",
                    help="pace the loop on the wall clock (1x real time) instead of lockstep")
     s.set_defaults(func=_cmd_sim)
+    s = sub.add_parser("hil", help="fly a scenario over the multi-process emulated bench "
+                                   "(CAN and serial, lockstep)")
+    s.add_argument("scenario", nargs="?", default="nominal",
+                   help="shipped scenario name or path to a scenario file (default: nominal)")
+    s.add_argument("--seed", type=int, default=None, help="random seed (default: scenario's)")
+    s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    s.add_argument("--out", metavar="DIR", help="write each process's log to DIR")
+    s.add_argument("--no-bus-timing", action="store_true",
+                   help="relay CAN frames at once instead of modelling the 1 Mbit/s bus")
+    s.set_defaults(func=_cmd_hil)
     s = sub.add_parser("bench", help="kernel speed-ups and closed-loop real-time factor")
     s.add_argument("--scenario", default="nominal")
     s.add_argument("--json", action="store_true", help="print one JSON object on stdout")

@@ -89,6 +89,8 @@ class RunResult:
     events: list = field(default_factory=list)
     rate_groups: dict = field(default_factory=dict)
     nav: dict = field(default_factory=dict)
+    # bench figures of multi-process runs: {"buses": ..., "timing": ...}
+    extra: dict = field(default_factory=dict)
     # the run's objects, for inspection after the run (tests, notebooks)
     recorder: Recorder | None = field(default=None, repr=False, compare=False)
     world: World | None = field(default=None, repr=False, compare=False)
@@ -109,6 +111,7 @@ class RunResult:
             "contact": self.contact, "delta_v_mps": self.delta_v_mps,
             "propellant_kg": self.propellant_kg, "sim_time_s": self.sim_time_s,
             "wall_time_s": self.wall_time_s, "realtime_factor": self.realtime_factor,
+            **self.extra,
         }
 
 

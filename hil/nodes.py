@@ -1,0 +1,316 @@
+"""Processes of a multi-process bench: emulated units and the flight-software node.
+
+``python -m hil.nodes device --kind imu ...`` runs one emulated unit: its sensor model (the
+same Cython model and seed as SIL) samples the shared truth on every SYNC and its emulator
+puts the sample on the wire. ``python -m hil.nodes fsw ...`` runs the flight software with
+its production bridge (ports and drivers) against the buses.
+
+Lockstep protocol, tick k (see ``docs/can-icd.md``, LOCKSTEP_DONE):
+
+1. the time master writes truth and sends SYNC(k);
+2. each emulator samples, writes its frames, sends DONE(node, phase 0, k);
+3. the flight software, once it has SYNC(k) and every emulator's DONE(k), reads its ports,
+   runs its cycle, sends its commands and DONE(FSW, phase 1, k);
+4. the actuator emulators, on the flight software's DONE(k), execute what they received,
+   put it in the shared truth and send DONE(node, phase 2, k); the time master waits for
+   those before it steps the plant.
+
+Each process announces itself with DONE(node, phase 0, READY) once connected, and ends when
+its parent closes its standard input, on SIGTERM, or when the bus goes away.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+READY = 0xFFFFFFFF
+NODES = {"fsw": 0x01, "imu": 0x10, "star_tracker": 0x11, "lidar": 0x12, "rcs": 0x20,
+         "dock": 0x30}
+EMULATORS = ("imu", "star_tracker", "lidar", "rcs", "dock")
+ACTUATORS = ("rcs", "dock")
+
+log = logging.getLogger(__name__)
+
+
+class Lockstep:
+    """SYNC and LOCKSTEP_DONE on a CAN bus: send, and route what arrives."""
+
+    def __init__(self, bus: Any) -> None:
+        import can
+
+        from firmware_bridge.can_icd import database
+
+        self.can = can
+        self.bus = bus
+        db = database()
+        self.sync_msg = db.get_message_by_name("SYNC")
+        self.done_msg = db.get_message_by_name("LOCKSTEP_DONE")
+        self.SYNC, self.DONE = self.sync_msg.frame_id, self.done_msg.frame_id
+        self.last_sync: int | None = None
+        self.done: dict[tuple[int, int], set[int]] = {}
+
+    @property
+    def frame_ids(self) -> tuple[int, int]:
+        return (self.SYNC, self.DONE)
+
+    def send_sync(self, tick: int, period_ns: int) -> None:
+        data = self.sync_msg.encode({"Tick": tick, "Period_us": period_ns // 1000, "Mode": 0})
+        self.bus.send(self.can.Message(arbitration_id=self.SYNC, data=data,
+                                       is_extended_id=False))
+
+    def send_done(self, node: int, phase: int, tick: int) -> None:
+        data = self.done_msg.encode({"Node": node, "Phase": phase, "Tick": tick})
+        self.bus.send(self.can.Message(arbitration_id=self.DONE, data=data,
+                                       is_extended_id=False))
+
+    def on_frame(self, frame_id: int, data: bytes, t_ns: int = 0) -> tuple[str, int, int, int]:
+        """Record a SYNC or DONE frame; returns (kind, tick, node, phase)."""
+        if frame_id == self.SYNC:
+            v = self.sync_msg.decode(data, decode_choices=False)
+            self.last_sync = int(v["Tick"])
+            return ("sync", self.last_sync, 0, 0)
+        v = self.done_msg.decode(data)
+        key = (int(v["Phase"]), int(v["Tick"]))
+        self.done.setdefault(key, set()).add(int(v["Node"]))
+        return ("done", key[1], int(v["Node"]), key[0])
+
+    def have(self, phase: int, tick: int, nodes: set[int]) -> bool:
+        return nodes <= self.done.get((phase, tick), set())
+
+    def forget_before(self, tick: int) -> None:
+        for key in [k for k in self.done if k[1] < tick and k[1] != READY]:
+            del self.done[key]
+
+
+def _can_client(port: int) -> Any:
+    import can
+
+    logging.getLogger("can.interfaces.socketcand.socketcand").setLevel(logging.ERROR)
+    return can.Bus(interface="socketcand", host="127.0.0.1", port=port, channel="can0",
+                   tcp_tune=True)  # no Nagle: a frame goes out at once
+
+
+def _exit_when_parent_goes(stop: threading.Event) -> None:
+    def watch() -> None:
+        try:
+            sys.stdin.read()
+        finally:
+            stop.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+
+def device_main(args: argparse.Namespace) -> int:
+    """One emulated unit."""
+    import numpy as np
+
+    from flightsw.messages import (
+        DockingMechCmd,
+        DockingMechStatus,
+        ImuMsg,
+        LidarMsg,
+        StarTrackerMsg,
+    )
+    from hil import emulators
+    from hil._sensors import Gyro, Lidar, StarTracker
+    from hil.config import load_scenario
+    from hil.shm import SharedTruth
+
+    stop = threading.Event()
+    _exit_when_parent_goes(stop)
+    sc = load_scenario(args.scenario)
+    truth = SharedTruth(args.shm)
+    base = sc.fsw.base_rate_hz
+    period_ns = round(1e9 / base)
+    dt = period_ns * 1e-9
+    seed = args.seed
+    kind = args.kind
+    node = NODES[kind]
+    bus = _can_client(args.can_port)
+    ls = Lockstep(bus)
+    model: Any = None
+    emu: Any
+    s = sc.sensors
+    if kind == "imu":
+        g = s.gyro
+        msg = ImuMsg()
+        model = Gyro(truth.state, msg.omega_BN_B, msg.view("valid"), msg.view("seq"),
+                     round(base / g.rate_hz), round(g.latency_s * base), dt, g.noise_rps,
+                     np.array(truth.gyro_bias), g.quantization_rps, seed * 4 + 1)
+        emu = emulators.ImuEmulator(bus, msg)
+    elif kind == "star_tracker":
+        st = s.star_tracker
+        msg = StarTrackerMsg()
+        model = StarTracker(truth.state, msg.q_BN, msg.view("valid"), msg.view("seq"),
+                            round(base / st.rate_hz), round(st.latency_s * base), dt,
+                            np.asarray(st.noise_rad), seed * 4 + 2)
+        emu = emulators.StarTrackerEmulator(args.pty_fd, msg)
+    elif kind == "lidar":
+        ls_ = s.lidar
+        msg = LidarMsg()
+        n = float(np.sqrt(4.9028e12 / sc.orbit_radius_m**3))
+        model = Lidar(truth.state, (msg.view("range_m"), msg.view("azimuth_rad"),
+                                    msg.view("elevation_rad"), msg.view("valid"), msg.r_PL_B,
+                                    msg.q_TB, msg.view("pose_valid"), msg.view("seq")),
+                      round(base / ls_.rate_hz), round(ls_.latency_s * base), dt, n,
+                      np.asarray(ls_.mount_m), sc.target.docking_port_m, ls_.range_noise_m,
+                      ls_.range_noise_frac, ls_.angle_noise_rad, ls_.max_range_m,
+                      np.radians(ls_.fov_half_angle_deg), ls_.pose_max_range_m,
+                      ls_.pose_pos_noise_m, ls_.pose_att_noise_rad, seed * 4 + 3)
+        emu = emulators.LidarEmulator(args.pty_fd, msg)
+    elif kind == "rcs":
+        emu = emulators.RcsEmulator(bus, len(sc.chaser.thrusters))
+    else:
+        status, cmd = DockingMechStatus(), DockingMechCmd()
+        emu = emulators.DockingMechEmulator(bus, status, cmd)
+    ls.send_done(node, 0, READY)
+    fsw_node = NODES["fsw"]
+    executed = 0
+    try:
+        while not stop.is_set():
+            try:
+                m = bus.recv(timeout=0.2)
+            except Exception:
+                break  # the bus went away
+            if m is None:
+                continue
+            fid = m.arbitration_id
+            if fid in ls.frame_ids:
+                kind_, tick, who, phase = ls.on_frame(fid, bytes(m.data))
+                if kind_ == "sync":
+                    t_ns = tick * period_ns
+                    if model is not None:
+                        model.tick(tick)
+                    if kind == "dock":
+                        emu.status.buf[:] = truth.mech_status
+                    emu.tick(t_ns)
+                    ls.send_done(node, 0, tick)
+                elif who == fsw_node and phase == 1 and kind in ACTUATORS:
+                    if kind == "rcs":
+                        new = emu.commands > executed
+                        executed = emu.commands
+                        truth.on_times[: len(emu.on_times_s)] = emu.on_times_s if new else 0.0
+                    else:
+                        truth.mech_cmd[:] = emu.cmd.buf
+                    ls.send_done(node, 2, tick)
+                    ls.forget_before(tick)
+            elif kind in ACTUATORS:
+                emu.receive(fid, bytes(m.data))
+    finally:
+        bus.shutdown()
+        truth.close()
+    return 0
+
+
+def fsw_main(args: argparse.Namespace) -> int:
+    """The flight software with its production bridge, stepping on the lockstep SYNC."""
+    import numpy as np
+
+    from firmware_bridge.drivers import (
+        DockingMechDriver,
+        ImuDriver,
+        LidarDriver,
+        RcsDriver,
+        StarTrackerDriver,
+    )
+    from firmware_bridge.ports import CanPort, SerialPort
+    from flightsw.fsw import FlightSoftware
+    from hil.config import load_scenario
+    from hil.shm import SharedTruth
+    from hil.world import nav_sensor_model
+
+    stop = threading.Event()
+    _exit_when_parent_goes(stop)
+    sc = load_scenario(args.scenario)
+    truth = SharedTruth(args.shm)
+    fsw = FlightSoftware(sc.fsw, sc.chaser, sc.target, sc.orbit_radius_m, nav_sensor_model(sc))
+    ni = np.array(truth.nav_init)
+    fsw.navigation.set_initial(ni[0:3], ni[3:6], ni[6:10], ni[10:13], ni[13])
+    fsw.reset(0)
+    period_ns = fsw.base_period_ns
+    can_port = CanPort("can0", {"interface": "socketcand", "host": "127.0.0.1",
+                                "port": args.can_port, "channel": "can0", "tcp_tune": True})
+    logging.getLogger("can.interfaces.socketcand.socketcand").setLevel(logging.ERROR)
+    can_port.open()
+    imu = ImuDriver(fsw.imu_in)
+    rcs = RcsDriver(fsw.thruster_cmd)
+    dock = DockingMechDriver(fsw.mech_in, fsw.mech_cmd)
+    ls = Lockstep(can_port.bus)
+    for d in (imu, rcs, dock, ls):
+        can_port.attach(d)
+    st_drv, li_drv = StarTrackerDriver(fsw.st_in), LidarDriver(fsw.lidar_in)
+    serials = [SerialPort("star_tracker", args.st_pty, 460800, st_drv),
+               SerialPort("lidar", args.lidar_pty, 460800, li_drv)]
+    for p in serials:
+        p.open()
+    emulator_nodes = {NODES[k] for k in EMULATORS}
+    me = NODES["fsw"]
+    ls.send_done(me, 0, READY)
+    g, seq = fsw.guidance.guidance_out, fsw.sequencer
+    retreat_done = 0.0
+    k = 0
+    try:
+        while not stop.is_set():
+            # wait for SYNC(k) and every emulator's data for k
+            while not stop.is_set() and not (ls.last_sync == k
+                                             and ls.have(0, k, emulator_nodes)):
+                can_port.poll(k * period_ns, timeout=0.2)
+                if can_port.stats.rx_errors > 100:  # the bus is gone
+                    stop.set()
+            if stop.is_set():
+                break
+            t_ns = k * period_ns
+            for p in serials:
+                p.poll(t_ns)
+            for d in (imu, st_drv, li_drv, dock, rcs):
+                d.check(t_ns)
+            fsw.executive.tick(k, t_ns)
+            can_port.send(rcs.frames_to_send(t_ns) + dock.frames_to_send(t_ns))
+            truth.fsw_state[0] = seq.mode_out.state
+            nav = fsw.navigation.nav_out
+            truth.fsw_nav[:] = (nav.n_lidar, nav.n_pose, nav.n_st, nav.n_rejected)
+            if seq.state == "retreat":
+                if abs(g.rho_ref_m - seq.guidance_cmd_out.rho_goal_m) < 1e-3:
+                    retreat_done += fsw.dt
+                if retreat_done > 30.0:
+                    truth.fsw_stop[0] = 1.0
+            ls.send_done(me, 1, k)
+            ls.forget_before(k)
+            k += 1
+    finally:
+        for p in serials:
+            p.close()
+        can_port.close()
+        truth.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m hil.nodes")
+    sub = p.add_subparsers(dest="role", required=True)
+    d = sub.add_parser("device")
+    d.add_argument("--kind", choices=EMULATORS, required=True)
+    f = sub.add_parser("fsw")
+    f.add_argument("--st-pty", required=True)
+    f.add_argument("--lidar-pty", required=True)
+    for q in (d, f):
+        q.add_argument("--scenario", required=True)
+        q.add_argument("--seed", type=int, required=True)
+        q.add_argument("--shm", required=True)
+        q.add_argument("--can-port", type=int, required=True)
+    d.add_argument("--pty-fd", type=int, default=-1)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format=f"{args.role} %(name)s: %(message)s")
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    return device_main(args) if args.role == "device" else fsw_main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Shared truth of a multi-process run: one float64 block in shared memory.
+
+The simulation (time master) writes plant truth and the docking mechanism's state before
+each SYNC; emulator processes read the truth their sensor models sample; actuator
+emulators write what they executed (thruster on-times, mechanism commands); the flight
+software process writes its mode for the bench's stop logic. Set-up values every process
+must share (gyro bias, the navigation hand-over estimate) are written once.
+
+Only the bench's processes use it; the flight software never reads truth.
+"""
+
+from __future__ import annotations
+
+from multiprocessing import shared_memory
+
+import numpy as np
+
+LAYOUT = {
+    "tick": (0, 1),
+    "t_s": (1, 1),
+    "state": (2, 21),  # plant state, see hil._plant
+    "mech_status": (23, 6),  # DockingMechStatus buffer, plant side
+    "mech_cmd": (29, 3),  # DockingMechCmd buffer, as executed by the mechanism
+    "on_times": (32, 64),  # thruster on-times executed by the RCS driver [s]
+    "gyro_bias": (96, 3),  # the run's gyro bias [rad/s]
+    "nav_init": (99, 14),  # r(3), v(3), q(4), bias(3), mass: hand-over estimate
+    "fsw_state": (113, 1),  # sequencer state index
+    "fsw_stop": (114, 1),  # 1.0 when the flight software has finished (retreat done)
+    "fsw_nav": (115, 4),  # n_lidar, n_pose, n_st, n_rejected
+}
+SIZE = 119
+
+
+class SharedTruth:
+    """The shared block; ``create`` in the time master, attach by ``name`` elsewhere."""
+
+    def __init__(self, name: str | None = None) -> None:
+        if name is None:
+            self.shm = shared_memory.SharedMemory(create=True, size=SIZE * 8)
+            self.owner = True
+        else:
+            self.shm = shared_memory.SharedMemory(name=name)
+            self.owner = False
+            # Python 3.11 registers attached blocks with the resource tracker, which would
+            # unlink the block when this process exits; only the creator may do that
+            from multiprocessing import resource_tracker
+
+            resource_tracker.unregister(self.shm._name, "shared_memory")  # type: ignore[attr-defined]
+        self.array = np.ndarray((SIZE,), dtype=np.float64, buffer=self.shm.buf)
+        if self.owner:
+            self.array[:] = 0.0
+        for key, (off, n) in LAYOUT.items():
+            setattr(self, key, self.array[off : off + n])
+
+    @property
+    def name(self) -> str:
+        return self.shm.name
+
+    def close(self) -> None:
+        for key in LAYOUT:
+            setattr(self, key, None)
+        self.array = None  # type: ignore[assignment]
+        self.shm.close()
+        if self.owner:
+            self.shm.unlink()
