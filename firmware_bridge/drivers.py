@@ -79,6 +79,12 @@ class Driver:
         h.last_rx_ns = t_ns
         h.stale = False
 
+    def _publish(self, msg: Any, t_ns: int) -> None:
+        """A new sample is in ``msg``: move its ``seq``, stamp the receive time."""
+        msg.seq = msg.seq + 1.0
+        msg.t_ns = t_ns
+        self._good(t_ns)
+
     def _bad(self, why: str) -> None:
         self.health.decode_errors += 1
         if self.health.decode_errors <= 10 or self.health.decode_errors % 1000 == 0:
@@ -123,6 +129,13 @@ class _CanDriver(Driver):
         self._by_id = {db.get_message_by_name(n).frame_id: db.get_message_by_name(n)
                        for n in names}
         self._hb_id = db.get_message_by_name(self.HEARTBEAT).frame_id if self.HEARTBEAT else -1
+        self._counter: int | None = None
+
+    def _count(self, counter: float) -> None:
+        """Track the frame's 4-bit counter; a jump counts the frames lost."""
+        c = int(counter)
+        self.health.gaps += _counter_gap(self._counter, c, 16)
+        self._counter = c
 
     def _heartbeat(self, frame_id: int, data: bytes) -> bool:
         """Take the unit's heartbeat (True if it was one)."""
@@ -172,7 +185,6 @@ class ImuDriver(_CanDriver):
     def __init__(self, out: ImuMsg, stale_after_ns: int = 60_000_000, name: str = "imu"):
         super().__init__(name, stale_after_ns)
         self.out = out
-        self._counter: int | None = None
         self._status_valid = True
 
     def on_frame(self, frame_id: int, data: bytes, t_ns: int) -> None:
@@ -185,16 +197,12 @@ class ImuDriver(_CanDriver):
             self._status_valid = bool(v["Valid"]) and not v["Saturated"]
             self._good(t_ns)
             return
-        c = int(v["Counter"])
-        self.health.gaps += _counter_gap(self._counter, c, 16)
-        self._counter = c
+        self._count(v["Counter"])
         o = self.out
         o.omega_BN_B[0], o.omega_BN_B[1], o.omega_BN_B[2] = (
             v["Omega_x"], v["Omega_y"], v["Omega_z"])
         o.valid = 1.0 if self._status_valid else 0.0
-        o.seq = o.seq + 1.0
-        o.t_ns = t_ns
-        self._good(t_ns)
+        self._publish(o, t_ns)
 
     def _on_stale(self) -> None:
         self.out.valid = 0.0
@@ -210,7 +218,6 @@ class DockingMechDriver(_CanDriver):
                  stale_after_ns: int = 300_000_000, name: str = "docking_mechanism"):
         super().__init__(name, stale_after_ns)
         self.status, self.cmd = status, cmd
-        self._counter: int | None = None
         self._tx_counter = 0
         self._last_sent: tuple[float, float, float] | None = None
         self._last_tx_ns: int | None = None
@@ -221,9 +228,7 @@ class DockingMechDriver(_CanDriver):
         v = self._decode(frame_id, data)
         if v is None:
             return
-        c = int(v["Counter"])
-        self.health.gaps += _counter_gap(self._counter, c, 16)
-        self._counter = c
+        self._count(v["Counter"])
         s = self.status
         s.contact, s.soft_capture, s.attenuated = v["Contact"], v["Soft_capture"], v["Attenuated"]
         s.retracted, s.hard_capture = v["Retracted"], v["Hard_capture"]
@@ -263,7 +268,6 @@ class RcsDriver(_CanDriver):
         super().__init__(name, stale_after_ns)
         self.cmd = cmd
         self._tx_counter = 0
-        self._counter: int | None = None
         self.fault_mask = 0
         self.pressure_bar = math.nan
         self.bad_commands = 0
@@ -278,9 +282,7 @@ class RcsDriver(_CanDriver):
         v = self._decode(frame_id, data)
         if v is None:
             return
-        c = int(v["Counter"])
-        self.health.gaps += _counter_gap(self._counter, c, 16)
-        self._counter = c
+        self._count(v["Counter"])
         self.fault_mask = int(v["Fault_mask"])
         self.pressure_bar = float(v["Pressure"])
         self._good(t_ns)
@@ -347,9 +349,7 @@ class StarTrackerDriver(_SerialDriver):
         o = self.out
         o.q_BN[:] = q
         o.valid = float(int(v["status"]) & 1)
-        o.seq = o.seq + 1.0
-        o.t_ns = t_ns
-        self._good(t_ns)
+        self._publish(o, t_ns)
 
     def _on_stale(self) -> None:
         self.out.valid = 0.0
@@ -395,9 +395,7 @@ class LidarDriver(_SerialDriver):
         else:
             o.pose_valid = 0.0
         self._pose = None
-        o.seq = o.seq + 1.0
-        o.t_ns = t_ns
-        self._good(t_ns)
+        self._publish(o, t_ns)
 
     def _on_stale(self) -> None:
         self.out.valid = 0.0

@@ -238,37 +238,46 @@ def _dev_us(t_ns: int) -> int:
     return (t_ns // 1000) & 0xFFFFFFFF
 
 
-class StarTrackerEmulator(_SerialUnit):
-    """Star tracker: one ST_ATTITUDE frame per new solution in ``source``."""
+class _SampledSerialUnit(_SerialUnit):
+    """A serial unit that sends when its source message holds a new sample."""
 
-    def __init__(self, port: Any, source: StarTrackerMsg) -> None:
+    def __init__(self, port: Any, source: Any) -> None:
         super().__init__(port)
         self.source = source
         self._seq_seen = source.seq
 
+    def _new_sample(self) -> bool:
+        if self.source.seq == self._seq_seen:
+            return False
+        self._seq_seen = self.source.seq
+        return True
+
+
+class StarTrackerEmulator(_SampledSerialUnit):
+    """Star tracker: one ST_ATTITUDE frame per new solution in ``source``."""
+
+    def __init__(self, port: Any, source: StarTrackerMsg) -> None:
+        super().__init__(port, source)
+
     def tick(self, t_ns: int) -> None:
         s = self.source
-        if s.seq != self._seq_seen:
-            self._seq_seen = s.seq
+        if self._new_sample():
             q = s.q_BN
             self._write(0x10, "ST_ATTITUDE", t_dev_us=_dev_us(t_ns), status=int(s.valid != 0),
                         q_w=q[0], q_x=q[1], q_y=q[2], q_z=q[3])
         self._heartbeat(t_ns)
 
 
-class LidarEmulator(_SerialUnit):
+class LidarEmulator(_SampledSerialUnit):
     """Docking lidar: per new sample in ``source``, LIDAR_POSE (when the pose is solved)
     then LIDAR_RAE, both with the sample's device time."""
 
     def __init__(self, port: Any, source: LidarMsg) -> None:
-        super().__init__(port)
-        self.source = source
-        self._seq_seen = source.seq
+        super().__init__(port, source)
 
     def tick(self, t_ns: int) -> None:
         s = self.source
-        if s.seq != self._seq_seen:
-            self._seq_seen = s.seq
+        if self._new_sample():
             t = _dev_us(t_ns)
             if s.pose_valid:
                 r, q = s.r_PL_B, s.q_TB

@@ -41,3 +41,21 @@ def fly(fsw, world, seconds, start_tick=0, each=None):
         if each is not None:
             each(k)
     return start_tick + n
+
+
+@pytest.fixture
+def can_link():
+    """A production CanPort and the unit's end of one python-can virtual bus."""
+    import uuid
+
+    import can
+
+    from firmware_bridge.ports import CanPort
+
+    channel = f"test-{uuid.uuid4().hex}"
+    port = CanPort("can0", {"interface": "virtual", "channel": channel})
+    port.open()
+    unit = can.Bus(interface="virtual", channel=channel)
+    yield port, unit
+    port.close()
+    unit.shutdown()

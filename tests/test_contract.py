@@ -12,9 +12,7 @@ emulated units execute.
 from __future__ import annotations
 
 import os
-import uuid
 
-import can
 import numpy as np
 import pytest
 
@@ -25,7 +23,7 @@ from firmware_bridge.drivers import (
     RcsDriver,
     StarTrackerDriver,
 )
-from firmware_bridge.ports import CanPort, SerialPort
+from firmware_bridge.ports import SerialPort
 from flightsw.messages import DockingMechCmd, DockingMechStatus, ImuMsg, LidarMsg, StarTrackerMsg
 from hil.emulators import (
     DockingMechEmulator,
@@ -35,17 +33,6 @@ from hil.emulators import (
     StarTrackerEmulator,
 )
 from tests.conftest import fly, make_loop
-
-
-@pytest.fixture
-def can_link():
-    channel = f"contract-{uuid.uuid4().hex}"
-    port = CanPort("can0", {"interface": "virtual", "channel": channel})
-    port.open()
-    unit = can.Bus(interface="virtual", channel=channel)
-    yield port, unit
-    port.close()
-    unit.shutdown()
 
 
 @pytest.fixture

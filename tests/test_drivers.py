@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import uuid
 
 import can
 import numpy as np
@@ -39,18 +38,6 @@ db = database()
 MS = 1_000_000
 
 
-@pytest.fixture
-def can_pair():
-    """A production CanPort and the unit's end of the same virtual bus."""
-    channel = f"test-{uuid.uuid4().hex}"
-    port = CanPort("can0", {"interface": "virtual", "channel": channel})
-    port.open()
-    unit = can.Bus(interface="virtual", channel=channel)
-    yield port, unit
-    port.close()
-    unit.shutdown()
-
-
 def send(unit, name, **values):
     m = db.get_message_by_name(name)
     unit.send(can.Message(arbitration_id=m.frame_id, data=m.encode(values),
@@ -61,8 +48,8 @@ def imu_sample(unit, w, counter):
     send(unit, "IMU_RATE", Omega_x=w[0], Omega_y=w[1], Omega_z=w[2], Counter=counter)
 
 
-def test_imu_samples_gaps_bad_frames_and_staleness(can_pair):
-    port, unit = can_pair
+def test_imu_samples_gaps_bad_frames_and_staleness(can_link):
+    port, unit = can_link
     imu = ImuMsg()
     drv = ImuDriver(imu, stale_after_ns=60 * MS)
     port.attach(drv)
@@ -88,8 +75,8 @@ def test_imu_samples_gaps_bad_frames_and_staleness(can_pair):
     assert h.stale_events == 1  # one event per outage
 
 
-def test_rcs_commands_round_trip_through_the_dbc(can_pair):
-    port, unit = can_pair
+def test_rcs_commands_round_trip_through_the_dbc(can_link):
+    port, unit = can_link
     cmd = ThrusterCmd()
     drv = RcsDriver(cmd)
     port.attach(drv)
@@ -114,8 +101,8 @@ def test_rcs_commands_round_trip_through_the_dbc(can_pair):
     assert drv.fault_mask == 32 and drv.pressure_bar == pytest.approx(17.5)
 
 
-def test_docking_mechanism_status_and_commands(can_pair):
-    port, unit = can_pair
+def test_docking_mechanism_status_and_commands(can_link):
+    port, unit = can_link
     status, cmd = DockingMechStatus(), DockingMechCmd()
     drv = DockingMechDriver(status, cmd)
     port.attach(drv)
