@@ -79,6 +79,7 @@ class _Client:
         self.writer = writer
         self.raw = False
         self.ready_at = 0.0
+        self.held: list[bytes] = []  # frames that arrived during the handshake grace
         self.rx = 0
         self.tx = 0
 
@@ -150,7 +151,10 @@ class VirtualCanBus:
         line = (f"< frame {frame_id:03X} {t:.6f} {data.hex().upper()} >").encode("ascii")
         now = time.monotonic()
         for c in self.clients:
-            if c is sender or not c.raw or now < c.ready_at:
+            if c is sender or not c.raw:
+                continue
+            if now < c.ready_at:
+                c.held.append(line)  # delivered when its grace ends, never dropped
                 continue
             c.writer.write(line)
             c.tx += 1
@@ -197,6 +201,7 @@ class VirtualCanBus:
                 wake_at.append(self._delayed[0][0])
             if inflight is not None:
                 wake_at.append(inflight[0])
+            wake_at.extend(c.ready_at for c in self.clients if c.held)
             self._wake.clear()
             timeout = max(0.0, min(wake_at) - time.monotonic()) if wake_at else None
             try:
@@ -205,7 +210,14 @@ class VirtualCanBus:
                 pass
 
     async def _flush(self) -> None:
+        now = time.monotonic()
         for c in list(self.clients):
+            if c.held and now >= c.ready_at:
+                for line in c.held:
+                    c.writer.write(line)
+                c.tx += len(c.held)
+                self.stats.frames_out += len(c.held)
+                c.held.clear()
             try:
                 if c.writer.transport.get_write_buffer_size() > 1 << 20:
                     await c.writer.drain()  # a slow client: back-pressure, not memory

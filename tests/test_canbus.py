@@ -180,3 +180,14 @@ def test_bus_benchmark_contract():
     assert bus["timing_off"]["lost"] == 0 and bus["timing_on"]["lost"] == 0
     assert bus["timing_on"]["fraction_of_capacity"] > 0
     assert bus["round_trip"]["answered"] == bus["round_trip"]["pings"]
+
+
+def test_frames_during_the_handshake_grace_are_held_not_dropped(bus_proc):
+    """A frame sent the instant another client finishes its handshake still reaches it."""
+    _p, _port, client = bus_proc
+    a = client()
+    time.sleep(0.1)
+    b = client()  # inside b's grace window now
+    a.send(msg(0x321, b"\x07"))
+    got = recv_all(b, 1, timeout=2.0)
+    assert [(m.arbitration_id, bytes(m.data)) for m in got] == [(0x321, b"\x07")]
