@@ -28,7 +28,7 @@ from flightsw.gnc.allocation import Allocation
 from flightsw.gnc.control import Control
 from flightsw.gnc.guidance import Guidance
 from flightsw.gnc.navigation import Navigation, NavSensorModel
-from flightsw.messages import DockingMechStatus, ImuMsg, LidarMsg, StarTrackerMsg
+from flightsw.messages import DeviceHealth, DockingMechStatus, ImuMsg, LidarMsg, StarTrackerMsg
 
 MU_MOON = 4.9028e12
 """Gravitational parameter of the Moon [m^3/s^2] (DESIGN.md section 7)."""
@@ -87,6 +87,7 @@ class FlightSoftware:
         self.st_in = StarTrackerMsg()
         self.lidar_in = LidarMsg()
         self.mech_in = DockingMechStatus()
+        self.health_in = DeviceHealth()  # the drivers' staleness; all healthy in SIL
         # components
         self.navigation = Navigation(self.dt, mu, r0, chaser, target.docking_port_m,
                                      params.nav, sensors, twin=twin)
@@ -104,7 +105,8 @@ class FlightSoftware:
         self.control.connect(nav_in=self.navigation.nav_out,
                              guidance_in=self.guidance.guidance_out)
         self.allocation.connect(control_in=self.control.control_out)
-        self.sequencer.connect(guidance_in=self.guidance.guidance_out, mech_in=self.mech_in)
+        self.sequencer.connect(guidance_in=self.guidance.guidance_out, mech_in=self.mech_in,
+                               health_in=self.health_in)
         # outputs
         self.thruster_cmd = self.allocation.thruster_out
         self.mech_cmd = self.sequencer.mech_cmd_out

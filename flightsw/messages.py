@@ -292,6 +292,27 @@ class ModeMsg(Message):
     )
 
 
+class DeviceHealth(Message):
+    """Link health of the units, from the device drivers (all 0 in SIL).
+
+    Fields: ``imu``, ``star_tracker``, ``lidar``, ``rcs``, ``docking_mechanism``: 1.0 while
+    that unit's driver has it stale (no good data for three of its periods) [-].
+    """
+
+    FIELDS = (
+        ("imu", 1, "-", "1.0 while the IMU is stale"),
+        ("star_tracker", 1, "-", "1.0 while the star tracker is stale"),
+        ("lidar", 1, "-", "1.0 while the docking lidar is stale"),
+        ("rcs", 1, "-", "1.0 while the RCS driver is stale"),
+        ("docking_mechanism", 1, "-", "1.0 while the docking-mechanism controller is stale"),
+    )
+
+
+DEVICES_REQUIRED = ("imu", "lidar", "rcs", "docking_mechanism")
+"""Units without which an approach is aborted (the star tracker has a fallback: the lidar
+pose and the gyro carry the attitude)."""
+
+
 class RateGroupTlm(Message):
     """Executive telemetry of one rate group.
 

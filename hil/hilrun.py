@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from flightsw.docking.sequencer import ABORT_REASONS, STATES
 from flightsw.fsw import FlightSoftware
 from hil.config import Scenario
 from hil.nodes import ACTUATORS, EMULATORS, NODES, READY, Lockstep
@@ -83,9 +84,17 @@ class _Procs:
 
 
 def run_hil(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = None,
-            bus_timing: bool = True, node_timeout_s: float = 10.0) -> RunResult:
-    """Fly ``sc`` in lockstep over the emulated bench; returns the ``flightsw sim`` result
-    plus ``buses`` and ``timing`` (see :meth:`RunResult.summary`)."""
+            bus_timing: bool = True, node_timeout_s: float = 10.0,
+            kill_at: dict[str, int] | None = None, stop_on_abort: bool = False) -> RunResult:
+    """Fly ``sc`` in lockstep over the emulated bench.
+
+    Returns the ``flightsw sim`` result plus ``buses``, ``timing`` and ``devices`` (see
+    :meth:`RunResult.summary`). ``kill_at`` maps a bench process (``imu``, ``star_tracker``,
+    ``lidar``, ``rcs``, ``dock``) to the tick before which it is killed (fault injection);
+    the run goes on without it: a dead sensor unit's driver goes stale, a dead RCS driver
+    fires nothing. ``stop_on_abort`` ends the run when the flight software starts a
+    retreat, instead of flying the retreat out.
+    """
     import can
 
     logging.getLogger("can.interfaces.socketcand.socketcand").setLevel(logging.ERROR)
@@ -141,28 +150,47 @@ def run_hil(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None
         procs.start("fsw", ["-m", "hil.nodes", "fsw", *common, "--st-pty",
                             ptys["star_tracker"][1], "--lidar-pty", ptys["lidar"][1]])
 
+        gone: set[str] = set()  # bench processes that have died (killed or crashed)
+
         def wait_for(phase: int, tick: int, nodes: set[int], what: str) -> None:
+            """Wait for every live node's report; a dead flight software is fatal."""
             end = time.monotonic() + node_timeout_s
-            while not ls.have(phase, tick, nodes):
-                msg = bus_client.recv(timeout=0.5)
+            while not ls.have(phase, tick, nodes - {NODES[n] for n in gone}):
+                msg = bus_client.recv(timeout=0.2)
                 if msg is not None and msg.arbitration_id == ls.DONE:
                     ls.on_frame(msg.arbitration_id, bytes(msg.data))
                     continue
-                dead = procs.dead()
-                if dead or time.monotonic() > end:
+                for name in procs.dead():
+                    if name in gone or name == "canbus":
+                        continue
+                    if name == "fsw":
+                        raise NodeFailure(f"{what}: the flight-software process exited")
+                    gone.add(name)
+                    log.warning("%s: bench process %s has exited; going on without it",
+                                what, name)
+                if time.monotonic() > end:
                     missing = nodes - ls.done.get((phase, tick), set())
                     names = [n for n, i in NODES.items() if i in missing]
-                    raise NodeFailure(f"{what}: no answer from {names}"
-                                      + (f"; exited: {dead}" if dead else ""))
+                    raise NodeFailure(f"{what}: no answer from {names} in {node_timeout_s} s")
 
         wait_for(0, READY, set(NODES.values()), "start-up")
         time.sleep(0.1)  # every client past its handshake grace
         n_ticks = int(math.ceil(sc.time_limit_s / dt))
         actuators = {NODES[a] for a in ACTUATORS}
+        kills = dict(kill_at or {})
         t_start = time.perf_counter()
         for k in range(n_ticks + 1):
+            for name in [n for n, at in kills.items() if at == k]:
+                for n, p in procs.procs:
+                    if n == name:
+                        p.kill()  # fault injection: the unit dies
+                        p.wait(5)
+                del kills[name]
             if k > 0:
+                wait_for(1, k - 1, {NODES["fsw"]}, f"tick {k - 1} flight software")
                 wait_for(2, k - 1, actuators, f"tick {k - 1} actuators")
+                if "rcs" in gone:
+                    truth.on_times[:] = 0.0  # a dead thruster driver fires nothing
                 plant.t_on[:] = truth.on_times[: plant.nthr]
                 local.mech_cmd.buf[:] = truth.mech_cmd
                 plant.step(dt)
@@ -175,6 +203,8 @@ def run_hil(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None
             ls.send_sync(k, period_ns)
             ticks = k + 1
             if dock.outcome == "collision" or truth.fsw_stop[0] == 1.0:
+                break
+            if stop_on_abort and truth.fsw_state[0] == STATES.index("retreat"):
                 break
             if dock.outcome == "docked" and truth.fsw_state[0] == 8.0:  # mated
                 break
@@ -198,10 +228,13 @@ def run_hil(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None
             with contextlib.suppress(OSError):
                 os.close(fd)
         fsw_state = float(truth.fsw_state[0])
+        abort_reason = ABORT_REASONS[int(truth.fsw_abort[0])]
         nav_counts = np.array(truth.fsw_nav)
+        devices = {name: {"stale_events": int(truth.dev_stale_events[i]),
+                          "first_stale_tick": int(truth.dev_first_stale_tick[i])}
+                   for i, name in enumerate(EMULATORS)}
         truth.close()
     wall = time.perf_counter() - t_wall0
-    from flightsw.docking.sequencer import STATES
 
     state = STATES[int(fsw_state)]
     if dock.outcome == "docked" and state == "mated":
@@ -235,5 +268,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None
                    "lateness_p99_ms": float(max(0.0, np.percentile(lat, 99))) if lat.size
                    else 0.0,
                    "overruns": 0},
+        "devices": devices,
+        "abort_reason": abort_reason or None,
     }
     return res

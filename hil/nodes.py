@@ -27,6 +27,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import Any
 
 READY = 0xFFFFFFFF
@@ -34,6 +35,8 @@ NODES = {"fsw": 0x01, "imu": 0x10, "star_tracker": 0x11, "lidar": 0x12, "rcs": 0
          "dock": 0x30}
 EMULATORS = ("imu", "star_tracker", "lidar", "rcs", "dock")
 ACTUATORS = ("rcs", "dock")
+HEALTH_FIELDS = ("imu", "star_tracker", "lidar", "rcs", "docking_mechanism")
+"""DeviceHealth fields, in the order of EMULATORS."""
 
 log = logging.getLogger(__name__)
 
@@ -251,17 +254,30 @@ def fsw_main(args: argparse.Namespace) -> int:
     for p in serials:
         p.open()
     emulator_nodes = {NODES[k] for k in EMULATORS}
+    lost: set[int] = set()  # units that missed a lockstep deadline: not waited for again
     me = NODES["fsw"]
     ls.send_done(me, 0, READY)
     g, seq = fsw.guidance.guidance_out, fsw.sequencer
+    drivers = (imu, st_drv, li_drv, rcs, dock)  # in the order of EMULATORS
+    truth.dev_first_stale_tick[:] = -1.0
     retreat_done = 0.0
     k = 0
     try:
         while not stop.is_set():
-            # wait for SYNC(k) and every emulator's data for k
-            while not stop.is_set() and not (ls.last_sync == k
-                                             and ls.have(0, k, emulator_nodes)):
-                can_port.poll(k * period_ns, timeout=0.2)
+            # wait for SYNC(k) and every live emulator's data for k, each for so long
+            synced_at = None
+            while not stop.is_set():
+                if ls.last_sync == k:
+                    if ls.have(0, k, emulator_nodes - lost):
+                        break
+                    synced_at = synced_at or time.monotonic()
+                    if time.monotonic() - synced_at > args.node_timeout:
+                        late = emulator_nodes - lost - ls.done.get((0, k), set())
+                        lost |= late
+                        log.warning("tick %d: no data from %s; going on without them", k,
+                                    [n for n, i in NODES.items() if i in late])
+                        break
+                can_port.poll(k * period_ns, timeout=0.05)
                 if can_port.stats.rx_errors > 100:  # the bus is gone
                     stop.set()
             if stop.is_set():
@@ -269,11 +285,16 @@ def fsw_main(args: argparse.Namespace) -> int:
             t_ns = k * period_ns
             for p in serials:
                 p.poll(t_ns)
-            for d in (imu, st_drv, li_drv, dock, rcs):
-                d.check(t_ns)
+            for i, (field_name, d) in enumerate(zip(HEALTH_FIELDS, drivers, strict=True)):
+                fresh = d.check(t_ns)
+                setattr(fsw.health_in, field_name, 0.0 if fresh else 1.0)
+                truth.dev_stale_events[i] = d.health.stale_events
+                if d.health.stale_events and truth.dev_first_stale_tick[i] < 0:
+                    truth.dev_first_stale_tick[i] = k
             fsw.executive.tick(k, t_ns)
             can_port.send(rcs.frames_to_send(t_ns) + dock.frames_to_send(t_ns))
             truth.fsw_state[0] = seq.mode_out.state
+            truth.fsw_abort[0] = seq.mode_out.abort_reason
             nav = fsw.navigation.nav_out
             truth.fsw_nav[:] = (nav.n_lidar, nav.n_pose, nav.n_st, nav.n_rejected)
             if seq.state == "retreat":
@@ -306,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
         q.add_argument("--shm", required=True)
         q.add_argument("--can-port", type=int, required=True)
     d.add_argument("--pty-fd", type=int, default=-1)
+    f.add_argument("--node-timeout", type=float, default=2.0,
+                   help="wall seconds to wait for a unit's lockstep report before going on "
+                        "without it")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format=f"{args.role} %(name)s: %(message)s")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")

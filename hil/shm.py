@@ -27,8 +27,11 @@ LAYOUT = {
     "fsw_state": (113, 1),  # sequencer state index
     "fsw_stop": (114, 1),  # 1.0 when the flight software has finished (retreat done)
     "fsw_nav": (115, 4),  # n_lidar, n_pose, n_st, n_rejected
+    "dev_stale_events": (119, 5),  # per unit (imu, star_tracker, lidar, rcs, dock)
+    "dev_first_stale_tick": (124, 5),  # tick at which each first went stale (-1: never)
+    "fsw_abort": (129, 1),  # abort reason index (flightsw.docking.sequencer.ABORT_REASONS)
 }
-SIZE = 119
+SIZE = 130
 
 
 class SharedTruth:

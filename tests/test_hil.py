@@ -80,3 +80,17 @@ def test_cli_json_has_buses_and_timing(tmp_path):
     assert obj["timing"]["mode"] == "lockstep" and obj["timing"]["overruns"] == 0
     assert obj["buses"]["can0"]["dropped"] == 0
     assert not bench_processes()
+
+
+def test_a_killed_unit_is_noticed_and_the_approach_aborts(final_approach):
+    """The IMU process dies at tick 100: its driver goes stale within three control
+    cycles, the sequencer retreats for the lost unit, and the run ends; nothing hangs and
+    no process is left behind."""
+    res = run_hil(final_approach, 0, kill_at={"imu": 100}, stop_on_abort=True)
+    assert res.outcome == "aborted" and res.extra["abort_reason"] == "device_lost"
+    imu = res.extra["devices"]["imu"]
+    assert imu["stale_events"] == 1 and 100 < imu["first_stale_tick"] <= 103
+    others = {k: v for k, v in res.extra["devices"].items() if k != "imu"}
+    assert all(v["stale_events"] == 0 for v in others.values()), others
+    assert res.contact is None
+    assert not bench_processes()

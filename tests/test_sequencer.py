@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flightsw.config import GuidanceParams
 from flightsw.docking.sequencer import Sequencer
-from flightsw.messages import GUIDANCE_MODES, DockingMechStatus, GuidanceOut
+from flightsw.messages import GUIDANCE_MODES, DeviceHealth, DockingMechStatus, GuidanceOut
 
 P = 0.1  # sequencer period [s]
 
@@ -13,7 +13,7 @@ def build(**kw):
     p = GuidanceParams(hold_points_m=[30.0, 10.0], hold_dwell_s=2.0, **kw)
     g, mech = GuidanceOut(), DockingMechStatus()
     s = Sequencer(p, P)
-    s.connect(guidance_in=g, mech_in=mech)
+    s.connect(guidance_in=g, mech_in=mech, health_in=DeviceHealth())
     s.reset(0)
     g.corridor_ok = g.speed_ok = 1.0
     return s, g, mech
@@ -121,3 +121,20 @@ def test_commanded_abort():
     assert s.command_abort()
     tick(s)
     assert s.state == "retreat" and s.abort_reason == "commanded"
+
+
+def test_a_lost_unit_the_approach_needs_retreats_a_lost_star_tracker_does_not():
+    s, g, _ = build(monitor_persistence_s=0.5)
+    g.rho_ref_m = g.rho_m = 25.0
+    s.health_in.star_tracker = 1.0
+    tick(s, 20)
+    assert s.state == "approach"
+    s.health_in.imu = 1.0
+    tick(s, 4)
+    s.health_in.imu = 0.0  # back before the persistence ran out
+    tick(s, 2)
+    assert s.state == "approach"
+    s.health_in.lidar = 1.0
+    tick(s, 5)
+    assert s.state == "retreat" and s.abort_reason == "device_lost"
+    assert s.events[-1].reason == "lidar lost"

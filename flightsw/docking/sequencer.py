@@ -4,8 +4,9 @@
     → soft_capture → attenuation → retract → hard_capture → mated
 
 with a retreat from every state before capture when the approach corridor or the
-closing-speed limit is broken (persistence-filtered), when capture fails after contact,
-or on command. GO at a hold point is given automatically once the vehicle has been settled
+closing-speed limit is broken (persistence-filtered), when a unit the approach needs
+(IMU, lidar, RCS driver, docking mechanism) stays stale, when capture fails after
+contact, or on command. GO at a hold point is given automatically once the vehicle has been settled
 for the dwell time (``go_policy = "auto"``), or by :meth:`Sequencer.command_go` when the
 policy is ``"ground"``. Every transition is an :class:`Event` with a reason.
 
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 
 from flightsw.config import GuidanceParams
 from flightsw.messages import (
+    DEVICES_REQUIRED,
     GUIDANCE_MODES,
     DockingMechCmd,
     GuidanceCmd,
@@ -38,7 +40,8 @@ STATES = (
     "mated",
     "retreat",
 )
-ABORT_REASONS = ("", "corridor", "closing_speed", "capture_failed", "commanded")
+ABORT_REASONS = ("", "corridor", "closing_speed", "capture_failed", "commanded",
+                 "device_lost")
 _PRE_CAPTURE = {"approach", "hold", "final_approach", "contact"}
 
 
@@ -55,7 +58,8 @@ class Event:
 class Sequencer:
     """Docking sequencer component (runs in a slower rate group, e.g. 10 Hz).
 
-    Inputs: ``guidance_in`` (GuidanceOut monitors), ``mech_in`` (DockingMechStatus).
+    Inputs: ``guidance_in`` (GuidanceOut monitors), ``mech_in`` (DockingMechStatus),
+    ``health_in`` (DeviceHealth).
     Outputs: ``guidance_cmd_out`` (GuidanceCmd), ``mech_cmd_out`` (DockingMechCmd),
     ``mode_out`` (ModeMsg); ``events`` lists every transition.
 
@@ -69,7 +73,7 @@ class Sequencer:
         Time allowed from contact to soft capture [s].
     """
 
-    INPUTS = ("guidance_in", "mech_in")
+    INPUTS = ("guidance_in", "mech_in", "health_in")
 
     def __init__(self, params: GuidanceParams, period_s: float,
                  capture_timeout_s: float = 5.0) -> None:
@@ -79,6 +83,7 @@ class Sequencer:
         self.capture_timeout_s = capture_timeout_s
         self.guidance_in = None
         self.mech_in = None
+        self.health_in = None
         self.guidance_cmd_out = GuidanceCmd()
         self.mech_cmd_out = DockingMechCmd()
         self.mode_out = ModeMsg()
@@ -122,6 +127,7 @@ class Sequencer:
         self._settled_for = 0  # cycles
         self._bad_corridor = 0  # cycles
         self._bad_speed = 0  # cycles
+        self._lost = {d: 0 for d in DEVICES_REQUIRED}  # cycles stale
         self._go = False
         self._abort_cmd = False
         self._t_ns = t_ns
@@ -168,11 +174,11 @@ class Sequencer:
         """Whole sequencer cycles in ``seconds`` (persistence counts cycles, not sums)."""
         return max(1, round(seconds / self.period_s))
 
-    def _retreat(self, reason: str) -> None:
+    def _retreat(self, reason: str, detail: str = "") -> None:
         self.abort_reason = reason
         g = self.guidance_in
         rho = max(g.rho_m, g.rho_ref_m)
-        self._to("retreat", reason)
+        self._to("retreat", detail or reason)
         self.guidance_cmd_out.rho_goal_m = rho + self.params.retreat_distance_m
 
     def update(self, t_ns: int) -> None:
@@ -193,6 +199,12 @@ class Sequencer:
             if self._bad_speed >= self._cycles(p.monitor_persistence_s):
                 self._retreat("closing_speed")
                 return
+            h = self.health_in
+            for dev in DEVICES_REQUIRED:
+                self._lost[dev] = self._lost[dev] + 1 if getattr(h, dev) else 0
+                if self._lost[dev] >= self._cycles(p.monitor_persistence_s):
+                    self._retreat("device_lost", f"{dev} lost")
+                    return
         if s == "approach":
             if abs(g.rho_ref_m - p.hold_points_m[self.hold_index]) < 1e-3:
                 self._to("hold", f"at hold point {self.hold_index} "
