@@ -177,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="shipped scenario name or path to a scenario file (default: nominal)")
     s.add_argument("--seed", type=int, default=None, help="random seed (default: scenario's)")
     s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    s.add_argument("--out", metavar="DIR", help="write each process's log to DIR")
+    s.add_argument("--out", metavar="DIR",
+                   help="write each process's log and the CAN traffic (can0.blf, read by "
+                        "can.LogReader and python -m can.player) to DIR")
     s.add_argument("--no-bus-timing", action="store_true",
                    help="relay CAN frames at once instead of modelling the 1 Mbit/s bus")
     s.set_defaults(func=_cmd_hil)

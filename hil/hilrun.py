@@ -117,6 +117,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None
     masters: list[int] = []
     slaves: list[int] = []
     bus_client = None
+    bus_log = None
     t_wall0 = time.perf_counter()
     lateness: list[float] = []
     ticks = 0
@@ -139,6 +140,20 @@ def run_hil(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None
         bus_client = can.Bus(interface="socketcand", host="127.0.0.1", port=port,
                              channel="can0", tcp_tune=True)
         ls = Lockstep(bus_client)
+        if out is not None:
+            # the whole bus, as the time master hears it (every frame but its own, which
+            # it logs as it sends them): can.LogReader and python -m can.player read it
+            bus_log = can.Logger(str(out / "can0.blf"))
+            send_sync = ls.send_sync
+
+            def logged_sync(tick: int, period: int) -> None:
+                send_sync(tick, period)
+                data = ls.sync_msg.encode({"Tick": tick, "Period_us": period // 1000,
+                                           "Mode": 0})
+                bus_log(can.Message(arbitration_id=ls.SYNC, data=data, is_extended_id=False,
+                                    timestamp=time.time(), channel="can0"))
+
+            ls.send_sync = logged_sync  # type: ignore[method-assign]
         for unit in EMULATORS:
             fds: tuple[int, ...] = ()
             extra: list[str] = []
@@ -157,6 +172,8 @@ def run_hil(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None
             end = time.monotonic() + node_timeout_s
             while not ls.have(phase, tick, nodes - {NODES[n] for n in gone}):
                 msg = bus_client.recv(timeout=0.2)
+                if msg is not None and bus_log is not None:
+                    bus_log(msg)
                 if msg is not None and msg.arbitration_id == ls.DONE:
                     ls.on_frame(msg.arbitration_id, bytes(msg.data))
                     continue
@@ -214,6 +231,8 @@ def run_hil(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None
     finally:
         if bus_client is not None:
             bus_client.shutdown()
+        if bus_log is not None:
+            bus_log.stop()
         procs.stop()
         bus_report: dict[str, Any] = {}
         bus_p_list = [p for n, p in procs.procs if n == "canbus"]

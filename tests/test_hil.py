@@ -49,6 +49,19 @@ def test_lockstep_bench_docks_like_sil(final_approach, tmp_path):
     logs = sorted(p.name for p in tmp_path.glob("*.log"))
     assert logs == ["dock.log", "fsw.log", "imu.log", "lidar.log", "rcs.log",
                     "star_tracker.log"]
+    # the bus traffic, in a python-can log format
+    import can
+
+    from firmware_bridge.can_icd import database
+
+    counts: dict[str, int] = {}
+    for m in can.LogReader(str(tmp_path / "can0.blf")):
+        name = database().get_message_by_frame_id(m.arbitration_id).name
+        counts[name] = counts.get(name, 0) + 1
+    ticks = res.extra["timing"]["ticks"]
+    assert counts["SYNC"] == ticks and counts["IMU_RATE"] == ticks
+    assert counts["RCS_CMD_1"] == counts["RCS_CMD_4"] >= ticks - 1
+    assert counts["DOCK_STATUS"] > 0 and counts["HEARTBEAT_IMU"] > 100
 
 
 def test_lockstep_is_repeatable_bit_for_bit(final_approach):
