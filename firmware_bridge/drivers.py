@@ -165,6 +165,14 @@ class _CanDriver(Driver):
             return None
 
     def on_frame(self, frame_id: int, data: bytes, t_ns: int) -> None:
+        """Take a frame routed to this driver: heartbeat, or a decoded data frame."""
+        if self._heartbeat(frame_id, data):
+            return
+        v = self._decode(frame_id, data)
+        if v is not None:
+            self._handle(self._by_id[frame_id].name, v, t_ns)
+
+    def _handle(self, name: str, v: dict[str, float], t_ns: int) -> None:
         raise NotImplementedError
 
     def _encode(self, name: str, values: dict[str, float]) -> bytes:
@@ -187,13 +195,8 @@ class ImuDriver(_CanDriver):
         self.out = out
         self._status_valid = True
 
-    def on_frame(self, frame_id: int, data: bytes, t_ns: int) -> None:
-        if self._heartbeat(frame_id, data):
-            return
-        v = self._decode(frame_id, data)
-        if v is None:
-            return
-        if self._by_id[frame_id].name == "IMU_STATUS":
+    def _handle(self, name: str, v: dict[str, float], t_ns: int) -> None:
+        if name == "IMU_STATUS":
             self._status_valid = bool(v["Valid"]) and not v["Saturated"]
             self._good(t_ns)
             return
@@ -222,12 +225,7 @@ class DockingMechDriver(_CanDriver):
         self._last_sent: tuple[float, float, float] | None = None
         self._last_tx_ns: int | None = None
 
-    def on_frame(self, frame_id: int, data: bytes, t_ns: int) -> None:
-        if self._heartbeat(frame_id, data):
-            return
-        v = self._decode(frame_id, data)
-        if v is None:
-            return
+    def _handle(self, name: str, v: dict[str, float], t_ns: int) -> None:
         self._count(v["Counter"])
         s = self.status
         s.contact, s.soft_capture, s.attenuated = v["Contact"], v["Soft_capture"], v["Attenuated"]
@@ -276,12 +274,7 @@ class RcsDriver(_CanDriver):
         self._cmd_msgs = [(m, m.frame_id, [s.name for s in m.signals if s.name != "Counter"],
                            m.signals[0].maximum) for m in msgs]
 
-    def on_frame(self, frame_id: int, data: bytes, t_ns: int) -> None:
-        if self._heartbeat(frame_id, data):
-            return
-        v = self._decode(frame_id, data)
-        if v is None:
-            return
+    def _handle(self, name: str, v: dict[str, float], t_ns: int) -> None:
         self._count(v["Counter"])
         self.fault_mask = int(v["Fault_mask"])
         self.pressure_bar = float(v["Pressure"])

@@ -110,6 +110,16 @@ def _exit_when_parent_goes(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
 
+def _setup(args: argparse.Namespace) -> tuple[threading.Event, Any, Any]:
+    """What every node starts with: its stop event, the scenario, the shared truth."""
+    from hil.config import load_scenario
+    from hil.shm import SharedTruth
+
+    stop = threading.Event()
+    _exit_when_parent_goes(stop)
+    return stop, load_scenario(args.scenario), SharedTruth(args.shm)
+
+
 def device_main(args: argparse.Namespace) -> int:
     """One emulated unit."""
     import numpy as np
@@ -123,13 +133,8 @@ def device_main(args: argparse.Namespace) -> int:
     )
     from hil import emulators
     from hil._sensors import Gyro, Lidar, StarTracker
-    from hil.config import load_scenario
-    from hil.shm import SharedTruth
 
-    stop = threading.Event()
-    _exit_when_parent_goes(stop)
-    sc = load_scenario(args.scenario)
-    truth = SharedTruth(args.shm)
+    stop, sc, truth = _setup(args)
     base = sc.fsw.base_rate_hz
     period_ns = round(1e9 / base)
     dt = period_ns * 1e-9
@@ -225,14 +230,9 @@ def fsw_main(args: argparse.Namespace) -> int:
     )
     from firmware_bridge.ports import CanPort, SerialPort
     from flightsw.fsw import FlightSoftware
-    from hil.config import load_scenario
-    from hil.shm import SharedTruth
     from hil.world import nav_sensor_model
 
-    stop = threading.Event()
-    _exit_when_parent_goes(stop)
-    sc = load_scenario(args.scenario)
-    truth = SharedTruth(args.shm)
+    stop, sc, truth = _setup(args)
     fsw = FlightSoftware(sc.fsw, sc.chaser, sc.target, sc.orbit_radius_m, nav_sensor_model(sc))
     ni = np.array(truth.nav_init)
     fsw.navigation.set_initial(ni[0:3], ni[3:6], ni[6:10], ni[10:13], ni[13])
