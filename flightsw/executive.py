@@ -36,19 +36,9 @@ class TickSource(Protocol):
     def __iter__(self) -> Iterator[tuple[int, int]]: ...
 
 
-class SimClock:
-    """Lockstep tick source: ticks follow each other with no waiting.
-
-    Parameters
-    ----------
-    period_ns : int
-        Base period [ns].
-    n_ticks : int or None
-        Number of ticks to yield; ``None`` for no end.
-    before_tick : callable or None
-        Called as ``before_tick(k, t_ns)`` before each tick is yielded; a lockstep
-        simulation steps the world here, so the simulation is the time master.
-    """
+class _Clock:
+    """What every tick source holds: base period [ns], tick count (None: no end), and a
+    ``before_tick(k, t_ns)`` hook called before each tick is yielded."""
 
     def __init__(
         self,
@@ -62,6 +52,22 @@ class SimClock:
         self.n_ticks = n_ticks
         self.before_tick = before_tick
 
+
+class SimClock(_Clock):
+    """Lockstep tick source: ticks follow each other with no waiting.
+
+    Parameters
+    ----------
+    period_ns : int
+        Base period [ns].
+    n_ticks : int or None
+        Number of ticks to yield; ``None`` for no end.
+    before_tick : callable or None
+        Called as ``before_tick(k, t_ns)`` before each tick is yielded; a lockstep
+        simulation steps the world here, so the simulation is the time master.
+    """
+
+
     def __iter__(self) -> Iterator[tuple[int, int]]:
         k = 0
         p = self.period_ns
@@ -74,7 +80,7 @@ class SimClock:
             k += 1
 
 
-class WallClock:
+class WallClock(_Clock):
     """Real-time tick source with absolute deadlines on the monotonic clock.
 
     Tick ``k`` is released at ``t0 + k * period`` (never earlier; deadlines do not drift
@@ -89,11 +95,7 @@ class WallClock:
         n_ticks: int | None = None,
         before_tick: Callable[[int, int], None] | None = None,
     ) -> None:
-        if period_ns <= 0:
-            raise ValueError("period_ns must be positive")
-        self.period_ns = int(period_ns)
-        self.n_ticks = n_ticks
-        self.before_tick = before_tick
+        super().__init__(period_ns, n_ticks, before_tick)
         self.late_ticks = 0
 
     def __iter__(self) -> Iterator[tuple[int, int]]:

@@ -59,3 +59,14 @@ def can_link():
     yield port, unit
     port.close()
     unit.shutdown()
+
+
+@pytest.fixture
+def pty_link():
+    """A pseudo-terminal pair: (the unit's master fd, the path the bridge opens)."""
+    import os
+
+    master, slave = os.openpty()
+    yield master, os.ttyname(slave)
+    os.close(master)
+    os.close(slave)

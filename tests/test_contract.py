@@ -11,8 +11,6 @@ emulated units execute.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -33,14 +31,6 @@ from hil.emulators import (
     StarTrackerEmulator,
 )
 from tests.conftest import fly, make_loop
-
-
-@pytest.fixture
-def serial_link():
-    master, slave = os.openpty()
-    yield master, os.ttyname(slave)
-    os.close(master)
-    os.close(slave)
 
 
 def drain_serial(port, t_ns, want_seq, msg, tries=500):
@@ -80,8 +70,8 @@ class TestSensorContracts:
         assert port.stats.unknown_ids == 0
         assert h.heartbeats == 4 and h.unit_state == 5  # 1 Hz, NMT operational
 
-    def test_star_tracker(self, final_approach, serial_link):
-        master, path = serial_link
+    def test_star_tracker(self, final_approach, pty_link):
+        master, path = pty_link
         fsw, world = make_loop(final_approach, seed=2)
         hil_msg = StarTrackerMsg()
         drv = StarTrackerDriver(hil_msg)
@@ -102,8 +92,8 @@ class TestSensorContracts:
         finally:
             port.close()
 
-    def test_lidar_with_pose(self, final_approach, serial_link):
-        master, path = serial_link
+    def test_lidar_with_pose(self, final_approach, pty_link):
+        master, path = pty_link
         fsw, world = make_loop(final_approach, seed=2)
         hil_msg = LidarMsg()
         drv = LidarDriver(hil_msg)

@@ -121,15 +121,6 @@ def test_docking_mechanism_status_and_commands(can_link):
     assert len(drv.frames_to_send(1100 * MS)) == 1  # periodic
 
 
-@pytest.fixture
-def pty_pair():
-    """A production SerialPort on a pseudo-terminal, and the unit's (master) end."""
-    master, slave = os.openpty()
-    yield master, os.ttyname(slave)
-    os.close(master)
-    os.close(slave)
-
-
 def open_serial(path, driver):
     p = SerialPort("ser", path, 460800, driver)
     p.open()
@@ -148,8 +139,8 @@ def poll_until(port, t_ns, want, tries=200):
     return n
 
 
-def test_star_tracker_over_a_pty_with_garbage_and_a_corrupt_quaternion(pty_pair):
-    master, path = pty_pair
+def test_star_tracker_over_a_pty_with_garbage_and_a_corrupt_quaternion(pty_link):
+    master, path = pty_link
     st = StarTrackerMsg()
     drv = StarTrackerDriver(st)
     port = open_serial(path, drv)
@@ -168,8 +159,8 @@ def test_star_tracker_over_a_pty_with_garbage_and_a_corrupt_quaternion(pty_pair)
         port.close()
 
 
-def test_lidar_pose_and_rae_make_one_sample(pty_pair):
-    master, path = pty_pair
+def test_lidar_pose_and_rae_make_one_sample(pty_link):
+    master, path = pty_link
     li = LidarMsg()
     drv = LidarDriver(li)
     port = open_serial(path, drv)
