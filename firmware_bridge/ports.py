@@ -175,6 +175,13 @@ class SerialPort:
             self.driver.on_frame(f.msg_id, f.payload, t_ns)
         return len(frames)
 
+    def fileno(self) -> int | None:
+        """The port's file descriptor, for ``select`` (None if the transport has none)."""
+        try:
+            return int(self.port.fileno())
+        except Exception:
+            return None
+
     def send(self, msg_id: int, payload: bytes) -> bool:
         """Frame and write one message (its own sequence counter per id)."""
         seq = self._tx_seq.get(msg_id, -1) + 1 & 0xFFFF

@@ -9,7 +9,8 @@ execute. So the production driver under test reads and writes real bytes, and th
 pipeline is the one SIL uses.
 
 Transports are passed in: a python-can ``can.Bus`` (any interface) for CAN units, a
-writable file descriptor or pyserial port (``write(bytes)``) for serial units.
+writable file descriptor or anything with ``write(bytes)`` (a pyserial port, or a
+:class:`hil.serial_line.PacedLine` that throttles to the baud rate) for serial units.
 """
 
 from __future__ import annotations
@@ -216,6 +217,7 @@ class _SerialUnit:
         self.port = port
         self._seq: dict[int, int] = {}
         self.sent = 0
+        self.bytes_out = 0  # bytes put on the line so far
         self._hb_next = 0
 
     def _write(self, msg_id: int, name: str, **values: float) -> None:
@@ -227,6 +229,7 @@ class _SerialUnit:
         else:
             self.port.write(data)
         self.sent += 1
+        self.bytes_out += len(data)
 
     def _heartbeat(self, t_ns: int) -> None:
         if t_ns >= self._hb_next:

@@ -8,9 +8,12 @@ its production bridge (ports and drivers) against the buses.
 Lockstep protocol, tick k (see ``docs/can-icd.md``, LOCKSTEP_DONE):
 
 1. the time master writes truth and sends SYNC(k);
-2. each emulator samples, writes its frames, sends DONE(node, phase 0, k);
-3. the flight software, once it has SYNC(k) and every emulator's DONE(k), reads its ports,
-   runs its cycle, sends its commands and DONE(FSW, phase 1, k);
+2. each emulator samples, writes its frames, sends DONE(node, phase 0, k); a serial unit
+   puts in the DONE how many bytes it has put on its line so far (its line is throttled to
+   the baud rate, so they may still be on their way);
+3. the flight software, once it has SYNC(k), every emulator's DONE(k) and every byte a
+   serial unit reported, reads its ports, runs its cycle, sends its commands and
+   DONE(FSW, phase 1, k);
 4. the actuator emulators, on the flight software's DONE(k), execute what they received,
    put it in the shared truth and send DONE(node, phase 2, k); the time master waits for
    those before it steps the plant.
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import select
 import signal
 import sys
 import threading
@@ -57,6 +61,7 @@ class Lockstep:
         self.SYNC, self.DONE = self.sync_msg.frame_id, self.done_msg.frame_id
         self.last_sync: int | None = None
         self.done: dict[tuple[int, int], set[int]] = {}
+        self.serial_bytes: dict[int, int] = {}  # node: bytes on its line [mod 65536]
 
     @property
     def frame_ids(self) -> tuple[int, int]:
@@ -67,8 +72,9 @@ class Lockstep:
         self.bus.send(self.can.Message(arbitration_id=self.SYNC, data=data,
                                        is_extended_id=False))
 
-    def send_done(self, node: int, phase: int, tick: int) -> None:
-        data = self.done_msg.encode({"Node": node, "Phase": phase, "Tick": tick})
+    def send_done(self, node: int, phase: int, tick: int, serial_bytes: int = 0) -> None:
+        data = self.done_msg.encode({"Node": node, "Phase": phase, "Tick": tick,
+                                     "Serial_bytes": serial_bytes & 0xFFFF})
         self.bus.send(self.can.Message(arbitration_id=self.DONE, data=data,
                                        is_extended_id=False))
 
@@ -81,6 +87,8 @@ class Lockstep:
         v = self.done_msg.decode(data)
         key = (int(v["Phase"]), int(v["Tick"]))
         self.done.setdefault(key, set()).add(int(v["Node"]))
+        if key[0] == 0 and key[1] != READY:
+            self.serial_bytes[int(v["Node"])] = int(v["Serial_bytes"])
         return ("done", key[1], int(v["Node"]), key[0])
 
     def have(self, phase: int, tick: int, nodes: set[int]) -> bool:
@@ -133,6 +141,7 @@ def device_main(args: argparse.Namespace) -> int:
     )
     from hil import emulators
     from hil._sensors import Gyro, Lidar, StarTracker
+    from hil.serial_line import PacedLine
 
     stop, sc, truth = _setup(args)
     base = sc.fsw.base_rate_hz
@@ -144,6 +153,7 @@ def device_main(args: argparse.Namespace) -> int:
     bus = _can_client(args.can_port)
     ls = Lockstep(bus)
     model: Any = None
+    line: PacedLine | None = None
     emu: Any
     s = sc.sensors
     if kind == "imu":
@@ -159,7 +169,8 @@ def device_main(args: argparse.Namespace) -> int:
         model = StarTracker(truth.state, msg.q_BN, msg.view("valid"), msg.view("seq"),
                             round(base / st.rate_hz), round(st.latency_s * base), dt,
                             np.asarray(st.noise_rad), seed * 4 + 2)
-        emu = emulators.StarTrackerEmulator(args.pty_fd, msg)
+        line = PacedLine(args.pty_fd, args.baud)
+        emu = emulators.StarTrackerEmulator(line, msg)
     elif kind == "lidar":
         ls_ = s.lidar
         msg = LidarMsg()
@@ -172,7 +183,8 @@ def device_main(args: argparse.Namespace) -> int:
                       ls_.range_noise_frac, ls_.angle_noise_rad, ls_.max_range_m,
                       np.radians(ls_.fov_half_angle_deg), ls_.pose_max_range_m,
                       ls_.pose_pos_noise_m, ls_.pose_att_noise_rad, seed * 4 + 3)
-        emu = emulators.LidarEmulator(args.pty_fd, msg)
+        line = PacedLine(args.pty_fd, args.baud)
+        emu = emulators.LidarEmulator(line, msg)
     elif kind == "rcs":
         emu = emulators.RcsEmulator(bus, len(sc.chaser.thrusters))
     else:
@@ -199,7 +211,7 @@ def device_main(args: argparse.Namespace) -> int:
                     if kind == "dock":
                         emu.status.buf[:] = truth.mech_status
                     emu.tick(t_ns)
-                    ls.send_done(node, 0, tick)
+                    ls.send_done(node, 0, tick, emu.bytes_out if line is not None else 0)
                 elif who == fsw_node and phase == 1 and kind in ACTUATORS:
                     if kind == "rcs":
                         new = emu.commands > executed
@@ -212,6 +224,8 @@ def device_main(args: argparse.Namespace) -> int:
             elif kind in ACTUATORS:
                 emu.receive(fid, bytes(m.data))
     finally:
+        if line is not None:
+            line.close()
         bus.shutdown()
         truth.close()
     return 0
@@ -249,10 +263,17 @@ def fsw_main(args: argparse.Namespace) -> int:
     for d in (imu, rcs, dock, ls):
         can_port.attach(d)
     st_drv, li_drv = StarTrackerDriver(fsw.st_in), LidarDriver(fsw.lidar_in)
-    serials = [SerialPort("star_tracker", args.st_pty, 460800, st_drv),
-               SerialPort("lidar", args.lidar_pty, 460800, li_drv)]
-    for p in serials:
+    serials = {NODES["star_tracker"]: SerialPort("star_tracker", args.st_pty, args.baud, st_drv),
+               NODES["lidar"]: SerialPort("lidar", args.lidar_pty, args.baud, li_drv)}
+    for p in serials.values():
         p.open()
+    fds = [fd for p in serials.values() if (fd := p.fileno()) is not None]
+
+    def missing_bytes() -> list[int]:
+        """Serial units whose reported bytes for this tick have not all arrived."""
+        return [n for n, p in serials.items() if n not in lost
+                and (ls.serial_bytes.get(n, 0) - p.stats.bytes_in) & 0xFFFF]
+
     emulator_nodes = {NODES[k] for k in EMULATORS}
     lost: set[int] = set()  # units that missed a lockstep deadline: not waited for again
     me = NODES["fsw"]
@@ -264,27 +285,34 @@ def fsw_main(args: argparse.Namespace) -> int:
     k = 0
     try:
         while not stop.is_set():
-            # wait for SYNC(k) and every live emulator's data for k, each for so long
+            # wait for SYNC(k), every live emulator's report for k and every byte the
+            # serial units say they have sent, each for so long
+            t_ns = k * period_ns
             synced_at = None
             while not stop.is_set():
                 if ls.last_sync == k:
                     if ls.have(0, k, emulator_nodes - lost):
-                        break
+                        for p in serials.values():
+                            p.poll(t_ns)
+                        if not missing_bytes():
+                            break
+                        select.select(fds, [], [], 0.005)
+                    else:
+                        can_port.poll(t_ns, timeout=0.05)
                     synced_at = synced_at or time.monotonic()
                     if time.monotonic() - synced_at > args.node_timeout:
-                        late = emulator_nodes - lost - ls.done.get((0, k), set())
+                        late = (emulator_nodes - lost - ls.done.get((0, k), set())) | set(
+                            missing_bytes())
                         lost |= late
                         log.warning("tick %d: no data from %s; going on without them", k,
                                     [n for n, i in NODES.items() if i in late])
                         break
-                can_port.poll(k * period_ns, timeout=0.05)
+                    continue
+                can_port.poll(t_ns, timeout=0.05)
                 if can_port.stats.rx_errors > 100:  # the bus is gone
                     stop.set()
             if stop.is_set():
                 break
-            t_ns = k * period_ns
-            for p in serials:
-                p.poll(t_ns)
             for i, (field_name, d) in enumerate(zip(HEALTH_FIELDS, drivers, strict=True)):
                 fresh = d.check(t_ns)
                 setattr(fsw.health_in, field_name, 0.0 if fresh else 1.0)
@@ -306,7 +334,7 @@ def fsw_main(args: argparse.Namespace) -> int:
             ls.forget_before(k)
             k += 1
     finally:
-        for p in serials:
+        for p in serials.values():
             p.close()
         can_port.close()
         truth.close()
@@ -327,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
         q.add_argument("--shm", required=True)
         q.add_argument("--can-port", type=int, required=True)
     d.add_argument("--pty-fd", type=int, default=-1)
+    for q in (d, f):
+        q.add_argument("--baud", type=int, default=460800,
+                       help="serial line rate [bit/s]; emulators are throttled to it")
     f.add_argument("--node-timeout", type=float, default=2.0,
                    help="wall seconds to wait for a unit's lockstep report before going on "
                         "without it")
