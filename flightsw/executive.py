@@ -83,10 +83,25 @@ class SimClock(_Clock):
 class WallClock(_Clock):
     """Real-time tick source with absolute deadlines on the monotonic clock.
 
-    Tick ``k`` is released at ``t0 + k * period`` (never earlier; deadlines do not drift
-    with execution time). A tick is never skipped; one released more than a period after
-    its deadline is counted in ``late_ticks`` (the executive reports it as a base-group
-    slip). ``before_tick`` is called as in :class:`SimClock`.
+    Tick ``k`` is released at ``t0 + k * period / speed`` (never earlier; deadlines do not
+    drift with execution time). A tick is never skipped. Per tick it records its
+    *lateness* (release minus deadline) in ``lateness_ns``; a tick released more than a
+    wall period after its deadline counts in ``late_ticks`` (the executive reports it as a
+    base-group slip), and a tick whose work is not done by the next tick's deadline counts
+    in ``overruns``. ``before_tick`` is called as in :class:`SimClock`.
+
+    Parameters
+    ----------
+    period_ns : int
+        Base period in mission time [ns]; ``t_ns`` advances by it each tick.
+    n_ticks : int or None
+        Ticks to yield; ``None`` for no end.
+    before_tick : callable or None
+    speed : float
+        Mission time per wall time [-]: 10 runs ten times faster than real time.
+    t0_ns : int or None
+        Monotonic-clock time [ns] of tick 0's deadline (shared by the processes of a
+        paced bench); ``None``: when iteration starts.
     """
 
     def __init__(
@@ -94,25 +109,71 @@ class WallClock(_Clock):
         period_ns: int,
         n_ticks: int | None = None,
         before_tick: Callable[[int, int], None] | None = None,
+        speed: float = 1.0,
+        t0_ns: int | None = None,
     ) -> None:
         super().__init__(period_ns, n_ticks, before_tick)
+        if not speed > 0:
+            raise ValueError("speed must be positive")
+        self.speed = float(speed)
+        self.t0_ns = t0_ns
+        self.wall_period_ns = round(self.period_ns / self.speed)
         self.late_ticks = 0
+        self.overruns = 0
+        self.lateness_ns: list[int] = []
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        t0 = time.monotonic_ns()
+        t0 = time.monotonic_ns() if self.t0_ns is None else int(self.t0_ns)
+        wp = self.wall_period_ns
+        late = self.lateness_ns
         k = 0
         while self.n_ticks is None or k < self.n_ticks:
-            deadline = t0 + k * self.period_ns
+            deadline = t0 + k * wp
             now = time.monotonic_ns()
             if now < deadline:
                 time.sleep((deadline - now) * 1e-9)
-            elif now > deadline + self.period_ns:
+                now = time.monotonic_ns()
+            late.append(now - deadline)
+            if now > deadline + wp:
                 self.late_ticks += 1
             t_ns = k * self.period_ns
             if self.before_tick is not None:
                 self.before_tick(k, t_ns)
             yield k, t_ns
+            if time.monotonic_ns() > deadline + wp:
+                self.overruns += 1
             k += 1
+
+    def timing(self) -> dict[str, float]:
+        """Ticks, overruns, late ticks and lateness p50/p99/max [ms]."""
+        lat = sorted(self.lateness_ns)
+        n = len(lat)
+
+        def pct(q: float) -> float:
+            return lat[min(n - 1, int(q * n))] * 1e-6 if n else 0.0
+
+        return {"ticks": n, "overruns": self.overruns, "late_ticks": self.late_ticks,
+                "lateness_p50_ms": pct(0.50), "lateness_p99_ms": pct(0.99),
+                "lateness_max_ms": lat[-1] * 1e-6 if n else 0.0}
+
+
+def request_realtime_priority(priority: int) -> str:
+    """Ask the OS to run this process under ``SCHED_FIFO`` at ``priority`` (1-99).
+
+    A flight computer's rate groups run at real-time priority so that other work on the
+    machine cannot delay a cycle. Returns ``"fifo:<priority>"`` when granted, or
+    ``"normal"`` when the OS refuses (no privilege, or not Linux): the caller runs on, with
+    its lateness showing in its telemetry.
+    """
+    import os
+
+    if priority <= 0 or not hasattr(os, "sched_setscheduler"):
+        return "normal"
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(int(priority)))
+    except (PermissionError, OSError):
+        return "normal"
+    return f"fifo:{int(priority)}"
 
 
 class RateGroup:

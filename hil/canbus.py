@@ -355,9 +355,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rules", help='fault rules as JSON, e.g. [{"frame_id": 512, '
                                    '"drop_prob": 0.1}]')
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rt-priority", type=int, default=0,
+                   help="SCHED_FIFO priority, if the OS grants it (wall-paced benches)")
     p.add_argument("--exit-on-stdin-eof", action="store_true",
                    help="stop when standard input closes (the parent has gone)")
-    asyncio.run(_main(p.parse_args(argv)))
+    args = p.parse_args(argv)
+    if args.rt_priority > 0:
+        from flightsw.executive import request_realtime_priority
+
+        request_realtime_priority(args.rt_priority)
+    asyncio.run(_main(args))
 
 
 if __name__ == "__main__":

@@ -97,12 +97,30 @@ def _cmd_sim(args: argparse.Namespace) -> int:
 
 
 def _cmd_hil(args: argparse.Namespace) -> int:
+    from hil.benchfile import DeviceMissing, load_bench, resolve_bench
     from hil.config import load_scenario
     from hil.hilrun import NodeFailure, run_hil
 
     sc = load_scenario(args.scenario)
+    if args.speed is not None and not args.realtime:
+        print("flightsw: error: --speed needs --realtime", file=sys.stderr)
+        return EXIT_USAGE
+    speed = 1.0 if args.speed is None else args.speed
+    if not speed > 0:
+        print("flightsw: error: --speed must be positive", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        res = run_hil(sc, args.seed, out_dir=args.out, bus_timing=not args.no_bus_timing)
+        bench = resolve_bench(load_bench(args.bench))
+        for w in bench.warnings:
+            print(f"flightsw: warning: bench {bench.name}: {w}", file=sys.stderr)
+        res = run_hil(sc, args.seed, bench=bench, realtime=args.realtime, speed=speed,
+                      out_dir=args.out, bus_timing=not args.no_bus_timing)
+    except DeviceMissing as e:
+        print(f"flightsw: bench error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as e:
+        print(f"flightsw: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except NodeFailure as e:
         print(f"flightsw: bench failure: {e}", file=sys.stderr)
         return EXIT_FAIL
@@ -112,10 +130,48 @@ def _cmd_hil(args: argparse.Namespace) -> int:
         print(_human(res, sc))
         t = res.extra["timing"]
         b = res.extra["buses"]["can0"]
-        print(f"bench: lockstep, every unit emulated in its own process; {t['ticks']} ticks at "
-              f"{t['wall_ms_per_tick']:.1f} ms; CAN {b['frames_in']} frames in, "
+        bn = res.extra["bench"]
+        units = (f"emulated {', '.join(bn['emulated']) or '-'}; real {', '.join(bn['real'])}"
+                 if bn["real"] else "every unit emulated in its own process")
+        if t["mode"] == "paced":
+            mode = (f"wall-paced at {t['speed']:g}x real time; {t['fsw_cycles']} control "
+                    f"cycles, {t['overruns']} overruns, lateness p99 "
+                    f"{t['lateness_p99_ms']:.2f} ms")
+        else:
+            mode = f"lockstep; {t['ticks']} ticks at {t['wall_ms_per_tick']:.1f} ms"
+        print(f"bench {bn['name']}: {units}\n  {mode}\n  CAN {b['frames_in']} frames in, "
               f"{b['frames_out']} delivered, {b['dropped']} dropped")
     return EXIT_OK if res.success else EXIT_FAIL
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from firmware_bridge.ports import PortError
+    from hil.benchfile import load_bench
+    from hil.config import load_scenario
+    from hil.deploy import run_flight
+
+    sc = load_scenario(args.scenario)
+    bench = load_bench(args.bench)
+    try:
+        report = run_flight(sc, bench, handover=args.handover, speed=args.speed,
+                            duration_s=args.duration, quiet=args.json)
+    except PortError as e:
+        print(f"flightsw: bench error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as e:
+        print(f"flightsw: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        sys.stdout.write(json.dumps(report) + "\n")
+    else:
+        t = report["timing"]
+        print(f"flight software stopped ({report['stopped_by']}) after {t['ticks']} cycles: "
+              f"{t['overruns']} overruns, lateness p99 {t['lateness_p99_ms']:.2f} ms; "
+              f"state {report['state']}")
+        for u, d in report["devices"].items():
+            print(f"  {u:<13} {d['rx_frames']:7d} frames in, {d['decode_errors']} bad, "
+                  f"{d['stale_events']} stale events{' (stale now)' if d['stale'] else ''}")
+    return EXIT_OK
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -180,9 +236,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", metavar="DIR",
                    help="write each process's log and the CAN traffic (can0.blf, read by "
                         "can.LogReader and python -m can.player) to DIR")
+    s.add_argument("--bench", metavar="BENCH",
+                   help="bench file (path or shipped name): which units are real, on which "
+                        "bus or port (default: the shipped all-emulated bench)")
+    s.add_argument("--realtime", action="store_true",
+                   help="wall-paced on absolute deadlines instead of lockstep")
+    s.add_argument("--speed", type=float, default=None, metavar="X",
+                   help="with --realtime: run X times faster than real time (default 1)")
     s.add_argument("--no-bus-timing", action="store_true",
                    help="relay CAN frames at once instead of modelling the 1 Mbit/s bus")
     s.set_defaults(func=_cmd_hil)
+    s = sub.add_parser("run", help="the flight software alone against a bench's buses "
+                                   "(embedded deployment; stops on SIGINT/SIGTERM)")
+    s.add_argument("--bench", required=True, metavar="BENCH",
+                   help="bench file: every unit real, on its bus or port")
+    s.add_argument("scenario", nargs="?", default="nominal",
+                   help="scenario giving the vehicles, flight-software parameters and the "
+                        "a-priori state (default: nominal)")
+    s.add_argument("--handover", metavar="FILE",
+                   help="navigation hand-over (TOML: r_CT_H_m, v_CT_H_mps, q_BN, "
+                        "gyro_bias_B_rps, mass_kg); default: the scenario's initial state")
+    s.add_argument("--speed", type=float, default=1.0, metavar="X",
+                   help="clock rate, mission time per wall time (default 1)")
+    s.add_argument("--duration", type=float, default=None, metavar="S",
+                   help="stop after S seconds of mission time (default: run until stopped)")
+    s.add_argument("--json", action="store_true",
+                   help="print one JSON object (ports, units, timing) on stdout at the end")
+    s.set_defaults(func=_cmd_run)
     s = sub.add_parser("bench", help="kernel speed-ups and closed-loop real-time factor")
     s.add_argument("--scenario", default="nominal")
     s.add_argument("--json", action="store_true", help="print one JSON object on stdout")

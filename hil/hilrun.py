@@ -1,14 +1,21 @@
-"""A lockstep multi-process HIL run with every unit emulated (``flightsw hil``).
+"""A multi-process HIL run on a bench (``flightsw hil``).
 
 Processes: the virtual CAN bus (:mod:`hil.canbus`), one per emulated unit (IMU, star
 tracker, docking lidar, RCS driver, docking mechanism; :mod:`hil.nodes`), the flight
-software with its production bridge, and this one: the plant, the docking interface and
-the time master. Serial units reach the flight software through pseudo-terminals; CAN
-units through the bus. Every process is ended when the run ends, also on error or Ctrl-C.
+software with its production bridge (:class:`hil.flightnode.FlightNode`), and this one: the
+plant, the docking interface and the time master. Serial units reach the flight software
+through pseudo-terminals (or their real ports); CAN units through the virtual bus (or
+their real bus). Which units are real is the bench file's business
+(:mod:`hil.benchfile`). Every process is ended when the run ends, also on error or Ctrl-C.
 
-The plant, the sensor models and their seeds are those of the SIL run, so a lockstep HIL
-run of a scenario and seed reproduces itself bit for bit, and matches the SIL run up to
-what the wire quantises.
+Two time modes. *Lockstep* (every unit emulated): the time master sends SYNC(k), and the
+emulators, the flight software and the actuators report each step on the bus before the
+plant moves; the plant, the sensor models and their seeds are those of the SIL run, so a
+lockstep run of a scenario and seed reproduces itself bit for bit. *Wall-paced*: the time
+master steps the plant and sends SYNC on absolute deadlines (``speed`` times real time);
+the emulators answer each SYNC, the flight software runs on its own wall clock half a
+period later with whatever has arrived, and the actuators execute commands as they come.
+Per-cycle lateness and overruns are recorded.
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ from typing import Any
 import numpy as np
 
 from flightsw.docking.sequencer import ABORT_REASONS, STATES
+from flightsw.executive import request_realtime_priority
 from flightsw.fsw import FlightSoftware
+from hil.benchfile import SERIAL_UNITS, Bench, load_bench
 from hil.config import Scenario
 from hil.nodes import ACTUATORS, EMULATORS, NODES, READY, Lockstep
 from hil.shm import SharedTruth
@@ -34,6 +43,15 @@ from hil.sim import G0, RunResult
 from hil.world import World, nav_sensor_model
 
 log = logging.getLogger(__name__)
+
+
+FSW_RT_PRIORITY = 20
+BUS_RT_PRIORITY = 15
+MASTER_RT_PRIORITY = 10
+DEVICE_RT_PRIORITY = 5
+"""SCHED_FIFO priorities asked for in wall-paced runs, when the OS grants them: the flight
+computer first, then the bus every frame crosses, the plant, the units. Together they use
+well under the machine's cores, so nothing starves; each one's lateness is measured."""
 
 
 class NodeFailure(RuntimeError):
@@ -69,11 +87,12 @@ class _Procs:
         return [n for n, p in self.procs if p.poll() is not None]
 
     def stop(self) -> None:
-        for _n, p in self.procs:
+        # last started first: the flight software, then the units, then the bus they use
+        for _n, p in reversed(self.procs):
             with contextlib.suppress(Exception):
                 p.stdin.close()  # the children exit when their stdin closes
         end = time.monotonic() + 5.0
-        for _n, p in self.procs:
+        for _n, p in reversed(self.procs):
             try:
                 p.wait(max(0.1, end - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -83,21 +102,32 @@ class _Procs:
             f.close()
 
 
-def run_hil(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = None,
+def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None,
+            realtime: bool = False, speed: float = 1.0, out_dir: str | Path | None = None,
             bus_timing: bool = True, node_timeout_s: float = 10.0,
             kill_at: dict[str, int] | None = None, stop_on_abort: bool = False) -> RunResult:
-    """Fly ``sc`` in lockstep over the emulated bench.
+    """Fly ``sc`` over a bench: lockstep, or wall-paced with ``realtime``.
 
-    Returns the ``flightsw sim`` result plus ``buses``, ``timing`` and ``devices`` (see
-    :meth:`RunResult.summary`). ``kill_at`` maps a bench process (``imu``, ``star_tracker``,
-    ``lidar``, ``rcs``, ``dock``) to the tick before which it is killed (fault injection);
-    the run goes on without it: a dead sensor unit's driver goes stale, a dead RCS driver
-    fires nothing. ``stop_on_abort`` ends the run when the flight software starts a
-    retreat, instead of flying the retreat out.
+    ``bench`` is a resolved bench (:func:`hil.benchfile.resolve_bench`), the shipped
+    all-emulated one when None; lockstep needs every unit emulated. ``speed`` is mission
+    time per wall time in a wall-paced run. Returns the ``flightsw sim`` result plus
+    ``buses``, ``timing`` and ``devices`` (see :meth:`RunResult.summary`). ``kill_at`` maps
+    a bench process (``imu``, ``star_tracker``, ``lidar``, ``rcs``, ``dock``) to the tick
+    before which it is killed (fault injection); the run goes on without it: a dead sensor
+    unit's driver goes stale, a dead RCS driver fires nothing. ``stop_on_abort`` ends the
+    run when the flight software starts a retreat, instead of flying the retreat out.
     """
     import can
 
     logging.getLogger("can.interfaces.socketcand.socketcand").setLevel(logging.ERROR)
+    bench = load_bench() if bench is None else bench
+    if not realtime and not bench.all_emulated:
+        raise ValueError(f"bench {bench.name!r} has real units ({', '.join(bench.real)}): "
+                         f"they do not step on SYNC, so it cannot run in lockstep; run it "
+                         f"wall-paced (--realtime)")
+    if not speed > 0:
+        raise ValueError(f"speed must be positive, got {speed}")
+    emulated = bench.emulated
     seed = sc.seed if seed is None else int(seed)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
@@ -120,23 +150,42 @@ def run_hil(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None
     bus_log = None
     t_wall0 = time.perf_counter()
     lateness: list[float] = []
+    master_overruns = 0
+    master_policy = "normal"
+    links: list[str] = []
     ticks = 0
+    fsw_report: dict[str, Any] = {}
+    report_path = f"/dev/shm/{truth.name}.fsw.json" if os.path.isdir("/dev/shm") else \
+        str(Path(os.environ.get("TMPDIR", "/tmp")) / f"{truth.name}.fsw.json")
     try:
-        bus_args = ["-m", "hil.canbus", "--port", "0", "--exit-on-stdin-eof"]
-        bus_p = procs.start("canbus", bus_args + ([] if bus_timing else ["--no-timing"]),
+        vc = bench.virtual_can
+        bus_args = ["-m", "hil.canbus", "--port", str(vc.port), "--bitrate", str(vc.bitrate),
+                    "--exit-on-stdin-eof",
+                    "--rt-priority", str(BUS_RT_PRIORITY if realtime else 0)]
+        timing_on = bus_timing and vc.timing
+        bus_p = procs.start("canbus", bus_args + ([] if timing_on else ["--no-timing"]),
                             stdout=subprocess.PIPE)
         line = bus_p.stdout.readline()
         if not line.startswith("PORT "):
             raise NodeFailure(f"the CAN bus process did not start: {line!r}")
         port = int(line.split()[1])
         ptys = {}
-        for unit in ("star_tracker", "lidar"):
+        for unit in SERIAL_UNITS:
+            if unit not in emulated:
+                continue
             mfd, sfd = os.openpty()
             masters.append(mfd)
             slaves.append(sfd)
             ptys[unit] = (mfd, os.ttyname(sfd))
+            link = bench.devices[unit].link
+            if link:  # a fixed name for the line, for a flight computer wired to it
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(link)
+                os.symlink(ptys[unit][1], link)
+                links.append(link)
+        mode = "paced" if realtime else "lockstep"
         common = ["--scenario", sc.file, "--seed", str(seed), "--shm", truth.name,
-                  "--can-port", str(port)]
+                  "--can-port", str(port), "--mode", mode]
         bus_client = can.Bus(interface="socketcand", host="127.0.0.1", port=port,
                              channel="can0", tcp_tune=True)
         ls = Lockstep(bus_client)
@@ -154,16 +203,21 @@ def run_hil(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None
                                     timestamp=time.time(), channel="can0"))
 
             ls.send_sync = logged_sync  # type: ignore[method-assign]
-        for unit in EMULATORS:
+        for unit in emulated:
             fds: tuple[int, ...] = ()
             extra: list[str] = []
             if unit in ptys:
                 fds = (ptys[unit][0],)
-                extra = ["--pty-fd", str(ptys[unit][0])]
-            procs.start(unit, ["-m", "hil.nodes", "device", "--kind", unit, *common, *extra],
+                extra = ["--pty-fd", str(ptys[unit][0]),
+                         "--baud", str(bench.devices[unit].baudrate)]
+            procs.start(unit, ["-m", "hil.nodes", "device", "--kind", unit, *common, *extra,
+                               "--rt-priority", str(DEVICE_RT_PRIORITY if realtime else 0)],
                         pass_fds=fds)
-        procs.start("fsw", ["-m", "hil.nodes", "fsw", *common, "--st-pty",
-                            ptys["star_tracker"][1], "--lidar-pty", ptys["lidar"][1]])
+        procs.start("fsw", ["-m", "hil.nodes", "fsw", *common, "--bench", bench.file,
+                            "--report", report_path,
+                            "--emulated", ",".join(emulated), "--speed", repr(speed),
+                            "--rt-priority", str(FSW_RT_PRIORITY if realtime else 0),
+                            *[f"--pty={u}={p[1]}" for u, p in ptys.items()]])
 
         gone: set[str] = set()  # bench processes that have died (killed or crashed)
 
@@ -190,12 +244,19 @@ def run_hil(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None
                     names = [n for n, i in NODES.items() if i in missing]
                     raise NodeFailure(f"{what}: no answer from {names} in {node_timeout_s} s")
 
-        wait_for(0, READY, set(NODES.values()), "start-up")
+        wait_for(0, READY, {NODES["fsw"], *(NODES[u] for u in emulated)}, "start-up")
         time.sleep(0.1)  # every client past its handshake grace
         n_ticks = int(math.ceil(sc.time_limit_s / dt))
-        actuators = {NODES[a] for a in ACTUATORS}
+        actuators = {NODES[a] for a in ACTUATORS if a in emulated}
         kills = dict(kill_at or {})
-        t_start = time.perf_counter()
+        wall_period = dt / speed
+        t_start = time.monotonic() + 0.05  # the deadline of tick 0 (paced)
+        if realtime:
+            # the time master paces the plant: real-time priority too, below the flight
+            # software's, when the OS grants it
+            master_policy = request_realtime_priority(MASTER_RT_PRIORITY)
+            truth.epoch[0] = t_start
+        act_seen = 0.0
         for k in range(n_ticks + 1):
             for name in [n for n, at in kills.items() if at == k]:
                 for n, p in procs.procs:
@@ -203,12 +264,35 @@ def run_hil(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None
                         p.kill()  # fault injection: the unit dies
                         p.wait(5)
                 del kills[name]
+            if realtime:
+                deadline = t_start + k * wall_period
+                now = time.monotonic()
+                if now < deadline:
+                    time.sleep(deadline - now)
+                    now = time.monotonic()
+                lateness.append(now - deadline)
+                if now > deadline + wall_period:
+                    master_overruns += 1
+                for name in procs.dead():
+                    if name == "fsw":
+                        raise NodeFailure(f"tick {k}: the flight-software process exited")
             if k > 0:
-                wait_for(1, k - 1, {NODES["fsw"]}, f"tick {k - 1} flight software")
-                wait_for(2, k - 1, actuators, f"tick {k - 1} actuators")
-                if "rcs" in gone:
-                    truth.on_times[:] = 0.0  # a dead thruster driver fires nothing
-                plant.t_on[:] = truth.on_times[: plant.nthr]
+                if realtime:
+                    # what the RCS unit executed since the last step (seqlock: retry while
+                    # it writes); nothing new, nothing fires
+                    while True:
+                        s0 = float(truth.act_seq[0])
+                        t_on = np.array(truth.on_times[: plant.nthr])
+                        if s0 % 2 == 0 and float(truth.act_seq[0]) == s0:
+                            break
+                    plant.t_on[:] = t_on if s0 != act_seen else 0.0
+                    act_seen = s0
+                else:
+                    wait_for(1, k - 1, {NODES["fsw"]}, f"tick {k - 1} flight software")
+                    wait_for(2, k - 1, actuators, f"tick {k - 1} actuators")
+                    plant.t_on[:] = truth.on_times[: plant.nthr]
+                if "rcs" in gone or "rcs" not in emulated:
+                    plant.t_on[:] = 0.0  # no thruster driver here: the plant sees no firing
                 local.mech_cmd.buf[:] = truth.mech_cmd
                 plant.step(dt)
                 dock.step(plant, dt)
@@ -216,8 +300,13 @@ def run_hil(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None
             truth.state[:] = plant.state
             truth.mech_status[:] = local.mech_in.buf
             truth.tick[0], truth.t_s[0] = k, plant.t_s
-            lateness.append(time.perf_counter() - t_start - k * dt)
+            if not realtime:
+                lateness.append(time.perf_counter() - t_wall0 - k * dt)
             ls.send_sync(k, period_ns)
+            if realtime:
+                while (msg := bus_client.recv(timeout=0.0)) is not None:
+                    if bus_log is not None:
+                        bus_log(msg)  # keep the log whole and the socket drained
             ticks = k + 1
             if dock.outcome == "collision" or truth.fsw_stop[0] == 1.0:
                 break
@@ -225,9 +314,11 @@ def run_hil(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None
                 break
             if dock.outcome == "docked" and truth.fsw_state[0] == 8.0:  # mated
                 break
+        truth.end_tick[0] = ticks  # wall-paced: the flight software stops there too
         # let the flight software finish the last tick it was given
-        with contextlib.suppress(NodeFailure):
-            wait_for(1, ticks - 1, {NODES["fsw"]}, "last tick")
+        if not realtime:
+            with contextlib.suppress(NodeFailure):
+                wait_for(1, ticks - 1, {NODES["fsw"]}, "last tick")
     finally:
         if bus_client is not None:
             bus_client.shutdown()
@@ -246,6 +337,17 @@ def run_hil(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None
         for fd in masters + slaves:
             with contextlib.suppress(OSError):
                 os.close(fd)
+        for link in links:
+            with contextlib.suppress(OSError):
+                os.unlink(link)
+        fsw_timing = np.array(truth.fsw_timing)
+        fsw_prio = float(truth.fsw_priority[0])
+        with contextlib.suppress(OSError, ValueError):
+            import json
+
+            fsw_report = json.loads(Path(report_path).read_text())
+        with contextlib.suppress(OSError):
+            os.unlink(report_path)
         fsw_state = float(truth.fsw_state[0])
         abort_reason = ABORT_REASONS[int(truth.fsw_abort[0])]
         nav_counts = np.array(truth.fsw_nav)
@@ -273,21 +375,44 @@ def run_hil(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None
         nav=dict(zip(("n_lidar", "n_pose", "n_star_tracker", "n_rejected"),
                      nav_counts.tolist(), strict=True)),
     )
-    lat = np.array(lateness) * 1e3
-    res.extra = {
-        "buses": {"can0": {"frames_in": bus_report.get("frames_in"),
-                           "frames_out": bus_report.get("frames_out"),
-                           "dropped": bus_report.get("dropped"),
-                           "parse_errors": bus_report.get("parse_errors"),
-                           "timing_model": bus_timing}},
+    lat_ms = np.array(lateness) * 1e3
+    if realtime:
+        timing: dict[str, Any] = {
+            "mode": "paced", "speed": speed, "ticks": ticks,
+            # the flight software's control cycles on its own wall clock
+            "fsw_cycles": int(fsw_timing[0]), "overruns": int(fsw_timing[1]),
+            "lateness_p99_ms": float(fsw_timing[2]), "lateness_max_ms": float(fsw_timing[3]),
+            "fsw_priority": f"fifo:{int(fsw_prio)}" if fsw_prio else "normal",
+            "time_master": {"overruns": master_overruns, "priority": master_policy,
+                            "lateness_p99_ms": float(np.percentile(lat_ms, 99))
+                            if lat_ms.size else 0.0}}
+    else:
         # lockstep: no deadlines, so no overruns; lateness is how far the run fell behind
         # real time at each tick (0 when ahead of it)
-        "timing": {"mode": "lockstep", "ticks": ticks,
-                   "wall_ms_per_tick": wall * 1e3 / max(ticks, 1),
-                   "lateness_p99_ms": float(max(0.0, np.percentile(lat, 99))) if lat.size
-                   else 0.0,
-                   "overruns": 0},
-        "devices": devices,
-        "abort_reason": abort_reason or None,
-    }
+        timing = {"mode": "lockstep", "ticks": ticks,
+                  "wall_ms_per_tick": wall * 1e3 / max(ticks, 1),
+                  "lateness_p99_ms": float(max(0.0, np.percentile(lat_ms, 99)))
+                  if lat_ms.size else 0.0,
+                  "overruns": 0}
+    ports = fsw_report.get("ports", {})
+    buses: dict[str, Any] = {"can0": {
+        "kind": "can", "virtual": True, "timing_model": bus_timing and bench.virtual_can.timing,
+        "frames_in": bus_report.get("frames_in"), "frames_out": bus_report.get("frames_out"),
+        "dropped": bus_report.get("dropped"), "corrupted": bus_report.get("corrupted"),
+        "parse_errors": bus_report.get("parse_errors")}}
+    for name, st in ports.items():
+        key = "can0" if name == "virtual" else name
+        serial = name in SERIAL_UNITS
+        buses.setdefault(key, {"kind": "serial" if serial else "can",
+                               "virtual": serial and bench.devices[name].emulated})
+        buses[key]["flight_software"] = st  # what the flight computer's port counted
+    fsw_devices = fsw_report.get("devices", {})
+    for name, d in devices.items():
+        h = fsw_devices.get(name, {})
+        d.update({"mode": bench.devices[name].mode, "rx_frames": h.get("rx_frames"),
+                  "decode_errors": h.get("decode_errors"), "gaps": h.get("gaps")})
+    res.extra = {"buses": buses, "timing": timing, "devices": devices,
+                 "abort_reason": abort_reason or None,
+                 "bench": {"name": bench.name, "emulated": list(emulated),
+                           "real": list(bench.real), "warnings": list(bench.warnings)}}
     return res

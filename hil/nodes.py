@@ -25,6 +25,8 @@ its parent closes its standard input, on SIGTERM, or when the bus goes away.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import logging
 import os
 import select
@@ -32,6 +34,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 READY = 0xFFFFFFFF
@@ -39,8 +42,6 @@ NODES = {"fsw": 0x01, "imu": 0x10, "star_tracker": 0x11, "lidar": 0x12, "rcs": 0
          "dock": 0x30}
 EMULATORS = ("imu", "star_tracker", "lidar", "rcs", "dock")
 ACTUATORS = ("rcs", "dock")
-HEALTH_FIELDS = ("imu", "star_tracker", "lidar", "rcs", "docking_mechanism")
-"""DeviceHealth fields, in the order of EMULATORS."""
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,10 @@ def device_main(args: argparse.Namespace) -> int:
     from hil.serial_line import PacedLine
 
     stop, sc, truth = _setup(args)
+    if args.mode == "paced" and args.rt_priority > 0:
+        from flightsw.executive import request_realtime_priority
+
+        request_realtime_priority(args.rt_priority)
     base = sc.fsw.base_rate_hz
     period_ns = round(1e9 / base)
     dt = period_ns * 1e-9
@@ -192,6 +197,7 @@ def device_main(args: argparse.Namespace) -> int:
         emu = emulators.DockingMechEmulator(bus, status, cmd)
     ls.send_done(node, 0, READY)
     fsw_node = NODES["fsw"]
+    lockstep = args.mode == "lockstep"
     executed = 0
     try:
         while not stop.is_set():
@@ -211,8 +217,9 @@ def device_main(args: argparse.Namespace) -> int:
                     if kind == "dock":
                         emu.status.buf[:] = truth.mech_status
                     emu.tick(t_ns)
-                    ls.send_done(node, 0, tick, emu.bytes_out if line is not None else 0)
-                elif who == fsw_node and phase == 1 and kind in ACTUATORS:
+                    if lockstep:
+                        ls.send_done(node, 0, tick, emu.bytes_out if line is not None else 0)
+                elif lockstep and who == fsw_node and phase == 1 and kind in ACTUATORS:
                     if kind == "rcs":
                         new = emu.commands > executed
                         executed = emu.commands
@@ -222,7 +229,14 @@ def device_main(args: argparse.Namespace) -> int:
                     ls.send_done(node, 2, tick)
                     ls.forget_before(tick)
             elif kind in ACTUATORS:
-                emu.receive(fid, bytes(m.data))
+                complete = emu.receive(fid, bytes(m.data))
+                if not lockstep:  # wall-paced: execute on receipt, for the plant's next step
+                    if kind == "rcs" and complete:
+                        truth.act_seq[0] += 1.0  # odd: being written
+                        truth.on_times[: len(emu.on_times_s)] = emu.on_times_s
+                        truth.act_seq[0] += 1.0
+                    elif kind == "dock":
+                        truth.mech_cmd[:] = emu.cmd.buf
     finally:
         if line is not None:
             line.close()
@@ -232,113 +246,162 @@ def device_main(args: argparse.Namespace) -> int:
 
 
 def fsw_main(args: argparse.Namespace) -> int:
-    """The flight software with its production bridge, stepping on the lockstep SYNC."""
+    """The flight software with its production bridge (:class:`hil.flightnode.FlightNode`),
+    stepping on the lockstep SYNC or, wall-paced, on its own clock."""
     import numpy as np
 
-    from firmware_bridge.drivers import (
-        DockingMechDriver,
-        ImuDriver,
-        LidarDriver,
-        RcsDriver,
-        StarTrackerDriver,
-    )
-    from firmware_bridge.ports import CanPort, SerialPort
+    from flightsw.executive import WallClock
     from flightsw.fsw import FlightSoftware
+    from hil.benchfile import load_bench, with_emulated
+    from hil.flightnode import FlightNode
     from hil.world import nav_sensor_model
 
     stop, sc, truth = _setup(args)
+    bench = with_emulated(load_bench(args.bench), args.emulated.split(",") if args.emulated
+                          else [])
     fsw = FlightSoftware(sc.fsw, sc.chaser, sc.target, sc.orbit_radius_m, nav_sensor_model(sc))
     ni = np.array(truth.nav_init)
     fsw.navigation.set_initial(ni[0:3], ni[3:6], ni[6:10], ni[10:13], ni[13])
-    fsw.reset(0)
+    paths = dict(kv.split("=", 1) for kv in args.pty)
+    node = FlightNode(fsw, bench, virtual_can_port=args.can_port, serial_paths=paths)
+    node.open()
     period_ns = fsw.base_period_ns
-    can_port = CanPort("can0", {"interface": "socketcand", "host": "127.0.0.1",
-                                "port": args.can_port, "channel": "can0", "tcp_tune": True})
-    logging.getLogger("can.interfaces.socketcand.socketcand").setLevel(logging.ERROR)
-    can_port.open()
-    imu = ImuDriver(fsw.imu_in)
-    rcs = RcsDriver(fsw.thruster_cmd)
-    dock = DockingMechDriver(fsw.mech_in, fsw.mech_cmd)
-    ls = Lockstep(can_port.bus)
-    for d in (imu, rcs, dock, ls):
-        can_port.attach(d)
-    st_drv, li_drv = StarTrackerDriver(fsw.st_in), LidarDriver(fsw.lidar_in)
-    serials = {NODES["star_tracker"]: SerialPort("star_tracker", args.st_pty, args.baud, st_drv),
-               NODES["lidar"]: SerialPort("lidar", args.lidar_pty, args.baud, li_drv)}
-    for p in serials.values():
-        p.open()
+    vbus = node.can_ports.get("virtual")
+    ls = Lockstep(vbus.bus) if vbus is not None else None
+    if vbus is not None and ls is not None:
+        vbus.attach(ls)
+    g, seq = fsw.guidance.guidance_out, fsw.sequencer
+    truth.dev_first_stale_tick[:] = -1.0
+    retreat_done = 0.0
+
+    def after_cycle(k: int) -> None:
+        """Publish what the bench's stop logic and report read."""
+        nonlocal retreat_done
+        truth.fsw_state[0] = seq.mode_out.state
+        truth.fsw_abort[0] = seq.mode_out.abort_reason
+        nav = fsw.navigation.nav_out
+        truth.fsw_nav[:] = (nav.n_lidar, nav.n_pose, nav.n_st, nav.n_rejected)
+        for i, unit in enumerate(EMULATORS):
+            h = node.drivers[unit].health
+            truth.dev_stale_events[i] = h.stale_events
+            if h.stale_events and truth.dev_first_stale_tick[i] < 0:
+                truth.dev_first_stale_tick[i] = k
+        if seq.state == "retreat":
+            if abs(g.rho_ref_m - seq.guidance_cmd_out.rho_goal_m) < 1e-3:
+                retreat_done += fsw.dt
+            if retreat_done > 30.0:
+                truth.fsw_stop[0] = 1.0
+
+    try:
+        if ls is not None:
+            ls.send_done(NODES["fsw"], 0, READY)
+        if args.mode == "paced":
+            _fsw_paced(args, node, truth, stop, after_cycle, WallClock, period_ns)
+        else:
+            assert ls is not None and vbus is not None, "lockstep needs the virtual bus"
+            _fsw_lockstep(args, node, ls, vbus, truth, stop, after_cycle, period_ns)
+    finally:
+        node.close()
+        truth.close()
+        if args.report:
+            import json
+
+            with contextlib.suppress(OSError):
+                Path(args.report).write_text(json.dumps(node.summary()))
+    return 0
+
+
+def _fsw_paced(args: argparse.Namespace, node: Any, truth: Any, stop: threading.Event,
+               after_cycle: Any, clock_cls: Any, period_ns: int) -> None:
+    """Wall-paced: cycle k at the shared epoch + (k + 1/2) wall periods, whatever arrived."""
+    from flightsw.executive import request_realtime_priority
+
+    policy = request_realtime_priority(args.rt_priority)
+    if policy == "normal" and args.rt_priority > 0:
+        log.warning("real-time priority refused; running at normal priority")
+    truth.fsw_priority[0] = args.rt_priority if policy != "normal" else 0.0
+    # a collection of the set-up's objects must not land in a cycle: move them out of the
+    # collector's view once (gc.freeze), so the cycles' few young objects are cheap
+    gc.collect()
+    gc.freeze()
+    while truth.epoch[0] == 0.0 and not stop.is_set():
+        time.sleep(0.001)  # the time master sets the epoch once every node is ready
+    speed = float(args.speed)
+    t0_ns = round(truth.epoch[0] * 1e9) + round(period_ns / speed / 2)
+    clock = clock_cls(period_ns, speed=speed, t0_ns=t0_ns)
+    tm = truth.fsw_timing
+    for k, t_ns in clock:
+        if 0 < truth.end_tick[0] <= k:
+            break  # the run has ended
+        node.read(t_ns)
+        node.cycle(k, t_ns)
+        after_cycle(k)
+        if k % 25 == 0 or stop.is_set():
+            t = clock.timing() if k % 250 == 0 or stop.is_set() else None
+            tm[0], tm[1] = k + 1, clock.overruns
+            if t is not None:
+                tm[2], tm[3] = t["lateness_p99_ms"], t["lateness_max_ms"]
+        if stop.is_set():
+            break
+    t = clock.timing()
+    tm[:] = (t["ticks"], t["overruns"], t["lateness_p99_ms"], t["lateness_max_ms"])
+    worst = sorted(range(len(clock.lateness_ns)), key=clock.lateness_ns.__getitem__)[-5:]
+    log.warning("wall-paced: %d cycles, %d overruns; latest cycles %s", t["ticks"],
+                t["overruns"], ", ".join(f"{i}: {clock.lateness_ns[i] * 1e-6:.2f} ms"
+                                         for i in reversed(worst)))
+
+
+def _fsw_lockstep(args: argparse.Namespace, node: Any, ls: Lockstep, vbus: Any, truth: Any,
+                  stop: threading.Event, after_cycle: Any, period_ns: int) -> None:
+    """Lockstep: cycle k once SYNC(k), every live emulator's report and every serial byte
+    it reported are in."""
+    emulator_nodes = {NODES[k] for k in node.bench.emulated}
+    serials = {NODES[u]: p for u, p in node.serial_ports.items()
+               if node.bench.devices[u].emulated}
     fds = [fd for p in serials.values() if (fd := p.fileno()) is not None]
+    lost: set[int] = set()  # units that missed a lockstep deadline: not waited for again
 
     def missing_bytes() -> list[int]:
         """Serial units whose reported bytes for this tick have not all arrived."""
         return [n for n, p in serials.items() if n not in lost
                 and (ls.serial_bytes.get(n, 0) - p.stats.bytes_in) & 0xFFFF]
 
-    emulator_nodes = {NODES[k] for k in EMULATORS}
-    lost: set[int] = set()  # units that missed a lockstep deadline: not waited for again
     me = NODES["fsw"]
-    ls.send_done(me, 0, READY)
-    g, seq = fsw.guidance.guidance_out, fsw.sequencer
-    drivers = (imu, st_drv, li_drv, rcs, dock)  # in the order of EMULATORS
-    truth.dev_first_stale_tick[:] = -1.0
-    retreat_done = 0.0
     k = 0
-    try:
+    while not stop.is_set():
+        t_ns = k * period_ns
+        synced_at = None
         while not stop.is_set():
-            # wait for SYNC(k), every live emulator's report for k and every byte the
-            # serial units say they have sent, each for so long
-            t_ns = k * period_ns
-            synced_at = None
-            while not stop.is_set():
-                if ls.last_sync == k:
-                    if ls.have(0, k, emulator_nodes - lost):
-                        for p in serials.values():
-                            p.poll(t_ns)
-                        if not missing_bytes():
-                            break
-                        select.select(fds, [], [], 0.005)
-                    else:
-                        can_port.poll(t_ns, timeout=0.05)
-                    synced_at = synced_at or time.monotonic()
-                    if time.monotonic() - synced_at > args.node_timeout:
-                        late = (emulator_nodes - lost - ls.done.get((0, k), set())) | set(
-                            missing_bytes())
-                        lost |= late
-                        log.warning("tick %d: no data from %s; going on without them", k,
-                                    [n for n, i in NODES.items() if i in late])
+            if ls.last_sync == k:
+                if ls.have(0, k, emulator_nodes - lost):
+                    for p in serials.values():
+                        p.poll(t_ns)
+                    if not missing_bytes():
                         break
-                    continue
-                can_port.poll(t_ns, timeout=0.05)
-                if can_port.stats.rx_errors > 100:  # the bus is gone
-                    stop.set()
-            if stop.is_set():
-                break
-            for i, (field_name, d) in enumerate(zip(HEALTH_FIELDS, drivers, strict=True)):
-                fresh = d.check(t_ns)
-                setattr(fsw.health_in, field_name, 0.0 if fresh else 1.0)
-                truth.dev_stale_events[i] = d.health.stale_events
-                if d.health.stale_events and truth.dev_first_stale_tick[i] < 0:
-                    truth.dev_first_stale_tick[i] = k
-            fsw.executive.tick(k, t_ns)
-            can_port.send(rcs.frames_to_send(t_ns) + dock.frames_to_send(t_ns))
-            truth.fsw_state[0] = seq.mode_out.state
-            truth.fsw_abort[0] = seq.mode_out.abort_reason
-            nav = fsw.navigation.nav_out
-            truth.fsw_nav[:] = (nav.n_lidar, nav.n_pose, nav.n_st, nav.n_rejected)
-            if seq.state == "retreat":
-                if abs(g.rho_ref_m - seq.guidance_cmd_out.rho_goal_m) < 1e-3:
-                    retreat_done += fsw.dt
-                if retreat_done > 30.0:
-                    truth.fsw_stop[0] = 1.0
-            ls.send_done(me, 1, k)
-            ls.forget_before(k)
-            k += 1
-    finally:
-        for p in serials.values():
-            p.close()
-        can_port.close()
-        truth.close()
-    return 0
+                    select.select(fds, [], [], 0.005)
+                else:
+                    vbus.poll(t_ns, timeout=0.05)
+                synced_at = synced_at or time.monotonic()
+                if time.monotonic() - synced_at > args.node_timeout:
+                    late = (emulator_nodes - lost - ls.done.get((0, k), set())) | set(
+                        missing_bytes())
+                    lost |= late
+                    log.warning("tick %d: no data from %s; going on without them", k,
+                                [n for n, i in NODES.items() if i in late])
+                    break
+                continue
+            vbus.poll(t_ns, timeout=0.05)
+            if vbus.stats.rx_errors > 100:  # the bus is gone
+                stop.set()
+        if stop.is_set():
+            break
+        node.read(t_ns)
+        node.cycle(k, t_ns)
+        after_cycle(k)
+        ls.send_done(me, 1, k)
+        ls.forget_before(k)
+        k += 1
+    truth.fsw_timing[:] = (k, 0, 0.0, 0.0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -347,8 +410,13 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("device")
     d.add_argument("--kind", choices=EMULATORS, required=True)
     f = sub.add_parser("fsw")
-    f.add_argument("--st-pty", required=True)
-    f.add_argument("--lidar-pty", required=True)
+    f.add_argument("--bench", required=True, help="bench file")
+    f.add_argument("--emulated", default="",
+                   help="comma-separated units emulated although the bench file says real "
+                        "(missing units replaced by their emulator)")
+    f.add_argument("--report", default="", help="write the node's summary (JSON) here at exit")
+    f.add_argument("--pty", action="append", default=[], metavar="UNIT=PATH",
+                   help="line of an emulated serial unit")
     for q in (d, f):
         q.add_argument("--scenario", required=True)
         q.add_argument("--seed", type=int, required=True)
@@ -358,6 +426,13 @@ def main(argv: list[str] | None = None) -> int:
     for q in (d, f):
         q.add_argument("--baud", type=int, default=460800,
                        help="serial line rate [bit/s]; emulators are throttled to it")
+    for q in (d, f):
+        q.add_argument("--mode", choices=("lockstep", "paced"), default="lockstep")
+    for q in (d, f):
+        q.add_argument("--rt-priority", type=int, default=0,
+                       help="wall-paced: SCHED_FIFO priority of the process (0: none)")
+    f.add_argument("--speed", type=float, default=1.0,
+                   help="wall-paced: mission time per wall time")
     f.add_argument("--node-timeout", type=float, default=2.0,
                    help="wall seconds to wait for a unit's lockstep report before going on "
                         "without it")

@@ -30,8 +30,13 @@ LAYOUT = {
     "dev_stale_events": (119, 5),  # per unit (imu, star_tracker, lidar, rcs, dock)
     "dev_first_stale_tick": (124, 5),  # tick at which each first went stale (-1: never)
     "fsw_abort": (129, 1),  # abort reason index (flightsw.docking.sequencer.ABORT_REASONS)
+    "act_seq": (130, 1),  # wall-paced: on_times seqlock (odd while the RCS unit writes)
+    "epoch": (131, 1),  # wall-paced: monotonic time of tick 0's deadline [s]
+    "fsw_timing": (132, 4),  # cycles, overruns, lateness p99 and max [ms] of the FSW clock
+    "fsw_priority": (136, 1),  # SCHED_FIFO priority the flight software got (0: normal)
+    "end_tick": (137, 1),  # wall-paced: the tick count at which the run ended (0: running)
 }
-SIZE = 130
+SIZE = 138
 
 
 class SharedTruth:

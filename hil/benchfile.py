@@ -1,0 +1,314 @@
+"""Bench files (TOML): per device, real or emulated, and where it is.
+
+A bench file names every unit the flight software talks to::
+
+    name = "emulated"
+    description = "Every unit emulated on this machine"
+
+    [virtual_can]              # the bench's own CAN bus (hil.canbus), for emulated CAN units
+    bitrate = 1000000          # [bit/s]
+    timing = true              # model frame times and arbitration
+    port = 0                   # TCP port on 127.0.0.1 (0: any free one)
+
+    [devices.imu]              # CAN units: imu, rcs, dock
+    mode = "emulated"
+
+    [devices.rcs]
+    mode = "real"
+    can = { interface = "socketcan", channel = "can0", bitrate = 1000000 }
+    fallback = "emulate"       # a missing unit is replaced by its emulator, with a warning
+    detect_s = 2.5             # listen this long for the unit's heartbeat [s]
+
+    [devices.star_tracker]     # serial units: star_tracker, lidar
+    mode = "real"
+    port = "/dev/ttyUSB0"      # anything serial.serial_for_url opens
+    baudrate = 460800          # [bit/s]; an emulated unit is throttled to it
+    # link = "/tmp/bench/st"   # emulated only: a symlink to its pseudo-terminal
+
+Emulated CAN units sit on the virtual bus; a real CAN unit on the bus its ``can`` table
+describes (python-can keyword arguments: any interface python-can has). The flight
+software opens every bus its units are on. :func:`resolve_bench` looks for each real unit
+(opens its port or bus, and listens for it) and, when it is missing, replaces it by its
+emulator if the unit says ``fallback = "emulate"``, or raises :class:`DeviceMissing`
+naming it. Errors in the file are :class:`~flightsw.config.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from flightsw.config import ConfigError, Reader, load_toml
+
+log = logging.getLogger(__name__)
+
+CAN_UNITS = ("imu", "rcs", "dock")
+SERIAL_UNITS = ("star_tracker", "lidar")
+UNITS = ("imu", "star_tracker", "lidar", "rcs", "dock")
+"""Every unit a bench has, in the order of :data:`hil.nodes.EMULATORS`."""
+
+HEARTBEATS = {"imu": "HEARTBEAT_IMU", "rcs": "HEARTBEAT_RCS", "dock": "HEARTBEAT_DOCK"}
+DEFAULT_BENCH = "emulated"
+
+
+class DeviceMissing(RuntimeError):
+    """A real unit of the bench is not there and may not be emulated instead."""
+
+
+def shipped_benches() -> dict[str, Path]:
+    """Shipped bench names and their files."""
+    d = Path(str(resources.files("hil") / "data" / "benches"))
+    return {p.stem: p for p in sorted(d.glob("*.toml"))}
+
+
+@dataclass(frozen=True)
+class Device:
+    """One unit of a bench.
+
+    ``mode`` is ``"emulated"`` or ``"real"``; ``fallback`` ``"none"`` or ``"emulate"``.
+    Real CAN units have ``can`` (python-can keyword arguments); real serial units have
+    ``port`` (a ``serial_for_url`` URL). Serial units have a ``baudrate`` [bit/s];
+    emulated serial units may have ``link``, a symlink made to their pseudo-terminal.
+    ``detect_s`` [s] is how long to listen for a real unit before calling it missing.
+    """
+
+    name: str
+    mode: str
+    fallback: str = "none"
+    can: dict[str, Any] | None = None
+    port: str | None = None
+    baudrate: int = 460800
+    link: str | None = None
+    detect_s: float = 2.5
+
+    @property
+    def emulated(self) -> bool:
+        return self.mode == "emulated"
+
+    @property
+    def kind(self) -> str:
+        return "can" if self.name in CAN_UNITS else "serial"
+
+
+@dataclass(frozen=True)
+class VirtualCan:
+    """The bench's own CAN bus: bit rate [bit/s], timing model on/off, TCP port (0: any)."""
+
+    bitrate: int = 1_000_000
+    timing: bool = True
+    port: int = 0
+
+
+@dataclass(frozen=True)
+class Bench:
+    """A bench: its units and its virtual CAN bus; ``warnings`` from :func:`resolve_bench`."""
+
+    name: str
+    description: str
+    file: str
+    devices: dict[str, Device]
+    virtual_can: VirtualCan = VirtualCan()
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def all_emulated(self) -> bool:
+        return all(d.emulated for d in self.devices.values())
+
+    @property
+    def emulated(self) -> tuple[str, ...]:
+        return tuple(n for n in UNITS if self.devices[n].emulated)
+
+    @property
+    def real(self) -> tuple[str, ...]:
+        return tuple(n for n in UNITS if not self.devices[n].emulated)
+
+    def can_buses(self) -> dict[str, dict[str, Any]]:
+        """The CAN buses the flight software opens: ``"virtual"`` (if any CAN unit is
+        emulated) and one per distinct real bus, named ``can_<interface>_<channel>``."""
+        out: dict[str, dict[str, Any]] = {}
+        for n in CAN_UNITS:
+            d = self.devices[n]
+            if d.emulated:
+                out.setdefault("virtual", {})
+            else:
+                assert d.can is not None
+                out.setdefault(bus_name(d.can), dict(d.can))
+        return out
+
+    def bus_of(self, unit: str) -> str:
+        """Name (as in :meth:`can_buses`) of the bus a CAN unit is on."""
+        d = self.devices[unit]
+        return "virtual" if d.emulated else bus_name(d.can or {})
+
+
+def bus_name(cfg: dict[str, Any]) -> str:
+    return f"can_{cfg.get('interface', '?')}_{cfg.get('channel', '')}".rstrip("_")
+
+
+def load_bench(name_or_path: str | Path | None = None) -> Bench:
+    """Read and check a bench file (a path or a shipped bench's name; the all-emulated
+    default when None)."""
+    if name_or_path is None:
+        name_or_path = DEFAULT_BENCH
+    shipped = shipped_benches()
+    path = shipped.get(str(name_or_path), Path(name_or_path))
+    if not path.exists() and not str(name_or_path).endswith(".toml"):
+        raise ConfigError(path, "", f"a bench file or one of the shipped benches "
+                                    f"{sorted(shipped)} (not found)")
+    r = Reader(load_toml(path), path)
+    name = r.string("name", path.stem)
+    desc = r.string("description", "")
+    vt = r.table("virtual_can", {})
+    vcan = VirtualCan(bitrate=vt.integer("bitrate", 1_000_000, lo=10_000),
+                      timing=bool(_boolean(vt, "timing", True)),
+                      port=vt.integer("port", 0, lo=0))
+    if vcan.port > 65535:
+        raise ConfigError(path, "virtual_can.port", "a TCP port number 0..65535", vcan.port)
+    vt.done()
+    dt = r.table("devices")
+    devices = {}
+    for unit in UNITS:
+        if not dt.has(unit):
+            raise ConfigError(path, f"devices.{unit}",
+                              'a table (every unit must be given, mode = "emulated" or "real")')
+        devices[unit] = _device(dt.table(unit), unit, path)
+    dt.done()
+    r.done()
+    return Bench(name=name, description=desc, file=str(path), devices=devices,
+                 virtual_can=vcan)
+
+
+def _boolean(r: Reader, key: str, default: bool) -> bool:
+    v = r.raw(key, default)
+    if not isinstance(v, bool):
+        raise ConfigError(r.file, r._key(key), "true or false", v)
+    return v
+
+
+def _device(r: Reader, unit: str, path: Path) -> Device:
+    mode = r.string("mode", choices=("emulated", "real"))
+    fallback = r.string("fallback", "none", choices=("none", "emulate"))
+    detect_s = r.num("detect_s", 2.5, lo=0.0)
+    can_cfg = port = link = None
+    baud = 460800
+    if unit in CAN_UNITS:
+        if mode == "real":
+            c = r.raw("can", None)
+            if not isinstance(c, dict) or not isinstance(c.get("interface"), str):
+                raise ConfigError(path, f"devices.{unit}.can",
+                                  "a table of python-can bus arguments with at least "
+                                  '"interface" (and usually "channel")', c)
+            can_cfg = dict(c)
+    else:
+        baud = r.integer("baudrate", 460800, lo=300)
+        if mode == "real":
+            port = r.string("port")
+        else:
+            link = r.string("link", None) if r.has("link") else None
+    r.done()
+    return Device(name=unit, mode=mode, fallback=fallback, can=can_cfg, port=port,
+                  baudrate=baud, link=link, detect_s=detect_s)
+
+
+def resolve_bench(bench: Bench) -> Bench:
+    """Look for every real unit; replace a missing one by its emulator if it allows it.
+
+    Returns the bench as it will run (``warnings`` says what was replaced). Raises
+    :class:`DeviceMissing`, naming the unit and where it was looked for, otherwise.
+    """
+    missing: dict[str, str] = {}
+    for unit in SERIAL_UNITS:
+        d = bench.devices[unit]
+        if not d.emulated:
+            why = _probe_serial(d)
+            if why:
+                missing[unit] = why
+    groups: dict[str, list[Device]] = {}
+    for unit in CAN_UNITS:
+        d = bench.devices[unit]
+        if not d.emulated:
+            groups.setdefault(bus_name(d.can or {}), []).append(d)
+    for devs in groups.values():
+        missing.update(_probe_can(devs))
+    warnings = list(bench.warnings)
+    for unit, why in missing.items():
+        d = bench.devices[unit]
+        if d.fallback != "emulate":
+            raise DeviceMissing(f"bench {bench.name!r}: device {unit!r} is missing: {why} "
+                                f'(set fallback = "emulate" on it to run with its emulator)')
+        msg = f"device {unit!r} is missing ({why}); using its emulator instead"
+        log.warning("bench %s: %s", bench.name, msg)
+        warnings.append(msg)
+    out = with_emulated(bench, list(missing))
+    return dataclasses.replace(out, warnings=tuple(warnings))
+
+
+def with_emulated(bench: Bench, units: list[str] | tuple[str, ...]) -> Bench:
+    """``bench`` with ``units`` emulated (what :func:`resolve_bench` decided, passed on to
+    the bench's other processes)."""
+    devices = dict(bench.devices)
+    for u in units:
+        if u not in devices:
+            raise ValueError(f"no unit {u!r} (units: {', '.join(UNITS)})")
+        devices[u] = dataclasses.replace(devices[u], mode="emulated", can=None, port=None)
+    return dataclasses.replace(bench, devices=devices)
+
+
+def _probe_serial(d: Device) -> str:
+    """'' if the unit's port opens (and, with ``detect_s``, a good frame arrives)."""
+    import serial
+
+    from firmware_bridge.framing import StreamDecoder
+    from firmware_bridge.serial_icd import expected_lengths
+
+    try:
+        p = serial.serial_for_url(d.port, baudrate=d.baudrate, timeout=0)
+    except Exception as e:
+        return f"cannot open {d.port}: {e}"
+    try:
+        if d.detect_s <= 0:
+            return ""
+        dec = StreamDecoder(expected_lengths=expected_lengths())
+        end = time.monotonic() + d.detect_s
+        while time.monotonic() < end:
+            data = p.read(4096)
+            if data and dec.feed(data):
+                return ""
+            time.sleep(0.01)
+        return f"no valid frame on {d.port} in {d.detect_s:g} s"
+    finally:
+        p.close()
+
+
+def _probe_can(devs: list[Device]) -> dict[str, str]:
+    """Open the bus of ``devs`` once and listen for each unit's heartbeat or data."""
+    import can
+
+    from firmware_bridge.can_icd import database
+
+    cfg = dict(devs[0].can or {})
+    try:
+        bus = can.Bus(**cfg)
+    except Exception as e:
+        return {d.name: f"cannot open CAN bus {cfg}: {e}" for d in devs}
+    db = database()
+    ids = {d.name: {db.get_message_by_name(HEARTBEATS[d.name]).frame_id}
+           | {m.frame_id for m in db.messages if d.name.upper() in m.senders}
+           for d in devs}
+    heard: set[str] = set()
+    try:
+        end = time.monotonic() + max(d.detect_s for d in devs)
+        while len(heard) < len(devs) and time.monotonic() < end:
+            m = bus.recv(timeout=0.05)
+            if m is None:
+                continue
+            heard |= {n for n, s in ids.items() if m.arbitration_id in s}
+    finally:
+        bus.shutdown()
+    return {d.name: f"nothing heard from it on CAN bus {cfg} in {d.detect_s:g} s"
+            for d in devs if d.name not in heard and d.detect_s > 0}

@@ -1,0 +1,149 @@
+"""The flight software with its production bridge: what runs on the vehicle's computer.
+
+:class:`FlightNode` wires :class:`~flightsw.fsw.FlightSoftware` to the ports and drivers of
+a bench: one :class:`~firmware_bridge.ports.CanPort` per CAN bus its units are on, one
+:class:`~firmware_bridge.ports.SerialPort` per serial unit. Each cycle it reads what has
+arrived, publishes unit health to the flight software, runs the executive and sends the
+commands (and a 1 Hz heartbeat). It is the same in every deployment: the lockstep bench
+(:mod:`hil.nodes`), the wall-paced bench, and ``flightsw run`` on an embedded board. It
+never sees the plant.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from firmware_bridge.drivers import (
+    DockingMechDriver,
+    ImuDriver,
+    LidarDriver,
+    RcsDriver,
+    StarTrackerDriver,
+)
+from firmware_bridge.ports import CanPort, SerialPort
+from flightsw.fsw import FlightSoftware
+from hil.benchfile import CAN_UNITS, UNITS, Bench
+
+log = logging.getLogger(__name__)
+
+HEALTH_FIELDS = {"imu": "imu", "star_tracker": "star_tracker", "lidar": "lidar",
+                 "rcs": "rcs", "dock": "docking_mechanism"}
+"""DeviceHealth field of each unit."""
+
+
+class FlightNode:
+    """Flight software, drivers and ports of one bench.
+
+    Parameters
+    ----------
+    fsw : FlightSoftware
+        Built and given its navigation hand-over; :meth:`open` resets it.
+    bench : Bench
+        Resolved bench (every unit real or emulated, with its bus or port).
+    virtual_can_port : int or None
+        TCP port of the bench's virtual CAN bus on 127.0.0.1 (needed when a CAN unit is
+        emulated).
+    serial_paths : dict
+        Path (or URL) of each emulated serial unit's line (its pseudo-terminal).
+    """
+
+    def __init__(self, fsw: FlightSoftware, bench: Bench, virtual_can_port: int | None = None,
+                 serial_paths: dict[str, str] | None = None) -> None:
+        self.fsw = fsw
+        self.bench = bench
+        self.drivers: dict[str, Any] = {
+            "imu": ImuDriver(fsw.imu_in),
+            "star_tracker": StarTrackerDriver(fsw.st_in),
+            "lidar": LidarDriver(fsw.lidar_in),
+            "rcs": RcsDriver(fsw.thruster_cmd),
+            "dock": DockingMechDriver(fsw.mech_in, fsw.mech_cmd),
+        }
+        self.can_ports: dict[str, CanPort] = {}
+        for name, cfg in bench.can_buses().items():
+            if name == "virtual":
+                if virtual_can_port is None:
+                    raise ValueError("an emulated CAN unit needs the virtual bus's port")
+                cfg = {"interface": "socketcand", "host": "127.0.0.1",
+                       "port": virtual_can_port, "channel": "can0", "tcp_tune": True}
+            self.can_ports[name] = CanPort(name, cfg)
+        for unit in CAN_UNITS:
+            self.can_ports[bench.bus_of(unit)].attach(self.drivers[unit])
+        paths = serial_paths or {}
+        self.serial_ports: dict[str, SerialPort] = {}
+        for unit in ("star_tracker", "lidar"):
+            d = bench.devices[unit]
+            url = d.port if not d.emulated else paths.get(unit)
+            if url is None:
+                raise ValueError(f"emulated serial unit {unit!r} needs its line's path")
+            self.serial_ports[unit] = SerialPort(unit, url, d.baudrate, self.drivers[unit])
+        self._hb_msg: Any = None
+        self._hb_next = 0
+        self.cycles = 0
+
+    def open(self) -> None:
+        """Open every port (a missing one raises :class:`~firmware_bridge.ports.PortError`
+        naming it) and reset the flight software."""
+        from firmware_bridge.can_icd import database
+
+        logging.getLogger("can.interfaces.socketcand.socketcand").setLevel(logging.ERROR)
+        for p in [*self.can_ports.values(), *self.serial_ports.values()]:
+            p.open()
+        self._hb_msg = database().get_message_by_name("HEARTBEAT_FSW")
+        self.fsw.reset(0)
+
+    def read(self, t_ns: int) -> None:
+        """Hand everything that has arrived to the drivers, stamped ``t_ns`` [ns]."""
+        for p in self.can_ports.values():
+            p.poll(t_ns)
+        for s in self.serial_ports.values():
+            s.poll(t_ns)
+
+    def cycle(self, k: int, t_ns: int) -> None:
+        """One base-rate cycle after :meth:`read`: unit health in, executive, commands out."""
+        h = self.fsw.health_in
+        for unit in UNITS:
+            setattr(h, HEALTH_FIELDS[unit], 0.0 if self.drivers[unit].check(t_ns) else 1.0)
+        self.fsw.executive.tick(k, t_ns)
+        rcs, dock = self.drivers["rcs"], self.drivers["dock"]
+        self.can_ports[self.bench.bus_of("rcs")].send(rcs.frames_to_send(t_ns))
+        self.can_ports[self.bench.bus_of("dock")].send(dock.frames_to_send(t_ns))
+        if t_ns >= self._hb_next:
+            data = self._hb_msg.encode({"State": 5})
+            for p in self.can_ports.values():
+                p.send([(self._hb_msg.frame_id, data)])
+            self._hb_next = t_ns + 1_000_000_000
+        self.cycles += 1
+
+    def close(self) -> None:
+        for p in [*self.serial_ports.values(), *self.can_ports.values()]:
+            try:
+                p.close()
+            except Exception as e:  # closing must not hide the run's result
+                log.warning("closing %s: %s", p.name, e)
+
+    def summary(self) -> dict[str, Any]:
+        """Ports, unit health and rate-group telemetry, for the run's JSON."""
+        return {
+            "ports": {n: p.stats.as_dict() for n, p in
+                      [*self.can_ports.items(), *self.serial_ports.items()]},
+            "devices": {u: {"mode": self.bench.devices[u].mode,
+                            **self.drivers[u].health.as_dict()} for u in UNITS},
+            "rate_groups": self.fsw.executive.telemetry(),
+            "cycles": self.cycles,
+        }
+
+
+def handover_from_file(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                            float]:
+    """Read a navigation hand-over file (TOML): ``r_CT_H_m``, ``v_CT_H_mps``, ``q_BN``,
+    ``gyro_bias_B_rps`` (optional, zero) and ``mass_kg``."""
+    from flightsw.config import Reader, load_toml
+
+    r = Reader(load_toml(path), path)
+    out = (r.vec("r_CT_H_m", 3), r.vec("v_CT_H_mps", 3), r.vec("q_BN", 4, unit=True),
+           r.vec("gyro_bias_B_rps", 3, [0.0, 0.0, 0.0]), r.num("mass_kg", positive=True))
+    r.done()
+    return out
