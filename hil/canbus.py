@@ -5,12 +5,13 @@ Every process joins it with python-can's stock ``socketcand`` interface::
     can.Bus(interface="socketcand", host="127.0.0.1", port=PORT, channel="can0")
 
 and a real socketcand daemon in front of real CAN hardware is a drop-in replacement. The
-bus models a CAN 2.0A bus at a given bit rate: frames wait for the bus, arbitration among
-waiting frames goes to the lowest identifier, and each frame occupies the bus for its
-worst-case bit time (:func:`firmware_bridge.can_icd.frame_bits`). With the timing model
-off, frames are relayed at once in arrival order. Rules can drop, corrupt or delay frames
-(seeded, repeatable). A frame goes to every other client in raw mode, not back to its
-sender (as on a real bus).
+bus models a CAN 2.0A bus at a given bit rate: frames wait for the bus, each node's own
+frames leave in the order it sent them (a transmit FIFO, as SocketCAN's queue), arbitration
+among the nodes' waiting head frames goes to the lowest identifier, and each frame
+occupies the bus for its worst-case bit time (:func:`firmware_bridge.can_icd.frame_bits`).
+With the timing model off, frames are relayed at once in arrival order. Rules can drop,
+corrupt or delay frames (seeded, repeatable). A frame goes to every other client in raw
+mode, not back to its sender (as on a real bus).
 
 Protocol (socketcand, raw mode): server ``< hi >``; client ``< open CHANNEL >``, server
 ``< ok >``; client ``< rawmode >``, server ``< ok >``; then client ``< send ID LEN B0 B1 ..
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import heapq
 import itertools
 import json
@@ -111,7 +113,10 @@ class VirtualCanBus:
         self.grace = handshake_grace_s
         self.stats = BusStats()
         self.clients: list[_Client] = []
+        # arbitration among the head frames of each sender's transmit FIFO (a node sends
+        # its own frames in order, as SocketCAN's queue does; ids arbitrate between nodes)
         self._waiting: list[tuple[int, int, float, _Client | None, int, bytes]] = []
+        self._fifo: dict[_Client | None, collections.deque] = {}
         self._order = itertools.count()
         self._delayed: list[tuple[float, int, _Client | None, int, bytes]] = []
         self._wake = asyncio.Event()
@@ -143,9 +148,26 @@ class VirtualCanBus:
             heapq.heappush(self._delayed, (now + delay, next(self._order), sender, frame_id,
                                            data))
         else:
-            heapq.heappush(self._waiting, (frame_id, next(self._order), now, sender, frame_id,
-                                           data))
+            self._offer((frame_id, next(self._order), now, sender, frame_id, data))
         self._wake.set()
+
+    def _offer(self, entry: tuple[int, int, float, _Client | None, int, bytes]) -> None:
+        """Queue a frame behind its sender's earlier ones; the head joins arbitration."""
+        q = self._fifo.setdefault(entry[3], collections.deque())
+        q.append(entry)
+        if len(q) == 1:
+            heapq.heappush(self._waiting, entry)
+
+    def _take(self) -> tuple[int, int, float, _Client | None, int, bytes]:
+        """The arbitration winner; its sender's next frame joins arbitration."""
+        entry = heapq.heappop(self._waiting)
+        q = self._fifo[entry[3]]
+        q.popleft()
+        if q:
+            heapq.heappush(self._waiting, q[0])
+        else:
+            del self._fifo[entry[3]]
+        return entry
 
     def _deliver(self, sender: _Client | None, frame_id: int, data: bytes, t: float) -> None:
         line = (f"< frame {frame_id:03X} {t:.6f} {data.hex().upper()} >").encode("ascii")
@@ -175,10 +197,10 @@ class VirtualCanBus:
             now = time.monotonic()
             while self._delayed and self._delayed[0][0] <= now:
                 t_due, order, sender, fid, data = heapq.heappop(self._delayed)
-                heapq.heappush(self._waiting, (fid, order, t_due, sender, fid, data))
+                self._offer((fid, order, t_due, sender, fid, data))
             if not self.timing:
                 while self._waiting:
-                    _fid, _o, _t, sender, fid, data = heapq.heappop(self._waiting)
+                    _fid, _o, _t, sender, fid, data = self._take()
                     self._deliver(sender, fid, data, now)
             else:
                 while True:
@@ -191,7 +213,7 @@ class VirtualCanBus:
                         inflight = None
                     if not self._waiting:
                         break
-                    _fid, _o, t_arr, sender, fid, data = heapq.heappop(self._waiting)
+                    _fid, _o, t_arr, sender, fid, data = self._take()
                     dur = frame_bits(len(data)) / self.bitrate
                     self.stats.busy_s += dur
                     inflight = (max(self._bus_free, t_arr) + dur, sender, fid, data)

@@ -105,8 +105,8 @@ def test_no_frame_is_lost_under_a_burst(bus_proc):
     assert seen == list(range(n))
 
 
-def test_timing_model_arbitrates_by_id_and_spaces_frames():
-    """Frames waiting together leave lowest id first, one frame time apart."""
+def _waiting_together(frames):
+    """Offer (sender, id) frames while the bus is busy for 5 ms; returns what left when."""
     async def run():
         bus = VirtualCanBus(timing=True, bitrate=1_000_000)
         delivered = []
@@ -114,13 +114,20 @@ def test_timing_model_arbitrates_by_id_and_spaces_frames():
         task = asyncio.create_task(bus._scheduler())
         now = time.monotonic()
         bus._bus_free = now + 0.005  # the bus is busy for 5 ms
-        for fid in (0x300, 0x100, 0x201, 0x080, 0x200):
-            bus.submit(None, fid, b"\x00" * 8)
+        for sender, fid in frames:
+            bus.submit(sender, fid, b"\x00" * 8)
         await asyncio.sleep(0.05)
         task.cancel()
         return bus, delivered, now
 
-    bus, delivered, now = asyncio.run(run())
+    return asyncio.run(run())
+
+
+def test_timing_model_arbitrates_by_id_and_spaces_frames():
+    """Frames of different nodes waiting together leave lowest id first, one frame time
+    apart."""
+    bus, delivered, now = _waiting_together(
+        [(object(), fid) for fid in (0x300, 0x100, 0x201, 0x080, 0x200)])
     assert [f for f, _ in delivered] == [0x080, 0x100, 0x200, 0x201, 0x300]
     dt = frame_bits(8) / 1e6
     times = [t for _, t in delivered]
@@ -191,3 +198,16 @@ def test_frames_during_the_handshake_grace_are_held_not_dropped(bus_proc):
     a.send(msg(0x321, b"\x07"))
     got = recv_all(b, 1, timeout=2.0)
     assert [(m.arbitration_id, bytes(m.data)) for m in got] == [(0x321, b"\x07")]
+
+
+def test_a_node_sends_its_own_frames_in_order():
+    """One node's queue is a FIFO (as SocketCAN's): arbitration is between nodes' head
+    frames, so a node's two command sets never interleave on the bus."""
+    a, b = object(), object()
+    frames = [(a, 0x101), (a, 0x100), (b, 0x0F0), (a, 0x102), (b, 0x300), (a, 0x100)]
+    _bus, delivered, _now = _waiting_together(frames)
+    order = [f for f, _ in delivered]
+    assert [f for f in order if f != 0x0F0 and f != 0x300] == [0x101, 0x100, 0x102, 0x100]
+    assert order.index(0x0F0) < order.index(0x300)
+    # node b's 0x0F0 beats node a's head 0x101 in arbitration
+    assert order[0] == 0x0F0

@@ -107,3 +107,50 @@ def test_a_killed_unit_is_noticed_and_the_approach_aborts(final_approach):
     assert all(v["stale_events"] == 0 for v in others.values()), others
     assert res.contact is None
     assert not bench_processes()
+
+
+def test_wall_paced_bench_docks_on_its_deadlines(final_approach, tmp_path):
+    """Wall-paced at ten times real time: the flight software runs on its own deadline
+    clock, cycle for cycle with the time master, and the vehicle docks. (Lateness and
+    overruns depend on the machine; they are reported, measured in the closing notes.)"""
+    res = run_hil(final_approach, 0, realtime=True, speed=10.0, out_dir=tmp_path)
+    assert res.outcome == "docked" and res.contact["within_envelope"], res.summary()
+    t = res.extra["timing"]
+    assert t["mode"] == "paced" and t["speed"] == 10.0
+    assert abs(t["fsw_cycles"] - t["ticks"]) <= 2
+    assert 0.0 <= t["lateness_p99_ms"] <= t["lateness_max_ms"]
+    assert 0 <= t["overruns"] < t["fsw_cycles"]
+    # ten times real time: the mission's 200 s took about 20 s of wall time
+    assert res.wall_time_s > 0.9 * res.sim_time_s / 10.0
+    assert res.extra["buses"]["can0"]["dropped"] == 0
+    assert res.extra["devices"]["lidar"]["rx_frames"] > 900
+    assert (tmp_path / "can0.blf").stat().st_size > 0
+    assert not bench_processes()
+
+
+def test_lockstep_needs_every_unit_emulated(final_approach):
+    import dataclasses as dc
+
+    from hil.benchfile import load_bench
+
+    b = load_bench()
+    devices = dict(b.devices)
+    devices["lidar"] = dc.replace(devices["lidar"], mode="real", port="/dev/ttyUSB9")
+    with pytest.raises(ValueError, match="real units.*lidar.*--realtime"):
+        run_hil(final_approach, 0, bench=dc.replace(b, devices=devices))
+    assert not bench_processes()
+
+
+def test_cli_names_a_missing_unit(tmp_path):
+    from hil.benchfile import UNITS
+
+    text = "\n".join(f'[devices.{u}]\nmode = "emulated"\n' for u in UNITS)
+    f = tmp_path / "b.toml"
+    f.write_text(text.replace('[devices.imu]\nmode = "emulated"', '[devices.imu]\n'
+                              'mode = "real"\ndetect_s = 0.2\ncan = { interface = '
+                              '"socketcand", host = "127.0.0.1", port = 1, channel = "can0" }'))
+    p = subprocess.run([sys.executable, "-m", "hil.cli", "hil", "final-approach", "--bench",
+                        str(f), "--realtime"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and "device 'imu' is missing" in p.stderr, p.stderr
+    assert p.stdout == ""
+    assert not bench_processes()
