@@ -115,3 +115,28 @@ def run_bench(scenario: str = "nominal", *, quick: bool = False, seed: int = 0) 
         "min_speedup": min(k["speedup"] for k in kernels.values()),
         "numpy": np.__version__,
     }
+
+
+def clock_probe(speed: float = 10.0, seconds: float = 20.0, priority: int = 20) -> dict:
+    """How punctual this machine lets a deadline loop be (in the manner of cyclictest).
+
+    An empty loop on :class:`~flightsw.executive.WallClock` at the flight software's 50 Hz,
+    ``speed`` times real time, for ``seconds`` of wall time, at ``SCHED_FIFO`` ``priority``
+    when granted. What it measures is the floor under any wall-paced bench on this
+    machine: a late tick here is the host's, not the software's.
+    """
+    from flightsw.executive import WallClock, request_realtime_priority
+
+    policy = request_realtime_priority(priority)
+    period_ns = 20_000_000
+    clock = WallClock(period_ns, n_ticks=int(seconds * speed * 1e9 / period_ns), speed=speed)
+    for _k, _t in clock:
+        pass
+    out = clock.timing()
+    out.update({"speed": speed, "wall_period_ms": clock.wall_period_ns * 1e-6,
+                "priority": policy})
+    if policy != "normal":
+        import os
+
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    return out

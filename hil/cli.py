@@ -175,6 +175,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.clock:
+        from hil.bench import clock_probe
+
+        c = clock_probe(seconds=5.0 if args.quick else 20.0)
+        if args.json:
+            sys.stdout.write(json.dumps({"clock": c}) + "\n")
+        else:
+            print(f"empty deadline loop, {c['wall_period_ms']:.1f} ms period ({c['speed']:g}x "
+                  f"real time at 50 Hz), {c['priority']} priority, {c['ticks']} ticks:\n"
+                  f"  lateness p50 {c['lateness_p50_ms']:.3f} ms, p99 "
+                  f"{c['lateness_p99_ms']:.3f} ms, max {c['lateness_max_ms']:.2f} ms; "
+                  f"{c['overruns']} ticks missed their period")
+        return EXIT_OK
     if args.bus:
         from hil.bench_bus import run_bus_bench
 
@@ -269,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quick", action="store_true", help="fewer repeats (for smoke tests)")
     s.add_argument("--bus", action="store_true",
                    help="benchmark the virtual CAN bus between processes instead")
+    s.add_argument("--clock", action="store_true",
+                   help="measure how punctual this machine keeps a deadline loop (the floor "
+                        "under wall-paced benches) instead")
     s.set_defaults(func=_cmd_bench)
     return p
 

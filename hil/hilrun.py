@@ -27,6 +27,7 @@ import os
 import subprocess
 import sys
 import time
+import tty
 from pathlib import Path
 from typing import Any
 
@@ -174,6 +175,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
             if unit not in emulated:
                 continue
             mfd, sfd = os.openpty()
+            tty.setraw(sfd)  # a serial line has no line discipline: bytes pass untouched
             masters.append(mfd)
             slaves.append(sfd)
             ptys[unit] = (mfd, os.ttyname(sfd))

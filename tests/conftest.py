@@ -65,8 +65,10 @@ def can_link():
 def pty_link():
     """A pseudo-terminal pair: (the unit's master fd, the path the bridge opens)."""
     import os
+    import tty
 
     master, slave = os.openpty()
+    tty.setraw(slave)  # a serial line has no line discipline: bytes pass untouched
     yield master, os.ttyname(slave)
     os.close(master)
     os.close(slave)

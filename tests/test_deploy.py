@@ -37,7 +37,11 @@ def units(tmp_path):
                               "--exit-on-stdin-eof"], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
     port = int(bus_p.stdout.readline().split()[1])
+    import tty
+
     ptys = {u: os.openpty() for u in ("star_tracker", "lidar")}
+    for _m, sl in ptys.values():
+        tty.setraw(sl)
     buses = [can.Bus(interface="socketcand", host="127.0.0.1", port=port, channel="can0")
              for _ in range(3)]
     imu, st, li = ImuMsg(), StarTrackerMsg(), LidarMsg()

@@ -27,15 +27,15 @@ def _read_all(port: SerialPort, n_bytes: int, limit_s: float) -> float:
 def test_a_paced_line_delivers_every_byte_no_faster_than_its_baud_rate(pty_link):
     master, path = pty_link
     baud = 19200
+    import serial
+
+    rx = serial.serial_for_url(path, baudrate=baud, timeout=0)
     line = PacedLine(master, baud)
     data = bytes(range(256)) * 2  # 512 bytes = 0.267 s of line time at 19200 8N1
     t0 = time.monotonic()
     assert line.write(data) == len(data)
     assert time.monotonic() - t0 < 0.05  # write queues, as a UART FIFO does
     assert line.bytes_out == len(data)
-    import serial
-
-    rx = serial.serial_for_url(path, baudrate=baud, timeout=0)
     got = b""
     while len(got) < len(data) and time.monotonic() - t0 < 5.0:
         got += rx.read(4096)

@@ -110,3 +110,13 @@ def test_bench_json_contract():
     assert set(obj["kernels"]) == {"navigation", "guidance", "control", "allocation", "plant"}
     assert all(k["speedup"] > 0 for k in obj["kernels"].values())
     assert obj["closed_loop_realtime_factor"] > 0 and obj["closed_loop_outcome"] == "docked"
+
+
+def test_clock_probe_json_contract():
+    p = cli("bench", "--clock", "--quick", "--json", timeout=120)
+    assert p.returncode == 0, p.stderr
+    c = json.loads(p.stdout)["clock"]
+    assert c["ticks"] == 2500 and c["wall_period_ms"] == 2.0 and c["speed"] == 10.0
+    assert 0.0 <= c["lateness_p50_ms"] <= c["lateness_p99_ms"] <= c["lateness_max_ms"]
+    assert c["priority"] in ("normal", "fifo:20")
+    assert 0 <= c["overruns"] <= c["ticks"]
