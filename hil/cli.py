@@ -96,6 +96,12 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     return EXIT_OK if res.success else EXIT_FAIL
 
 
+def _error(kind: str, e: Exception, code: int) -> int:
+    """One line on stderr (never a traceback); returns the exit code."""
+    print(f"flightsw: {kind}: {e}", file=sys.stderr)
+    return code
+
+
 def _cmd_hil(args: argparse.Namespace) -> int:
     from hil.benchfile import DeviceMissing, load_bench, resolve_bench
     from hil.config import load_scenario
@@ -116,14 +122,11 @@ def _cmd_hil(args: argparse.Namespace) -> int:
         res = run_hil(sc, args.seed, bench=bench, realtime=args.realtime, speed=speed,
                       out_dir=args.out, bus_timing=not args.no_bus_timing)
     except DeviceMissing as e:
-        print(f"flightsw: bench error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return _error("bench error", e, EXIT_USAGE)
     except ValueError as e:
-        print(f"flightsw: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return _error("error", e, EXIT_USAGE)
     except NodeFailure as e:
-        print(f"flightsw: bench failure: {e}", file=sys.stderr)
-        return EXIT_FAIL
+        return _error("bench failure", e, EXIT_FAIL)
     if args.json:
         sys.stdout.write(json.dumps(res.summary()) + "\n")
     else:
@@ -156,11 +159,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         report = run_flight(sc, bench, handover=args.handover, speed=args.speed,
                             duration_s=args.duration, quiet=args.json)
     except PortError as e:
-        print(f"flightsw: bench error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return _error("bench error", e, EXIT_USAGE)
     except ValueError as e:
-        print(f"flightsw: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return _error("error", e, EXIT_USAGE)
     if args.json:
         sys.stdout.write(json.dumps(report) + "\n")
     else:
