@@ -325,6 +325,41 @@ class NavParams:
 
 
 @dataclass
+class FdirParams:
+    """Fault detection thresholds and persistence.
+
+    Sensors: a sensor is *stale* after ``stale_imu_s``/``stale_st_s``/``stale_lidar_s``
+    [s] without a new sample, *frozen* after ``frozen_samples`` new samples with identical
+    values [-], *out of range* beyond ``imu_max_rate_rps`` [rad/s] or ``lidar_max_range_m``
+    [m]; each is declared after ``sensor_persistence_s`` [s]. Thrusters: the angular-
+    impulse residual (gyro against commanded on-times) is tested over windows of
+    ``thruster_window_s`` [s]; a residual above ``thruster_sigma`` times its noise and
+    explained by one thruster (or a group with one torque direction) to within
+    ``thruster_fit`` [-] in ``thruster_windows`` consecutive windows isolates it.
+    Attitude: an error from the reference above ``attitude_limit_deg`` [deg] for
+    ``attitude_persistence_s`` [s] aborts. Consistency: when navigation rejects
+    ``consistency_rejected`` of the last ``consistency_samples`` star-tracker samples [-],
+    the star tracker and the gyro disagree.
+    """
+
+    stale_imu_s: float = 0.2
+    stale_st_s: float = 1.5
+    stale_lidar_s: float = 1.5
+    frozen_samples: int = 8
+    imu_max_rate_rps: float = 0.2
+    lidar_max_range_m: float = 1500.0
+    sensor_persistence_s: float = 0.4
+    thruster_window_s: float = 1.0
+    thruster_sigma: float = 8.0
+    thruster_fit: float = 0.35
+    thruster_windows: int = 2
+    attitude_limit_deg: float = 5.0
+    attitude_persistence_s: float = 3.0
+    consistency_samples: int = 10
+    consistency_rejected: int = 8
+
+
+@dataclass
 class FswParams:
     """Flight-software configuration: rates and algorithm parameters."""
 
@@ -334,6 +369,7 @@ class FswParams:
     guidance: GuidanceParams = field(default_factory=GuidanceParams)
     control: ControlParams = field(default_factory=ControlParams)
     nav: NavParams = field(default_factory=NavParams)
+    fdir: FdirParams = field(default_factory=FdirParams)
 
 
 def _fill(dc: Any, r: Reader) -> None:
@@ -357,7 +393,7 @@ def read_fsw_params(r: Reader) -> FswParams:
     p.base_rate_hz = r.num("base_rate_hz", p.base_rate_hz, lo=1.0, hi=1000.0)
     p.sequencer_divider = r.integer("sequencer_divider", p.sequencer_divider, lo=1)
     p.housekeeping_divider = r.integer("housekeeping_divider", p.housekeeping_divider, lo=1)
-    for sub in ("guidance", "control", "nav"):
+    for sub in ("guidance", "control", "nav", "fdir"):
         if r.has(sub):
             _fill(getattr(p, sub), r.table(sub))
     r.done()

@@ -24,6 +24,7 @@ import numpy as np
 from flightsw.config import FswParams, Vehicle
 from flightsw.docking.sequencer import Sequencer
 from flightsw.executive import Executive, RateGroup
+from flightsw.fdir import Fdir
 from flightsw.gnc.allocation import Allocation
 from flightsw.gnc.control import Control
 from flightsw.gnc.guidance import Guidance
@@ -95,10 +96,17 @@ class FlightSoftware:
                                  twin=twin)
         self.control = Control(mu, r0, chaser, params.control, twin=twin)
         self.allocation = Allocation(self.dt, chaser, twin=twin)
+        # gyro noise per sample from its angle random walk (samples at the base rate)
+        gyro_sigma = sensors.gyro_arw * float(np.sqrt(params.base_rate_hz))
+        self.fdir = Fdir(self.dt, chaser, params.fdir, gyro_sigma, self.allocation)
         self.sequencer = Sequencer(params.guidance, self.dt * params.sequencer_divider)
         self.housekeeping = Housekeeping(self)
         # wiring: the only place where outputs meet inputs
-        self.navigation.connect(imu_in=self.imu_in, st_in=self.st_in, lidar_in=self.lidar_in,
+        f = self.fdir
+        f.connect(imu_in=self.imu_in, st_in=self.st_in, lidar_in=self.lidar_in,
+                  thruster_in=self.allocation.thruster_out, nav_in=self.navigation.nav_out,
+                  guidance_in=self.guidance.guidance_out)
+        self.navigation.connect(imu_in=f.imu_out, st_in=f.st_out, lidar_in=f.lidar_out,
                                 thruster_in=self.allocation.thruster_out)
         self.guidance.connect(nav_in=self.navigation.nav_out,
                               cmd_in=self.sequencer.guidance_cmd_out)
@@ -106,12 +114,12 @@ class FlightSoftware:
                              guidance_in=self.guidance.guidance_out)
         self.allocation.connect(control_in=self.control.control_out)
         self.sequencer.connect(guidance_in=self.guidance.guidance_out, mech_in=self.mech_in,
-                               health_in=self.health_in)
+                               health_in=self.health_in, fdir_in=f.fdir_out)
         # outputs
         self.thruster_cmd = self.allocation.thruster_out
         self.mech_cmd = self.sequencer.mech_cmd_out
         self.executive = Executive(self.base_period_ns, [
-            RateGroup("gnc", 1, [self.navigation, self.guidance, self.control,
+            RateGroup("gnc", 1, [self.fdir, self.navigation, self.guidance, self.control,
                                  self.allocation]),
             RateGroup("sequencer", params.sequencer_divider, [self.sequencer]),
             RateGroup("housekeeping", params.housekeeping_divider, [self.housekeeping]),

@@ -235,13 +235,16 @@ class ThrusterCmd(Message):
     """Per-thruster on-times for the coming control cycle.
 
     Fields: ``t_on_s`` on-time of each thruster from the start of the cycle [s] (first
-    ``n`` used); ``n`` thruster count [-]; ``dt_s`` cycle length [s].
+    ``n`` used); ``n`` thruster count [-]; ``dt_s`` cycle length [s]; ``isolated`` 1.0 for
+    a thruster whose latch valve is closed [-].
     """
 
     FIELDS = (
         ("t_on_s", MAX_THRUSTERS, "s", "on-time of each thruster this cycle"),
         ("n", 1, "-", "number of thrusters in use"),
         ("dt_s", 1, "s", "control-cycle length"),
+        ("isolated", MAX_THRUSTERS, "-", "1.0: the thruster's latch valve is closed "
+                                         "(isolated after a failure)"),
     )
 
 
@@ -309,6 +312,25 @@ class DeviceHealth(Message):
 
 
 DEVICES_REQUIRED = ("imu", "lidar", "rcs", "docking_mechanism")
+
+
+class FdirStatus(Message):
+    """Fault management state.
+
+    Fields: ``imu_failed``, ``st_failed``, ``lidar_failed`` 1.0 once that sensor is
+    isolated [-]; ``thrusters_failed`` thrusters isolated [-]; ``abort_request`` abort
+    reason index the sequencer should act on (0 none) [-]; ``n_events`` decisions so far
+    [-].
+    """
+
+    FIELDS = (
+        ("imu_failed", 1, "-", "1.0 once the IMU is isolated"),
+        ("st_failed", 1, "-", "1.0 once the star tracker is isolated"),
+        ("lidar_failed", 1, "-", "1.0 once the docking lidar is isolated"),
+        ("thrusters_failed", 1, "-", "number of thrusters isolated"),
+        ("abort_request", 1, "-", "abort reason index requested of the sequencer, 0 none"),
+        ("n_events", 1, "-", "fault-management decisions so far"),
+    )
 """Units without which an approach is aborted (the star tracker has a fallback: the lidar
 pose and the gyro carry the attitude)."""
 

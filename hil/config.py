@@ -23,6 +23,7 @@ from flightsw.config import (
     load_vehicle,
     read_fsw_params,
 )
+from hil.faults import Fault, read_faults
 
 DATA = resources.files("hil") / "data"
 
@@ -109,6 +110,16 @@ def load_sensors(path: str | Path) -> Sensors:
 
 
 @dataclass(frozen=True)
+class Expectation:
+    """What a fault scenario must end in: ``docked`` or ``aborted`` (then optionally for
+    which ``abort_reason``), and why that is the right answer."""
+
+    outcome: str
+    abort_reason: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A run: vehicles, sensors, orbit, initial state, dispersions, seed, limits."""
 
@@ -132,6 +143,8 @@ class Scenario:
     disp_attitude_deg: np.ndarray
     disp_rate_dps: np.ndarray
     fsw: FswParams
+    faults: tuple[Fault, ...] = ()
+    expect: Expectation | None = None
 
     @property
     def orbit_radius_m(self) -> float:
@@ -191,6 +204,14 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
             raise ConfigError(path, f"dispersion.{k}", "non-negative 1-sigma values", v.tolist())
     d.done()
     fsw = read_fsw_params(r.table("flight_software", {}))
+    faults = read_faults(r, tuple(t.name for t in chaser.thrusters))
+    expect = None
+    if r.has("expect"):
+        e = r.table("expect")
+        expect = Expectation(e.string("outcome", choices=("docked", "aborted")),
+                             e.string("abort_reason", "") if e.has("abort_reason") else None,
+                             e.string("description", ""))
+        e.done()
     r.done()
     base = fsw.base_rate_hz
     for key, rate_hz, f in (("gyro.rate_hz", sensors.gyro.rate_hz, sensors.file),
@@ -200,4 +221,4 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         if abs(div - round(div)) > 1e-9 or round(div) < 1:
             raise ConfigError(f, key, f"a rate that divides the base rate {base:g} Hz", rate_hz)
     return Scenario(name, desc, str(path), seed, tlim, alt, chaser, target, sensors, r0, v0,
-                    att, rate, tatt, trate, *disp, fsw)
+                    att, rate, tatt, trate, *disp, fsw, faults, expect)

@@ -153,6 +153,8 @@ class DockingInterface:
         self.contact_t_s: float | None = None
         self.phase = "free"
         self.outcome: str | None = None
+        self.latch_failed = False  # fault injection: the capture latches will not close
+        self.contacts_without_capture = 0
         self._t_phase = 0.0
         self._rP = np.asarray(target.docking_port_m, float)
         self._rD = np.asarray(chaser.docking_port_m, float)
@@ -163,19 +165,30 @@ class DockingInterface:
     def step(self, plant, dt: float) -> None:
         """Check contact (every step) and run the mechanism after capture."""
         s = self.status
+        if self.phase == "bounced":  # a contact without capture: apart again?
+            if plant.port_gap(self._rD, self._rP, self._nT) > 0.0:
+                self.phase = "free"
+            return
         if self.phase == "free":
             if plant.port_gap(self._rD, self._rP, self._nT) > 0.0:
                 return
             state = np.asarray(plant.state)
-            self.contact = contact_conditions(state, plant.t_s, self.n, self.chaser, self.target)
-            self.contact_t_s = plant.t_s
+            c = contact_conditions(state, plant.t_s, self.n, self.chaser, self.target)
+            if self.contact is None or not c.within():
+                self.contact, self.contact_t_s = c, plant.t_s  # the first, or the worst
             s.contact = 1.0
-            if self.contact.within() and self.cmd.arm:
+            if not c.within():
+                self.phase = "collision"
+                self.outcome = "collision"
+            elif self.cmd.arm and not self.latch_failed:
                 self.phase = "captured"
                 s.soft_capture = 1.0
             else:
-                self.phase = "collision"
-                self.outcome = "collision"
+                # inside the envelope but the latches do not close: the rings touch and
+                # the guide petals push the chaser back out (restitution 0.3)
+                self.phase = "bounced"
+                self.contacts_without_capture += 1
+                plant.state[3:6] = -0.3 * np.asarray(plant.state[3:6])
             return
         if self.phase == "collision":
             return

@@ -133,6 +133,10 @@ class FlightNode:
                             **self.drivers[u].health.as_dict()} for u in UNITS},
             "rate_groups": self.fsw.executive.telemetry(),
             "cycles": self.cycles,
+            "events": [{"t_s": e.t_ns * 1e-9, "from": e.from_state, "to": e.to_state,
+                        "reason": e.reason} for e in self.fsw.sequencer.events],
+            "fdir_events": [{"t_s": e.t_ns * 1e-9, "monitor": e.monitor, "action": e.action,
+                             "reason": e.reason} for e in self.fsw.fdir.events],
         }
 
 

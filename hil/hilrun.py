@@ -374,6 +374,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         contact=dock.contact.as_dict() if dock.contact else None,
         delta_v_mps=float(sc.chaser.isp_s * G0 * math.log(world.m0 / m1)),
         propellant_kg=world.propellant_kg, sim_time_s=float(plant.t_s), wall_time_s=wall,
+        events=fsw_report.get("events", []), fdir_events=fsw_report.get("fdir_events", []),
         nav=dict(zip(("n_lidar", "n_pose", "n_star_tracker", "n_rejected"),
                      nav_counts.tolist(), strict=True)),
     )

@@ -87,6 +87,7 @@ class RunResult:
     sim_time_s: float
     wall_time_s: float
     events: list = field(default_factory=list)
+    fdir_events: list = field(default_factory=list)
     rate_groups: dict = field(default_factory=dict)
     nav: dict = field(default_factory=dict)
     # bench figures of multi-process runs: {"buses": ..., "timing": ...}
@@ -104,6 +105,14 @@ class RunResult:
     def success(self) -> bool:
         return self.outcome == "docked" and bool(self.contact and self.contact["within_envelope"])
 
+    def all_events(self) -> list[dict]:
+        """Every decision, in time order: the sequencer's transitions
+        (``source`` "sequencer": ``from``, ``to``) and fault management's
+        (``source`` "fdir": ``monitor``, ``action``), each with its ``reason``."""
+        ev = [{"source": "sequencer", **e} for e in self.events]
+        ev += [{"source": "fdir", **e} for e in self.fdir_events]
+        return sorted(ev, key=lambda e: (e["t_s"], e["source"] == "sequencer"))
+
     def summary(self) -> dict:
         """The ``flightsw sim --json`` object."""
         return {
@@ -111,6 +120,7 @@ class RunResult:
             "contact": self.contact, "delta_v_mps": self.delta_v_mps,
             "propellant_kg": self.propellant_kg, "sim_time_s": self.sim_time_s,
             "wall_time_s": self.wall_time_s, "realtime_factor": self.realtime_factor,
+            "events": self.all_events(),
             **self.extra,
         }
 
@@ -181,6 +191,8 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
         wall_time_s=wall,
         events=[{"t_s": e.t_ns * 1e-9, "from": e.from_state, "to": e.to_state,
                  "reason": e.reason} for e in seq.events],
+        fdir_events=[{"t_s": e.t_ns * 1e-9, "monitor": e.monitor, "action": e.action,
+                      "reason": e.reason} for e in fsw.fdir.events],
         rate_groups=fsw.executive.telemetry(),
         nav={"n_lidar": nav.n_lidar, "n_pose": nav.n_pose, "n_star_tracker": nav.n_st,
              "n_rejected": nav.n_rejected, "n_reacquire": nav.n_reacquire},

@@ -15,6 +15,7 @@ from flightsw.gnc.guidance import approach_attitude
 from flightsw.gnc.navigation import NavSensorModel
 from hil.config import Scenario
 from hil.docking import DockingInterface
+from hil.faults import FaultInjector
 
 
 def nav_sensor_model(sc: Scenario) -> NavSensorModel:
@@ -112,16 +113,31 @@ class World:
         self.docking = DockingInterface(ch, tg, self.n, fsw.mech_in, fsw.mech_cmd)
         self._ton_src = fsw.thruster_cmd.t_on_s[: self.plant.nthr]
         self._ton_dst = self.plant.t_on
+        self._isolated = fsw.thruster_cmd.isolated[: self.plant.nthr]
         self._ticks = (self.gyro.tick, self.star_tracker.tick, self.lidar.tick)
+        self.faults = FaultInjector(sc.faults, self, seed) if sc.faults else None
 
     def step(self, k: int, t_ns: int) -> None:
         """Advance to tick ``k`` (time ``t_ns``) and sample the sensors."""
+        inj = self.faults
         if k > 0:
             np.copyto(self._ton_dst, self._ton_src)  # the SIL "bus": one cycle's on-times
+            if inj is not None:
+                t_s = self.plant.t_s
+                inj.actuators(self._ton_dst, t_s)
+                self.docking.latch_failed = inj.latch_fails(t_s)
+                # a closed latch valve stops the thruster, whatever its fault
+                self._ton_dst[self._isolated != 0.0] = 0.0
             self.plant.step(self.dt)
             self.docking.step(self.plant, self.dt)
+        if inj is None:
+            for tick in self._ticks:
+                tick(k)
+            return
+        inj.before_sensors()
         for tick in self._ticks:
             tick(k)
+        inj.after_sensors(self.plant.t_s)
 
     @property
     def propellant_kg(self) -> float:

@@ -97,10 +97,11 @@ def test_cli_json_has_buses_and_timing(tmp_path):
 
 def test_a_killed_unit_is_noticed_and_the_approach_aborts(final_approach):
     """The IMU process dies at tick 100: its driver goes stale within three control
-    cycles, the sequencer retreats for the lost unit, and the run ends; nothing hangs and
-    no process is left behind."""
+    cycles, fault management isolates the IMU and the sequencer retreats, and the run
+    ends; nothing hangs and no process is left behind."""
     res = run_hil(final_approach, 0, kill_at={"imu": 100}, stop_on_abort=True)
-    assert res.outcome == "aborted" and res.extra["abort_reason"] == "device_lost"
+    assert res.outcome == "aborted" and res.extra["abort_reason"] == "sensor_failed"
+    assert [(e["monitor"], e["reason"]) for e in res.fdir_events] == [("imu", "stale")]
     imu = res.extra["devices"]["imu"]
     assert imu["stale_events"] == 1 and 100 < imu["first_stale_tick"] <= 103
     others = {k: v for k, v in res.extra["devices"].items() if k != "imu"}

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from flightsw.config import GuidanceParams
 from flightsw.docking.sequencer import Sequencer
-from flightsw.messages import GUIDANCE_MODES, DeviceHealth, DockingMechStatus, GuidanceOut
+from flightsw.messages import (
+    GUIDANCE_MODES,
+    DeviceHealth,
+    DockingMechStatus,
+    FdirStatus,
+    GuidanceOut,
+)
 
 P = 0.1  # sequencer period [s]
 
@@ -13,7 +19,7 @@ def build(**kw):
     p = GuidanceParams(hold_points_m=[30.0, 10.0], hold_dwell_s=2.0, **kw)
     g, mech = GuidanceOut(), DockingMechStatus()
     s = Sequencer(p, P)
-    s.connect(guidance_in=g, mech_in=mech, health_in=DeviceHealth())
+    s.connect(guidance_in=g, mech_in=mech, health_in=DeviceHealth(), fdir_in=FdirStatus())
     s.reset(0)
     g.corridor_ok = g.speed_ok = 1.0
     return s, g, mech
@@ -138,3 +144,16 @@ def test_a_lost_unit_the_approach_needs_retreats_a_lost_star_tracker_does_not():
     tick(s, 5)
     assert s.state == "retreat" and s.abort_reason == "device_lost"
     assert s.events[-1].reason == "lidar lost"
+
+
+def test_a_fault_management_abort_request_retreats_at_once_before_capture():
+    from flightsw.docking.sequencer import ABORT_REASONS
+
+    s, g, mech = build()
+    g.rho_ref_m = g.rho_m = 25.0
+    tick(s, 3)
+    assert s.state == "approach"
+    s.fdir_in.abort_request = ABORT_REASONS.index("thruster_failed")
+    tick(s)
+    assert s.state == "retreat" and s.abort_reason == "thruster_failed"
+    assert s.events[-1].reason == "fault management: thruster_failed"

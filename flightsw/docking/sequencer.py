@@ -41,7 +41,7 @@ STATES = (
     "retreat",
 )
 ABORT_REASONS = ("", "corridor", "closing_speed", "capture_failed", "commanded",
-                 "device_lost")
+                 "device_lost", "sensor_failed", "thruster_failed", "attitude")
 _PRE_CAPTURE = {"approach", "hold", "final_approach", "contact"}
 
 
@@ -59,7 +59,7 @@ class Sequencer:
     """Docking sequencer component (runs in a slower rate group, e.g. 10 Hz).
 
     Inputs: ``guidance_in`` (GuidanceOut monitors), ``mech_in`` (DockingMechStatus),
-    ``health_in`` (DeviceHealth).
+    ``health_in`` (DeviceHealth), ``fdir_in`` (FdirStatus: abort requests).
     Outputs: ``guidance_cmd_out`` (GuidanceCmd), ``mech_cmd_out`` (DockingMechCmd),
     ``mode_out`` (ModeMsg); ``events`` lists every transition.
 
@@ -73,7 +73,7 @@ class Sequencer:
         Time allowed from contact to soft capture [s].
     """
 
-    INPUTS = ("guidance_in", "mech_in", "health_in")
+    INPUTS = ("guidance_in", "mech_in", "health_in", "fdir_in")
 
     def __init__(self, params: GuidanceParams, period_s: float,
                  capture_timeout_s: float = 5.0) -> None:
@@ -84,6 +84,7 @@ class Sequencer:
         self.guidance_in = None
         self.mech_in = None
         self.health_in = None
+        self.fdir_in = None
         self.guidance_cmd_out = GuidanceCmd()
         self.mech_cmd_out = DockingMechCmd()
         self.mode_out = ModeMsg()
@@ -198,6 +199,10 @@ class Sequencer:
                 return
             if self._bad_speed >= self._cycles(p.monitor_persistence_s):
                 self._retreat("closing_speed")
+                return
+            req = int(self.fdir_in.abort_request)
+            if req:
+                self._retreat(ABORT_REASONS[req], f"fault management: {ABORT_REASONS[req]}")
                 return
             h = self.health_in
             for dev in DEVICES_REQUIRED:

@@ -241,3 +241,14 @@ cdef class AllocationKernel:
     def reset_carry(self):
         """Forget the owed wrench (after a thrust inhibit)."""
         self.carry_arr[:] = 0.0
+
+    def disable(self, int j):
+        """Never fire thruster ``j`` again (it has failed): its column no longer counts,
+        so non-negative least squares never brings it in."""
+        cdef int k
+        if j < 0 or j >= self.N:
+            raise IndexError(f"no thruster {j}")
+        for k in range(M):
+            self.A[k, j] = 0.0
+            self.Aw[k, j] = 0.0
+        self.carry_arr[:] = 0.0

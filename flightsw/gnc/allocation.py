@@ -19,6 +19,27 @@ from flightsw.config import Vehicle
 from flightsw.messages import MAX_THRUSTERS, ThrusterCmd
 
 
+def spans_wrench_space(A: np.ndarray) -> bool:
+    """True when thrusters with full-thrust wrenches ``A`` (6, N) can produce any force and
+    torque with non-negative duty cycles: each of the twelve signed unit wrenches (forces
+    and torques scaled alike) is reachable exactly."""
+    from flightsw.gnc.allocation_ref import nnls
+
+    if A.shape[1] == 0 or np.linalg.matrix_rank(A) < 6:
+        return False
+    s = np.linalg.norm(A, axis=1)
+    s[s == 0] = 1.0
+    An = A / s[:, None]
+    for i in range(6):
+        for sign in (1.0, -1.0):
+            e = np.zeros(6)
+            e[i] = sign
+            x = nnls(An, e)
+            if np.linalg.norm(An @ x - e) > 1e-6:
+                return False
+    return True
+
+
 class Allocation(KernelComponent):
     """Allocation component. Input ``control_in`` (ControlCmd); output ``thruster_out``
     (ThrusterCmd).
@@ -42,6 +63,7 @@ class Allocation(KernelComponent):
             raise ValueError(f"a thruster's minimum on-time exceeds the control cycle {dt} s")
         self.dt, self.chaser = dt, chaser
         self.thruster_out = ThrusterCmd()
+        self.disabled: set[int] = set()  # failed thrusters, never fired
 
     def weights(self) -> np.ndarray:
         """Row weights making forces [N] and torques [N m] comparable: 1 / mean column norm."""
@@ -57,6 +79,24 @@ class Allocation(KernelComponent):
         o, c = self.thruster_out, self.control_in
         cls = AllocationRef if self.twin else AllocationKernel
         o.buf[:] = 0.0
-        return cls(self.chaser.thrust_matrix, [t.min_on_time_s for t in self.chaser.thrusters],
-                   self.weights(), self.dt, (c.F_B, c.L_B),
-                   (o.t_on_s, o.view("n"), o.view("dt_s")))
+        k = cls(self.chaser.thrust_matrix, [t.min_on_time_s for t in self.chaser.thrusters],
+                self.weights(), self.dt, (c.F_B, c.L_B),
+                (o.t_on_s, o.view("n"), o.view("dt_s")))
+        for j in sorted(self.disabled):
+            k.disable(j)
+        return k
+
+    def can_span(self, without: set[int] | frozenset[int] = frozenset()) -> bool:
+        """Can the thrusters left, once ``without`` and the disabled ones are gone, still
+        produce any force and torque (non-negative duty cycles spanning all six axes)?"""
+        keep = [j for j in range(len(self.chaser.thrusters))
+                if j not in self.disabled and j not in without]
+        return spans_wrench_space(self.chaser.thrust_matrix[:, keep])
+
+    def disable_thruster(self, j: int) -> None:
+        """Reconfigure: allocate without thruster ``j`` from the next cycle on."""
+        if not 0 <= j < len(self.chaser.thrusters):
+            raise IndexError(f"allocation: no thruster {j}")
+        self.disabled.add(int(j))
+        if self.kernel is not None:
+            self.kernel.disable(int(j))

@@ -101,3 +101,10 @@ class AllocationRef:
 
     def reset_carry(self):
         self.carry_arr[:] = 0.0
+
+    def disable(self, j: int) -> None:
+        """Never fire thruster ``j`` again: its column is zero from now on."""
+        if not 0 <= j < self.N:
+            raise IndexError(f"no thruster {j}")
+        self.A[:, j] = 0.0
+        self.carry_arr[:] = 0.0

@@ -1,0 +1,287 @@
+"""Fault injection, declared in scenario files.
+
+Each ``[[faults]]`` table of a scenario says when (``at_s``, optional ``until_s`` [s] of
+mission time), where (``layer`` and ``target``), what (``kind``) and how much::
+
+    [[faults]]
+    at_s = 60.0
+    layer = "actuator"
+    target = "F1-X"          # a thruster by name (from the vehicle file)
+    kind = "stuck_on"
+
+    [[faults]]
+    at_s = 30.0
+    until_s = 45.0
+    layer = "sensor"
+    target = "lidar"
+    kind = "dropout"
+
+Layers, targets and kinds (parameters in brackets, defaults after ``=``):
+
+- ``sensor`` (``imu``, ``star_tracker``, ``lidar``): ``dropout`` (no samples), ``stuck``
+  (the value at onset, repeated), ``bias_step`` [``value``: rad/s for the IMU per axis
+  (3 numbers), rad about each body axis for the star tracker (3), m of range for the lidar
+  (1)], ``noise_growth`` [``factor`` = 10: the 1-sigma noise grows by it], ``latency``
+  [``added_s``: samples arrive this much later].
+- ``actuator`` (a thruster name): ``stuck_off``, ``stuck_on``, ``degraded``
+  [``factor``: the fraction of thrust left, 0..1], ``leak`` [``fraction``: continuous
+  thrust as a fraction of full].
+- ``bus`` (``can0``; the serial lines ``star_tracker``, ``lidar``), bench only:
+  ``frame_loss`` [``rate``], ``corruption`` [``rate``], ``delay`` [``added_s``],
+  ``babbling`` [``frame_id`` = 0x001, ``rate_hz`` = 2000], ``silent``,
+  ``serial_bit_errors`` [``rate``: per bit], ``serial_disconnect`` (until ``until_s``).
+- ``device`` (a unit): ``crash`` (its emulator process dies; bench only), and for the
+  ``dock`` unit ``latch_fail`` (the capture latches do not close).
+
+In SIL (:class:`FaultInjector`) sensor faults act on the sensor's output message after its
+model has sampled truth, actuator faults on the on-times the plant executes, and the latch
+on the docking interface. Faults of a layer a run does not have (a bus in SIL) are listed
+by :meth:`FaultInjector.not_applicable`. Errors are :class:`~flightsw.config.ConfigError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from flightsw.attitude import q_from_rotvec, qmul
+from flightsw.config import ConfigError, Reader
+
+SENSORS = ("imu", "star_tracker", "lidar")
+UNITS = ("imu", "star_tracker", "lidar", "rcs", "dock")
+KINDS: dict[str, tuple[str, ...]] = {
+    "sensor": ("dropout", "stuck", "bias_step", "noise_growth", "latency"),
+    "actuator": ("stuck_off", "stuck_on", "degraded", "leak"),
+    "bus": ("frame_loss", "corruption", "delay", "babbling", "silent", "serial_bit_errors",
+            "serial_disconnect"),
+    "device": ("crash", "latch_fail"),
+}
+SIL_LAYERS = ("sensor", "actuator")
+"""Layers SIL has; plus ``device``/``latch_fail`` (the docking interface is in SIL)."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected fault: layer, kind, target, start and end [s], parameters."""
+
+    layer: str
+    kind: str
+    target: str
+    at_s: float
+    until_s: float | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def active(self, t_s: float) -> bool:
+        return t_s >= self.at_s and (self.until_s is None or t_s < self.until_s)
+
+    @property
+    def label(self) -> str:
+        return f"{self.layer}/{self.target}/{self.kind}@{self.at_s:g}s"
+
+    @property
+    def in_sil(self) -> bool:
+        return self.layer in SIL_LAYERS or (self.layer == "device" and self.kind == "latch_fail")
+
+
+def read_faults(r: Reader, thruster_names: tuple[str, ...]) -> tuple[Fault, ...]:
+    """The scenario's ``[[faults]]`` (none when absent), checked."""
+    if not r.has("faults"):
+        return ()
+    out = []
+    for t in r.tables("faults"):
+        layer = t.string("layer", choices=tuple(KINDS))
+        kind = t.string("kind", choices=KINDS[layer])
+        at = t.num("at_s", lo=0.0)
+        until = t.num("until_s", None, lo=at) if t.has("until_s") else None
+        if layer == "sensor":
+            target = t.string("target", choices=SENSORS)
+        elif layer == "actuator":
+            target = t.string("target", choices=thruster_names)
+        elif layer == "bus":
+            target = t.string("target", choices=("can0", "star_tracker", "lidar"))
+        else:
+            target = t.string("target", choices=("dock",) if kind == "latch_fail" else UNITS)
+        params: dict[str, Any] = {}
+        if kind == "bias_step":
+            n = {"imu": 3, "star_tracker": 3, "lidar": 1}[target]
+            params["value"] = (t.vec("value", 3) if n == 3 else
+                               np.array([t.num("value")]))
+        elif kind == "noise_growth":
+            params["factor"] = t.num("factor", 10.0, lo=1.0)
+        elif kind in ("latency", "delay"):
+            params["added_s"] = t.num("added_s", positive=True)
+        elif kind == "degraded":
+            params["factor"] = t.num("factor", lo=0.0, hi=1.0)
+        elif kind == "leak":
+            params["fraction"] = t.num("fraction", lo=0.0, hi=1.0)
+        elif kind in ("frame_loss", "corruption"):
+            params["rate"] = t.num("rate", lo=0.0, hi=1.0)
+        elif kind == "serial_bit_errors":
+            params["rate"] = t.num("rate", lo=0.0, hi=0.1)
+        elif kind == "babbling":
+            params["frame_id"] = t.integer("frame_id", 0x001, lo=0)
+            params["rate_hz"] = t.num("rate_hz", 2000.0, positive=True)
+        if kind == "serial_disconnect" and until is None:
+            raise ConfigError(t.file, t._key("until_s"), "an end time (a disconnect "
+                                                         "reconnects)")
+        t.done()
+        out.append(Fault(layer, kind, target, at, until, params))
+    return tuple(out)
+
+
+# -- SIL injection ------------------------------------------------------------------------
+
+_VALUE_FIELDS = {
+    "imu": ("omega_BN_B",),
+    "star_tracker": ("q_BN",),
+    "lidar": ("range_m", "azimuth_rad", "elevation_rad", "r_PL_B", "q_TB"),
+}
+
+
+class _SensorFault:
+    """A fault on one sensor's output message.
+
+    The sensor model keeps writing its own samples (``raw``); what the flight software
+    receives (``out``) is made from them by the fault. Around each tick the model's own
+    last output is put back, so its state never sees the fault.
+    """
+
+    def __init__(self, f: Fault, msg: Any, base_hz: float, sigma: np.ndarray,
+                 rng: np.random.Generator) -> None:
+        self.f, self.msg = f, msg
+        self.sigma, self.rng = sigma, rng
+        self.delay = round(f.params.get("added_s", 0.0) * base_hz)
+        self.raw = msg.buf.copy()
+        self.out = msg.buf.copy()
+        self._queue: list[np.ndarray] = []
+        self._stuck: np.ndarray | None = None
+        offs, off = {}, 0
+        for name, n, *_ in msg.FIELDS:
+            offs[name] = slice(off, off + n)
+            off += n
+        self._seq = offs["seq"]
+        self._values = [offs[n] for n in _VALUE_FIELDS[f.target]]
+
+    def before(self) -> None:
+        self.msg.buf[:] = self.raw  # the model continues from its own last sample
+
+    def after(self, t_s: float) -> None:
+        f, m = self.f, self.msg
+        new = m.buf[self._seq][0] != self.raw[self._seq][0]
+        self.raw[:] = m.buf
+        active = f.active(t_s)
+        k = f.kind
+        if k == "latency":
+            self._queue.append(self.raw.copy())
+            if len(self._queue) > (self.delay if active else 0):
+                self.out[:] = self._queue.pop(0)
+                while not active and self._queue:  # over: deliver at once again
+                    self.out[:] = self._queue.pop(0)
+        elif not active:
+            self.out[:] = self.raw
+        elif k == "dropout":
+            pass  # no new sample reaches the flight software
+        elif new:
+            o = self.out
+            o[:] = self.raw
+            if k == "stuck":
+                if self._stuck is None:
+                    self._stuck = self.raw.copy()
+                for sl in self._values:
+                    o[sl] = self._stuck[sl]
+            elif k == "bias_step":
+                b = f.params["value"]
+                v = self._values[0]
+                if f.target == "star_tracker":
+                    o[v] = qmul(o[v], q_from_rotvec(b))
+                else:
+                    o[v] += b
+            elif k == "noise_growth":
+                extra = self.sigma * np.sqrt(f.params["factor"] ** 2 - 1.0)
+                v = self._values[0]
+                if f.target == "star_tracker":
+                    o[v] = qmul(o[v], q_from_rotvec(extra * self.rng.standard_normal(3)))
+                elif f.target == "imu":
+                    o[v] += extra * self.rng.standard_normal(3)
+                else:
+                    for sl, sg in zip(self._values[:3], extra, strict=True):
+                        o[sl] += sg * self.rng.standard_normal()
+        m.buf[:] = self.out
+
+
+class FaultInjector:
+    """Applies a scenario's SIL faults to a :class:`~hil.world.World`.
+
+    Parameters
+    ----------
+    faults : sequence of Fault
+    world : World
+        Its flight software's input messages, plant on-times and docking interface.
+    seed : int
+        Seeds the noise a ``noise_growth`` fault adds.
+    """
+
+    def __init__(self, faults: tuple[Fault, ...] | list[Fault], world: Any, seed: int) -> None:
+        self.faults = tuple(faults)
+        fsw, sc = world.fsw, world.sc
+        msgs = {"imu": fsw.imu_in, "star_tracker": fsw.st_in, "lidar": fsw.lidar_in}
+        s = sc.sensors
+        sigmas = {"imu": np.full(3, s.gyro.noise_rps),
+                  "star_tracker": np.asarray(s.star_tracker.noise_rad, float),
+                  "lidar": np.array([s.lidar.range_noise_m, s.lidar.angle_noise_rad,
+                                     s.lidar.angle_noise_rad])}
+        base = sc.fsw.base_rate_hz
+        self.sensor = [_SensorFault(f, msgs[f.target], base, sigmas[f.target],
+                                    np.random.default_rng([seed, 0xFA17, i]))
+                       for i, f in enumerate(self.faults) if f.layer == "sensor"]
+        names = [t.name for t in sc.chaser.thrusters]
+        self.actuator = [(f, names.index(f.target)) for f in self.faults
+                         if f.layer == "actuator"]
+        self.latch = [f for f in self.faults if f.kind == "latch_fail"]
+        self.dt = world.dt
+        self.world = world
+
+    def not_applicable(self) -> list[Fault]:
+        """Faults whose layer SIL does not have (buses, emulator processes)."""
+        return [f for f in self.faults if not f.in_sil]
+
+    def before_sensors(self) -> None:
+        for s in self.sensor:
+            s.before()
+
+    def after_sensors(self, t_s: float) -> None:
+        for s in self.sensor:
+            s.after(t_s)
+
+    def actuators(self, t_on: np.ndarray, t_s: float) -> None:
+        """Turn the commanded on-times [s] into what the faulty thrusters deliver."""
+        dt = self.dt
+        for f, i in self.actuator:
+            if not f.active(t_s):
+                continue
+            k = f.kind
+            if k == "stuck_off":
+                t_on[i] = 0.0
+            elif k == "stuck_on":
+                t_on[i] = dt
+            elif k == "degraded":
+                t_on[i] *= f.params["factor"]  # the same impulse as the weaker thrust
+            else:
+                t_on[i] = min(dt, t_on[i] + f.params["fraction"] * dt)
+
+    def latch_fails(self, t_s: float) -> bool:
+        return any(f.active(t_s) for f in self.latch)
+
+
+def describe(faults: tuple[Fault, ...]) -> list[dict[str, Any]]:
+    """The faults as JSON-able dicts (for summaries)."""
+    out = []
+    for f in faults:
+        p = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in f.params.items()}
+        out.append({"layer": f.layer, "kind": f.kind, "target": f.target, "at_s": f.at_s,
+                    "until_s": f.until_s, **({"params": p} if p else {})})
+    return out
+
+

@@ -1,0 +1,161 @@
+"""Fault management in closed loop (SIL): faults injected from the scenario, the flight
+software's monitors, isolation and recovery, and the run's outcome."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from flightsw.gnc.allocation import spans_wrench_space
+from hil.config import load_scenario
+from hil.faults import Fault
+from hil.sim import run
+
+
+@pytest.fixture(scope="module")
+def fa():
+    return load_scenario("final-approach")
+
+
+def fly(sc, *faults, seed=0):
+    return run(dataclasses.replace(sc, faults=tuple(faults)), seed)
+
+
+def fdir(res):
+    return [(e["monitor"], e["action"], e["reason"]) for e in res.fdir_events]
+
+
+def test_no_fault_no_decision(fa):
+    """FDIR raises nothing on healthy runs (a false alarm would isolate a good unit)."""
+    for seed in range(4):
+        r = fly(fa, seed=seed)
+        assert r.outcome == "docked" and not r.fdir_events, (seed, r.fdir_events)
+
+
+@pytest.mark.parametrize("thruster", ["F1-T+", "A1-T+", "A3-T-"])
+def test_a_thruster_stuck_on_is_isolated_and_the_vehicle_docks(fa, thruster):
+    r = fly(fa, Fault("actuator", "stuck_on", thruster, 60.0))
+    ev = r.fdir_events
+    assert len(ev) == 1 and ev[0]["monitor"] == "thrusters", ev
+    assert ev[0]["action"] == f"isolated {thruster}; allocation reconfigured"
+    assert "fires uncommanded" in ev[0]["reason"]
+    assert 60.0 < ev[0]["t_s"] <= 63.0  # two 1 s windows
+    assert r.outcome == "docked" and r.contact["within_envelope"]
+    j = [t.name for t in fa.chaser.thrusters].index(thruster)
+    assert r.fsw.thruster_cmd.isolated[j] == 1.0
+    assert j in r.fsw.allocation.disabled
+
+
+def test_thrusters_with_one_torque_are_isolated_together(fa):
+    """F1-X and A3-X have the same torque direction: torque alone cannot tell them apart,
+    so both go, and the 22 left still span every force and torque."""
+    r = fly(fa, Fault("actuator", "stuck_on", "A3-X", 60.0))
+    assert [e["action"] for e in r.fdir_events] == [
+        "isolated F1-X, A3-X; allocation reconfigured"]
+    assert r.outcome == "docked"
+
+
+def test_a_leaking_thruster_is_isolated(fa):
+    r = fly(fa, Fault("actuator", "leak", "F1-T+", 60.0, params={"fraction": 0.1}))
+    assert [e["action"] for e in r.fdir_events] == ["isolated F1-T+; allocation reconfigured"]
+    assert r.outcome == "docked"
+
+
+def test_after_isolation_allocation_never_fires_the_thruster(fa):
+    r = fly(fa, Fault("actuator", "stuck_on", "F1-T+", 60.0))
+    j = [t.name for t in fa.chaser.thrusters].index("F1-T+")
+    alloc = r.fsw.allocation
+    # drive the reconfigured allocation with many requests: thruster j stays at zero
+    rng = np.random.default_rng(1)
+    c = alloc.control_in
+    for _ in range(200):
+        c.F_B[:] = rng.normal(0, 100, 3)
+        c.L_B[:] = rng.normal(0, 200, 3)
+        alloc.update(0)
+        assert alloc.thruster_out.t_on_s[j] == 0.0
+
+
+def test_losing_too_many_thrusters_requests_an_abort(fa):
+    from flightsw.fsw import FlightSoftware
+    from hil.world import nav_sensor_model
+
+    fsw = FlightSoftware(fa.fsw, fa.chaser, fa.target, fa.orbit_radius_m, nav_sensor_model(fa))
+    fsw.navigation.set_initial(fa.r_CT_H_m, fa.v_CT_H_mps, [1.0, 0, 0, 0], np.zeros(3), 2e4)
+    fsw.reset(0)
+    A = fa.chaser.thrust_matrix
+    f = fsw.fdir
+    # every thruster pushing +x in B gone: nothing can push that way any more
+    plus_x = tuple(int(j) for j in np.flatnonzero(A[0] > 1.0))
+    assert spans_wrench_space(A) and not spans_wrench_space(np.delete(A, plus_x, axis=1))
+    f._isolate(plus_x, "gives less thrust than commanded", -0.5)
+    from flightsw.docking.sequencer import ABORT_REASONS
+
+    assert ABORT_REASONS[int(f.fdir_out.abort_request)] == "thruster_failed"
+    assert f.events[0].action == "abort"
+
+
+@pytest.mark.parametrize("sensor, kind, isolated, outcome", [
+    ("imu", "dropout", "stale", "aborted"),
+    ("imu", "stuck", "frozen", "aborted"),
+    ("lidar", "dropout", "stale", "aborted"),
+    ("lidar", "stuck", "frozen", "aborted"),
+    ("star_tracker", "dropout", "stale", "docked"),
+    ("star_tracker", "stuck", "frozen", "docked"),
+])
+def test_a_failed_sensor_is_isolated_and_the_right_recovery_follows(fa, sensor, kind,
+                                                                      isolated, outcome):
+    r = fly(fa, Fault("sensor", kind, sensor, 60.0))
+    ev = r.fdir_events
+    assert ev and ev[0]["monitor"] == sensor and ev[0]["reason"] == isolated, ev
+    assert 60.0 < ev[0]["t_s"] < 63.0
+    assert r.outcome == outcome, (r.outcome, r.events)
+    if outcome == "aborted":
+        assert any(e["to"] == "retreat" and "sensor_failed" in e["reason"] for e in r.events)
+
+
+def test_a_short_dropout_is_ridden_through(fa):
+    """Persistence: half a second without lidar samples isolates nothing."""
+    r = fly(fa, Fault("sensor", "dropout", "lidar", 60.0, 60.5))
+    assert not r.fdir_events and r.outcome == "docked"
+
+
+def test_a_noisy_star_tracker_outvoted_by_gyro_and_lidar_pose_is_dropped(fa):
+    r = fly(fa, Fault("sensor", "noise_growth", "star_tracker", 60.0,
+                      params={"factor": 10.0}))
+    assert [(e["monitor"], e["action"]) for e in r.fdir_events] == [
+        ("star_tracker", "isolated; continue without it")]
+    assert "inconsistent with gyro and lidar pose" in r.fdir_events[0]["reason"]
+    assert r.outcome == "docked"
+
+
+def test_capture_latch_failure_retreats(fa):
+    r = fly(fa, Fault("device", "latch_fail", "dock", 0.0))
+    assert r.outcome == "aborted"
+    assert [e["to"] for e in r.events][-1] == "retreat"
+    assert r.events[-1]["reason"] == "capture_failed"
+    assert r.contact["within_envelope"]  # touched inside the envelope; no capture
+    assert r.world.docking.contacts_without_capture >= 1
+
+
+def test_fault_file_errors_are_clear(tmp_path):
+    from flightsw.config import ConfigError
+    from hil.config import DATA
+
+    src = (DATA / "scenarios" / "final-approach.toml").read_text().replace(
+        '"../', f'"{DATA}/')
+    for block, key in [
+        ('[[faults]]\nat_s = 1.0\nlayer = "actuator"\ntarget = "NOPE"\nkind = "stuck_on"\n',
+         "faults[0].target"),
+        ('[[faults]]\nat_s = 1.0\nlayer = "sensor"\ntarget = "lidar"\nkind = "melt"\n',
+         "faults[0].kind"),
+        ('[[faults]]\nat_s = 1.0\nlayer = "sensor"\ntarget = "imu"\nkind = "bias_step"\n',
+         "faults[0].value"),
+        ('[[faults]]\nat_s = 5.0\nuntil_s = 1.0\nlayer = "sensor"\ntarget = "imu"\n'
+         'kind = "dropout"\n', "faults[0].until_s"),
+    ]:
+        f = tmp_path / "s.toml"
+        f.write_text(src + "\n" + block)
+        with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")):
+            load_scenario(f)
