@@ -18,6 +18,7 @@ BITRATE = 1_000_000
 NOMINAL_RATES_HZ: dict[str, float] = {
     "SYNC": 50.0,
     "RCS_CMD_1": 50.0, "RCS_CMD_2": 50.0, "RCS_CMD_3": 50.0, "RCS_CMD_4": 50.0,
+    "RCS_ISOLATE": 1.0,
     "RCS_STATUS": 10.0,
     "IMU_RATE": 50.0,
     "IMU_STATUS": 1.0,

@@ -273,6 +273,8 @@ class RcsDriver(_CanDriver):
         # (message, id, on-time signal names, their upper limit [s])
         self._cmd_msgs = [(m, m.frame_id, [s.name for s in m.signals if s.name != "Counter"],
                            m.signals[0].maximum) for m in msgs]
+        self._iso_msg = self._db.get_message_by_name("RCS_ISOLATE")
+        self._iso_mask, self._iso_next, self._iso_counter = 0, 0, 0
 
     def _handle(self, name: str, v: dict[str, float], t_ns: int) -> None:
         self._count(v["Counter"])
@@ -281,10 +283,18 @@ class RcsDriver(_CanDriver):
         self._good(t_ns)
 
     def frames_to_send(self, t_ns: int) -> list[tuple[int, bytes]]:
-        """The four RCS_CMD frames of this cycle's on-times, one counter value."""
+        """The four RCS_CMD frames of this cycle's on-times, one counter value; and
+        RCS_ISOLATE (the latch valves) at 1 Hz and at once when it changes."""
         self._tx_counter = (self._tx_counter + 1) % 16
         ton = self.cmd.t_on_s
         out = []
+        iso = self.cmd.isolated
+        mask = sum(1 << i for i in range(min(24, len(iso))) if iso[i])
+        if mask != self._iso_mask or t_ns >= self._iso_next:
+            self._iso_mask, self._iso_next = mask, t_ns + 1_000_000_000
+            self._iso_counter = (self._iso_counter + 1) % 16
+            out.append((self._iso_msg.frame_id, self._iso_msg.encode(
+                {"Mask": mask, "Counter": self._iso_counter}, strict=True)))
         for m, fid, names, tmax in self._cmd_msgs:
             values: dict[str, float] = {"Counter": self._tx_counter}
             for name in names:

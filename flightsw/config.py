@@ -339,7 +339,8 @@ class FdirParams:
     Attitude: an error from the reference above ``attitude_limit_deg`` [deg] for
     ``attitude_persistence_s`` [s] aborts. Consistency: when navigation rejects
     ``consistency_rejected`` of the last ``consistency_samples`` star-tracker samples [-],
-    the star tracker and the gyro disagree.
+    the star tracker and the gyro disagree: attitude and gyro bias are re-acquired with
+    1-sigma ``reacquire_att_rad`` [rad] and ``reacquire_bias_rps`` [rad/s].
     """
 
     stale_imu_s: float = 0.2
@@ -357,6 +358,8 @@ class FdirParams:
     attitude_persistence_s: float = 3.0
     consistency_samples: int = 10
     consistency_rejected: int = 8
+    reacquire_att_rad: float = 0.05
+    reacquire_bias_rps: float = 2e-3
 
 
 @dataclass

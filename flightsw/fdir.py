@@ -8,7 +8,10 @@ Runs first in the control rate group. Each cycle it
 2. **monitors each sensor**: *stale* (no new sample for its time), *frozen* (identical
    values in consecutive samples: real noise never repeats), *out of range*; a condition
    that persists isolates the sensor. Losing the star tracker is tolerated (gyro and lidar
-   pose carry attitude); losing the IMU or the lidar requests an abort;
+   pose carry attitude); losing the IMU or the lidar requests an abort. When navigation
+   keeps rejecting the star tracker, it and the gyro disagree: attitude and gyro bias are
+   re-acquired (a gyro bias step is then estimated); if they still disagree, the star
+   tracker is isolated;
 3. **monitors the thrusters**: over each window, the angular impulse the gyro saw against
    the one the commanded on-times should have given. A residual far above its noise that
    one thruster's torque explains (a thruster that does not fire, fires weakly, or fires
@@ -123,13 +126,16 @@ class Fdir:
         1-sigma gyro noise per sample [rad/s] (the thruster monitor's noise floor).
     allocation : object
         Has ``disable_thruster(j)`` and ``can_span(without)``: reconfiguration.
+    reacquire_attitude : callable
+        Re-opens navigation's attitude and gyro-bias uncertainty.
     """
 
     INPUTS = ("imu_in", "st_in", "lidar_in", "thruster_in", "nav_in", "guidance_in")
 
     def __init__(self, dt: float, chaser: Vehicle, params: FdirParams, gyro_noise_rps: float,
-                 allocation: Any) -> None:
+                 allocation: Any, reacquire_attitude: Any = None) -> None:
         self.name = "fdir"
+        self.reacquire_attitude = reacquire_attitude or (lambda att, bias: None)
         self.dt, self.p, self.allocation = dt, params, allocation
         self.I = np.asarray(chaser.inertia_kgm2, float)
         self.tau = chaser.thrust_matrix[3:].copy()  # torque of each thruster at full thrust
@@ -188,10 +194,7 @@ class Fdir:
         self._cos_half_limit = float(np.cos(np.radians(p.attitude_limit_deg) / 2.0))
         self._st_pending: int | None = None  # n_st when a star-tracker sample went out
         self._st_verdicts: deque[bool] = deque(maxlen=p.consistency_samples)
-        self._pose_seen: tuple[float, float] = (0.0, -1e9)  # (n_pose, when it last grew)
-        self._st_inconsistent = False
-        self._pose_pending: int | None = None
-        self._pose_verdicts: deque[bool] = deque(maxlen=p.consistency_samples)
+        self._reacquired_at: float | None = None
         self._t_ns = t_ns
 
     # -- decisions -------------------------------------------------------------------
@@ -222,29 +225,12 @@ class Fdir:
         self._attitude()
 
     def _consistency(self, t_s: float) -> None:
-        """Star tracker against gyro-propagated attitude, with the lidar pose as the third
-        voice: navigation accepting too few star-tracker samples means they disagree."""
+        """Star tracker against gyro-propagated attitude: navigation accepting too few
+        star-tracker samples means one of the two is wrong. First answer: re-acquire
+        attitude and gyro bias (a gyro bias step is then estimated and the samples fit
+        again). If they still do not fit, the star tracker is the one at fault."""
         nav, st, p = self.nav_in, self.sensors["star_tracker"], self.p
-        if nav.n_pose > self._pose_seen[0]:
-            self._pose_seen = (float(nav.n_pose), t_s)
-        if self.fdir_out.abort_request:
-            return
-        if self._st_inconsistent:
-            # the star tracker is out: if the lidar pose now disagrees with the gyro as
-            # well, the gyro was the one at fault
-            li = self.sensors["lidar"]
-            if self._pose_pending is not None:
-                self._pose_verdicts.append(nav.n_pose > self._pose_pending)
-                self._pose_pending = None
-            if li.delivered and self.lidar_out.pose_valid:
-                self._pose_pending = int(nav.n_pose)
-            pv = self._pose_verdicts
-            if len(pv) == pv.maxlen and sum(pv) <= pv.maxlen - p.consistency_rejected:
-                self._event("imu", "abort", "the lidar pose disagrees with the gyro too: "
-                                            "the gyro is wrong")
-                self._request_abort("sensor_failed")
-            return
-        if st.failed:
+        if st.failed or self.fdir_out.abort_request:
             return
         if self._st_pending is not None:
             self._st_verdicts.append(nav.n_st > self._st_pending)
@@ -254,17 +240,18 @@ class Fdir:
         v = self._st_verdicts
         if len(v) < v.maxlen or sum(v) > v.maxlen - p.consistency_rejected:
             return
+        why = f"navigation rejected {v.maxlen - sum(v)} of its last {v.maxlen} samples"
+        v.clear()
+        if self._reacquired_at is None or t_s - self._reacquired_at > 60.0:
+            self._reacquired_at = t_s
+            self.reacquire_attitude(self.p.reacquire_att_rad, self.p.reacquire_bias_rps)
+            self._event("star_tracker", "attitude and gyro bias re-acquired",
+                        f"star tracker and gyro disagree: {why}")
+            return
         st.failed = True
         self.fdir_out.st_failed = 1.0
-        why = (f"navigation rejected {v.maxlen - sum(v)} of its last {v.maxlen} samples")
-        if t_s - self._pose_seen[1] < 2.0:  # the lidar pose agrees with the gyro
-            self._event("star_tracker", "isolated; continue without it",
-                        f"inconsistent with gyro and lidar pose: {why}")
-            self._st_inconsistent = True
-        else:
-            self._event("star_tracker", "abort", f"star tracker and gyro disagree and "
-                                                 f"nothing tells which is wrong: {why}")
-            self._request_abort("sensor_failed")
+        self._event("star_tracker", "isolated; continue without it",
+                    f"still inconsistent after re-acquisition: {why}")
 
     def _thrusters(self) -> None:
         """Angular-impulse residual over a window, tested against each thruster's torque."""

@@ -98,7 +98,8 @@ class FlightSoftware:
         self.allocation = Allocation(self.dt, chaser, twin=twin)
         # gyro noise per sample from its angle random walk (samples at the base rate)
         gyro_sigma = sensors.gyro_arw * float(np.sqrt(params.base_rate_hz))
-        self.fdir = Fdir(self.dt, chaser, params.fdir, gyro_sigma, self.allocation)
+        self.fdir = Fdir(self.dt, chaser, params.fdir, gyro_sigma, self.allocation,
+                         self.navigation.reacquire_attitude)
         self.sequencer = Sequencer(params.guidance, self.dt * params.sequencer_divider)
         self.housekeeping = Housekeeping(self)
         # wiring: the only place where outputs meet inputs

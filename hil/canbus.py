@@ -43,21 +43,38 @@ from firmware_bridge.can_icd import frame_bits
 HOST = "127.0.0.1"  # loopback only: no traffic leaves the machine
 
 
+SYNC_ID, LOCKSTEP_DONE_ID = 0x080, 0x7E0
+BENCH_IDS = (SYNC_ID, LOCKSTEP_DONE_ID)
+"""The bench's own time frames: fault rules never touch them (the bench must keep time)."""
+
+
 @dataclass
 class FaultRule:
-    """Drop, corrupt or delay frames with a given id (or all, ``frame_id`` None).
+    """Drop, corrupt or delay frames with a given id (or all, ``frame_id`` None), or
+    babble.
 
     ``drop_prob``/``corrupt_prob`` per frame [-]; ``delay_s`` added latency [s].
-    Corruption flips one random bit of the data.
+    Corruption flips one random bit of the data. ``babble_hz`` > 0 makes the bus itself
+    send ``frame_id`` (8 zero bytes) at that rate [1/s]: a babbling node. ``from_tick``
+    and ``until_tick`` limit the rule to the mission ticks the SYNC frames passing on the
+    bus announce (None: from the start, to the end).
     """
 
     frame_id: int | None = None
     drop_prob: float = 0.0
     corrupt_prob: float = 0.0
     delay_s: float = 0.0
+    babble_hz: float = 0.0
+    from_tick: int | None = None
+    until_tick: int | None = None
 
     def matches(self, frame_id: int) -> bool:
-        return self.frame_id is None or self.frame_id == frame_id
+        return frame_id not in BENCH_IDS and (self.frame_id is None
+                                              or self.frame_id == frame_id)
+
+    def active(self, tick: int) -> bool:
+        return (self.from_tick is None or tick >= self.from_tick) and (
+            self.until_tick is None or tick < self.until_tick)
 
 
 @dataclass
@@ -121,6 +138,7 @@ class VirtualCanBus:
         self._delayed: list[tuple[float, int, _Client | None, int, bytes]] = []
         self._wake = asyncio.Event()
         self._bus_free = 0.0
+        self.tick = 0  # the mission tick of the last SYNC seen on the bus
         self._server: asyncio.AbstractServer | None = None
         self.port = 0
 
@@ -128,9 +146,11 @@ class VirtualCanBus:
     def submit(self, sender: _Client | None, frame_id: int, data: bytes) -> None:
         """A frame offered to the bus by ``sender`` (None: the bus itself, in tests)."""
         self.stats.frames_in += 1
+        if frame_id == SYNC_ID and len(data) >= 4:
+            self.tick = int.from_bytes(data[:4], "little")
         delay = 0.0
         for r in self.rules:
-            if not r.matches(frame_id):
+            if r.babble_hz or not r.matches(frame_id) or not r.active(self.tick):
                 continue
             if r.drop_prob and self.rng.random() < r.drop_prob:
                 self.stats.dropped += 1
@@ -324,7 +344,20 @@ class VirtualCanBus:
         self._server = await asyncio.start_server(self._handle, HOST, port)
         self.port = self._server.sockets[0].getsockname()[1]
         self._sched = asyncio.create_task(self._scheduler())
+        self._babblers = [asyncio.create_task(self._babble(r)) for r in self.rules
+                          if r.babble_hz > 0]
         return self.port
+
+    async def _babble(self, r: FaultRule) -> None:
+        """A babbling node: frame after frame with one id, while the rule is active."""
+        period = 1.0 / r.babble_hz
+        fid = 0x001 if r.frame_id is None else r.frame_id
+        t = time.monotonic()
+        while True:
+            if r.active(self.tick):
+                self.submit(None, fid, bytes(8))
+            t += period
+            await asyncio.sleep(max(0.0, t - time.monotonic()))
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -332,6 +365,8 @@ class VirtualCanBus:
             for c in list(self.clients):
                 self._drop_client(c)
             self._sched.cancel()
+            for b in self._babblers:
+                b.cancel()
 
     def report(self) -> dict[str, Any]:
         d = asdict(self.stats)

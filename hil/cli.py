@@ -175,6 +175,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_campaign(args: argparse.Namespace) -> int:
+    from hil.campaign import run_campaign
+
+    def progress(row: dict) -> None:
+        if not args.json:
+            mark = "PASS" if row["pass"] else "FAIL"
+            print(f"{mark}  {row['name']:<34} expected {row['expected']:<8} got "
+                  f"{row['outcome']:<9} {row['why']}", flush=True)
+
+    res = run_campaign(args.paths, bench=args.bench, progress=progress)
+    if args.json:
+        keep = ("name", "expected", "outcome", "pass", "safety_violations", "events",
+                "abort_reason", "mode", "why")
+        out = {"scenarios": [{k: r[k] for k in keep} for r in res["scenarios"]],
+               "passed": res["passed"], "total": res["total"]}
+        sys.stdout.write(json.dumps(out) + "\n")
+    else:
+        print(f"{res['passed']}/{res['total']} scenarios passed")
+    return EXIT_OK if res["passed"] == res["total"] else EXIT_FAIL
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.clock:
         from hil.bench import clock_probe
@@ -277,6 +298,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true",
                    help="print one JSON object (ports, units, timing) on stdout at the end")
     s.set_defaults(func=_cmd_run)
+    s = sub.add_parser("campaign", help="run fault scenarios and check each outcome against "
+                                        "its expectation")
+    s.add_argument("paths", nargs="*", help="scenario files with [[faults]] and [expect] "
+                                            "(default: the shipped campaign)")
+    s.add_argument("--bench", action="store_true",
+                   help="run each on the emulated multi-process bench instead of SIL")
+    s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    s.set_defaults(func=_cmd_campaign)
     s = sub.add_parser("bench", help="kernel speed-ups and closed-loop real-time factor")
     s.add_argument("--scenario", default="nominal")
     s.add_argument("--json", action="store_true", help="print one JSON object on stdout")

@@ -97,7 +97,8 @@ class RcsEmulator(_CanUnit):
 
     A cycle's command is executed only when all four frames with one counter have arrived;
     an incomplete set is dropped and counted in ``incomplete_commands``. ``failed`` is the
-    set of failed thruster indices: they never fire and show in the fault mask.
+    set of failed thruster indices: they never fire and show in the fault mask. RCS_ISOLATE
+    closes latch valves (``isolated``): those thrusters never fire either.
     """
 
     HEARTBEAT = "HEARTBEAT_RCS"
@@ -116,9 +117,18 @@ class RcsEmulator(_CanUnit):
         self._status_counter = 0
         self._ids = {self.db.get_message_by_name(f"RCS_CMD_{k + 1}").frame_id
                      for k in range(4)}
+        self._iso_id = self.db.get_message_by_name("RCS_ISOLATE").frame_id
+        self.isolated = [0.0] * n_thrusters  # latch valves closed (1.0) by RCS_ISOLATE
 
     def receive(self, frame_id: int, data: bytes) -> bool:
         """Take one received frame; True when it completed a cycle's command."""
+        if frame_id == self._iso_id:
+            try:
+                mask = int(self.db.get_message_by_frame_id(frame_id).decode(data)["Mask"])
+            except Exception:
+                return False
+            self.isolated = [float(mask >> i & 1) for i in range(len(self.isolated))]
+            return False
         if frame_id not in self._ids:
             return False
         try:
@@ -136,7 +146,8 @@ class RcsEmulator(_CanUnit):
         for part in self._parts.values():
             for i, t in part.items():
                 if i < len(self.on_times_s):
-                    self.on_times_s[i] = 0.0 if i in self.failed else t
+                    shut = i in self.failed or self.isolated[i]
+                    self.on_times_s[i] = 0.0 if shut else t
         self._parts.clear()
         self._counter = None
         self._last_executed = c

@@ -183,6 +183,9 @@ class _SensorFault:
             self.out[:] = self.raw
         elif k == "dropout":
             pass  # no new sample reaches the flight software
+        elif k == "loss":
+            if new and self.rng.random() >= f.params["rate"]:
+                self.out[:] = self.raw  # this sample got through
         elif new:
             o = self.out
             o[:] = self.raw
@@ -211,6 +214,44 @@ class _SensorFault:
         m.buf[:] = self.out
 
 
+SERIAL_FRAME_BITS = 10 * 48
+"""Bits on the line of a typical serial sensor frame (48 bytes, 8N1)."""
+
+
+def sil_equivalent(f: Fault) -> list[Fault]:
+    """What a bus or unit fault does to the messages, for SIL (which has no wire).
+
+    A lost or corrupted CAN frame is a lost sample or a lost thruster command (the bridge
+    drops what fails to decode); a delayed bus delays both; a silent or babbled-over bus
+    loses everything on it; a serial bit error loses the frame it hits; a disconnected
+    line or a crashed unit stops its samples (a crashed RCS driver fires nothing). The
+    docking mechanism's own messages are not modelled on the SIL side.
+    """
+    if f.layer in SIL_LAYERS or f.kind == "latch_fail":
+        return [f]
+    d = {"at_s": f.at_s, "until_s": f.until_s}
+    if f.layer == "bus" and f.target == "can0":
+        if f.kind in ("frame_loss", "corruption"):
+            r = {"rate": f.params["rate"]}
+            return [Fault("sensor", "loss", "imu", params=r, **d),
+                    Fault("rcs", "loss", "rcs", params=r, **d)]
+        if f.kind == "delay":
+            a = {"added_s": f.params["added_s"]}
+            return [Fault("sensor", "latency", "imu", params=a, **d),
+                    Fault("rcs", "latency", "rcs", params=a, **d)]
+        return [Fault("sensor", "dropout", "imu", **d), Fault("rcs", "silent", "rcs", **d)]
+    if f.layer == "bus":  # a serial line
+        if f.kind == "serial_bit_errors":
+            p = 1.0 - (1.0 - f.params["rate"]) ** SERIAL_FRAME_BITS
+            return [Fault("sensor", "loss", f.target, params={"rate": p}, **d)]
+        return [Fault("sensor", "dropout", f.target, **d)]
+    if f.target in SENSORS:  # a crashed sensor unit
+        return [Fault("sensor", "dropout", f.target, **d)]
+    if f.target == "rcs":
+        return [Fault("rcs", "silent", "rcs", **d)]
+    return []
+
+
 class FaultInjector:
     """Applies a scenario's SIL faults to a :class:`~hil.world.World`.
 
@@ -227,25 +268,24 @@ class FaultInjector:
         self.faults = tuple(faults)
         fsw, sc = world.fsw, world.sc
         msgs = {"imu": fsw.imu_in, "star_tracker": fsw.st_in, "lidar": fsw.lidar_in}
-        s = sc.sensors
-        sigmas = {"imu": np.full(3, s.gyro.noise_rps),
-                  "star_tracker": np.asarray(s.star_tracker.noise_rad, float),
-                  "lidar": np.array([s.lidar.range_noise_m, s.lidar.angle_noise_rad,
-                                     s.lidar.angle_noise_rad])}
         base = sc.fsw.base_rate_hz
-        self.sensor = [_SensorFault(f, msgs[f.target], base, sigmas[f.target],
-                                    np.random.default_rng([seed, 0xFA17, i]))
-                       for i, f in enumerate(self.faults) if f.layer == "sensor"]
+        self.applied = [g for f in self.faults for g in sil_equivalent(f)]
+        self.sensor = [sensor_fault(f, msgs[f.target], sc, seed, i)
+                       for i, f in enumerate(self.applied) if f.layer == "sensor"]
+        self.rcs = [(f, np.random.default_rng([seed, 0xBC5, i]))
+                    for i, f in enumerate(self.applied) if f.layer == "rcs"]
+        self._rcs_queue: list[np.ndarray] = []
+        self._base_hz = base
         names = [t.name for t in sc.chaser.thrusters]
-        self.actuator = [(f, names.index(f.target)) for f in self.faults
+        self.actuator = [(f, names.index(f.target)) for f in self.applied
                          if f.layer == "actuator"]
-        self.latch = [f for f in self.faults if f.kind == "latch_fail"]
+        self.latch = [f for f in self.applied if f.kind == "latch_fail"]
         self.dt = world.dt
         self.world = world
 
     def not_applicable(self) -> list[Fault]:
-        """Faults whose layer SIL does not have (buses, emulator processes)."""
-        return [f for f in self.faults if not f.in_sil]
+        """Faults SIL cannot show even by their effect (a docking-mechanism unit crash)."""
+        return [f for f in self.faults if not sil_equivalent(f)]
 
     def before_sensors(self) -> None:
         for s in self.sensor:
@@ -257,22 +297,52 @@ class FaultInjector:
 
     def actuators(self, t_on: np.ndarray, t_s: float) -> None:
         """Turn the commanded on-times [s] into what the faulty thrusters deliver."""
-        dt = self.dt
-        for f, i in self.actuator:
-            if not f.active(t_s):
-                continue
+        thruster_faults(self.actuator, t_on, t_s, self.dt)
+        for f, rng in self.rcs:  # the command's way to the RCS driver
             k = f.kind
-            if k == "stuck_off":
-                t_on[i] = 0.0
-            elif k == "stuck_on":
-                t_on[i] = dt
-            elif k == "degraded":
-                t_on[i] *= f.params["factor"]  # the same impulse as the weaker thrust
-            else:
-                t_on[i] = min(dt, t_on[i] + f.params["fraction"] * dt)
+            if k == "latency":
+                self._rcs_queue.append(t_on.copy())
+                n = round(f.params["added_s"] * self._base_hz) if f.active(t_s) else 0
+                out = np.zeros_like(t_on)
+                while len(self._rcs_queue) > n:
+                    out = self._rcs_queue.pop(0)
+                t_on[:] = out
+            elif not f.active(t_s):
+                continue
+            elif k == "silent" or (k == "loss" and rng.random() < f.params["rate"]):
+                t_on[:] = 0.0  # no command reached the driver: nothing fires
 
     def latch_fails(self, t_s: float) -> bool:
         return any(f.active(t_s) for f in self.latch)
+
+
+def thruster_faults(faults: list[tuple[Fault, int]], t_on: Any, t_s: float,
+                    dt: float) -> None:
+    """Apply actuator faults, each with its thruster index, to on-times [s] in place."""
+    for f, i in faults:
+        if not f.active(t_s):
+            continue
+        k = f.kind
+        if k == "stuck_off":
+            t_on[i] = 0.0
+        elif k == "stuck_on":
+            t_on[i] = dt
+        elif k == "degraded":
+            t_on[i] *= f.params["factor"]  # the same impulse as the weaker thrust
+        else:
+            t_on[i] = min(dt, t_on[i] + f.params["fraction"] * dt)
+
+
+def sensor_fault(f: Fault, msg: Any, sc: Any, seed: int, index: int) -> _SensorFault:
+    """The stage that puts sensor fault ``f`` on ``msg`` (call ``before()`` ahead of the
+    sensor model's tick and ``after(t_s)`` behind it)."""
+    s = sc.sensors
+    sigma = {"imu": np.full(3, s.gyro.noise_rps),
+             "star_tracker": np.asarray(s.star_tracker.noise_rad, float),
+             "lidar": np.array([s.lidar.range_noise_m, s.lidar.angle_noise_rad,
+                                s.lidar.angle_noise_rad])}[f.target]
+    return _SensorFault(f, msg, sc.fsw.base_rate_hz, sigma,
+                        np.random.default_rng([seed, 0xFA17, index]))
 
 
 def describe(faults: tuple[Fault, ...]) -> list[dict[str, Any]]:

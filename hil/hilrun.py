@@ -21,6 +21,7 @@ Per-cycle lateness and overruns are recorded.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
@@ -39,6 +40,7 @@ from flightsw.fsw import FlightSoftware
 from hil.benchfile import SERIAL_UNITS, Bench, load_bench
 from hil.config import Scenario
 from hil.nodes import ACTUATORS, EMULATORS, NODES, READY, Lockstep
+from hil.safety import SafetyMonitor
 from hil.shm import SharedTruth
 from hil.sim import G0, RunResult
 from hil.world import World, nav_sensor_model
@@ -53,6 +55,33 @@ DEVICE_RT_PRIORITY = 5
 """SCHED_FIFO priorities asked for in wall-paced runs, when the OS grants them: the flight
 computer first, then the bus every frame crosses, the plant, the units. Together they use
 well under the machine's cores, so nothing starves; each one's lateness is measured."""
+
+
+def bus_rules(sc: Scenario, dt: float, realtime: bool) -> list[dict[str, Any]]:
+    """The scenario's CAN faults as rules of the virtual bus (mission ticks from SYNC)."""
+    out = []
+    for f in sc.faults:
+        if f.layer != "bus" or f.target != "can0":
+            continue
+        if f.kind in ("delay", "babbling") and not realtime:
+            raise ValueError(f"a CAN {f.kind} fault ({f.label}) needs a wall-paced bench "
+                             f"(--realtime): in lockstep the bench's own frames would be "
+                             f"held up with it")
+        r: dict[str, Any] = {"from_tick": int(round(f.at_s / dt)),
+                             "until_tick": None if f.until_s is None
+                             else int(round(f.until_s / dt))}
+        if f.kind == "frame_loss":
+            r["drop_prob"] = f.params["rate"]
+        elif f.kind == "corruption":
+            r["corrupt_prob"] = f.params["rate"]
+        elif f.kind == "silent":
+            r["drop_prob"] = 1.0
+        elif f.kind == "delay":
+            r["delay_s"] = f.params["added_s"]
+        else:
+            r.update(frame_id=f.params["frame_id"], babble_hz=f.params["rate_hz"])
+        out.append(r)
+    return out
 
 
 class NodeFailure(RuntimeError):
@@ -106,7 +135,8 @@ class _Procs:
 def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None,
             realtime: bool = False, speed: float = 1.0, out_dir: str | Path | None = None,
             bus_timing: bool = True, node_timeout_s: float = 10.0,
-            kill_at: dict[str, int] | None = None, stop_on_abort: bool = False) -> RunResult:
+            kill_at: dict[str, int] | None = None, stop_on_abort: bool = False,
+            after_abort_s: float | None = None) -> RunResult:
     """Fly ``sc`` over a bench: lockstep, or wall-paced with ``realtime``.
 
     ``bench`` is a resolved bench (:func:`hil.benchfile.resolve_bench`), the shipped
@@ -116,7 +146,14 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     a bench process (``imu``, ``star_tracker``, ``lidar``, ``rcs``, ``dock``) to the tick
     before which it is killed (fault injection); the run goes on without it: a dead sensor
     unit's driver goes stale, a dead RCS driver fires nothing. ``stop_on_abort`` ends the
-    run when the flight software starts a retreat, instead of flying the retreat out.
+    run when the flight software starts a retreat, instead of flying the retreat out;
+    ``after_abort_s`` [s] flies that much of it (safety is checked throughout).
+
+    The scenario's faults act where they would on a real bench: a unit's sensor or line
+    faults in its own process, thruster faults in the RCS unit, CAN faults as rules of the
+    virtual bus (over the mission ticks its SYNC frames announce), a unit crash as the
+    process killed, a latch failure in the docking interface. Faults a lockstep bench
+    cannot show (a CAN delay, a babbling node) need ``realtime``.
     """
     import can
 
@@ -139,6 +176,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     world = World(sc, seed, local)
     plant, dock = world.plant, world.docking
     period_ns, dt = local.base_period_ns, local.dt
+    safety = SafetyMonitor(plant, dock, sc.chaser, sc.target, sc.fsw.guidance.accel_max_mps2)
     truth = SharedTruth()
     truth.state[:] = plant.state
     truth.gyro_bias[:] = world.gyro_bias
@@ -160,9 +198,11 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         str(Path(os.environ.get("TMPDIR", "/tmp")) / f"{truth.name}.fsw.json")
     try:
         vc = bench.virtual_can
+        rules = bus_rules(sc, dt, realtime)
         bus_args = ["-m", "hil.canbus", "--port", str(vc.port), "--bitrate", str(vc.bitrate),
-                    "--exit-on-stdin-eof",
-                    "--rt-priority", str(BUS_RT_PRIORITY if realtime else 0)]
+                    "--exit-on-stdin-eof", "--seed", str(seed),
+                    "--rt-priority", str(BUS_RT_PRIORITY if realtime else 0),
+                    *(["--rules", json.dumps(rules)] if rules else [])]
         timing_on = bus_timing and vc.timing
         bus_p = procs.start("canbus", bus_args + ([] if timing_on else ["--no-timing"]),
                             stdout=subprocess.PIPE)
@@ -251,6 +291,11 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         n_ticks = int(math.ceil(sc.time_limit_s / dt))
         actuators = {NODES[a] for a in ACTUATORS if a in emulated}
         kills = dict(kill_at or {})
+        for f in sc.faults:
+            if f.layer == "device" and f.kind == "crash":
+                kills.setdefault(f.target, int(round(f.at_s / dt)))
+        latch = [f for f in sc.faults if f.kind == "latch_fail"]
+        abort_tick: int | None = None
         wall_period = dt / speed
         t_start = time.monotonic() + 0.05  # the deadline of tick 0 (paced)
         if realtime:
@@ -296,8 +341,10 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                 if "rcs" in gone or "rcs" not in emulated:
                     plant.t_on[:] = 0.0  # no thruster driver here: the plant sees no firing
                 local.mech_cmd.buf[:] = truth.mech_cmd
+                dock.latch_failed = any(f.active(plant.t_s) for f in latch)
                 plant.step(dt)
                 dock.step(plant, dt)
+                safety.step(dt, truth.fsw_state[0] == STATES.index("retreat"))
                 ls.forget_before(k - 1)
             truth.state[:] = plant.state
             truth.mech_status[:] = local.mech_in.buf
@@ -312,8 +359,11 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
             ticks = k + 1
             if dock.outcome == "collision" or truth.fsw_stop[0] == 1.0:
                 break
-            if stop_on_abort and truth.fsw_state[0] == STATES.index("retreat"):
-                break
+            if truth.fsw_state[0] == STATES.index("retreat"):
+                abort_tick = k if abort_tick is None else abort_tick
+                if stop_on_abort or (after_abort_s is not None
+                                     and (k - abort_tick) * dt >= after_abort_s):
+                    break
             if dock.outcome == "docked" and truth.fsw_state[0] == 8.0:  # mated
                 break
         truth.end_tick[0] = ticks  # wall-paced: the flight software stops there too
@@ -331,8 +381,6 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         bus_p_list = [p for n, p in procs.procs if n == "canbus"]
         if bus_p_list:
             with contextlib.suppress(Exception):
-                import json
-
                 text = bus_p_list[0].stdout.read().strip().splitlines()
                 bus_report = json.loads(text[-1]) if text else {}
                 bus_p_list[0].stdout.close()
@@ -345,8 +393,6 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         fsw_timing = np.array(truth.fsw_timing)
         fsw_prio = float(truth.fsw_priority[0])
         with contextlib.suppress(OSError, ValueError):
-            import json
-
             fsw_report = json.loads(Path(report_path).read_text())
         with contextlib.suppress(OSError):
             os.unlink(report_path)
@@ -375,6 +421,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         delta_v_mps=float(sc.chaser.isp_s * G0 * math.log(world.m0 / m1)),
         propellant_kg=world.propellant_kg, sim_time_s=float(plant.t_s), wall_time_s=wall,
         events=fsw_report.get("events", []), fdir_events=fsw_report.get("fdir_events", []),
+        safety_violations=safety.violations,
         nav=dict(zip(("n_lidar", "n_pose", "n_star_tracker", "n_rejected"),
                      nav_counts.tolist(), strict=True)),
     )

@@ -158,6 +158,7 @@ def device_main(args: argparse.Namespace) -> int:
     bus = _can_client(args.can_port)
     ls = Lockstep(bus)
     model: Any = None
+    msg: Any = None
     line: PacedLine | None = None
     emu: Any
     s = sc.sensors
@@ -195,6 +196,27 @@ def device_main(args: argparse.Namespace) -> int:
     else:
         status, cmd = DockingMechStatus(), DockingMechCmd()
         emu = emulators.DockingMechEmulator(bus, status, cmd)
+    # this unit's faults from the scenario: on its samples, its line, its thrusters
+    from hil.faults import sensor_fault, thruster_faults
+
+    dt_s = period_ns * 1e-9
+    my_faults = [f for f in sc.faults if f.target == kind
+                 or (kind == "rcs" and f.layer == "actuator")]
+    stages = [sensor_fault(f, msg, sc, seed, i) for i, f in enumerate(my_faults)
+              if f.layer == "sensor"]
+    line_faults = [f for f in my_faults if f.layer == "bus"]
+    names = [t.name for t in sc.chaser.thrusters]
+    act_faults = [(f, names.index(f.target)) for f in my_faults if f.layer == "actuator"]
+    if line is not None:
+        line._rng = np.random.default_rng([seed, 0x5E1, NODES[kind]])
+
+    def execute(t_s: float) -> None:
+        """What the RCS unit's valves deliver: faults, then closed latch valves."""
+        t_on = np.array(emu.on_times_s)
+        thruster_faults(act_faults, t_on, t_s, dt_s)
+        t_on[np.asarray(emu.isolated[: len(t_on)], bool)] = 0.0
+        truth.on_times[: len(t_on)] = t_on
+
     ls.send_done(node, 0, READY)
     fsw_node = NODES["fsw"]
     lockstep = args.mode == "lockstep"
@@ -212,18 +234,33 @@ def device_main(args: argparse.Namespace) -> int:
                 kind_, tick, who, phase = ls.on_frame(fid, bytes(m.data))
                 if kind_ == "sync":
                     t_ns = tick * period_ns
+                    t_s = tick * dt_s
+                    for st_ in stages:
+                        st_.before()
                     if model is not None:
                         model.tick(tick)
+                    for st_ in stages:
+                        st_.after(t_s)
+                    if line is not None:
+                        for f in line_faults:
+                            on = f.active(t_s)
+                            if f.kind == "serial_disconnect":
+                                line.connected = not on
+                            elif f.kind == "serial_bit_errors":
+                                line.bit_error_rate = f.params["rate"] if on else 0.0
                     if kind == "dock":
                         emu.status.buf[:] = truth.mech_status
                     emu.tick(t_ns)
                     if lockstep:
-                        ls.send_done(node, 0, tick, emu.bytes_out if line is not None else 0)
+                        ls.send_done(node, 0, tick, line.bytes_out if line is not None else 0)
                 elif lockstep and who == fsw_node and phase == 1 and kind in ACTUATORS:
                     if kind == "rcs":
                         new = emu.commands > executed
                         executed = emu.commands
-                        truth.on_times[: len(emu.on_times_s)] = emu.on_times_s if new else 0.0
+                        if new:
+                            execute(tick * dt_s)
+                        else:
+                            truth.on_times[: len(emu.on_times_s)] = 0.0
                     else:
                         truth.mech_cmd[:] = emu.cmd.buf
                     ls.send_done(node, 2, tick)
@@ -233,7 +270,7 @@ def device_main(args: argparse.Namespace) -> int:
                 if not lockstep:  # wall-paced: execute on receipt, for the plant's next step
                     if kind == "rcs" and complete:
                         truth.act_seq[0] += 1.0  # odd: being written
-                        truth.on_times[: len(emu.on_times_s)] = emu.on_times_s
+                        execute(float(truth.t_s[0]))
                         truth.act_seq[0] += 1.0
                     elif kind == "dock":
                         truth.mech_cmd[:] = emu.cmd.buf

@@ -16,6 +16,8 @@ import threading
 import time
 from typing import Any
 
+import numpy as np
+
 
 class PacedLine:
     """A byte stream written at a baud rate.
@@ -30,10 +32,12 @@ class PacedLine:
         Bits on the wire per byte: start, 8 data, parity, stop [-] (10 for 8N1).
     slice_s : float
         Line time let out per write to the port [s].
+    seed : int
+        Seeds injected bit errors.
     """
 
     def __init__(self, port: Any, baudrate: int, bits_per_byte: int = 10,
-                 slice_s: float = 1e-3) -> None:
+                 slice_s: float = 1e-3, seed: int = 0) -> None:
         if baudrate < 0:
             raise ValueError(f"baudrate must be >= 0, got {baudrate}")
         self.port = port
@@ -43,12 +47,31 @@ class PacedLine:
         self.bytes_out = 0  # queued: on the line or about to be [bytes]
         self.bytes_written = 0  # handed to the port [bytes]
         self.write_errors = 0
+        self.connected = True  # fault injection: False loses what is written
+        self.bit_error_rate = 0.0  # fault injection: per-bit flip probability [1/bit]
+        self.bytes_lost = 0
+        self.bit_errors = 0
+        self._rng = np.random.default_rng(seed)
         self._q: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="paced-line", daemon=True)
         self._thread.start()
 
     def write(self, data: bytes) -> int:
-        """Queue ``data`` for the line; returns its length (never blocks)."""
+        """Queue ``data`` for the line; returns its length (never blocks).
+
+        A disconnected line (``connected`` False) loses the bytes; a line with a
+        ``bit_error_rate`` [1/bit] flips each bit with that probability (seeded).
+        """
+        if not self.connected:
+            self.bytes_lost += len(data)
+            return len(data)
+        if self.bit_error_rate > 0.0:
+            b = bytearray(data)
+            n = self._rng.binomial(8 * len(b), self.bit_error_rate)
+            for bit in self._rng.choice(8 * len(b), size=n, replace=False):
+                b[bit // 8] ^= 1 << (bit % 8)
+            self.bit_errors += int(n)
+            data = bytes(b)
         self.bytes_out += len(data)
         self._q.put(bytes(data))
         return len(data)

@@ -20,6 +20,7 @@ from flightsw.docking.sequencer import STATES
 from flightsw.executive import SimClock, WallClock
 from flightsw.fsw import FlightSoftware
 from hil.config import Scenario
+from hil.safety import SafetyMonitor
 from hil.world import World, nav_sensor_model
 
 G0 = 9.80665
@@ -50,6 +51,8 @@ class Recorder:
             ("cmd", ["F_B_x", "F_B_y", "F_B_z", "L_B_x", "L_B_y", "L_B_z"], c.buf[0:6]),
             ("thr", [f"t_on_{i}" for i in range(nthr)], fsw.thruster_cmd.t_on_s[:nthr]),
             ("mode", ["state"], fsw.sequencer.mode_out.buf[0:1]),
+            ("fdir", ["imu_failed", "st_failed", "lidar_failed", "thrusters_failed",
+                      "abort_request", "n_events"], fsw.fdir.fdir_out.buf[0:6]),
         ]
         self.columns = ["t_s"]
         self.slices = []
@@ -88,6 +91,7 @@ class RunResult:
     wall_time_s: float
     events: list = field(default_factory=list)
     fdir_events: list = field(default_factory=list)
+    safety_violations: list = field(default_factory=list)
     rate_groups: dict = field(default_factory=dict)
     nav: dict = field(default_factory=dict)
     # bench figures of multi-process runs: {"buses": ..., "timing": ...}
@@ -120,13 +124,14 @@ class RunResult:
             "contact": self.contact, "delta_v_mps": self.delta_v_mps,
             "propellant_kg": self.propellant_kg, "sim_time_s": self.sim_time_s,
             "wall_time_s": self.wall_time_s, "realtime_factor": self.realtime_factor,
-            "events": self.all_events(),
+            "events": self.all_events(), "safety_violations": self.safety_violations,
             **self.extra,
         }
 
 
 def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = None,
-        twin: bool = False, record: bool | None = None, realtime: bool = False) -> RunResult:
+        twin: bool = False, record: bool | None = None, realtime: bool = False,
+        wall_budget_s: float = 600.0) -> RunResult:
     """Fly ``sc`` once in lockstep and return the result.
 
     Parameters
@@ -143,6 +148,9 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
     realtime : bool
         Pace the ticks on the wall clock (absolute deadlines) instead of lockstep as fast
         as possible; the results are the same, only slower.
+    wall_budget_s : float
+        A run still going after this much wall time [s] is stopped and reported as a
+        ``no_hang`` safety violation.
     """
     seed = sc.seed if seed is None else int(seed)
     fsw = FlightSoftware(sc.fsw, sc.chaser, sc.target, sc.orbit_radius_m, nav_sensor_model(sc),
@@ -155,10 +163,19 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
     rec = Recorder(world, fsw, n_ticks) if record else None
     seq, dock, guid = fsw.sequencer, world.docking, fsw.guidance.guidance_out
     retreat_done = [0.0]
+    safety = SafetyMonitor(world.plant, dock, sc.chaser, sc.target,
+                           sc.fsw.guidance.accel_max_mps2)
+    t0 = time.perf_counter()
+    hung = [False]
 
     def stop() -> bool:
         if rec is not None:
             rec.record(world.plant.t_s * 1e9)
+        safety.step(dt, seq.state == "retreat")
+        if fsw.executive.ticks % 512 == 0 and time.perf_counter() - t0 > wall_budget_s:
+            hung[0] = True
+            safety.hang(time.perf_counter() - t0, wall_budget_s)
+            return True
         if dock.outcome is not None:
             return dock.outcome == "collision" or seq.state == "mated"
         if seq.state == "retreat":
@@ -169,7 +186,6 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
 
     clock_cls = WallClock if realtime else SimClock
     clock = clock_cls(fsw.base_period_ns, n_ticks=n_ticks + 1, before_tick=world.step)
-    t0 = time.perf_counter()
     fsw.executive.run(clock, stop=stop)
     wall = time.perf_counter() - t0
     if dock.outcome == "docked" and seq.state == "mated":
@@ -197,6 +213,7 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
         nav={"n_lidar": nav.n_lidar, "n_pose": nav.n_pose, "n_star_tracker": nav.n_st,
              "n_rejected": nav.n_rejected, "n_reacquire": nav.n_reacquire},
         recorder=rec, world=world, fsw=fsw,
+        safety_violations=safety.violations,
     )
     if out_dir is not None:
         out = Path(out_dir)
@@ -204,6 +221,7 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
         rec.save(out)  # out_dir implies recording
         (out / "summary.json").write_text(json.dumps(res.summary(), indent=2) + "\n")
         (out / "events.json").write_text(json.dumps(
-            {"events": res.events, "rate_groups": res.rate_groups, "nav": res.nav,
-             "states": list(STATES)}, indent=2) + "\n")
+            {"events": res.events, "fdir_events": res.fdir_events,
+             "safety_violations": res.safety_violations, "rate_groups": res.rate_groups,
+             "nav": res.nav, "states": list(STATES)}, indent=2) + "\n")
     return res

@@ -84,14 +84,19 @@ def test_rcs_commands_round_trip_through_the_dbc(can_link):
     cmd.t_on_s[:24] = rng.uniform(0, 0.02, 24)
     cmd.t_on_s[3] = 0.5  # beyond a cycle: clipped
     cmd.t_on_s[7] = math.nan  # corrupt: sent as 0, counted
-    assert port.send(drv.frames_to_send(0)) == 4
+    assert port.send(drv.frames_to_send(0)) == 5  # and RCS_ISOLATE, 1 Hz
     got = {}
     counters = set()
-    for _ in range(4):
+    masks = []
+    for _ in range(5):
         m = unit.recv(timeout=1.0)
         v = db.get_message_by_frame_id(m.arbitration_id).decode(m.data)
+        if "Mask" in v:
+            masks.append(v["Mask"])
+            continue
         counters.add(v.pop("Counter"))
         got.update({int(k[4:]): x for k, x in v.items()})
+    assert masks == [0]
     assert len(counters) == 1 and sorted(got) == list(range(24))
     want = np.clip(np.nan_to_num(cmd.t_on_s[:24]), 0, 0.02)
     assert np.allclose([got[i] for i in range(24)], want, atol=12.5e-6)
@@ -196,3 +201,25 @@ def test_missing_devices_are_clear_errors():
         SerialPort("lidar0", "/dev/no-such-tty", 115200, None).open()
     with pytest.raises(PortError, match="'can9'.*cannot open"):
         CanPort("can9", {"interface": "no_such_interface", "channel": "x"}).open()
+
+
+def test_isolating_a_thruster_closes_its_latch_valve_in_the_unit(can_link):
+    """RCS_ISOLATE goes out at once when the mask changes (then at 1 Hz), and the unit
+    never fires an isolated thruster, whatever it is commanded."""
+    from hil.emulators import RcsEmulator
+
+    port, unit = can_link
+    cmd = ThrusterCmd()
+    drv = RcsDriver(cmd)
+    emu = RcsEmulator(unit)
+    ids = {db.get_message_by_name("RCS_ISOLATE").frame_id}
+    assert ids & {f for f, _ in drv.frames_to_send(0)}
+    assert not ids & {f for f, _ in drv.frames_to_send(20_000_000)}
+    cmd.isolated[5] = 1.0
+    cmd.t_on_s[:24] = 0.01
+    port.send(drv.frames_to_send(40_000_000))
+    while (m := unit.recv(timeout=0.5)) is not None:
+        emu.receive(m.arbitration_id, bytes(m.data))
+    assert emu.isolated[5] == 1.0 and sum(emu.isolated) == 1.0
+    assert emu.on_times_s[5] == 0.0 and emu.on_times_s[4] == pytest.approx(0.01, abs=3e-5)
+    assert not ids & {f for f, _ in drv.frames_to_send(60_000_000)}

@@ -121,13 +121,29 @@ def test_a_short_dropout_is_ridden_through(fa):
     assert not r.fdir_events and r.outcome == "docked"
 
 
-def test_a_noisy_star_tracker_outvoted_by_gyro_and_lidar_pose_is_dropped(fa):
+def test_a_noisy_star_tracker_is_dropped_after_reacquisition_fails_to_reconcile_it(fa):
     r = fly(fa, Fault("sensor", "noise_growth", "star_tracker", 60.0,
                       params={"factor": 10.0}))
     assert [(e["monitor"], e["action"]) for e in r.fdir_events] == [
+        ("star_tracker", "attitude and gyro bias re-acquired"),
         ("star_tracker", "isolated; continue without it")]
-    assert "inconsistent with gyro and lidar pose" in r.fdir_events[0]["reason"]
-    assert r.outcome == "docked"
+    assert "still inconsistent after re-acquisition" in r.fdir_events[1]["reason"]
+    assert r.outcome == "docked" and not r.safety_violations
+
+
+@pytest.mark.parametrize("scenario", ["final-approach", "nominal"])
+def test_a_gyro_bias_step_is_reacquired_and_the_vehicle_docks(scenario):
+    """200 deg/h of bias appears on two gyro axes: the star tracker no longer fits, the
+    attitude and bias uncertainty is re-opened, the new bias is estimated, and the
+    vehicle docks; without the recovery the roll error at contact leaves the envelope."""
+    sc = load_scenario(scenario)
+    b = np.array([1e-3, 0.0, -1e-3])
+    r = fly(sc, Fault("sensor", "bias_step", "imu", 60.0, params={"value": b}))
+    assert [e["action"] for e in r.fdir_events] == ["attitude and gyro bias re-acquired"]
+    assert r.outcome == "docked" and r.contact["within_envelope"]
+    assert not r.safety_violations
+    est = np.asarray(r.fsw.navigation.nav_out.bias_B)
+    assert np.allclose(est[[0, 2]], b[[0, 2]], atol=5e-5)
 
 
 def test_capture_latch_failure_retreats(fa):

@@ -12,6 +12,7 @@ import pytest
 from hil.sim import run
 
 KEYS = {"scenario", "seed", "outcome", "contact", "delta_v_mps", "propellant_kg", "events",
+        "safety_violations",
         "sim_time_s", "wall_time_s", "realtime_factor"}
 CONTACT_KEYS = {"closing_speed_mps", "lateral_speed_mps", "lateral_offset_m",
                 "pitch_yaw_misalignment_deg", "roll_misalignment_deg", "pitch_yaw_rate_dps",

@@ -82,6 +82,15 @@ class Navigation(KernelComponent):
         self._init = (np.array(r_CT_H, float), np.array(v_CT_H, float),
                       np.array(q_BN, float), np.array(bias_B, float), float(mass_kg))
 
+    def reacquire_attitude(self, att_sigma_rad: float, bias_sigma_rps: float) -> None:
+        """Re-open the attitude [rad] and gyro-bias [rad/s] uncertainty to the given
+        1-sigma values (decoupled from position and velocity), so the next star-tracker
+        samples are accepted and re-estimate both: the recovery from a gyro bias step."""
+        P = self.kernel.P_arr
+        P[6:12, :] = 0.0
+        P[:, 6:12] = 0.0
+        P[6:12, 6:12] = np.diag([att_sigma_rad**2] * 3 + [bias_sigma_rps**2] * 3)
+
     def initial_covariance(self) -> np.ndarray:
         p = self.params
         return np.diag([p.init_pos_m**2] * 3 + [p.init_vel_mps**2] * 3

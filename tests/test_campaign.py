@@ -1,0 +1,126 @@
+"""Fault campaigns and the safety invariants every run is checked against."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from hil.campaign import shipped_campaign
+from hil.config import load_scenario
+from hil.faults import Fault
+from hil.sim import run
+
+
+def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hil.cli", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_the_shipped_campaign_spans_every_layer_and_says_what_it_expects():
+    files = shipped_campaign()
+    assert len(files) >= 20
+    layers, kinds = set(), set()
+    for f in files:
+        sc = load_scenario(f)
+        assert sc.expect is not None and sc.faults, f
+        assert sc.expect.outcome in ("docked", "aborted")
+        layers |= {x.layer for x in sc.faults}
+        kinds |= {x.kind for x in sc.faults}
+    assert layers == {"sensor", "actuator", "bus", "device"}
+    assert {"dropout", "stuck", "bias_step", "noise_growth", "latency", "stuck_on",
+            "stuck_off", "degraded", "leak", "frame_loss", "corruption", "delay",
+            "babbling", "silent", "serial_bit_errors", "serial_disconnect", "crash",
+            "latch_fail"} <= kinds
+
+
+def test_the_shipped_campaign_passes_in_sil():
+    p = cli("campaign", "--json")
+    obj = json.loads(p.stdout)
+    failed = [(s["name"], s["why"]) for s in obj["scenarios"] if not s["pass"]]
+    assert p.returncode == 0 and not failed, failed
+    assert obj["passed"] == obj["total"] == len(shipped_campaign())
+    for s in obj["scenarios"]:
+        assert set(s) >= {"name", "expected", "outcome", "pass", "safety_violations",
+                          "events"}
+        assert s["safety_violations"] == []
+        if s["expected"] == "aborted":
+            assert any(e["source"] == "sequencer" and e["to"] == "retreat"
+                       for e in s["events"])
+
+
+def test_a_wrong_expectation_fails_the_campaign(tmp_path):
+    src = [f for f in shipped_campaign() if f.name.startswith("s08-")][0].read_text()
+    f = tmp_path / "wrong.toml"
+    f.write_text(src.replace('outcome = "aborted"', 'outcome = "docked"'))
+    p = cli("campaign", str(f), "--json")
+    assert p.returncode == 1
+    row = json.loads(p.stdout)["scenarios"][0]
+    assert not row["pass"] and row["outcome"] == "aborted"
+    assert "outcome aborted, expected docked" in row["why"]
+
+
+def test_a_campaign_scenario_must_say_what_it_expects(tmp_path):
+    src = [f for f in shipped_campaign() if f.name.startswith("s08-")][0].read_text()
+    f = tmp_path / "noexpect.toml"
+    f.write_text(src.replace("[expect]\noutcome = \"aborted\"\nabort_reason = "
+                             "\"sensor_failed\"\n", ""))
+    p = cli("campaign", str(f))
+    assert p.returncode == 2 and "expect" in p.stderr
+
+
+def test_contact_outside_the_envelope_is_a_safety_violation():
+    """The gyro-bias fault with the star-tracker consistency monitor switched off: the
+    roll error at contact leaves the envelope, and the run says so."""
+    sc = load_scenario("final-approach")
+    sc.fsw.fdir.consistency_rejected = 99  # never
+    try:
+        r = run(dataclasses.replace(sc, faults=(Fault(
+            "sensor", "bias_step", "imu", 60.0, params={"value": np.array([1e-3, 0, -1e-3])}),
+        )))
+    finally:
+        sc.fsw.fdir.consistency_rejected = 8
+    assert r.outcome == "collision"
+    assert [v["invariant"] for v in r.safety_violations] == ["no_contact_outside_envelope"]
+    assert "roll_misalignment_deg" in r.safety_violations[0]["detail"]
+
+
+def test_closing_in_after_an_abort_is_a_safety_violation():
+    """The CAN bus dies for good during final approach: the abort is commanded, but no
+    thruster command gets through, so the chaser drifts on into the port."""
+    sc = load_scenario("final-approach")
+    r = run(dataclasses.replace(sc, faults=(Fault("bus", "silent", "can0", 60.0),)))
+    inv = [v["invariant"] for v in r.safety_violations]
+    assert "abort_keep_out" in inv, r.safety_violations
+
+
+def test_a_run_that_does_not_end_is_stopped_and_reported():
+    r = run(load_scenario("final-approach"), wall_budget_s=0.05)
+    assert r.outcome == "timeout"
+    assert [v["invariant"] for v in r.safety_violations] == ["no_hang"]
+    assert r.sim_time_s < 100.0
+
+
+def test_one_fault_per_layer_passes_on_the_emulated_bench():
+    """The same scenario files on the multi-process bench: a stuck star tracker (in the
+    unit's process), a thruster stuck on (in the RCS unit; isolated over the wire with
+    RCS_ISOLATE), CAN frame loss (rules of the virtual bus), a lidar unit crash (its
+    process killed)."""
+    from hil.campaign import run_campaign
+
+    pick = ("s05-", "s11-", "s16-", "s23-")
+    files = [f for f in shipped_campaign() if f.name.startswith(pick)]
+    res = run_campaign(files, bench=True)
+    failed = [(s["name"], s["why"]) for s in res["scenarios"] if not s["pass"]]
+    assert res["passed"] == res["total"] == 4, failed
+    rows = {s["name"][:3]: s for s in res["scenarios"]}
+    assert all(s["mode"] == "bench" for s in rows.values())
+    assert any(e.get("action") == "isolated F1-T+; allocation reconfigured"
+               for e in rows["s11"]["events"])
+    assert rows["s23"]["abort_reason"] == "sensor_failed"
+    from tests.test_hil import bench_processes
+
+    assert not bench_processes()
