@@ -22,6 +22,7 @@ from collections import deque
 import numpy as np
 
 from flightsw.config import FswParams, Vehicle
+from flightsw.docking.cam import CollisionAvoidance
 from flightsw.docking.sequencer import Sequencer
 from flightsw.executive import Executive, RateGroup
 from flightsw.fdir import Fdir
@@ -101,6 +102,7 @@ class FlightSoftware:
         self.fdir = Fdir(self.dt, chaser, params.fdir, gyro_sigma, self.allocation,
                          self.navigation.reacquire_attitude)
         self.sequencer = Sequencer(params.guidance, self.dt * params.sequencer_divider)
+        self.cam = CollisionAvoidance(self.dt, chaser, self.allocation)
         self.housekeeping = Housekeeping(self)
         # wiring: the only place where outputs meet inputs
         f = self.fdir
@@ -116,12 +118,14 @@ class FlightSoftware:
         self.allocation.connect(control_in=self.control.control_out)
         self.sequencer.connect(guidance_in=self.guidance.guidance_out, mech_in=self.mech_in,
                                health_in=self.health_in, fdir_in=f.fdir_out)
+        self.cam.connect(mode_in=self.sequencer.mode_out,
+                         thruster_out=self.allocation.thruster_out)
         # outputs
         self.thruster_cmd = self.allocation.thruster_out
         self.mech_cmd = self.sequencer.mech_cmd_out
         self.executive = Executive(self.base_period_ns, [
             RateGroup("gnc", 1, [self.fdir, self.navigation, self.guidance, self.control,
-                                 self.allocation]),
+                                 self.allocation, self.cam]),
             RateGroup("sequencer", params.sequencer_divider, [self.sequencer]),
             RateGroup("housekeeping", params.housekeeping_divider, [self.housekeeping]),
         ])

@@ -48,6 +48,7 @@ from hil.world import World, nav_sensor_model
 log = logging.getLogger(__name__)
 
 
+ABORTED = (float(STATES.index("retreat")), float(STATES.index("cam")))
 FSW_RT_PRIORITY = 20
 BUS_RT_PRIORITY = 15
 MASTER_RT_PRIORITY = 10
@@ -344,7 +345,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                 dock.latch_failed = any(f.active(plant.t_s) for f in latch)
                 plant.step(dt)
                 dock.step(plant, dt)
-                safety.step(dt, truth.fsw_state[0] == STATES.index("retreat"))
+                safety.step(dt, truth.fsw_state[0] in ABORTED)
                 ls.forget_before(k - 1)
             truth.state[:] = plant.state
             truth.mech_status[:] = local.mech_in.buf
@@ -359,7 +360,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
             ticks = k + 1
             if dock.outcome == "collision" or truth.fsw_stop[0] == 1.0:
                 break
-            if truth.fsw_state[0] == STATES.index("retreat"):
+            if truth.fsw_state[0] in ABORTED:
                 abort_tick = k if abort_tick is None else abort_tick
                 if stop_on_abort or (after_abort_s is not None
                                      and (k - abort_tick) * dt >= after_abort_s):
@@ -410,7 +411,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         outcome = "docked"
     elif dock.outcome == "collision":
         outcome = "collision"
-    elif state == "retreat":
+    elif state in ("retreat", "cam"):
         outcome = "aborted"
     else:
         outcome = "timeout"

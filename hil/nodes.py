@@ -291,6 +291,7 @@ def fsw_main(args: argparse.Namespace) -> int:
     from flightsw.fsw import FlightSoftware
     from hil.benchfile import load_bench, with_emulated
     from hil.flightnode import FlightNode
+    from hil.sim import CAM_COAST_S
     from hil.world import nav_sensor_model
 
     stop, sc, truth = _setup(args)
@@ -327,6 +328,10 @@ def fsw_main(args: argparse.Namespace) -> int:
             if abs(g.rho_ref_m - seq.guidance_cmd_out.rho_goal_m) < 1e-3:
                 retreat_done += fsw.dt
             if retreat_done > 30.0:
+                truth.fsw_stop[0] = 1.0
+        elif seq.state == "cam":
+            retreat_done += fsw.dt
+            if retreat_done > CAM_COAST_S:
                 truth.fsw_stop[0] = 1.0
 
     try:

@@ -26,6 +26,11 @@ from hil.world import World, nav_sensor_model
 G0 = 9.80665
 
 
+CAM_COAST_S = 300.0
+"""How long a run goes on after a collision-avoidance manoeuvre [s] (the coast is
+checked against the keep-out distance all along)."""
+
+
 class Recorder:
     """Per-tick telemetry into a preallocated table (no allocation per tick)."""
 
@@ -171,13 +176,16 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
     def stop() -> bool:
         if rec is not None:
             rec.record(world.plant.t_s * 1e9)
-        safety.step(dt, seq.state == "retreat")
+        safety.step(dt, seq.state in ("retreat", "cam"))
         if fsw.executive.ticks % 512 == 0 and time.perf_counter() - t0 > wall_budget_s:
             hung[0] = True
             safety.hang(time.perf_counter() - t0, wall_budget_s)
             return True
         if dock.outcome is not None:
             return dock.outcome == "collision" or seq.state == "mated"
+        if seq.state == "cam":
+            retreat_done[0] += dt
+            return retreat_done[0] > CAM_COAST_S
         if seq.state == "retreat":
             if abs(guid.rho_ref_m - fsw.sequencer.guidance_cmd_out.rho_goal_m) < 1e-3:
                 retreat_done[0] += dt
@@ -192,7 +200,7 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
         outcome = "docked"
     elif dock.outcome == "collision":
         outcome = "collision"
-    elif seq.state == "retreat":
+    elif seq.state in ("retreat", "cam"):
         outcome = "aborted"
     else:
         outcome = "timeout"

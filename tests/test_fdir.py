@@ -112,7 +112,9 @@ def test_a_failed_sensor_is_isolated_and_the_right_recovery_follows(fa, sensor, 
     assert 60.0 < ev[0]["t_s"] < 63.0
     assert r.outcome == outcome, (r.outcome, r.events)
     if outcome == "aborted":
-        assert any(e["to"] == "retreat" and "sensor_failed" in e["reason"] for e in r.events)
+        # the closed loop has lost a sensor it needs: an escape burn and a coast
+        assert any(e["to"] == "cam" and "sensor_failed" in e["reason"] for e in r.events)
+        assert not r.safety_violations
 
 
 def test_a_short_dropout_is_ridden_through(fa):
@@ -175,3 +177,42 @@ def test_fault_file_errors_are_clear(tmp_path):
         f.write_text(src + "\n" + block)
         with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")):
             load_scenario(f)
+
+
+def test_the_collision_avoidance_manoeuvre_backs_off_without_turning_then_coasts(fa):
+    """CAM-1, CAM-2: lidar lost 19 m out, closing: the escape burn reverses the closing
+    speed by 0.2 m/s along the docking axis with no net torque, then nothing fires, and
+    the coast stays clear of the station."""
+    r = run(dataclasses.replace(fa, faults=(Fault("sensor", "dropout", "lidar", 60.0),)), 0,
+            record=True)
+    t = r.recorder.table[: r.recorder.n]
+    col = {n: i for i, n in enumerate(r.recorder.columns)}
+    k = int(round([e for e in r.events if e["to"] == "cam"][0]["t_s"] / 0.02))
+    cam = r.fsw.cam
+    end = k + cam.burn_cycles + 5
+    v = [col[f"truth_v_CT_H_{a}"] for a in "xyz"]
+    w = [col[f"truth_omega_BN_B_{a}"] for a in "xyz"]
+    dv = t[end, v] - t[k - 1, v]
+    assert dv[1] == pytest.approx(-0.2, abs=0.01)  # back along V-bar, the docking axis
+    assert abs(dv[0]) < 0.01 and abs(dv[2]) < 0.01
+    assert np.abs(t[end, w] - t[k - 1, w]).max() < 2e-4  # no net torque
+    thr = [col[f"thr_t_on_{i}"] for i in range(24)]
+    assert t[end:, thr].max() == 0.0  # coasting
+    A = fa.chaser.thrust_matrix @ cam.duty
+    assert np.abs(A[3:]).max() < 1e-6 * np.abs(A[:3]).max()
+    assert r.outcome == "aborted" and not r.safety_violations
+    assert t[-1, col["truth_r_CT_H_y"]] < -40.0  # well clear, and going
+
+
+def test_the_escape_burn_uses_no_failed_thruster(fa):
+    """CAM-3."""
+    from flightsw.fsw import FlightSoftware
+    from hil.world import nav_sensor_model
+
+    fsw = FlightSoftware(fa.fsw, fa.chaser, fa.target, fa.orbit_radius_m, nav_sensor_model(fa))
+    duty, n = fsw.cam.plan()
+    used = [j for j in range(duty.size) if duty[j] > 0]
+    assert used and n > 0
+    fsw.allocation.disable_thruster(used[0])
+    duty2, n2 = fsw.cam.plan()
+    assert duty2[used[0]] == 0.0

@@ -146,8 +146,10 @@ def test_a_lost_unit_the_approach_needs_retreats_a_lost_star_tracker_does_not():
     assert s.events[-1].reason == "lidar lost"
 
 
-def test_a_fault_management_abort_request_retreats_at_once_before_capture():
-    from flightsw.docking.sequencer import ABORT_REASONS
+def test_a_fault_management_abort_request_starts_the_escape_manoeuvre_at_once():
+    """FDIR's aborts mean the closed loop cannot be trusted: not a guided retreat but the
+    collision-avoidance manoeuvre, and it is final."""
+    from flightsw.docking.sequencer import ABORT_REASONS, STATES
 
     s, g, mech = build()
     g.rho_ref_m = g.rho_m = 25.0
@@ -155,5 +157,12 @@ def test_a_fault_management_abort_request_retreats_at_once_before_capture():
     assert s.state == "approach"
     s.fdir_in.abort_request = ABORT_REASONS.index("thruster_failed")
     tick(s)
-    assert s.state == "retreat" and s.abort_reason == "thruster_failed"
-    assert s.events[-1].reason == "fault management: thruster_failed"
+    assert s.state == "cam" and s.abort_reason == "thruster_failed"
+    assert s.events[-1].reason == ("fault management: thruster_failed; "
+                                   "collision-avoidance manoeuvre")
+    assert s.mode_out.state == STATES.index("cam")
+    assert s.guidance_cmd_out.mode == GUIDANCE_MODES["free_drift"]
+    s.fdir_in.abort_request = 0
+    g.corridor_ok = 0.0
+    tick(s, 50)
+    assert s.state == "cam" and len(s.events) == 1

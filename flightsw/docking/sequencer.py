@@ -6,9 +6,12 @@
 with a retreat from every state before capture when the approach corridor or the
 closing-speed limit is broken (persistence-filtered), when a unit the approach needs
 (IMU, lidar, RCS driver, docking mechanism) stays stale, when capture fails after
-contact, or on command. GO at a hold point is given automatically once the vehicle has been settled
-for the dwell time (``go_policy = "auto"``), or by :meth:`Sequencer.command_go` when the
-policy is ``"ground"``. Every transition is an :class:`Event` with a reason.
+contact, or on command; and a collision-avoidance manoeuvre (``cam``: an open-loop escape
+burn, then a coast; :mod:`flightsw.docking.cam`) when fault management reports that the
+closed loop itself cannot be trusted (a lost sensor, too few thrusters, attitude). GO at
+a hold point is given automatically once the vehicle has been settled for the dwell time
+(``go_policy = "auto"``), or by :meth:`Sequencer.command_go` when the policy is
+``"ground"``. Every transition is an :class:`Event` with a reason.
 
 Requirements (``tests/test_sequencer.py``): SEQ-1 nominal transitions in order; SEQ-2 no
 GO under the ground policy until commanded; SEQ-3 a persistent corridor or closing-speed
@@ -39,10 +42,13 @@ STATES = (
     "hard_capture",
     "mated",
     "retreat",
+    "cam",
 )
 ABORT_REASONS = ("", "corridor", "closing_speed", "capture_failed", "commanded",
                  "device_lost", "sensor_failed", "thruster_failed", "attitude")
 _PRE_CAPTURE = {"approach", "hold", "final_approach", "contact"}
+CAM_REASONS = ("sensor_failed", "thruster_failed", "attitude")
+"""Aborts the closed loop cannot fly: an open-loop escape burn and a coast instead."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,8 @@ class Sequencer:
             m.arm = 1.0
         elif s == "retreat":
             c.mode = GUIDANCE_MODES["retreat"]
+        elif s == "cam":
+            c.mode = GUIDANCE_MODES["free_drift"]  # the CAM component owns the thrusters
         else:  # contact and after: thrusters inhibited, the mechanism works
             c.mode = GUIDANCE_MODES["free_drift"]
         if s == "retract":
@@ -177,6 +185,9 @@ class Sequencer:
 
     def _retreat(self, reason: str, detail: str = "") -> None:
         self.abort_reason = reason
+        if reason in CAM_REASONS:
+            self._to("cam", (detail or reason) + "; collision-avoidance manoeuvre")
+            return
         g = self.guidance_in
         rho = max(g.rho_m, g.rho_ref_m)
         self._to("retreat", detail or reason)
