@@ -16,17 +16,16 @@ class WiringError(RuntimeError):
     """An input port was not connected before ``reset``."""
 
 
-class KernelComponent:
-    """A component whose step is a kernel; subclasses list ``INPUTS`` and build the kernel."""
+class Ported:
+    """Input ports by name: subclasses list ``INPUTS``; the wiring calls :meth:`connect`,
+    and :meth:`check_wiring` (from ``reset``) fails loudly for a port left open."""
 
     INPUTS: ClassVar[tuple[str, ...]] = ()
+    name = "component"
 
-    def __init__(self, name: str, *, twin: bool = False) -> None:
-        self.name = name
-        self.twin = twin
+    def _open_ports(self) -> None:
         for port in self.INPUTS:
             setattr(self, port, None)
-        self.kernel: Any = None
 
     def connect(self, **ports: Any) -> None:
         """Connect input ports by name, e.g. ``nav.connect(imu_in=imu_msg)``."""
@@ -35,10 +34,23 @@ class KernelComponent:
                 raise WiringError(f"{self.name}: no input port {port!r} (has {self.INPUTS})")
             setattr(self, port, msg)
 
-    def reset(self, t_ns: int) -> None:
-        missing = [p for p in self.INPUTS if getattr(self, p) is None]
+    def check_wiring(self) -> None:
+        missing = [p for p in self.INPUTS if getattr(self, p, None) is None]
         if missing:
             raise WiringError(f"{self.name}: input(s) not connected: {', '.join(missing)}")
+
+
+class KernelComponent(Ported):
+    """A component whose step is a kernel; subclasses list ``INPUTS`` and build the kernel."""
+
+    def __init__(self, name: str, *, twin: bool = False) -> None:
+        self.name = name
+        self.twin = twin
+        self._open_ports()
+        self.kernel: Any = None
+
+    def reset(self, t_ns: int) -> None:
+        self.check_wiring()
         self.kernel = self._build()
         self.update = self.kernel.step  # instance attribute: the executive calls the kernel
 

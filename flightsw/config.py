@@ -263,7 +263,9 @@ class GuidanceParams:
     [m/s^2]; ``corridor_half_angle_deg`` cone half-angle [deg] with ``corridor_margin_m``
     added to the cone radius [m]; ``speed_limit_factor``/``speed_limit_margin_mps``
     closing-speed limit = factor * v(rho) + margin; hold settling tolerances [m, m/s];
-    ``retreat_distance_m`` how far back a retreat goes [m] at ``retreat_speed_mps``.
+    A retreat goes back to the last hold point at least ``retreat_min_m`` [m] behind the
+    chaser, or ``retreat_distance_m`` [m] back when there is none, at
+    ``retreat_speed_mps``.
     """
 
     hold_points_m: list[float] = field(default_factory=lambda: [250.0, 30.0, 10.0])
@@ -279,6 +281,7 @@ class GuidanceParams:
     settle_vel_mps: float = 0.01
     hold_dwell_s: float = 30.0
     retreat_distance_m: float = 30.0
+    retreat_min_m: float = 5.0
     retreat_speed_mps: float = 0.1
     monitor_persistence_s: float = 2.0
     go_policy: str = "auto"

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from flightsw.component import Ported
 from flightsw.config import FdirParams, Vehicle
 from flightsw.messages import FdirStatus, ImuMsg, LidarMsg, StarTrackerMsg
 
@@ -107,7 +108,7 @@ class _SensorMonitor:
         return ""
 
 
-class Fdir:
+class Fdir(Ported):
     """FDIR component (see the module docstring).
 
     Inputs: ``imu_in``, ``st_in``, ``lidar_in`` (as the drivers deliver them),
@@ -141,8 +142,7 @@ class Fdir:
         self.tau = chaser.thrust_matrix[3:].copy()  # torque of each thruster at full thrust
         self.names = [t.name for t in chaser.thrusters]
         self.sigma_g = float(gyro_noise_rps)
-        for p in self.INPUTS:
-            setattr(self, p, None)
+        self._open_ports()
         self.imu_out, self.st_out, self.lidar_out = ImuMsg(), StarTrackerMsg(), LidarMsg()
         self.fdir_out = FdirStatus()
         self.events: list[FdirEvent] = []
@@ -152,18 +152,8 @@ class Fdir:
         self.groups = [tuple(int(k) for k in np.flatnonzero(u[:, j] @ u > 1 - 1e-6))
                        for j in range(self.tau.shape[1])]
 
-    def connect(self, **ports: Any) -> None:
-        for k, v in ports.items():
-            if k not in self.INPUTS:
-                raise ValueError(f"fdir: no input port {k!r}")
-            setattr(self, k, v)
-
     def reset(self, t_ns: int) -> None:
-        from flightsw.component import WiringError
-
-        missing = [p for p in self.INPUTS if getattr(self, p) is None]
-        if missing:
-            raise WiringError(f"fdir: input(s) not connected: {', '.join(missing)}")
+        self.check_wiring()
         p = self.p
         persist = max(1, round(p.sensor_persistence_s / self.dt))
         self.sensors = {

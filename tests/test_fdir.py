@@ -152,7 +152,7 @@ def test_capture_latch_failure_retreats(fa):
     r = fly(fa, Fault("device", "latch_fail", "dock", 0.0))
     assert r.outcome == "aborted"
     assert [e["to"] for e in r.events][-1] == "retreat"
-    assert r.events[-1]["reason"] == "capture_failed"
+    assert r.events[-1]["reason"] == "capture_failed; retreat to 10.0 m"  # the hold point
     assert r.contact["within_envelope"]  # touched inside the envelope; no capture
     assert r.world.docking.contacts_without_capture >= 1
 

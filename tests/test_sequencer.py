@@ -93,8 +93,17 @@ def test_persistent_corridor_violation_retreats_transient_does_not():
     tick(s, 10)
     assert s.state == "retreat" and s.abort_reason == "corridor"
     assert s.guidance_cmd_out.mode == GUIDANCE_MODES["retreat"]
-    assert s.guidance_cmd_out.rho_goal_m == 55.0
+    assert s.guidance_cmd_out.rho_goal_m == 30.0  # the last hold point behind
+    assert s.events[-1].reason == "corridor; retreat to 30.0 m"
     assert s.mode_out.abort_reason == 1.0
+
+
+def test_a_retreat_with_no_hold_point_far_enough_behind_goes_a_fixed_way_back():
+    s, g, _ = build(monitor_persistence_s=1.0, retreat_distance_m=30.0)
+    g.rho_ref_m = g.rho_m = 27.0  # the 30 m hold point is closer than retreat_min_m
+    g.corridor_ok = 0.0
+    tick(s, 10)
+    assert s.state == "retreat" and s.guidance_cmd_out.rho_goal_m == 57.0
 
 
 def test_closing_speed_violation_retreats_from_final_approach():
@@ -143,7 +152,7 @@ def test_a_lost_unit_the_approach_needs_retreats_a_lost_star_tracker_does_not():
     s.health_in.lidar = 1.0
     tick(s, 5)
     assert s.state == "retreat" and s.abort_reason == "device_lost"
-    assert s.events[-1].reason == "lidar lost"
+    assert s.events[-1].reason.startswith("lidar lost; retreat to ")
 
 
 def test_a_fault_management_abort_request_starts_the_escape_manoeuvre_at_once():

@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from flightsw.component import Ported
 from flightsw.config import Vehicle
 
 
-class CollisionAvoidance:
+class CollisionAvoidance(Ported):
     """CAM component. Inputs ``mode_in`` (ModeMsg; acts in state ``cam``),
     ``thruster_out`` (the allocation's ThrusterCmd, overridden while active).
 
@@ -50,24 +51,13 @@ class CollisionAvoidance:
         self.name = "cam"
         self.dt, self.chaser, self.allocation, self.dv = dt, chaser, allocation, dv_mps
         self._cam_state = STATES.index("cam")
-        self.mode_in = None
-        self.thruster_out = None
+        self._open_ports()
         self.duty: np.ndarray | None = None
         self.burn_cycles = 0
         self.cycles_in_cam = 0
 
-    def connect(self, **ports: Any) -> None:
-        for k, v in ports.items():
-            if k not in self.INPUTS:
-                raise ValueError(f"cam: no input port {k!r}")
-            setattr(self, k, v)
-
     def reset(self, t_ns: int) -> None:
-        from flightsw.component import WiringError
-
-        missing = [p for p in self.INPUTS if getattr(self, p) is None]
-        if missing:
-            raise WiringError(f"cam: input(s) not connected: {', '.join(missing)}")
+        self.check_wiring()
         self.duty = None
         self.cycles_in_cam = 0
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flightsw.component import Ported
 from flightsw.config import GuidanceParams
 from flightsw.messages import (
     DEVICES_REQUIRED,
@@ -61,7 +62,7 @@ class Event:
     reason: str
 
 
-class Sequencer:
+class Sequencer(Ported):
     """Docking sequencer component (runs in a slower rate group, e.g. 10 Hz).
 
     Inputs: ``guidance_in`` (GuidanceOut monitors), ``mech_in`` (DockingMechStatus),
@@ -99,11 +100,6 @@ class Sequencer:
         self.hold_index = 0
         self.abort_reason = ""
 
-    def connect(self, **ports) -> None:
-        for k, v in ports.items():
-            if k not in self.INPUTS:
-                raise ValueError(f"sequencer: no input port {k!r}")
-            setattr(self, k, v)
 
     # -- commands (ground hooks) -------------------------------------------------------
     def command_go(self) -> bool:
@@ -122,11 +118,7 @@ class Sequencer:
 
     # -- component interface ----------------------------------------------------------
     def reset(self, t_ns: int) -> None:
-        from flightsw.component import WiringError
-
-        missing = [p for p in self.INPUTS if getattr(self, p) is None]
-        if missing:
-            raise WiringError(f"sequencer: input(s) not connected: {', '.join(missing)}")
+        self.check_wiring()
         self.events.clear()
         self.hold_index = 0
         self.abort_reason = ""
@@ -188,10 +180,13 @@ class Sequencer:
         if reason in CAM_REASONS:
             self._to("cam", (detail or reason) + "; collision-avoidance manoeuvre")
             return
-        g = self.guidance_in
+        g, p = self.guidance_in, self.params
         rho = max(g.rho_m, g.rho_ref_m)
-        self._to("retreat", detail or reason)
-        self.guidance_cmd_out.rho_goal_m = rho + self.params.retreat_distance_m
+        # back to the last hold point far enough behind, there to hold; else a fixed way
+        behind = [h for h in p.hold_points_m if h >= rho + p.retreat_min_m]
+        goal = min(behind) if behind else rho + p.retreat_distance_m
+        self._to("retreat", (detail or reason) + f"; retreat to {goal:.1f} m")
+        self.guidance_cmd_out.rho_goal_m = goal
 
     def update(self, t_ns: int) -> None:
         self._t_ns = t_ns
