@@ -343,7 +343,8 @@ class FdirParams:
     ``attitude_persistence_s`` [s] aborts. Consistency: when navigation rejects
     ``consistency_rejected`` of the last ``consistency_samples`` star-tracker samples [-],
     the star tracker and the gyro disagree: attitude and gyro bias are re-acquired with
-    1-sigma ``reacquire_att_rad`` [rad] and ``reacquire_bias_rps`` [rad/s].
+    1-sigma ``reacquire_att_rad`` [rad] and ``reacquire_bias_rps`` [rad/s]. After any
+    decision, GO at a hold point is withheld for ``recovery_hold_s`` [s].
     """
 
     stale_imu_s: float = 0.2
@@ -363,6 +364,7 @@ class FdirParams:
     consistency_rejected: int = 8
     reacquire_att_rad: float = 0.05
     reacquire_bias_rps: float = 2e-3
+    recovery_hold_s: float = 30.0
 
 
 @dataclass

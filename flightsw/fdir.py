@@ -22,7 +22,8 @@ Runs first in the control rate group. Each cycle it
 4. **monitors attitude**: the estimate's error from the guidance reference.
 
 Every decision is an :class:`FdirEvent` (time, monitor, what, why) and counts in
-``fdir_out``; the sequencer acts on ``fdir_out.abort_request``.
+``fdir_out``; the sequencer acts on ``fdir_out.abort_request``, and holds (withholds GO
+at a hold point) while ``fdir_out.hold_request`` says a recovery is still settling.
 
 Requirements (``tests/test_fdir.py``): FDIR-1 a stale, frozen or out-of-range sensor is
 isolated after its persistence and not before; FDIR-2 a thruster stuck on, stuck off
@@ -185,12 +186,16 @@ class Fdir(Ported):
         self._st_pending: int | None = None  # n_st when a star-tracker sample went out
         self._st_verdicts: deque[bool] = deque(maxlen=p.consistency_samples)
         self._reacquired_at: float | None = None
+        self._hold_until_ns = 0
         self._t_ns = t_ns
 
     # -- decisions -------------------------------------------------------------------
     def _event(self, monitor: str, action: str, reason: str) -> None:
         self.events.append(FdirEvent(self._t_ns, monitor, action, reason))
         self.fdir_out.n_events = len(self.events)
+        # every reconfiguration gets time to settle before the approach goes on
+        self._hold_until_ns = self._t_ns + round(self.p.recovery_hold_s * 1e9)
+        self.fdir_out.hold_request = 1.0
 
     def _request_abort(self, reason: str) -> None:
         from flightsw.docking.sequencer import ABORT_REASONS
@@ -200,6 +205,8 @@ class Fdir(Ported):
 
     def update(self, t_ns: int) -> None:
         self._t_ns = t_ns
+        if self.fdir_out.hold_request and t_ns >= self._hold_until_ns:
+            self.fdir_out.hold_request = 0.0
         t_s = t_ns * 1e-9
         for name, m in self.sensors.items():
             why = m.step(t_s)

@@ -320,7 +320,7 @@ class FdirStatus(Message):
     Fields: ``imu_failed``, ``st_failed``, ``lidar_failed`` 1.0 once that sensor is
     isolated [-]; ``thrusters_failed`` thrusters isolated [-]; ``abort_request`` abort
     reason index the sequencer should act on (0 none) [-]; ``n_events`` decisions so far
-    [-].
+    [-]; ``hold_request`` 1.0 while a recovery settles (no GO at a hold point) [-].
     """
 
     FIELDS = (
@@ -330,6 +330,7 @@ class FdirStatus(Message):
         ("thrusters_failed", 1, "-", "number of thrusters isolated"),
         ("abort_request", 1, "-", "abort reason index requested of the sequencer, 0 none"),
         ("n_events", 1, "-", "fault-management decisions so far"),
+        ("hold_request", 1, "-", "1.0 while a recovery settles: no GO at a hold point"),
     )
 """Units without which an approach is aborted (the star tracker has a fallback: the lidar
 pose and the gyro carry the attitude)."""

@@ -6,7 +6,9 @@ outcome it must end in (``[expect]``: ``docked``, or ``aborted`` and optionally 
 their effect on the messages, :func:`hil.faults.sil_equivalent`) or on the emulated
 multi-process bench. A scenario passes when its outcome is the expected one, the abort
 reason (if given) matches, and no safety invariant was broken (:mod:`hil.safety`). On the
-bench an aborted run is flown for 60 s after the abort.
+bench an aborted run is flown for 60 s after the abort, and a scenario with a CAN delay or
+a babbling node runs wall-paced at ten times real time (in lockstep they would hold up the
+bench's own frames).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ def run_one(path: str | Path, *, bench: bool = False) -> dict[str, Any]:
     if bench:
         from hil.hilrun import run_hil
 
-        res = run_hil(sc, after_abort_s=60.0)
+        # a CAN delay or babbler would hold up the lockstep frames: run those wall-paced
+        paced = any(f.layer == "bus" and f.kind in ("delay", "babbling") for f in sc.faults)
+        res = run_hil(sc, realtime=paced, speed=10.0, after_abort_s=60.0)
         abort_reason = res.extra.get("abort_reason")
     else:
         from hil.sim import run

@@ -57,7 +57,8 @@ class Recorder:
             ("thr", [f"t_on_{i}" for i in range(nthr)], fsw.thruster_cmd.t_on_s[:nthr]),
             ("mode", ["state"], fsw.sequencer.mode_out.buf[0:1]),
             ("fdir", ["imu_failed", "st_failed", "lidar_failed", "thrusters_failed",
-                      "abort_request", "n_events"], fsw.fdir.fdir_out.buf[0:6]),
+                      "abort_request", "n_events", "hold_request"],
+             fsw.fdir.fdir_out.buf[0:7]),
         ]
         self.columns = ["t_s"]
         self.slices = []

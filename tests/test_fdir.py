@@ -216,3 +216,49 @@ def test_the_escape_burn_uses_no_failed_thruster(fa):
     fsw.allocation.disable_thruster(used[0])
     duty2, n2 = fsw.cam.plan()
     assert duty2[used[0]] == 0.0
+
+
+def test_a_thruster_failure_at_a_hold_point_holds_until_the_reconfiguration_settles(fa):
+    """The stuck thruster is isolated during the 10 m hold; GO waits for the recovery's
+    hold time, then the vehicle docks."""
+    sc = dataclasses.replace(fa, fsw=dataclasses.replace(
+        fa.fsw, fdir=dataclasses.replace(fa.fsw.fdir, recovery_hold_s=60.0)))
+    r = fly(sc, Fault("actuator", "stuck_on", "F1-T+", 15.0))
+    ev = r.all_events()
+    iso = [e for e in ev if e["source"] == "fdir"][0]
+    held = [e for e in ev if e.get("reason") == "GO withheld: fault management recovering"]
+    go = [e for e in ev if e.get("to") == "final_approach"][0]
+    assert held and iso["t_s"] < held[0]["t_s"] < go["t_s"]
+    assert go["reason"] == "GO (auto) after recovery"
+    assert go["t_s"] >= iso["t_s"] + 60.0
+    assert r.outcome == "docked" and not r.safety_violations
+
+
+def test_an_out_of_range_sensor_is_isolated(fa):
+    """A gyro reading 0.5 rad/s on a vehicle turning at milliradians per second."""
+    r = fly(fa, Fault("sensor", "bias_step", "imu", 60.0, params={"value": np.array(
+        [0.5, 0.0, 0.0])}))
+    ev = r.fdir_events
+    assert ev[0]["monitor"] == "imu" and ev[0]["reason"] == "out of range", ev
+    assert r.outcome == "aborted" and not r.safety_violations
+
+
+def test_a_persistent_attitude_error_requests_an_abort(fa):
+    from flightsw.docking.sequencer import ABORT_REASONS
+    from flightsw.fsw import FlightSoftware
+    from hil.world import nav_sensor_model
+
+    fsw = FlightSoftware(fa.fsw, fa.chaser, fa.target, fa.orbit_radius_m, nav_sensor_model(fa))
+    fsw.navigation.set_initial(fa.r_CT_H_m, fa.v_CT_H_mps, [1.0, 0, 0, 0], np.zeros(3), 2e4)
+    fsw.reset(0)
+    f = fsw.fdir
+    f.guidance_in.q_ref_BN[:] = (1.0, 0.0, 0.0, 0.0)
+    half = np.radians(6.0) / 2  # 6 deg off, the limit is 5
+    f.nav_in.q_BN[:] = (np.cos(half), np.sin(half), 0.0, 0.0)
+    n = round(fa.fsw.fdir.attitude_persistence_s / f.dt)
+    for _ in range(n - 1):
+        f._attitude()
+    assert not f.fdir_out.abort_request  # not before its persistence
+    f._attitude()
+    assert ABORT_REASONS[int(f.fdir_out.abort_request)] == "attitude"
+    assert f.events[-1].monitor == "attitude" and "6.0 deg" in f.events[-1].reason

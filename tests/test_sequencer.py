@@ -175,3 +175,20 @@ def test_a_fault_management_abort_request_starts_the_escape_manoeuvre_at_once():
     g.corridor_ok = 0.0
     tick(s, 50)
     assert s.state == "cam" and len(s.events) == 1
+
+
+def test_go_is_withheld_while_fault_management_recovers():
+    """Hold as a recovery: a settled vehicle at a hold point gets no GO while FDIR asks
+    for a hold, and gets it once the hold request ends."""
+    s, g, _ = build()
+    g.rho_ref_m = g.rho_m = 30.0
+    tick(s)
+    assert s.state == "hold"
+    g.settled = 1.0
+    s.fdir_in.hold_request = 1.0
+    tick(s, 50)  # far past the 2 s dwell
+    assert s.state == "hold"
+    assert [e.reason for e in s.events][-1] == "GO withheld: fault management recovering"
+    s.fdir_in.hold_request = 0.0
+    tick(s)
+    assert s.state == "approach" and s.events[-1].reason == "GO (auto) after recovery"

@@ -11,7 +11,8 @@ burn, then a coast; :mod:`flightsw.docking.cam`) when fault management reports t
 closed loop itself cannot be trusted (a lost sensor, too few thrusters, attitude). GO at
 a hold point is given automatically once the vehicle has been settled for the dwell time
 (``go_policy = "auto"``), or by :meth:`Sequencer.command_go` when the policy is
-``"ground"``. Every transition is an :class:`Event` with a reason.
+``"ground"``; it is withheld while fault management asks for a hold (it is still settling
+a reconfiguration). Every transition is an :class:`Event` with a reason.
 
 Requirements (``tests/test_sequencer.py``): SEQ-1 nominal transitions in order; SEQ-2 no
 GO under the ground policy until commanded; SEQ-3 a persistent corridor or closing-speed
@@ -128,6 +129,7 @@ class Sequencer(Ported):
         self._bad_speed = 0  # cycles
         self._lost = {d: 0 for d in DEVICES_REQUIRED}  # cycles stale
         self._go = False
+        self._withheld = False
         self._abort_cmd = False
         self._t_ns = t_ns
         self.state = "approach"
@@ -136,6 +138,7 @@ class Sequencer(Ported):
 
     def _to(self, state: str, reason: str) -> None:
         self.events.append(Event(self._t_ns, self.state, state, reason))
+        self._withheld = False
         self.state = state
         self._since = 0.0
         self._settled_for = 0
@@ -225,8 +228,15 @@ class Sequencer(Ported):
             ready = self._settled_for >= self._cycles(p.hold_dwell_s)
             if p.go_policy == "auto" and ready:
                 self._go = True
-            if self._go and (ready or p.go_policy == "ground"):
+            if self._go and self.fdir_in.hold_request:
+                if not self._withheld:  # hold on: fault management is still recovering
+                    self._withheld = True
+                    self.events.append(Event(self._t_ns, s, s, "GO withheld: fault "
+                                                               "management recovering"))
+            elif self._go and (ready or p.go_policy == "ground"):
                 reason = "GO (auto)" if p.go_policy == "auto" else "GO (ground)"
+                if self._withheld:
+                    reason += " after recovery"
                 if self.hold_index + 1 < len(p.hold_points_m):
                     self.hold_index += 1
                     self._to("approach", reason)
