@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+
 import pytest
 
 from flightsw.executive import SimClock
 from flightsw.fsw import FlightSoftware
 from hil.config import load_scenario
 from hil.world import World, nav_sensor_model
+
+# marks every process this session starts (tests check that none is left behind)
+os.environ.setdefault("FLIGHTSW_TEST_SESSION", uuid.uuid4().hex)
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,17 +18,24 @@ from hil.sim import run
 
 
 def bench_processes() -> list[str]:
-    """Command lines of bench processes still alive on this machine."""
+    """Command lines of bench processes this test session started that are still alive.
+
+    Every process the session starts inherits ``FLIGHTSW_TEST_SESSION`` (see conftest),
+    also one orphaned by a dead parent; other benches on the machine are not counted.
+    """
+    marker = f"FLIGHTSW_TEST_SESSION={os.environ['FLIGHTSW_TEST_SESSION']}".encode()
     out = []
     for p in Path("/proc").iterdir():
         if not p.name.isdigit():
             continue
         try:
             cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if "hil.nodes" not in cmd and "hil.canbus" not in cmd:
+                continue
+            if marker in (p / "environ").read_bytes().split(b"\0"):
+                out.append(cmd)
         except OSError:
             continue
-        if "hil.nodes" in cmd or "hil.canbus" in cmd:
-            out.append(cmd)
     return out
 
 
