@@ -35,8 +35,8 @@ Layers, targets and kinds (parameters in brackets, defaults after ``=``):
 
 In SIL (:class:`FaultInjector`) sensor faults act on the sensor's output message after its
 model has sampled truth, actuator faults on the on-times the plant executes, and the latch
-on the docking interface. Faults of a layer a run does not have (a bus in SIL) are listed
-by :meth:`FaultInjector.not_applicable`. Errors are :class:`~flightsw.config.ConfigError`.
+on the docking interface; bus and unit faults act through their effect on the messages
+(:func:`sil_equivalent`). Errors are :class:`~flightsw.config.ConfigError`.
 """
 
 from __future__ import annotations
@@ -79,10 +79,6 @@ class Fault:
     @property
     def label(self) -> str:
         return f"{self.layer}/{self.target}/{self.kind}@{self.at_s:g}s"
-
-    @property
-    def in_sil(self) -> bool:
-        return self.layer in SIL_LAYERS or (self.layer == "device" and self.kind == "latch_fail")
 
 
 def read_faults(r: Reader, thruster_names: tuple[str, ...]) -> tuple[Fault, ...]:
@@ -281,11 +277,6 @@ class FaultInjector:
                          if f.layer == "actuator"]
         self.latch = [f for f in self.applied if f.kind == "latch_fail"]
         self.dt = world.dt
-        self.world = world
-
-    def not_applicable(self) -> list[Fault]:
-        """Faults SIL cannot show even by their effect (a docking-mechanism unit crash)."""
-        return [f for f in self.faults if not sil_equivalent(f)]
 
     def before_sensors(self) -> None:
         for s in self.sensor:
@@ -343,15 +334,3 @@ def sensor_fault(f: Fault, msg: Any, sc: Any, seed: int, index: int) -> _SensorF
                                 s.lidar.angle_noise_rad])}[f.target]
     return _SensorFault(f, msg, sc.fsw.base_rate_hz, sigma,
                         np.random.default_rng([seed, 0xFA17, index]))
-
-
-def describe(faults: tuple[Fault, ...]) -> list[dict[str, Any]]:
-    """The faults as JSON-able dicts (for summaries)."""
-    out = []
-    for f in faults:
-        p = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in f.params.items()}
-        out.append({"layer": f.layer, "kind": f.kind, "target": f.target, "at_s": f.at_s,
-                    "until_s": f.until_s, **({"params": p} if p else {})})
-    return out
-
-

@@ -126,18 +126,16 @@ class World:
                 t_s = self.plant.t_s
                 inj.actuators(self._ton_dst, t_s)
                 self.docking.latch_failed = inj.latch_fails(t_s)
-                # a closed latch valve stops the thruster, whatever its fault
+            if self._isolated.any():  # a closed latch valve stops its thruster, stuck or not
                 self._ton_dst[self._isolated != 0.0] = 0.0
             self.plant.step(self.dt)
             self.docking.step(self.plant, self.dt)
-        if inj is None:
-            for tick in self._ticks:
-                tick(k)
-            return
-        inj.before_sensors()
+        if inj is not None:
+            inj.before_sensors()
         for tick in self._ticks:
             tick(k)
-        inj.after_sensors(self.plant.t_s)
+        if inj is not None:
+            inj.after_sensors(self.plant.t_s)
 
     @property
     def propellant_kg(self) -> float:
