@@ -75,9 +75,17 @@ def _human(res, sc) -> str:
                  f"{nv.get('n_star_tracker', 0):.0f} star-tracker updates; "
                  f"{nv.get('n_rejected', 0):.0f} rejected"
                  + (f", {nv['n_reacquire']:.0f} re-acquisitions" if "n_reacquire" in nv else ""))
-    lines.append("sequence:")
-    for e in res.events:
-        lines.append(f"  {e['t_s']:8.1f} s  {e['from']:>15} -> {e['to']:<15} {e['reason']}")
+    lines.append("sequence and fault management:")
+    for e in res.all_events():
+        if e["source"] == "sequencer":
+            lines.append(f"  {e['t_s']:8.1f} s  {e['from']:>15} -> {e['to']:<15} "
+                         f"{e['reason']}")
+        else:
+            lines.append(f"  {e['t_s']:8.1f} s  {'FDIR ' + e['monitor']:>15}: {e['action']} "
+                         f"({e['reason']})")
+    v = res.safety_violations
+    lines.append("safety: " + ("no invariant broken" if not v else f"{len(v)} VIOLATION(S)"))
+    lines += [f"  {x['t_s']:8.1f} s  {x['invariant']}: {x['detail']}" for x in v]
     return "\n".join(lines)
 
 

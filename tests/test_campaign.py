@@ -124,3 +124,11 @@ def test_one_fault_per_layer_passes_on_the_emulated_bench():
     from tests.test_hil import bench_processes
 
     assert not bench_processes()
+
+
+def test_the_human_summary_tells_what_fault_management_did():
+    f = [p for p in shipped_campaign() if p.name.startswith("s11-")][0]
+    p = cli("sim", str(f))
+    assert p.returncode == 0, p.stderr
+    assert "FDIR thrusters: isolated F1-T+; allocation reconfigured" in p.stdout
+    assert "safety: no invariant broken" in p.stdout
