@@ -9,6 +9,7 @@ KERNELS = [
     "flightsw.gnc._guidance",
     "flightsw.gnc._control",
     "flightsw.gnc._allocation",
+    "flightsw._fdir",
     "hil._plant",
     "hil._sensors",
 ]

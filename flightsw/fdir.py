@@ -21,6 +21,9 @@ Runs first in the control rate group. Each cycle it
    If the thrusters left cannot produce every force and torque, an abort is requested;
 4. **monitors attitude**: the estimate's error from the guidance reference.
 
+The per-cycle monitoring is a kernel (``_fdir``, twin ``fdir_ref``) that only raises
+flags; this component takes the decisions the flags call for.
+
 Every decision is an :class:`FdirEvent` (time, monitor, what, why) and counts in
 ``fdir_out``; the sequencer acts on ``fdir_out.abort_request``, and holds (withholds GO
 at a hold point) while ``fdir_out.hold_request`` says a recovery is still settling.
@@ -42,6 +45,14 @@ import numpy as np
 
 from flightsw.component import Ported
 from flightsw.config import FdirParams, Vehicle
+from flightsw.fdir_ref import (
+    F_ATTITUDE,
+    F_SENSOR,
+    F_ST_NEW,
+    F_WINDOW_LOUD,
+    F_WINDOW_QUIET,
+    REASONS,
+)
 from flightsw.messages import FdirStatus, ImuMsg, LidarMsg, StarTrackerMsg
 
 SENSORS = ("imu", "star_tracker", "lidar")
@@ -57,56 +68,6 @@ class FdirEvent:
     monitor: str
     action: str
     reason: str
-
-
-class _SensorMonitor:
-    """Stale / frozen / out-of-range monitor and data selection of one sensor."""
-
-    def __init__(self, name: str, src: Any, dst: Any, value_fields: tuple[str, ...],
-                 stale_s: float, out_of_range: Any, frozen_n: int, persist_cycles: int):
-        self.name, self.src, self.dst = name, src, dst
-        self.values = [src.view(f) for f in value_fields]
-        self.stale_s, self.out_of_range = stale_s, out_of_range
-        self.frozen_n, self.persist = frozen_n, persist_cycles
-        self.failed = False
-        self.delivered = False  # a new sample went to navigation this cycle
-        self.seq = float(src.seq)
-        self.t_last = None
-        self.last = None
-        self.same = 0
-        self.bad = {"stale": 0, "frozen": 0, "out_of_range": 0}
-
-    def step(self, t_s: float) -> str:
-        """Copy if healthy; returns the reason it failed this cycle, else ''."""
-        if self.failed:
-            return ""
-        s = self.src
-        seq = s.seq
-        new = seq != self.seq
-        stale = frozen = bad_range = False
-        if new:
-            self.seq = seq
-            self.t_last = t_s
-            if s.valid:
-                vals = tuple(float(x) for v in self.values for x in np.ravel(v))
-                self.same = self.same + 1 if vals == self.last else 0
-                self.last = vals
-                bad_range = bool(self.out_of_range(vals))
-        elif self.t_last is not None and t_s - self.t_last > self.stale_s:
-            stale = True
-        frozen = self.same >= self.frozen_n
-        bad = self.bad
-        for k, c in (("stale", stale), ("frozen", frozen), ("out_of_range", bad_range)):
-            bad[k] = bad[k] + 1 if c else 0
-            if bad[k] >= self.persist:
-                self.failed = True
-                self.delivered = False
-                return k
-        ok = not (stale or frozen or bad_range)
-        self.delivered = new and ok
-        if ok:
-            self.dst.buf[:] = s.buf
-        return ""
 
 
 class Fdir(Ported):
@@ -130,13 +91,17 @@ class Fdir(Ported):
         Has ``disable_thruster(j)`` and ``can_span(without)``: reconfiguration.
     reacquire_attitude : callable
         Re-opens navigation's attitude and gyro-bias uncertainty.
+    twin : bool
+        Run the monitors' numpy twin instead of the Cython kernel.
     """
 
     INPUTS = ("imu_in", "st_in", "lidar_in", "thruster_in", "nav_in", "guidance_in")
 
     def __init__(self, dt: float, chaser: Vehicle, params: FdirParams, gyro_noise_rps: float,
-                 allocation: Any, reacquire_attitude: Any = None) -> None:
+                 allocation: Any, reacquire_attitude: Any = None, *,
+                 twin: bool = False) -> None:
         self.name = "fdir"
+        self.twin = twin
         self.reacquire_attitude = reacquire_attitude or (lambda att, bias: None)
         self.dt, self.p, self.allocation = dt, params, allocation
         self.I = np.asarray(chaser.inertia_kgm2, float)
@@ -154,38 +119,44 @@ class Fdir(Ported):
                        for j in range(self.tau.shape[1])]
 
     def reset(self, t_ns: int) -> None:
+        from flightsw import fdir_ref
+
         self.check_wiring()
         p = self.p
         persist = max(1, round(p.sensor_persistence_s / self.dt))
-        self.sensors = {
-            "imu": _SensorMonitor("imu", self.imu_in, self.imu_out, ("omega_BN_B",),
-                                  p.stale_imu_s,
-                                  lambda v: max(map(abs, v)) > p.imu_max_rate_rps,
-                                  p.frozen_samples, persist),
-            "star_tracker": _SensorMonitor(
-                "star_tracker", self.st_in, self.st_out, ("q_BN",), p.stale_st_s,
-                lambda v: abs(sum(x * x for x in v) - 1.0) > 1e-3, max(3, p.frozen_samples // 3),
-                persist),
-            "lidar": _SensorMonitor(
-                "lidar", self.lidar_in, self.lidar_out, ("range_m", "azimuth_rad",
-                                                         "elevation_rad"),
-                p.stale_lidar_s, lambda v: not 0.0 <= v[0] <= p.lidar_max_range_m,
-                max(3, p.frozen_samples // 3), persist),
-        }
+        ins = (self.imu_in, self.st_in, self.lidar_in)
+        outs = (self.imu_out, self.st_out, self.lidar_out)
+        fields = (("omega_BN_B",), ("q_BN",), ("range_m", "azimuth_rad", "elevation_rad"))
+        idx = [[i for f in fl for i in range(m._slices[f].start, m._slices[f].stop)]
+               for m, fl in zip(ins, fields, strict=True)]
+        slow = max(3, p.frozen_samples // 3)
+        n = self.tau.shape[1]
+        self.window = max(1, round(p.thruster_window_s / self.dt))
+        sigma = np.sqrt(2.0) * self.sigma_g * np.abs(self.I).max(axis=1)
+        if self.twin:
+            cls: Any = fdir_ref.FdirMonitorsRef
+        else:
+            from flightsw._fdir import FdirMonitorsKernel as cls
+        self.mon = cls(
+            [m.buf for m in ins], [m.buf for m in outs],
+            [m._slices["seq"].start for m in ins], [m._slices["valid"].start for m in ins],
+            idx, [p.stale_imu_s, p.stale_st_s, p.stale_lidar_s],
+            [p.frozen_samples, slow, slow], persist,
+            [fdir_ref.RANGE_MAX_ABS, fdir_ref.RANGE_UNIT_NORM, fdir_ref.RANGE_INTERVAL],
+            [p.imu_max_rate_rps, 1e-3, p.lidar_max_range_m],
+            self.imu_out._slices["omega_BN_B"].start, self.thruster_in.t_on_s[:n],
+            self.I, self.tau, self.window, p.thruster_sigma * sigma,
+            self.guidance_in.q_ref_BN, self.nav_in.q_BN,
+            float(np.cos(np.radians(p.attitude_limit_deg) / 2.0)),
+            max(1, round(p.attitude_persistence_s / self.dt)))
         self.events.clear()
         self.fdir_out.buf[:] = 0.0
         self.failed_thrusters: set[int] = set()
-        self.window = max(1, round(p.thruster_window_s / self.dt))
-        self._w_start: np.ndarray | None = None  # gyro rate at the window's start
-        self._w_seq = None
-        self._w_T = np.zeros(self.tau.shape[1])  # commanded on-time in the window [s]
-        self._w_n = 0
         self._suspect: list[tuple[tuple[int, ...], int]] = []
-        self._att_bad = 0
-        self._cos_half_limit = float(np.cos(np.radians(p.attitude_limit_deg) / 2.0))
         self._st_pending: int | None = None  # n_st when a star-tracker sample went out
         self._st_verdicts: deque[bool] = deque(maxlen=p.consistency_samples)
         self._reacquired_at: float | None = None
+        self._holding = False
         self._hold_until_ns = 0
         self._t_ns = t_ns
 
@@ -196,6 +167,7 @@ class Fdir(Ported):
         # every reconfiguration gets time to settle before the approach goes on
         self._hold_until_ns = self._t_ns + round(self.p.recovery_hold_s * 1e9)
         self.fdir_out.hold_request = 1.0
+        self._holding = True
 
     def _request_abort(self, reason: str) -> None:
         from flightsw.docking.sequencer import ABORT_REASONS
@@ -204,35 +176,45 @@ class Fdir(Ported):
             self.fdir_out.abort_request = ABORT_REASONS.index(reason)
 
     def update(self, t_ns: int) -> None:
+        flags = self.mon.step(t_ns * 1e-9)
+        if not (flags or self._holding or self._st_pending is not None):
+            return  # nothing to decide this cycle (the common case)
         self._t_ns = t_ns
-        if self.fdir_out.hold_request and t_ns >= self._hold_until_ns:
+        if self._holding and t_ns >= self._hold_until_ns:
             self.fdir_out.hold_request = 0.0
-        t_s = t_ns * 1e-9
-        for name, m in self.sensors.items():
-            why = m.step(t_s)
-            if why:
-                setattr(self.fdir_out, {"imu": "imu_failed", "star_tracker": "st_failed",
-                                        "lidar": "lidar_failed"}[name], 1.0)
+            self._holding = False
+        for i, name in enumerate(SENSORS):
+            if flags & F_SENSOR[i]:
+                setattr(self.fdir_out, ("imu_failed", "st_failed", "lidar_failed")[i], 1.0)
                 action = "abort" if name in ABORT_FOR else "continue without it"
+                why = REASONS[self.mon.reason[i]]
                 self._event(name, f"isolated; {action}", why.replace("_", " "))
                 if name in ABORT_FOR:
                     self._request_abort(ABORT_FOR[name])
-        self._consistency(t_s)
-        self._thrusters()
-        self._attitude()
+        self._consistency(t_ns * 1e-9, bool(flags & F_ST_NEW))
+        if flags & F_WINDOW_LOUD:
+            self._thrusters()
+        elif flags & F_WINDOW_QUIET:  # a quiet window: no thruster suspected any more
+            self._suspect.clear()
+        if flags & F_ATTITUDE:
+            ang = 2.0 * np.degrees(np.arccos(min(1.0, self.mon.att_c)))
+            self._event("attitude", "abort", f"attitude error {ang:.1f} deg above "
+                                             f"{self.p.attitude_limit_deg:g} deg")
+            self._request_abort("attitude")
 
-    def _consistency(self, t_s: float) -> None:
+    def _consistency(self, t_s: float, st_new: bool) -> None:
         """Star tracker against gyro-propagated attitude: navigation accepting too few
         star-tracker samples means one of the two is wrong. First answer: re-acquire
         attitude and gyro bias (a gyro bias step is then estimated and the samples fit
         again). If they still do not fit, the star tracker is the one at fault."""
-        nav, st, p = self.nav_in, self.sensors["star_tracker"], self.p
-        if st.failed or self.fdir_out.abort_request:
+        nav, p = self.nav_in, self.p
+        if self.mon.failed(1) or self.fdir_out.abort_request:
+            self._st_pending = None
             return
         if self._st_pending is not None:
             self._st_verdicts.append(nav.n_st > self._st_pending)
             self._st_pending = None
-        if st.delivered:
+        if st_new:
             self._st_pending = int(nav.n_st)
         v = self._st_verdicts
         if len(v) < v.maxlen or sum(v) > v.maxlen - p.consistency_rejected:
@@ -245,36 +227,17 @@ class Fdir(Ported):
             self._event("star_tracker", "attitude and gyro bias re-acquired",
                         f"star tracker and gyro disagree: {why}")
             return
-        st.failed = True
+        self.mon.set_failed(1)
         self.fdir_out.st_failed = 1.0
         self._event("star_tracker", "isolated; continue without it",
                     f"still inconsistent after re-acquisition: {why}")
 
     def _thrusters(self) -> None:
-        """Angular-impulse residual over a window, tested against each thruster's torque."""
-        imu = self.imu_out
-        if self.sensors["imu"].failed or not imu.valid:
-            self._w_start = None
-            return
-        w = np.array(imu.omega_BN_B)
-        if self._w_start is None:
-            self._w_start, self._w_n = w, 0
-            self._w_T[:] = 0.0
-            return
-        self._w_T += np.asarray(self.thruster_in.t_on_s[: self._w_T.size])
-        self._w_n += 1
-        if self._w_n < self.window:
-            return
-        # residual angular impulse [N m s]: what the body did minus what was commanded
-        # (the gyroscopic term over one window is far below the noise at these rates)
-        R = self.I @ (w - self._w_start) - self.tau @ self._w_T
-        sigma = np.sqrt(2.0) * self.sigma_g * np.abs(self.I).max(axis=1)
-        self._w_start, self._w_n = w, 0
-        T = self._w_T.copy()
-        self._w_T[:] = 0.0
-        if np.all(np.abs(R) < self.p.thruster_sigma * sigma):
-            self._suspect.clear()
-            return
+        """A window's angular-impulse residual ``R`` [N m s] (what the body did minus what
+        the commanded on-times ``T`` should have done; the gyroscopic term over one window
+        is far below the noise at these rates) stood above its noise: which thruster's
+        torque explains it?"""
+        R, T = self.mon.R, self.mon.T
         best, best_err, best_c = None, np.inf, 0.0
         span = self.window * self.dt
         for j in range(self.tau.shape[1]):
@@ -314,18 +277,3 @@ class Fdir(Ported):
         self._event("thrusters", f"isolated {names}; allocation reconfigured",
                     f"{why} ({c:+.3f} s of full thrust per "
                     f"{self.window * self.dt:g} s window)")
-
-    def _attitude(self) -> None:
-        g, nav = self.guidance_in, self.nav_in
-        a, b = g.q_ref_BN, nav.q_BN
-        # |q_ref . q| = cos(error / 2): no quaternion product needed
-        c = abs(a[0] * b[0] + a[1] * b[1] + a[2] * b[2] + a[3] * b[3])
-        if c == 0.0:
-            return  # no reference yet
-        p = self.p
-        self._att_bad = self._att_bad + 1 if c < self._cos_half_limit else 0
-        if self._att_bad == max(1, round(p.attitude_persistence_s / self.dt)):
-            ang = 2.0 * np.degrees(np.arccos(min(1.0, c)))
-            self._event("attitude", "abort", f"attitude error {ang:.1f} deg above "
-                                             f"{p.attitude_limit_deg:g} deg")
-            self._request_abort("attitude")

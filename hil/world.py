@@ -114,6 +114,9 @@ class World:
         self._ton_src = fsw.thruster_cmd.t_on_s[: self.plant.nthr]
         self._ton_dst = self.plant.t_on
         self._isolated = fsw.thruster_cmd.isolated[: self.plant.nthr]
+        # cheap gate: only once fault management has isolated a thruster are the latch
+        # flags looked at (numpy's any() on every tick costs more than the plant step's glue)
+        self._n_isolated = fsw.fdir.fdir_out.view("thrusters_failed")
         self._ticks = (self.gyro.tick, self.star_tracker.tick, self.lidar.tick)
         self.faults = FaultInjector(sc.faults, self, seed) if sc.faults else None
 
@@ -126,7 +129,8 @@ class World:
                 t_s = self.plant.t_s
                 inj.actuators(self._ton_dst, t_s)
                 self.docking.latch_failed = inj.latch_fails(t_s)
-            if self._isolated.any():  # a closed latch valve stops its thruster, stuck or not
+            # a closed latch valve stops its thruster, stuck or not
+            if self._n_isolated[0] and self._isolated.any():
                 self._ton_dst[self._isolated != 0.0] = 0.0
             self.plant.step(self.dt)
             self.docking.step(self.plant, self.dt)

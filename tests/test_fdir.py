@@ -243,12 +243,14 @@ def test_an_out_of_range_sensor_is_isolated(fa):
     assert r.outcome == "aborted" and not r.safety_violations
 
 
-def test_a_persistent_attitude_error_requests_an_abort(fa):
+@pytest.mark.parametrize("twin", [False, True], ids=["kernel", "twin"])
+def test_a_persistent_attitude_error_requests_an_abort(fa, twin):
     from flightsw.docking.sequencer import ABORT_REASONS
     from flightsw.fsw import FlightSoftware
     from hil.world import nav_sensor_model
 
-    fsw = FlightSoftware(fa.fsw, fa.chaser, fa.target, fa.orbit_radius_m, nav_sensor_model(fa))
+    fsw = FlightSoftware(fa.fsw, fa.chaser, fa.target, fa.orbit_radius_m, nav_sensor_model(fa),
+                         twin=twin)
     fsw.navigation.set_initial(fa.r_CT_H_m, fa.v_CT_H_mps, [1.0, 0, 0, 0], np.zeros(3), 2e4)
     fsw.reset(0)
     f = fsw.fdir
@@ -256,9 +258,10 @@ def test_a_persistent_attitude_error_requests_an_abort(fa):
     half = np.radians(6.0) / 2  # 6 deg off, the limit is 5
     f.nav_in.q_BN[:] = (np.cos(half), np.sin(half), 0.0, 0.0)
     n = round(fa.fsw.fdir.attitude_persistence_s / f.dt)
-    for _ in range(n - 1):
-        f._attitude()
+    dt_ns = round(f.dt * 1e9)
+    for k in range(n - 1):
+        f.update(k * dt_ns)
     assert not f.fdir_out.abort_request  # not before its persistence
-    f._attitude()
+    f.update(n * dt_ns)
     assert ABORT_REASONS[int(f.fdir_out.abort_request)] == "attitude"
     assert f.events[-1].monitor == "attitude" and "6.0 deg" in f.events[-1].reason

@@ -132,6 +132,8 @@ class Sequencer(Ported):
         self._withheld = False
         self._abort_cmd = False
         self._t_ns = t_ns
+        self._n_persist = self._cycles(self.params.monitor_persistence_s)
+        self._n_dwell = self._cycles(self.params.hold_dwell_s)
         self.state = "approach"
         self.mech_cmd_out.buf[:] = 0.0
         self._command()
@@ -203,10 +205,10 @@ class Sequencer(Ported):
                 self._abort_cmd = False
                 self._retreat("commanded")
                 return
-            if self._bad_corridor >= self._cycles(p.monitor_persistence_s):
+            if self._bad_corridor >= self._n_persist:
                 self._retreat("corridor")
                 return
-            if self._bad_speed >= self._cycles(p.monitor_persistence_s):
+            if self._bad_speed >= self._n_persist:
                 self._retreat("closing_speed")
                 return
             req = int(self.fdir_in.abort_request)
@@ -216,7 +218,7 @@ class Sequencer(Ported):
             h = self.health_in
             for dev in DEVICES_REQUIRED:
                 self._lost[dev] = self._lost[dev] + 1 if getattr(h, dev) else 0
-                if self._lost[dev] >= self._cycles(p.monitor_persistence_s):
+                if self._lost[dev] >= self._n_persist:
                     self._retreat("device_lost", f"{dev} lost")
                     return
         if s == "approach":
@@ -225,7 +227,7 @@ class Sequencer(Ported):
                                  f"({p.hold_points_m[self.hold_index]:g} m)")
         elif s == "hold":
             self._settled_for = self._settled_for + 1 if g.settled else 0
-            ready = self._settled_for >= self._cycles(p.hold_dwell_s)
+            ready = self._settled_for >= self._n_dwell
             if p.go_policy == "auto" and ready:
                 self._go = True
             if self._go and self.fdir_in.hold_request:

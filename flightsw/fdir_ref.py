@@ -1,0 +1,209 @@
+"""Reference twin of the FDIR monitor kernel (``flightsw._fdir``): readable Python.
+
+The monitors run every control cycle and only *flag*; the decisions (events, isolation,
+reconfiguration, abort requests) stay in :class:`flightsw.fdir.Fdir`, which acts on the
+flags. One :meth:`FdirMonitorsRef.step` per cycle:
+
+1. each sensor (IMU, star tracker, lidar): a new sample is one whose ``seq`` changed;
+   *stale* when none came for ``stale_s``; *frozen* when ``frozen_n`` consecutive valid
+   samples repeat the previous values exactly (real noise never repeats); *out of range*
+   by the sensor's test. A condition that persists ``persist`` cycles fails the sensor
+   (returned as its reason code; a condition of a sample holds until the next sample,
+   so persistence means the same time for a 50 Hz and a 5 Hz sensor); a healthy
+   sensor's input buffer is copied to its output (the data navigation reads);
+2. thrusters: over each window of ``window`` cycles, the angular-impulse residual
+   ``R = I (omega_end - omega_start) - tau T`` [N m s] (``T`` the commanded on-times [s]
+   summed over the window); flagged *loud* when any axis reaches its threshold [N m s],
+   else *quiet*;
+3. attitude: ``|q_ref . q| = cos(error / 2)``; flagged once the error has stayed above its
+   limit for ``att_persist`` cycles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+REASONS = ("", "stale", "frozen", "out_of_range")
+"""Reason codes returned per sensor (index = code)."""
+RANGE_MAX_ABS, RANGE_UNIT_NORM, RANGE_INTERVAL = 0, 1, 2
+"""Out-of-range tests: any |v| > lim; |sum v^2 - 1| > lim; not 0 <= v[0] <= lim."""
+F_SENSOR = (1, 2, 4)
+"""Flag bit: sensor i failed this cycle (its reason in ``reason[i]``)."""
+F_ST_NEW = 8
+"""Flag bit: a new star-tracker sample went to navigation this cycle."""
+F_WINDOW_QUIET, F_WINDOW_LOUD = 16, 32
+"""Flag bits: a thruster window ended, residual below / above its threshold."""
+F_ATTITUDE = 64
+"""Flag bit: the attitude error has just persisted above its limit."""
+
+
+class _SensorRef:
+    def __init__(self, src: np.ndarray, dst: np.ndarray, i_seq: int, i_valid: int,
+                 idx: Sequence[int], stale_s: float, frozen_n: int, persist: int, kind: int,
+                 lim: float) -> None:
+        self.src, self.dst, self.i_seq, self.i_valid = src, dst, i_seq, i_valid
+        self.idx = [int(i) for i in idx]
+        self.stale_s, self.frozen_n, self.persist = stale_s, frozen_n, persist
+        self.kind, self.lim = kind, lim
+        self.failed = False
+        self.delivered = False
+        self.seq = float(src[i_seq])
+        self.t_last: float | None = None
+        self.last: list[float] | None = None
+        self.same = 0
+        self.range_bad = False  # the latest valid sample is out of range
+        self.bad = [0, 0, 0]  # stale, frozen, out of range
+
+    def out_of_range(self, v: list[float]) -> bool:
+        if self.kind == RANGE_MAX_ABS:
+            return any(abs(x) > self.lim for x in v)
+        if self.kind == RANGE_UNIT_NORM:
+            return abs(sum(x * x for x in v) - 1.0) > self.lim
+        return not 0.0 <= v[0] <= self.lim
+
+    def step(self, t_s: float) -> int:
+        if self.failed:
+            return 0
+        s = self.src
+        new = float(s[self.i_seq]) != self.seq
+        stale = False
+        if new:
+            self.seq = float(s[self.i_seq])
+            self.t_last = t_s
+            self.range_bad = False
+            if s[self.i_valid] != 0.0:
+                vals = [float(s[i]) for i in self.idx]
+                self.same = self.same + 1 if vals == self.last else 0
+                self.last = vals
+                self.range_bad = self.out_of_range(vals)
+        elif self.t_last is not None and t_s - self.t_last > self.stale_s:
+            stale = True
+        frozen = self.same >= self.frozen_n
+        bad_range = self.range_bad  # holds until the next sample, whatever the rate
+        for code, cond in ((1, stale), (2, frozen), (3, bad_range)):
+            self.bad[code - 1] = self.bad[code - 1] + 1 if cond else 0
+            if self.bad[code - 1] >= self.persist:
+                self.failed = True
+                self.delivered = False
+                return code
+        ok = not (stale or frozen or bad_range)
+        self.delivered = new and ok
+        if ok:
+            self.dst[:] = s
+        return 0
+
+
+class FdirMonitorsRef:
+    """Per-cycle FDIR monitors (twin of ``flightsw._fdir.FdirMonitorsKernel``).
+
+    Parameters
+    ----------
+    src, dst : sequence of 3 float64 arrays
+        Input and output buffers of the IMU, star-tracker and lidar messages.
+    i_seq, i_valid : sequence of 3 int
+        Index of ``seq`` and ``valid`` in each buffer.
+    value_idx : sequence of 3 int sequences
+        Indices of the values checked for frozen and out-of-range.
+    stale_s : sequence of 3 float
+        Stale time [s].
+    frozen_n : sequence of 3 int
+        Repeated samples that make a sensor frozen.
+    persist : int
+        Cycles a condition must persist [-].
+    range_kind : sequence of 3 int
+        ``RANGE_*`` test of each sensor; ``range_lim`` its limit (units of the values).
+    i_omega : int
+        Index of ``omega_BN_B`` in the IMU buffers (``valid`` is ``i_valid[0]``).
+    t_on : float64 array
+        Commanded on-times of last cycle [s] (one per thruster; a view, read each cycle).
+    inertia : (3, 3) array
+        Chaser inertia [kg m^2].
+    tau : (3, n) array
+        Torque of each thruster at full thrust [N m].
+    window : int
+        Thruster window [cycles].
+    resid_thr : (3,) array
+        Residual threshold per axis [N m s].
+    q_ref, q : float64 arrays (4)
+        Reference and estimated attitude of B relative to N, scalar-first (views).
+    cos_half_limit : float
+        cos(attitude limit / 2) [-].
+    att_persist : int
+        Cycles the attitude error must persist [-].
+    """
+
+    def __init__(self, src: Sequence[np.ndarray], dst: Sequence[np.ndarray],
+                 i_seq: Sequence[int], i_valid: Sequence[int],
+                 value_idx: Sequence[Sequence[int]], stale_s: Sequence[float],
+                 frozen_n: Sequence[int], persist: int, range_kind: Sequence[int],
+                 range_lim: Sequence[float], i_omega: int, t_on: np.ndarray,
+                 inertia: np.ndarray, tau: np.ndarray, window: int, resid_thr: np.ndarray,
+                 q_ref: np.ndarray, q: np.ndarray, cos_half_limit: float,
+                 att_persist: int) -> None:
+        self.sensors = [_SensorRef(src[i], dst[i], i_seq[i], i_valid[i], value_idx[i],
+                                   stale_s[i], frozen_n[i], persist, range_kind[i],
+                                   range_lim[i]) for i in range(3)]
+        self.i_omega, self.t_on = i_omega, t_on
+        self.I, self.tau = np.asarray(inertia, float), np.asarray(tau, float)
+        self.window, self.thr = window, np.asarray(resid_thr, float)
+        self.q_ref, self.q = q_ref, q
+        self.cos_half_limit, self.att_persist = cos_half_limit, att_persist
+        self.reason = [0, 0, 0]
+        n = self.tau.shape[1]
+        self.R = np.zeros(3)  # residual of the last window [N m s]
+        self.T = np.zeros(n)  # commanded on-times of the last window [s]
+        self._Tacc = np.zeros(n)
+        self._w0: np.ndarray | None = None
+        self._wn = 0
+        self.att_bad = 0
+        self.att_c = 1.0  # |q_ref . q| when the attitude flag was raised
+
+    def failed(self, i: int) -> bool:
+        return self.sensors[i].failed
+
+    def delivered(self, i: int) -> bool:
+        return self.sensors[i].delivered
+
+    def set_failed(self, i: int) -> None:
+        """Isolate sensor ``i`` (a decision taken outside the monitors)."""
+        self.sensors[i].failed = True
+        self.sensors[i].delivered = False
+
+    def step(self, t_s: float) -> int:
+        """One cycle at time ``t_s`` [s]; returns the ``F_*`` flags raised."""
+        flags = 0
+        for i, m in enumerate(self.sensors):
+            code = m.step(t_s)
+            if code:
+                self.reason[i] = code
+                flags |= F_SENSOR[i]
+        if self.sensors[1].delivered:
+            flags |= F_ST_NEW
+        imu = self.sensors[0]
+        if imu.failed or imu.dst[imu.i_valid] == 0.0:
+            self._w0 = None
+        else:
+            w = np.array(imu.dst[self.i_omega:self.i_omega + 3])
+            if self._w0 is None:
+                self._w0, self._wn = w, 0
+                self._Tacc[:] = 0.0
+            else:
+                self._Tacc += self.t_on
+                self._wn += 1
+                if self._wn >= self.window:
+                    self.R[:] = self.I @ (w - self._w0) - self.tau @ self._Tacc
+                    self.T[:] = self._Tacc
+                    self._w0, self._wn = w, 0
+                    self._Tacc[:] = 0.0
+                    loud = bool(np.any(np.abs(self.R) >= self.thr))
+                    flags |= F_WINDOW_LOUD if loud else F_WINDOW_QUIET
+        a, b = self.q_ref, self.q
+        c = abs(a[0] * b[0] + a[1] * b[1] + a[2] * b[2] + a[3] * b[3])
+        if c != 0.0:  # 0: no reference yet
+            self.att_bad = self.att_bad + 1 if c < self.cos_half_limit else 0
+            if self.att_bad == self.att_persist:
+                self.att_c = c
+                flags |= F_ATTITUDE
+        return flags
