@@ -47,13 +47,13 @@ cdef class _Sensor:
         cdef double s = 0.0, v
         if self.kind == 0:
             for i in range(self.nval):
-                if fabs(self.last[i]) > self.lim:
+                if not (fabs(self.last[i]) <= self.lim):
                     return True
             return False
         if self.kind == 1:
             for i in range(self.nval):
                 s += self.last[i] * self.last[i]
-            return fabs(s - 1.0) > self.lim
+            return not (fabs(s - 1.0) <= self.lim)
         v = self.last[0]
         return not (0.0 <= v and v <= self.lim)
 

@@ -28,7 +28,8 @@ import numpy as np
 REASONS = ("", "stale", "frozen", "out_of_range")
 """Reason codes returned per sensor (index = code)."""
 RANGE_MAX_ABS, RANGE_UNIT_NORM, RANGE_INTERVAL = 0, 1, 2
-"""Out-of-range tests: any |v| > lim; |sum v^2 - 1| > lim; not 0 <= v[0] <= lim."""
+"""Out-of-range tests: not all |v| <= lim; not |sum v^2 - 1| <= lim; not 0 <= v[0] <= lim
+(so NaN or inf is out of range: such a sample never reaches navigation)."""
 F_SENSOR = (1, 2, 4)
 """Flag bit: sensor i failed this cycle (its reason in ``reason[i]``)."""
 F_ST_NEW = 8
@@ -57,10 +58,11 @@ class _SensorRef:
         self.bad = [0, 0, 0]  # stale, frozen, out of range
 
     def out_of_range(self, v: list[float]) -> bool:
+        """The sample fails its test (a non-finite value fails every test)."""
         if self.kind == RANGE_MAX_ABS:
-            return any(abs(x) > self.lim for x in v)
+            return not all(abs(x) <= self.lim for x in v)
         if self.kind == RANGE_UNIT_NORM:
-            return abs(sum(x * x for x in v) - 1.0) > self.lim
+            return not abs(sum(x * x for x in v) - 1.0) <= self.lim
         return not 0.0 <= v[0] <= self.lim
 
     def step(self, t_s: float) -> int:

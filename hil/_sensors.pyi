@@ -10,6 +10,7 @@ _A = npt.NDArray[np.float64]
 class Rng:
     def __init__(self, seed: int) -> None: ...
     def normal(self, n: int = 1) -> _A: ...
+    def uniform_array(self, n: int = 1) -> _A: ...
 
 class _Sampler:
     samples: int
@@ -23,7 +24,8 @@ class Gyro(_Sampler):
 
 class StarTracker(_Sampler):
     def __init__(self, plant_state: _A, q_out: _A, valid_out: _A, seq_out: _A, divider: int,
-                 latency: int, period_s: float, noise_rad: npt.ArrayLike, seed: int) -> None: ...
+                 latency: int, period_s: float, noise_rad: npt.ArrayLike, seed: int,
+                 bias_rad: npt.ArrayLike | None = None) -> None: ...
 
 class Lidar(_Sampler):
     def __init__(self, plant_state: _A, msg_views: Sequence[_A], divider: int, latency: int,
@@ -31,4 +33,5 @@ class Lidar(_Sampler):
                  r_PT_T: npt.ArrayLike, range_noise_m: float, range_noise_frac: float,
                  angle_noise_rad: float, max_range_m: float, fov_half_angle_rad: float,
                  pose_max_range_m: float, pose_pos_noise_m: float, pose_att_noise_rad: float,
-                 seed: int) -> None: ...
+                 seed: int, range_bias_m: float = 0.0,
+                 angle_bias_rad: npt.ArrayLike | None = None) -> None: ...

@@ -73,6 +73,14 @@ cdef class Rng:
             out[i] = self.gauss()
         return out
 
+    def uniform_array(self, int n=1):
+        """``n`` draws uniform on [0, 1) as an array (for set-up, not the loop)."""
+        out = np.empty(n)
+        cdef int i
+        for i in range(n):
+            out[i] = self.uniform()
+        return out
+
 
 cdef inline double quantize(double x, double q) noexcept nogil:
     if q <= 0.0:
@@ -176,26 +184,30 @@ cdef class Gyro(_Sampler):
 
 
 cdef class StarTracker(_Sampler):
-    """Star tracker: ``q_meas = q_BN ⊗ q(noise)`` with per-axis 1-sigma ``noise_rad`` [rad]."""
+    """Star tracker: ``q_meas = q_BN ⊗ q(bias + noise)`` with per-axis 1-sigma
+    ``noise_rad`` [rad] and a constant mounting misalignment ``bias_rad`` (rotation
+    vector in B, small) [rad]."""
 
     cdef double[::1] q_out, valid, seq
     cdef double noise[3]
+    cdef double bias[3]
 
     def __init__(self, plant_state, q_out, valid_out, seq_out, int divider, int latency,
-                 double period_s, noise_rad, unsigned long long seed):
+                 double period_s, noise_rad, unsigned long long seed, bias_rad=None):
         self._setup(plant_state, divider, latency, period_s, 5, seed)
         self.q_out = q_out
         self.valid = valid_out
         self.seq = seq_out
         for i in range(3):
             self.noise[i] = noise_rad[i]
+            self.bias[i] = 0.0 if bias_rad is None else bias_rad[i]
 
     cdef void measure(self, double t, double* out) noexcept nogil:
         cdef double th[3]
         cdef double dq[4]
         cdef int i
         for i in range(3):
-            th[i] = self.noise[i] * self.rng.gauss()
+            th[i] = self.bias[i] + self.noise[i] * self.rng.gauss()
         q_from_rotvec(th, dq)
         qmul(&self.truth[6], dq, out)
         qnormalize(out)
@@ -219,21 +231,26 @@ cdef class Lidar(_Sampler):
     in B. Range noise ``max(range_noise_m, range_noise_frac * range)``, angle noise
     ``angle_noise_rad``; valid within ``max_range_m`` and the half-angle field of view.
     The pose (position ``s`` and attitude ``q_TB``) is solved within ``pose_max_range_m``
-    with noises ``pose_pos_noise_m`` and ``pose_att_noise_rad``.
+    with noises ``pose_pos_noise_m`` and ``pose_att_noise_rad``. Constant biases:
+    ``range_bias_m`` on the range, ``angle_bias_rad`` (azimuth, elevation) on the angles.
     """
 
     cdef double[::1] rng_out, az_out, el_out, valid, r_out, q_out, pose_valid, seq
     cdef double r_LC[3]
     cdef double r_PT[3]
     cdef double n_mean
-    cdef double rn, rfrac, an, maxr, cos_fov, pmax, ppos, patt
+    cdef double rn, rfrac, an, maxr, cos_fov, pmax, ppos, patt, rbias, azbias, elbias
 
     def __init__(self, plant_state, msg_views, int divider, int latency, double period_s,
                  double mean_motion, r_LC_B, r_PT_T, double range_noise_m,
                  double range_noise_frac, double angle_noise_rad, double max_range_m,
                  double fov_half_angle_rad, double pose_max_range_m, double pose_pos_noise_m,
-                 double pose_att_noise_rad, unsigned long long seed):
+                 double pose_att_noise_rad, unsigned long long seed,
+                 double range_bias_m=0.0, angle_bias_rad=None):
         self._setup(plant_state, divider, latency, period_s, 14, seed)
+        self.rbias = range_bias_m
+        self.azbias = 0.0 if angle_bias_rad is None else angle_bias_rad[0]
+        self.elbias = 0.0 if angle_bias_rad is None else angle_bias_rad[1]
         (self.rng_out, self.az_out, self.el_out, self.valid, self.r_out, self.q_out,
          self.pose_valid, self.seq) = msg_views
         for i in range(3):
@@ -282,9 +299,9 @@ cdef class Lidar(_Sampler):
             out[i] = 0.0
         if rng > 1e-6 and rng <= self.maxr and s[0] / rng >= self.cos_fov:
             sig = self.rn if self.rn > self.rfrac * rng else self.rfrac * rng
-            out[0] = rng + sig * self.rng.gauss()
-            out[1] = atan2(s[1], s[0]) + self.an * self.rng.gauss()
-            out[2] = asin(s[2] / rng) + self.an * self.rng.gauss()
+            out[0] = rng + self.rbias + sig * self.rng.gauss()
+            out[1] = atan2(s[1], s[0]) + self.azbias + self.an * self.rng.gauss()
+            out[2] = asin(s[2] / rng) + self.elbias + self.an * self.rng.gauss()
             out[3] = 1.0
             if rng <= self.pmax:
                 for i in range(3):

@@ -252,6 +252,80 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _mc_human(s: dict) -> str:
+    lo, hi = s["success_ci95"]
+    c = s["campaign"]
+    lines = [f"monte carlo {s['scenario']} (master seed {s['master_seed']}): "
+             f"{s['successes']}/{s['runs']} docked within the IDSS envelope = "
+             f"{100 * s['success_rate']:.2f}% (95% CI {100 * lo:.2f}-{100 * hi:.2f}%)",
+             "contact quantity                  p50        p99      limit   margin at p99"]
+    for k, v in s["contact"].items():
+        if not v.get("n"):
+            continue
+        lim = v["limit"]
+        lim_s = f"{lim[0]:g}-{lim[1]:g}" if isinstance(lim, list) else f"{lim:g}"
+        lines.append(f"  {k:<28} {v['p50']:9.4g}  {v['p99']:9.4g}  {lim_s:>9}   "
+                     f"{v['margin_p99']:.4g} ({100 * v['margin_p99_frac']:.0f}%)")
+    p = s["propellant_kg"]
+    if p:
+        lines.append(f"propellant p50 {p['p50']:.2f} kg, p99 {p['p99']:.2f} kg")
+    lines.append("outcomes: " + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items()))
+    for f in s["failed"][:20]:
+        lines.append(f"  FAILED run {f['index']} (seed {f['seed']}): {f['why']}  "
+                     f"-> {f['reproduce']}")
+    if len(s["failed"]) > 20:
+        lines.append(f"  ... and {len(s['failed']) - 20} more (summary.json lists them all)")
+    rps = c["runs_per_s"]
+    where = f"scheduler {c['scheduler']}" if c["scheduler"] else f"{c['workers']} worker(s)"
+    lines.append(f"{c['computed_now']} run(s) computed now on {where} in {c['wall_time_s']:.1f} s"
+                 + (f" ({rps:.2f} runs/s)" if rps else "")
+                 + (f"; {c['resumed_from']} kept from before" if c["resumed_from"] else "")
+                 + f"; results in {c['out']}")
+    return "\n".join(lines)
+
+
+def _cmd_montecarlo(args: argparse.Namespace) -> int:
+    from hil.config import load_scenario
+    from hil.montecarlo import CampaignMismatch, run_montecarlo
+
+    if args.runs < 1:
+        print("flightsw: error: --runs must be >= 1", file=sys.stderr)
+        return EXIT_USAGE
+    if args.workers is not None and args.workers < 1:
+        print("flightsw: error: --workers must be >= 1", file=sys.stderr)
+        return EXIT_USAGE
+    sc = load_scenario(args.scenario)
+    master = sc.seed if args.seed is None else args.seed
+    out = Path(args.out or f"montecarlo-{sc.name}-seed{master}")
+    try:
+        s = run_montecarlo(sc, args.runs, out, master_seed=master, workers=args.workers,
+                           scheduler=args.scheduler)
+    except CampaignMismatch as e:
+        print(f"flightsw: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"flightsw: interrupted; finished runs are kept in {out}: the same command "
+              f"resumes", file=sys.stderr)
+        return 130
+    if args.json:
+        sys.stdout.write(json.dumps(s) + "\n")
+    else:
+        print(_mc_human(s))
+    return EXIT_OK if s["successes"] == s["runs"] else EXIT_FAIL
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from hil.report import ReportError, write_report
+
+    try:
+        path = write_report(args.dir, args.output)
+    except ReportError as e:
+        print(f"flightsw: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    print(path)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="flightsw", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -314,6 +388,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run each on the emulated multi-process bench instead of SIL")
     s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     s.set_defaults(func=_cmd_campaign)
+    s = sub.add_parser("montecarlo", help="dispersed Monte Carlo campaign (SIL), local "
+                                          "workers or a Dask cluster; resumable")
+    s.add_argument("scenario", nargs="?", default="nominal",
+                   help="shipped scenario name or path to a scenario file (default: nominal)")
+    s.add_argument("--runs", type=int, required=True, metavar="N", help="runs in the campaign")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--workers", type=int, default=None, metavar="K",
+                   help="local worker processes (default: one per CPU)")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="send the runs to a Dask distributed scheduler (tcp://host:port)")
+    s.add_argument("--seed", type=int, default=None,
+                   help="master seed (default: the scenario's); run i's seed derives from it")
+    s.add_argument("--out", metavar="DIR",
+                   help="campaign folder: runs.parquet, summary.json (default: "
+                        "montecarlo-SCENARIO-seedM); finished runs there are not run again")
+    s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    s.set_defaults(func=_cmd_montecarlo)
+    s = sub.add_parser("report", help="self-contained HTML report (with PNGs) of a run's "
+                                      "--out folder or a Monte Carlo folder")
+    s.add_argument("dir", help="folder written by sim/hil --out or by montecarlo")
+    s.add_argument("--output", metavar="DIR",
+                   help="where to write report.html and the PNGs (default: DIR/report)")
+    s.set_defaults(func=_cmd_report)
     s = sub.add_parser("bench", help="kernel speed-ups and closed-loop real-time factor")
     s.add_argument("--scenario", default="nominal")
     s.add_argument("--json", action="store_true", help="print one JSON object on stdout")

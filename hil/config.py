@@ -23,6 +23,7 @@ from flightsw.config import (
     load_vehicle,
     read_fsw_params,
 )
+from hil.dispersions import Dist, read_dispersions
 from hil.faults import Fault, read_faults
 
 DATA = resources.files("hil") / "data"
@@ -121,7 +122,12 @@ class Expectation:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A run: vehicles, sensors, orbit, initial state, dispersions, seed, limits."""
+    """A run: vehicles, sensors, orbit, initial state, dispersions, seed, limits.
+
+    ``dispersions`` maps each dispersed quantity to its distribution
+    (:mod:`hil.dispersions`); ``chaser`` and ``sensors`` are the nominal files, which is
+    all the flight software is told.
+    """
 
     name: str
     description: str
@@ -138,10 +144,7 @@ class Scenario:
     rate_error_dps: np.ndarray
     target_attitude_error_deg: np.ndarray
     target_rate_error_dps: np.ndarray
-    disp_position_m: np.ndarray
-    disp_velocity_mps: np.ndarray
-    disp_attitude_deg: np.ndarray
-    disp_rate_dps: np.ndarray
+    dispersions: dict[str, Dist]
     fsw: FswParams
     faults: tuple[Fault, ...] = ()
     expect: Expectation | None = None
@@ -194,15 +197,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     tatt = i.vec("target_attitude_error_deg", 3, [0.0, 0.0, 0.0])
     trate = i.vec("target_rate_error_dps", 3, [0.0, 0.0, 0.0])
     i.done()
-    d = r.table("dispersion", {})
-    zeros = [0.0, 0.0, 0.0]
-    disp = [d.vec(k, 3, zeros) for k in ("position_m", "velocity_mps", "attitude_deg",
-                                          "rate_dps")]
-    for k, v in zip(("position_m", "velocity_mps", "attitude_deg", "rate_dps"), disp,
-                    strict=True):
-        if np.any(v < 0):
-            raise ConfigError(path, f"dispersion.{k}", "non-negative 1-sigma values", v.tolist())
-    d.done()
+    disp = read_dispersions(r.table("dispersion", {}))
     fsw = read_fsw_params(r.table("flight_software", {}))
     faults = read_faults(r, tuple(t.name for t in chaser.thrusters))
     expect = None
@@ -221,4 +216,4 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         if abs(div - round(div)) > 1e-9 or round(div) < 1:
             raise ConfigError(f, key, f"a rate that divides the base rate {base:g} Hz", rate_hz)
     return Scenario(name, desc, str(path), seed, tlim, alt, chaser, target, sensors, r0, v0,
-                    att, rate, tatt, trate, *disp, fsw, faults, expect)
+                    att, rate, tatt, trate, disp, fsw, faults, expect)

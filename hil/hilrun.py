@@ -177,7 +177,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     world = World(sc, seed, local)
     plant, dock = world.plant, world.docking
     period_ns, dt = local.base_period_ns, local.dt
-    safety = SafetyMonitor(plant, dock, sc.chaser, sc.target, sc.fsw.guidance.accel_max_mps2)
+    safety = SafetyMonitor(plant, dock, world.chaser, sc.target, sc.fsw.guidance.accel_max_mps2)
     truth = SharedTruth()
     truth.state[:] = plant.state
     truth.gyro_bias[:] = world.gyro_bias

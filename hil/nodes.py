@@ -141,7 +141,6 @@ def device_main(args: argparse.Namespace) -> int:
         StarTrackerMsg,
     )
     from hil import emulators
-    from hil._sensors import Gyro, Lidar, StarTracker
     from hil.serial_line import PacedLine
 
     stop, sc, truth = _setup(args)
@@ -151,7 +150,6 @@ def device_main(args: argparse.Namespace) -> int:
         request_realtime_priority(args.rt_priority)
     base = sc.fsw.base_rate_hz
     period_ns = round(1e9 / base)
-    dt = period_ns * 1e-9
     seed = args.seed
     kind = args.kind
     node = NODES[kind]
@@ -161,34 +159,23 @@ def device_main(args: argparse.Namespace) -> int:
     msg: Any = None
     line: PacedLine | None = None
     emu: Any
-    s = sc.sensors
+    from hil.dispersions import draw
+    from hil.world import gyro_model, lidar_model, star_tracker_model
+
+    truth_draw = draw(sc, seed)  # the same draws as the time master's world
     if kind == "imu":
-        g = s.gyro
         msg = ImuMsg()
-        model = Gyro(truth.state, msg.omega_BN_B, msg.view("valid"), msg.view("seq"),
-                     round(base / g.rate_hz), round(g.latency_s * base), dt, g.noise_rps,
-                     np.array(truth.gyro_bias), g.quantization_rps, seed * 4 + 1)
+        model = gyro_model(sc, truth_draw, truth.state, msg, np.array(truth.gyro_bias), seed)
         emu = emulators.ImuEmulator(bus, msg)
     elif kind == "star_tracker":
-        st = s.star_tracker
         msg = StarTrackerMsg()
-        model = StarTracker(truth.state, msg.q_BN, msg.view("valid"), msg.view("seq"),
-                            round(base / st.rate_hz), round(st.latency_s * base), dt,
-                            np.asarray(st.noise_rad), seed * 4 + 2)
+        model = star_tracker_model(sc, truth_draw, truth.state, msg, seed)
         line = PacedLine(args.pty_fd, args.baud)
         emu = emulators.StarTrackerEmulator(line, msg)
     elif kind == "lidar":
-        ls_ = s.lidar
         msg = LidarMsg()
         n = float(np.sqrt(4.9028e12 / sc.orbit_radius_m**3))
-        model = Lidar(truth.state, (msg.view("range_m"), msg.view("azimuth_rad"),
-                                    msg.view("elevation_rad"), msg.view("valid"), msg.r_PL_B,
-                                    msg.q_TB, msg.view("pose_valid"), msg.view("seq")),
-                      round(base / ls_.rate_hz), round(ls_.latency_s * base), dt, n,
-                      np.asarray(ls_.mount_m), sc.target.docking_port_m, ls_.range_noise_m,
-                      ls_.range_noise_frac, ls_.angle_noise_rad, ls_.max_range_m,
-                      np.radians(ls_.fov_half_angle_deg), ls_.pose_max_range_m,
-                      ls_.pose_pos_noise_m, ls_.pose_att_noise_rad, seed * 4 + 3)
+        model = lidar_model(sc, truth_draw, truth.state, msg, seed, n)
         line = PacedLine(args.pty_fd, args.baud)
         emu = emulators.LidarEmulator(line, msg)
     elif kind == "rcs":

@@ -169,7 +169,7 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
     rec = Recorder(world, fsw, n_ticks) if record else None
     seq, dock, guid = fsw.sequencer, world.docking, fsw.guidance.guidance_out
     retreat_done = [0.0]
-    safety = SafetyMonitor(world.plant, dock, sc.chaser, sc.target,
+    safety = SafetyMonitor(world.plant, dock, world.chaser, sc.target,
                            sc.fsw.guidance.accel_max_mps2)
     t0 = time.perf_counter()
     hung = [False]

@@ -7,13 +7,17 @@ sensors sample truth into the flight software's input messages.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from flightsw.attitude import dcm_from_q, q_from_rotvec, qmul
 from flightsw.fsw import MU_MOON, FlightSoftware
 from flightsw.gnc.guidance import approach_attitude
 from flightsw.gnc.navigation import NavSensorModel
+from flightsw.messages import ImuMsg, LidarMsg, StarTrackerMsg
 from hil.config import Scenario
+from hil.dispersions import INITIAL, Draw, draw
 from hil.docking import DockingInterface
 from hil.faults import FaultInjector
 
@@ -39,6 +43,58 @@ def nav_sensor_model(sc: Scenario) -> NavSensorModel:
     )
 
 
+def gyro_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: ImuMsg,
+               bias_rps: np.ndarray, seed: int) -> Any:
+    """The run's gyro (``hil._sensors.Gyro``) writing into ``msg``: the sensor file's
+    model with the run's noise factor and constant ``bias_rps`` [rad/s]."""
+    from hil._sensors import Gyro
+
+    g, base = sc.sensors.gyro, sc.fsw.base_rate_hz
+    return Gyro(state, msg.omega_BN_B, msg.view("valid"), msg.view("seq"),
+                round(base / g.rate_hz), round(g.latency_s * base), 1.0 / base,
+                g.noise_rps * draw.gyro_noise_factor, np.asarray(bias_rps, float),
+                g.quantization_rps, seed * 4 + 1)
+
+
+def star_tracker_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: StarTrackerMsg,
+                       seed: int) -> Any:
+    """The run's star tracker (``hil._sensors.StarTracker``) writing into ``msg``."""
+    from hil._sensors import StarTracker
+
+    st, base = sc.sensors.star_tracker, sc.fsw.base_rate_hz
+    return StarTracker(state, msg.q_BN, msg.view("valid"), msg.view("seq"),
+                       round(base / st.rate_hz), round(st.latency_s * base), 1.0 / base,
+                       np.asarray(st.noise_rad) * draw.st_noise_factor, seed * 4 + 2,
+                       bias_rad=draw.st_bias_rad)
+
+
+def lidar_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: LidarMsg, seed: int,
+                mean_motion: float) -> Any:
+    """The run's docking lidar (``hil._sensors.Lidar``) writing into ``msg``; its head is
+    where it is mounted relative to the run's true centre of mass."""
+    from hil._sensors import Lidar
+
+    ls, base, f = sc.sensors.lidar, sc.fsw.base_rate_hz, draw.lidar_noise_factor
+    views = (msg.view("range_m"), msg.view("azimuth_rad"), msg.view("elevation_rad"),
+             msg.view("valid"), msg.r_PL_B, msg.q_TB, msg.view("pose_valid"), msg.view("seq"))
+    return Lidar(state, views, round(base / ls.rate_hz), round(ls.latency_s * base),
+                 1.0 / base, mean_motion, draw.lidar_mount_m, sc.target.docking_port_m,
+                 ls.range_noise_m * f, ls.range_noise_frac * f, ls.angle_noise_rad * f,
+                 ls.max_range_m, np.radians(ls.fov_half_angle_deg), ls.pose_max_range_m,
+                 ls.pose_pos_noise_m * f, ls.pose_att_noise_rad * f, seed * 4 + 3,
+                 range_bias_m=draw.lidar_range_bias_m, angle_bias_rad=draw.lidar_angle_bias_rad)
+
+
+def _initial(sc: Scenario, key: str, rng: Any) -> np.ndarray:
+    """An initial-state dispersion drawn in the world's set-up stream (an undeclared one
+    still takes its three normal draws, so the stream stays aligned)."""
+    d = sc.dispersions.get(key)
+    if d is None:
+        rng.normal(3)
+        return np.zeros(3)
+    return d.draw(rng)[0]
+
+
 class World:
     """Plant, sensors and docking interface for one run.
 
@@ -57,13 +113,14 @@ class World:
 
     def __init__(self, sc: Scenario, seed: int, fsw: FlightSoftware, *, twin: bool = False):
         from hil._plant import PlantKernel
-        from hil._sensors import Gyro, Lidar, Rng, StarTracker
+        from hil._sensors import Rng
         from hil.plant_ref import PlantRef
 
         self.sc, self.seed, self.fsw = sc, seed, fsw
         self.dt = fsw.dt
-        base = sc.fsw.base_rate_hz
-        ch, tg = sc.chaser, sc.target
+        self.draw = draw(sc, seed)
+        ch, tg = self.draw.chaser, sc.target  # the chaser as built, not as the files say
+        self.chaser = ch
         cls = PlantRef if twin else PlantKernel
         self.plant = cls(MU_MOON, sc.orbit_radius_m, ch.inertia_kgm2, tg.inertia_kgm2,
                          ch.thrust_matrix, [t.thrust_N for t in ch.thrusters], ch.isp_s)
@@ -71,45 +128,36 @@ class World:
         rng = Rng(seed * 7919 + 17)  # set-up draws: platform-independent generator
         d = np.radians
         y = self.plant.state
-        y[0:3] = sc.r_CT_H_m + sc.disp_position_m * rng.normal(3)
-        y[3:6] = sc.v_CT_H_mps + sc.disp_velocity_mps * rng.normal(3)
-        q_BH = approach_attitude(ch, tg)
-        err = d(sc.attitude_error_deg) + d(sc.disp_attitude_deg) * rng.normal(3)
+        init = {k: _initial(sc, k, rng) for k in INITIAL}
+        self.dispersed = dict(self.draw.values)
+        for k, v in init.items():
+            if k in sc.dispersions:
+                self.dispersed.update({f"{k}_{i}": float(x) for i, x in enumerate(v)})
+        y[0:3] = sc.r_CT_H_m + init["position_m"]
+        y[3:6] = sc.v_CT_H_mps + init["velocity_mps"]
+        q_BH = approach_attitude(sc.chaser, tg)
+        err = d(sc.attitude_error_deg) + d(init["attitude_deg"])
         y[6:10] = qmul(q_BH, q_from_rotvec(err))  # q_HN(0) = identity
         w_ref_B = dcm_from_q(q_BH) @ np.array([0.0, 0.0, self.n])
-        y[10:13] = w_ref_B + d(sc.rate_error_dps) + d(sc.disp_rate_dps) * rng.normal(3)
-        y[13:17] = q_from_rotvec(d(sc.target_attitude_error_deg))
+        y[10:13] = w_ref_B + d(sc.rate_error_dps) + d(init["rate_dps"])
+        y[13:17] = q_from_rotvec(d(sc.target_attitude_error_deg + self.draw.target_attitude_deg))
         y[17:20] = dcm_from_q(y[13:17]) @ np.array([0.0, 0.0, self.n]) \
-            + d(sc.target_rate_error_dps)
+            + d(sc.target_rate_error_dps + self.draw.target_rate_dps)
         y[20] = ch.mass_kg
         self.m0 = ch.mass_kg
         gs = sc.sensors.gyro
         bias = gs.bias_sigma_rps * rng.normal(3)
         self.gyro_bias = bias
         # initial navigation estimate: truth plus an error drawn from the filter's P0
+        # (the filter is handed the nominal mass: it is not told the draws)
         nav = fsw.navigation
         e = np.sqrt(np.diag(nav.initial_covariance())) * rng.normal(12)
         nav.set_initial(y[0:3] + e[0:3], y[3:6] + e[3:6],
-                        qmul(y[6:10], q_from_rotvec(e[6:9])), e[9:12], ch.mass_kg)
+                        qmul(y[6:10], q_from_rotvec(e[6:9])), e[9:12], sc.chaser.mass_kg)
         # sensors write straight into the flight software's input messages
-        imu, st, li = fsw.imu_in, fsw.st_in, fsw.lidar_in
-        s = sc.sensors
-        self.gyro = Gyro(y, imu.omega_BN_B, imu.view("valid"), imu.view("seq"),
-                         round(base / gs.rate_hz), round(gs.latency_s * base), self.dt,
-                         gs.noise_rps, bias, gs.quantization_rps, seed * 4 + 1)
-        sts = s.star_tracker
-        self.star_tracker = StarTracker(y, st.q_BN, st.view("valid"), st.view("seq"),
-                                        round(base / sts.rate_hz), round(sts.latency_s * base),
-                                        self.dt, np.asarray(sts.noise_rad), seed * 4 + 2)
-        ls = s.lidar
-        self.lidar = Lidar(y, (li.view("range_m"), li.view("azimuth_rad"),
-                               li.view("elevation_rad"), li.view("valid"), li.r_PL_B, li.q_TB,
-                               li.view("pose_valid"), li.view("seq")),
-                           round(base / ls.rate_hz), round(ls.latency_s * base), self.dt, self.n,
-                           np.asarray(ls.mount_m), tg.docking_port_m, ls.range_noise_m,
-                           ls.range_noise_frac, ls.angle_noise_rad, ls.max_range_m,
-                           d(ls.fov_half_angle_deg), ls.pose_max_range_m, ls.pose_pos_noise_m,
-                           ls.pose_att_noise_rad, seed * 4 + 3)
+        self.gyro = gyro_model(sc, self.draw, y, fsw.imu_in, bias, seed)
+        self.star_tracker = star_tracker_model(sc, self.draw, y, fsw.st_in, seed)
+        self.lidar = lidar_model(sc, self.draw, y, fsw.lidar_in, seed, self.n)
         self.docking = DockingInterface(ch, tg, self.n, fsw.mech_in, fsw.mech_cmd)
         self._ton_src = fsw.thruster_cmd.t_on_s[: self.plant.nthr]
         self._ton_dst = self.plant.t_on

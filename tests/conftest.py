@@ -26,6 +26,18 @@ def final_approach():
     return load_scenario("final-approach")
 
 
+def as_designed(sc):
+    """``sc`` with the vehicle and sensors exactly as their files say: only the initial
+    state is dispersed (for tests of a model's own consistency, which unmodelled
+    biases and mass errors would swamp)."""
+    import dataclasses
+
+    from hil.dispersions import INITIAL
+
+    return dataclasses.replace(sc, dispersions={k: v for k, v in sc.dispersions.items()
+                                                if k in INITIAL})
+
+
 def make_loop(sc, seed=0, twin=False):
     """Flight software and world for ``sc``, reset and ready to tick."""
     fsw = FlightSoftware(sc.fsw, sc.chaser, sc.target, sc.orbit_radius_m, nav_sensor_model(sc),
