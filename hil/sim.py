@@ -50,6 +50,7 @@ class Recorder:
             ("nav", ["sigma_r_m", "sigma_v_mps", "sigma_att_rad"],
              nav.buf[nav._slices["sigma_r_m"].start:nav._slices["sigma_att_rad"].stop]),
             ("ref", ["r_H_x", "r_H_y", "r_H_z", "v_H_x", "v_H_y", "v_H_z"], g.buf[0:6]),
+            ("ref", ["q_BN_w", "q_BN_x", "q_BN_y", "q_BN_z"], g.view("q_ref_BN")),
             ("gnc", ["rho_ref_m", "rho_m", "closing_speed_mps", "lateral_m", "corridor_ok",
                      "speed_ok"],
              g.buf[g._slices["rho_ref_m"].start:g._slices["speed_ok"].stop]),
@@ -133,6 +134,32 @@ class RunResult:
             "events": self.all_events(), "safety_violations": self.safety_violations,
             **self.extra,
         }
+
+
+def write_geometry(out: Path, sc: Scenario, mean_motion: float) -> None:
+    """``geometry.json``: what a report needs to draw a run against its approach design
+    (station port and axis in H, chaser port in B, hold points, corridor, glideslope, the
+    IDSS envelope, the orbit rate and the thruster names)."""
+    from dataclasses import asdict
+
+    from hil.docking import IDSS
+
+    g = sc.fsw.guidance
+    geo = {
+        "scenario": sc.name, "scenario_file": sc.file, "mean_motion_rps": mean_motion,
+        "base_rate_hz": sc.fsw.base_rate_hz,
+        "target_port_H_m": list(map(float, sc.target.docking_port_m)),
+        "target_axis_H": list(map(float, sc.target.docking_axis)),
+        "chaser_port_B_m": list(map(float, sc.chaser.docking_port_m)),
+        "hold_points_m": list(map(float, g.hold_points_m)),
+        "corridor_half_angle_deg": g.corridor_half_angle_deg,
+        "glideslope": {"v_contact_mps": g.v_contact_mps, "v_max_mps": g.v_max_mps,
+                       "gain_1ps": g.glideslope_gain_1ps},
+        "envelope": asdict(IDSS),
+        "initial_mass_kg": sc.chaser.mass_kg,
+        "thrusters": [t.name for t in sc.chaser.thrusters],
+    }
+    (out / "geometry.json").write_text(json.dumps(geo, indent=2) + "\n")
 
 
 def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = None,
@@ -229,6 +256,7 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
         out.mkdir(parents=True, exist_ok=True)
         rec.save(out)  # out_dir implies recording
         (out / "summary.json").write_text(json.dumps(res.summary(), indent=2) + "\n")
+        write_geometry(out, sc, world.n)
         (out / "events.json").write_text(json.dumps(
             {"events": res.events, "fdir_events": res.fdir_events,
              "safety_violations": res.safety_violations, "rate_groups": res.rate_groups,

@@ -1,0 +1,467 @@
+"""Reports people can look at (``flightsw report DIR``).
+
+One self-contained HTML file (plots embedded as PNG data, styles inline: it opens
+offline, and can be mailed) and the same plots as PNG files beside it, for
+
+- a single run's folder (``flightsw sim --out`` or ``flightsw hil --out``): approach
+  trajectory in the Hill frame with the corridor and hold points; range rate against
+  range with the glideslope; position and attitude errors (control: truth against the
+  guidance reference; navigation: estimate against truth, with its 3-sigma); thruster
+  firing history; propellant; the mode timeline; the contact conditions against the IDSS
+  envelope and every decision of the sequencer and of fault management;
+- a Monte Carlo folder (``flightsw montecarlo --out``): contact conditions scattered
+  against the envelope box, histograms of every contact quantity and of propellant, the
+  statistics with their margins, and every failed run with the command that flies it again.
+
+Panels whose data a folder does not hold (a bench run records truth, not the flight
+software's internals) are left out with a note saying so.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ENVELOPE_DEFAULT = {"closing_speed_mps": [0.05, 0.10], "lateral_speed_mps": 0.04,
+                    "lateral_offset_m": 0.10, "pitch_yaw_misalignment_deg": 4.0,
+                    "roll_misalignment_deg": 4.0, "pitch_yaw_rate_dps": 0.20,
+                    "roll_rate_dps": 0.20}
+LABELS = {"closing_speed_mps": "closing speed [m/s]",
+          "lateral_speed_mps": "lateral speed [m/s]",
+          "lateral_offset_m": "lateral misalignment [m]",
+          "pitch_yaw_misalignment_deg": "pitch/yaw misalignment [deg]",
+          "roll_misalignment_deg": "roll misalignment [deg]",
+          "pitch_yaw_rate_dps": "pitch/yaw rate [deg/s]",
+          "roll_rate_dps": "roll rate [deg/s]"}
+
+
+class ReportError(ValueError):
+    """The folder is not a run's or a Monte Carlo campaign's output."""
+
+
+# -- plumbing ---------------------------------------------------------------------------
+
+class _Figures:
+    """Collects figures: each saved as PNG and kept for embedding."""
+
+    def __init__(self, out: Path) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        self.out = out
+        self.items: list[tuple[str, str, str]] = []  # (file, title, base64)
+
+    def add(self, fig: Any, name: str, title: str) -> None:
+        import matplotlib.pyplot as plt
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        data = buf.getvalue()
+        (self.out / f"{name}.png").write_bytes(data)
+        self.items.append((f"{name}.png", title, base64.b64encode(data).decode("ascii")))
+
+
+def _table(rows: list[list[Any]], head: list[str]) -> str:
+    h = "".join(f"<th>{html.escape(str(c))}</th>" for c in head)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>"
+                   for r in rows)
+    return f"<table><tr>{h}</tr>{body}</table>"
+
+
+def _page(title: str, sections: list[str], figs: _Figures) -> str:
+    imgs = "".join(
+        f'<figure><img alt="{html.escape(t)}" src="data:image/png;base64,{b}">'
+        f"<figcaption>{html.escape(t)} ({html.escape(f)})</figcaption></figure>"
+        for f, t, b in figs.items)
+    style = ("body{font-family:sans-serif;margin:2em;max-width:1200px;color:#222}"
+             "table{border-collapse:collapse;margin:0.5em 0 1.5em}"
+             "td,th{border:1px solid #bbb;padding:3px 8px;text-align:left;font-size:90%}"
+             "th{background:#eee}.bad{color:#b00;font-weight:bold}.ok{color:#070}"
+             "figure{margin:1em 0}img{max-width:100%}figcaption{color:#555;font-size:85%}"
+             ".note{color:#555;font-style:italic}")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+            f"</title><style>{style}</style></head><body><h1>{html.escape(title)}</h1>"
+            + "".join(sections) + "<h2>Plots</h2>" + imgs + "</body></html>\n")
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+# -- single run -------------------------------------------------------------------------
+
+def _port_track(t: dict[str, np.ndarray], geo: dict[str, Any]) -> np.ndarray:
+    """Chaser docking port relative to the station's port, in H [m], per sample (truth).
+
+    ``r_DP_H = r_CT_H + C_HN C_NB r_D_B - r_P_H`` with the Hill frame turning at the
+    orbit rate about z (H = N at t = 0)."""
+    n = geo["mean_motion_rps"]
+    r = np.column_stack([t[f"truth_r_CT_H_{a}"] for a in "xyz"])
+    q = np.column_stack([t[f"truth_q_BN_{a}"] for a in "wxyz"])
+    w, x, y, z = q.T
+    # C_BN rows (dcm_from_q), applied transposed: C_NB r_D_B
+    rD = np.asarray(geo["chaser_port_B_m"])
+    C = np.empty((len(w), 3, 3))
+    C[:, 0, 0] = w * w + x * x - y * y - z * z
+    C[:, 0, 1] = 2 * (x * y + w * z)
+    C[:, 0, 2] = 2 * (x * z - w * y)
+    C[:, 1, 0] = 2 * (x * y - w * z)
+    C[:, 1, 1] = w * w - x * x + y * y - z * z
+    C[:, 1, 2] = 2 * (y * z + w * x)
+    C[:, 2, 0] = 2 * (x * z + w * y)
+    C[:, 2, 1] = 2 * (y * z - w * x)
+    C[:, 2, 2] = w * w - x * x - y * y + z * z
+    d_N = np.einsum("kji,j->ki", C, rD)  # C_BN^T r_D_B
+    th = n * t["t_s"]
+    c, s = np.cos(th), np.sin(th)
+    d_H = np.column_stack((c * d_N[:, 0] + s * d_N[:, 1], -s * d_N[:, 0] + c * d_N[:, 1],
+                           d_N[:, 2]))
+    return r + d_H - np.asarray(geo["target_port_H_m"])
+
+
+def _angle_deg(qa: np.ndarray, qb: np.ndarray) -> np.ndarray:
+    c = np.abs(np.sum(qa * qb, axis=1))
+    return np.degrees(2.0 * np.arccos(np.clip(c, 0.0, 1.0)))
+
+
+def _run_figures(t: dict[str, np.ndarray], geo: dict[str, Any], events: dict[str, Any],
+                 figs: _Figures) -> list[str]:
+    import matplotlib.pyplot as plt
+
+    notes = []
+    t_all = t
+    ts = t["t_s"]
+    states = events.get("states") or []
+    end = len(ts)  # range rate and errors until contact: then the mechanism moves things
+    if "mode_state" in t and "contact" in states:
+        after = np.flatnonzero(t["mode_state"] >= states.index("contact"))
+        end = max(2, int(after[0])) if after.size else end
+    axis = np.asarray(geo["target_axis_H"], float)
+    d = _port_track(t, geo)
+    rho = d @ axis
+    lat = np.linalg.norm(d - np.outer(rho, axis), axis=1)
+    portP = np.asarray(geo["target_port_H_m"])
+    tan = math.tan(math.radians(geo["corridor_half_angle_deg"]))
+    # 1. trajectory in the Hill frame (chaser port, relative to the station's CM)
+    fig, axs = plt.subplots(1, 2, figsize=(13, 5))
+    p = d + portP
+    rmax = max(float(rho.max()), 1.0) * 1.05
+    s = np.linspace(0.0, rmax, 50)
+    for ax, (i, j), lab in ((axs[0], (1, 0), ("V-bar y [m]", "R-bar x [m]")),
+                            (axs[1], (1, 2), ("V-bar y [m]", "H-bar z [m]"))):
+        perp = np.zeros(3)
+        perp[j] = 1.0
+        perp -= (perp @ axis) * axis
+        if np.linalg.norm(perp) > 1e-9:
+            perp /= np.linalg.norm(perp)
+        for sign in (1, -1):
+            edge = portP + np.outer(s, axis) + sign * np.outer(s * tan, perp)
+            ax.plot(edge[:, i], edge[:, j], "--", color="0.6",
+                    label=f"corridor {geo['corridor_half_angle_deg']:g} deg" if sign > 0
+                    else None)
+        for h in geo["hold_points_m"]:
+            hp = portP + h * axis
+            ax.plot(hp[i], hp[j], "s", color="tab:orange", ms=7,
+                    label="hold points" if h == geo["hold_points_m"][0] else None)
+            ax.annotate(f"{h:g} m", (hp[i], hp[j]), textcoords="offset points", xytext=(4, 6),
+                        fontsize=8)
+        ax.plot(p[:, i], p[:, j], color="tab:blue", lw=1.2, label="chaser port (truth)")
+        ax.plot(p[0, i], p[0, j], "o", color="tab:blue")
+        ax.plot(portP[i], portP[j], "k^", label="station port")
+        ax.set_xlabel(lab[0])
+        ax.set_ylabel(lab[1])
+        ax.grid(alpha=0.3)
+    axs[0].legend(fontsize=8, loc="best")
+    axs[0].set_title("approach in the Hill frame (in plane)")
+    axs[1].set_title("approach in the Hill frame (out of plane)")
+    figs.add(fig, "trajectory_hill", "Approach trajectory in the Hill frame with the corridor "
+                                     "and hold points")
+    # 2. range rate against range, with the glideslope
+    fig, ax = plt.subplots(figsize=(8, 5))
+    dt = np.gradient(ts)
+    closing = -np.gradient(rho) / np.where(dt > 0, dt, 1.0)
+    k = max(1, len(ts) // 4000)
+    ax.plot(rho[:end:k], closing[:end:k], color="tab:blue", lw=1, label="truth")
+    if "gnc_rho_m" in t:
+        ax.plot(t["gnc_rho_m"][:end:k], t["gnc_closing_speed_mps"][:end:k], color="tab:green",
+                lw=0.8, alpha=0.7, label="navigation estimate")
+    gs = geo["glideslope"]
+    rr = np.linspace(0.0, rmax, 300)
+    ax.plot(rr, np.minimum(gs["v_max_mps"], gs["v_contact_mps"] + gs["gain_1ps"] * rr), "k--",
+            label="glideslope")
+    lo, hi = geo["envelope"]["closing_speed_mps"]
+    ax.axhspan(lo, hi, xmax=0.03, color="tab:red", alpha=0.3, label="IDSS contact band")
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlabel("range along the docking axis [m]")
+    ax.set_ylabel("closing speed [m/s]")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("range rate against range")
+    figs.add(fig, "range_rate", "Range rate against range with the glideslope")
+    # 3. errors
+    if "ref_r_H_x" in t and "nav_r_CT_H_x" in t:
+        t = {k: v[:end] for k, v in t.items()}
+        ts = t["t_s"]
+        fig, axs = plt.subplots(2, 2, figsize=(13, 7), sharex=True)
+        tr = np.column_stack([t[f"truth_r_CT_H_{a}"] for a in "xyz"])
+        ref = np.column_stack([t[f"ref_r_H_{a}"] for a in "xyz"])
+        nav = np.column_stack([t[f"nav_r_CT_H_{a}"] for a in "xyz"])
+        started = np.any(ref != 0.0, axis=1)
+        for i, a in enumerate("xyz"):
+            axs[0, 0].plot(ts[started], (tr - ref)[started, i], lw=0.8, label=a)
+            axs[0, 1].plot(ts, (nav - tr)[:, i], lw=0.8, label=a)
+        sr = 3 * t["nav_sigma_r_m"]
+        axs[0, 1].fill_between(ts, -sr, sr, color="0.85", label="3 sigma")
+        qt = np.column_stack([t[f"truth_q_BN_{a}"] for a in "wxyz"])
+        qr = np.column_stack([t[f"ref_q_BN_{a}"] for a in "wxyz"])
+        qn = np.column_stack([t[f"nav_q_BN_{a}"] for a in "wxyz"])
+        ok = np.abs(qr).sum(axis=1) > 0
+        axs[1, 0].plot(ts[ok], _angle_deg(qt[ok], qr[ok]), lw=0.8, color="tab:purple")
+        axs[1, 1].plot(ts, _angle_deg(qt, qn), lw=0.8, color="tab:purple", label="error")
+        axs[1, 1].plot(ts, np.degrees(3 * t["nav_sigma_att_rad"]), "k--", lw=0.8,
+                       label="3 sigma")
+        axs[0, 0].set_title("position control error: truth - reference (Hill) [m]")
+        axs[0, 1].set_title("navigation position error: estimate - truth (Hill) [m]",
+                            fontsize=10)
+        axs[1, 0].set_title("attitude control error: truth vs reference [deg]")
+        axs[1, 1].set_title("navigation attitude error [deg]")
+        axs[0, 0].legend(fontsize=8)
+        axs[0, 1].legend(fontsize=8)
+        axs[1, 1].legend(fontsize=8)
+        for ax in axs.flat:
+            ax.grid(alpha=0.3)
+        axs[1, 0].set_xlabel("time [s]")
+        axs[1, 1].set_xlabel("time [s]")
+        figs.add(fig, "errors", "Position and attitude errors (control and navigation)")
+    else:
+        fig, axs = plt.subplots(1, 1, figsize=(10, 4))
+        axs.plot(ts[:end], lat[:end], lw=0.8)
+        axs.set_title("lateral offset of the chaser port from the docking axis (truth) [m]")
+        axs.set_xlabel("time [s]")
+        axs.grid(alpha=0.3)
+        figs.add(fig, "errors", "Lateral offset from the docking axis (truth)")
+        notes.append("This folder holds no flight-software internals (a bench run records "
+                     "truth): control and navigation errors are not plotted.")
+    t = t_all
+    ts = t["t_s"]
+    # 4. thruster firing history (duty cycle per thruster, max over each time bin)
+    names = geo.get("thrusters") or []
+    cols = sorted((c for c in t if c.startswith("thr_t_on_")), key=lambda c: int(c[9:]))
+    if cols:
+        period = 1.0 / geo["base_rate_hz"]
+        duty = np.column_stack([t[c] for c in cols]) / period
+        nb = min(len(ts), 1500)
+        edges = np.linspace(0, len(ts), nb + 1).astype(int)
+        img = np.array([duty[a:b].max(axis=0) if b > a else np.zeros(len(cols))
+                        for a, b in zip(edges[:-1], edges[1:], strict=True)]).T
+        fig, ax = plt.subplots(figsize=(13, 5))
+        im = ax.imshow(img, aspect="auto", interpolation="nearest", cmap="magma_r",
+                       extent=(ts[0], ts[-1], len(cols) - 0.5, -0.5), vmin=0, vmax=1)
+        ax.set_yticks(range(len(cols)))
+        ax.set_yticklabels(names if len(names) == len(cols) else [c[9:] for c in cols],
+                           fontsize=7)
+        ax.set_xlabel("time [s]")
+        ax.set_title("thruster firing history (duty cycle, peak over each time bin)")
+        fig.colorbar(im, ax=ax, label="duty cycle [-]")
+        figs.add(fig, "thrusters", "Thruster firing history")
+    # 5. propellant and mode
+    fig, axs = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    axs[0].plot(ts, t["truth_mass_kg"][0] - t["truth_mass_kg"], color="tab:brown")
+    axs[0].set_ylabel("propellant used [kg]")
+    axs[0].grid(alpha=0.3)
+    if "mode_state" in t:
+        axs[1].step(ts, t["mode_state"], where="post", color="k", lw=1)
+        used = sorted(set(int(v) for v in t["mode_state"]))
+        axs[1].set_yticks(used)
+        axs[1].set_yticklabels([states[i] if i < len(states) else str(i) for i in used],
+                               fontsize=8)
+    axs[1].set_xlabel("time [s]")
+    axs[1].set_title("sequencer mode")
+    axs[1].grid(alpha=0.3)
+    axs[0].set_title("propellant")
+    figs.add(fig, "propellant_mode", "Propellant used and the sequencer mode")
+    return notes
+
+
+def _run_report(d: Path, out: Path) -> Path:
+    summ = json.loads((d / "summary.json").read_text())
+    ev = json.loads((d / "events.json").read_text()) if (d / "events.json").exists() else {}
+    geo_file = d / "geometry.json"
+    if not geo_file.exists():
+        raise ReportError(f"{d} has telemetry but no geometry.json (written by this "
+                          f"version's --out): fly the run again with --out")
+    geo = json.loads(geo_file.read_text())
+    with np.load(d / "telemetry.npz") as z:
+        t = {k: z[k] for k in z.files}
+    if t["t_s"].size < 2:
+        raise ReportError(f"{d}/telemetry.npz holds fewer than two samples")
+    figs = _Figures(out)
+    notes = _run_figures(t, geo, ev, figs)
+    env = geo.get("envelope") or ENVELOPE_DEFAULT
+    cls = "ok" if summ.get("outcome") == "docked" else "bad"
+    sec = [f"<p>Scenario <b>{html.escape(str(summ.get('scenario')))}</b>, seed "
+           f"{summ.get('seed')}: outcome <b class='{cls}'>"
+           f"{html.escape(str(summ.get('outcome')))}</b>; mission time "
+           f"{_fmt(summ.get('sim_time_s'))} s, propellant {_fmt(summ.get('propellant_kg'))} kg "
+           f"(delta-v {_fmt(summ.get('delta_v_mps'))} m/s).</p>"]
+    c = summ.get("contact")
+    if c:
+        rows = []
+        for k, lab in LABELS.items():
+            lim = env[k]
+            v = c[k]
+            ok = (lim[0] <= v <= lim[1]) if isinstance(lim, list | tuple) else v <= lim
+            lim_s = f"{lim[0]:g} - {lim[1]:g}" if isinstance(lim, list | tuple) else f"<= {lim:g}"
+            rows.append([lab, f"{v:.4g}", lim_s, "inside" if ok else "OUTSIDE"])
+        sec.append("<h2>Contact conditions (truth) against the IDSS envelope</h2>"
+                   + _table(rows, ["quantity", "value", "limit", ""]))
+    else:
+        sec.append("<p>No contact.</p>")
+    evs = summ.get("events") or []
+    if evs:
+        rows = [[f"{e['t_s']:.2f}", e.get("source", ""),
+                 e.get("to") or e.get("monitor", ""), e.get("action", ""), e.get("reason", "")]
+                for e in evs]
+        sec.append("<h2>Decisions (sequencer and fault management)</h2>"
+                   + _table(rows, ["t [s]", "source", "to / monitor", "action", "reason"]))
+    sv = summ.get("safety_violations") or []
+    sec.append("<h2>Safety invariants</h2>" + (
+        _table([[v["invariant"], f"{v['t_s']:.2f}", v["detail"]] for v in sv],
+               ["invariant", "t [s]", "detail"]) if sv else "<p class='ok'>none broken</p>"))
+    sec += [f"<p class='note'>{html.escape(n)}</p>" for n in notes]
+    page = _page(f"flightsw run report: {summ.get('scenario')} (seed {summ.get('seed')})",
+                 sec, figs)
+    path = out / "report.html"
+    path.write_text(page)
+    return path
+
+
+# -- Monte Carlo ------------------------------------------------------------------------
+
+def _mc_report(d: Path, out: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    from hil.montecarlo import CONTACT, load_rows, summarize
+
+    man = json.loads((d / "manifest.json").read_text())
+    rows = load_rows(d)
+    if not rows:
+        raise ReportError(f"{d} holds a campaign with no finished runs")
+    s = summarize(rows, scenario=man["scenario"], master_seed=man["master_seed"])
+    env = ENVELOPE_DEFAULT
+    figs = _Figures(out)
+    ok = np.array([bool(r["success"]) for r in rows])
+
+    def col(k: str) -> np.ndarray:
+        return np.array([r.get(k) if r.get(k) is not None else np.nan for r in rows], float)
+
+    pairs = [("closing_speed_mps", "lateral_offset_m"), ("closing_speed_mps",
+                                                         "lateral_speed_mps"),
+             ("roll_misalignment_deg", "pitch_yaw_misalignment_deg"),
+             ("roll_rate_dps", "pitch_yaw_rate_dps")]
+    fig, axs = plt.subplots(2, 2, figsize=(12, 9))
+    for ax, (kx, ky) in zip(axs.flat, pairs, strict=True):
+        x, y = col(kx), col(ky)
+        lx = env[kx] if isinstance(env[kx], list) else [0.0, env[kx]]
+        ly = [0.0, env[ky]]
+        ax.add_patch(plt.Rectangle((lx[0], ly[0]), lx[1] - lx[0], ly[1] - ly[0], fill=False,
+                                   ec="tab:red", lw=1.5, label="IDSS envelope"))
+        ax.scatter(x[ok], y[ok], s=8, alpha=0.6, color="tab:blue", label="success")
+        if (~ok).any():
+            ax.scatter(x[~ok], y[~ok], s=20, marker="x", color="tab:red", label="failed")
+        ax.set_xlabel(LABELS[kx])
+        ax.set_ylabel(LABELS[ky])
+        ax.set_xlim(min(lx[0], np.nanmin(x, initial=lx[0])) - 0.05 * (lx[1] - lx[0]),
+                    max(lx[1], np.nanmax(x, initial=lx[1])) * 1.05)
+        ax.set_ylim(-0.05 * ly[1], max(ly[1], np.nanmax(y, initial=ly[1])) * 1.05)
+        ax.grid(alpha=0.3)
+    axs[0, 0].legend(fontsize=8)
+    fig.suptitle(f"contact conditions of {len(rows)} runs against the IDSS envelope")
+    figs.add(fig, "mc_contact_scatter", "Contact conditions scattered against the envelope box")
+    # zoomed: the same, scaled to the data (the envelope is far larger than the spread)
+    fig, axs = plt.subplots(2, 2, figsize=(12, 9))
+    for ax, (kx, ky) in zip(axs.flat, pairs, strict=True):
+        ax.scatter(col(kx)[ok], col(ky)[ok], s=8, alpha=0.6, color="tab:blue")
+        if (~ok).any():
+            ax.scatter(col(kx)[~ok], col(ky)[~ok], s=20, marker="x", color="tab:red")
+        ax.set_xlabel(LABELS[kx])
+        ax.set_ylabel(LABELS[ky])
+        ax.grid(alpha=0.3)
+    fig.suptitle("contact conditions, zoomed to the data")
+    figs.add(fig, "mc_contact_scatter_zoom", "Contact conditions, zoomed to the spread")
+    fig, axs = plt.subplots(2, 4, figsize=(16, 7))
+    for ax, k in zip(axs.flat, [*CONTACT, "propellant_kg"], strict=True):
+        v = col(k)
+        v = v[np.isfinite(v)]
+        if v.size:
+            ax.hist(v, bins=min(50, max(10, v.size // 10)), color="tab:blue", alpha=0.8)
+        st = s["contact"].get(k) or s["propellant_kg"]
+        for q, style in (("p50", "-"), ("p99", "--")):
+            if st.get(q) is not None:
+                ax.axvline(st[q], color="k", ls=style, lw=1, label=q)
+        lim = env.get(k)
+        if lim is not None:
+            for x in (lim if isinstance(lim, list) else [lim]):
+                ax.axvline(x, color="tab:red", lw=1.5, label="limit")
+        ax.set_title(LABELS.get(k, "propellant [kg]"), fontsize=9)
+        ax.grid(alpha=0.3)
+    axs[0, 0].legend(fontsize=7)
+    fig.suptitle("histograms (black: p50 and p99; red: IDSS limit, often far off the data)")
+    figs.add(fig, "mc_histograms", "Histograms of the contact quantities and propellant")
+    lo, hi = s["success_ci95"]
+    sec = [f"<p>Scenario <b>{html.escape(s['scenario'])}</b>, master seed {s['master_seed']}: "
+           f"<b>{s['successes']}</b> of <b>{s['runs']}</b> runs docked with first contact "
+           f"inside the IDSS envelope = <b>{100 * s['success_rate']:.2f}%</b> "
+           f"(95% confidence interval {100 * lo:.2f} - {100 * hi:.2f}%, Wilson score).</p>",
+           "<p>Outcomes: " + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items()) + "</p>"]
+    rows_t = []
+    for k, v in s["contact"].items():
+        if not v.get("n"):
+            continue
+        lim = v["limit"]
+        rows_t.append([LABELS[k], f"{v['p50']:.4g}", f"{v['p99']:.4g}", f"{v['max']:.4g}",
+                       f"{lim[0]:g} - {lim[1]:g}" if isinstance(lim, list) else f"{lim:g}",
+                       f"{v['margin_p99']:.4g} ({100 * v['margin_p99_frac']:.0f}%)"])
+    sec.append("<h2>Contact conditions</h2>" + _table(
+        rows_t, ["quantity", "p50", "p99", "worst", "limit", "margin at p99"]))
+    p = s["propellant_kg"]
+    if p:
+        sec.append(f"<p>Propellant: p50 {p['p50']:.2f} kg, p99 {p['p99']:.2f} kg, "
+                   f"most {p['max']:.2f} kg.</p>")
+    if s["failed"]:
+        sec.append("<h2>Failed runs</h2>" + _table(
+            [[f["index"], f["seed"], f["outcome"], f["why"], f["reproduce"]]
+             for f in s["failed"]], ["index", "seed", "outcome", "why", "fly it again"]))
+    else:
+        sec.append("<p class='ok'>No failed run.</p>")
+    page = _page(f"flightsw Monte Carlo report: {s['scenario']} ({s['runs']} runs)", sec, figs)
+    path = out / "report.html"
+    path.write_text(page)
+    return path
+
+
+def write_report(folder: str | Path, output: str | Path | None = None) -> Path:
+    """Write ``report.html`` and the PNGs for ``folder`` (a run's ``--out`` or a Monte
+    Carlo folder) into ``output`` (default ``folder/report``); returns the HTML's path."""
+    d = Path(folder)
+    if not d.is_dir():
+        raise ReportError(f"{d} is not a folder")
+    out = Path(output) if output is not None else d / "report"
+    if (d / "manifest.json").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        return _mc_report(d, out)
+    if (d / "telemetry.npz").exists() and (d / "summary.json").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        return _run_report(d, out)
+    raise ReportError(f"{d} is neither a run's --out folder (telemetry.npz, summary.json) "
+                      f"nor a Monte Carlo folder (manifest.json)")
