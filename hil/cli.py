@@ -299,7 +299,7 @@ def _cmd_montecarlo(args: argparse.Namespace) -> int:
     out = Path(args.out or f"montecarlo-{sc.name}-seed{master}")
     try:
         s = run_montecarlo(sc, args.runs, out, master_seed=master, workers=args.workers,
-                           scheduler=args.scheduler)
+                           scheduler=args.scheduler, flush_s=args.flush_s)
     except CampaignMismatch as e:
         print(f"flightsw: error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -403,6 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", metavar="DIR",
                    help="campaign folder: runs.parquet, summary.json (default: "
                         "montecarlo-SCENARIO-seedM); finished runs there are not run again")
+    s.add_argument("--flush-s", type=float, default=5.0, metavar="S",
+                   help="write finished runs at least every S seconds (default 5): what a "
+                        "killed campaign can lose")
     s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     s.set_defaults(func=_cmd_montecarlo)
     s = sub.add_parser("report", help="self-contained HTML report (with PNGs) of a run's "

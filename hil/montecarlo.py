@@ -263,7 +263,10 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
     den = 1.0 + z * z / n
     centre = (p + z * z / (2 * n)) / den
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # at 0 or n successes one bound is exactly 0 or 1 (rounding would leave it just inside)
+    lo = 0.0 if successes == 0 else max(0.0, centre - half)
+    hi = 1.0 if successes == n else min(1.0, centre + half)
+    return (lo, hi)
 
 
 def _limits() -> dict[str, tuple[float, float]]:
@@ -351,7 +354,7 @@ def summarize(rows: list[dict[str, Any]], *, scenario: str, master_seed: int,
 def run_montecarlo(scenario: str | Path | Scenario, runs: int, out_dir: str | Path, *,
                    master_seed: int | None = None, workers: int | None = None,
                    scheduler: str | None = None, chunk: int | None = None,
-                   progress: bool | None = None,
+                   progress: bool | None = None, flush_s: float = FLUSH_S,
                    on_rows: Callable[[list[dict[str, Any]]], None] | None = None,
                    ) -> dict[str, Any]:
     """Run (or resume) a campaign of ``runs`` runs into ``out_dir``; returns the summary.
@@ -373,6 +376,9 @@ def run_montecarlo(scenario: str | Path | Scenario, runs: int, out_dir: str | Pa
         Runs per task (default: enough tasks for about eight per worker, at most 16 runs).
     progress : bool, optional
         Progress bar on stderr (default: when stderr is a terminal).
+    flush_s : float
+        Longest time finished rows wait before they are written [s] (what an abrupt
+        kill can lose).
     on_rows : callable, optional
         Called with each batch of finished rows (after they are on disk).
     """
@@ -400,7 +406,7 @@ def run_montecarlo(scenario: str | Path | Scenario, runs: int, out_dir: str | Pa
             for rows in pool.results(master, chunks):
                 pending += rows
                 bar.update(len(rows))
-                if time.monotonic() - last_flush > FLUSH_S:
+                if time.monotonic() - last_flush >= flush_s:
                     store.write_part(pending)
                     if on_rows:
                         on_rows(pending)
