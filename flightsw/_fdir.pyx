@@ -116,12 +116,12 @@ cdef class FdirMonitorsKernel:
     cdef public int att_bad
     cdef public double att_c
     cdef bint have_w0
-    cdef double cos_half_limit
+    cdef double cos_half_limit, model_frac
 
     def __init__(self, src, dst, i_seq, i_valid, value_idx, stale_s, frozen_n,
                  int persist, range_kind, range_lim, Py_ssize_t i_omega, double[::1] t_on,
-                 inertia, tau, int window, resid_thr, double[::1] q_ref, double[::1] q,
-                 double cos_half_limit, int att_persist):
+                 inertia, tau, int window, resid_thr, double model_frac,
+                 double[::1] q_ref, double[::1] q, double cos_half_limit, int att_persist):
         s = [_Sensor(src[i], dst[i], i_seq[i], i_valid[i], value_idx[i], stale_s[i],
                      frozen_n[i], persist, range_kind[i], range_lim[i]) for i in range(3)]
         self.s0, self.s1, self.s2 = s
@@ -133,6 +133,7 @@ cdef class FdirMonitorsKernel:
             raise ValueError(f"t_on has {t_on.shape[0]} entries for {self.n} thrusters")
         self.window = window
         self.thr = np.ascontiguousarray(resid_thr, dtype=np.float64)
+        self.model_frac = model_frac
         self.q_ref, self.q = q_ref, q
         self.cos_half_limit, self.att_persist = cos_half_limit, att_persist
         self.reason = [0, 0, 0]
@@ -167,7 +168,7 @@ cdef class FdirMonitorsKernel:
     cdef int _thrusters(self) noexcept nogil:
         cdef Py_ssize_t i, j
         cdef double w[3]
-        cdef double r
+        cdef double r, thr
         cdef bint loud = False
         if self.s0.failed or self.s0.dst[self.s0.i_valid] == 0.0:
             self.have_w0 = False
@@ -191,10 +192,12 @@ cdef class FdirMonitorsKernel:
             r = 0.0
             for j in range(3):
                 r += self.I[i, j] * (w[j] - self.w0[j])
+            thr = 0.0
             for j in range(self.n):
                 r -= self.tau[i, j] * self.Tacc[j]
+                thr += fabs(self.tau[i, j]) * self.Tacc[j]
             self.R_v[i] = r
-            if fabs(r) >= self.thr[i]:
+            if fabs(r) >= self.thr[i] + self.model_frac * thr:
                 loud = True
         for j in range(self.n):
             self.T_v[j] = self.Tacc[j]

@@ -336,8 +336,10 @@ class FdirParams:
     values [-], *out of range* beyond ``imu_max_rate_rps`` [rad/s] or ``lidar_max_range_m``
     [m]; each is declared after ``sensor_persistence_s`` [s]. Thrusters: the angular-
     impulse residual (gyro against commanded on-times) is tested over windows of
-    ``thruster_window_s`` [s]; a residual above ``thruster_sigma`` times its noise and
-    explained by one thruster (or a group with one torque direction) to within
+    ``thruster_window_s`` [s]; a residual above ``thruster_sigma`` times its noise (the
+    gyro's, plus ``thruster_model_frac`` [-] of the angular impulse each commanded
+    thruster gives: what thrust and alignment knowledge may be off by) and explained by
+    one thruster (or a group with one torque direction) to within
     ``thruster_fit`` [-] in ``thruster_windows`` consecutive windows isolates it.
     Attitude: an error from the reference above ``attitude_limit_deg`` [deg] for
     ``attitude_persistence_s`` [s] aborts. Consistency: when navigation rejects
@@ -356,6 +358,7 @@ class FdirParams:
     sensor_persistence_s: float = 0.4
     thruster_window_s: float = 1.0
     thruster_sigma: float = 8.0
+    thruster_model_frac: float = 0.05
     thruster_fit: float = 0.35
     thruster_windows: int = 2
     attitude_limit_deg: float = 5.0

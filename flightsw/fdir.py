@@ -145,7 +145,7 @@ class Fdir(Ported):
             [fdir_ref.RANGE_MAX_ABS, fdir_ref.RANGE_UNIT_NORM, fdir_ref.RANGE_INTERVAL],
             [p.imu_max_rate_rps, 1e-3, p.lidar_max_range_m],
             self.imu_out._slices["omega_BN_B"].start, self.thruster_in.t_on_s[:n],
-            self.I, self.tau, self.window, p.thruster_sigma * sigma,
+            self.I, self.tau, self.window, p.thruster_sigma * sigma, p.thruster_model_frac,
             self.guidance_in.q_ref_BN, self.nav_in.q_BN,
             float(np.cos(np.radians(p.attitude_limit_deg) / 2.0)),
             max(1, round(p.attitude_persistence_s / self.dt)))

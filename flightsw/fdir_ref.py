@@ -13,8 +13,9 @@ flags. One :meth:`FdirMonitorsRef.step` per cycle:
    sensor's input buffer is copied to its output (the data navigation reads);
 2. thrusters: over each window of ``window`` cycles, the angular-impulse residual
    ``R = I (omega_end - omega_start) - tau T`` [N m s] (``T`` the commanded on-times [s]
-   summed over the window); flagged *loud* when any axis reaches its threshold [N m s],
-   else *quiet*;
+   summed over the window); flagged *loud* when any axis reaches its threshold
+   ``resid_thr + model_frac * |tau| T`` [N m s] (the gyro's noise floor plus what the
+   thrusters' known thrust and alignment may be off by), else *quiet*;
 3. attitude: ``|q_ref . q| = cos(error / 2)``; flagged once the error has stayed above its
    limit for ``att_persist`` cycles.
 """
@@ -127,7 +128,9 @@ class FdirMonitorsRef:
     window : int
         Thruster window [cycles].
     resid_thr : (3,) array
-        Residual threshold per axis [N m s].
+        Residual threshold per axis with no thruster commanded [N m s].
+    model_frac : float
+        Fraction of each commanded thruster's angular impulse added to the threshold [-].
     q_ref, q : float64 arrays (4)
         Reference and estimated attitude of B relative to N, scalar-first (views).
     cos_half_limit : float
@@ -142,7 +145,7 @@ class FdirMonitorsRef:
                  frozen_n: Sequence[int], persist: int, range_kind: Sequence[int],
                  range_lim: Sequence[float], i_omega: int, t_on: np.ndarray,
                  inertia: np.ndarray, tau: np.ndarray, window: int, resid_thr: np.ndarray,
-                 q_ref: np.ndarray, q: np.ndarray, cos_half_limit: float,
+                 model_frac: float, q_ref: np.ndarray, q: np.ndarray, cos_half_limit: float,
                  att_persist: int) -> None:
         self.sensors = [_SensorRef(src[i], dst[i], i_seq[i], i_valid[i], value_idx[i],
                                    stale_s[i], frozen_n[i], persist, range_kind[i],
@@ -150,6 +153,7 @@ class FdirMonitorsRef:
         self.i_omega, self.t_on = i_omega, t_on
         self.I, self.tau = np.asarray(inertia, float), np.asarray(tau, float)
         self.window, self.thr = window, np.asarray(resid_thr, float)
+        self.model_frac = float(model_frac)
         self.q_ref, self.q = q_ref, q
         self.cos_half_limit, self.att_persist = cos_half_limit, att_persist
         self.reason = [0, 0, 0]
@@ -199,7 +203,8 @@ class FdirMonitorsRef:
                     self.T[:] = self._Tacc
                     self._w0, self._wn = w, 0
                     self._Tacc[:] = 0.0
-                    loud = bool(np.any(np.abs(self.R) >= self.thr))
+                    thr = self.thr + self.model_frac * (np.abs(self.tau) @ self.T)
+                    loud = bool(np.any(np.abs(self.R) >= thr))
                     flags |= F_WINDOW_LOUD if loud else F_WINDOW_QUIET
         a, b = self.q_ref, self.q
         c = abs(a[0] * b[0] + a[1] * b[1] + a[2] * b[2] + a[3] * b[3])

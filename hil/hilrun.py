@@ -194,6 +194,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     master_policy = "normal"
     links: list[str] = []
     ticks = 0
+    rec: np.ndarray | None = None
     fsw_report: dict[str, Any] = {}
     report_path = f"/dev/shm/{truth.name}.fsw.json" if os.path.isdir("/dev/shm") else \
         str(Path(os.environ.get("TMPDIR", "/tmp")) / f"{truth.name}.fsw.json")
@@ -305,6 +306,11 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
             master_policy = request_realtime_priority(MASTER_RT_PRIORITY)
             truth.epoch[0] = t_start
         act_seen = 0.0
+        nthr = plant.nthr
+        # truth as the time master sees it, for flightsw report (the flight software's
+        # internals stay in its own process)
+        if out is not None:
+            rec = np.zeros((n_ticks + 1, 15 + nthr + 1))
         for k in range(n_ticks + 1):
             for name in [n for n, at in kills.items() if at == k]:
                 for n, p in procs.procs:
@@ -350,6 +356,13 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
             truth.state[:] = plant.state
             truth.mech_status[:] = local.mech_in.buf
             truth.tick[0], truth.t_s[0] = k, plant.t_s
+            if rec is not None:
+                row = rec[k]
+                row[0] = plant.t_s
+                row[1:14] = plant.state[0:13]
+                row[14] = plant.state[20]
+                row[15:15 + nthr] = plant.t_on if k > 0 else 0.0
+                row[15 + nthr] = truth.fsw_state[0]
             if not realtime:
                 lateness.append(time.perf_counter() - t_wall0 - k * dt)
             ls.send_sync(k, period_ns)
@@ -466,4 +479,26 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                  "abort_reason": abort_reason or None,
                  "bench": {"name": bench.name, "emulated": list(emulated),
                            "real": list(bench.real), "warnings": list(bench.warnings)}}
+    if out is not None and rec is not None:
+        _save_truth(out, sc, world, res, rec[:ticks])
     return res
+
+
+def _save_truth(out: Path, sc: Any, world: Any, res: RunResult, rec: np.ndarray) -> None:
+    """``telemetry.npz`` (truth, executed thruster on-times, the flight software's mode),
+    ``summary.json``, ``events.json`` and ``geometry.json``: what ``flightsw report``
+    reads."""
+    from hil.sim import write_geometry
+
+    names = ["t_s"] + [f"truth_{n}" for n in (
+        "r_CT_H_x", "r_CT_H_y", "r_CT_H_z", "v_CT_H_x", "v_CT_H_y", "v_CT_H_z", "q_BN_w",
+        "q_BN_x", "q_BN_y", "q_BN_z", "omega_BN_B_x", "omega_BN_B_y", "omega_BN_B_z",
+        "mass_kg")]
+    names += [f"thr_t_on_{i}" for i in range(rec.shape[1] - len(names) - 1)] + ["mode_state"]
+    np.savez_compressed(out / "telemetry.npz", **{n: rec[:, i] for i, n in enumerate(names)})
+    (out / "summary.json").write_text(json.dumps(res.summary(), indent=2) + "\n")
+    (out / "events.json").write_text(json.dumps(
+        {"events": res.events, "fdir_events": res.fdir_events,
+         "safety_violations": res.safety_violations, "states": list(STATES)}, indent=2)
+        + "\n")
+    write_geometry(out, sc, world.n)

@@ -70,6 +70,14 @@ def test_lockstep_bench_docks_like_sil(final_approach, tmp_path):
     assert counts["SYNC"] == ticks and counts["IMU_RATE"] == ticks
     assert counts["RCS_CMD_1"] == counts["RCS_CMD_4"] >= ticks - 1
     assert counts["DOCK_STATUS"] > 0 and counts["HEARTBEAT_IMU"] > 100
+    # the folder makes a report: truth as the time master saw it
+    from hil.report import write_report
+
+    page = write_report(tmp_path).read_text()
+    for name in ("trajectory_hill", "range_rate", "errors", "thrusters", "propellant_mode"):
+        assert (tmp_path / "report" / f"{name}.png").stat().st_size > 5000
+        assert f"({name}.png)" in page
+    assert "no flight-software internals" in page and "GO (auto)" in page
 
 
 def test_lockstep_is_repeatable_bit_for_bit(final_approach):

@@ -52,7 +52,7 @@ def test_fdir_monitor_kernel_equals_twin():
         mon = cls(src, dst, [4, 5, 5], [3, 4, 3], [[0, 1, 2], [0, 1, 2, 3], [0, 1, 2]],
                   [0.06, 0.5, 0.5], [10, 3, 3], 5,
                   [fdir_ref.RANGE_MAX_ABS, fdir_ref.RANGE_UNIT_NORM, fdir_ref.RANGE_INTERVAL],
-                  [0.3, 1e-3, 1500.0], 0, t_on, inertia, tau, 25, np.full(3, 2.0),
+                  [0.3, 1e-3, 1500.0], 0, t_on, inertia, tau, 25, np.full(3, 2.0), 0.05,
                   q_ref, q, np.cos(np.radians(5.0) / 2), 150)
         return mon, src, dst, t_on, q_ref, q
 
