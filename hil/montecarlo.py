@@ -196,6 +196,8 @@ class ResultStore:
     """A campaign's folder: manifest, Parquet parts while running, ``runs.parquet``."""
 
     def __init__(self, out: Path, sc: Scenario, master_seed: int) -> None:
+        import pyarrow.parquet  # noqa: F401 - now, not at the first flush, while runs wait
+
         self.out, self.sc = out, sc
         self.columns = result_columns(sc)
         self.schema = _schema(self.columns)

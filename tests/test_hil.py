@@ -52,7 +52,9 @@ def test_lockstep_bench_docks_like_sil(final_approach, tmp_path):
     bus = res.extra["buses"]["can0"]
     assert bus["dropped"] == 0 and bus["parse_errors"] == 0 and bus["frames_in"] > 10 * 9000
     assert res.nav["n_pose"] > 0 and res.nav["n_star_tracker"] > 0
-    assert res.nav["n_rejected"] == 0
+    # what navigation rejects (the pose attitude, with the station off LVLH as dispersed)
+    # is what it rejects in SIL: the wire loses nothing that matters
+    assert abs(res.nav["n_rejected"] - sil.nav["n_rejected"]) <= 0.01 * sil.nav["n_pose"]
     assert not bench_processes()
     logs = sorted(p.name for p in tmp_path.glob("*.log"))
     assert logs == ["dock.log", "fsw.log", "imu.log", "lidar.log", "rcs.log",

@@ -141,7 +141,8 @@ def test_resume_after_an_interrupted_campaign(tmp_path):
     """Ctrl-C (SIGINT) in the middle: the finished runs stay on disk; the same command again
     computes only the others and ends with every run, the kept rows untouched."""
     out = tmp_path / "resume"
-    cmd = [sys.executable, "-m", "hil.cli", "montecarlo", "final-approach", "--runs", "40",
+    n = 160
+    cmd = [sys.executable, "-m", "hil.cli", "montecarlo", "final-approach", "--runs", str(n),
            "--workers", "1", "--seed", "3", "--out", str(out), "--flush-s", "0", "--json"]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -160,14 +161,15 @@ def test_resume_after_an_interrupted_campaign(tmp_path):
     assert p.returncode == 130, err
     assert "resumes" in err
     kept = {r["index"]: r for r in load_rows(out)}
-    assert 0 < len(kept) < 40
+    assert 0 < len(kept) < n
+    cmd[cmd.index("--workers") + 1] = "2"  # resuming on more workers is the same campaign
     r2 = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r2.returncode == 0, r2.stderr
     s = json.loads(r2.stdout)
     assert s["campaign"]["resumed_from"] == len(kept)
-    assert s["campaign"]["computed_now"] == 40 - len(kept)
+    assert s["campaign"]["computed_now"] == n - len(kept)
     rows = load_rows(out)
-    assert [r["index"] for r in rows] == list(range(40)) and s["runs"] == 40
+    assert [r["index"] for r in rows] == list(range(n)) and s["runs"] == n
     for r in rows:  # kept rows were not computed again (their wall time is theirs)
         if r["index"] in kept:
             assert r["wall_time_s"] == kept[r["index"]]["wall_time_s"]
