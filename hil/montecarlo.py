@@ -330,6 +330,7 @@ def summarize(rows: list[dict[str, Any]], *, scenario: str, master_seed: int,
         return {"p50": float(p50), "p99": float(p99), "max": float(v.max())}
 
     failed = []
+    drivers = _drivers(rows)
     for r in rows:
         if r["success"]:
             continue
@@ -347,8 +348,56 @@ def summarize(rows: list[dict[str, Any]], *, scenario: str, master_seed: int,
         "outcomes": outcomes, "contact": contact,
         "propellant_kg": pct("propellant_kg"), "delta_v_mps": pct("delta_v_mps"),
         "sim_time_s": pct("sim_time_s"), "run_wall_time_s": pct("wall_time_s"),
-        "failed": failed,
+        "drivers": drivers, "failed": failed,
     }
+
+
+def _ranks(v: np.ndarray) -> np.ndarray:
+    """Ranks 0..n-1 with ties given their mean rank."""
+    order = np.argsort(v, kind="mergesort")
+    r = np.empty(v.size)
+    r[order] = np.arange(v.size, dtype=float)
+    _, inv, counts = np.unique(v, return_inverse=True, return_counts=True)
+    sums = np.bincount(inv, weights=r)
+    return (sums / counts)[inv]
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman rank correlation of two samples (nan when either is constant)."""
+    rx, ry = _ranks(np.asarray(x, float)), _ranks(np.asarray(y, float))
+    sx, sy = rx.std(), ry.std()
+    if sx == 0 or sy == 0:
+        return math.nan
+    return float(np.mean((rx - rx.mean()) * (ry - ry.mean())) / (sx * sy))
+
+
+def _drivers(rows: list[dict[str, Any]], top: int = 3) -> dict[str, list[dict[str, Any]]]:
+    """For each contact quantity and propellant, the dispersions whose draws (or their
+    magnitudes, ``|name|``) rank-correlate most strongly with it over the runs that made
+    contact (Spearman; |rho| >= 0.2 and at least 20 runs): where to look first when a
+    margin is thin."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    ok = [r for r in rows if r.get("closing_speed_mps") is not None
+          and math.isfinite(r["closing_speed_mps"])]
+    if len(ok) < 20:
+        return out
+    keys = [k for k in ok[0] if k.startswith("d_")]
+    for q in (*CONTACT, "propellant_kg"):
+        y = np.array([r[q] for r in ok], float)
+        found = []
+        for k in keys:
+            x = np.array([r[k] if r.get(k) is not None else math.nan for r in ok], float)
+            if not np.all(np.isfinite(x)):
+                continue
+            # a quantity may grow with a draw's size whatever its sign (a misalignment
+            # with an attitude error): test the draw and its magnitude
+            for name, xx in ((k[2:], x), (f"|{k[2:]}|", np.abs(x))):
+                rho = spearman(xx, y)
+                if math.isfinite(rho) and abs(rho) >= 0.2:
+                    found.append({"dispersion": name, "spearman": rho})
+        found.sort(key=lambda d: -abs(d["spearman"]))
+        out[q] = found[:top]
+    return out
 
 
 # -- the campaign -----------------------------------------------------------------------

@@ -334,6 +334,10 @@ def _run_report(d: Path, out: Path) -> Path:
                 for e in evs]
         sec.append("<h2>Decisions (sequencer and fault management)</h2>"
                    + _table(rows, ["t [s]", "source", "to / monitor", "action", "reason"]))
+    dd = summ.get("dispersions") or {}
+    if dd:
+        sec.append("<h2>This run's draws</h2>" + _table(
+            [[k, f"{v:.4g}"] for k, v in dd.items()], ["dispersion", "value"]))
     sv = summ.get("safety_violations") or []
     sec.append("<h2>Safety invariants</h2>" + (
         _table([[v["invariant"], f"{v['t_s']:.2f}", v["detail"]] for v in sv],
@@ -434,6 +438,14 @@ def _mc_report(d: Path, out: Path) -> Path:
                        f"{v['margin_p99']:.4g} ({100 * v['margin_p99_frac']:.0f}%)"])
     sec.append("<h2>Contact conditions</h2>" + _table(
         rows_t, ["quantity", "p50", "p99", "worst", "limit", "margin at p99"]))
+    if s.get("drivers"):
+        rows_d = [[LABELS.get(q, "propellant [kg]"),
+                   ", ".join(f"{d['dispersion']} ({d['spearman']:+.2f})" for d in ds)
+                   or "none with |rho| >= 0.2"]
+                  for q, ds in s["drivers"].items()]
+        sec.append("<h2>What drives each quantity</h2><p>Dispersions whose draws "
+                   "rank-correlate most with it (Spearman rho over the runs that made "
+                   "contact).</p>" + _table(rows_d, ["quantity", "strongest drivers"]))
     p = s["propellant_kg"]
     if p:
         sec.append(f"<p>Propellant: p50 {p['p50']:.2f} kg, p99 {p['p99']:.2f} kg, "

@@ -132,6 +132,7 @@ class RunResult:
             "propellant_kg": self.propellant_kg, "sim_time_s": self.sim_time_s,
             "wall_time_s": self.wall_time_s, "realtime_factor": self.realtime_factor,
             "events": self.all_events(), "safety_violations": self.safety_violations,
+            "dispersions": dict(self.world.dispersed) if self.world is not None else {},
             **self.extra,
         }
 
