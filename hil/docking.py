@@ -155,6 +155,7 @@ class DockingInterface:
         self.outcome: str | None = None
         self.latch_failed = False  # fault injection: the capture latches will not close
         self.contacts_without_capture = 0
+        self.last_gap: float | None = None  # axial port gap of the last step, if computed [m]
         self._t_phase = 0.0
         self._rP = np.asarray(target.docking_port_m, float)
         self._rD = np.asarray(chaser.docking_port_m, float)
@@ -165,12 +166,15 @@ class DockingInterface:
     def step(self, plant, dt: float) -> None:
         """Check contact (every step) and run the mechanism after capture."""
         s = self.status
+        self.last_gap = None
         if self.phase == "bounced":  # a contact without capture: apart again?
-            if plant.port_gap(self._rD, self._rP, self._nT) > 0.0:
+            self.last_gap = g = plant.port_gap(self._rD, self._rP, self._nT)
+            if g > 0.0:
                 self.phase = "free"
             return
         if self.phase == "free":
-            if plant.port_gap(self._rD, self._rP, self._nT) > 0.0:
+            self.last_gap = g = plant.port_gap(self._rD, self._rP, self._nT)
+            if g > 0.0:
                 return
             state = np.asarray(plant.state)
             c = contact_conditions(state, plant.t_s, self.n, self.chaser, self.target)

@@ -43,6 +43,9 @@ class SafetyMonitor:
         self._rP = np.ascontiguousarray(target.docking_port_m, float)
         self._nT = np.ascontiguousarray(target.docking_axis, float)
         self.a_max = float(accel_max_mps2)
+        self._same_port = bool(np.array_equal(self._rD, getattr(docking, "_rD", None))
+                               and np.array_equal(self._rP, getattr(docking, "_rP", None))
+                               and np.array_equal(self._nT, getattr(docking, "_nT", None)))
         self.violations: list[dict[str, Any]] = []
         self.abort_t_s: float | None = None
         self.safe_distance_m: float | None = None
@@ -51,7 +54,11 @@ class SafetyMonitor:
         self._contacts_at_abort = 0
 
     def gap(self) -> float:
-        """Axial gap of the chaser's port in front of the station's [m] (truth)."""
+        """Axial gap of the chaser's port in front of the station's [m] (truth); the
+        docking interface's, when it has just computed it for the same geometry."""
+        g = self.docking.last_gap
+        if g is not None and self._same_port:
+            return g
         return float(self.plant.port_gap(self._rD, self._rP, self._nT))
 
     def step(self, dt: float, aborted: bool) -> None:

@@ -12,7 +12,7 @@ import pytest
 from hil.sim import run
 
 KEYS = {"scenario", "seed", "outcome", "contact", "delta_v_mps", "propellant_kg", "events",
-        "safety_violations",
+        "safety_violations", "dispersions",
         "sim_time_s", "wall_time_s", "realtime_factor"}
 CONTACT_KEYS = {"closing_speed_mps", "lateral_speed_mps", "lateral_offset_m",
                 "pitch_yaw_misalignment_deg", "roll_misalignment_deg", "pitch_yaw_rate_dps",
@@ -32,6 +32,7 @@ def test_sim_json_is_one_object_and_exit_code_0(tmp_path):
     assert obj["outcome"] == "docked" and obj["contact"]["within_envelope"] is True
     assert obj["seed"] == 2 and obj["scenario"] == "final-approach"
     assert obj["propellant_kg"] > 0 and obj["delta_v_mps"] > 0
+    assert obj["dispersions"]["mass_frac"] != 0.0 and "position_m_0" in obj["dispersions"]
     # telemetry readable by numpy directly, one row per tick
     t = np.load(tmp_path / "run" / "telemetry.npz")
     n = int(round(obj["sim_time_s"] / 0.02)) + 1
