@@ -29,10 +29,16 @@ from typing import Any
 
 import numpy as np
 
-ENVELOPE_DEFAULT = {"closing_speed_mps": [0.05, 0.10], "lateral_speed_mps": 0.04,
-                    "lateral_offset_m": 0.10, "pitch_yaw_misalignment_deg": 4.0,
-                    "roll_misalignment_deg": 4.0, "pitch_yaw_rate_dps": 0.20,
-                    "roll_rate_dps": 0.20}
+
+def _envelope() -> dict[str, Any]:
+    """The IDSS envelope as ``geometry.json`` stores it (``hil.docking.IDSS``)."""
+    from dataclasses import asdict
+
+    from hil.docking import IDSS
+
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(IDSS).items()}
+
+
 LABELS = {"closing_speed_mps": "closing speed [m/s]",
           "lateral_speed_mps": "lateral speed [m/s]",
           "lateral_offset_m": "lateral misalignment [m]",
@@ -307,7 +313,7 @@ def _run_report(d: Path, out: Path) -> Path:
         raise ReportError(f"{d}/telemetry.npz holds fewer than two samples")
     figs = _Figures(out)
     notes = _run_figures(t, geo, ev, figs)
-    env = geo.get("envelope") or ENVELOPE_DEFAULT
+    env = geo.get("envelope") or _envelope()
     cls = "ok" if summ.get("outcome") == "docked" else "bad"
     sec = [f"<p>Scenario <b>{html.escape(str(summ.get('scenario')))}</b>, seed "
            f"{summ.get('seed')}: outcome <b class='{cls}'>"
@@ -362,7 +368,7 @@ def _mc_report(d: Path, out: Path) -> Path:
     if not rows:
         raise ReportError(f"{d} holds a campaign with no finished runs")
     s = summarize(rows, scenario=man["scenario"], master_seed=man["master_seed"])
-    env = ENVELOPE_DEFAULT
+    env = _envelope()
     figs = _Figures(out)
     ok = np.array([bool(r["success"]) for r in rows])
 
@@ -373,34 +379,34 @@ def _mc_report(d: Path, out: Path) -> Path:
                                                          "lateral_speed_mps"),
              ("roll_misalignment_deg", "pitch_yaw_misalignment_deg"),
              ("roll_rate_dps", "pitch_yaw_rate_dps")]
-    fig, axs = plt.subplots(2, 2, figsize=(12, 9))
-    for ax, (kx, ky) in zip(axs.flat, pairs, strict=True):
-        x, y = col(kx), col(ky)
-        lx = env[kx] if isinstance(env[kx], list) else [0.0, env[kx]]
-        ly = [0.0, env[ky]]
-        ax.add_patch(plt.Rectangle((lx[0], ly[0]), lx[1] - lx[0], ly[1] - ly[0], fill=False,
-                                   ec="tab:red", lw=1.5, label="IDSS envelope"))
-        ax.scatter(x[ok], y[ok], s=8, alpha=0.6, color="tab:blue", label="success")
-        if (~ok).any():
-            ax.scatter(x[~ok], y[~ok], s=20, marker="x", color="tab:red", label="failed")
-        ax.set_xlabel(LABELS[kx])
-        ax.set_ylabel(LABELS[ky])
-        ax.set_xlim(min(lx[0], np.nanmin(x, initial=lx[0])) - 0.05 * (lx[1] - lx[0]),
-                    max(lx[1], np.nanmax(x, initial=lx[1])) * 1.05)
-        ax.set_ylim(-0.05 * ly[1], max(ly[1], np.nanmax(y, initial=ly[1])) * 1.05)
-        ax.grid(alpha=0.3)
-    axs[0, 0].legend(fontsize=8)
+    def scatter(box: bool) -> Any:
+        """The four pairs; with ``box`` the envelope drawn and in view, else zoomed to
+        the data (the envelope is far larger than the spread)."""
+        fig, axs = plt.subplots(2, 2, figsize=(12, 9))
+        for ax, (kx, ky) in zip(axs.flat, pairs, strict=True):
+            x, y = col(kx), col(ky)
+            ax.scatter(x[ok], y[ok], s=8, alpha=0.6, color="tab:blue", label="success")
+            if (~ok).any():
+                ax.scatter(x[~ok], y[~ok], s=20, marker="x", color="tab:red", label="failed")
+            if box:
+                lx = env[kx] if isinstance(env[kx], list) else [0.0, env[kx]]
+                ly = [0.0, env[ky]]
+                ax.add_patch(plt.Rectangle((lx[0], ly[0]), lx[1] - lx[0], ly[1] - ly[0],
+                                           fill=False, ec="tab:red", lw=1.5,
+                                           label="IDSS envelope"))
+                ax.set_xlim(min(lx[0], np.nanmin(x, initial=lx[0])) - 0.05 * (lx[1] - lx[0]),
+                            max(lx[1], np.nanmax(x, initial=lx[1])) * 1.05)
+                ax.set_ylim(-0.05 * ly[1], max(ly[1], np.nanmax(y, initial=ly[1])) * 1.05)
+            ax.set_xlabel(LABELS[kx])
+            ax.set_ylabel(LABELS[ky])
+            ax.grid(alpha=0.3)
+        axs[0, 0].legend(fontsize=8)
+        return fig
+
+    fig = scatter(box=True)
     fig.suptitle(f"contact conditions of {len(rows)} runs against the IDSS envelope")
     figs.add(fig, "mc_contact_scatter", "Contact conditions scattered against the envelope box")
-    # zoomed: the same, scaled to the data (the envelope is far larger than the spread)
-    fig, axs = plt.subplots(2, 2, figsize=(12, 9))
-    for ax, (kx, ky) in zip(axs.flat, pairs, strict=True):
-        ax.scatter(col(kx)[ok], col(ky)[ok], s=8, alpha=0.6, color="tab:blue")
-        if (~ok).any():
-            ax.scatter(col(kx)[~ok], col(ky)[~ok], s=20, marker="x", color="tab:red")
-        ax.set_xlabel(LABELS[kx])
-        ax.set_ylabel(LABELS[ky])
-        ax.grid(alpha=0.3)
+    fig = scatter(box=False)
     fig.suptitle("contact conditions, zoomed to the data")
     figs.add(fig, "mc_contact_scatter_zoom", "Contact conditions, zoomed to the spread")
     fig, axs = plt.subplots(2, 4, figsize=(16, 7))
