@@ -50,11 +50,15 @@ class CanPort:
         Keyword arguments of ``can.Bus`` (``interface``, ``channel``, ``bitrate``, ...).
     max_frames_per_poll : int
         Bound on the work of one poll.
+    open_timeout_s : float
+        Keep retrying a failed open for this long [s] (0: one try). For a bus that may
+        still be coming up, such as a bench's virtual bus on a loaded machine.
     """
 
     def __init__(self, name: str, bus_config: dict[str, Any],
-                 max_frames_per_poll: int = 2000) -> None:
+                 max_frames_per_poll: int = 2000, open_timeout_s: float = 0.0) -> None:
         self.name = name
+        self.open_timeout_s = float(open_timeout_s)
         self.config = dict(bus_config)
         self.max_frames = max_frames_per_poll
         self.stats = PortStats()
@@ -62,12 +66,23 @@ class CanPort:
         self.bus: Any = None
 
     def open(self) -> None:
+        import time
+
         import can
 
-        try:
-            self.bus = can.Bus(**self.config)
-        except Exception as e:  # python-can raises many types for a missing device
-            raise PortError(f"CAN port {self.name!r} ({self.config}): cannot open: {e}") from e
+        end = time.monotonic() + self.open_timeout_s
+        pause = 0.05
+        while True:
+            try:
+                self.bus = can.Bus(**self.config)
+                return
+            except Exception as e:  # python-can raises many types for a missing device
+                if time.monotonic() + pause > end:
+                    raise PortError(f"CAN port {self.name!r} ({self.config}): cannot open: "
+                                    f"{e}") from e
+                log.warning("%s: cannot open yet (%s); trying again", self.name, e)
+                time.sleep(pause)
+                pause = min(2.0, 2 * pause)
 
     def attach(self, driver: Any) -> None:
         """Route the driver's frame ids to it."""

@@ -10,8 +10,10 @@ frames leave in the order it sent them (a transmit FIFO, as SocketCAN's queue), 
 among the nodes' waiting head frames goes to the lowest identifier, and each frame
 occupies the bus for its worst-case bit time (:func:`firmware_bridge.can_icd.frame_bits`).
 With the timing model off, frames are relayed at once in arrival order. Rules can drop,
-corrupt or delay frames (seeded, repeatable). A frame goes to every other client in raw
-mode, not back to its sender (as on a real bus).
+corrupt or delay frames; each frame's draw is a function of the seed, the mission tick,
+the frame's id and its count of that id in the tick, never of the order in which clients'
+frames happen to arrive, so a lockstep run loses the same frames every time. A frame goes
+to every other client in raw mode, not back to its sender (as on a real bus).
 
 Protocol (socketcand, raw mode): server ``< hi >``; client ``< open CHANNEL >``, server
 ``< ok >``; client ``< rawmode >``, server ``< ok >``; then client ``< send ID LEN B0 B1 ..
@@ -27,10 +29,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import heapq
-import itertools
 import json
-import random
 import signal
 import sys
 import threading
@@ -41,6 +42,24 @@ from typing import Any
 from firmware_bridge.can_icd import frame_bits
 
 HOST = "127.0.0.1"  # loopback only: no traffic leaves the machine
+
+
+_M64 = (1 << 64) - 1
+
+
+def _mix(z: int) -> int:
+    """splitmix64's finaliser: a well-spread 64-bit hash of a 64-bit word."""
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9 & _M64
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EB & _M64
+    return z ^ (z >> 31)
+
+
+def _uniform(*words: int) -> float:
+    """A draw in [0, 1) that depends only on ``words`` (seed, tick, id, count, ...)."""
+    h = 0x9E3779B97F4A7C15
+    for w in words:
+        h = _mix((h ^ (w & _M64)) + 0x9E3779B97F4A7C15 & _M64)
+    return (h >> 11) * (1.0 / (1 << 53))
 
 
 SYNC_ID, LOCKSTEP_DONE_ID = 0x080, 0x7E0
@@ -79,10 +98,14 @@ class FaultRule:
 
 @dataclass
 class BusStats:
-    """Bus counters (all cumulative)."""
+    """Bus counters (all cumulative). ``setup_frames_in``/``setup_frames_out`` are the
+    part of ``frames_in``/``frames_out`` offered before the first SYNC frame: the nodes'
+    joining, whose deliveries depend on who has connected yet; what follows is the run."""
 
     frames_in: int = 0
     frames_out: int = 0  # deliveries (one frame to N clients counts N)
+    setup_frames_in: int = 0
+    setup_frames_out: int = 0
     dropped: int = 0
     corrupted: int = 0
     delayed: int = 0
@@ -126,7 +149,8 @@ class VirtualCanBus:
         self.bitrate = bitrate
         self.timing = timing
         self.rules = list(rules or [])
-        self.rng = random.Random(seed)
+        self.seed = int(seed) & _M64
+        self._occurrence: dict[int, int] = {}  # frame id: count within the current tick
         self.grace = handshake_grace_s
         self.stats = BusStats()
         self.clients: list[_Client] = []
@@ -134,7 +158,8 @@ class VirtualCanBus:
         # its own frames in order, as SocketCAN's queue does; ids arbitrate between nodes)
         self._waiting: list[tuple[int, int, float, _Client | None, int, bytes]] = []
         self._fifo: dict[_Client | None, collections.deque] = {}
-        self._order = itertools.count()
+        self._next_order = 0
+        self._run_from: int | None = None  # order of the first SYNC: the run starts
         self._delayed: list[tuple[float, int, _Client | None, int, bytes]] = []
         self._wake = asyncio.Event()
         self._bus_free = 0.0
@@ -146,18 +171,28 @@ class VirtualCanBus:
     def submit(self, sender: _Client | None, frame_id: int, data: bytes) -> None:
         """A frame offered to the bus by ``sender`` (None: the bus itself, in tests)."""
         self.stats.frames_in += 1
+        if frame_id == SYNC_ID and self._run_from is None:
+            self._run_from = self._next_order
+            self.stats.setup_frames_in = self.stats.frames_in - 1
         if frame_id == SYNC_ID and len(data) >= 4:
-            self.tick = int.from_bytes(data[:4], "little")
+            tick = int.from_bytes(data[:4], "little")
+            if tick != self.tick:
+                self._occurrence.clear()
+            self.tick = tick
         delay = 0.0
-        for r in self.rules:
+        if self.rules:
+            occ = self._occurrence.get(frame_id, 0)
+            self._occurrence[frame_id] = occ + 1
+        for i, r in enumerate(self.rules):
             if r.babble_hz or not r.matches(frame_id) or not r.active(self.tick):
                 continue
-            if r.drop_prob and self.rng.random() < r.drop_prob:
+            key = (self.seed, self.tick, frame_id, occ, i)
+            if r.drop_prob and _uniform(*key, 0) < r.drop_prob:
                 self.stats.dropped += 1
                 return
-            if r.corrupt_prob and data and self.rng.random() < r.corrupt_prob:
+            if r.corrupt_prob and data and _uniform(*key, 1) < r.corrupt_prob:
                 b = bytearray(data)
-                bit = self.rng.randrange(8 * len(b))
+                bit = int(_uniform(*key, 2) * 8 * len(b))
                 b[bit // 8] ^= 1 << (bit % 8)
                 data = bytes(b)
                 self.stats.corrupted += 1
@@ -165,11 +200,15 @@ class VirtualCanBus:
         now = time.monotonic()
         if delay > 0:
             self.stats.delayed += 1
-            heapq.heappush(self._delayed, (now + delay, next(self._order), sender, frame_id,
+            heapq.heappush(self._delayed, (now + delay, self._order(), sender, frame_id,
                                            data))
         else:
-            self._offer((frame_id, next(self._order), now, sender, frame_id, data))
+            self._offer((frame_id, self._order(), now, sender, frame_id, data))
         self._wake.set()
+
+    def _order(self) -> int:
+        self._next_order += 1
+        return self._next_order - 1
 
     def _offer(self, entry: tuple[int, int, float, _Client | None, int, bytes]) -> None:
         """Queue a frame behind its sender's earlier ones; the head joins arbitration."""
@@ -189,7 +228,8 @@ class VirtualCanBus:
             del self._fifo[entry[3]]
         return entry
 
-    def _deliver(self, sender: _Client | None, frame_id: int, data: bytes, t: float) -> None:
+    def _deliver(self, sender: _Client | None, frame_id: int, data: bytes, t: float,
+                 order: int) -> None:
         line = (f"< frame {frame_id:03X} {t:.6f} {data.hex().upper()} >").encode("ascii")
         now = time.monotonic()
         for c in self.clients:
@@ -197,10 +237,12 @@ class VirtualCanBus:
                 continue
             if now < c.ready_at:
                 c.held.append(line)  # delivered when its grace ends, never dropped
-                continue
-            c.writer.write(line)
+            else:
+                c.writer.write(line)
             c.tx += 1
             self.stats.frames_out += 1
+            if self._run_from is None or order < self._run_from:
+                self.stats.setup_frames_out += 1
 
     async def _scheduler(self) -> None:
         """Move frames from the waiting queue onto the bus, one at a time.
@@ -212,7 +254,7 @@ class VirtualCanBus:
         about a millisecond.
         """
         eps = 2e-4
-        inflight: tuple[float, _Client | None, int, bytes] | None = None
+        inflight: tuple[float, _Client | None, int, bytes, int] | None = None
         while True:
             now = time.monotonic()
             while self._delayed and self._delayed[0][0] <= now:
@@ -220,23 +262,23 @@ class VirtualCanBus:
                 self._offer((fid, order, t_due, sender, fid, data))
             if not self.timing:
                 while self._waiting:
-                    _fid, _o, _t, sender, fid, data = self._take()
-                    self._deliver(sender, fid, data, now)
+                    _fid, o, _t, sender, fid, data = self._take()
+                    self._deliver(sender, fid, data, now, o)
             else:
                 while True:
                     if inflight is not None:
-                        done_at, sender, fid, data = inflight
+                        done_at, sender, fid, data, o = inflight
                         if done_at > now + eps:
                             break
-                        self._deliver(sender, fid, data, done_at)
+                        self._deliver(sender, fid, data, done_at, o)
                         self._bus_free = done_at
                         inflight = None
                     if not self._waiting:
                         break
-                    _fid, _o, t_arr, sender, fid, data = self._take()
+                    _fid, o, t_arr, sender, fid, data = self._take()
                     dur = frame_bits(len(data)) / self.bitrate
                     self.stats.busy_s += dur
-                    inflight = (max(self._bus_free, t_arr) + dur, sender, fid, data)
+                    inflight = (max(self._bus_free, t_arr) + dur, sender, fid, data, o)
             await self._flush()
             wake_at = []
             if self._delayed:
@@ -257,9 +299,7 @@ class VirtualCanBus:
             if c.held and now >= c.ready_at:
                 for line in c.held:
                     c.writer.write(line)
-                c.tx += len(c.held)
-                self.stats.frames_out += len(c.held)
-                c.held.clear()
+                c.held.clear()  # counted when held
             try:
                 if c.writer.transport.get_write_buffer_size() > 1 << 20:
                     await c.writer.drain()  # a slow client: back-pressure, not memory
@@ -278,9 +318,17 @@ class VirtualCanBus:
             await self._serve(reader, writer)
         except asyncio.CancelledError:  # the bus is stopping
             pass
+        except Exception:  # one client's trouble must never stop the bus for the others
+            import traceback
+
+            self.stats.parse_errors += 1
+            print(f"canbus: client handler failed:\n{traceback.format_exc()}",
+                  file=sys.stderr, flush=True)
+            with contextlib.suppress(Exception):
+                writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
+        peer = writer.get_extra_info("peername") or ("?", self.stats.clients)
         c = _Client(f"{peer[0]}:{peer[1]}", writer)
         self.stats.clients += 1
         self.clients.append(c)

@@ -1,7 +1,8 @@
 """``flightsw`` command line: list scenarios, fly one, benchmark the kernels.
 
-Exit codes: 0 docked within the IDSS envelope; 1 any other outcome; 2 usage or
-configuration error.
+Exit codes: 0 docked within the IDSS envelope; 1 any other outcome of the flight; 2 usage
+or configuration error; 3 the bench failed (a bench process ended or hung: the error names
+it and shows the last lines of its output), so the flight says nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from flightsw.config import ConfigError
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_BENCH = 0, 1, 2, 3
 
 
 def _cmd_scenarios(args: argparse.Namespace) -> int:
@@ -123,18 +124,28 @@ def _cmd_hil(args: argparse.Namespace) -> int:
     if not speed > 0:
         print("flightsw: error: --speed must be positive", file=sys.stderr)
         return EXIT_USAGE
+    import signal
+
+    def terminate(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # the run's clean-up ends every bench process
+
+    signal.signal(signal.SIGTERM, terminate)
     try:
         bench = resolve_bench(load_bench(args.bench))
         for w in bench.warnings:
             print(f"flightsw: warning: bench {bench.name}: {w}", file=sys.stderr)
         res = run_hil(sc, args.seed, bench=bench, realtime=args.realtime, speed=speed,
-                      out_dir=args.out, bus_timing=not args.no_bus_timing)
+                      out_dir=args.out, bus_timing=not args.no_bus_timing,
+                      startup_timeout_s=args.startup_timeout, node_timeout_s=args.node_timeout)
     except DeviceMissing as e:
         return _error("bench error", e, EXIT_USAGE)
     except ValueError as e:
         return _error("error", e, EXIT_USAGE)
-    except NodeFailure as e:
-        return _error("bench failure", e, EXIT_FAIL)
+    except (NodeFailure, ConnectionError) as e:
+        return _error("bench failure", e, EXIT_BENCH)
+    except KeyboardInterrupt:
+        print("flightsw: interrupted; every bench process has been stopped", file=sys.stderr)
+        return 130
     if args.json:
         sys.stdout.write(json.dumps(res.summary()) + "\n")
     else:
@@ -362,6 +373,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --realtime: run X times faster than real time (default 1)")
     s.add_argument("--no-bus-timing", action="store_true",
                    help="relay CAN frames at once instead of modelling the 1 Mbit/s bus")
+    s.add_argument("--startup-timeout", type=float, default=300.0, metavar="S",
+                   help="wall seconds for every bench process to join (default 300: a "
+                        "loaded machine can be slow, which is not a failure)")
+    s.add_argument("--node-timeout", type=float, default=None, metavar="S",
+                   help="lockstep: fail the bench when a node has not answered a tick in S "
+                        "wall seconds (default: wait as long as its process lives)")
     s.set_defaults(func=_cmd_hil)
     s = sub.add_parser("run", help="the flight software alone against a bench's buses "
                                    "(embedded deployment; stops on SIGINT/SIGTERM)")
@@ -429,8 +446,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "seed", None) is not None and args.seed < 0:
-        print("flightsw: error: --seed must be >= 0", file=sys.stderr)
+    from hil.config import SEED_MAX
+
+    if getattr(args, "seed", None) is not None and not 0 <= args.seed <= SEED_MAX:
+        print(f"flightsw: error: --seed must be in [0, {SEED_MAX}] (48 bits)", file=sys.stderr)
         return EXIT_USAGE
     try:
         return args.func(args)

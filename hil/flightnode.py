@@ -68,7 +68,9 @@ class FlightNode:
                     raise ValueError("an emulated CAN unit needs the virtual bus's port")
                 cfg = {"interface": "socketcand", "host": "127.0.0.1",
                        "port": virtual_can_port, "channel": "can0", "tcp_tune": True}
-            self.can_ports[name] = CanPort(name, cfg)
+            # the bench's own bus may still be coming up on a loaded machine: retry
+            self.can_ports[name] = CanPort(name, cfg, open_timeout_s=300.0 if name == "virtual"
+                                           else 0.0)
         for unit in CAN_UNITS:
             self.can_ports[bench.bus_of(unit)].attach(self.drivers[unit])
         paths = serial_paths or {}

@@ -27,6 +27,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import tty
 from pathlib import Path
@@ -39,7 +40,16 @@ from flightsw.executive import request_realtime_priority
 from flightsw.fsw import FlightSoftware
 from hil.benchfile import SERIAL_UNITS, Bench, load_bench
 from hil.config import Scenario
-from hil.nodes import ACTUATORS, EMULATORS, NODES, READY, Lockstep
+from hil.nodes import (
+    ACTUATORS,
+    EMULATORS,
+    END_PHASE,
+    MASTER_NODE,
+    NODES,
+    READY,
+    Lockstep,
+    connect_virtual_can,
+)
 from hil.safety import SafetyMonitor
 from hil.shm import SharedTruth
 from hil.sim import G0, RunResult
@@ -86,36 +96,75 @@ def bus_rules(sc: Scenario, dt: float, realtime: bool) -> list[dict[str, Any]]:
 
 
 class NodeFailure(RuntimeError):
-    """A bench process did not answer in time (it hung or died)."""
+    """A bench process failed: it exited when it should not have, or did not answer within
+    a configured bound. The message names it and shows the last lines of its output."""
+
+
+TAIL_LINES = 15
+"""Lines of a failed bench process's output shown in the error."""
 
 
 class _Procs:
-    """Child processes that all end with the run."""
+    """Child processes that all end with the run.
+
+    Each child runs the installed package (``python -P``: the current folder, say a
+    source checkout without compiled kernels, never shadows it) and writes its output to
+    ``<name>.log``: in the run's ``--out`` folder when there is one, else in a temporary
+    folder removed when the run ends, so that a failure can always show what the process
+    said.
+    """
 
     def __init__(self, log_dir: Path | None) -> None:
         self.procs: list[tuple[str, subprocess.Popen]] = []
-        self.log_dir = log_dir
+        self._tmp = None if log_dir is not None else tempfile.TemporaryDirectory(
+            prefix="flightsw-bench-")
+        self.log_dir = log_dir if log_dir is not None else Path(self._tmp.name)  # type: ignore[union-attr]
         self._files: list[Any] = []
+        self.killed: set[str] = set()  # ended on purpose (fault injection)
 
     def start(self, name: str, args: list[str], pass_fds: tuple[int, ...] = (),
               stdout: int | None = None) -> subprocess.Popen:
-        if stdout is None:
-            if self.log_dir is not None:
-                f = open(self.log_dir / f"{name}.log", "w")  # noqa: SIM115 - closed in stop()
-                self._files.append(f)
-                out: Any = f
-            else:
-                out = subprocess.DEVNULL
-        else:
-            out = stdout
-        p = subprocess.Popen([sys.executable, *args], stdin=subprocess.PIPE, stdout=out,
-                             stderr=subprocess.STDOUT if out is not subprocess.PIPE else None,
-                             pass_fds=pass_fds, text=True)
+        f = open(self.log_dir / f"{name}.log", "w")  # noqa: SIM115 - closed in stop()
+        self._files.append(f)
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        p = subprocess.Popen([sys.executable, "-P", *args], stdin=subprocess.PIPE,
+                             stdout=f if stdout is None else stdout, stderr=f,
+                             pass_fds=pass_fds, text=True, env=env)
         self.procs.append((name, p))
         return p
 
     def dead(self) -> list[str]:
         return [n for n, p in self.procs if p.poll() is not None]
+
+    def kill(self, name: str) -> None:
+        """End ``name`` on purpose (a unit crash injected by the scenario)."""
+        for n, p in self.procs:
+            if n == name:
+                self.killed.add(name)
+                p.kill()
+                p.wait(30)
+
+    def tail(self, name: str, n: int = TAIL_LINES) -> list[str]:
+        """The last ``n`` lines ``name`` wrote."""
+        try:
+            text = (self.log_dir / f"{name}.log").read_text(errors="replace")
+        except OSError:
+            return []
+        return text.rstrip().splitlines()[-n:]
+
+    def failure(self, name: str, what: str, why: str | None = None) -> NodeFailure:
+        """The error for bench process ``name``: what happened, and its last lines."""
+        p = dict(self.procs).get(name)
+        if why is None:
+            rc = None if p is None else p.poll()
+            why = (f"bench process {name!r} exited" if rc is None or rc >= 0
+                   else f"bench process {name!r} was killed by signal {-rc}")
+            if rc is not None and rc >= 0:
+                why += f" with code {rc}"
+        lines = self.tail(name)
+        out = "\n".join(f"  | {line}" for line in lines) if lines else "  | (no output)"
+        return NodeFailure(f"{what}: {why}; the last lines of its output "
+                           f"({self.log_dir / (name + '.log')}):\n{out}")
 
     def stop(self) -> None:
         # last started first: the flight software, then the units, then the bus they use
@@ -132,10 +181,16 @@ class _Procs:
         for f in self._files:
             f.close()
 
+    def cleanup(self) -> None:
+        """Remove the temporary log folder (after any error message has been built)."""
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
 
 def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None,
             realtime: bool = False, speed: float = 1.0, out_dir: str | Path | None = None,
-            bus_timing: bool = True, node_timeout_s: float = 10.0,
+            bus_timing: bool = True, node_timeout_s: float | None = None,
+            startup_timeout_s: float = 300.0,
             kill_at: dict[str, int] | None = None, stop_on_abort: bool = False,
             after_abort_s: float | None = None) -> RunResult:
     """Fly ``sc`` over a bench: lockstep, or wall-paced with ``realtime``.
@@ -149,6 +204,13 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     unit's driver goes stale, a dead RCS driver fires nothing. ``stop_on_abort`` ends the
     run when the flight software starts a retreat, instead of flying the retreat out;
     ``after_abort_s`` [s] flies that much of it (safety is checked throughout).
+
+    Nothing in a lockstep run depends on the wall clock: each tick waits for every live
+    node however long it takes (``node_timeout_s`` [s], None by default, bounds a wait
+    for a hung node), and a unit is gone only when its process has ended on purpose
+    (``kill_at``, a declared crash). ``startup_timeout_s`` [s] bounds the wait for every
+    node to join. Any other end of a bench process raises :class:`NodeFailure` naming it,
+    with the last lines of its output.
 
     The scenario's faults act where they would on a real bench: a unit's sensor or line
     faults in its own process, thruster faults in the RCS unit, CAN faults as rules of the
@@ -210,7 +272,8 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                             stdout=subprocess.PIPE)
         line = bus_p.stdout.readline()
         if not line.startswith("PORT "):
-            raise NodeFailure(f"the CAN bus process did not start: {line!r}")
+            bus_p.wait(10)
+            raise procs.failure("canbus", "start-up")
         port = int(line.split()[1])
         ptys = {}
         for unit in SERIAL_UNITS:
@@ -230,8 +293,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         mode = "paced" if realtime else "lockstep"
         common = ["--scenario", sc.file, "--seed", str(seed), "--shm", truth.name,
                   "--can-port", str(port), "--mode", mode]
-        bus_client = can.Bus(interface="socketcand", host="127.0.0.1", port=port,
-                             channel="can0", tcp_tune=True)
+        bus_client = connect_virtual_can(port, startup_timeout_s)
         ls = Lockstep(bus_client)
         if out is not None:
             # the whole bus, as the time master hears it (every frame but its own, which
@@ -263,11 +325,23 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                             "--rt-priority", str(FSW_RT_PRIORITY if realtime else 0),
                             *[f"--pty={u}={p[1]}" for u, p in ptys.items()]])
 
-        gone: set[str] = set()  # bench processes that have died (killed or crashed)
+        gone: set[str] = set()  # units ended on purpose (killed: a declared crash)
 
-        def wait_for(phase: int, tick: int, nodes: set[int], what: str) -> None:
-            """Wait for every live node's report; a dead flight software is fatal."""
-            end = time.monotonic() + node_timeout_s
+        def check_processes(what: str, units_too: bool = True) -> None:
+            """A bench process that ended by itself fails the bench, naming it."""
+            for name in procs.dead():
+                if name in gone:
+                    continue
+                if name in procs.killed:
+                    gone.add(name)
+                    continue
+                if name == "fsw" or name == "canbus" or units_too:
+                    raise procs.failure(name, what)
+
+        def wait_for(phase: int, tick: int, nodes: set[int], what: str,
+                     timeout_s: float | None = None, units_too: bool = True) -> None:
+            """Wait for every live node's report, as long as it takes (or ``timeout_s``)."""
+            end = None if timeout_s is None else time.monotonic() + timeout_s
             while not ls.have(phase, tick, nodes - {NODES[n] for n in gone}):
                 msg = bus_client.recv(timeout=0.2)
                 if msg is not None and bus_log is not None:
@@ -275,20 +349,15 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                 if msg is not None and msg.arbitration_id == ls.DONE:
                     ls.on_frame(msg.arbitration_id, bytes(msg.data))
                     continue
-                for name in procs.dead():
-                    if name in gone or name == "canbus":
-                        continue
-                    if name == "fsw":
-                        raise NodeFailure(f"{what}: the flight-software process exited")
-                    gone.add(name)
-                    log.warning("%s: bench process %s has exited; going on without it",
-                                what, name)
-                if time.monotonic() > end:
+                check_processes(what, units_too)
+                if end is not None and time.monotonic() > end:
                     missing = nodes - ls.done.get((phase, tick), set())
                     names = [n for n, i in NODES.items() if i in missing]
-                    raise NodeFailure(f"{what}: no answer from {names} in {node_timeout_s} s")
+                    raise procs.failure(names[0], what, f"no answer from {names} in "
+                                                        f"{timeout_s:g} s")
 
-        wait_for(0, READY, {NODES["fsw"], *(NODES[u] for u in emulated)}, "start-up")
+        wait_for(0, READY, {NODES["fsw"], *(NODES[u] for u in emulated)}, "start-up",
+                 startup_timeout_s)
         time.sleep(0.1)  # every client past its handshake grace
         n_ticks = int(math.ceil(sc.time_limit_s / dt))
         actuators = {NODES[a] for a in ACTUATORS if a in emulated}
@@ -310,13 +379,12 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         # truth as the time master sees it, for flightsw report (the flight software's
         # internals stay in its own process)
         if out is not None:
-            rec = np.zeros((n_ticks + 1, 15 + nthr + 1))
+            rec = np.zeros((min(n_ticks + 1, 1 << 15), 15 + nthr + 1))  # grows as it goes
         for k in range(n_ticks + 1):
             for name in [n for n, at in kills.items() if at == k]:
-                for n, p in procs.procs:
-                    if n == name:
-                        p.kill()  # fault injection: the unit dies
-                        p.wait(5)
+                procs.kill(name)  # fault injection: the unit dies before this tick
+                gone.add(name)
+                truth.dev_lost[EMULATORS.index(name)] = 1.0  # not waited for again
                 del kills[name]
             if realtime:
                 deadline = t_start + k * wall_period
@@ -327,9 +395,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                 lateness.append(now - deadline)
                 if now > deadline + wall_period:
                     master_overruns += 1
-                for name in procs.dead():
-                    if name == "fsw":
-                        raise NodeFailure(f"tick {k}: the flight-software process exited")
+                check_processes(f"tick {k}")
             if k > 0:
                 if realtime:
                     # what the RCS unit executed since the last step (seqlock: retry while
@@ -342,8 +408,9 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                     plant.t_on[:] = t_on if s0 != act_seen else 0.0
                     act_seen = s0
                 else:
-                    wait_for(1, k - 1, {NODES["fsw"]}, f"tick {k - 1} flight software")
-                    wait_for(2, k - 1, actuators, f"tick {k - 1} actuators")
+                    wait_for(1, k - 1, {NODES["fsw"]}, f"tick {k - 1} flight software",
+                             node_timeout_s)
+                    wait_for(2, k - 1, actuators, f"tick {k - 1} actuators", node_timeout_s)
                     plant.t_on[:] = truth.on_times[: plant.nthr]
                 if "rcs" in gone or "rcs" not in emulated:
                     plant.t_on[:] = 0.0  # no thruster driver here: the plant sees no firing
@@ -357,6 +424,8 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
             truth.mech_status[:] = local.mech_in.buf
             truth.tick[0], truth.t_s[0] = k, plant.t_s
             if rec is not None:
+                if k >= len(rec):
+                    rec = np.concatenate((rec, np.zeros_like(rec)))
                 row = rec[k]
                 row[0] = plant.t_s
                 row[1:14] = plant.state[0:13]
@@ -381,10 +450,14 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
             if dock.outcome == "docked" and truth.fsw_state[0] == 8.0:  # mated
                 break
         truth.end_tick[0] = ticks  # wall-paced: the flight software stops there too
-        # let the flight software finish the last tick it was given
         if not realtime:
-            with contextlib.suppress(NodeFailure):
-                wait_for(1, ticks - 1, {NODES["fsw"]}, "last tick")
+            # every node finishes the last tick it was given; then the end of the run,
+            # which the flight software answers once it has read every frame before it
+            wait_for(1, ticks - 1, {NODES["fsw"]}, "last tick", node_timeout_s)
+            wait_for(2, ticks - 1, actuators, "last tick actuators", node_timeout_s)
+            ls.send_done(MASTER_NODE, END_PHASE, ticks)
+            wait_for(END_PHASE, ticks, {NODES["fsw"]}, "end of run", node_timeout_s,
+                     units_too=False)
     finally:
         if bus_client is not None:
             bus_client.shutdown()
@@ -417,6 +490,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                           "first_stale_tick": int(truth.dev_first_stale_tick[i])}
                    for i, name in enumerate(EMULATORS)}
         truth.close()
+        procs.cleanup()
     wall = time.perf_counter() - t_wall0
 
     state = STATES[int(fsw_state)]
@@ -461,7 +535,9 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     ports = fsw_report.get("ports", {})
     buses: dict[str, Any] = {"can0": {
         "kind": "can", "virtual": True, "timing_model": bus_timing and bench.virtual_can.timing,
-        "frames_in": bus_report.get("frames_in"), "frames_out": bus_report.get("frames_out"),
+        # the run's frames, from the first SYNC on (the nodes' joining is set-up traffic)
+        "frames_in": _minus(bus_report, "frames_in", "setup_frames_in"),
+        "frames_out": _minus(bus_report, "frames_out", "setup_frames_out"),
         "dropped": bus_report.get("dropped"), "corrupted": bus_report.get("corrupted"),
         "parse_errors": bus_report.get("parse_errors")}}
     for name, st in ports.items():
@@ -482,6 +558,11 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     if out is not None and rec is not None:
         _save_truth(out, sc, world, res, rec[:ticks])
     return res
+
+
+def _minus(d: dict[str, Any], total: str, part: str) -> int | None:
+    """``d[total] - d[part]``, None when the bus sent no report."""
+    return None if total not in d else int(d[total]) - int(d.get(part, 0))
 
 
 def _save_truth(out: Path, sc: Any, world: Any, res: RunResult, rec: np.ndarray) -> None:

@@ -18,8 +18,16 @@ Lockstep protocol, tick k (see ``docs/can-icd.md``, LOCKSTEP_DONE):
    put it in the shared truth and send DONE(node, phase 2, k); the time master waits for
    those before it steps the plant.
 
-Each process announces itself with DONE(node, phase 0, READY) once connected, and ends when
-its parent closes its standard input, on SIGTERM, or when the bus goes away.
+At the end the time master sends DONE(0x00, phase 3, ticks) once every node has finished
+the last tick; the flight software answers it with DONE(FSW, phase 3, ticks) once it has
+read every frame before it, so the counters it reports are those of the run, whatever the
+machine's load. Nothing in lockstep is timed on the wall clock: a slow unit makes the run
+slower, and a unit is gone only when the time master has seen its process end (``dev_lost``
+in the shared truth, set before the SYNC of the first tick without it).
+
+Each process announces itself with DONE(node, phase 0, READY) once connected (retrying its
+connection to the bus until it is up), and ends when its parent closes its standard input
+or dies, on SIGTERM, or when the bus goes away.
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ from pathlib import Path
 from typing import Any
 
 READY = 0xFFFFFFFF
+END_PHASE = 3
+MASTER_NODE = 0x00
 NODES = {"fsw": 0x01, "imu": 0x10, "star_tracker": 0x11, "lidar": 0x12, "rcs": 0x20,
          "dock": 0x30}
 EMULATORS = ("imu", "star_tracker", "lidar", "rcs", "dock")
@@ -63,6 +73,8 @@ class Lockstep:
         self.last_sync: int | None = None
         self.done: dict[tuple[int, int], set[int]] = {}
         self.serial_bytes: dict[int, int] = {}  # node: bytes on its line [mod 65536]
+        self.end_tick: int | None = None  # set by the time master's end-of-run report
+        self.on_first_sync: Any = None  # called once, as the first SYNC is taken
 
     @property
     def frame_ids(self) -> tuple[int, int]:
@@ -83,10 +95,14 @@ class Lockstep:
         """Record a SYNC or DONE frame; returns (kind, tick, node, phase)."""
         if frame_id == self.SYNC:
             v = self.sync_msg.decode(data, decode_choices=False)
+            if self.last_sync is None and self.on_first_sync is not None:
+                self.on_first_sync()
             self.last_sync = int(v["Tick"])
             return ("sync", self.last_sync, 0, 0)
         v = self.done_msg.decode(data)
         key = (int(v["Phase"]), int(v["Tick"]))
+        if key[0] == END_PHASE and int(v["Node"]) == MASTER_NODE:
+            self.end_tick = key[1]
         self.done.setdefault(key, set()).add(int(v["Node"]))
         if key[0] == 0 and key[1] != READY:
             self.serial_bytes[int(v["Node"])] = int(v["Serial_bytes"])
@@ -100,22 +116,52 @@ class Lockstep:
             del self.done[key]
 
 
-def _can_client(port: int) -> Any:
+CONNECT_TIMEOUT_S = 300.0
+"""How long a node keeps retrying its connection to the bench's bus [s]: generous, as a
+loaded machine can take long to schedule the bus process (slowness is not failure)."""
+
+
+def connect_virtual_can(port: int, timeout_s: float = CONNECT_TIMEOUT_S) -> Any:
+    """python-can's stock socketcand client on the bench bus at 127.0.0.1:``port``,
+    retrying (with back-off) until ``timeout_s`` [s] while the handshake fails."""
     import can
 
     logging.getLogger("can.interfaces.socketcand.socketcand").setLevel(logging.ERROR)
-    return can.Bus(interface="socketcand", host="127.0.0.1", port=port, channel="can0",
-                   tcp_tune=True)  # no Nagle: a frame goes out at once
+    end = time.monotonic() + timeout_s
+    pause, tries = 0.05, 0
+    while True:
+        tries += 1
+        try:
+            return can.Bus(interface="socketcand", host="127.0.0.1", port=port,
+                           channel="can0", tcp_tune=True)  # no Nagle: frames go at once
+        except (can.CanError, OSError) as e:
+            if time.monotonic() + pause > end:
+                raise ConnectionError(f"no virtual CAN bus on 127.0.0.1:{port} after "
+                                      f"{tries} tries in {timeout_s:g} s: {e}") from e
+            log.warning("joining the bus on port %d (try %d): %s; trying again", port,
+                        tries, e or type(e).__name__)
+            time.sleep(pause)
+            pause = min(2.0, 2 * pause)
 
 
 def _exit_when_parent_goes(stop: threading.Event) -> None:
-    def watch() -> None:
+    """Set ``stop`` when standard input closes, when the parent process dies (this process
+    is then re-parented) or on SIGTERM."""
+    parent = os.getppid()
+
+    def watch_stdin() -> None:
         try:
             sys.stdin.read()
         finally:
             stop.set()
 
-    threading.Thread(target=watch, daemon=True).start()
+    def watch_parent() -> None:
+        while not stop.wait(0.5):
+            if os.getppid() != parent:
+                stop.set()
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    threading.Thread(target=watch_parent, daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
 
@@ -153,7 +199,7 @@ def device_main(args: argparse.Namespace) -> int:
     seed = args.seed
     kind = args.kind
     node = NODES[kind]
-    bus = _can_client(args.can_port)
+    bus = connect_virtual_can(args.can_port)
     ls = Lockstep(bus)
     model: Any = None
     msg: Any = None
@@ -219,6 +265,8 @@ def device_main(args: argparse.Namespace) -> int:
             fid = m.arbitration_id
             if fid in ls.frame_ids:
                 kind_, tick, who, phase = ls.on_frame(fid, bytes(m.data))
+                if ls.end_tick is not None:
+                    continue  # the run is over: nothing more to send (stdin ends us)
                 if kind_ == "sync":
                     t_ns = tick * period_ns
                     t_s = tick * dt_s
@@ -293,8 +341,15 @@ def fsw_main(args: argparse.Namespace) -> int:
     period_ns = fsw.base_period_ns
     vbus = node.can_ports.get("virtual")
     ls = Lockstep(vbus.bus) if vbus is not None else None
+    setup: dict[str, int] = {}  # the bench port's counters before the run (joining traffic)
     if vbus is not None and ls is not None:
         vbus.attach(ls)
+
+        def run_starts() -> None:
+            setup.update(vbus.stats.as_dict())
+            setup["rx_frames"] -= 1  # this SYNC is the run's first frame
+
+        ls.on_first_sync = run_starts
     g, seq = fsw.guidance.guidance_out, fsw.sequencer
     truth.dev_first_stale_tick[:] = -1.0
     retreat_done = 0.0
@@ -336,7 +391,11 @@ def fsw_main(args: argparse.Namespace) -> int:
             import json
 
             with contextlib.suppress(OSError):
-                Path(args.report).write_text(json.dumps(node.summary()))
+                summary = node.summary()
+                port = summary["ports"].get("virtual", {})
+                for key, n in setup.items():  # the run's own traffic, as the bus reports it
+                    port[key] -= n
+                Path(args.report).write_text(json.dumps(summary))
     return 0
 
 
@@ -359,9 +418,21 @@ def _fsw_paced(args: argparse.Namespace, node: Any, truth: Any, stop: threading.
     t0_ns = round(truth.epoch[0] * 1e9) + round(period_ns / speed / 2)
     clock = clock_cls(period_ns, speed=speed, t0_ns=t0_ns)
     tm = truth.fsw_timing
+    # the time master's clock must move: if its tick stands still for this long [s] of
+    # wall time, it has stopped or hung, and this node stops too rather than fly on alone
+    stall_s = max(5.0, 250 * period_ns * 1e-9 / speed)
+    master_tick, master_seen = -1.0, time.monotonic()
     for k, t_ns in clock:
         if 0 < truth.end_tick[0] <= k:
             break  # the run has ended
+        if k % 25 == 0:
+            now = time.monotonic()
+            if truth.tick[0] != master_tick:
+                master_tick, master_seen = float(truth.tick[0]), now
+            elif now - master_seen > stall_s:
+                log.error("the time master's clock has stood at tick %d for %.0f s: "
+                          "stopping", master_tick, now - master_seen)
+                break
         node.read(t_ns)
         node.cycle(k, t_ns)
         after_cycle(k)
@@ -383,46 +454,47 @@ def _fsw_paced(args: argparse.Namespace, node: Any, truth: Any, stop: threading.
 def _fsw_lockstep(args: argparse.Namespace, node: Any, ls: Lockstep, vbus: Any, truth: Any,
                   stop: threading.Event, after_cycle: Any, period_ns: int) -> None:
     """Lockstep: cycle k once SYNC(k), every live emulator's report and every serial byte
-    it reported are in."""
+    it reported are in. No wall-clock bound: a unit is waited for until it reports or the
+    time master marks it lost (its process has ended); the run ends on the time master's
+    end-of-run report, answered once every frame before it has been read."""
     emulator_nodes = {NODES[k] for k in node.bench.emulated}
     serials = {NODES[u]: p for u, p in node.serial_ports.items()
                if node.bench.devices[u].emulated}
     fds = [fd for p in serials.values() if (fd := p.fileno()) is not None]
-    lost: set[int] = set()  # units that missed a lockstep deadline: not waited for again
+    unit_index = {NODES[u]: i for i, u in enumerate(EMULATORS)}
 
-    def missing_bytes() -> list[int]:
+    def lost() -> set[int]:
+        """Units whose process the time master has seen end: not waited for again."""
+        return {n for n in emulator_nodes if truth.dev_lost[unit_index[n]] != 0.0}
+
+    def missing_bytes(gone: set[int]) -> list[int]:
         """Serial units whose reported bytes for this tick have not all arrived."""
-        return [n for n, p in serials.items() if n not in lost
+        return [n for n, p in serials.items() if n not in gone
                 and (ls.serial_bytes.get(n, 0) - p.stats.bytes_in) & 0xFFFF]
 
     me = NODES["fsw"]
     k = 0
     while not stop.is_set():
         t_ns = k * period_ns
-        synced_at = None
-        while not stop.is_set():
+        while not stop.is_set() and ls.end_tick is None:
             if ls.last_sync == k:
-                if ls.have(0, k, emulator_nodes - lost):
+                gone = lost()
+                if ls.have(0, k, emulator_nodes - gone):
                     for p in serials.values():
                         p.poll(t_ns)
-                    if not missing_bytes():
+                    if not missing_bytes(gone):
                         break
                     select.select(fds, [], [], 0.005)
                 else:
                     vbus.poll(t_ns, timeout=0.05)
-                synced_at = synced_at or time.monotonic()
-                if time.monotonic() - synced_at > args.node_timeout:
-                    late = (emulator_nodes - lost - ls.done.get((0, k), set())) | set(
-                        missing_bytes())
-                    lost |= late
-                    log.warning("tick %d: no data from %s; going on without them", k,
-                                [n for n, i in NODES.items() if i in late])
-                    break
                 continue
             vbus.poll(t_ns, timeout=0.05)
             if vbus.stats.rx_errors > 100:  # the bus is gone
                 stop.set()
         if stop.is_set():
+            break
+        if ls.end_tick is not None:
+            ls.send_done(me, END_PHASE, ls.end_tick)  # every frame of the run is read
             break
         node.read(t_ns)
         node.cycle(k, t_ns)
@@ -462,9 +534,6 @@ def main(argv: list[str] | None = None) -> int:
                        help="wall-paced: SCHED_FIFO priority of the process (0: none)")
     f.add_argument("--speed", type=float, default=1.0,
                    help="wall-paced: mission time per wall time")
-    f.add_argument("--node-timeout", type=float, default=2.0,
-                   help="wall seconds to wait for a unit's lockstep report before going on "
-                        "without it")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format=f"{args.role} %(name)s: %(message)s")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")

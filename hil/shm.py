@@ -35,8 +35,9 @@ LAYOUT = {
     "fsw_timing": (132, 4),  # cycles, overruns, lateness p99 and max [ms] of the FSW clock
     "fsw_priority": (136, 1),  # SCHED_FIFO priority the flight software got (0: normal)
     "end_tick": (137, 1),  # wall-paced: the tick count at which the run ended (0: running)
+    "dev_lost": (138, 5),  # per unit: 1.0 once the time master has seen its process end
 }
-SIZE = 138
+SIZE = 143
 
 
 class SharedTruth:

@@ -110,7 +110,7 @@ def _waiting_together(frames):
     async def run():
         bus = VirtualCanBus(timing=True, bitrate=1_000_000)
         delivered = []
-        bus._deliver = lambda s, fid, data, t: delivered.append((fid, t))
+        bus._deliver = lambda s, fid, data, t, order: delivered.append((fid, t))
         task = asyncio.create_task(bus._scheduler())
         now = time.monotonic()
         bus._bus_free = now + 0.005  # the bus is busy for 5 ms

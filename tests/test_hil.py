@@ -57,7 +57,7 @@ def test_lockstep_bench_docks_like_sil(final_approach, tmp_path):
     assert abs(res.nav["n_rejected"] - sil.nav["n_rejected"]) <= 0.01 * sil.nav["n_pose"]
     assert not bench_processes()
     logs = sorted(p.name for p in tmp_path.glob("*.log"))
-    assert logs == ["dock.log", "fsw.log", "imu.log", "lidar.log", "rcs.log",
+    assert logs == ["canbus.log", "dock.log", "fsw.log", "imu.log", "lidar.log", "rcs.log",
                     "star_tracker.log"]
     # the bus traffic, in a python-can log format
     import can
@@ -82,17 +82,145 @@ def test_lockstep_bench_docks_like_sil(final_approach, tmp_path):
     assert "no flight-software internals" in page and "GO (auto)" in page
 
 
-def test_lockstep_is_repeatable_bit_for_bit(final_approach):
-    short = dataclasses.replace(final_approach, time_limit_s=4.0)
-    a, b = run_hil(short, 7).summary(), run_hil(short, 7).summary()
-    for s in (a, b):
-        # wall time and bus counters are the bench's telemetry (heartbeats still flow
-        # while the processes shut down), not the run's result
-        for k in ("wall_time_s", "realtime_factor", "timing", "buses"):
-            s.pop(k)
-    assert json.dumps(a) == json.dumps(b)
-    assert a["propellant_kg"] > 0  # it flew
+def _children(name: str) -> list[int]:
+    """Pids of this process's bench children running unit ``name``."""
+    out = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            stat = (p / "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            cmd = (p / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == os.getpid() and b"--kind" in cmd and name.encode() in cmd:
+            out.append(int(p.name))
+    return out
+
+
+def _result(res) -> dict:
+    """A run's JSON without what the wall clock decides (how long things took)."""
+    s = res.summary()
+    for k in ("wall_time_s", "realtime_factor", "rate_groups"):
+        s.pop(k, None)
+    s["timing"] = {k: v for k, v in s["timing"].items()
+                   if k not in ("wall_ms_per_tick", "lateness_p99_ms")}
+    return s
+
+
+def test_lockstep_is_repeatable_bit_for_bit_with_a_unit_stopped(final_approach):
+    """Two lockstep runs with one seed give the same JSON, bus and link counters
+    included, although in the second the lidar's process is stopped (SIGSTOP) for three
+    seconds, longer than any lockstep bound the bench used to have: slowness only makes
+    the run slower."""
+    import signal
+    import threading
+    import time
+
+    short = dataclasses.replace(final_approach, time_limit_s=8.0)
+    a = run_hil(short, 7)
+    stopped: list[float] = []
+
+    def stop_the_lidar() -> None:
+        end = time.monotonic() + 120
+        while not (pids := _children("lidar")) and time.monotonic() < end:
+            time.sleep(0.05)
+        time.sleep(1.5)  # into the run (or still starting: either must not matter)
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        t0 = time.monotonic()
+        time.sleep(3.0)
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+        stopped.append(time.monotonic() - t0)
+
+    th = threading.Thread(target=stop_the_lidar)
+    th.start()
+    b = run_hil(short, 7)
+    th.join()
+    assert stopped and stopped[0] >= 3.0
+    assert b.wall_time_s > 3.0
+    ra, rb = _result(a), _result(b)
+    assert ra["buses"]["can0"]["frames_in"] > 8 * 50 * 10  # the counters are there
+    assert ra["devices"]["lidar"]["rx_frames"] > 0
+    assert json.dumps(ra, sort_keys=True) == json.dumps(rb, sort_keys=True)
+    assert a.propellant_kg > 0  # it flew
     assert not bench_processes()
+
+
+def test_a_bench_process_that_fails_is_named_with_its_output(tmp_path):
+    """A unit that fails at start-up (here: its interpreter exits at once, as when it
+    cannot import the package) ends the run with exit code 3 and an error that names it
+    and shows what it printed; every other process is ended."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import sys\n"
+        "if 'hil.nodes' in sys.orig_argv and 'lidar' in sys.orig_argv:\n"
+        "    print('lidar unit: cannot start (planted failure)', file=sys.stderr)\n"
+        "    sys.stderr.flush()\n"
+        "    import os; os._exit(7)\n")
+    env = dict(os.environ, PYTHONPATH=str(site))
+    p = subprocess.run([sys.executable, "-m", "hil.cli", "hil", "final-approach"],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert p.returncode == 3, p.stderr
+    assert "bench failure: start-up: bench process 'lidar' exited with code 7" in p.stderr
+    assert "| lidar unit: cannot start (planted failure)" in p.stderr
+    assert "Traceback" not in p.stderr
+    assert not bench_processes()
+
+
+def test_a_paced_run_whose_time_master_dies_ends_every_process():
+    """Wall-paced, the time master (the ``flightsw hil`` process) is killed: the bus,
+    the units and the flight software all notice and end."""
+    import time
+
+    p = subprocess.Popen([sys.executable, "-m", "hil.cli", "hil", "final-approach",
+                          "--realtime"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        def kids() -> list[int]:
+            out = []
+            for d in Path("/proc").iterdir():
+                if d.name.isdigit():
+                    try:
+                        st = (d / "stat").read_text()
+                        cmd = (d / "cmdline").read_bytes()
+                    except OSError:
+                        continue
+                    if int(st.rsplit(")", 1)[1].split()[1]) == p.pid and (
+                            b"hil.nodes" in cmd or b"hil.canbus" in cmd):
+                        out.append(int(d.name))
+            return out
+
+        end = time.monotonic() + 120
+        while len(kids()) < 7 and time.monotonic() < end:  # bus, 5 units, flight software
+            time.sleep(0.1)
+        pids = kids()
+        assert len(pids) == 7, pids
+        time.sleep(3.0)  # flying
+        p.kill()
+        p.wait(10)
+        end = time.monotonic() + 30
+        while time.monotonic() < end and any(Path(f"/proc/{q}").exists()
+                                             and "Z" not in _state(q) for q in pids):
+            time.sleep(0.1)
+        alive = [q for q in pids if Path(f"/proc/{q}").exists() and "Z" not in _state(q)]
+        assert not alive, alive
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+        p.stderr.close()
+    assert not bench_processes()
+
+
+def _state(pid: int) -> str:
+    try:
+        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0])
+    except OSError:
+        return "Z"
 
 
 def test_cli_json_has_buses_and_timing(tmp_path):
