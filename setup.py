@@ -1,4 +1,13 @@
-"""Build the Cython kernels; all other metadata lives in pyproject.toml."""
+"""Build the Cython kernels; all other metadata lives in pyproject.toml.
+
+``FLIGHTSW_SANITIZE=1`` builds them for the memory-safety check (``.ci/sanitize``): Cython's
+bounds and initialisation checks on, and AddressSanitizer (``-fsanitize=address``) in every
+extension, so an out-of-bounds access either raises or stops the process with a report
+instead of corrupting memory. Negative indices stay unwrapped, as in the flight build, so
+an index of -1 is an out-of-bounds error there too, not silently the last element.
+"""
+
+import os
 
 import numpy as np
 from Cython.Build import cythonize
@@ -14,12 +23,16 @@ KERNELS = [
     "hil._sensors",
 ]
 
+SANITIZE = os.environ.get("FLIGHTSW_SANITIZE") == "1"
+ASAN = ["-fsanitize=address", "-fno-omit-frame-pointer"]
+
 extensions = [
     Extension(
         name,
         [name.replace(".", "/") + ".pyx"],
         include_dirs=[np.get_include()],
-        extra_compile_args=["-O3"],
+        extra_compile_args=(["-O1", "-g", *ASAN] if SANITIZE else ["-O3"]),
+        extra_link_args=(ASAN if SANITIZE else []),
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
     for name in KERNELS
@@ -30,10 +43,10 @@ setup(
         extensions,
         language_level=3,
         compiler_directives={
-            "boundscheck": False,
+            "boundscheck": SANITIZE,
             "wraparound": False,
             "cdivision": True,
-            "initializedcheck": False,
+            "initializedcheck": SANITIZE,
         },
     )
 )

@@ -5,7 +5,7 @@ Quaternions scalar-first [w, x, y, z], Hamilton product. ``dcm_from_q(q_BN)`` gi
 ``dcm_BN`` (v_B = dcm_BN v_N); with Hamilton products ``q_CN = q_BN (x) q_CB``.
 Matrices are row-major ``double[9]``.
 """
-from libc.math cimport sqrt, sin, cos, fabs
+from libc.math cimport sqrt, sin, cos, fabs, isfinite
 
 
 cdef inline void cross(const double* a, const double* b, double* out) noexcept nogil:
@@ -125,3 +125,18 @@ cdef inline void q_hill(double n, double t, double* q_HN) noexcept nogil:
 cdef inline double deadband(double x, double eps) noexcept nogil:
     """Zero inside |x| < eps: keeps converged states off subnormal floats."""
     return 0.0 if fabs(x) < eps else x
+
+
+cdef inline bint unit_quat(const double* q) noexcept nogil:
+    """A finite quaternion of unit norm within 0.1 (norm squared in [0.81, 1.21])."""
+    cdef double n2 = q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]
+    return isfinite(n2) and 0.81 <= n2 <= 1.21
+
+
+cdef inline bint within(const double* v, int n, double bound) noexcept nogil:
+    """Every one of the ``n`` components finite and within +-bound (NaN fails)."""
+    cdef int i
+    for i in range(n):
+        if not (fabs(v[i]) <= bound):
+            return False
+    return True

@@ -148,7 +148,8 @@ class NavState(Message):
     ``sigma_r_m``/``sigma_v_mps``/``sigma_att_rad`` 1-sigma (RSS over axes) [m, m/s, rad];
     ``mass_kg`` estimated chaser mass [kg]; ``n_lidar``/``n_pose``/``n_st`` accepted
     updates; ``n_rejected`` measurements rejected by the innovation gate; ``n_reacquire``
-    covariance re-inflations after consecutive lidar rejections [-].
+    covariance re-inflations after consecutive lidar rejections; ``n_invalid`` samples
+    refused as not finite or out of their physical range [-].
     """
 
     FIELDS = (
@@ -167,6 +168,8 @@ class NavState(Message):
         ("n_rejected", 1, "-", "measurements rejected by the innovation gate"),
         ("n_reacquire", 1, "-", "re-acquisitions: position/velocity covariance re-inflated "
                                 "after the lidar was rejected too many times in a row"),
+        ("n_invalid", 1, "-", "samples refused before use (not finite or outside their "
+                              "physical range) and steps undone for a non-finite result"),
     )
 
 
@@ -199,7 +202,7 @@ class GuidanceOut(Message):
     ``closing_speed_mps`` estimated closing speed [m/s]; ``lateral_m`` estimated lateral
     offset of the chaser port from the axis [m]; ``corridor_ok``/``speed_ok`` monitors
     [-]; ``settled`` 1 when at the reference within hold tolerances [-]; ``thrust_enable``
-    [-].
+    [-]; ``n_invalid`` cycles refused for bad inputs [-].
     """
 
     FIELDS = (
@@ -216,18 +219,23 @@ class GuidanceOut(Message):
         ("speed_ok", 1, "-", "1.0 when closing speed is within its limit for the range"),
         ("settled", 1, "-", "1.0 when position and velocity errors are within hold limits"),
         ("thrust_enable", 1, "-", "1.0 when control may fire thrusters"),
+        ("n_invalid", 1, "-", "cycles refused for inputs not finite or out of bounds "
+                              "(reference held, thrust disabled)"),
     )
 
 
 class ControlCmd(Message):
     """Commanded force and torque on the chaser.
 
-    Fields: ``F_B`` force in B [N]; ``L_B`` torque about the centre of mass in B [N m].
+    Fields: ``F_B`` force in B [N]; ``L_B`` torque about the centre of mass in B [N m];
+    ``n_invalid`` cycles refused for bad inputs or a non-finite result [-].
     """
 
     FIELDS = (
         ("F_B", 3, "N", "commanded force on the chaser, in B"),
         ("L_B", 3, "N m", "commanded torque about the chaser centre of mass, in B"),
+        ("n_invalid", 1, "-", "cycles with inputs not finite or out of bounds, or a "
+                              "non-finite result: no force, no torque"),
     )
 
 
@@ -236,7 +244,8 @@ class ThrusterCmd(Message):
 
     Fields: ``t_on_s`` on-time of each thruster from the start of the cycle [s] (first
     ``n`` used); ``n`` thruster count [-]; ``dt_s`` cycle length [s]; ``isolated`` 1.0 for
-    a thruster whose latch valve is closed [-].
+    a thruster whose latch valve is closed [-]; ``n_invalid`` requests refused or clamped
+    [-].
     """
 
     FIELDS = (
@@ -245,6 +254,8 @@ class ThrusterCmd(Message):
         ("dt_s", 1, "s", "control-cycle length"),
         ("isolated", MAX_THRUSTERS, "-", "1.0: the thruster's latch valve is closed "
                                          "(isolated after a failure)"),
+        ("n_invalid", 1, "-", "force/torque requests refused (not finite) or clamped "
+                              "(far beyond what the thrusters can give)"),
     )
 
 

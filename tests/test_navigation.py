@@ -113,12 +113,12 @@ def test_reacquisition_recovers_a_confidently_wrong_filter(final_approach, reacq
 @pytest.mark.parametrize("twin", [False, True])
 def test_non_finite_measurements_are_rejected_and_the_loop_goes_on(final_approach, twin):
     """NaN or inf from any sensor is dropped, by fault management (a non-finite value is
-    out of range: the sample is withheld) or by navigation (counted as rejected); the
-    estimate stays finite."""
+    out of range: the sample is withheld) or by navigation (refused before any arithmetic,
+    counted in ``n_invalid``); the estimate stays finite."""
     fsw, world = make_loop(as_designed(final_approach), seed=0, twin=twin)
     k = fly(fsw, world, 5.0)
     nav = fsw.navigation.nav_out
-    rej0 = nav.n_rejected
+    rej0, inv0 = nav.n_rejected, nav.n_invalid
     imu, st, li = fsw.imu_in, fsw.st_in, fsw.lidar_in
     outs = (fsw.fdir.imu_out, fsw.fdir.st_out, fsw.fdir.lidar_out, fsw.fdir.lidar_out)
     withheld = rejected = 0
@@ -136,15 +136,16 @@ def test_non_finite_measurements_are_rejected_and_the_loop_goes_on(final_approac
             fsw.executive.tick(k, k * fsw.base_period_ns)
             k += 1
         corrupt()
-        before = nav.n_rejected
+        before = nav.n_invalid
         fsw.executive.tick(k, k * fsw.base_period_ns)
         k += 1
         reached_nav = not np.all(np.isfinite(outs[i].buf))
         withheld += not reached_nav
-        rejected += nav.n_rejected > before
-        assert not reached_nav or nav.n_rejected > before, i  # never used, either way
-    assert withheld == 3 and rejected == 1  # the pose position is not range-checked
-    assert nav.n_rejected == rej0 + 1
+        rejected += nav.n_invalid > before
+        assert not reached_nav or nav.n_invalid > before, i  # never used, either way
+    # fault management does not range-check the pose position; navigation refuses it
+    assert withheld == 3 and rejected == 1
+    assert nav.n_invalid == inv0 + 1 and nav.n_rejected == rej0
     assert np.all(np.isfinite(nav.buf))
     assert np.all(np.isfinite(fsw.navigation.covariance))
     fly(fsw, world, 5.0, start_tick=k)

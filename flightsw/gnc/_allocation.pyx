@@ -10,11 +10,18 @@ Duty cycles u (0..1) of N thrusters for a requested force and torque b (cycle av
    scaled down by its largest duty cycle instead (keeps the wrench direction);
 4. on-times below a thruster's minimum on-time are dropped (minimum impulse bit);
 5. carry = b_eff - A u, clipped to one thruster's worth per axis.
+
+Input safety: a non-finite request fires nothing (and clears the carry); a request beyond
+``REQUEST_LIMIT`` times what every thruster together can give on some axis is scaled down
+to it along its own direction (the allocation is positively homogeneous, so the on-times
+are those of the unscaled request). Both are counted in ``n_invalid``. Every index the
+solver writes is a column it has chosen, never a sentinel.
 """
 import numpy as np
-from libc.math cimport fabs, sqrt
+from libc.math cimport fabs, isfinite, sqrt
 
 DEF M = 6
+DEF REQUEST_LIMIT = 1000.0
 
 
 cdef class AllocationKernel:
@@ -26,6 +33,7 @@ cdef class AllocationKernel:
     cdef double[::1] tmin
     cdef double W[M]
     cdef double cap[M]
+    cdef double span[M]
     cdef public object carry_arr, u_arr
     cdef double[::1] carry, u
     cdef double[::1] x, z, w, x0
@@ -35,7 +43,7 @@ cdef class AllocationKernel:
     cdef double bw[M]
     cdef double res[M]
     cdef object _work
-    cdef double[::1] i_F, i_L, o_t, o_n, o_dt
+    cdef double[::1] i_F, i_L, o_t, o_n, o_dt, o_ninv
 
     def __init__(self, thrust_matrix, min_on_time_s, weights, double dt, inputs, outputs):
         cdef int i, j
@@ -48,6 +56,7 @@ cdef class AllocationKernel:
         for j in range(M):
             self.W[j] = weights[j]
             self.cap[j] = float(np.abs(np.asarray(self.A)[j]).max())
+            self.span[j] = float(np.abs(np.asarray(self.A)[j]).sum())
         self.carry_arr = np.zeros(M)
         self.carry = self.carry_arr
         self.u_arr = np.zeros(self.N)
@@ -60,7 +69,7 @@ cdef class AllocationKernel:
         self.idx = np.zeros(self.N, dtype=np.intc)
         self.sat = np.zeros(self.N, dtype=np.intc)
         (self.i_F, self.i_L) = inputs
-        (self.o_t, self.o_n, self.o_dt) = outputs
+        (self.o_t, self.o_n, self.o_dt, self.o_ninv) = outputs
         self.o_n[0] = self.N
         self.o_dt[0] = dt
 
@@ -146,6 +155,8 @@ cdef class AllocationKernel:
                         and self.w[i] >= wmax * (1.0 - 1e-9)):
                     j = i
                     break
+            if j < 0:  # no column qualifies (not finite): stop with what there is
+                break
             self.passive[j] = 1
             inner = 0
             while True:
@@ -172,11 +183,26 @@ cdef class AllocationKernel:
 
     cdef void _step(self) noexcept nogil:
         cdef int i, k
-        cdef double umax = 0.0, s
+        cdef double umax = 0.0, s, ratio = 0.0
         cdef double b[M]
         for k in range(3):
             b[k] = self.i_F[k] + self.carry[k]
             b[3 + k] = self.i_L[k] + self.carry[3 + k]
+        for k in range(M):
+            if not isfinite(b[k]):  # refuse: fire nothing, owe nothing
+                for i in range(self.N):
+                    self.u[i] = 0.0
+                    self.o_t[i] = 0.0
+                for i in range(M):
+                    self.carry[i] = 0.0
+                self.o_ninv[0] += 1.0
+                return
+            if self.span[k] > 0.0 and fabs(b[k]) / self.span[k] > ratio:
+                ratio = fabs(b[k]) / self.span[k]
+        if ratio > REQUEST_LIMIT:  # absurd: bring it within reach of finite arithmetic
+            for k in range(M):
+                b[k] *= REQUEST_LIMIT / ratio
+            self.o_ninv[0] += 1.0
         cdef int it, imax
         cdef double r2, b2
         for i in range(self.N):

@@ -7,10 +7,15 @@ cancelled; F_B = C_BH m a. Attitude: quaternion feedback
 L = I (wn^2 dtheta + 2 zeta wn (omega_ref - omega)) + omega x I omega,
 dtheta the rotation from the estimate to the reference (q_ref = q (x) dq(dtheta)).
 Errors inside the deadbands are zeroed.
+
+Inputs are checked first (``limits``, :data:`flightsw.limits.STATE_LIMITS`: finite, within
+bounds, unit quaternions, a positive mass, ``thrust_enable`` 0 or 1); a cycle with a bad
+input, or whose result is not finite, commands no force and no torque and is counted in
+``n_invalid``.
 """
-from libc.math cimport sqrt
+from libc.math cimport sqrt, isfinite
 from flightsw._cmath cimport (cross, matvec, matTvec, dcm_from_q, q_error_vec, q_hill,
-                              deadband)
+                              deadband, unit_quat, within)
 
 
 cdef class ControlKernel:
@@ -18,12 +23,14 @@ cdef class ControlKernel:
 
     cdef double n, mu, r0, kp_t, kd_t, kp_a, kd_a, db_t, db_a
     cdef double I[9]
-    cdef double[::1] n_r, n_v, n_q, n_w, n_m, g_r, g_v, g_a, g_q, g_w, g_en, o_F, o_L
+    cdef double pos_max, vel_max, rate_max, acc_max, mass_max
+    cdef double[::1] n_r, n_v, n_q, n_w, n_m, g_r, g_v, g_a, g_q, g_w, g_en, o_F, o_L, o_ninv
 
     def __init__(self, double mu, double r0, inertia, double trans_wn, double trans_zeta,
                  double trans_deadband_m, double att_wn, double att_zeta,
-                 double att_deadband_rad, inputs, outputs):
+                 double att_deadband_rad, limits, inputs, outputs):
         cdef int i, j
+        self.pos_max, self.vel_max, self.rate_max, self.acc_max, self.mass_max = limits[:5]
         self.mu = mu
         self.r0 = r0
         self.n = sqrt(mu / (r0 * r0 * r0))
@@ -38,7 +45,7 @@ cdef class ControlKernel:
                 self.I[3 * i + j] = inertia[i][j]
         (self.n_r, self.n_v, self.n_q, self.n_w, self.n_m, self.g_r, self.g_v, self.g_a,
          self.g_q, self.g_w, self.g_en) = inputs
-        (self.o_F, self.o_L) = outputs
+        (self.o_F, self.o_L, self.o_ninv) = outputs
 
     cdef void _step(self, double t) noexcept nogil:
         cdef double qHN[4]
@@ -85,7 +92,29 @@ cdef class ControlKernel:
         for i in range(3):
             self.o_L[i] = a[i] + g[i]
 
+    cdef bint _valid(self) noexcept nogil:
+        return (within(&self.n_r[0], 3, self.pos_max) and within(&self.n_v[0], 3, self.vel_max)
+                and unit_quat(&self.n_q[0]) and within(&self.n_w[0], 3, self.rate_max)
+                and 0.0 < self.n_m[0] <= self.mass_max
+                and within(&self.g_r[0], 3, self.pos_max)
+                and within(&self.g_v[0], 3, self.vel_max)
+                and within(&self.g_a[0], 3, self.acc_max) and unit_quat(&self.g_q[0])
+                and within(&self.g_w[0], 3, self.rate_max) and self.g_en[0] == 1.0)
+
     cpdef void step(self, long long t_ns):
         """Compute the force and torque command for time ``t_ns`` [ns]."""
+        cdef int i
         with nogil:
-            self._step(t_ns * 1e-9)
+            if self.g_en[0] == 0.0:
+                for i in range(3):
+                    self.o_F[i] = 0.0
+                    self.o_L[i] = 0.0
+                return
+            if self._valid():
+                self._step(t_ns * 1e-9)
+                if within(&self.o_F[0], 3, 1e300) and within(&self.o_L[0], 3, 1e300):
+                    return
+            for i in range(3):  # a bad input or result: no force, no torque
+                self.o_F[i] = 0.0
+                self.o_L[i] = 0.0
+            self.o_ninv[0] += 1.0

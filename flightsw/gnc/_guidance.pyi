@@ -15,6 +15,7 @@ class GuidanceKernel:
         a_max: float, corridor_half_angle_rad: float, corridor_margin_m: float,
         speed_limit_factor: float, speed_limit_margin: float, settle_pos_m: float,
         settle_vel_mps: float, retreat_speed_mps: float,
+        limits: Sequence[float],
         inputs: Sequence[npt.NDArray[np.float64]], outputs: Sequence[npt.NDArray[np.float64]],
     ) -> None: ...
     def step(self, t_ns: int) -> None: ...

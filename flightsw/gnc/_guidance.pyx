@@ -6,9 +6,16 @@ target held in the Hill frame) at port-to-port range rho_ref. Its speed follows 
 glideslope v(rho) = min(v_max, v_contact + k rho), limited by a braking curve
 a (discrete-time) braking curve so it stops at a hold point, and its acceleration by
 a_max. Final approach keeps flying at v(rho) through contact.
+
+Inputs are checked first (``limits``, :data:`flightsw.limits.STATE_LIMITS`): a navigation
+estimate that is not finite or is out of bounds, a mode that is not one of the five, a goal
+or contact speed that is not finite and in range: the reference does not move, thrust is
+disabled for the cycle (``thrust_enable`` 0), the monitors keep their last values and
+``n_invalid`` counts it.
 """
-from libc.math cimport sqrt, fabs, tan
-from flightsw._cmath cimport dot3, norm3, matvec, matTvec, qmul, dcm_from_q, q_hill
+from libc.math cimport sqrt, fabs, tan, isfinite
+from flightsw._cmath cimport (dot3, norm3, matvec, matTvec, qmul, dcm_from_q, q_hill,
+                              unit_quat, within)
 
 DEF FREE = 0
 DEF HOLD = 1
@@ -28,18 +35,21 @@ cdef class GuidanceKernel:
     cdef double C_BH[9]
     cdef double v_contact, v_max, k, a_max, tan_cone, margin, speed_factor, speed_margin
     cdef double settle_pos, settle_vel, retreat_speed
+    cdef double pos_max, vel_max, speed_max
     cdef public double rho_ref, rhodot_ref
     cdef public bint started
     cdef double[::1] n_r, n_v, n_q, c_mode, c_goal, c_vc
     cdef double[::1] o_r, o_v, o_a, o_q, o_w, o_rhoref, o_rho, o_close, o_lat, o_cor, o_spd
-    cdef double[::1] o_set, o_en
+    cdef double[::1] o_set, o_en, o_ninv
 
     def __init__(self, double dt, double mean_motion, r_PT_T, n_T, r_DC_B, q_BH,
                  double v_contact, double v_max, double k, double a_max,
                  double corridor_half_angle_rad, double corridor_margin_m,
                  double speed_limit_factor, double speed_limit_margin, double settle_pos_m,
-                 double settle_vel_mps, double retreat_speed_mps, inputs, outputs):
+                 double settle_vel_mps, double retreat_speed_mps, limits, inputs, outputs):
         cdef int i
+        self.pos_max, self.vel_max = limits[0], limits[1]
+        self.speed_max = limits[5]
         self.dt = dt
         self.n = mean_motion
         for i in range(3):
@@ -62,12 +72,23 @@ cdef class GuidanceKernel:
         self.retreat_speed = retreat_speed_mps
         (self.n_r, self.n_v, self.n_q, self.c_mode, self.c_goal, self.c_vc) = inputs
         (self.o_r, self.o_v, self.o_a, self.o_q, self.o_w, self.o_rhoref, self.o_rho,
-         self.o_close, self.o_lat, self.o_cor, self.o_spd, self.o_set, self.o_en) = outputs
+         self.o_close, self.o_lat, self.o_cor, self.o_spd, self.o_set, self.o_en,
+         self.o_ninv) = outputs
         self.started = False
 
     cdef inline double glide(self, double rho, double vc) noexcept nogil:
         cdef double v = vc + self.k * (rho if rho > 0.0 else 0.0)
         return v if v < self.v_max else self.v_max
+
+    cdef bint _valid(self) noexcept nogil:
+        """The inputs are finite and within their bounds, and the mode is one of five."""
+        cdef double mode = self.c_mode[0]
+        return (within(&self.n_r[0], 3, self.pos_max) and within(&self.n_v[0], 3, self.vel_max)
+                and unit_quat(&self.n_q[0]) and (mode == FREE or mode == HOLD
+                                                  or mode == APPROACH or mode == FINAL
+                                                  or mode == RETREAT)
+                and fabs(self.c_goal[0]) <= self.pos_max
+                and 0.0 <= self.c_vc[0] <= self.speed_max)
 
     cdef void _step(self, double t) noexcept nogil:
         cdef double qHN[4]
@@ -171,4 +192,9 @@ cdef class GuidanceKernel:
     cpdef void step(self, long long t_ns):
         """Update the reference and monitors for time ``t_ns`` [ns]."""
         with nogil:
-            self._step(t_ns * 1e-9)
+            if self._valid():
+                self._step(t_ns * 1e-9)
+            else:  # hold the reference, fire nothing, say so
+                self.o_en[0] = 0.0
+                self.o_set[0] = 0.0
+                self.o_ninv[0] += 1.0

@@ -14,6 +14,7 @@ class NavKernel:
         lidar_range_noise_m: float, lidar_range_noise_frac: float,
         lidar_angle_noise_rad: float, pose_pos_noise_m: float, pose_att_noise_rad: float,
         lidar_latency_s: float, st_latency_s: float, gate_chi2: float, reacquire_after: int,
+        limits: tuple[float, float],
         inputs: Sequence[npt.NDArray[np.float64]], outputs: Sequence[npt.NDArray[np.float64]],
     ) -> None: ...
     def initialize(self, r_CT_H: npt.ArrayLike, v_CT_H: npt.ArrayLike, q_BN: npt.ArrayLike,

@@ -6,26 +6,36 @@ db[9:12] rad/s. Nominal state: r_CT_H, v_CT_H, q_BN, gyro bias. Propagation: gyr
 attitude, nonlinear relative motion (circular target orbit) with the cycle-average thrust of
 the commanded on-times. Updates: star tracker, lidar range/azimuth/elevation, lidar pose
 (position and attitude), each gated on its normalised innovation squared and applied as
-sequential scalar updates (exact for diagonal R). When every lidar update of
+sequential scalar updates (exact for diagonal R).
+
+Every sample is checked before it reaches any arithmetic: finite, and inside its physical
+range (``limits``: gyro rate, lidar range; angles within [-pi, pi] and [-pi/2, pi/2];
+quaternions of unit norm within 0.1). What fails is counted in ``n_invalid`` and not used
+(the gyro's last good rate is held). A non-finite or negative on-time counts as no firing,
+one longer than the cycle as the whole cycle (both counted). Should a step still leave a non-finite
+estimate or covariance (absurd but in-range inputs), the state before the step is restored
+and counted in ``n_invalid``: the published estimate is always finite. Angles are wrapped
+with ``remainder`` (no loop on data).
+
+When every lidar update of
 ``reacquire_after`` consecutive lidar samples has been rejected, the filter is taken to be
 confidently wrong: the position/velocity covariance is re-inflated to its initial values
 (cross terms cleared) so that the next lidar sample is let in (re-acquisition).
 """
 import numpy as np
-from libc.math cimport sqrt, atan2, asin, fabs, isfinite, M_PI
+from libc.math cimport sqrt, atan2, asin, fabs, isfinite, remainder, M_PI
+from libc.string cimport memcpy
 from flightsw._cmath cimport (cross, dot3, norm3, matvec, matTvec, qmul, qconj, qnormalize,
-                              dcm_from_q, q_from_rotvec, q_error_vec, q_hill)
+                              dcm_from_q, q_from_rotvec, q_error_vec, q_hill, unit_quat,
+                              within)
 
 DEF NX = 12
 cdef double G0 = 9.80665
 
 
 cdef inline double wrap(double a) noexcept nogil:
-    while a > M_PI:
-        a -= 2.0 * M_PI
-    while a < -M_PI:
-        a += 2.0 * M_PI
-    return a
+    """a [rad] wrapped into [-pi, pi] (NaN for a non-finite a, which the gate rejects)."""
+    return remainder(a, 2.0 * M_PI)
 
 
 cdef class NavKernel:
@@ -61,22 +71,32 @@ cdef class NavKernel:
     cdef double last_imu_seq, last_st_seq, last_lidar_seq
     cdef double p0_pos, p0_vel
     cdef int reacq_after, lidar_rejects
+    cdef double rate_max, range_max
+    # state before the step, restored should the step leave it non-finite
+    cdef double s_r[3]
+    cdef double s_v[3]
+    cdef double s_q[4]
+    cdef double s_b[3]
+    cdef double s_w[3]
+    cdef double s_m
+    cdef double s_P[NX * NX]
     # bound message views
     cdef double[::1] imu_w, imu_valid, imu_seq
     cdef double[::1] st_q, st_valid, st_seq
     cdef double[::1] li_r, li_az, li_el, li_valid, li_p, li_q, li_pvalid, li_seq
     cdef double[::1] thr_ton
     cdef double[::1] o_r, o_v, o_q, o_w, o_b, o_sr, o_sv, o_sa, o_m, o_nl, o_np, o_nst, o_nrej
-    cdef double[::1] o_nreacq
+    cdef double[::1] o_nreacq, o_ninv
 
     def __init__(self, double dt, double mu, double r0, thrust_forces_B, thrust_N, double isp_s,
                  r_PT_T, r_LC_B, double accel_psd, double gyro_arw, double gyro_bias_rw,
                  st_noise_rad, double lidar_range_noise_m, double lidar_range_noise_frac,
                  double lidar_angle_noise_rad, double pose_pos_noise_m,
                  double pose_att_noise_rad, double lidar_latency_s, double st_latency_s,
-                 double gate_chi2, int reacquire_after, inputs, outputs):
+                 double gate_chi2, int reacquire_after, limits, inputs, outputs):
         cdef int i
         self.dt = dt
+        self.rate_max, self.range_max = limits
         self.reacq_after = reacquire_after
         self.lidar_rejects = 0
         self.mu = mu
@@ -105,7 +125,8 @@ cdef class NavKernel:
          self.li_r, self.li_az, self.li_el, self.li_valid, self.li_p, self.li_q, self.li_pvalid,
          self.li_seq, self.thr_ton) = inputs
         (self.o_r, self.o_v, self.o_q, self.o_w, self.o_b, self.o_sr, self.o_sv, self.o_sa,
-         self.o_m, self.o_nl, self.o_np, self.o_nst, self.o_nrej, self.o_nreacq) = outputs
+         self.o_m, self.o_nl, self.o_np, self.o_nst, self.o_nrej, self.o_nreacq,
+         self.o_ninv) = outputs
         self.P_arr = np.zeros((NX, NX))
         self.P = self.P_arr
         self.x_arr = np.zeros(17)
@@ -170,11 +191,11 @@ cdef class NavKernel:
         # gyro
         if self.imu_seq[0] != self.last_imu_seq and self.imu_valid[0] != 0.0:
             self.last_imu_seq = self.imu_seq[0]
-            if isfinite(self.imu_w[0]) and isfinite(self.imu_w[1]) and isfinite(self.imu_w[2]):
+            if within(&self.imu_w[0], 3, self.rate_max):
                 for i in range(3):
                     self.w_last[i] = self.imu_w[i]
-            else:  # a corrupt sample: keep the last good rate, count it
-                self.o_nrej[0] += 1.0
+            else:  # a corrupt or absurd sample: keep the last good rate, count it
+                self.o_ninv[0] += 1.0
         for i in range(3):
             w[i] = self.w_last[i] - self.b[i]
         # thrust applied over the last cycle, in H
@@ -182,10 +203,13 @@ cdef class NavKernel:
             FB[i] = 0.0
         for k in range(self.nthr):
             f = self.thr_ton[k]
-            if f <= 0.0:
+            if not (f > 0.0):  # NaN or negative: no firing, and not a command it was given
+                if f != 0.0:
+                    self.o_ninv[0] += 1.0
                 continue
-            if f > dt:
+            if f > dt:  # more than the cycle: not a command this kernel was given
                 f = dt
+                self.o_ninv[0] += 1.0
             impulse += self.thrust[k] * f
             for i in range(3):
                 FB[i] += self.Fthr[i, k] * f / dt
@@ -400,7 +424,9 @@ cdef class NavKernel:
         # star tracker
         if self.st_seq[0] != self.last_st_seq:
             self.last_st_seq = self.st_seq[0]
-            if self.st_valid[0] != 0.0:
+            if self.st_valid[0] != 0.0 and not unit_quat(&self.st_q[0]):
+                self.o_ninv[0] += 1.0
+            elif self.st_valid[0] != 0.0:
                 for i in range(3):
                     th[i] = -(self.w_last[i] - self.b[i]) * self.tau_st
                 q_from_rotvec(th, qm)
@@ -418,7 +444,11 @@ cdef class NavKernel:
             return
         self.last_lidar_seq = self.li_seq[0]
         cdef int tried = 0, taken = 0
-        if self.li_valid[0] != 0.0:
+        if self.li_valid[0] != 0.0 and not (
+                0.0 < self.li_r[0] <= self.range_max and fabs(self.li_az[0]) <= M_PI
+                and fabs(self.li_el[0]) <= 0.5 * M_PI):
+            self.o_ninv[0] += 1.0  # out of range or not finite: not a measurement
+        elif self.li_valid[0] != 0.0:
             self._lidar_geometry(t, self.tau_lidar, CBH, w)
             for i in range(3):
                 s[i] = w[i] - self.r_LC[i]
@@ -448,7 +478,10 @@ cdef class NavKernel:
                     taken += 1
                 else:
                     self.o_nrej[0] += 1.0
-        if self.li_pvalid[0] != 0.0:
+        if self.li_pvalid[0] != 0.0 and not (within(&self.li_p[0], 3, self.range_max)
+                                             and unit_quat(&self.li_q[0])):
+            self.o_ninv[0] += 1.0
+        elif self.li_pvalid[0] != 0.0:
             # position of the port from the pose solution
             self._lidar_geometry(t, self.tau_lidar, CBH, w)
             for i in range(9):
@@ -542,11 +575,50 @@ cdef class NavKernel:
         self.o_sa[0] = sqrt(self.P[6, 6] + self.P[7, 7] + self.P[8, 8])
         self.o_m[0] = self.m
 
+    cdef void _save(self) noexcept nogil:
+        memcpy(self.s_r, self.r, 3 * sizeof(double))
+        memcpy(self.s_v, self.v, 3 * sizeof(double))
+        memcpy(self.s_q, self.q, 4 * sizeof(double))
+        memcpy(self.s_b, self.b, 3 * sizeof(double))
+        memcpy(self.s_w, self.w_last, 3 * sizeof(double))
+        memcpy(self.s_P, &self.P[0, 0], NX * NX * sizeof(double))
+        self.s_m = self.m
+
+    cdef bint _finite(self) noexcept nogil:
+        """Every state component and every variance finite."""
+        cdef int i
+        if not isfinite(self.m):
+            return False
+        for i in range(4):
+            if not isfinite(self.q[i]):
+                return False
+        for i in range(3):
+            if not (isfinite(self.r[i]) and isfinite(self.v[i]) and isfinite(self.b[i])
+                    and isfinite(self.w_last[i])):
+                return False
+        for i in range(NX):
+            if not isfinite(self.P[i, i]):
+                return False
+        return True
+
+    cdef void _restore(self) noexcept nogil:
+        memcpy(self.r, self.s_r, 3 * sizeof(double))
+        memcpy(self.v, self.s_v, 3 * sizeof(double))
+        memcpy(self.q, self.s_q, 4 * sizeof(double))
+        memcpy(self.b, self.s_b, 3 * sizeof(double))
+        memcpy(self.w_last, self.s_w, 3 * sizeof(double))
+        memcpy(&self.P[0, 0], self.s_P, NX * NX * sizeof(double))
+        self.m = self.s_m
+        self.o_ninv[0] += 1.0
+
     cpdef void step(self, long long t_ns):
         """Propagate to ``t_ns`` [ns], fuse the new measurements, publish the estimate."""
         cdef double t = t_ns * 1e-9
         with nogil:
+            self._save()
             self._propagate(t)
             self._measure(t)
             self._inject()
+            if not self._finite():
+                self._restore()
             self._publish()

@@ -7,7 +7,9 @@ bit are delivered on average. Kernel ``_allocation``; twin ``allocation_ref``.
 
 Requirements (``tests/test_allocation.py``): ALC-1 kernel equals twin; ALC-2 a feasible
 request is reproduced exactly; ALC-3 on-times lie in {0} ∪ [t_min, dt]; ALC-4 requests
-below the minimum impulse bit are delivered on average.
+below the minimum impulse bit are delivered on average; ALC-5 a non-finite request fires
+nothing and an absurd one is clamped, both counted, with every write inside its buffer
+(``tests/test_kernel_safety.py``, under AddressSanitizer in CI).
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ class Allocation(KernelComponent):
         o.buf[:] = 0.0
         k = cls(self.chaser.thrust_matrix, [t.min_on_time_s for t in self.chaser.thrusters],
                 self.weights(), self.dt, (c.F_B, c.L_B),
-                (o.t_on_s, o.view("n"), o.view("dt_s")))
+                (o.t_on_s, o.view("n"), o.view("dt_s"), o.view("n_invalid")))
         for j in sorted(self.disabled):
             k.disable(j)
         return k

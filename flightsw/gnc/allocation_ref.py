@@ -11,11 +11,19 @@ For a requested cycle-average wrench ``b = [F_B; L_B]``:
 3. if ``max u > 1`` scale ``u`` by ``1 / max u`` (saturation keeps the wrench direction);
 4. ``u_i dt < t_min,i`` → 0 (minimum impulse bit);
 5. ``carry = clip(b_eff − A u, ±one thruster's worth)``.
+
+A non-finite request fires nothing and clears the carry; a request beyond
+``REQUEST_LIMIT`` times the thrusters' combined reach on some axis is scaled down to it
+along its direction. Both count in ``n_invalid``.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+REQUEST_LIMIT = 1000.0
+"""Requests beyond this multiple of every thruster's combined reach on an axis are scaled
+down to it (same direction, same on-times: the allocation is positively homogeneous)."""
 
 
 def nnls(A: np.ndarray, b: np.ndarray, max_passive: int = 6,
@@ -72,14 +80,26 @@ class AllocationRef:
         self.W = np.array(weights, float)
         self.dt = dt
         self.cap = np.abs(self.A).max(axis=1)
+        self.span = np.abs(self.A).sum(axis=1)
         self.carry_arr = np.zeros(6)
         self.u_arr = np.zeros(self.N)
         (self.i_F, self.i_L) = inputs
-        (self.o_t, self.o_n, self.o_dt) = outputs
+        (self.o_t, self.o_n, self.o_dt, self.o_ninv) = outputs
         self.o_n[0], self.o_dt[0] = self.N, dt
 
     def step(self, t_ns: int) -> None:
         b = np.concatenate((self.i_F, self.i_L)) + self.carry_arr
+        if not np.all(np.isfinite(b)):
+            self.u_arr[:] = 0.0
+            self.o_t[: self.N] = 0.0
+            self.carry_arr[:] = 0.0
+            self.o_ninv[0] += 1
+            return
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.max(np.where(self.span > 0, np.abs(b) / self.span, 0.0))
+        if ratio > REQUEST_LIMIT:
+            b = b * (REQUEST_LIMIT / ratio)
+            self.o_ninv[0] += 1
         sat = np.zeros(self.N, dtype=bool)
         u0 = None
         for _ in range(self.N):

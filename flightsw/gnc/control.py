@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from flightsw.component import KernelComponent
 from flightsw.config import ControlParams, Vehicle
+from flightsw.limits import STATE_LIMITS
 from flightsw.messages import ControlCmd
 
 
@@ -44,8 +45,8 @@ class Control(KernelComponent):
         cls = ControlRef if self.twin else ControlKernel
         return cls(self.mu, self.r0, self.chaser.inertia_kgm2.tolist(), p.trans_wn_rps,
                    p.trans_zeta, p.trans_deadband_m, p.att_wn_rps, p.att_zeta,
-                   p.att_deadband_rad,
+                   p.att_deadband_rad, STATE_LIMITS,
                    (nav.r_CT_H, nav.v_CT_H, nav.q_BN, nav.omega_BN_B, nav.view("mass_kg"),
                     g.r_ref_H, g.v_ref_H, g.a_ref_H, g.q_ref_BN, g.omega_ref_B,
                     g.view("thrust_enable")),
-                   (o.F_B, o.L_B))
+                   (o.F_B, o.L_B, o.view("n_invalid")))

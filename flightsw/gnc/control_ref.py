@@ -23,7 +23,8 @@ class ControlRef:
     """Numpy twin of :class:`flightsw.gnc._control.ControlKernel` (same constructor)."""
 
     def __init__(self, mu, r0, inertia, trans_wn, trans_zeta, trans_deadband_m, att_wn,
-                 att_zeta, att_deadband_rad, inputs, outputs):
+                 att_zeta, att_deadband_rad, limits, inputs, outputs):
+        self.pos_max, self.vel_max, self.rate_max, self.acc_max, self.mass_max = limits[:5]
         self.mu, self.r0, self.n = mu, r0, np.sqrt(mu / r0**3)
         self.kp_t, self.kd_t = trans_wn**2, 2 * trans_zeta * trans_wn
         self.kp_a, self.kd_a = att_wn**2, 2 * att_zeta * att_wn
@@ -31,13 +32,37 @@ class ControlRef:
         self.I = np.array(inertia, float)
         (self.n_r, self.n_v, self.n_q, self.n_w, self.n_m, self.g_r, self.g_v, self.g_a,
          self.g_q, self.g_w, self.g_en) = inputs
-        (self.o_F, self.o_L) = outputs
+        (self.o_F, self.o_L, self.o_ninv) = outputs
+
+    def _valid(self) -> bool:
+        def ok(x, bound):
+            return bool(np.all(np.abs(x) <= bound))
+
+        def unit(q):
+            n2 = float(np.dot(q, q))
+            return bool(np.isfinite(n2) and 0.81 <= n2 <= 1.21)
+
+        return (ok(self.n_r, self.pos_max) and ok(self.n_v, self.vel_max) and unit(self.n_q)
+                and ok(self.n_w, self.rate_max) and 0.0 < self.n_m[0] <= self.mass_max
+                and ok(self.g_r, self.pos_max) and ok(self.g_v, self.vel_max)
+                and ok(self.g_a, self.acc_max) and unit(self.g_q)
+                and ok(self.g_w, self.rate_max) and self.g_en[0] == 1.0)
 
     def step(self, t_ns: int) -> None:
         if self.g_en[0] == 0.0:
             self.o_F[:] = 0.0
             self.o_L[:] = 0.0
             return
+        if self._valid():
+            with np.errstate(all="ignore"):
+                self._step(t_ns)
+            if np.all(np.abs(self.o_F) <= 1e300) and np.all(np.abs(self.o_L) <= 1e300):
+                return
+        self.o_F[:] = 0.0  # a bad input or result: no force, no torque
+        self.o_L[:] = 0.0
+        self.o_ninv[0] += 1
+
+    def _step(self, t_ns: int) -> None:
         n, r, v = self.n, self.n_r, self.n_v
         rc = np.array([self.r0 + r[0], r[1], r[2]])
         g = self.mu / np.linalg.norm(rc) ** 3

@@ -19,6 +19,7 @@ import numpy as np
 from flightsw.attitude import q_from_dcm
 from flightsw.component import KernelComponent
 from flightsw.config import GuidanceParams, Vehicle
+from flightsw.limits import STATE_LIMITS
 from flightsw.messages import GuidanceOut
 
 
@@ -72,13 +73,13 @@ class Guidance(KernelComponent):
                    p.glideslope_gain_1ps, p.accel_max_mps2,
                    np.radians(p.corridor_half_angle_deg), p.corridor_margin_m,
                    p.speed_limit_factor, p.speed_limit_margin_mps, p.settle_pos_m,
-                   p.settle_vel_mps, p.retreat_speed_mps,
+                   p.settle_vel_mps, p.retreat_speed_mps, STATE_LIMITS,
                    (nav.r_CT_H, nav.v_CT_H, nav.q_BN, cmd.view("mode"), cmd.view("rho_goal_m"),
                     cmd.view("v_contact_mps")),
                    (o.r_ref_H, o.v_ref_H, o.a_ref_H, o.q_ref_BN, o.omega_ref_B,
                     o.view("rho_ref_m"), o.view("rho_m"), o.view("closing_speed_mps"),
                     o.view("lateral_m"), o.view("corridor_ok"), o.view("speed_ok"),
-                    o.view("settled"), o.view("thrust_enable")))
+                    o.view("settled"), o.view("thrust_enable"), o.view("n_invalid")))
 
     def glideslope(self, rho_m: float) -> float:
         """Glideslope closing speed at range ``rho_m`` [m] → [m/s]."""

@@ -31,7 +31,8 @@ class GuidanceRef:
     def __init__(self, dt, mean_motion, r_PT_T, n_T, r_DC_B, q_BH, v_contact, v_max, k, a_max,
                  corridor_half_angle_rad, corridor_margin_m, speed_limit_factor,
                  speed_limit_margin, settle_pos_m, settle_vel_mps, retreat_speed_mps,
-                 inputs, outputs):
+                 limits, inputs, outputs):
+        self.pos_max, self.vel_max, self.speed_max = limits[0], limits[1], limits[5]
         self.dt, self.n = dt, mean_motion
         self.r_PT, self.n_H = np.array(r_PT_T, float), np.array(n_T, float)
         self.r_DC, self.q_BH = np.array(r_DC_B, float), np.array(q_BH, float)
@@ -43,14 +44,30 @@ class GuidanceRef:
         self.v_retreat = retreat_speed_mps
         (self.n_r, self.n_v, self.n_q, self.c_mode, self.c_goal, self.c_vc) = inputs
         (self.o_r, self.o_v, self.o_a, self.o_q, self.o_w, self.o_rhoref, self.o_rho,
-         self.o_close, self.o_lat, self.o_cor, self.o_spd, self.o_set, self.o_en) = outputs
+         self.o_close, self.o_lat, self.o_cor, self.o_spd, self.o_set, self.o_en,
+         self.o_ninv) = outputs
         self.started = False
         self.rho_ref = self.rhodot_ref = 0.0
 
     def glide(self, rho, vc):
         return min(self.v_max, vc + self.k * max(rho, 0.0))
 
+    def _valid(self) -> bool:
+        """Finite inputs within their bounds, unit quaternion, one of the five modes."""
+        n2 = float(np.dot(self.n_q, self.n_q))
+        return bool(np.all(np.abs(self.n_r) <= self.pos_max)
+                    and np.all(np.abs(self.n_v) <= self.vel_max)
+                    and np.isfinite(n2) and 0.81 <= n2 <= 1.21
+                    and self.c_mode[0] in (FREE, HOLD, APPROACH, FINAL, RETREAT)
+                    and abs(self.c_goal[0]) <= self.pos_max
+                    and 0.0 <= self.c_vc[0] <= self.speed_max)
+
     def step(self, t_ns: int) -> None:
+        if not self._valid():  # hold the reference, fire nothing, say so
+            self.o_en[0] = 0.0
+            self.o_set[0] = 0.0
+            self.o_ninv[0] += 1
+            return
         t, dt = t_ns * 1e-9, self.dt
         mode, goal, vc = int(self.c_mode[0]), self.c_goal[0], self.c_vc[0]
         q_HN = q_hill(self.n, t)

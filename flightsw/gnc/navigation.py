@@ -9,7 +9,9 @@ twin ``navigation_ref.NavRef``.
 Requirements (verified in ``tests/test_navigation.py``):
 NAV-1 the kernel matches its twin to 1e-9 relative; NAV-2 the filter is consistent on a
 closed-loop run (NEES inside its chi-square bounds); NAV-3 a measurement outside the
-innovation gate is rejected and counted, never applied.
+innovation gate is rejected and counted, never applied; NAV-4 a non-finite or out-of-range
+sample is refused and counted before any arithmetic, and the estimate stays finite whatever
+the inputs (``tests/test_kernel_safety.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ import numpy as np
 from flightsw.component import KernelComponent
 from flightsw.config import NavParams, Vehicle
 from flightsw.messages import NavState
+
+SAMPLE_LIMITS = (1.0, 1.0e5)
+"""(gyro rate [rad/s], lidar range [m]) beyond which a sample is not physical: a crew
+vehicle never turns at 57 deg/s and no docking lidar sees 100 km. The filter refuses such a
+sample (``n_invalid``) before it reaches any arithmetic."""
 
 
 @dataclass(frozen=True)
@@ -113,14 +120,14 @@ class Navigation(KernelComponent):
         outputs = (o.r_CT_H, o.v_CT_H, o.q_BN, o.omega_BN_B, o.bias_B, o.view("sigma_r_m"),
                    o.view("sigma_v_mps"), o.view("sigma_att_rad"), o.view("mass_kg"),
                    o.view("n_lidar"), o.view("n_pose"), o.view("n_st"), o.view("n_rejected"),
-                   o.view("n_reacquire"))
+                   o.view("n_reacquire"), o.view("n_invalid"))
         cls = NavRef if self.twin else NavKernel
         k = cls(self.dt, self.mu, self.r0, A[:3], [t.thrust_N for t in self.chaser.thrusters],
                 self.chaser.isp_s, self.r_PT_T, np.asarray(s.r_LC_B, float), p.accel_psd,
                 s.gyro_arw, p.gyro_bias_rw, np.asarray(s.st_noise_rad, float),
                 s.lidar_range_noise_m, s.lidar_range_noise_frac, s.lidar_angle_noise_rad,
                 s.pose_pos_noise_m, s.pose_att_noise_rad, s.lidar_latency_s, s.st_latency_s,
-                p.gate_chi2, p.reacquire_after, inputs, outputs)
+                p.gate_chi2, p.reacquire_after, SAMPLE_LIMITS, inputs, outputs)
         o.buf[:] = 0.0
         k.initialize(*self._init, self.initial_covariance())
         return k

@@ -8,7 +8,13 @@ Propagation over one cycle ``dt`` (thrust ``a_H`` from the last cycle's on-times
     Φ = I + F dt,  F = [[0, I, 0, 0], [A_CW, Ω_CW, −C_HB[F_B×]/m, 0], [0, 0, −[ω×], −I], 0]
     P ← Φ P Φᵀ + Q
 
-A non-finite gyro sample is counted as rejected and the last good rate is held.
+Samples are checked before use: finite and within their physical range (``limits`` =
+(gyro rate bound [rad/s], lidar range bound [m]); azimuth within [-pi, pi], elevation
+within [-pi/2, pi/2]; quaternions of unit norm within 0.1). What fails is counted in
+``n_invalid`` and not used; the gyro's last good rate is held; a non-finite or negative
+on-time is no firing and one longer than the cycle is the cycle (both counted). A step that
+still leaves a non-finite state or covariance is undone and counted.
+
 Measurements (each gated by ``νᵀ S⁻¹ ν ≤ gate``, which also rejects non-finite ones),
 linearised at the prior state:
     star tracker   z = δθ(q̂ ⊗ exp(−ω τ), q_meas),                 H = [0 0 I 0]
@@ -40,6 +46,12 @@ from flightsw.attitude import (
 G0 = 9.80665
 
 
+def _unit(q) -> bool:
+    """A finite quaternion of unit norm within 0.1."""
+    n2 = float(np.dot(q, q))
+    return bool(np.isfinite(n2) and 0.81 <= n2 <= 1.21)
+
+
 class NavRef:
     """Numpy twin of :class:`flightsw.gnc._navigation.NavKernel` (same constructor)."""
 
@@ -47,8 +59,9 @@ class NavRef:
                  accel_psd, gyro_arw, gyro_bias_rw, st_noise_rad, lidar_range_noise_m,
                  lidar_range_noise_frac, lidar_angle_noise_rad, pose_pos_noise_m,
                  pose_att_noise_rad, lidar_latency_s, st_latency_s, gate_chi2, reacquire_after,
-                 inputs, outputs):
+                 limits, inputs, outputs):
         self.dt, self.mu, self.r0 = dt, mu, r0
+        self.rate_max, self.range_max = limits
         self.n = np.sqrt(mu / r0**3)
         self.Fthr = np.array(thrust_forces_B, dtype=float)
         self.thrust = np.array(thrust_N, dtype=float)
@@ -68,7 +81,8 @@ class NavRef:
          self.li_r, self.li_az, self.li_el, self.li_valid, self.li_p, self.li_q, self.li_pvalid,
          self.li_seq, self.thr_ton) = inputs
         (self.o_r, self.o_v, self.o_q, self.o_w, self.o_b, self.o_sr, self.o_sv, self.o_sa,
-         self.o_m, self.o_nl, self.o_np, self.o_nst, self.o_nrej, self.o_nreacq) = outputs
+         self.o_m, self.o_nl, self.o_np, self.o_nst, self.o_nrej, self.o_nreacq,
+         self.o_ninv) = outputs
         self.P_arr = np.zeros((12, 12))
 
     def initialize(self, r_CT_H, v_CT_H, q_BN, bias_B, mass_kg, P0):
@@ -99,12 +113,14 @@ class NavRef:
         dt, n = self.dt, self.n
         if self.imu_seq[0] != self.last[0] and self.imu_valid[0] != 0:
             self.last[0] = self.imu_seq[0]
-            if np.all(np.isfinite(self.imu_w)):
+            if np.all(np.abs(self.imu_w) <= self.rate_max):
                 self.w_last = self.imu_w.copy()
-            else:  # corrupt sample: keep the last good rate, count it
-                self.o_nrej[0] += 1
+            else:  # corrupt or absurd sample: keep the last good rate, count it
+                self.o_ninv[0] += 1
         w = self.w_last - self.b
-        ton = np.clip(self.thr_ton[: self.Fthr.shape[1]], 0.0, dt)
+        ton = np.array(self.thr_ton[: self.Fthr.shape[1]])
+        self.o_ninv[0] += int(np.isnan(ton).sum() + (ton < 0).sum() + (ton > dt).sum())
+        ton = np.clip(np.nan_to_num(ton, nan=0.0), 0.0, dt)
         F_B = self.Fthr @ (ton / dt)
         C_HN = dcm_from_q(q_hill(n, t - dt / 2))
         C_HB = C_HN @ dcm_from_q(self.q).T
@@ -132,7 +148,11 @@ class NavRef:
         P = self.P_arr
         S = H @ P @ H.T + R
         nu = z - H @ dx
-        if not float(nu @ np.linalg.solve(S, nu)) <= self.gate:
+        try:
+            nis = float(nu @ np.linalg.solve(S, nu))
+        except np.linalg.LinAlgError:  # singular or non-finite: not a usable measurement
+            return False
+        if not nis <= self.gate:
             return False
         K = P @ H.T @ np.linalg.inv(S)
         dx += K @ nu
@@ -154,7 +174,9 @@ class NavRef:
         w_est = self.w_last - self.b
         if self.st_seq[0] != self.last[1]:
             self.last[1] = self.st_seq[0]
-            if self.st_valid[0] != 0:
+            if self.st_valid[0] != 0 and not _unit(self.st_q):
+                self.o_ninv[0] += 1
+            elif self.st_valid[0] != 0:
                 qp = qmul(self.q, q_from_rotvec(-w_est * self.tau_st))
                 ok = self._update(H_att, q_error_vec(qp, self.st_q), self.R_st, dx)
                 counts["st" if ok else "rej"] += 1
@@ -162,7 +184,11 @@ class NavRef:
             return counts
         self.last[2] = self.li_seq[0]
         tried = taken = 0
-        if self.li_valid[0] != 0:
+        r, az, el = self.li_r[0], self.li_az[0], self.li_el[0]
+        if self.li_valid[0] != 0 and not (0 < r <= self.range_max and abs(az) <= np.pi
+                                          and abs(el) <= np.pi / 2):
+            self.o_ninv[0] += 1
+        elif self.li_valid[0] != 0:
             _C, w, G = self._geometry(t)
             s = w - self.r_LC
             rho, rxy = np.linalg.norm(s), np.hypot(s[0], s[1])
@@ -177,7 +203,10 @@ class NavRef:
             ok = self._update(J @ G, z, np.diag([sig**2, self.an**2, self.an**2]), dx)
             counts["lidar" if ok else "rej"] += 1
             tried, taken = tried + 1, taken + ok
-        if self.li_pvalid[0] != 0:
+        if self.li_pvalid[0] != 0 and not (np.all(np.abs(self.li_p) <= self.range_max)
+                                           and _unit(self.li_q)):
+            self.o_ninv[0] += 1
+        elif self.li_pvalid[0] != 0:
             _C, w, G = self._geometry(t)
             ok = self._update(G, self.li_p - (w - self.r_LC), self.R_ppos, dx)
             counts["pose" if ok else "rej"] += 1
@@ -212,6 +241,19 @@ class NavRef:
 
     def step(self, t_ns: int) -> None:
         t = t_ns * 1e-9
+        saved = (self.r.copy(), self.v.copy(), self.q.copy(), self.b.copy(),
+                 self.w_last.copy(), self.m, self.P_arr.copy())
+        with np.errstate(all="ignore"):
+            self._step(t)
+        P = self.P_arr
+        if not all(np.all(np.isfinite(x)) for x in (self.r, self.v, self.q, self.b,
+                                                     self.w_last, self.m, np.diag(P))):
+            self.r, self.v, self.q, self.b, self.w_last, self.m = saved[:6]
+            self.P_arr[:] = saved[6]
+            self.o_ninv[0] += 1
+        self._publish()
+
+    def _step(self, t: float) -> None:
         self._propagate(t)
         dx = np.zeros(12)
         c = self._measure(t, dx)
@@ -226,4 +268,3 @@ class NavRef:
         q /= np.linalg.norm(q)
         self.q = q if q[0] >= 0 else -q
         self.P_arr[:] = 0.5 * (self.P_arr + self.P_arr.T)
-        self._publish()
