@@ -3,7 +3,10 @@
 Each driver owns the flight-software message it fills (or reads), stamps it with the
 receive time, and tracks its unit's health in a :class:`Health` record: frames received,
 decode errors, counter gaps, staleness. Bad input is counted and dropped; nothing a unit
-sends can raise out of a driver (F Prime: drivers return status, they do not throw).
+sends can raise out of a driver (F Prime: drivers return status, they do not throw). Every
+decoded value is checked against its physical range from the ICD (the DBC's signal ranges,
+the serial ICD's field ranges) and a frame with one outside is dropped and counted in
+``out_of_range``, so no value a unit sends reaches the flight software unchecked.
 
 CAN drivers take ``(arbitration_id, data, t_ns)`` from a :class:`~firmware_bridge.ports.CanPort`;
 serial drivers take :class:`~firmware_bridge.framing.Frame` objects from a
@@ -18,7 +21,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from firmware_bridge.serial_icd import PayloadError, decode_payload
+from firmware_bridge.serial_icd import PayloadError, RangeError, decode_payload
 from flightsw.messages import (
     DockingMechCmd,
     DockingMechStatus,
@@ -36,7 +39,8 @@ class Health:
     """A unit's link health, published as telemetry.
 
     ``rx_frames``/``tx_frames`` counts; ``decode_errors`` malformed frames dropped;
-    ``gaps`` samples lost (counter jumps); ``stale`` no data for ``stale_after_ns``;
+    ``out_of_range`` well-formed frames dropped for a value outside its physical range (the
+    ICD's); ``gaps`` samples lost (counter jumps); ``stale`` no data for ``stale_after_ns``;
     ``stale_events`` times it went stale; ``last_rx_ns`` receive time of the last good
     frame [ns]; ``tx_errors`` sends the bus refused; ``heartbeats`` and ``unit_state`` the
     unit's heartbeat count and last NMT state (CAN units).
@@ -45,6 +49,7 @@ class Health:
     rx_frames: int = 0
     tx_frames: int = 0
     decode_errors: int = 0
+    out_of_range: int = 0
     gaps: int = 0
     stale: bool = True
     stale_events: int = 0
@@ -90,6 +95,12 @@ class Driver:
         if self.health.decode_errors <= 10 or self.health.decode_errors % 1000 == 0:
             log.warning("%s: dropped a frame: %s (%d so far)", self.name, why,
                         self.health.decode_errors)
+
+    def _out_of_range(self, why: str) -> None:
+        self.health.out_of_range += 1
+        n = self.health.out_of_range
+        if n <= 10 or n % 1000 == 0:
+            log.warning("%s: dropped a frame: %s (%d out of range so far)", self.name, why, n)
 
     def check(self, t_ns: int) -> bool:
         """Update staleness at ``t_ns`` [ns]; returns True while the unit is fresh."""
@@ -159,10 +170,18 @@ class _CanDriver(Driver):
             self._bad(f"{m.name} with {len(data)} bytes, expected {m.length}")
             return None
         try:
-            return m.decode(bytes(data), decode_choices=False, scaling=True)
+            v = m.decode(bytes(data), decode_choices=False, scaling=True)
         except Exception as e:  # cantools raises several types; none may escape
             self._bad(f"{m.name}: {e}")
             return None
+        for s in m.signals:  # the DBC's physical range (the bits can say more)
+            x = v[s.name]
+            if (s.minimum is not None and x < s.minimum) or (
+                    s.maximum is not None and x > s.maximum):
+                self._out_of_range(f"{m.name}.{s.name} = {x:g} outside "
+                                   f"{s.minimum:g} .. {s.maximum:g}")
+                return None
+        return v
 
     def on_frame(self, frame_id: int, data: bytes, t_ns: int) -> None:
         """Take a frame routed to this driver: heartbeat, or a decoded data frame."""
@@ -313,6 +332,9 @@ class _SerialDriver(Driver):
     def on_frame(self, msg_id: int, payload: bytes, t_ns: int) -> None:
         try:
             msg, v = decode_payload(msg_id, payload)
+        except RangeError as e:
+            self._out_of_range(str(e))
+            return
         except PayloadError as e:
             self._bad(str(e))
             return

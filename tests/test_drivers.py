@@ -158,7 +158,9 @@ def test_star_tracker_over_a_pty_with_garbage_and_a_corrupt_quaternion(pty_link)
         os.write(master, b"\x00\xeb\x13noise" + good + bad_q + good[:5])
         assert poll_until(port, 7 * MS, 2) == 2
         assert np.allclose(st.q_BN, q, atol=1e-6) and st.valid == 1.0 and st.seq == 1.0
-        assert drv.health.decode_errors == 1 and st.t_ns == 7 * MS
+        # q_w = 3 is outside the ICD's range of a quaternion component
+        assert drv.health.out_of_range == 1 and drv.health.decode_errors == 0
+        assert st.t_ns == 7 * MS
         assert port.decoder.stats.bytes_discarded >= 8
     finally:
         port.close()

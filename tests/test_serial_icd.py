@@ -20,6 +20,7 @@ from firmware_bridge.framing import (
 from firmware_bridge.serial_icd import (
     MESSAGES,
     PayloadError,
+    RangeError,
     decode_payload,
     encode_payload,
     expected_lengths,
@@ -38,7 +39,9 @@ def test_crc_check_value():
 
 @pytest.mark.parametrize("msg", MESSAGES, ids=lambda m: m.name)
 def test_every_message_round_trips_through_a_frame(msg):
-    values = {f.name: (7 if f.code in "IBH" else 0.25 * (i + 1))
+    # exact in float32 and inside every field's range
+    values = {f.name: (7 if f.code in "IBH" else 0.25 * (i + 1) if f.hi is None
+                       or 0.25 * (i + 1) <= f.hi else 0.125 * (i % 8))
               for i, f in enumerate(msg.fields)}
     frame = encode_frame(msg.msg_id, 65535, encode_payload(msg.name, **values))
     assert len(frame) == OVERHEAD + msg.size
@@ -48,6 +51,26 @@ def test_every_message_round_trips_through_a_frame(msg):
     got_msg, got = decode_payload(f.msg_id, f.payload)
     assert got_msg is msg and got == values
     assert accounted(d) and d.pending == 0
+
+
+@pytest.mark.parametrize("msg", [m for m in MESSAGES if any(f.lo is not None
+                                                             for f in m.fields)],
+                         ids=lambda m: m.name)
+def test_a_value_outside_its_range_is_refused(msg):
+    """Every ranged field: its bounds pass, just beyond them is a RangeError naming it."""
+    base = {f.name: (1 if f.code in "IBH" else 0.0) for f in msg.fields}
+    if any(f.name == "q_w" for f in msg.fields):
+        base["q_w"] = 1.0
+    if "range_m" in base:
+        base["range_m"] = 10.0
+    decode_payload(msg.msg_id, encode_payload(msg.name, **base))
+    for f in msg.fields:
+        if f.lo is None:
+            continue
+        for beyond in (f.lo - 0.01 * (f.hi - f.lo), f.hi + 0.01 * (f.hi - f.lo)):
+            with pytest.raises(RangeError, match=f.name):
+                decode_payload(msg.msg_id, encode_payload(msg.name, **dict(base, **{
+                    f.name: beyond})))
 
 
 def test_payload_errors_are_clear():
