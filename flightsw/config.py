@@ -41,8 +41,44 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(p, "", "an existing TOML file (not found)") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(p, "", f"valid TOML ({e})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(p, "", f"a UTF-8 text file (byte {e.start}: {e.reason})") from None
     except OSError as e:
         raise ConfigError(p, "", f"a readable file ({e.strerror})") from None
+
+
+def _inside(v: float, lo: float | None, hi: float | None, lo_open: bool) -> bool:
+    if lo is not None and (v <= lo if lo_open else v < lo):
+        return False
+    return hi is None or v <= hi
+
+
+def _range_text(what: str, lo: float | None, hi: float | None, lo_open: bool, unit: str,
+                each: bool = False) -> str:
+    """'a number in (0, 10] m', 'a number >= 0', ... (integers in full)."""
+    def g(x: float) -> str:
+        return str(x) if isinstance(x, int) else f"{x:g}"
+
+    u = f" {unit}" if unit else ""
+    pre = f"{what}, each" if each else what
+    if lo is not None and hi is not None:
+        return f"{pre} in {'(' if lo_open else '['}{g(lo)}, {g(hi)}]{u}"
+    if lo is not None:
+        return f"{pre} {'>' if lo_open else '>='} {g(lo)}{u}"
+    if hi is not None:
+        return f"{pre} <= {g(hi)}{u}"
+    return what
+
+
+def param(default: Any, lo: float | None = None, hi: float | None = None, *,
+          lo_open: bool = False, choices: tuple[str, ...] = ()) -> Any:
+    """A parameter's default and its accepted range, declared once on its dataclass field
+    (a callable default makes a list): what ``[flight_software]`` tables are checked
+    against, and what their errors quote."""
+    meta = {"lo": lo, "hi": hi, "lo_open": lo_open, "choices": choices}
+    if callable(default):
+        return field(default_factory=default, metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 class Reader:
@@ -78,23 +114,26 @@ class Reader:
         lo: float | None = None,
         hi: float | None = None,
         positive: bool = False,
+        lo_open: bool = False,
+        unit: str = "",
     ) -> float:
-        desc = "a positive number" if positive else "a number"
-        if lo is not None and hi is not None:
-            desc = f"a number in [{lo}, {hi}]"
-        elif lo is not None:
-            desc = f"a number >= {lo}"
+        """A finite number, within [lo, hi] (``(lo, hi]`` with ``lo_open``; ``positive``
+        is ``(0, hi]``)."""
+        if positive:
+            lo, lo_open = 0.0 if lo is None else lo, True
+        desc = _range_text("a number", lo, hi, lo_open, unit)
         v = self._get(key, default, desc)
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
             raise ConfigError(self.file, self._key(key), desc, v)
-        if (positive and v <= 0) or (lo is not None and v < lo) or (hi is not None and v > hi):
+        if not _inside(float(v), lo, hi, lo_open):
             raise ConfigError(self.file, self._key(key), desc, v)
         return float(v)
 
-    def integer(self, key: str, default: Any = _MISSING, *, lo: int | None = None) -> int:
-        desc = "an integer" + (f" >= {lo}" if lo is not None else "")
+    def integer(self, key: str, default: Any = _MISSING, *, lo: int | None = None,
+                hi: int | None = None) -> int:
+        desc = _range_text("an integer", lo, hi, False, "")
         v = self._get(key, default, desc)
-        if isinstance(v, bool) or not isinstance(v, int) or (lo is not None and v < lo):
+        if isinstance(v, bool) or not isinstance(v, int) or not _inside(v, lo, hi, False):
             raise ConfigError(self.file, self._key(key), desc, v)
         return int(v)
 
@@ -105,34 +144,43 @@ class Reader:
             raise ConfigError(self.file, self._key(key), desc, v)
         return v
 
-    def vec(self, key: str, n: int, default: Any = _MISSING, *, unit: bool = False) -> np.ndarray:
-        desc = f"a list of {n} numbers" + (" (non-zero; normalised)" if unit else "")
+    def vec(self, key: str, n: int, default: Any = _MISSING, *, unit: bool = False,
+            bound: float | None = None) -> np.ndarray:
+        """A list of ``n`` finite numbers, each within +-``bound``; with ``unit`` a direction
+        (its norm between 1e-6 and 1e6, then normalised)."""
+        desc = f"a list of {n} numbers"
+        if bound is not None:
+            desc += f", each within +-{bound:g}"
+        if unit:
+            desc += " (a direction: norm between 1e-6 and 1e6; normalised)"
         v = self._get(key, default, desc)
         ok = isinstance(v, list | tuple | np.ndarray) and len(v) == n
         ok = ok and all(
             isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+            and (bound is None or abs(x) <= bound)
             for x in v
         )
         if not ok:
             raise ConfigError(self.file, self._key(key), desc, v)
         a = np.array(v, dtype=float)
         if unit:
-            nrm = float(np.linalg.norm(a))
-            if nrm < 1e-9:
+            with np.errstate(over="ignore"):
+                nrm = float(np.linalg.norm(a))
+            if not 1e-6 <= nrm <= 1e6:
                 raise ConfigError(self.file, self._key(key), desc, v)
             a = a / nrm
         return a
 
     def vec_list(
-        self, key: str, default: Any = _MISSING, *, lo: float | None = None
+        self, key: str, default: Any = _MISSING, *, lo: float | None = None,
+        hi: float | None = None, lo_open: bool = False
     ) -> list[float]:
-        desc = "a list of numbers" + (f" >= {lo}" if lo is not None else "")
+        desc = _range_text("a list of numbers", lo, hi, lo_open, "", each=True)
         v = self._get(key, default, desc)
         if not isinstance(v, list) or not all(
-            isinstance(x, int | float) and not isinstance(x, bool) for x in v
+            isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+            and _inside(float(x), lo, hi, lo_open) for x in v
         ):
-            raise ConfigError(self.file, self._key(key), desc, v)
-        if lo is not None and any(x < lo for x in v):
             raise ConfigError(self.file, self._key(key), desc, v)
         return [float(x) for x in v]
 
@@ -172,6 +220,18 @@ class Reader:
         extra = sorted(set(self.data) - self._used)
         if extra:
             raise ConfigError(self.file, self._key(extra[0]), "no such key (unknown option)")
+
+
+MASS_MAX_KG = 1.0e7
+"""Heaviest vehicle a file may describe [kg] (about ten International Space Stations)."""
+INERTIA_MAX_KGM2 = 1.0e11
+"""Largest principal moment of inertia [kg m^2]."""
+SIZE_MAX_M = 500.0
+"""Largest distance from a vehicle's centre of mass to a port or thruster [m]."""
+ISP_RANGE_S = (50.0, 1.0e4)
+"""Specific impulse a thruster can have [s]: cold gas (~70 s) to electric (~1e4 s)."""
+THRUST_RANGE_N = (1.0e-3, 1.0e6)
+"""Thrust of one RCS thruster [N]."""
 
 
 @dataclass(frozen=True)
@@ -217,9 +277,14 @@ def load_vehicle(path: str | Path, *, need_thrusters: bool) -> Vehicle:
     """Load and check a vehicle file."""
     r = Reader(load_toml(path), path)
     name = r.string("name")
-    mass = r.num("mass_kg", positive=True)
+    mass = r.num("mass_kg", lo=1.0, hi=MASS_MAX_KG, unit="kg")
     inertia = r.matrix3("inertia_kgm2", spd=True)
-    port = r.vec("docking_port_m", 3)
+    ev = np.linalg.eigvalsh(inertia)
+    if ev.max() > INERTIA_MAX_KGM2 or ev[0] + ev[1] < ev[2] * (1 - 1e-6):
+        raise ConfigError(path, "inertia_kgm2", f"principal moments below "
+                          f"{INERTIA_MAX_KGM2:g} kg m^2 that a rigid body can have (each at "
+                          f"most the sum of the other two)", np.round(ev, 6).tolist())
+    port = r.vec("docking_port_m", 3, bound=SIZE_MAX_M)
     axis = r.vec("docking_axis", 3, unit=True)
     up = r.vec("docking_up", 3, unit=True)
     if abs(float(axis @ up)) > 1e-6:
@@ -227,15 +292,16 @@ def load_vehicle(path: str | Path, *, need_thrusters: bool) -> Vehicle:
     thrusters: list[Thruster] = []
     isp = 0.0
     if need_thrusters or r.has("thrusters"):
-        isp = r.num("isp_s", positive=True)
+        isp = r.num("isp_s", lo=ISP_RANGE_S[0], hi=ISP_RANGE_S[1], unit="s")
         for t in r.tables("thrusters"):
             thrusters.append(
                 Thruster(
                     name=t.string("name"),
-                    position_B_m=t.vec("position_m", 3),
+                    position_B_m=t.vec("position_m", 3, bound=SIZE_MAX_M),
                     direction_B=t.vec("direction", 3, unit=True),
-                    thrust_N=t.num("thrust_N", positive=True),
-                    min_on_time_s=t.num("min_on_time_s", 0.0, lo=0.0),
+                    thrust_N=t.num("thrust_N", lo=THRUST_RANGE_N[0], hi=THRUST_RANGE_N[1],
+                                   unit="N"),
+                    min_on_time_s=t.num("min_on_time_s", 0.0, lo=0.0, hi=1.0, unit="s"),
                 )
             )
             t.done()
@@ -248,7 +314,7 @@ def load_vehicle(path: str | Path, *, need_thrusters: bool) -> Vehicle:
         if np.linalg.matrix_rank(A) < 6:
             raise ConfigError(path, "thrusters", "a layout that spans all 6 axes (force, torque)")
     elif r.has("isp_s"):
-        isp = r.num("isp_s", positive=True)
+        isp = r.num("isp_s", lo=ISP_RANGE_S[0], hi=ISP_RANGE_S[1], unit="s")
     r.done()
     return Vehicle(name, mass, inertia, port, axis, up, isp, tuple(thrusters), str(path))
 
@@ -268,23 +334,23 @@ class GuidanceParams:
     ``retreat_speed_mps``.
     """
 
-    hold_points_m: list[float] = field(default_factory=lambda: [250.0, 30.0, 10.0])
-    v_contact_mps: float = 0.075
-    v_max_mps: float = 0.25
-    glideslope_gain_1ps: float = 0.001
-    accel_max_mps2: float = 0.004
-    corridor_half_angle_deg: float = 10.0
-    corridor_margin_m: float = 0.3
-    speed_limit_factor: float = 1.5
-    speed_limit_margin_mps: float = 0.05
-    settle_pos_m: float = 0.5
-    settle_vel_mps: float = 0.01
-    hold_dwell_s: float = 30.0
-    retreat_distance_m: float = 30.0
-    retreat_min_m: float = 5.0
-    retreat_speed_mps: float = 0.1
-    monitor_persistence_s: float = 2.0
-    go_policy: str = "auto"
+    hold_points_m: list[float] = param(lambda: [250.0, 30.0, 10.0], 0.0, 1000000.0, lo_open=True)
+    v_contact_mps: float = param(0.075, 0.0, 1.0, lo_open=True)
+    v_max_mps: float = param(0.25, 0.0, 10.0, lo_open=True)
+    glideslope_gain_1ps: float = param(0.001, 0.0, 1.0)
+    accel_max_mps2: float = param(0.004, 0.0, 1.0, lo_open=True)
+    corridor_half_angle_deg: float = param(10.0, 0.0, 89.0, lo_open=True)
+    corridor_margin_m: float = param(0.3, 0.0, 1000.0)
+    speed_limit_factor: float = param(1.5, 1.0, 100.0)
+    speed_limit_margin_mps: float = param(0.05, 0.0, 10.0)
+    settle_pos_m: float = param(0.5, 0.0, 1000.0, lo_open=True)
+    settle_vel_mps: float = param(0.01, 0.0, 10.0, lo_open=True)
+    hold_dwell_s: float = param(30.0, 0.0, 86400.0)
+    retreat_distance_m: float = param(30.0, 0.0, 100000.0, lo_open=True)
+    retreat_min_m: float = param(5.0, 0.0, 100000.0)
+    retreat_speed_mps: float = param(0.1, 0.0, 10.0, lo_open=True)
+    monitor_persistence_s: float = param(2.0, 0.0, 3600.0)
+    go_policy: str = param("auto", choices=("auto", "ground"))
 
 
 @dataclass
@@ -296,12 +362,12 @@ class ControlParams:
     ``att_zeta`` [-], ``att_deadband_rad`` [rad].
     """
 
-    trans_wn_rps: float = 0.08
-    trans_zeta: float = 0.9
-    trans_deadband_m: float = 0.002
-    att_wn_rps: float = 0.3
-    att_zeta: float = 0.9
-    att_deadband_rad: float = 1e-4
+    trans_wn_rps: float = param(0.08, 0.0, 10.0, lo_open=True)
+    trans_zeta: float = param(0.9, 0.0, 10.0, lo_open=True)
+    trans_deadband_m: float = param(0.002, 0.0, 10.0)
+    att_wn_rps: float = param(0.3, 0.0, 10.0, lo_open=True)
+    att_zeta: float = param(0.9, 0.0, 10.0, lo_open=True)
+    att_deadband_rad: float = param(1e-4, 0.0, 0.1)
 
 
 @dataclass
@@ -316,15 +382,15 @@ class NavParams:
     are taken from the sensor file.
     """
 
-    accel_psd: float = 2e-9
-    gyro_arw: float = 1e-5
-    gyro_bias_rw: float = 2e-8
-    init_pos_m: float = 1.0
-    init_vel_mps: float = 0.01
-    init_att_rad: float = 0.005
-    init_bias_rps: float = 2e-5
-    gate_chi2: float = 25.0
-    reacquire_after: int = 10
+    accel_psd: float = param(2e-9, 0.0, 1.0)
+    gyro_arw: float = param(1e-5, 0.0, 0.01)
+    gyro_bias_rw: float = param(2e-8, 0.0, 0.001)
+    init_pos_m: float = param(1.0, 0.0, 100000.0, lo_open=True)
+    init_vel_mps: float = param(0.01, 0.0, 1000.0, lo_open=True)
+    init_att_rad: float = param(0.005, 0.0, 3.15, lo_open=True)
+    init_bias_rps: float = param(2e-5, 0.0, 0.1, lo_open=True)
+    gate_chi2: float = param(25.0, 0.0, 1000000.0, lo_open=True)
+    reacquire_after: int = param(10, 0, 1000000)
 
 
 @dataclass
@@ -349,25 +415,25 @@ class FdirParams:
     decision, GO at a hold point is withheld for ``recovery_hold_s`` [s].
     """
 
-    stale_imu_s: float = 0.2
-    stale_st_s: float = 1.5
-    stale_lidar_s: float = 1.5
-    frozen_samples: int = 8
-    imu_max_rate_rps: float = 0.2
-    lidar_max_range_m: float = 1500.0
-    sensor_persistence_s: float = 0.4
-    thruster_window_s: float = 1.0
-    thruster_sigma: float = 8.0
-    thruster_model_frac: float = 0.05
-    thruster_fit: float = 0.35
-    thruster_windows: int = 2
-    attitude_limit_deg: float = 5.0
-    attitude_persistence_s: float = 3.0
-    consistency_samples: int = 10
-    consistency_rejected: int = 8
-    reacquire_att_rad: float = 0.05
-    reacquire_bias_rps: float = 2e-3
-    recovery_hold_s: float = 30.0
+    stale_imu_s: float = param(0.2, 0.0, 3600.0, lo_open=True)
+    stale_st_s: float = param(1.5, 0.0, 3600.0, lo_open=True)
+    stale_lidar_s: float = param(1.5, 0.0, 3600.0, lo_open=True)
+    frozen_samples: int = param(8, 2, 1000000)
+    imu_max_rate_rps: float = param(0.2, 0.0, 10.0, lo_open=True)
+    lidar_max_range_m: float = param(1500.0, 0.0, 100000.0, lo_open=True)
+    sensor_persistence_s: float = param(0.4, 0.0, 3600.0)
+    thruster_window_s: float = param(1.0, 0.0, 3600.0, lo_open=True)
+    thruster_sigma: float = param(8.0, 0.0, 1000000.0, lo_open=True)
+    thruster_model_frac: float = param(0.05, 0.0, 10.0)
+    thruster_fit: float = param(0.35, 0.0, 1.0, lo_open=True)
+    thruster_windows: int = param(2, 1, 1000000)
+    attitude_limit_deg: float = param(5.0, 0.0, 180.0, lo_open=True)
+    attitude_persistence_s: float = param(3.0, 0.0, 3600.0)
+    consistency_samples: int = param(10, 1, 1000000)
+    consistency_rejected: int = param(8, 1, 1000000)
+    reacquire_att_rad: float = param(0.05, 0.0, 3.15, lo_open=True)
+    reacquire_bias_rps: float = param(2e-3, 0.0, 0.1, lo_open=True)
+    recovery_hold_s: float = param(30.0, 0.0, 86400.0)
 
 
 @dataclass
@@ -384,17 +450,24 @@ class FswParams:
 
 
 def _fill(dc: Any, r: Reader) -> None:
-    for name, val in vars(dc).items():
-        if not r.has(name):
+    """Read every field of dataclass ``dc`` present in ``r``, each checked against the
+    range (or choices) declared with :func:`param` on its field."""
+    import dataclasses
+
+    for f in dataclasses.fields(dc):
+        if not r.has(f.name):
             continue
+        m, val = f.metadata, getattr(dc, f.name)
+        lo, hi, lo_open = m.get("lo"), m.get("hi"), m.get("lo_open", False)
         if isinstance(val, list):
-            setattr(dc, name, r.vec_list(name, lo=0.0))
+            setattr(dc, f.name, r.vec_list(f.name, lo=lo, hi=hi, lo_open=lo_open))
         elif isinstance(val, str):
-            setattr(dc, name, r.string(name, choices=("auto", "ground")))
+            setattr(dc, f.name, r.string(f.name, choices=m.get("choices", ())))
         elif isinstance(val, int) and not isinstance(val, bool):
-            setattr(dc, name, r.integer(name, lo=0))
+            setattr(dc, f.name, r.integer(f.name, lo=None if lo is None else int(lo),
+                                          hi=None if hi is None else int(hi)))
         else:
-            setattr(dc, name, r.num(name, lo=0.0))
+            setattr(dc, f.name, r.num(f.name, lo=lo, hi=hi, lo_open=lo_open))
     r.done()
 
 

@@ -28,6 +28,12 @@ from hil.faults import Fault, read_faults
 
 DATA = resources.files("hil") / "data"
 
+SEED_MAX = 2**48 - 1
+"""Largest seed a run takes (a Monte Carlo run's seed is 48 bits: :func:`run_seed`); the
+sensor models derive their own streams from it."""
+TIME_LIMIT_MAX_S = 1.0e6
+"""Longest mission time a scenario may ask for [s] (11.6 days)."""
+
 
 def shipped_scenarios() -> dict[str, Path]:
     """Shipped scenario names and their files."""
@@ -85,26 +91,36 @@ class Sensors:
 
 def load_sensors(path: str | Path) -> Sensors:
     r = Reader(load_toml(path), path)
+    # noises from none to what would make the sensor useless for docking; rates up to the
+    # fastest base rate; latencies up to a second
     g = r.table("gyro")
-    gyro = GyroSpec(g.num("rate_hz", positive=True), g.num("noise_rps", lo=0.0),
-                    g.num("bias_sigma_rps", lo=0.0), g.num("quantization_rps", 0.0, lo=0.0),
-                    g.num("latency_s", 0.0, lo=0.0))
+    gyro = GyroSpec(g.num("rate_hz", lo=0.01, hi=1000.0, unit="Hz"),
+                    g.num("noise_rps", lo=0.0, hi=0.01, unit="rad/s"),
+                    g.num("bias_sigma_rps", lo=0.0, hi=0.01, unit="rad/s"),
+                    g.num("quantization_rps", 0.0, lo=0.0, hi=1e-3, unit="rad/s"),
+                    g.num("latency_s", 0.0, lo=0.0, hi=1.0, unit="s"))
     g.done()
     s = r.table("star_tracker")
-    st = StarTrackerSpec(s.num("rate_hz", positive=True),
-                         tuple(s.vec("noise_rad", 3)), s.num("latency_s", 0.0, lo=0.0))
+    st = StarTrackerSpec(s.num("rate_hz", lo=0.01, hi=1000.0, unit="Hz"),
+                         tuple(s.vec("noise_rad", 3, bound=0.1)),
+                         s.num("latency_s", 0.0, lo=0.0, hi=1.0, unit="s"))
     if min(st.noise_rad) <= 0:
         raise ConfigError(path, "star_tracker.noise_rad", "three positive numbers",
                           list(st.noise_rad))
     s.done()
     li = r.table("lidar")
+    max_range = li.num("max_range_m", positive=True, hi=1e5, unit="m")
     lidar = LidarSpec(
-        li.num("rate_hz", positive=True), tuple(li.vec("mount_m", 3)),
-        li.num("range_noise_m", positive=True), li.num("range_noise_frac", 0.0, lo=0.0),
-        li.num("angle_noise_rad", positive=True), li.num("max_range_m", positive=True),
-        li.num("fov_half_angle_deg", lo=0.1, hi=90.0), li.num("pose_max_range_m", lo=0.0),
-        li.num("pose_pos_noise_m", positive=True), li.num("pose_att_noise_rad", positive=True),
-        li.num("latency_s", 0.0, lo=0.0))
+        li.num("rate_hz", lo=0.01, hi=1000.0, unit="Hz"),
+        tuple(li.vec("mount_m", 3, bound=500.0)),
+        li.num("range_noise_m", positive=True, hi=10.0, unit="m"),
+        li.num("range_noise_frac", 0.0, lo=0.0, hi=0.1),
+        li.num("angle_noise_rad", positive=True, hi=0.01, unit="rad"), max_range,
+        li.num("fov_half_angle_deg", lo=0.1, hi=90.0, unit="deg"),
+        li.num("pose_max_range_m", lo=0.0, hi=max_range, unit="m"),
+        li.num("pose_pos_noise_m", positive=True, hi=1.0, unit="m"),
+        li.num("pose_att_noise_rad", positive=True, hi=0.1, unit="rad"),
+        li.num("latency_s", 0.0, lo=0.0, hi=1.0, unit="s"))
     li.done()
     r.done()
     return Sensors(gyro, st, lidar, str(path))
@@ -156,14 +172,21 @@ class Scenario:
         return R_MOON + self.altitude_m
 
 
-def _resolve(base: Path, ref: str, kind: str) -> Path:
-    p = Path(ref)
-    if not p.is_absolute():
-        p = base.parent / p
-    if p.exists():
-        return p
-    shipped = Path(str(DATA / kind / f"{ref}.toml"))
-    return shipped if shipped.exists() else p
+def _resolve(base: Path, key: str, ref: str, kind: str) -> Path:
+    """The file a scenario's ``key`` refers to: a path relative to the scenario file, or
+    the name of a shipped one; an error naming the scenario and the key otherwise."""
+    if ref.strip():
+        p = Path(ref)
+        if not p.is_absolute():
+            p = base.parent / p
+        if p.is_file():
+            return p
+        shipped = Path(str(DATA / kind / f"{ref}.toml"))
+        if shipped.is_file():
+            return shipped
+    names = sorted(q.stem for q in Path(str(DATA / kind)).glob("*.toml"))
+    raise ConfigError(base, key, f"a {kind[:-1]} file: a path relative to the scenario file "
+                      f"({base.parent}) or a shipped name, one of {names}", ref)
 
 
 def find_scenario(name_or_path: str) -> Path:
@@ -183,19 +206,22 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     r = Reader(load_toml(path), path)
     name = r.string("name")
     desc = r.string("description", "")
-    seed = r.integer("seed", 0, lo=0)
-    tlim = r.num("time_limit_s", positive=True)
-    chaser = load_vehicle(_resolve(path, r.string("chaser"), "vehicles"), need_thrusters=True)
-    target = load_vehicle(_resolve(path, r.string("target"), "vehicles"), need_thrusters=False)
-    sensors = load_sensors(_resolve(path, r.string("sensors"), "sensors"))
+    seed = r.integer("seed", 0, lo=0, hi=SEED_MAX)
+    tlim = r.num("time_limit_s", positive=True, hi=TIME_LIMIT_MAX_S, unit="s")
+    chaser = load_vehicle(_resolve(path, "chaser", r.string("chaser"), "vehicles"),
+                          need_thrusters=True)
+    target = load_vehicle(_resolve(path, "target", r.string("target"), "vehicles"),
+                          need_thrusters=False)
+    sensors = load_sensors(_resolve(path, "sensors", r.string("sensors"), "sensors"))
     o = r.table("orbit")
     alt = o.num("altitude_m", lo=10e3, hi=100000e3)
     o.done()
     i = r.table("initial")
-    r0, v0 = i.vec("r_CT_H_m", 3), i.vec("v_CT_H_mps", 3)
-    att, rate = i.vec("attitude_error_deg", 3), i.vec("rate_error_dps", 3)
-    tatt = i.vec("target_attitude_error_deg", 3, [0.0, 0.0, 0.0])
-    trate = i.vec("target_rate_error_dps", 3, [0.0, 0.0, 0.0])
+    r0, v0 = i.vec("r_CT_H_m", 3, bound=1e6), i.vec("v_CT_H_mps", 3, bound=100.0)
+    att = i.vec("attitude_error_deg", 3, bound=180.0)
+    rate = i.vec("rate_error_dps", 3, bound=10.0)
+    tatt = i.vec("target_attitude_error_deg", 3, [0.0, 0.0, 0.0], bound=180.0)
+    trate = i.vec("target_rate_error_dps", 3, [0.0, 0.0, 0.0], bound=10.0)
     i.done()
     disp = read_dispersions(r.table("dispersion", {}))
     fsw = read_fsw_params(r.table("flight_software", {}))
@@ -215,5 +241,10 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         div = base / rate_hz
         if abs(div - round(div)) > 1e-9 or round(div) < 1:
             raise ConfigError(f, key, f"a rate that divides the base rate {base:g} Hz", rate_hz)
+    for k, t in enumerate(chaser.thrusters):
+        if t.min_on_time_s >= 1.0 / base:
+            raise ConfigError(chaser.file, f"thrusters[{k}].min_on_time_s",
+                              f"less than the control cycle {1.0 / base:g} s",
+                              t.min_on_time_s)
     return Scenario(name, desc, str(path), seed, tlim, alt, chaser, target, sensors, r0, v0,
                     att, rate, tatt, trate, disp, fsw, faults, expect)

@@ -56,6 +56,15 @@ QUANTITIES: dict[str, tuple[int, str]] = {
     "lidar_angle_bias_rad": (2, "lidar azimuth and elevation bias [rad]"),
 }
 """Every quantity a scenario may disperse: size and meaning (with unit)."""
+REACH: dict[str, float] = {
+    "position_m": 1.0e4, "velocity_mps": 10.0, "attitude_deg": 180.0, "rate_dps": 10.0,
+    "target_attitude_deg": 180.0, "target_rate_dps": 10.0, "cm_offset_m": 10.0,
+    "thruster_angle_deg": 90.0, "star_tracker_bias_rad": 0.1, "lidar_range_bias_m": 100.0,
+    "lidar_angle_bias_rad": 0.1,
+}
+"""How far a draw of each quantity may reach (|mean| + half width, or + clip_sigma, or 5,
+sigmas), in its unit: beyond that it is no longer a dispersion of this vehicle. Fractions
+are bounded by -0.9 instead (a thrust or a mass cannot vanish)."""
 INITIAL = ("position_m", "velocity_mps", "attitude_deg", "rate_dps")
 PER_THRUSTER = ("thruster_angle_deg", "thrust_frac")
 
@@ -130,7 +139,7 @@ def read_dispersions(r: Reader) -> dict[str, Dist]:
             par = "sigma" if kind == "normal" else "half_width"
             scale = _vec(t, par, n, par)
             mean = _vec(t, "mean", n, "mean") if t.has("mean") else np.zeros(n)
-            clip = t.num("clip_sigma", 0.0, lo=0.0) if kind == "normal" else 0.0
+            clip = t.num("clip_sigma", 0.0, lo=0.0, hi=100.0) if kind == "normal" else 0.0
             if kind == "normal" and 0.0 < clip < 1.0:
                 raise ConfigError(r.file, t._key("clip_sigma"), "0 (no clip) or >= 1", clip)
             t.done()
@@ -140,8 +149,11 @@ def read_dispersions(r: Reader) -> dict[str, Dist]:
             mean = np.zeros(n)
         if np.any(scale < 0):
             raise ConfigError(r.file, r._key(key), "non-negative spreads", scale.tolist())
+        reach = np.abs(mean) + scale * (1.0 if kind == "uniform" else (clip or 5.0))
+        if key in REACH and not np.all(reach <= REACH[key]):
+            raise ConfigError(r.file, r._key(key), f"a spread whose draws reach at most "
+                              f"{REACH[key]:g} ({QUANTITIES[key][1]})", scale.tolist())
         if key.endswith("_frac"):
-            reach = np.abs(mean) + scale * (1.0 if kind == "uniform" else (clip or 5.0))
             if np.any(reach >= 0.9):
                 raise ConfigError(r.file, r._key(key), "a fraction that cannot reach -0.9 "
                                   "(clip a normal with clip_sigma)", scale.tolist())

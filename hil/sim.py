@@ -32,7 +32,11 @@ checked against the keep-out distance all along)."""
 
 
 class Recorder:
-    """Per-tick telemetry into a preallocated table (no allocation per tick)."""
+    """Per-tick telemetry into a table that grows as the run goes (by doubling, from at
+    most ``CHUNK`` rows): no allocation per tick, and memory in proportion to the ticks
+    flown, not to the time limit."""
+
+    CHUNK = 1 << 15
 
     def __init__(self, world: World, fsw: FlightSoftware, n_ticks: int) -> None:
         y = world.plant.state
@@ -68,10 +72,14 @@ class Recorder:
             self.columns += [f"{prefix}_{nm}" for nm in names]
             self.slices.append((slice(col, col + len(names)), src))
             col += len(names)
-        self.table = np.zeros((n_ticks + 1, col))
+        self.table = np.zeros((min(n_ticks + 1, self.CHUNK), col))
         self.n = 0
 
     def record(self, t_ns: int) -> None:
+        if self.n == len(self.table):
+            grown = np.zeros((2 * len(self.table), self.table.shape[1]))
+            grown[: self.n] = self.table
+            self.table = grown
         row = self.table[self.n]
         row[0] = t_ns * 1e-9
         for sl, src in self.slices:
