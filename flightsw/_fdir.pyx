@@ -77,7 +77,10 @@ cdef class _Sensor:
                         same = False
                     self.last[i] = v
                 self.have_last = True
-                self.same = self.same + 1 if same else 0
+                # saturates at the threshold: the same verdict, and no overflow on a
+                # sensor that may repeat itself forever (frozen monitor off)
+                self.same = (self.same + 1 if self.same < self.frozen_n else self.same) \
+                    if same else 0
                 self.range_bad = self.out_of_range()
         elif self.have_t and t_s - self.t_last > self.stale_s:
             stale = True

@@ -232,6 +232,9 @@ ISP_RANGE_S = (50.0, 1.0e4)
 """Specific impulse a thruster can have [s]: cold gas (~70 s) to electric (~1e4 s)."""
 THRUST_RANGE_N = (1.0e-3, 1.0e6)
 """Thrust of one RCS thruster [N]."""
+PROPELLANT_DEFAULT_FRAC = 0.2
+"""RCS propellant load of a vehicle file that does not give ``propellant_kg``, as a fraction
+of its mass [-]."""
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,8 @@ class Vehicle:
 
     Positions are relative to the centre of mass [m]. ``docking_axis`` is the port's
     outward normal and ``docking_up`` its roll (clocking) reference, both unit vectors in B.
+    ``propellant_kg`` is the RCS propellant load [kg] (part of ``mass_kg``): once it is
+    spent the thrusters give nothing.
     """
 
     name: str
@@ -262,6 +267,7 @@ class Vehicle:
     isp_s: float = 0.0
     thrusters: tuple[Thruster, ...] = ()
     file: str = ""
+    propellant_kg: float = 0.0
 
     @property
     def thrust_matrix(self) -> np.ndarray:
@@ -290,9 +296,11 @@ def load_vehicle(path: str | Path, *, need_thrusters: bool) -> Vehicle:
     if abs(float(axis @ up)) > 1e-6:
         raise ConfigError(path, "docking_up", "a vector perpendicular to docking_axis", up.tolist())
     thrusters: list[Thruster] = []
-    isp = 0.0
+    isp = propellant = 0.0
     if need_thrusters or r.has("thrusters"):
         isp = r.num("isp_s", lo=ISP_RANGE_S[0], hi=ISP_RANGE_S[1], unit="s")
+        propellant = r.num("propellant_kg", PROPELLANT_DEFAULT_FRAC * mass, positive=True,
+                           hi=0.95 * mass, unit="kg")
         for t in r.tables("thrusters"):
             thrusters.append(
                 Thruster(
@@ -316,7 +324,8 @@ def load_vehicle(path: str | Path, *, need_thrusters: bool) -> Vehicle:
     elif r.has("isp_s"):
         isp = r.num("isp_s", lo=ISP_RANGE_S[0], hi=ISP_RANGE_S[1], unit="s")
     r.done()
-    return Vehicle(name, mass, inertia, port, axis, up, isp, tuple(thrusters), str(path))
+    return Vehicle(name, mass, inertia, port, axis, up, isp, tuple(thrusters), str(path),
+                   propellant if thrusters else 0.0)
 
 
 @dataclass

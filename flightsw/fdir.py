@@ -60,6 +60,10 @@ ABORT_FOR = {"imu": "sensor_failed", "lidar": "sensor_failed"}
 """Sensors whose loss ends the approach (the star tracker's does not)."""
 
 
+NEVER = 1 << 30
+"""A frozen-sample count no run reaches: the frozen monitor is off."""
+
+
 @dataclass(frozen=True)
 class FdirEvent:
     """A fault-management decision: time [ns], monitor, action, reason."""
@@ -99,7 +103,7 @@ class Fdir(Ported):
 
     def __init__(self, dt: float, chaser: Vehicle, params: FdirParams, gyro_noise_rps: float,
                  allocation: Any, reacquire_attitude: Any = None, *,
-                 twin: bool = False) -> None:
+                 twin: bool = False, imu_frozen_check: bool = True) -> None:
         self.name = "fdir"
         self.twin = twin
         self.reacquire_attitude = reacquire_attitude or (lambda att, bias: None)
@@ -108,6 +112,9 @@ class Fdir(Ported):
         self.tau = chaser.thrust_matrix[3:].copy()  # torque of each thruster at full thrust
         self.names = [t.name for t in chaser.thrusters]
         self.sigma_g = float(gyro_noise_rps)
+        # a gyro whose noise is below its quantisation repeats itself at a steady rate:
+        # identical samples are then no sign of a frozen unit
+        self.imu_frozen_check = bool(imu_frozen_check)
         self._open_ports()
         self.imu_out, self.st_out, self.lidar_out = ImuMsg(), StarTrackerMsg(), LidarMsg()
         self.fdir_out = FdirStatus()
@@ -141,7 +148,7 @@ class Fdir(Ported):
             [m.buf for m in ins], [m.buf for m in outs],
             [m._slices["seq"].start for m in ins], [m._slices["valid"].start for m in ins],
             idx, [p.stale_imu_s, p.stale_st_s, p.stale_lidar_s],
-            [p.frozen_samples, slow, slow], persist,
+            [p.frozen_samples if self.imu_frozen_check else NEVER, slow, slow], persist,
             [fdir_ref.RANGE_MAX_ABS, fdir_ref.RANGE_UNIT_NORM, fdir_ref.RANGE_INTERVAL],
             [p.imu_max_rate_rps, 1e-3, p.lidar_max_range_m],
             self.imu_out._slices["omega_BN_B"].start, self.thruster_in.t_on_s[:n],

@@ -100,7 +100,8 @@ class FlightSoftware:
         # gyro noise per sample from its angle random walk (samples at the base rate)
         gyro_sigma = sensors.gyro_arw * float(np.sqrt(params.base_rate_hz))
         self.fdir = Fdir(self.dt, chaser, params.fdir, gyro_sigma, self.allocation,
-                         self.navigation.reacquire_attitude, twin=twin)
+                         self.navigation.reacquire_attitude, twin=twin,
+                         imu_frozen_check=not sensors.gyro_repeats)
         self.sequencer = Sequencer(params.guidance, self.dt * params.sequencer_divider)
         self.cam = CollisionAvoidance(self.dt, chaser, self.allocation)
         self.housekeeping = Housekeeping(self)

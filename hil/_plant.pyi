@@ -12,6 +12,9 @@ class PlantKernel:
     ext_L_B: npt.NDArray[np.float64]
     nthr: int
     t_s: float
+    m_dry: float
+    t_empty: float
+    n_invalid: int
     @property
     def mean_motion(self) -> float: ...
     def __init__(self, mu: float, r0: float, inertia_C: npt.ArrayLike,

@@ -10,12 +10,13 @@ pulses are modelled as pulses. The readable twin is ``hil.plant_ref``.
 """
 import numpy as np
 cimport numpy as cnp
-from libc.math cimport sqrt
+from libc.math cimport sqrt, fabs, NAN
 from flightsw._cmath cimport (cross, dot3, matvec, matTvec, qmul, qnormalize, dcm_from_q,
                               q_hill, deadband)
 
 DEF NY = 21
 DEF MAXT = 64
+DEF EXT_MAX = 1.0e8  # [N, N m]: an external load beyond this is not physical here
 cdef double G0 = 9.80665
 
 
@@ -72,6 +73,8 @@ cdef class PlantKernel:
     cdef double isp
     cdef public int nthr
     cdef public double t_s
+    cdef public double m_dry, t_empty
+    cdef public long long n_invalid
     cdef double k1[NY]
     cdef double k2[NY]
     cdef double k3[NY]
@@ -102,6 +105,9 @@ cdef class PlantKernel:
         if self.nthr > MAXT:
             raise ValueError(f"at most {MAXT} thrusters")
         self.isp = isp_s
+        self.m_dry = 0.0  # below this mass the tanks are empty: nothing fires
+        self.t_empty = NAN  # when the propellant ran out [s] (NaN: it has not)
+        self.n_invalid = 0  # on-times and external loads refused (not finite, absurd)
         self.state = np.zeros(NY)
         self.y = self.state
         self.t_on = np.zeros(max(self.nthr, 1))
@@ -176,13 +182,35 @@ cdef class PlantKernel:
     cdef void _step(self, double dt) noexcept nogil:
         cdef int i, j, k, ncut = 0
         cdef double impulse = 0.0
-        cdef double f, c, t0 = self.t_s, t_prev = 0.0
-        # clip on-times to the cycle; cut-off times, sorted, unique, ending with dt
+        cdef double f, c, t0 = self.t_s, t_prev = 0.0, avail, scale = 1.0
+        # external loads (contact, leaks): finite and within EXT_MAX, or refused
+        for i in range(3):
+            if not (fabs(self.extF[i]) <= EXT_MAX and fabs(self.extL[i]) <= EXT_MAX):
+                self.extF[i] = 0.0
+                self.extL[i] = 0.0
+                self.n_invalid += 1
+        # clip on-times to the cycle (NaN fires nothing)
         for i in range(self.nthr):
             f = self.ton[i]
-            f = 0.0 if f < 0.0 else (dt if f > dt else f)
+            if f != f or f < 0.0 or f > dt:
+                self.n_invalid += 1
+            f = 0.0 if not (f > 0.0) else (dt if f > dt else f)
             self.ton[i] = f
             impulse += self.thrust[i] * f
+        # the propellant left limits the impulse: the tanks run dry within this cycle
+        if self.isp > 0.0 and impulse > 0.0:
+            avail = (self.y[20] - self.m_dry) * self.isp * G0
+            if avail < impulse:
+                scale = avail / impulse if avail > 0.0 else 0.0
+                if self.t_empty != self.t_empty:
+                    self.t_empty = t0
+                impulse = 0.0
+                for i in range(self.nthr):
+                    self.ton[i] *= scale
+                    impulse += self.thrust[i] * self.ton[i]
+        # cut-off times, sorted, unique, ending with dt
+        for i in range(self.nthr):
+            f = self.ton[i]
             if f > 0.0 and f < dt:
                 j = ncut
                 while j > 0 and self.cut[j - 1] > f:
@@ -211,6 +239,8 @@ cdef class PlantKernel:
             self.ton[i] = 0.0  # a command is good for one cycle
         if self.isp > 0.0:
             self.y[20] -= impulse / (self.isp * G0)
+            if scale < 1.0:
+                self.y[20] = self.m_dry  # exactly empty, not a rounding below
         self.t_s = t0 + dt
 
     cpdef void step(self, double dt):

@@ -7,7 +7,7 @@ sampling time. Random numbers come from xoshiro256** seeded through splitmix64, 
 gives the same samples on every machine; Gaussians by the polar method.
 """
 import numpy as np
-from libc.math cimport sqrt, log, atan2, asin, floor, fabs, cos
+from libc.math cimport sqrt, log, atan2, asin, floor, fabs, cos, isfinite
 from libc.stdint cimport uint64_t
 from flightsw._cmath cimport (cross, dot3, norm3, matvec, matTvec, qmul, qconj, qnormalize,
                               dcm_from_q, q_from_rotvec, q_hill)
@@ -97,7 +97,7 @@ cdef class _Sampler:
     cdef object _ring
     cdef Rng rng
     cdef double[::1] truth
-    cdef public long long samples, published
+    cdef public long long samples, published, invalid
 
     def _setup(self, plant_state, int divider, int latency, double period_s, int width,
                unsigned long long seed):
@@ -112,6 +112,7 @@ cdef class _Sampler:
         self.rng = Rng(seed)
         self.samples = 0
         self.published = 0
+        self.invalid = 0
 
     cdef void measure(self, double t, double* out) noexcept nogil:
         pass
@@ -122,12 +123,17 @@ cdef class _Sampler:
     cpdef void tick(self, long long k):
         """Sample on this tick if due, and publish the sample taken ``latency`` ticks ago."""
         cdef long long ks = k - self.latency
-        cdef int slot
+        cdef int slot, i
         if k % self.divider == 0:
             slot = k % self.nring
             self.ring[slot, 0] = 1.0
             self.measure(k * self.period_s, &self.ring[slot, 1])
             self.samples += 1
+            for i in range(1, self.width + 1):
+                if not isfinite(self.ring[slot, i]):  # a truth the unit cannot measure
+                    self.ring[slot, 0] = 0.0  # (not finite): no sample, counted
+                    self.invalid += 1
+                    break
         if ks >= 0 and ks % self.divider == 0:
             slot = ks % self.nring
             if self.ring[slot, 0] != 0.0:

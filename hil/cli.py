@@ -81,6 +81,8 @@ def _human(res, sc) -> str:
         if e["source"] == "sequencer":
             lines.append(f"  {e['t_s']:8.1f} s  {e['from']:>15} -> {e['to']:<15} "
                          f"{e['reason']}")
+        elif e["source"] == "plant":
+            lines.append(f"  {e['t_s']:8.1f} s  {'VEHICLE':>15}: {e['event']} ({e['reason']})")
         else:
             lines.append(f"  {e['t_s']:8.1f} s  {'FDIR ' + e['monitor']:>15}: {e['action']} "
                          f"({e['reason']})")

@@ -52,7 +52,7 @@ from hil.nodes import (
 )
 from hil.safety import SafetyMonitor
 from hil.shm import SharedTruth
-from hil.sim import G0, RunResult
+from hil.sim import G0, RunResult, plant_events
 from hil.world import World, nav_sensor_model
 
 log = logging.getLogger(__name__)
@@ -509,7 +509,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         delta_v_mps=float(sc.chaser.isp_s * G0 * math.log(world.m0 / m1)),
         propellant_kg=world.propellant_kg, sim_time_s=float(plant.t_s), wall_time_s=wall,
         events=fsw_report.get("events", []), fdir_events=fsw_report.get("fdir_events", []),
-        safety_violations=safety.violations,
+        safety_violations=safety.violations, plant_events=plant_events(plant),
         nav=dict(zip(("n_lidar", "n_pose", "n_star_tracker", "n_rejected"),
                      nav_counts.tolist(), strict=True)),
     )

@@ -20,6 +20,8 @@ import numpy as np
 from flightsw.attitude import dcm_from_q, q_hill, qmul
 
 G0 = 9.80665
+EXT_MAX = 1.0e8
+"""External load beyond which it is not physical here [N, N m]: refused and counted."""
 
 
 class PlantRef:
@@ -34,6 +36,9 @@ class PlantRef:
         self.A = np.array(thrust_matrix, dtype=float)
         self.thrust = np.array(thrust_N, dtype=float)
         self.isp = float(isp_s)
+        self.m_dry = 0.0  # below this mass the tanks are empty: nothing fires
+        self.t_empty = float("nan")  # when the propellant ran out [s]
+        self.n_invalid = 0  # on-times and external loads refused (not finite, absurd)
         self.nthr = self.A.shape[1]
         self.state = np.zeros(21)
         self.t_on = np.zeros(max(self.nthr, 1))
@@ -72,8 +77,24 @@ class PlantRef:
         y[13:17] = y[13:17] / np.linalg.norm(y[13:17])
 
     def step(self, dt: float) -> None:
-        ton = np.clip(self.t_on[: self.nthr], 0.0, dt)
+        # external loads (contact, leaks): finite and within EXT_MAX, or refused
+        bad = ~((np.abs(self.ext_F_H) <= EXT_MAX) & (np.abs(self.ext_L_B) <= EXT_MAX))
+        self.ext_F_H[bad] = 0.0
+        self.ext_L_B[bad] = 0.0
+        self.n_invalid += int(bad.sum())
+        raw = self.t_on[: self.nthr]
+        self.n_invalid += int(np.sum(np.isnan(raw) | (raw < 0) | (raw > dt)))
+        ton = np.clip(np.nan_to_num(raw, nan=0.0), 0.0, dt)
         impulse = float(self.thrust @ ton)
+        scale = 1.0
+        if self.isp > 0 and impulse > 0:  # the propellant left limits the impulse
+            avail = (self.state[20] - self.m_dry) * self.isp * G0
+            if avail < impulse:
+                scale = max(avail, 0.0) / impulse
+                if np.isnan(self.t_empty):
+                    self.t_empty = self.t_s
+                ton = ton * scale
+                impulse = float(self.thrust @ ton)
         self.t_on[:] = 0.0
         t0, t_prev = self.t_s, 0.0
         for cut in sorted({*ton[(ton > 0) & (ton < dt)].tolist(), dt}):
@@ -83,6 +104,8 @@ class PlantRef:
             t_prev = cut
         if self.isp > 0:
             self.state[20] -= impulse / (self.isp * G0)
+            if scale < 1.0:
+                self.state[20] = self.m_dry
         self.t_s = t0 + dt
 
     def port_gap(self, r_DC_B, r_PT_T, n_T) -> float:

@@ -336,7 +336,8 @@ def _run_report(d: Path, out: Path) -> Path:
     evs = summ.get("events") or []
     if evs:
         rows = [[f"{e['t_s']:.2f}", e.get("source", ""),
-                 e.get("to") or e.get("monitor", ""), e.get("action", ""), e.get("reason", "")]
+                 e.get("to") or e.get("monitor") or e.get("event", ""), e.get("action", ""),
+                 e.get("reason", "")]
                 for e in evs]
         sec.append("<h2>Decisions (sequencer and fault management)</h2>"
                    + _table(rows, ["t [s]", "source", "to / monitor", "action", "reason"]))

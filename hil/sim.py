@@ -107,6 +107,7 @@ class RunResult:
     events: list = field(default_factory=list)
     fdir_events: list = field(default_factory=list)
     safety_violations: list = field(default_factory=list)
+    plant_events: list = field(default_factory=list)  # what happened to the vehicle itself
     rate_groups: dict = field(default_factory=dict)
     nav: dict = field(default_factory=dict)
     # bench figures of multi-process runs: {"buses": ..., "timing": ...}
@@ -130,6 +131,7 @@ class RunResult:
         (``source`` "fdir": ``monitor``, ``action``), each with its ``reason``."""
         ev = [{"source": "sequencer", **e} for e in self.events]
         ev += [{"source": "fdir", **e} for e in self.fdir_events]
+        ev += [{"source": "plant", **e} for e in self.plant_events]
         return sorted(ev, key=lambda e: (e["t_s"], e["source"] == "sequencer"))
 
     def summary(self) -> dict:
@@ -143,6 +145,17 @@ class RunResult:
             "dispersions": dict(self.world.dispersed) if self.world is not None else {},
             **self.extra,
         }
+
+
+def plant_events(plant) -> list[dict]:
+    """What happened to the vehicle itself in a run (from truth): the propellant running
+    out, when it did."""
+    t = float(plant.t_empty)
+    if math.isnan(t):
+        return []
+    return [{"t_s": t, "event": "propellant exhausted",
+             "reason": f"the RCS tanks ran dry (dry mass {plant.m_dry:.1f} kg): the thrusters "
+                       f"give nothing from here on"}]
 
 
 def write_geometry(out: Path, sc: Scenario, mean_motion: float) -> None:
@@ -258,7 +271,7 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
         nav={"n_lidar": nav.n_lidar, "n_pose": nav.n_pose, "n_star_tracker": nav.n_st,
              "n_rejected": nav.n_rejected, "n_reacquire": nav.n_reacquire},
         recorder=rec, world=world, fsw=fsw,
-        safety_violations=safety.violations,
+        safety_violations=safety.violations, plant_events=plant_events(world.plant),
     )
     if out_dir is not None:
         out = Path(out_dir)

@@ -40,6 +40,7 @@ def nav_sensor_model(sc: Scenario) -> NavSensorModel:
         st_latency_s=round(s.star_tracker.latency_s * base) / base,
         gyro_arw=float(arw),
         r_LC_B=tuple(s.lidar.mount_m),
+        gyro_repeats=bool(g.noise_rps <= g.quantization_rps),
     )
 
 
@@ -145,6 +146,7 @@ class World:
             + d(sc.target_rate_error_dps + self.draw.target_rate_dps)
         y[20] = ch.mass_kg
         self.m0 = ch.mass_kg
+        self.plant.m_dry = ch.mass_kg - ch.propellant_kg  # the tanks' bottom
         gs = sc.sensors.gyro
         bias = gs.bias_sigma_rps * rng.normal(3)
         self.gyro_bias = bias

@@ -269,3 +269,20 @@ def test_a_persistent_attitude_error_requests_an_abort(fa, twin):
     f.update(n * dt_ns)
     assert ABORT_REASONS[int(f.fdir_out.abort_request)] == "attitude"
     assert f.events[-1].monitor == "attitude" and "6.0 deg" in f.events[-1].reason
+
+
+def test_a_noise_free_gyro_is_not_called_frozen(final_approach):
+    """A gyro with no noise above its quantisation repeats itself at a steady rate; fault
+    management must not isolate it for that (it used to abort the approach)."""
+    import dataclasses
+
+    from hil.sim import run
+
+    g = dataclasses.replace(final_approach.sensors.gyro, noise_rps=0.0)
+    sc = dataclasses.replace(final_approach,
+                             sensors=dataclasses.replace(final_approach.sensors, gyro=g),
+                             dispersions={k: v for k, v in final_approach.dispersions.items()
+                                          if k != "gyro_noise_frac"})
+    res = run(sc, 0)
+    assert not [e for e in res.fdir_events if e["monitor"] == "imu"], res.fdir_events
+    assert res.outcome == "docked", res.summary()

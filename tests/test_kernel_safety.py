@@ -110,8 +110,10 @@ def _fuzz(kernel: str, twin: bool) -> dict:
 
 
 def _run(kernel: str, twin: bool) -> dict:
-    code = ("import json, sys; from tests.test_kernel_safety import _fuzz; "
-            f"print(json.dumps(_fuzz({kernel!r}, {twin!r})))")
+    fn = {"plant": "_fuzz_plant", "sensors": "_fuzz_sensors"}.get(kernel)
+    call = f"{fn}({twin!r})" if fn else f"_fuzz({kernel!r}, {twin!r})"
+    code = ("import json, sys; import tests.test_kernel_safety as t; "
+            f"print(json.dumps(t.{call}))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
@@ -135,3 +137,96 @@ def test_kernel_and_twin_survive_every_bad_input(kernel):
     # kernel and twin refuse the same cases
     assert res[False]["flags"] == res[True]["flags"]
     assert any(res[False]["flags"])
+
+
+def _fuzz_plant(twin: bool) -> dict:
+    """The plant integrator: on-times and external loads, one element at a time."""
+    from hil.config import load_scenario
+    from tests.conftest import fly, make_loop
+
+    fsw, world = make_loop(load_scenario("final-approach"), 0, twin=twin)
+    fly(fsw, world, 2.0)
+    p = world.plant
+    out = {"cases": 0, "slowest_s": 0.0, "nonfinite": [], "unflagged": [], "flags": []}
+    for name, arr, n in (("t_on", p.t_on, p.nthr), ("ext_F_H", p.ext_F_H, 3),
+                         ("ext_L_B", p.ext_L_B, 3)):
+        for i in range(n):
+            for value in BAD + EDGE:
+                saved, t_s = p.state.copy(), p.t_s
+                arr[i] = value
+                before = p.n_invalid
+                t0 = time.perf_counter()
+                p.step(fsw.dt)
+                out["slowest_s"] = max(out["slowest_s"], time.perf_counter() - t0)
+                out["cases"] += 1
+                case = f"{name}[{i}]={value!r}"
+                if not np.all(np.isfinite(p.state)):
+                    out["nonfinite"].append(case)
+                flagged = p.n_invalid > before
+                out["flags"].append(flagged)
+                if value in BAD and not flagged:
+                    out["unflagged"].append(case)
+                p.state[:] = saved
+                p.t_s = t_s
+                p.ext_F_H[:] = 0.0
+                p.ext_L_B[:] = 0.0
+    out["finite_after"] = bool(np.all(np.isfinite(p.state)))
+    return out
+
+
+TRUTH_READ = {"gyro": range(10, 13), "star_tracker": range(6, 10),
+              "lidar": (0, 1, 2, 6, 7, 8, 9, 13, 14, 15, 16)}
+"""Plant-state elements each sensor model samples (position, attitudes, body rate)."""
+
+
+def _fuzz_sensors(twin: bool) -> dict:
+    """The sensor models: every element of the truth they sample, bad in turn. What they
+    publish must stay finite; a truth they cannot measure is no sample (counted) or an
+    invalid one."""
+    from hil.config import load_scenario
+    from tests.conftest import fly, make_loop
+
+    fsw, world = make_loop(load_scenario("final-approach"), 0)
+    k = fly(fsw, world, 2.0)
+    y = world.plant.state
+    models = (("gyro", world.gyro, fsw.imu_in), ("star_tracker", world.star_tracker,
+                                                  fsw.st_in),
+              ("lidar", world.lidar, fsw.lidar_in))
+    out = {"cases": 0, "slowest_s": 0.0, "nonfinite": [], "unflagged": [], "flags": []}
+    for i in range(y.size):
+        for value in BAD + EDGE:
+            saved = y.copy()
+            y[i] = value
+            for name, model, msg in models:
+                before, seq = model.invalid, msg.seq
+                t0 = time.perf_counter()
+                for j in range(25):  # a whole sample period and its latency
+                    model.tick(k + j)
+                out["slowest_s"] = max(out["slowest_s"], time.perf_counter() - t0)
+                out["cases"] += 1
+                case = f"{name}: truth[{i}]={value!r}"
+                if not np.all(np.isfinite(msg.buf)):
+                    out["nonfinite"].append(case)
+                flagged = model.invalid > before or msg.seq == seq or msg.valid == 0.0
+                out["flags"].append(flagged)
+                if not math.isfinite(value) and not flagged and i in TRUTH_READ[name]:
+                    out["unflagged"].append(case)
+            k += 25
+            y[:] = saved
+    out["finite_after"] = True
+    return out
+
+
+@pytest.mark.parametrize("kernel", ["plant", "sensors"])
+def test_truth_models_survive_every_bad_input(kernel):
+    twins = (False, True) if kernel == "plant" else (False,)
+    res = {twin: _run(kernel, twin) for twin in twins}
+    for twin, r in res.items():
+        who = f"{kernel} {'twin' if twin else 'kernel'}"
+        assert r["cases"] > 40, who
+        assert not r["nonfinite"], (who, r["nonfinite"][:10])
+        assert not r["unflagged"], (who, r["unflagged"][:10])
+        assert r["finite_after"], who
+        assert r["slowest_s"] < 0.05 or twin, (who, r["slowest_s"])
+    if len(res) == 2:
+        assert res[False]["flags"] == res[True]["flags"]

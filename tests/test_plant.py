@@ -141,3 +141,25 @@ def test_thruster_pulse_is_a_pulse(nominal, cls):
     assert p.state[4] == pytest.approx(a * (0.015 - 0.005), rel=1e-6)
     assert p.state[1] == pytest.approx(a * (0.015 * dt - 0.015**2 / 2)
                                        - a * (0.005 * dt - 0.005**2 / 2), rel=1e-5)
+
+
+def test_the_vehicle_runs_out_of_propellant_as_a_real_one_does(final_approach):
+    """With a propellant load below what the approach needs, the tanks run dry: the mass
+    stops at the dry mass, exactly, nothing fires from then on (kernel and twin alike), and
+    the run says when it happened."""
+    import dataclasses
+
+    from hil.sim import run
+
+    sc = dataclasses.replace(final_approach, time_limit_s=120.0,
+                             chaser=dataclasses.replace(final_approach.chaser,
+                                                        propellant_kg=0.2))
+    for twin in (False, True):
+        res = run(sc, 0, twin=twin)
+        plant = res.world.plant
+        assert plant.state[20] == plant.m_dry == res.world.m0 - 0.2
+        assert res.propellant_kg == pytest.approx(0.2, abs=1e-12)
+        ev = [e for e in res.all_events() if e["source"] == "plant"]
+        assert len(ev) == 1 and ev[0]["event"] == "propellant exhausted"
+        assert 0.0 < ev[0]["t_s"] < res.sim_time_s
+        assert res.outcome != "docked"

@@ -36,7 +36,9 @@ class NavSensorModel:
 
     ``st_noise_rad`` star tracker per axis [rad]; lidar range noise [m] and fraction of range
     [-]; lidar angle noise [rad]; pose position [m] and attitude [rad] noise; latencies [s];
-    gyro white noise as an angle random walk [rad/s^0.5].
+    gyro white noise as an angle random walk [rad/s^0.5]; ``gyro_repeats`` True when the
+    gyro's noise per sample does not exceed its quantisation step, so that identical
+    consecutive samples are normal (fault management then does not call it frozen).
     """
 
     st_noise_rad: tuple[float, float, float]
@@ -49,6 +51,7 @@ class NavSensorModel:
     st_latency_s: float
     gyro_arw: float
     r_LC_B: tuple[float, float, float]
+    gyro_repeats: bool = False
 
 
 class Navigation(KernelComponent):
