@@ -176,8 +176,9 @@ class _CanDriver(Driver):
             return None
         for s in m.signals:  # the DBC's physical range (the bits can say more)
             x = v[s.name]
-            if (s.minimum is not None and x < s.minimum) or (
-                    s.maximum is not None and x > s.maximum):
+            tol = 0.5 * abs(s.scale)  # the range's ends are themselves quantised
+            if (s.minimum is not None and x < s.minimum - tol) or (
+                    s.maximum is not None and x > s.maximum + tol):
                 self._out_of_range(f"{m.name}.{s.name} = {x:g} outside "
                                    f"{s.minimum:g} .. {s.maximum:g}")
                 return None
