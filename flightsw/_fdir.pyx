@@ -7,7 +7,7 @@ Same semantics, arguments and flags as the twin ``flightsw.fdir_ref.FdirMonitors
 
 import numpy as np
 
-from libc.math cimport fabs
+from libc.math cimport fabs, M_PI
 
 cdef int F_ST_NEW = 8
 cdef int F_WINDOW_QUIET = 16
@@ -54,8 +54,13 @@ cdef class _Sensor:
             for i in range(self.nval):
                 s += self.last[i] * self.last[i]
             return not (fabs(s - 1.0) <= self.lim)
+        # range in [0, lim]; then azimuth and elevation, if sampled, within +-pi, +-pi/2
         v = self.last[0]
-        return not (0.0 <= v and v <= self.lim)
+        if not (0.0 <= v and v <= self.lim):
+            return True
+        if self.nval >= 3:
+            return not (fabs(self.last[1]) <= M_PI and fabs(self.last[2]) <= 0.5 * M_PI)
+        return False
 
     cdef int step(self, double t_s) noexcept nogil:
         cdef bint new, stale = False, frozen, bad_range, same, ok

@@ -22,6 +22,7 @@ flags. One :meth:`FdirMonitorsRef.step` per cycle:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -30,6 +31,7 @@ REASONS = ("", "stale", "frozen", "out_of_range")
 """Reason codes returned per sensor (index = code)."""
 RANGE_MAX_ABS, RANGE_UNIT_NORM, RANGE_INTERVAL = 0, 1, 2
 """Out-of-range tests: not all |v| <= lim; not |sum v^2 - 1| <= lim; not 0 <= v[0] <= lim
+(and, for a lidar sample, azimuth within +-pi and elevation within +-pi/2)
 (so NaN or inf is out of range: such a sample never reaches navigation)."""
 F_SENSOR = (1, 2, 4)
 """Flag bit: sensor i failed this cycle (its reason in ``reason[i]``)."""
@@ -64,7 +66,9 @@ class _SensorRef:
             return not all(abs(x) <= self.lim for x in v)
         if self.kind == RANGE_UNIT_NORM:
             return not abs(sum(x * x for x in v) - 1.0) <= self.lim
-        return not 0.0 <= v[0] <= self.lim
+        if not 0.0 <= v[0] <= self.lim:  # range; then azimuth and elevation
+            return True
+        return len(v) >= 3 and not (abs(v[1]) <= math.pi and abs(v[2]) <= math.pi / 2)
 
     def step(self, t_s: float) -> int:
         if self.failed:

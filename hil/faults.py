@@ -89,8 +89,8 @@ def read_faults(r: Reader, thruster_names: tuple[str, ...]) -> tuple[Fault, ...]
     for t in r.tables("faults"):
         layer = t.string("layer", choices=tuple(KINDS))
         kind = t.string("kind", choices=KINDS[layer])
-        at = t.num("at_s", lo=0.0)
-        until = t.num("until_s", None, lo=at) if t.has("until_s") else None
+        at = t.num("at_s", lo=0.0, hi=1e6, unit="s")
+        until = t.num("until_s", None, lo=at, hi=1e6, unit="s") if t.has("until_s") else None
         if layer == "sensor":
             target = t.string("target", choices=SENSORS)
         elif layer == "actuator":
@@ -102,12 +102,13 @@ def read_faults(r: Reader, thruster_names: tuple[str, ...]) -> tuple[Fault, ...]
         params: dict[str, Any] = {}
         if kind == "bias_step":
             n = {"imu": 3, "star_tracker": 3, "lidar": 1}[target]
-            params["value"] = (t.vec("value", 3) if n == 3 else
-                               np.array([t.num("value")]))
+            # a step up to 0.1 rad/s (gyro), 0.1 rad (star tracker) or 100 m (lidar range)
+            params["value"] = (t.vec("value", 3, bound=0.1) if n == 3 else
+                               np.array([t.num("value", lo=-100.0, hi=100.0, unit="m")]))
         elif kind == "noise_growth":
-            params["factor"] = t.num("factor", 10.0, lo=1.0)
+            params["factor"] = t.num("factor", 10.0, lo=1.0, hi=1e4)
         elif kind in ("latency", "delay"):
-            params["added_s"] = t.num("added_s", positive=True)
+            params["added_s"] = t.num("added_s", positive=True, hi=60.0, unit="s")
         elif kind == "degraded":
             params["factor"] = t.num("factor", lo=0.0, hi=1.0)
         elif kind == "leak":
@@ -117,8 +118,8 @@ def read_faults(r: Reader, thruster_names: tuple[str, ...]) -> tuple[Fault, ...]
         elif kind == "serial_bit_errors":
             params["rate"] = t.num("rate", lo=0.0, hi=0.1)
         elif kind == "babbling":
-            params["frame_id"] = t.integer("frame_id", 0x001, lo=0)
-            params["rate_hz"] = t.num("rate_hz", 2000.0, positive=True)
+            params["frame_id"] = t.integer("frame_id", 0x001, lo=0, hi=0x7FF)
+            params["rate_hz"] = t.num("rate_hz", 2000.0, positive=True, hi=20000.0, unit="Hz")
         if kind == "serial_disconnect" and until is None:
             raise ConfigError(t.file, t._key("until_s"), "an end time (a disconnect "
                                                          "reconnects)")

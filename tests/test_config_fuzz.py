@@ -3,11 +3,12 @@ error naming the file and the key, or a valid run; never a traceback, a hang or 
 nonsense run.
 
 Hypothesis takes the shipped ``final-approach`` scenario with its vehicle and sensor files,
-mutates one of them (a key deleted; a value replaced by another type, NaN, +-inf, 0, a
-negative, 1e+-300; one element of a list changed; the file's encoding broken) and loads
-the result. A :class:`~flightsw.config.ConfigError` must name one of the files (and a key,
-unless the whole file is unreadable). A file that loads must fly: a short closed loop that
-returns finite results.
+and two fault scenarios of the campaign, mutates one of them (a key deleted; a value
+replaced by another type, NaN, +-inf, 0, a negative, 1e+-300; one element of a list
+changed; the file's encoding broken) and loads the result. A
+:class:`~flightsw.config.ConfigError` must name one of the files (and a key, unless the
+whole file is unreadable). A file that loads must fly: a short closed loop that returns
+finite results.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from flightsw.config import ConfigError
@@ -32,6 +33,9 @@ FILES = {
     "vehicles/crew_vehicle.toml": "vehicles/crew_vehicle.toml",
     "vehicles/station.toml": "vehicles/station.toml",
     "sensors/default.toml": "sensors/default.toml",
+    # scenarios with faults (they name the shipped vehicles and sensors)
+    "scenarios/f1.toml": "campaign/s07-star-tracker-latency.toml",
+    "scenarios/f2.toml": "campaign/s03-imu-bias-step.toml",
 }
 KEY_LINE = re.compile(r"^(\s*)([A-Za-z_][\w]*)(\s*=\s*)(.+?)(\s*#.*)?$")
 VALUES = ('"x"', "true", "[]", "{}", "nan", "inf", "-inf", "0", "0.0", "-1", "-1.0",
@@ -110,10 +114,14 @@ def test_a_mutated_configuration_is_an_error_or_a_valid_run(m):
             (root / dst).parent.mkdir(parents=True, exist_ok=True)
             (root / dst).write_text(text)
         (root / name).write_bytes(data)
-        files = {(root / f).resolve() for f in TEXTS}
+        files = {(root / f).resolve() for f in TEXTS} | {
+            Path(str(DATA / k / f)).resolve() for k in ("vehicles", "sensors")
+            for f in ("crew_vehicle.toml", "station.toml", "default.toml")}
         try:
-            sc = load_scenario(root / "scenarios" / "s.toml")
+            scenario = name if name.startswith("scenarios/f") else "scenarios/s.toml"
+            sc = load_scenario(root / scenario)
         except ConfigError as e:
+            event("clear error")
             assert Path(e.file).resolve() in files, (what, str(e))
             whole_file = e.key == "" and ("TOML" in e.expected or "UTF-8" in e.expected
                                           or "table" in e.expected)
@@ -125,6 +133,7 @@ def test_a_mutated_configuration_is_an_error_or_a_valid_run(m):
         assert time.monotonic() - t0 < 120, what
         s = res.summary()
         assert res.outcome in ("docked", "aborted", "timeout", "collision"), (what, s)
+        event(f"valid run: {res.outcome}")
         assert _finite([s["propellant_kg"], s["delta_v_mps"], s["sim_time_s"]]), (what, s)
         assert _finite(s.get("contact") or {}), (what, s)
 

@@ -37,6 +37,9 @@ READS = {
                 "guidance_in": ("r_ref_H", "v_ref_H", "a_ref_H", "q_ref_BN", "omega_ref_B",
                                 "thrust_enable")},
     "allocation": {"control_in": ("F_B", "L_B")},
+    "fdir": {"imu_in": ("omega_BN_B",), "st_in": ("q_BN",),
+             "lidar_in": ("range_m", "azimuth_rad", "elevation_rad"),
+             "thruster_in": ("t_on_s",), "nav_in": ("q_BN",), "guidance_in": ("q_ref_BN",)},
 }
 """The input fields each kernel reads (what its wrapper binds)."""
 
@@ -53,11 +56,15 @@ OUTPUT = {"navigation": "nav_out", "guidance": "guidance_out", "control": "contr
 
 
 def _outputs(c, kernel: str) -> list[np.ndarray]:
+    if kernel == "fdir":  # the samples it passes on, and its status
+        return [c.imu_out.buf, c.st_out.buf, c.lidar_out.buf, c.fdir_out.buf]
     return [getattr(c, OUTPUT[kernel]).buf]
 
 
 def _flags(c, kernel: str) -> float:
     """What the component counts as refused: its n_invalid (and navigation's gate)."""
+    if kernel == "fdir":
+        return 0.0  # fault management withholds a bad sample (checked on its outputs)
     m = getattr(c, OUTPUT[kernel])
     return m.n_invalid + (m.n_rejected if kernel == "navigation" else 0.0)
 
@@ -95,10 +102,20 @@ def _fuzz(kernel: str, twin: bool) -> dict:
                 case = f"{pname}.{name}[{i}]={value!r}"
                 if not all(np.all(np.isfinite(b)) for b in _outputs(c, kernel)):
                     out["nonfinite"].append(case)
-                flagged = _flags(c, kernel) > before
-                out["flags"].append(flagged)
-                if value in BAD and not flagged:
-                    out["unflagged"].append(case)
+                if kernel == "fdir":
+                    # a non-finite sample is withheld: it never reaches navigation
+                    passed = {"imu_in": c.imu_out, "st_in": c.st_out,
+                              "lidar_in": c.lidar_out}.get(pname)
+                    flagged = passed is not None and not np.array_equal(
+                        passed.view(name)[i:i + 1], [value], equal_nan=True)
+                    out["flags"].append(flagged)
+                    if passed is not None and not math.isfinite(value) and not flagged:
+                        out["unflagged"].append(case)
+                else:
+                    flagged = _flags(c, kernel) > before
+                    out["flags"].append(flagged)
+                    if value in BAD and not flagged:
+                        out["unflagged"].append(case)
                 seq = msg.buf[msg._slices["seq"]].copy() if "seq" in msg._slices else None
                 msg.buf[:] = saved
                 if seq is not None:  # counters only move on: the next case is new again
@@ -122,7 +139,8 @@ def _run(kernel: str, twin: bool) -> dict:
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("kernel", ["navigation", "guidance", "control", "allocation"])
+@pytest.mark.parametrize("kernel", ["navigation", "guidance", "control", "allocation",
+                                    "fdir"])
 def test_kernel_and_twin_survive_every_bad_input(kernel):
     res = {twin: _run(kernel, twin) for twin in (False, True)}
     for twin, r in res.items():
