@@ -139,10 +139,9 @@ def _run(kernel: str, twin: bool) -> dict:
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("kernel", ["navigation", "guidance", "control", "allocation",
-                                    "fdir"])
-def test_kernel_and_twin_survive_every_bad_input(kernel):
-    res = {twin: _run(kernel, twin) for twin in (False, True)}
+def _assert_safe(kernel: str, twins: tuple[bool, ...]) -> None:
+    """Run the fuzz of ``kernel`` (and its twin) and hold every case to the rules."""
+    res = {twin: _run(kernel, twin) for twin in twins}
     for twin, r in res.items():
         who = f"{kernel} {'twin' if twin else 'kernel'}"
         assert r["cases"] > 40, who
@@ -152,9 +151,15 @@ def test_kernel_and_twin_survive_every_bad_input(kernel):
         if not twin:
             # within its normal time: microseconds, not the 32 s of a loop on data
             assert r["slowest_s"] < 0.05, (who, r["slowest_s"])
-    # kernel and twin refuse the same cases
-    assert res[False]["flags"] == res[True]["flags"]
+    if len(res) == 2:  # kernel and twin refuse the same cases
+        assert res[False]["flags"] == res[True]["flags"]
     assert any(res[False]["flags"])
+
+
+@pytest.mark.parametrize("kernel", ["navigation", "guidance", "control", "allocation",
+                                    "fdir"])
+def test_kernel_and_twin_survive_every_bad_input(kernel):
+    _assert_safe(kernel, (False, True))
 
 
 def _fuzz_plant(twin: bool) -> dict:
@@ -237,14 +242,4 @@ def _fuzz_sensors(twin: bool) -> dict:
 
 @pytest.mark.parametrize("kernel", ["plant", "sensors"])
 def test_truth_models_survive_every_bad_input(kernel):
-    twins = (False, True) if kernel == "plant" else (False,)
-    res = {twin: _run(kernel, twin) for twin in twins}
-    for twin, r in res.items():
-        who = f"{kernel} {'twin' if twin else 'kernel'}"
-        assert r["cases"] > 40, who
-        assert not r["nonfinite"], (who, r["nonfinite"][:10])
-        assert not r["unflagged"], (who, r["unflagged"][:10])
-        assert r["finite_after"], who
-        assert r["slowest_s"] < 0.05 or twin, (who, r["slowest_s"])
-    if len(res) == 2:
-        assert res[False]["flags"] == res[True]["flags"]
+    _assert_safe(kernel, (False, True) if kernel == "plant" else (False,))
