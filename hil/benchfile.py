@@ -242,7 +242,7 @@ def resolve_bench(bench: Bench) -> Bench:
             raise DeviceMissing(f"bench {bench.name!r}: device {unit!r} is missing: {why} "
                                 f'(set fallback = "emulate" on it to run with its emulator)')
         msg = f"device {unit!r} is missing ({why}); using its emulator instead"
-        log.warning("bench %s: %s", bench.name, msg)
+        log.warning("bench %s: %s", bench.name, msg)  # the one place it is shown
         warnings.append(msg)
     out = with_emulated(bench, list(missing))
     return dataclasses.replace(out, warnings=tuple(warnings))

@@ -126,16 +126,8 @@ def _cmd_hil(args: argparse.Namespace) -> int:
     if not speed > 0:
         print("flightsw: error: --speed must be positive", file=sys.stderr)
         return EXIT_USAGE
-    import signal
-
-    def terminate(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt  # the run's clean-up ends every bench process
-
-    signal.signal(signal.SIGTERM, terminate)
     try:
         bench = resolve_bench(load_bench(args.bench))
-        for w in bench.warnings:
-            print(f"flightsw: warning: bench {bench.name}: {w}", file=sys.stderr)
         res = run_hil(sc, args.seed, bench=bench, realtime=args.realtime, speed=speed,
                       out_dir=args.out, bus_timing=not args.no_bus_timing,
                       startup_timeout_s=args.startup_timeout, node_timeout_s=args.node_timeout)
@@ -145,9 +137,9 @@ def _cmd_hil(args: argparse.Namespace) -> int:
         return _error("error", e, EXIT_USAGE)
     except (NodeFailure, ConnectionError) as e:
         return _error("bench failure", e, EXIT_BENCH)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print("flightsw: interrupted; every bench process has been stopped", file=sys.stderr)
-        return 130
+        return _interrupted_code(e)
     if args.json:
         sys.stdout.write(json.dumps(res.summary()) + "\n")
     else:
@@ -316,10 +308,10 @@ def _cmd_montecarlo(args: argparse.Namespace) -> int:
     except CampaignMismatch as e:
         print(f"flightsw: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print(f"flightsw: interrupted; finished runs are kept in {out}: the same command "
               f"resumes", file=sys.stderr)
-        return 130
+        return _interrupted_code(e)
     if args.json:
         sys.stdout.write(json.dumps(s) + "\n")
     else:
@@ -339,9 +331,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("flightsw")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="flightsw", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"flightsw {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("scenarios", help="list the shipped scenarios")
     s.add_argument("--json", action="store_true", help="print a JSON list")
@@ -446,8 +448,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is so that every clean-up runs as on Ctrl-C."""
+
+
+def _interrupted_code(e: BaseException) -> int:
+    """130 for Ctrl-C (SIGINT), 143 for SIGTERM: 128 + the signal, as shells report."""
+    return 143 if isinstance(e, Terminated) else 130
+
+
+EXTRAS = {"matplotlib": "analysis", "pyarrow": "analysis", "dask": "analysis",
+          "distributed": "analysis", "tqdm": "analysis"}
+"""Optional dependencies and the extra that installs each."""
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
+    def terminate(signum: int, _frame: object) -> None:
+        raise Terminated
+
     args = build_parser().parse_args(argv)
+    import logging
+
+    # warnings reach the terminal once, through logging, in the CLI's own voice
+    logging.basicConfig(level=logging.WARNING, format="flightsw: warning: %(message)s")
+    if args.func is not _cmd_run:  # the embedded run handles SIGTERM itself
+        signal.signal(signal.SIGTERM, terminate)
     from hil.config import SEED_MAX
 
     if getattr(args, "seed", None) is not None and not 0 <= args.seed <= SEED_MAX:
@@ -455,6 +482,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return args.func(args)
+    except KeyboardInterrupt as e:  # a command without clean-up of its own to report
+        print("flightsw: interrupted", file=sys.stderr)
+        return _interrupted_code(e)
+    except ModuleNotFoundError as e:
+        top = (e.name or "").split(".")[0]
+        if top not in EXTRAS:
+            raise
+        print(f"flightsw: {args.command} needs the optional package {top!r}: "
+              f"pip install 'flightsw[{EXTRAS[top]}]'", file=sys.stderr)
+        return EXIT_USAGE
     except ConfigError as e:
         print(f"flightsw: configuration error: {e}", file=sys.stderr)
         return EXIT_USAGE

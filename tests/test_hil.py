@@ -307,3 +307,33 @@ def test_cli_names_a_missing_unit(tmp_path):
     assert p.returncode == 2 and "device 'imu' is missing" in p.stderr, p.stderr
     assert p.stdout == ""
     assert not bench_processes()
+
+
+@pytest.mark.parametrize("sig, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_ctrl_c_and_sigterm_stop_the_bench_cleanly(sig, code):
+    """Ctrl-C or SIGTERM during ``flightsw hil``: one line, exit 128 + the signal, every
+    bench process ended, nothing left in /dev/shm."""
+    import signal
+    import time
+
+    before = set(Path("/dev/shm").glob("psm_*"))
+    p = subprocess.Popen([sys.executable, "-m", "hil.cli", "hil", "final-approach"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.monotonic() + 120
+        while len(bench_processes()) < 7 and time.monotonic() < end:  # bus, units, fsw
+            time.sleep(0.1)
+        assert p.poll() is None, "the run ended before the signal"
+        time.sleep(2.0)  # flying
+        p.send_signal(getattr(signal, sig))
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == code, err
+    assert "Traceback" not in err and err.strip().count("\n") == 0, err
+    assert "interrupted" in err
+    time.sleep(0.5)
+    assert not bench_processes()
+    assert set(Path("/dev/shm").glob("psm_*")) <= before

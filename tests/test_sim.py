@@ -122,3 +122,35 @@ def test_clock_probe_json_contract():
     assert 0.0 <= c["lateness_p50_ms"] <= c["lateness_p99_ms"] <= c["lateness_max_ms"]
     assert c["priority"] in ("normal", "fifo:20")
     assert 0 <= c["overruns"] <= c["ticks"]
+
+
+def test_a_missing_optional_extra_is_one_line(tmp_path, capsys, monkeypatch):
+    """``flightsw report`` without matplotlib (the analysis extra): one line saying what to
+    install, exit 2, no traceback."""
+    import builtins
+
+    from hil.cli import main
+
+    assert main(["sim", "final-approach", "--out", str(tmp_path), "--json"]) == 0
+    capsys.readouterr()
+    real = builtins.__import__
+
+    def no_matplotlib(name, *a, **k):
+        if name.split(".")[0] == "matplotlib":
+            raise ModuleNotFoundError("No module named 'matplotlib'", name="matplotlib")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0, err
+    assert "pip install 'flightsw[analysis]'" in err and "matplotlib" in err
+
+
+def test_version():
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "hil.cli", "--version"], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.startswith("flightsw 0.")
