@@ -33,7 +33,7 @@ from flightsw.gnc.navigation import Navigation, NavSensorModel
 from flightsw.messages import DeviceHealth, DockingMechStatus, ImuMsg, LidarMsg, StarTrackerMsg
 
 MU_MOON = 4.9028e12
-"""Gravitational parameter of the Moon [m^3/s^2] (DESIGN.md section 7)."""
+"""Gravitational parameter of the Moon [m^3/s^2] (docs/design.md, section 5)."""
 R_MOON = 1737.4e3
 """Mean radius of the Moon [m]."""
 

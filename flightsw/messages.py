@@ -3,7 +3,7 @@
 Every message is a record with a fixed set of fields, each with a unit. A message owns
 one contiguous ``float64`` buffer allocated once; every field is a view into it, so a
 Cython kernel binds to the views at wiring time and reads and writes them in place each
-cycle without allocating (DESIGN.md section 3). Scalar fields read as Python floats and
+cycle without allocating (docs/design.md, section 3). Scalar fields read as Python floats and
 are written through properties; array fields are writable numpy views
 (``msg.r_CT_H[:] = ...``). ``t_ns`` (integer nanoseconds) is kept as a Python ``int`` so
 that it never loses precision.

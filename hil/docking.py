@@ -3,7 +3,7 @@
 First contact is when the chaser's port D reaches the plane of the target's port P
 (axial gap <= 0). The contact conditions are then computed from plant truth in the
 target's docking-port frame and held against the IDSS initial-contact envelope
-(DESIGN.md section 7). Inside it, the capture latches close (soft capture), the
+(docs/design.md, section 5). Inside it, the capture latches close (soft capture), the
 attenuation system damps the relative motion, the ring retracts and the hooks close
 (hard capture). Outside it there is no capture: the run ends as a collision.
 
