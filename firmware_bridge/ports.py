@@ -39,6 +39,29 @@ class PortStats:
         return asdict(self)
 
 
+def open_bus(config: dict[str, Any], timeout_s: float = 0.0, name: str = "bus") -> Any:
+    """``can.Bus(**config)``, retried with back-off (0.05 s doubling to 2 s) for up to
+    ``timeout_s`` [s] while it fails: a bus that may still be coming up, such as a bench's
+    virtual bus on a loaded machine. The last error is raised when the time is up."""
+    import time
+
+    import can
+
+    end = time.monotonic() + timeout_s
+    pause, tries = 0.05, 0
+    while True:
+        tries += 1
+        try:
+            return can.Bus(**config)
+        except Exception as e:  # python-can raises many types for a missing device
+            if time.monotonic() + pause > end:
+                raise
+            log.warning("%s: cannot open yet (try %d: %s); trying again", name, tries,
+                        e or type(e).__name__)
+            time.sleep(pause)
+            pause = min(2.0, 2 * pause)
+
+
 class CanPort:
     """A CAN bus through python-can.
 
@@ -66,23 +89,10 @@ class CanPort:
         self.bus: Any = None
 
     def open(self) -> None:
-        import time
-
-        import can
-
-        end = time.monotonic() + self.open_timeout_s
-        pause = 0.05
-        while True:
-            try:
-                self.bus = can.Bus(**self.config)
-                return
-            except Exception as e:  # python-can raises many types for a missing device
-                if time.monotonic() + pause > end:
-                    raise PortError(f"CAN port {self.name!r} ({self.config}): cannot open: "
-                                    f"{e}") from e
-                log.warning("%s: cannot open yet (%s); trying again", self.name, e)
-                time.sleep(pause)
-                pause = min(2.0, 2 * pause)
+        try:
+            self.bus = open_bus(self.config, self.open_timeout_s, self.name)
+        except Exception as e:  # python-can raises many types for a missing device
+            raise PortError(f"CAN port {self.name!r} ({self.config}): cannot open: {e}") from e
 
     def attach(self, driver: Any) -> None:
         """Route the driver's frame ids to it."""

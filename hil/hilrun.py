@@ -325,15 +325,12 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                             "--rt-priority", str(FSW_RT_PRIORITY if realtime else 0),
                             *[f"--pty={u}={p[1]}" for u, p in ptys.items()]])
 
-        gone: set[str] = set()  # units ended on purpose (killed: a declared crash)
+        gone = procs.killed  # units ended on purpose (a declared crash): not waited for
 
         def check_processes(what: str, units_too: bool = True) -> None:
             """A bench process that ended by itself fails the bench, naming it."""
             for name in procs.dead():
                 if name in gone:
-                    continue
-                if name in procs.killed:
-                    gone.add(name)
                     continue
                 if name == "fsw" or name == "canbus" or units_too:
                     raise procs.failure(name, what)
@@ -383,7 +380,6 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         for k in range(n_ticks + 1):
             for name in [n for n, at in kills.items() if at == k]:
                 procs.kill(name)  # fault injection: the unit dies before this tick
-                gone.add(name)
                 truth.dev_lost[EMULATORS.index(name)] = 1.0  # not waited for again
                 del kills[name]
             if realtime:

@@ -123,25 +123,17 @@ loaded machine can take long to schedule the bus process (slowness is not failur
 
 def connect_virtual_can(port: int, timeout_s: float = CONNECT_TIMEOUT_S) -> Any:
     """python-can's stock socketcand client on the bench bus at 127.0.0.1:``port``,
-    retrying (with back-off) until ``timeout_s`` [s] while the handshake fails."""
-    import can
+    retrying (:func:`firmware_bridge.ports.open_bus`) for up to ``timeout_s`` [s]."""
+    from firmware_bridge.ports import open_bus
 
     logging.getLogger("can.interfaces.socketcand.socketcand").setLevel(logging.ERROR)
-    end = time.monotonic() + timeout_s
-    pause, tries = 0.05, 0
-    while True:
-        tries += 1
-        try:
-            return can.Bus(interface="socketcand", host="127.0.0.1", port=port,
-                           channel="can0", tcp_tune=True)  # no Nagle: frames go at once
-        except (can.CanError, OSError) as e:
-            if time.monotonic() + pause > end:
-                raise ConnectionError(f"no virtual CAN bus on 127.0.0.1:{port} after "
-                                      f"{tries} tries in {timeout_s:g} s: {e}") from e
-            log.warning("joining the bus on port %d (try %d): %s; trying again", port,
-                        tries, e or type(e).__name__)
-            time.sleep(pause)
-            pause = min(2.0, 2 * pause)
+    config = {"interface": "socketcand", "host": "127.0.0.1", "port": port,
+              "channel": "can0", "tcp_tune": True}  # no Nagle: frames go at once
+    try:
+        return open_bus(config, timeout_s, f"virtual CAN bus on port {port}")
+    except Exception as e:
+        raise ConnectionError(f"no virtual CAN bus on 127.0.0.1:{port} within "
+                              f"{timeout_s:g} s: {e}") from e
 
 
 def _exit_when_parent_goes(stop: threading.Event) -> None:

@@ -17,26 +17,32 @@ from hil.hilrun import run_hil
 from hil.sim import run
 
 
-def bench_processes() -> list[str]:
-    """Command lines of bench processes this test session started that are still alive.
-
-    Every process the session starts inherits ``FLIGHTSW_TEST_SESSION`` (see conftest),
-    also one orphaned by a dead parent; other benches on the machine are not counted.
-    """
+def _bench_procs(zombies: bool = True) -> list[tuple[int, int, list[bytes]]]:
+    """Live bench processes (``hil.nodes``, ``hil.canbus``) this test session started, as
+    (pid, parent pid, argv). Every process the session starts inherits
+    ``FLIGHTSW_TEST_SESSION`` (see conftest), also one orphaned by a dead parent; other
+    benches on the machine are not counted. A zombie (ended, not yet reaped) counts unless
+    ``zombies`` is False: orphans are reaped by init, not by us."""
     marker = f"FLIGHTSW_TEST_SESSION={os.environ['FLIGHTSW_TEST_SESSION']}".encode()
     out = []
     for p in Path("/proc").iterdir():
         if not p.name.isdigit():
             continue
         try:
-            cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            if "hil.nodes" not in cmd and "hil.canbus" not in cmd:
+            argv = (p / "cmdline").read_bytes().split(b"\0")
+            if b"hil.nodes" not in argv and b"hil.canbus" not in argv:
                 continue
-            if marker in (p / "environ").read_bytes().split(b"\0"):
-                out.append(cmd)
-        except OSError:
+            state, ppid = (p / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            if (zombies or state != "Z") and marker in (p / "environ").read_bytes().split(b"\0"):
+                out.append((int(p.name), int(ppid), argv))
+        except (OSError, ValueError):
             continue
     return out
+
+
+def bench_processes() -> list[str]:
+    """Command lines of the session's live bench processes."""
+    return [b" ".join(argv).decode(errors="replace") for _, _, argv in _bench_procs()]
 
 
 def test_lockstep_bench_docks_like_sil(final_approach, tmp_path):
@@ -84,19 +90,8 @@ def test_lockstep_bench_docks_like_sil(final_approach, tmp_path):
 
 def _children(name: str) -> list[int]:
     """Pids of this process's bench children running unit ``name``."""
-    out = []
-    for p in Path("/proc").iterdir():
-        if not p.name.isdigit():
-            continue
-        try:
-            stat = (p / "stat").read_text()
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            cmd = (p / "cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == os.getpid() and b"--kind" in cmd and name.encode() in cmd:
-            out.append(int(p.name))
-    return out
+    return [pid for pid, ppid, argv in _bench_procs()
+            if ppid == os.getpid() and b"--kind" in argv and name.encode() in argv]
 
 
 def _result(res) -> dict:
@@ -181,18 +176,7 @@ def test_a_paced_run_whose_time_master_dies_ends_every_process():
                          text=True)
     try:
         def kids() -> list[int]:
-            out = []
-            for d in Path("/proc").iterdir():
-                if d.name.isdigit():
-                    try:
-                        st = (d / "stat").read_text()
-                        cmd = (d / "cmdline").read_bytes()
-                    except OSError:
-                        continue
-                    if int(st.rsplit(")", 1)[1].split()[1]) == p.pid and (
-                            b"hil.nodes" in cmd or b"hil.canbus" in cmd):
-                        out.append(int(d.name))
-            return out
+            return [pid for pid, ppid, _ in _bench_procs() if ppid == p.pid]
 
         end = time.monotonic() + 120
         while len(kids()) < 7 and time.monotonic() < end:  # bus, 5 units, flight software
@@ -203,10 +187,10 @@ def test_a_paced_run_whose_time_master_dies_ends_every_process():
         p.kill()
         p.wait(10)
         end = time.monotonic() + 30
-        while time.monotonic() < end and any(Path(f"/proc/{q}").exists()
-                                             and "Z" not in _state(q) for q in pids):
+        alive = [pid for pid, _, _ in _bench_procs(zombies=False) if pid in pids]
+        while alive and time.monotonic() < end:
             time.sleep(0.1)
-        alive = [q for q in pids if Path(f"/proc/{q}").exists() and "Z" not in _state(q)]
+            alive = [pid for pid, _, _ in _bench_procs(zombies=False) if pid in pids]
         assert not alive, alive
     finally:
         if p.poll() is None:
@@ -214,13 +198,6 @@ def test_a_paced_run_whose_time_master_dies_ends_every_process():
             p.wait(10)
         p.stderr.close()
     assert not bench_processes()
-
-
-def _state(pid: int) -> str:
-    try:
-        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0])
-    except OSError:
-        return "Z"
 
 
 def test_cli_json_has_buses_and_timing(tmp_path):
