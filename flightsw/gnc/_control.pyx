@@ -13,7 +13,7 @@ bounds, unit quaternions, a positive mass, ``thrust_enable`` 0 or 1); a cycle wi
 input, or whose result is not finite, commands no force and no torque and is counted in
 ``n_invalid``.
 """
-from libc.math cimport sqrt, isfinite
+from libc.math cimport sqrt
 from flightsw._cmath cimport (cross, matvec, matTvec, dcm_from_q, q_error_vec, q_hill,
                               deadband, unit_quat, within)
 
@@ -61,11 +61,6 @@ cdef class ControlKernel:
         cdef double rx = self.r0 + self.n_r[0]
         cdef double rc, grav, m = self.n_m[0]
         cdef int i
-        if self.g_en[0] == 0.0:
-            for i in range(3):
-                self.o_F[i] = 0.0
-                self.o_L[i] = 0.0
-            return
         rc = sqrt(rx * rx + self.n_r[1] * self.n_r[1] + self.n_r[2] * self.n_r[2])
         grav = self.mu / (rc * rc * rc)
         g[0] = 2.0 * n * self.n_v[1] + n * n * rx - grav * rx

@@ -13,7 +13,7 @@ or contact speed that is not finite and in range: the reference does not move, t
 disabled for the cycle (``thrust_enable`` 0), the monitors keep their last values and
 ``n_invalid`` counts it.
 """
-from libc.math cimport sqrt, fabs, tan, isfinite
+from libc.math cimport sqrt, fabs, tan
 from flightsw._cmath cimport (dot3, norm3, matvec, matTvec, qmul, dcm_from_q, q_hill,
                               unit_quat, within)
 
