@@ -35,29 +35,72 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _human(res, sc) -> str:
-    from hil.docking import IDSS
+def verdict(res) -> str:
+    """What happened in a run, in one sentence a person would say."""
+    ev = res.all_events()
 
-    lines = [f"scenario {res.scenario} (seed {res.seed}): {res.outcome.upper()}"]
+    def first(to: tuple[str, ...]) -> dict | None:
+        return next((e for e in ev if e["source"] == "sequencer" and e["to"] in to), None)
+
+    c = res.contact
+    used = f"{res.propellant_kg:.1f} kg of propellant ({res.delta_v_mps:.2f} m/s)"
+    if res.outcome == "docked":
+        mated = first(("mated",))
+        when = f" at {mated['t_s'] / 60:.1f} min" if mated else ""
+        env = "within" if c and c["within_envelope"] else "OUTSIDE"
+        how = (f" contact {env} the IDSS envelope (closing {c['closing_speed_mps']:.3f} m/s, "
+               f"{1e3 * c['lateral_offset_m']:.0f} mm off axis, "
+               f"{c['pitch_yaw_misalignment_deg']:.2f} deg misaligned);" if c else "")
+        return f"Docked{when}:{how} hard capture and mated; {used}."
+    if res.outcome == "aborted":
+        ab = first(("retreat", "cam"))
+        kind = ("a collision-avoidance manoeuvre" if ab and ab["to"] == "cam"
+                else "a retreat along the docking axis")
+        why = f" ({ab['reason']})" if ab else ""
+        when = f" at {ab['t_s'] / 60:.1f} min" if ab else ""
+        return (f"Aborted{when}{why}: the flight software flew {kind} and stayed clear of "
+                f"the station; {used}.")
+    if res.outcome == "collision":
+        bad = ", ".join(k for k, ok in _envelope_rows(c).items() if not ok[1]) if c else ""
+        return ("Collision: the ports touched outside the IDSS envelope"
+                + (f" ({bad})" if bad else "") + f"; {used}.")
+    return (f"No docking within the scenario's {res.sim_time_s / 60:.0f} min: the flight "
+            f"software was still in '{_last_mode(ev)}' when time ran out; {used}.")
+
+
+def _last_mode(ev: list[dict]) -> str:
+    seq = [e for e in ev if e["source"] == "sequencer"]
+    return seq[-1]["to"] if seq else "approach"
+
+
+def _envelope_rows(c: dict) -> dict[str, tuple[str, bool]]:
+    """Each contact quantity's IDSS limit (as text) and whether the contact met it."""
+    from hil.docking import IDSS as env
+
+    lo, hi = env.closing_speed_mps
+    return {
+        "closing_speed_mps": (f"{lo:g}-{hi:g}", lo <= c["closing_speed_mps"] <= hi),
+        "lateral_speed_mps": (f"<= {env.lateral_speed_mps:g}",
+                              c["lateral_speed_mps"] <= env.lateral_speed_mps),
+        "lateral_offset_m": (f"<= {env.lateral_offset_m:g}",
+                             c["lateral_offset_m"] <= env.lateral_offset_m),
+        "pitch_yaw_misalignment_deg": (f"<= {env.pitch_yaw_misalignment_deg:g}",
+                                       c["pitch_yaw_misalignment_deg"]
+                                       <= env.pitch_yaw_misalignment_deg),
+        "roll_misalignment_deg": (f"<= {env.roll_misalignment_deg:g}",
+                                  c["roll_misalignment_deg"] <= env.roll_misalignment_deg),
+        "pitch_yaw_rate_dps": (f"<= {env.pitch_yaw_rate_dps:g}",
+                               c["pitch_yaw_rate_dps"] <= env.pitch_yaw_rate_dps),
+        "roll_rate_dps": (f"<= {env.roll_rate_dps:g}", c["roll_rate_dps"] <= env.roll_rate_dps),
+    }
+
+
+def _human(res, sc) -> str:
+    lines = [f"scenario {res.scenario} (seed {res.seed}): {res.outcome.upper()}",
+             verdict(res)]
     c = res.contact
     if c:
-        env = IDSS
-        lo, hi = env.closing_speed_mps
-        limits = {
-            "closing_speed_mps": (f"{lo:g}-{hi:g}", lo <= c["closing_speed_mps"] <= hi),
-            "lateral_speed_mps": (f"<= {env.lateral_speed_mps:g}",
-                                  c["lateral_speed_mps"] <= env.lateral_speed_mps),
-            "lateral_offset_m": (f"<= {env.lateral_offset_m:g}",
-                                 c["lateral_offset_m"] <= env.lateral_offset_m),
-            "pitch_yaw_misalignment_deg": (f"<= {env.pitch_yaw_misalignment_deg:g}",
-                                           c["pitch_yaw_misalignment_deg"]
-                                           <= env.pitch_yaw_misalignment_deg),
-            "roll_misalignment_deg": (f"<= {env.roll_misalignment_deg:g}",
-                                      c["roll_misalignment_deg"] <= env.roll_misalignment_deg),
-            "pitch_yaw_rate_dps": (f"<= {env.pitch_yaw_rate_dps:g}",
-                                   c["pitch_yaw_rate_dps"] <= env.pitch_yaw_rate_dps),
-            "roll_rate_dps": (f"<= {env.roll_rate_dps:g}", c["roll_rate_dps"] <= env.roll_rate_dps),
-        }
+        limits = _envelope_rows(c)
         lines.append("contact (truth, docking-port frame)       value      IDSS limit")
         for k, (lim, ok) in limits.items():
             lines.append(f"  {k:<36} {c[k]:10.4f}   {lim:<10} {'ok' if ok else 'OUTSIDE'}")
@@ -65,12 +108,13 @@ def _human(res, sc) -> str:
     else:
         lines.append("no contact")
     lines.append(f"delta-v {res.delta_v_mps:.3f} m/s, propellant {res.propellant_kg:.2f} kg")
-    lines.append(f"mission time {res.sim_time_s / 60:.1f} min, wall {res.wall_time_s:.2f} s "
-                 f"({res.realtime_factor:.0f}x real time)")
+    lines.append(f"mission time {res.sim_time_s / 60:.1f} min flown in {res.wall_time_s:.2f} s "
+                 f"of wall time ({res.realtime_factor:.0f}x real time)")
     rg = ", ".join(f"{name} {g['exec_mean_ns'] / 1e3:.1f}/{g['exec_max_ns'] / 1e3:.0f} us "
                    f"({g['slips']:.0f} slips)" for name, g in res.rate_groups.items())
     if rg:
-        lines.append(f"rate groups (mean/max execution): {rg}")
+        lines.append(f"rate groups, CPU per cycle mean/max (a slip is a cycle that ran past "
+                     f"its period): {rg}")
     nv = res.nav
     lines.append(f"navigation: {nv.get('n_lidar', 0):.0f} lidar, {nv.get('n_pose', 0):.0f} pose, "
                  f"{nv.get('n_star_tracker', 0):.0f} star-tracker updates; "
@@ -97,7 +141,9 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     from hil.sim import run
 
     sc = load_scenario(args.scenario)
-    res = run(sc, args.seed, out_dir=args.out, twin=args.twin, realtime=args.realtime)
+    with _progress(args, f"sim {sc.name}") as show:
+        res = run(sc, args.seed, out_dir=args.out, twin=args.twin, realtime=args.realtime,
+                  progress=show)
     if args.json:
         sys.stdout.write(json.dumps(res.summary()) + "\n")
     else:
@@ -105,6 +151,13 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         if args.out:
             print(f"telemetry written to {Path(args.out).resolve()}")
     return EXIT_OK if res.success else EXIT_FAIL
+
+
+def _progress(args: argparse.Namespace, label: str):
+    """The live status line of a command: on a terminal, never with ``--json``."""
+    from hil.progress import Progress
+
+    return Progress(label, enabled=False if getattr(args, "json", False) else None)
 
 
 def _error(kind: str, e: Exception, code: int) -> int:
@@ -128,9 +181,11 @@ def _cmd_hil(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         bench = resolve_bench(load_bench(args.bench))
-        res = run_hil(sc, args.seed, bench=bench, realtime=args.realtime, speed=speed,
-                      out_dir=args.out, bus_timing=not args.no_bus_timing,
-                      startup_timeout_s=args.startup_timeout, node_timeout_s=args.node_timeout)
+        with _progress(args, f"hil {sc.name}") as show:
+            res = run_hil(sc, args.seed, bench=bench, realtime=args.realtime, speed=speed,
+                          out_dir=args.out, bus_timing=not args.no_bus_timing,
+                          startup_timeout_s=args.startup_timeout,
+                          node_timeout_s=args.node_timeout, progress=show)
     except DeviceMissing as e:
         return _error("bench error", e, EXIT_USAGE)
     except ValueError as e:
@@ -150,13 +205,18 @@ def _cmd_hil(args: argparse.Namespace) -> int:
         units = (f"emulated {', '.join(bn['emulated']) or '-'}; real {', '.join(bn['real'])}"
                  if bn["real"] else "every unit emulated in its own process")
         if t["mode"] == "paced":
-            mode = (f"wall-paced at {t['speed']:g}x real time; {t['fsw_cycles']} control "
-                    f"cycles, {t['overruns']} overruns, lateness p99 "
-                    f"{t['lateness_p99_ms']:.2f} ms")
+            mode = (f"wall-paced at {t['speed']:g}x real time: {t['fsw_cycles']} control "
+                    f"cycles on the flight computer's clock, {t['overruns']} overran their "
+                    f"period; a cycle started {t['lateness_p99_ms']:.2f} ms after its "
+                    f"deadline at worst in 99 of 100")
         else:
-            mode = f"lockstep; {t['ticks']} ticks at {t['wall_ms_per_tick']:.1f} ms"
-        print(f"bench {bn['name']}: {units}\n  {mode}\n  CAN {b['frames_in']} frames in, "
-              f"{b['frames_out']} delivered, {b['dropped']} dropped")
+            tick_ms = 1e3 / sc.fsw.base_rate_hz
+            mode = (f"lockstep: {t['ticks']} ticks of {tick_ms:g} ms mission time, each "
+                    f"waiting for every unit; {t['wall_ms_per_tick']:.1f} ms of wall time per tick "
+                    f"({t['realtime_factor']:.1f}x real time) after a {t['startup_s']:.1f} s "
+                    f"start-up")
+        print(f"bench {bn['name']}: {units}\n  {mode}\n  CAN {b['frames_in']} frames put on "
+              f"the bus, {b['frames_out']} delivered to its clients, {b['dropped']} dropped")
     return EXIT_OK if res.success else EXIT_FAIL
 
 
@@ -458,7 +518,7 @@ def _interrupted_code(e: BaseException) -> int:
 
 
 EXTRAS = {"matplotlib": "analysis", "pyarrow": "analysis", "dask": "analysis",
-          "distributed": "analysis", "tqdm": "analysis"}
+          "distributed": "analysis"}
 """Optional dependencies and the extra that installs each."""
 
 

@@ -50,6 +50,7 @@ from hil.nodes import (
     Lockstep,
     connect_virtual_can,
 )
+from hil.progress import Progress
 from hil.safety import SafetyMonitor
 from hil.shm import SharedTruth
 from hil.sim import G0, RunResult, plant_events
@@ -66,6 +67,12 @@ DEVICE_RT_PRIORITY = 5
 """SCHED_FIFO priorities asked for in wall-paced runs, when the OS grants them: the flight
 computer first, then the bus every frame crosses, the plant, the units. Together they use
 well under the machine's cores, so nothing starves; each one's lateness is measured."""
+
+
+def mode_name(index: float) -> str:
+    """The sequencer state a mode telemetry value stands for ("?" for none)."""
+    i = int(index) if math.isfinite(index) else -1
+    return STATES[i] if 0 <= i < len(STATES) else "?"
 
 
 def bus_rules(sc: Scenario, dt: float, realtime: bool) -> list[dict[str, Any]]:
@@ -192,7 +199,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
             bus_timing: bool = True, node_timeout_s: float | None = None,
             startup_timeout_s: float = 300.0,
             kill_at: dict[str, int] | None = None, stop_on_abort: bool = False,
-            after_abort_s: float | None = None) -> RunResult:
+            after_abort_s: float | None = None, progress: Progress | None = None) -> RunResult:
     """Fly ``sc`` over a bench: lockstep, or wall-paced with ``realtime``.
 
     ``bench`` is a resolved bench (:func:`hil.benchfile.resolve_bench`), the shipped
@@ -204,6 +211,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     unit's driver goes stale, a dead RCS driver fires nothing. ``stop_on_abort`` ends the
     run when the flight software starts a retreat, instead of flying the retreat out;
     ``after_abort_s`` [s] flies that much of it (safety is checked throughout).
+    ``progress`` shows the bench's phase and the flight as it goes (display only).
 
     Nothing in a lockstep run depends on the wall clock: each tick waits for every live
     node however long it takes (``node_timeout_s`` [s], None by default, bounds a wait
@@ -251,13 +259,15 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     bus_client = None
     bus_log = None
     t_wall0 = time.perf_counter()
-    lateness: list[float] = []
+    lateness: list[float] = []  # wall-paced: the time master's, per tick [s]
+    t_fly0 = t_fly1 = math.nan
     master_overruns = 0
     master_policy = "normal"
     links: list[str] = []
     ticks = 0
     rec: np.ndarray | None = None
     fsw_report: dict[str, Any] = {}
+    show = progress if progress is not None else Progress("", enabled=False)
     report_path = f"/dev/shm/{truth.name}.fsw.json" if os.path.isdir("/dev/shm") else \
         str(Path(os.environ.get("TMPDIR", "/tmp")) / f"{truth.name}.fsw.json")
     try:
@@ -268,6 +278,8 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                     "--rt-priority", str(BUS_RT_PRIORITY if realtime else 0),
                     *(["--rules", json.dumps(rules)] if rules else [])]
         timing_on = bus_timing and vc.timing
+        show.phase(f"starting the virtual CAN bus, {len(emulated)} emulated unit(s) and the "
+                   f"flight software")
         bus_p = procs.start("canbus", bus_args + ([] if timing_on else ["--no-timing"]),
                             stdout=subprocess.PIPE)
         line = bus_p.stdout.readline()
@@ -353,6 +365,8 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                     raise procs.failure(names[0], what, f"no answer from {names} in "
                                                         f"{timeout_s:g} s")
 
+        show.phase(f"waiting for {len(emulated) + 1} bench processes to join "
+                   f"(importing, opening their buses and lines)")
         wait_for(0, READY, {NODES["fsw"], *(NODES[u] for u in emulated)}, "start-up",
                  startup_timeout_s)
         time.sleep(0.1)  # every client past its handshake grace
@@ -416,6 +430,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                 dock.step(plant, dt)
                 safety.step(dt, truth.fsw_state[0] in ABORTED)
                 ls.forget_before(k - 1)
+                show.flight(plant.t_s, dock.last_gap, mode_name(truth.fsw_state[0]))
             truth.state[:] = plant.state
             truth.mech_status[:] = local.mech_in.buf
             truth.tick[0], truth.t_s[0] = k, plant.t_s
@@ -428,8 +443,8 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                 row[14] = plant.state[20]
                 row[15:15 + nthr] = plant.t_on if k > 0 else 0.0
                 row[15 + nthr] = truth.fsw_state[0]
-            if not realtime:
-                lateness.append(time.perf_counter() - t_wall0 - k * dt)
+            if k == 0:
+                t_fly0 = time.perf_counter()  # start-up is over: the flight begins
             ls.send_sync(k, period_ns)
             if realtime:
                 while (msg := bus_client.recv(timeout=0.0)) is not None:
@@ -446,6 +461,8 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
             if dock.outcome == "docked" and truth.fsw_state[0] == 8.0:  # mated
                 break
         truth.end_tick[0] = ticks  # wall-paced: the flight software stops there too
+        t_fly1 = time.perf_counter()
+        show.phase("flight over; collecting every process's report")
         if not realtime:
             # every node finishes the last tick it was given; then the end of the run,
             # which the flight software answers once it has read every frame before it
@@ -455,6 +472,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
             wait_for(END_PHASE, ticks, {NODES["fsw"]}, "end of run", node_timeout_s,
                      units_too=False)
     finally:
+        show.close()
         if bus_client is not None:
             bus_client.shutdown()
         if bus_log is not None:
@@ -521,13 +539,12 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                             "lateness_p99_ms": float(np.percentile(lat_ms, 99))
                             if lat_ms.size else 0.0}}
     else:
-        # lockstep: no deadlines, so no overruns; lateness is how far the run fell behind
-        # real time at each tick (0 when ahead of it)
-        timing = {"mode": "lockstep", "ticks": ticks,
-                  "wall_ms_per_tick": wall * 1e3 / max(ticks, 1),
-                  "lateness_p99_ms": float(max(0.0, np.percentile(lat_ms, 99)))
-                  if lat_ms.size else 0.0,
-                  "overruns": 0}
+        # lockstep: no deadlines, so neither lateness nor overruns; what the wall clock
+        # says is only how fast the bench went
+        fly = t_fly1 - t_fly0
+        timing = {"mode": "lockstep", "ticks": ticks, "startup_s": t_fly0 - t_wall0,
+                  "wall_ms_per_tick": fly * 1e3 / max(ticks, 1),
+                  "realtime_factor": ticks * dt / fly if fly > 0 else None}
     ports = fsw_report.get("ports", {})
     buses: dict[str, Any] = {"can0": {
         "kind": "can", "virtual": True, "timing_model": bus_timing and bench.virtual_can.timing,

@@ -26,7 +26,6 @@ import json
 import math
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -37,6 +36,7 @@ import numpy as np
 from hil.config import Scenario, load_scenario
 from hil.dispersions import INITIAL, draw, run_seed
 from hil.docking import IDSS
+from hil.progress import Progress
 
 CONTACT = ("closing_speed_mps", "lateral_speed_mps", "lateral_offset_m",
            "pitch_yaw_misalignment_deg", "roll_misalignment_deg", "pitch_yaw_rate_dps",
@@ -445,7 +445,8 @@ def run_montecarlo(scenario: str | Path | Scenario, runs: int, out_dir: str | Pa
     if chunk is None:
         chunk = max(1, min(16, len(todo) // (8 * n_workers) or 1))
     chunks = [todo[k:k + chunk] for k in range(0, len(todo), chunk)]
-    bar = _progress(runs, runs - len(todo), progress)
+    bar = Progress(f"monte carlo {sc.name}", enabled=progress)
+    n_done, n_bad = runs - len(todo), 0
     pending: list[dict[str, Any]] = []
     last_flush = time.monotonic()
     interrupted = False
@@ -456,7 +457,9 @@ def run_montecarlo(scenario: str | Path | Scenario, runs: int, out_dir: str | Pa
             pool = _DaskPool(sc, scheduler) if scheduler else _LocalPool(sc, n_workers)
             for rows in pool.results(master, chunks):
                 pending += rows
-                bar.update(len(rows))
+                n_done += len(rows)
+                n_bad += sum(not r["success"] for r in rows)
+                bar.step(n_done, runs, f"runs, {n_bad} not docked within the envelope")
                 if time.monotonic() - last_flush >= flush_s:
                     store.write_part(pending)
                     if on_rows:
@@ -483,25 +486,6 @@ def run_montecarlo(scenario: str | Path | Scenario, runs: int, out_dir: str | Pa
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, initial: int, show: bool | None) -> Any:
-    if show is None:
-        show = sys.stderr.isatty()
-    if not show:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, unit="run", file=sys.stderr,
-                desc="monte carlo", smoothing=0.05)
 
 
 def load_rows(out_dir: str | Path) -> list[dict[str, Any]]:

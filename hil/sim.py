@@ -20,6 +20,7 @@ from flightsw.docking.sequencer import STATES
 from flightsw.executive import SimClock, WallClock
 from flightsw.fsw import FlightSoftware
 from hil.config import Scenario
+from hil.progress import Progress
 from hil.safety import SafetyMonitor
 from hil.world import World, nav_sensor_model
 
@@ -186,7 +187,7 @@ def write_geometry(out: Path, sc: Scenario, mean_motion: float) -> None:
 
 def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = None,
         twin: bool = False, record: bool | None = None, realtime: bool = False,
-        wall_budget_s: float = 600.0) -> RunResult:
+        wall_budget_s: float = 600.0, progress: Progress | None = None) -> RunResult:
     """Fly ``sc`` once in lockstep and return the result.
 
     Parameters
@@ -206,6 +207,8 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
     wall_budget_s : float
         A run still going after this much wall time [s] is stopped and reported as a
         ``no_hang`` safety violation.
+    progress : Progress, optional
+        Shows the flight as it goes (display only: it changes nothing that is flown).
     """
     seed = sc.seed if seed is None else int(seed)
     fsw = FlightSoftware(sc.fsw, sc.chaser, sc.target, sc.orbit_radius_m, nav_sensor_model(sc),
@@ -227,6 +230,8 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
         if rec is not None:
             rec.record(world.plant.t_s * 1e9)
         safety.step(dt, seq.state in ("retreat", "cam"))
+        if progress is not None and fsw.executive.ticks % 16 == 0:
+            progress.flight(world.plant.t_s, dock.last_gap, seq.state)
         if fsw.executive.ticks % 512 == 0 and time.perf_counter() - t0 > wall_budget_s:
             hung[0] = True
             safety.hang(time.perf_counter() - t0, wall_budget_s)

@@ -221,14 +221,14 @@ def test_report_of_a_folder_that_is_neither(tmp_path, capsys):
 
 
 def test_the_progress_bar_counts_runs(tmp_path, final_approach):
-    """The bar is tqdm on a terminal; here it is forced on and written to stderr."""
+    """The status line shows on a terminal; here it is forced on and written to stderr."""
     import io
     from contextlib import redirect_stderr
 
     buf = io.StringIO()
     with redirect_stderr(buf):
         run_montecarlo(final_approach, 2, tmp_path / "bar", workers=1, progress=True)
-    assert "2/2" in buf.getvalue()
+    assert "2/2" in buf.getvalue() and "0 not docked within the envelope" in buf.getvalue()
 
 
 def test_summary_lists_an_error_row_as_failed():
