@@ -18,8 +18,19 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_BENCH = 0, 1, 2, 3
 
 
 def _cmd_scenarios(args: argparse.Namespace) -> int:
-    from hil.config import load_scenario, shipped_scenarios
+    from hil.config import copy_scenario, load_scenario, shipped_scenarios
 
+    if args.copy:
+        name, dest = args.copy
+        written = copy_scenario(name, dest)
+        if args.json:
+            print(json.dumps([str(f) for f in written]))
+        else:
+            print(f"wrote {written[0]} (with its vehicle and sensor files beside it); "
+                  f"edit it, then: flightsw sim {written[0]}")
+            for f in written[1:]:
+                print(f"  {f}")
+        return EXIT_OK
     rows = []
     for name, path in shipped_scenarios().items():
         try:
@@ -405,8 +416,13 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"flightsw {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("scenarios", help="list the shipped scenarios")
+    s = sub.add_parser("scenarios", help="list the shipped scenarios, or copy one to start "
+                                         "your own")
     s.add_argument("--json", action="store_true", help="print a JSON list")
+    s.add_argument("--copy", nargs=2, metavar=("NAME", "DIR"),
+                   help="write scenario NAME (shipped, a campaign scenario such as "
+                        "s01-imu-dropout, or a file) into DIR with its vehicle and sensor "
+                        "files, ready to edit and fly; nothing is overwritten")
     s.set_defaults(func=_cmd_scenarios)
     s = sub.add_parser("sim", help="fly a scenario in closed loop (SIL, lockstep)")
     s.add_argument("scenario", nargs="?", default="nominal",

@@ -189,6 +189,59 @@ def _resolve(base: Path, key: str, ref: str, kind: str) -> Path:
                       f"({base.parent}) or a shipped name, one of {names}", ref)
 
 
+REFS = {"chaser": "vehicles", "target": "vehicles", "sensors": "sensors"}
+"""A scenario's file references: its key and the shipped folder its names come from."""
+
+
+def copy_scenario(name_or_path: str, dest: str | Path) -> list[Path]:
+    """Write a scenario into ``dest`` so that it works there: ``dest/NAME.toml`` and the
+    vehicle and sensor files it refers to (``dest/vehicles/``, ``dest/sensors/``), with
+    its references pointing at those copies. ``name_or_path`` is a shipped scenario or
+    campaign scenario's name, or a scenario file. Nothing is overwritten: an existing file
+    is an error, unless it holds what would be written (so scenarios copied into one
+    folder share its vehicle and sensor files). Returns the files written, the scenario
+    first."""
+    import re
+
+    from hil.campaign import shipped_campaign
+
+    campaign = {p.stem: p for p in shipped_campaign()}
+    src = (campaign[name_or_path] if name_or_path in campaign
+           and name_or_path not in shipped_scenarios() else find_scenario(name_or_path))
+    r = Reader(load_toml(src), src)
+    refs = {key: _resolve(src, key, r.string(key), kind) for key, kind in REFS.items()}
+    load_scenario(src)  # only a scenario that loads is worth copying
+    out = Path(dest)
+    files = {out / f"{src.stem}.toml": None}
+    local: dict[str, str] = {}
+    for key, path in refs.items():
+        rel = f"{REFS[key]}/{path.name}"
+        local[key] = rel
+        files[out / rel] = path
+    clash = [str(f) for f, origin in files.items() if f.exists()
+             and (origin is None or f.read_bytes() != origin.read_bytes())]
+    if clash:
+        raise FileExistsError(f"not overwriting {', '.join(clash)}: copy into another folder "
+                              f"or remove them first")
+    text = src.read_text(encoding="utf-8")
+    # the references are top-level keys: rewrite them before the first table only
+    head_end = m.start() if (m := re.search(r"^\s*\[", text, re.M)) else len(text)
+    head = text[:head_end]
+    for key, rel in local.items():
+        head, n = re.subn(rf'^({key}\s*=\s*)"[^"\n]*"', rf'\g<1>"{rel}"', head, count=1,
+                          flags=re.M)
+        if n != 1:
+            raise ConfigError(src, key, "a top-level string (the file reference) to rewrite")
+    for f, origin in files.items():
+        f.parent.mkdir(parents=True, exist_ok=True)
+        if origin is not None:
+            f.write_bytes(origin.read_bytes())
+    scen = next(iter(files))
+    scen.write_text(head + text[head_end:], encoding="utf-8")
+    load_scenario(scen)  # the copy loads where it landed
+    return list(files)
+
+
 def find_scenario(name_or_path: str) -> Path:
     """A shipped scenario's name or a path to a scenario file."""
     p = Path(name_or_path)

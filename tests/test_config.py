@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,17 +9,17 @@ from pathlib import Path
 import pytest
 
 from flightsw.config import ConfigError
-from hil.config import DATA, load_scenario
+from hil.config import DATA, copy_scenario, load_scenario
 
 SCEN = Path(str(DATA / "scenarios" / "nominal.toml"))
 
 
 @pytest.fixture
 def tree(tmp_path):
-    """A copy of the shipped data tree to break."""
-    root = tmp_path / "data"
-    shutil.copytree(Path(str(DATA)), root)
-    return root
+    """A copy of ``nominal`` with its own vehicle and sensor files, to break
+    (``flightsw scenarios --copy``)."""
+    copy_scenario("nominal", tmp_path / "mine")
+    return tmp_path / "mine"
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -41,7 +40,7 @@ def edit(path: Path, old: str, new: str) -> None:
      "flight_software.guidance.hold_points_m", "descending"),
 ])
 def test_scenario_errors(tree, old, new, key, expected):
-    f = tree / "scenarios" / "nominal.toml"
+    f = tree / "nominal.toml"
     edit(f, old, new)
     with pytest.raises(ConfigError) as e:
         load_scenario(f)
@@ -55,20 +54,20 @@ def test_vehicle_and_sensor_errors(tree):
     edit(v, "mass_kg = 26000.0", "mass_kg = 0.0")
     with pytest.raises(ConfigError, match=r"crew_vehicle\.toml: mass_kg: expected a number "
                                           r"in \[1, 1e\+07\] kg, got 0"):
-        load_scenario(tree / "scenarios" / "nominal.toml")
+        load_scenario(tree / "nominal.toml")
     edit(v, "mass_kg = 0.0", "mass_kg = 26000.0")
     edit(v, "inertia_kgm2 = [[60000.0,", "inertia_kgm2 = [[-60000.0,")
     with pytest.raises(ConfigError, match="inertia_kgm2: expected .*positive definite"):
-        load_scenario(tree / "scenarios" / "nominal.toml")
+        load_scenario(tree / "nominal.toml")
     edit(v, "inertia_kgm2 = [[-60000.0,", "inertia_kgm2 = [[60000.0,")
     edit(v, 'direction = [-1.0, 0.0, 0.0]', 'direction = [0.0, 0.0, 0.0]')
     with pytest.raises(ConfigError, match=r"thrusters\[0\]\.direction"):
-        load_scenario(tree / "scenarios" / "nominal.toml")
+        load_scenario(tree / "nominal.toml")
     edit(v, 'direction = [0.0, 0.0, 0.0]', 'direction = [-1.0, 0.0, 0.0]')
     s = tree / "sensors" / "default.toml"
     edit(s, "rate_hz = 5.0\nnoise_rad", "rate_hz = 7.0\nnoise_rad")
     with pytest.raises(ConfigError, match=r"default\.toml: star_tracker\.rate_hz: expected a rate"):
-        load_scenario(tree / "scenarios" / "nominal.toml")
+        load_scenario(tree / "nominal.toml")
 
 
 def test_layout_that_cannot_span_six_axes_is_rejected(tree):
@@ -78,7 +77,7 @@ def test_layout_that_cannot_span_six_axes_is_rejected(tree):
     keep = [b for b in blocks if "direction = [1.0" in b or "direction = [-1.0" in b]
     v.write_text(head + "".join("[[thrusters]]" + b for b in keep))
     with pytest.raises(ConfigError, match="spans all 6 axes"):
-        load_scenario(tree / "scenarios" / "nominal.toml")
+        load_scenario(tree / "nominal.toml")
 
 
 def test_bad_toml_and_missing_files(tree, tmp_path):
@@ -88,16 +87,16 @@ def test_bad_toml_and_missing_files(tree, tmp_path):
         load_scenario(bad)
     with pytest.raises(ConfigError, match="not found"):
         load_scenario(tmp_path / "nope.toml")
-    edit(tree / "scenarios" / "nominal.toml", '"../sensors/default.toml"', '"../sensors/gone.toml"')
+    edit(tree / "nominal.toml", '"sensors/default.toml"', '"sensors/gone.toml"')
     # the error names the scenario and its key, and what would have been accepted
     with pytest.raises(ConfigError, match=r"nominal\.toml: sensors: expected a sensor file.*"
                                           r"shipped name, one of \['default'\], got "
-                                          r"'\.\./sensors/gone\.toml'"):
-        load_scenario(tree / "scenarios" / "nominal.toml")
+                                          r"'sensors/gone\.toml'"):
+        load_scenario(tree / "nominal.toml")
 
 
 def test_cli_reports_configuration_error_with_exit_code_2(tree):
-    f = tree / "scenarios" / "nominal.toml"
+    f = tree / "nominal.toml"
     edit(f, "seed = 0\n", "seed = -1\n")
     p = subprocess.run([sys.executable, "-m", "hil.cli", "sim", str(f), "--json"],
                        capture_output=True, text=True, timeout=120)
@@ -111,3 +110,56 @@ def test_cli_reports_configuration_error_with_exit_code_2(tree):
     p = subprocess.run([sys.executable, "-m", "hil.cli", "sim", "--bogus"],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2
+
+
+def _flown(path) -> dict:
+    """A run's JSON without what the wall clock or the file's location decides."""
+    from hil.sim import run
+
+    s = run(load_scenario(path)).summary()
+    for k in ("wall_time_s", "realtime_factor"):
+        s.pop(k)
+    return s
+
+
+def test_a_copied_scenario_flies_where_it_lands_as_the_shipped_one(tmp_path, monkeypatch):
+    """``flightsw scenarios --copy``: the copy, its vehicle and sensor files with it, flies
+    bit for bit as the shipped scenario does, from any working folder; edits to the
+    copied vehicle are the ones flown; nothing is overwritten."""
+    from hil.cli import main
+
+    monkeypatch.chdir(tmp_path)  # relative DIR, as a user types it
+    assert main(["scenarios", "--copy", "final-approach", "mine"]) == 0
+    f = tmp_path / "mine" / "final-approach.toml"
+    assert sorted(str(p.relative_to(tmp_path / "mine")) for p in (tmp_path / "mine").rglob(
+        "*.toml")) == ["final-approach.toml", "sensors/default.toml",
+                       "vehicles/crew_vehicle.toml", "vehicles/station.toml"]
+    monkeypatch.chdir("/")
+    assert _flown(f) == _flown("final-approach")
+    # a second scenario shares the folder's (identical) vehicle files
+    assert copy_scenario("s01-imu-dropout", tmp_path / "mine")[0].name == "s01-imu-dropout.toml"
+    v = tmp_path / "mine" / "vehicles" / "crew_vehicle.toml"
+    edit(v, "mass_kg = 26000.0", "mass_kg = 26500.0")
+    assert load_scenario(f).chaser.mass_kg == 26500.0  # the copy's vehicle is flown
+    with pytest.raises(FileExistsError, match="crew_vehicle.toml"):  # edited: kept
+        copy_scenario("nominal", tmp_path / "mine")
+    assert "26500.0" in v.read_text()
+    assert main(["scenarios", "--copy", "final-approach", str(tmp_path / "mine")]) == 2
+    assert main(["scenarios", "--copy", "no-such", str(tmp_path / "other")]) == 2
+    assert not (tmp_path / "other").exists()
+
+
+def test_references_resolve_by_shipped_name_or_relative_to_the_file(tmp_path):
+    src = (DATA / "scenarios" / "final-approach.toml").read_text()
+    assert 'chaser = "crew_vehicle"' in src  # shipped scenarios name shipped files
+    f = tmp_path / "deep" / "x.toml"
+    f.parent.mkdir()
+    f.write_text(src)
+    assert load_scenario(f).chaser.mass_kg == load_scenario("final-approach").chaser.mass_kg
+    f.write_text(src.replace('chaser = "crew_vehicle"', 'chaser = "../crew.toml"'))
+    with pytest.raises(ConfigError) as e:
+        load_scenario(f)
+    assert e.value.file == str(f) and e.value.key == "chaser"
+    assert "relative to the scenario file" in str(e.value) and "crew_vehicle" in str(e.value)
+    (tmp_path / "crew.toml").write_text((DATA / "vehicles" / "crew_vehicle.toml").read_text())
+    assert Path(load_scenario(f).chaser.file).resolve() == tmp_path / "crew.toml"

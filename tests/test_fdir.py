@@ -161,8 +161,7 @@ def test_fault_file_errors_are_clear(tmp_path):
     from flightsw.config import ConfigError
     from hil.config import DATA
 
-    src = (DATA / "scenarios" / "final-approach.toml").read_text().replace(
-        '"../', f'"{DATA}/')
+    src = (DATA / "scenarios" / "final-approach.toml").read_text()
     for block, key in [
         ('[[faults]]\nat_s = 1.0\nlayer = "actuator"\ntarget = "NOPE"\nkind = "stuck_on"\n',
          "faults[0].target"),

@@ -49,3 +49,19 @@ def test_readme_first_command_docks_from_the_root_of_a_fresh_checkout(tmp_path):
     assert "within envelope: yes" in p.stdout
     # the source tree it ran in has no compiled kernels: the bench ran the installed ones
     assert not list((clone / "hil").glob("_sensors*.so"))
+
+
+def test_readme_copy_to_start_a_scenario_works_as_written(tmp_path):
+    """The README's way to start a scenario of one's own, run as written in an empty
+    folder: the copy flies and docks."""
+    import sys
+
+    cmd = next(c for c in readme_commands() if c.startswith("flightsw scenarios --copy"))
+    env = dict(os.environ, PATH=os.pathsep.join((str(Path(sys.executable).parent),
+                                                 os.environ.get("PATH", ""))))
+    p = subprocess.run(["bash", "-c", cmd], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "DOCKED" in p.stdout and "within envelope: yes" in p.stdout
+    written = list(tmp_path.rglob("*.toml"))
+    assert len(written) == 4, written  # the scenario, two vehicles and the sensors

@@ -63,8 +63,7 @@ def test_non_docking_outcome_exits_1(tmp_path):
     root = tmp_path / "scenarios"
     root.mkdir()
     f = root / "off-axis.toml"
-    f.write_text(src.replace("r_CT_H_m = [0.05, -20.5, -0.04]", "r_CT_H_m = [4.0, -20.5, 0.0]")
-                 .replace('"../', f'"{DATA}/'))
+    f.write_text(src.replace("r_CT_H_m = [0.05, -20.5, -0.04]", "r_CT_H_m = [4.0, -20.5, 0.0]"))
     p = cli("sim", str(f), "--json")
     assert p.returncode == 1, p.stderr
     obj = json.loads(p.stdout)
