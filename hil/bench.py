@@ -7,8 +7,10 @@ After a 30 s warm-up, each component's ``update`` is timed on every control cycl
 twin is timed the same way in a loop flown on twins. The per-call timer (~0.1 us) is
 included on both sides, which understates the speed-up of the smallest kernels. The plant
 integrator is timed in batches of steps on one state. The closed loop is a whole
-``nominal`` run (plant, sensors, flight software, one core). Machines here are shared and
-noisy: one run, means and ratios.
+``nominal`` run, as ``flightsw sim`` flies it (plant, sensors, docking and safety
+monitors, flight software, one core): the median of three runs' mission time per wall
+time, the same figure ``flightsw sim`` prints for its one run. Machines here are shared and
+noisy: medians, means and ratios.
 """
 
 from __future__ import annotations
@@ -97,8 +99,9 @@ def run_bench(scenario: str = "nominal", *, quick: bool = False, seed: int = 0) 
     tk = _time_calls(plants[0].step, dt, 2000 if not quick else 300, repeats)
     tt = _time_calls(plants[1].step, dt, 100 if not quick else 20, repeats)
     kernels["plant"] = {"kernel_us": tk * 1e6, "twin_us": tt * 1e6, "speedup": tt / tk}
-    # closed loop, whole scenario, no recording
-    res = run(sc, seed)
+    # closed loop, whole scenario, no recording: what flightsw sim flies, median of runs
+    loops = [run(sc, seed) for _ in range(1 if quick else 3)]
+    res = sorted(loops, key=lambda r: r.wall_time_s)[len(loops) // 2]
     ticks = res.sim_time_s / dt
     return {
         "kernels": kernels,
@@ -107,6 +110,7 @@ def run_bench(scenario: str = "nominal", *, quick: bool = False, seed: int = 0) 
         "closed_loop_outcome": res.outcome,
         "closed_loop_sim_time_s": res.sim_time_s,
         "closed_loop_wall_time_s": res.wall_time_s,
+        "closed_loop_runs": len(loops),
         "base_rate_hz": sc.fsw.base_rate_hz,
         "scenario": sc.name,
         "repeats": repeats,

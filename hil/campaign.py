@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from flightsw.config import ConfigError
+from hil.progress import Progress
 
 
 def shipped_campaign() -> list[Path]:
@@ -26,8 +27,10 @@ def shipped_campaign() -> list[Path]:
     return sorted(d.glob("*.toml"))
 
 
-def run_one(path: str | Path, *, bench: bool = False) -> dict[str, Any]:
-    """Run one campaign scenario; returns its row of the campaign's JSON."""
+def run_one(path: str | Path, *, bench: bool = False,
+            show: Progress | None = None) -> dict[str, Any]:
+    """Run one campaign scenario; returns its row of the campaign's JSON. ``show``
+    displays the flight as it goes."""
     from hil.config import load_scenario
 
     sc = load_scenario(path)
@@ -39,12 +42,12 @@ def run_one(path: str | Path, *, bench: bool = False) -> dict[str, Any]:
 
         # a CAN delay or babbler would hold up the lockstep frames: run those wall-paced
         paced = any(f.layer == "bus" and f.kind in ("delay", "babbling") for f in sc.faults)
-        res = run_hil(sc, realtime=paced, speed=10.0, after_abort_s=60.0)
+        res = run_hil(sc, realtime=paced, speed=10.0, after_abort_s=60.0, progress=show)
         abort_reason = res.extra.get("abort_reason")
     else:
         from hil.sim import run
 
-        res = run(sc)
+        res = run(sc, progress=show)
         abort_reason = res.fsw.sequencer.abort_reason or None if res.fsw else None
     e = sc.expect
     why = []
@@ -64,12 +67,15 @@ def run_one(path: str | Path, *, bench: bool = False) -> dict[str, Any]:
 
 
 def run_campaign(paths: list[str | Path] | None = None, *, bench: bool = False,
-                 progress: Any = None) -> dict[str, Any]:
-    """Run every scenario (the shipped campaign when ``paths`` is empty)."""
+                 progress: Any = None, show: bool | None = None) -> dict[str, Any]:
+    """Run every scenario (the shipped campaign when ``paths`` is empty). ``progress`` is
+    called with each finished row; ``show`` keeps a status line of the flight in progress
+    on standard error (default: when it is a terminal)."""
     files = [Path(p) for p in paths] if paths else shipped_campaign()
     rows = []
-    for f in files:
-        row = run_one(f, bench=bench)
+    for i, f in enumerate(files):
+        with Progress(f"campaign {i + 1}/{len(files)} {f.stem}", enabled=show) as line:
+            row = run_one(f, bench=bench, show=line)
         rows.append(row)
         if progress is not None:
             progress(row)

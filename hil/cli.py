@@ -120,7 +120,8 @@ def _human(res, sc) -> str:
         lines.append("no contact")
     lines.append(f"delta-v {res.delta_v_mps:.3f} m/s, propellant {res.propellant_kg:.2f} kg")
     lines.append(f"mission time {res.sim_time_s / 60:.1f} min flown in {res.wall_time_s:.2f} s "
-                 f"of wall time ({res.realtime_factor:.0f}x real time)")
+                 f"of wall time ({res.realtime_factor:.0f}x real time"
+                 + (", bench start-up included)" if "timing" in res.extra else ")"))
     rg = ", ".join(f"{name} {g['exec_mean_ns'] / 1e3:.1f}/{g['exec_max_ns'] / 1e3:.0f} us "
                    f"({g['slips']:.0f} slips)" for name, g in res.rate_groups.items())
     if rg:
@@ -128,8 +129,9 @@ def _human(res, sc) -> str:
                      f"its period): {rg}")
     nv = res.nav
     lines.append(f"navigation: {nv.get('n_lidar', 0):.0f} lidar, {nv.get('n_pose', 0):.0f} pose, "
-                 f"{nv.get('n_star_tracker', 0):.0f} star-tracker updates; "
-                 f"{nv.get('n_rejected', 0):.0f} rejected"
+                 f"{nv.get('n_star_tracker', 0):.0f} star-tracker measurements used; "
+                 f"{nv.get('n_rejected', 0):.0f} refused by the innovation gate (too far "
+                 f"from the prediction for their noise)"
                  + (f", {nv['n_reacquire']:.0f} re-acquisitions" if "n_reacquire" in nv else ""))
     lines.append("sequence and fault management:")
     for e in res.all_events():
@@ -250,8 +252,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(report) + "\n")
     else:
         t = report["timing"]
-        print(f"flight software stopped ({report['stopped_by']}) after {t['ticks']} cycles: "
-              f"{t['overruns']} overruns, lateness p99 {t['lateness_p99_ms']:.2f} ms; "
+        print(f"flight software stopped ({report['stopped_by']}) after {t['ticks']} control "
+              f"cycles: {t['overruns']} overran their period; a cycle started "
+              f"{t['lateness_p99_ms']:.2f} ms after its deadline at worst in 99 of 100; "
               f"state {report['state']}")
         for u, d in report["devices"].items():
             print(f"  {u:<13} {d['rx_frames']:7d} frames in, {d['decode_errors']} bad, "
@@ -268,7 +271,8 @@ def _cmd_campaign(args: argparse.Namespace) -> int:
             print(f"{mark}  {row['name']:<34} expected {row['expected']:<8} got "
                   f"{row['outcome']:<9} {row['why']}", flush=True)
 
-    res = run_campaign(args.paths, bench=args.bench, progress=progress)
+    res = run_campaign(args.paths, bench=args.bench, progress=progress,
+                       show=False if args.json else None)
     if args.json:
         keep = ("name", "expected", "outcome", "pass", "safety_violations", "events",
                 "abort_reason", "mode", "why")
@@ -323,8 +327,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                   f"   speed-up {k['speedup']:7.0f}x")
         print(f"closed loop on {result['scenario']}: {result['closed_loop_realtime_factor']:.0f}x "
               f"real time at {result['base_rate_hz']:g} Hz "
-              f"({result['closed_loop_us_per_cycle']:.1f} us per cycle, "
-              f"outcome {result['closed_loop_outcome']})")
+              f"({result['closed_loop_us_per_cycle']:.1f} us of wall time per cycle, "
+              f"outcome {result['closed_loop_outcome']}; median of "
+              f"{result['closed_loop_runs']} runs)\n"
+              f"  real time factor = mission time / wall time of the whole SIL loop (flight "
+              f"software, plant, sensors, docking and safety monitors) on one core: the "
+              f"figure flightsw sim prints for one run, which varies with the machine's load")
     return EXIT_OK
 
 
