@@ -21,6 +21,7 @@ KERNELS = [
     "flightsw._fdir",
     "hil._plant",
     "hil._sensors",
+    "hil._record",
 ]
 
 SANITIZE = os.environ.get("FLIGHTSW_SANITIZE") == "1"

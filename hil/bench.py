@@ -9,14 +9,18 @@ included on both sides, which understates the speed-up of the smallest kernels. 
 integrator is timed in batches of steps on one state. The closed loop is a whole
 ``nominal`` run, as ``flightsw sim`` flies it (plant, sensors, docking and safety
 monitors, flight software, one core): the median of three runs' mission time per wall
-time, the same figure ``flightsw sim`` prints for its one run. Machines here are shared and
-noisy: medians, means and ratios.
+time, the same figure ``flightsw sim`` prints for its one run. Each of those runs is paired
+with the same run writing its telemetry (``--out``): the ratio of their median CPU times
+is what keeping telemetry costs. Machines here are shared and noisy: medians, means and
+ratios.
 """
 
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -99,8 +103,17 @@ def run_bench(scenario: str = "nominal", *, quick: bool = False, seed: int = 0) 
     tk = _time_calls(plants[0].step, dt, 2000 if not quick else 300, repeats)
     tt = _time_calls(plants[1].step, dt, 100 if not quick else 20, repeats)
     kernels["plant"] = {"kernel_us": tk * 1e6, "twin_us": tt * 1e6, "speedup": tt / tk}
-    # closed loop, whole scenario, no recording: what flightsw sim flies, median of runs
-    loops = [run(sc, seed) for _ in range(1 if quick else 3)]
+    # closed loop, whole scenario: what flightsw sim flies, median of runs; interleaved
+    # with the same run writing its telemetry (--out), for what keeping it costs in CPU
+    loops, cpu_plain, cpu_out = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(1 if quick else 3):
+            c0 = time.process_time()
+            loops.append(run(sc, seed))
+            c1 = time.process_time()
+            run(sc, seed, out_dir=Path(tmp) / str(i))
+            cpu_plain.append(c1 - c0)
+            cpu_out.append(time.process_time() - c1)
     res = sorted(loops, key=lambda r: r.wall_time_s)[len(loops) // 2]
     ticks = res.sim_time_s / dt
     return {
@@ -111,6 +124,7 @@ def run_bench(scenario: str = "nominal", *, quick: bool = False, seed: int = 0) 
         "closed_loop_sim_time_s": res.sim_time_s,
         "closed_loop_wall_time_s": res.wall_time_s,
         "closed_loop_runs": len(loops),
+        "telemetry_cost_frac": statistics.median(cpu_out) / statistics.median(cpu_plain) - 1.0,
         "base_rate_hz": sc.fsw.base_rate_hz,
         "scenario": sc.name,
         "repeats": repeats,

@@ -53,7 +53,8 @@ from hil.nodes import (
 from hil.progress import Progress
 from hil.safety import SafetyMonitor
 from hil.shm import SharedTruth
-from hil.sim import G0, RunResult, plant_events
+from hil.sim import G0, TRUTH_COLUMNS, RunResult, plant_events
+from hil.telemetry import Telemetry
 from hil.world import World, nav_sensor_model
 
 log = logging.getLogger(__name__)
@@ -199,7 +200,8 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
             bus_timing: bool = True, node_timeout_s: float | None = None,
             startup_timeout_s: float = 300.0,
             kill_at: dict[str, int] | None = None, stop_on_abort: bool = False,
-            after_abort_s: float | None = None, progress: Progress | None = None) -> RunResult:
+            after_abort_s: float | None = None, progress: Progress | None = None,
+            csv: bool = False) -> RunResult:
     """Fly ``sc`` over a bench: lockstep, or wall-paced with ``realtime``.
 
     ``bench`` is a resolved bench (:func:`hil.benchfile.resolve_bench`), the shipped
@@ -212,6 +214,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     run when the flight software starts a retreat, instead of flying the retreat out;
     ``after_abort_s`` [s] flies that much of it (safety is checked throughout).
     ``progress`` shows the bench's phase and the flight as it goes (display only).
+    With ``out_dir``, ``csv`` writes ``telemetry.csv`` beside ``telemetry.npz``.
 
     Nothing in a lockstep run depends on the wall clock: each tick waits for every live
     node however long it takes (``node_timeout_s`` [s], None by default, bounds a wait
@@ -265,7 +268,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     master_policy = "normal"
     links: list[str] = []
     ticks = 0
-    rec: np.ndarray | None = None
+    rec: Telemetry | None = None
     fsw_report: dict[str, Any] = {}
     show = progress if progress is not None else Progress("", enabled=False)
     report_path = f"/dev/shm/{truth.name}.fsw.json" if os.path.isdir("/dev/shm") else \
@@ -389,8 +392,14 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         nthr = plant.nthr
         # truth as the time master sees it, for flightsw report (the flight software's
         # internals stay in its own process)
+        fired = np.zeros(nthr)  # the on-times the plant executed in the last step [s]
         if out is not None:
-            rec = np.zeros((min(n_ticks + 1, 1 << 15), 15 + nthr + 1))  # grows as it goes
+            rec = Telemetry([
+                ("truth", TRUTH_COLUMNS, plant.state[0:13]),
+                ("truth", ["mass_kg"], plant.state[20:21]),
+                ("thr", [f"t_on_{i}" for i in range(nthr)], fired),
+                ("mode", ["state"], truth.fsw_state[0:1]),
+            ])
         for k in range(n_ticks + 1):
             for name in [n for n, at in kills.items() if at == k]:
                 procs.kill(name)  # fault injection: the unit dies before this tick
@@ -426,6 +435,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                     plant.t_on[:] = 0.0  # no thruster driver here: the plant sees no firing
                 local.mech_cmd.buf[:] = truth.mech_cmd
                 dock.latch_failed = any(f.active(plant.t_s) for f in latch)
+                fired[:] = plant.t_on  # the step consumes them
                 plant.step(dt)
                 dock.step(plant, dt)
                 safety.step(dt, truth.fsw_state[0] in ABORTED)
@@ -435,14 +445,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
             truth.mech_status[:] = local.mech_in.buf
             truth.tick[0], truth.t_s[0] = k, plant.t_s
             if rec is not None:
-                if k >= len(rec):
-                    rec = np.concatenate((rec, np.zeros_like(rec)))
-                row = rec[k]
-                row[0] = plant.t_s
-                row[1:14] = plant.state[0:13]
-                row[14] = plant.state[20]
-                row[15:15 + nthr] = plant.t_on if k > 0 else 0.0
-                row[15 + nthr] = truth.fsw_state[0]
+                rec.record(plant.t_s)
             if k == 0:
                 t_fly0 = time.perf_counter()  # start-up is over: the flight begins
             ls.send_sync(k, period_ns)
@@ -569,7 +572,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                  "bench": {"name": bench.name, "emulated": list(emulated),
                            "real": list(bench.real), "warnings": list(bench.warnings)}}
     if out is not None and rec is not None:
-        _save_truth(out, sc, world, res, rec[:ticks])
+        _save_truth(out, sc, world, res, rec, csv=csv)
     return res
 
 
@@ -578,18 +581,14 @@ def _minus(d: dict[str, Any], total: str, part: str) -> int | None:
     return None if total not in d else int(d[total]) - int(d.get(part, 0))
 
 
-def _save_truth(out: Path, sc: Any, world: Any, res: RunResult, rec: np.ndarray) -> None:
+def _save_truth(out: Path, sc: Any, world: Any, res: RunResult, rec: Telemetry,
+                csv: bool = False) -> None:
     """``telemetry.npz`` (truth, executed thruster on-times, the flight software's mode),
     ``summary.json``, ``events.json`` and ``geometry.json``: what ``flightsw report``
     reads."""
     from hil.sim import write_geometry
 
-    names = ["t_s"] + [f"truth_{n}" for n in (
-        "r_CT_H_x", "r_CT_H_y", "r_CT_H_z", "v_CT_H_x", "v_CT_H_y", "v_CT_H_z", "q_BN_w",
-        "q_BN_x", "q_BN_y", "q_BN_z", "omega_BN_B_x", "omega_BN_B_y", "omega_BN_B_z",
-        "mass_kg")]
-    names += [f"thr_t_on_{i}" for i in range(rec.shape[1] - len(names) - 1)] + ["mode_state"]
-    np.savez_compressed(out / "telemetry.npz", **{n: rec[:, i] for i, n in enumerate(names)})
+    rec.save(out, csv=csv)
     (out / "summary.json").write_text(json.dumps(res.summary(), indent=2) + "\n")
     (out / "events.json").write_text(json.dumps(
         {"events": res.events, "fdir_events": res.fdir_events,

@@ -2,8 +2,9 @@
 
 :func:`run` returns a :class:`RunResult`; its :meth:`RunResult.summary` is the JSON
 contract of ``flightsw sim --json``. With ``out_dir`` the telemetry of every base tick is
-written as ``telemetry.npz`` (one array per named column; ``np.load`` reads it) and
-``telemetry.csv`` (pandas reads it), beside ``summary.json`` and ``events.json``.
+written as ``telemetry.npz`` (one float64 array per named column; ``np.load`` reads it),
+and on request ``telemetry.csv`` (pandas reads it), beside ``summary.json``,
+``events.json`` and ``geometry.json``.
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from flightsw.docking.sequencer import STATES
 from flightsw.executive import SimClock, WallClock
 from flightsw.fsw import FlightSoftware
 from hil.config import Scenario
 from hil.progress import Progress
 from hil.safety import SafetyMonitor
+from hil.telemetry import Telemetry
 from hil.world import World, nav_sensor_model
 
 G0 = 9.80665
@@ -32,67 +32,37 @@ CAM_COAST_S = 300.0
 checked against the keep-out distance all along)."""
 
 
-class Recorder:
-    """Per-tick telemetry into a table that grows as the run goes (by doubling, from at
-    most ``CHUNK`` rows): no allocation per tick, and memory in proportion to the ticks
-    flown, not to the time limit."""
+TRUTH_COLUMNS = ("r_CT_H_x", "r_CT_H_y", "r_CT_H_z", "v_CT_H_x", "v_CT_H_y", "v_CT_H_z",
+                 "q_BN_w", "q_BN_x", "q_BN_y", "q_BN_z", "omega_BN_B_x", "omega_BN_B_y",
+                 "omega_BN_B_z")
+"""The names of the plant state's first 13 values (chaser relative state and attitude)."""
 
-    CHUNK = 1 << 15
 
-    def __init__(self, world: World, fsw: FlightSoftware, n_ticks: int) -> None:
-        y = world.plant.state
-        nav = fsw.navigation.nav_out
-        g = fsw.guidance.guidance_out
-        c = fsw.control.control_out
-        nthr = world.plant.nthr
-        self.sources: list[tuple[str, list[str], np.ndarray]] = [
-            ("truth", ["r_CT_H_x", "r_CT_H_y", "r_CT_H_z", "v_CT_H_x", "v_CT_H_y", "v_CT_H_z",
-                       "q_BN_w", "q_BN_x", "q_BN_y", "q_BN_z", "omega_BN_B_x", "omega_BN_B_y",
-                       "omega_BN_B_z"], y[0:13]),
-            ("truth", ["mass_kg"], y[20:21]),
-            ("nav", ["r_CT_H_x", "r_CT_H_y", "r_CT_H_z", "v_CT_H_x", "v_CT_H_y", "v_CT_H_z",
-                     "q_BN_w", "q_BN_x", "q_BN_y", "q_BN_z"], nav.buf[0:10]),
-            ("nav", ["sigma_r_m", "sigma_v_mps", "sigma_att_rad"],
-             nav.buf[nav._slices["sigma_r_m"].start:nav._slices["sigma_att_rad"].stop]),
-            ("ref", ["r_H_x", "r_H_y", "r_H_z", "v_H_x", "v_H_y", "v_H_z"], g.buf[0:6]),
-            ("ref", ["q_BN_w", "q_BN_x", "q_BN_y", "q_BN_z"], g.view("q_ref_BN")),
-            ("gnc", ["rho_ref_m", "rho_m", "closing_speed_mps", "lateral_m", "corridor_ok",
-                     "speed_ok"],
-             g.buf[g._slices["rho_ref_m"].start:g._slices["speed_ok"].stop]),
-            ("cmd", ["F_B_x", "F_B_y", "F_B_z", "L_B_x", "L_B_y", "L_B_z"], c.buf[0:6]),
-            ("thr", [f"t_on_{i}" for i in range(nthr)], fsw.thruster_cmd.t_on_s[:nthr]),
-            ("mode", ["state"], fsw.sequencer.mode_out.buf[0:1]),
-            ("fdir", ["imu_failed", "st_failed", "lidar_failed", "thrusters_failed",
-                      "abort_request", "n_events", "hold_request"],
-             fsw.fdir.fdir_out.buf[0:7]),
-        ]
-        self.columns = ["t_s"]
-        self.slices = []
-        col = 1
-        for prefix, names, src in self.sources:
-            self.columns += [f"{prefix}_{nm}" for nm in names]
-            self.slices.append((slice(col, col + len(names)), src))
-            col += len(names)
-        self.table = np.zeros((min(n_ticks + 1, self.CHUNK), col))
-        self.n = 0
-
-    def record(self, t_ns: int) -> None:
-        if self.n == len(self.table):
-            grown = np.zeros((2 * len(self.table), self.table.shape[1]))
-            grown[: self.n] = self.table
-            self.table = grown
-        row = self.table[self.n]
-        row[0] = t_ns * 1e-9
-        for sl, src in self.slices:
-            row[sl] = src
-        self.n += 1
-
-    def save(self, out: Path) -> None:
-        t = self.table[: self.n]
-        np.savez_compressed(out / "telemetry.npz",
-                            **{name: t[:, i] for i, name in enumerate(self.columns)})
-        np.savetxt(out / "telemetry.csv", t, delimiter=",", header=",".join(self.columns),
-                   comments="", fmt="%.9g")
+def flight_telemetry(world: World, fsw: FlightSoftware) -> Telemetry:
+    """The per-tick telemetry of a SIL run: truth, the flight software's navigation,
+    guidance reference, commands, thruster on-times, mode and fault-management flags."""
+    y = world.plant.state
+    nav = fsw.navigation.nav_out
+    g = fsw.guidance.guidance_out
+    c = fsw.control.control_out
+    nthr = world.plant.nthr
+    return Telemetry([
+        ("truth", TRUTH_COLUMNS, y[0:13]),
+        ("truth", ["mass_kg"], y[20:21]),
+        ("nav", ["r_CT_H_x", "r_CT_H_y", "r_CT_H_z", "v_CT_H_x", "v_CT_H_y", "v_CT_H_z",
+                 "q_BN_w", "q_BN_x", "q_BN_y", "q_BN_z"], nav.buf[0:10]),
+        ("nav", ["sigma_r_m", "sigma_v_mps", "sigma_att_rad"],
+         nav.buf[nav._slices["sigma_r_m"].start:nav._slices["sigma_att_rad"].stop]),
+        ("ref", ["r_H_x", "r_H_y", "r_H_z", "v_H_x", "v_H_y", "v_H_z"], g.buf[0:6]),
+        ("ref", ["q_BN_w", "q_BN_x", "q_BN_y", "q_BN_z"], g.view("q_ref_BN")),
+        ("gnc", ["rho_ref_m", "rho_m", "closing_speed_mps", "lateral_m", "corridor_ok",
+                 "speed_ok"], g.buf[g._slices["rho_ref_m"].start:g._slices["speed_ok"].stop]),
+        ("cmd", ["F_B_x", "F_B_y", "F_B_z", "L_B_x", "L_B_y", "L_B_z"], c.buf[0:6]),
+        ("thr", [f"t_on_{i}" for i in range(nthr)], fsw.thruster_cmd.t_on_s[:nthr]),
+        ("mode", ["state"], fsw.sequencer.mode_out.buf[0:1]),
+        ("fdir", ["imu_failed", "st_failed", "lidar_failed", "thrusters_failed",
+                  "abort_request", "n_events", "hold_request"], fsw.fdir.fdir_out.buf[0:7]),
+    ])
 
 
 @dataclass
@@ -114,7 +84,7 @@ class RunResult:
     # bench figures of multi-process runs: {"buses": ..., "timing": ...}
     extra: dict = field(default_factory=dict)
     # the run's objects, for inspection after the run (tests, notebooks)
-    recorder: Recorder | None = field(default=None, repr=False, compare=False)
+    recorder: Telemetry | None = field(default=None, repr=False, compare=False)
     world: World | None = field(default=None, repr=False, compare=False)
     fsw: FlightSoftware | None = field(default=None, repr=False, compare=False)
 
@@ -187,7 +157,8 @@ def write_geometry(out: Path, sc: Scenario, mean_motion: float) -> None:
 
 def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = None,
         twin: bool = False, record: bool | None = None, realtime: bool = False,
-        wall_budget_s: float = 600.0, progress: Progress | None = None) -> RunResult:
+        wall_budget_s: float = 600.0, progress: Progress | None = None,
+        csv: bool = False) -> RunResult:
     """Fly ``sc`` once in lockstep and return the result.
 
     Parameters
@@ -209,6 +180,8 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
         ``no_hang`` safety violation.
     progress : Progress, optional
         Shows the flight as it goes (display only: it changes nothing that is flown).
+    csv : bool
+        With ``out_dir``, write ``telemetry.csv`` beside ``telemetry.npz``.
     """
     seed = sc.seed if seed is None else int(seed)
     fsw = FlightSoftware(sc.fsw, sc.chaser, sc.target, sc.orbit_radius_m, nav_sensor_model(sc),
@@ -218,7 +191,7 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
     dt = fsw.dt
     n_ticks = int(math.ceil(sc.time_limit_s / dt))
     record = out_dir is not None or bool(record)
-    rec = Recorder(world, fsw, n_ticks) if record else None
+    rec = flight_telemetry(world, fsw) if record else None
     seq, dock, guid = fsw.sequencer, world.docking, fsw.guidance.guidance_out
     retreat_done = [0.0]
     safety = SafetyMonitor(world.plant, dock, world.chaser, sc.target,
@@ -228,7 +201,7 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
 
     def stop() -> bool:
         if rec is not None:
-            rec.record(world.plant.t_s * 1e9)
+            rec.record(world.plant.t_s)
         safety.step(dt, seq.state in ("retreat", "cam"))
         if progress is not None and fsw.executive.ticks % 16 == 0:
             progress.flight(world.plant.t_s, dock.last_gap, seq.state)
@@ -281,7 +254,7 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        rec.save(out)  # out_dir implies recording
+        rec.save(out, csv=csv)  # out_dir implies recording
         (out / "summary.json").write_text(json.dumps(res.summary(), indent=2) + "\n")
         write_geometry(out, sc, world.n)
         (out / "events.json").write_text(json.dumps(

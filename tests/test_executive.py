@@ -87,7 +87,7 @@ def test_wall_paced_run_matches_lockstep(final_approach):
     a = run(short, 3, record=True)
     b = run(short, 3, record=True, realtime=True)
     assert b.wall_time_s >= 0.95
-    assert np.array_equal(a.recorder.table[: a.recorder.n], b.recorder.table[: b.recorder.n])
+    assert np.array_equal(a.recorder.array(), b.recorder.array())
 
 
 def test_reset_fails_loudly_on_unconnected_input(nominal):

@@ -188,7 +188,7 @@ def test_the_collision_avoidance_manoeuvre_backs_off_without_turning_then_coasts
     built_as_designed = {k: v for k, v in fa.dispersions.items() if k in INITIAL}
     r = run(dataclasses.replace(fa, faults=(Fault("sensor", "dropout", "lidar", 60.0),),
                                 dispersions=built_as_designed), 0, record=True)
-    t = r.recorder.table[: r.recorder.n]
+    t = r.recorder.array()
     col = {n: i for i, n in enumerate(r.recorder.columns)}
     k = int(round([e for e in r.events if e["to"] == "cam"][0]["t_s"] / 0.02))
     cam = r.fsw.cam

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hil.hilrun import run_hil
@@ -78,6 +79,12 @@ def test_lockstep_bench_docks_like_sil(final_approach, tmp_path):
     assert counts["SYNC"] == ticks and counts["IMU_RATE"] == ticks
     assert counts["RCS_CMD_1"] == counts["RCS_CMD_4"] >= ticks - 1
     assert counts["DOCK_STATUS"] > 0 and counts["HEARTBEAT_IMU"] > 100
+    # its telemetry holds the on-times the plant executed: mass is spent in exactly the
+    # ticks some thruster fired
+    t = np.load(tmp_path / "telemetry.npz")
+    fired = np.column_stack([t[c] for c in t.files if c.startswith("thr_t_on_")])
+    assert fired.shape[1] == 24 and fired.sum() > 1.0
+    assert np.array_equal(np.diff(t["truth_mass_kg"]) != 0.0, fired[1:].sum(axis=1) > 0.0)
     # the folder makes a report: truth as the time master saw it
     from hil.report import write_report
 

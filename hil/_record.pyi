@@ -1,0 +1,16 @@
+"""Type stubs for the telemetry gatherer (see hil._record docstrings)."""
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+BLOCK: int
+
+class Gather:
+    def __init__(self, sources: Sequence[npt.NDArray[np.float64]]) -> None: ...
+    @property
+    def width(self) -> int: ...
+    def set_chunk(self, chunk: npt.NDArray[np.float64]) -> None: ...
+    def record(self, t_s: float) -> int: ...
+    def flush(self) -> None: ...
