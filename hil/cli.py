@@ -405,7 +405,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from hil.report import ReportError, write_report
 
     try:
-        path = write_report(args.dir, args.output)
+        with _progress(args, f"report {args.dir}") as show:
+            path = write_report(args.dir, args.output, show=show)
     except ReportError as e:
         print(f"flightsw: error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from hil.progress import Progress
+
 
 def _envelope() -> dict[str, Any]:
     """The IDSS envelope as ``geometry.json`` stores it (``hil.docking.IDSS``)."""
@@ -57,16 +59,18 @@ class ReportError(ValueError):
 class _Figures:
     """Collects figures: each saved as PNG and kept for embedding."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, show: Progress | None = None) -> None:
         import matplotlib
 
         matplotlib.use("Agg")
         self.out = out
+        self.show = show if show is not None else Progress("", enabled=False)
         self.items: list[tuple[str, str, str]] = []  # (file, title, base64)
 
     def add(self, fig: Any, name: str, title: str) -> None:
         import matplotlib.pyplot as plt
 
+        self.show.phase(f"drawing {name}.png ({len(self.items) + 1})")
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
         plt.close(fig)
@@ -82,7 +86,9 @@ def _table(rows: list[list[Any]], head: list[str]) -> str:
     return f"<table><tr>{h}</tr>{body}</table>"
 
 
-def _page(title: str, sections: list[str], figs: _Figures) -> str:
+def _page(title: str, head: list[str], figs: _Figures, tail: list[str]) -> str:
+    """The HTML page: ``head`` (what happened, in a few lines), the plots, then ``tail``
+    (the tables)."""
     imgs = "".join(
         f'<figure><img alt="{html.escape(t)}" src="data:image/png;base64,{b}">'
         f"<figcaption>{html.escape(t)} ({html.escape(f)})</figcaption></figure>"
@@ -95,7 +101,7 @@ def _page(title: str, sections: list[str], figs: _Figures) -> str:
              ".note{color:#555;font-style:italic}")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
             f"</title><style>{style}</style></head><body><h1>{html.escape(title)}</h1>"
-            + "".join(sections) + "<h2>Plots</h2>" + imgs + "</body></html>\n")
+            + "".join(head) + "<h2>Plots</h2>" + imgs + "".join(tail) + "</body></html>\n")
 
 
 def _fmt(v: Any) -> str:
@@ -140,8 +146,31 @@ def _angle_deg(qa: np.ndarray, qb: np.ndarray) -> np.ndarray:
     return np.degrees(2.0 * np.arccos(np.clip(c, 0.0, 1.0)))
 
 
+def _steady_scale(ax: Any, ts: np.ndarray, series: list[np.ndarray], unit: str,
+                  symmetric: bool = True, where: str = "t = {:.0f} s") -> None:
+    """Scale ``ax`` to the steady part of ``series`` (all sampled at ``ts``, in order of
+    flight): a start-up transient in the first half of the samples, more than three times
+    the 95th percentile of the second half, is left off scale and its peak written on the
+    plot, at ``where`` (formatted with the sample's ``ts``)."""
+    m = np.max(np.abs(np.vstack(series)), axis=0)
+    m = np.where(np.isfinite(m), m, 0.0)
+    if m.size < 4:
+        return
+    band = 3.0 * float(np.percentile(m[m.size // 2:], 95))
+    out = np.flatnonzero(m > band)
+    start = int(out[-1]) + 1 if out.size and out[-1] < m.size // 2 else 0
+    lim = 1.15 * float(m[start:].max()) if m[start:].size else 0.0
+    if start == 0 or not lim > 0.0:
+        return
+    ax.set_ylim((-lim, lim) if symmetric else (0.0, lim))
+    k = int(np.argmax(m))
+    ax.text(0.99, 0.97, f"start-up transient off scale: peak {m[k]:.3g} {unit} at "
+            f"{where.format(ts[k])}; scaled from {where.format(ts[start])}",
+            transform=ax.transAxes, ha="right", va="top", fontsize=7, color="0.3")
+
+
 def _run_figures(t: dict[str, np.ndarray], geo: dict[str, Any], events: dict[str, Any],
-                 figs: _Figures) -> list[str]:
+                 figs: _Figures, contact: dict[str, Any] | None = None) -> list[str]:
     import matplotlib.pyplot as plt
 
     notes = []
@@ -157,24 +186,29 @@ def _run_figures(t: dict[str, np.ndarray], geo: dict[str, Any], events: dict[str
     rho = d @ axis
     lat = np.linalg.norm(d - np.outer(rho, axis), axis=1)
     portP = np.asarray(geo["target_port_H_m"])
-    tan = math.tan(math.radians(geo["corridor_half_angle_deg"]))
-    # 1. trajectory in the Hill frame (chaser port, relative to the station's CM)
-    fig, axs = plt.subplots(1, 2, figsize=(13, 5))
+    half = geo["corridor_half_angle_deg"]
+    tan = math.tan(math.radians(half))
+    # 1. trajectory in the Hill frame (chaser port, relative to the station's CM): the
+    # approach against the corridor at full scale, then the deviation from the docking
+    # axis at the data's own scale
+    fig, axs = plt.subplots(2, 2, figsize=(13, 9.5))
     p = d + portP
     rmax = max(float(rho.max()), 1.0) * 1.05
     s = np.linspace(0.0, rmax, 50)
-    for ax, (i, j), lab in ((axs[0], (1, 0), ("V-bar y [m]", "R-bar x [m]")),
-                            (axs[1], (1, 2), ("V-bar y [m]", "H-bar z [m]"))):
+    perps = []
+    for col, ((i, j), lab) in enumerate((((1, 0), ("V-bar y [m]", "R-bar x [m]")),
+                                         ((1, 2), ("V-bar y [m]", "H-bar z [m]")))):
+        ax = axs[0, col]
         perp = np.zeros(3)
         perp[j] = 1.0
         perp -= (perp @ axis) * axis
         if np.linalg.norm(perp) > 1e-9:
             perp /= np.linalg.norm(perp)
+        perps.append((perp, lab[1].split(" [")[0]))
         for sign in (1, -1):
             edge = portP + np.outer(s, axis) + sign * np.outer(s * tan, perp)
             ax.plot(edge[:, i], edge[:, j], "--", color="0.6",
-                    label=f"corridor {geo['corridor_half_angle_deg']:g} deg" if sign > 0
-                    else None)
+                    label=f"corridor {half:g} deg" if sign > 0 else None)
         for h in geo["hold_points_m"]:
             hp = portP + h * axis
             ax.plot(hp[i], hp[j], "s", color="tab:orange", ms=7,
@@ -187,34 +221,63 @@ def _run_figures(t: dict[str, np.ndarray], geo: dict[str, Any], events: dict[str
         ax.set_xlabel(lab[0])
         ax.set_ylabel(lab[1])
         ax.grid(alpha=0.3)
-    axs[0].legend(fontsize=8, loc="best")
-    axs[0].set_title("approach in the Hill frame (in plane)")
-    axs[1].set_title("approach in the Hill frame (out of plane)")
+    axs[0, 0].legend(fontsize=8, loc="best")
+    axs[0, 0].set_title("approach in the Hill frame (in plane), corridor to scale")
+    axs[0, 1].set_title("approach in the Hill frame (out of plane), corridor to scale")
+    rr = np.clip(rho[:end], 0.0, None)
+    for col, (perp, name) in enumerate(perps):
+        ax = axs[1, col]
+        dev = d[:end] @ perp
+        ax.plot(rr, dev, color="tab:blue", lw=1.0, label=f"chaser port, {name} (truth)")
+        lim = max(1.3 * float(np.max(np.abs(dev))) if dev.size else 0.0, 5e-3)
+        sl = np.r_[0.0, np.geomspace(1e-3, rmax, 200)]  # straight on the log axis too
+        for sign in (1, -1):
+            ax.plot(sl, sign * sl * tan, "--", color="0.6",
+                    label=f"corridor {half:g} deg" if sign > 0 else None)
+        for h in geo["hold_points_m"]:
+            ax.axvline(h, color="tab:orange", lw=0.8, ls=":")
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlim(rmax, 0.0)  # as flown: from the start on the left to the port
+        ax.set_ylim(-lim, lim)
+        _steady_scale(ax, rr, [dev], "m", where="range {:.1f} m")
+        ax.set_xlabel("range along the docking axis [m] (log above 1 m)")
+        ax.set_ylabel(f"deviation from the axis, {name} [m]")
+        ax.set_title(f"deviation from the docking axis ({name}), at the data's scale",
+                     fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower left")
     figs.add(fig, "trajectory_hill", "Approach trajectory in the Hill frame with the corridor "
-                                     "and hold points")
-    # 2. range rate against range, with the glideslope
+                                     "and hold points, and the deviation from the docking "
+                                     "axis at the data's scale")
+    # 2. range rate against range, with the glideslope and the IDSS contact band at contact
     fig, ax = plt.subplots(figsize=(8, 5))
     dt = np.gradient(ts)
     closing = -np.gradient(rho) / np.where(dt > 0, dt, 1.0)
     k = max(1, len(ts) // 4000)
-    ax.plot(rho[:end:k], closing[:end:k], color="tab:blue", lw=1, label="truth")
+    ax.plot(rr[::k], closing[:end:k], color="tab:blue", lw=1, label="truth")
     if "gnc_rho_m" in t:
-        ax.plot(t["gnc_rho_m"][:end:k], t["gnc_closing_speed_mps"][:end:k], color="tab:green",
-                lw=0.8, alpha=0.7, label="navigation estimate")
+        ax.plot(np.clip(t["gnc_rho_m"][:end:k], 0.0, None), t["gnc_closing_speed_mps"][:end:k],
+                color="tab:green", lw=0.8, alpha=0.7, label="navigation estimate")
     gs = geo["glideslope"]
-    rr = np.linspace(0.0, rmax, 300)
-    ax.plot(rr, np.minimum(gs["v_max_mps"], gs["v_contact_mps"] + gs["gain_1ps"] * rr), "k--",
+    rg = np.linspace(0.0, rmax, 300)
+    ax.plot(rg, np.minimum(gs["v_max_mps"], gs["v_contact_mps"] + gs["gain_1ps"] * rg), "k--",
             label="glideslope")
     lo, hi = geo["envelope"]["closing_speed_mps"]
-    ax.axhspan(lo, hi, xmax=0.03, color="tab:red", alpha=0.3, label="IDSS contact band")
+    ax.fill_between([0.0, 0.3], lo, hi, color="tab:red", alpha=0.3,
+                    label="IDSS closing speed at contact")
+    if contact:
+        ax.plot(0.0, contact["closing_speed_mps"], "D", color="tab:red", ms=6,
+                label=f"contact (truth): {contact['closing_speed_mps']:.4f} m/s")
     ax.set_xscale("symlog", linthresh=1.0)
-    ax.set_xlabel("range along the docking axis [m]")
+    ax.set_xlim(0.0, rmax)
+    ax.set_xlabel("range along the docking axis [m] (log above 1 m)")
     ax.set_ylabel("closing speed [m/s]")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title("range rate against range")
-    figs.add(fig, "range_rate", "Range rate against range with the glideslope")
-    # 3. errors
+    figs.add(fig, "range_rate", "Range rate against range with the glideslope and the IDSS "
+                                "contact band")
+    # 3. errors, each scaled to its steady part (the start-up transient noted)
     if "ref_r_H_x" in t and "nav_r_CT_H_x" in t:
         t = {k: v[:end] for k, v in t.items()}
         ts = t["t_s"]
@@ -228,30 +291,38 @@ def _run_figures(t: dict[str, np.ndarray], geo: dict[str, Any], events: dict[str
             axs[0, 1].plot(ts, (nav - tr)[:, i], lw=0.8, label=a)
         sr = 3 * t["nav_sigma_r_m"]
         axs[0, 1].fill_between(ts, -sr, sr, color="0.85", label="3 sigma")
+        _steady_scale(axs[0, 0], ts[started], list((tr - ref)[started].T), "m")
+        _steady_scale(axs[0, 1], ts, [*(nav - tr).T, sr], "m")
         qt = np.column_stack([t[f"truth_q_BN_{a}"] for a in "wxyz"])
         qr = np.column_stack([t[f"ref_q_BN_{a}"] for a in "wxyz"])
         qn = np.column_stack([t[f"nav_q_BN_{a}"] for a in "wxyz"])
         ok = np.abs(qr).sum(axis=1) > 0
-        axs[1, 0].plot(ts[ok], _angle_deg(qt[ok], qr[ok]), lw=0.8, color="tab:purple")
-        axs[1, 1].plot(ts, _angle_deg(qt, qn), lw=0.8, color="tab:purple", label="error")
-        axs[1, 1].plot(ts, np.degrees(3 * t["nav_sigma_att_rad"]), "k--", lw=0.8,
-                       label="3 sigma")
+        att_c = _angle_deg(qt[ok], qr[ok])
+        att_n = _angle_deg(qt, qn)
+        s3 = np.degrees(3 * t["nav_sigma_att_rad"])
+        axs[1, 0].plot(ts[ok], att_c, lw=0.8, color="tab:purple")
+        axs[1, 1].plot(ts, att_n, lw=0.8, color="tab:purple", label="error")
+        axs[1, 1].plot(ts, s3, "k--", lw=0.8, label="3 sigma")
+        _steady_scale(axs[1, 0], ts[ok], [att_c], "deg", symmetric=False)
+        _steady_scale(axs[1, 1], ts, [att_n, s3], "deg", symmetric=False)
         axs[0, 0].set_title("position control error: truth - reference (Hill) [m]")
         axs[0, 1].set_title("navigation position error: estimate - truth (Hill) [m]",
                             fontsize=10)
         axs[1, 0].set_title("attitude control error: truth vs reference [deg]")
         axs[1, 1].set_title("navigation attitude error [deg]")
-        axs[0, 0].legend(fontsize=8)
-        axs[0, 1].legend(fontsize=8)
-        axs[1, 1].legend(fontsize=8)
+        axs[0, 0].legend(fontsize=8, loc="lower right")
+        axs[0, 1].legend(fontsize=8, loc="lower right")
+        axs[1, 1].legend(fontsize=8, loc="lower right")
         for ax in axs.flat:
             ax.grid(alpha=0.3)
         axs[1, 0].set_xlabel("time [s]")
         axs[1, 1].set_xlabel("time [s]")
-        figs.add(fig, "errors", "Position and attitude errors (control and navigation)")
+        figs.add(fig, "errors", "Position and attitude errors (control and navigation), "
+                                "each scaled to its steady part")
     else:
         fig, axs = plt.subplots(1, 1, figsize=(10, 4))
         axs.plot(ts[:end], lat[:end], lw=0.8)
+        _steady_scale(axs, ts[:end], [lat[:end]], "m", symmetric=False)
         axs.set_title("lateral offset of the chaser port from the docking axis (truth) [m]")
         axs.set_xlabel("time [s]")
         axs.grid(alpha=0.3)
@@ -299,7 +370,7 @@ def _run_figures(t: dict[str, np.ndarray], geo: dict[str, Any], events: dict[str
     return notes
 
 
-def _run_report(d: Path, out: Path) -> Path:
+def _run_report(d: Path, out: Path, show: Progress | None = None) -> Path:
     summ = json.loads((d / "summary.json").read_text())
     ev = json.loads((d / "events.json").read_text()) if (d / "events.json").exists() else {}
     geo_file = d / "geometry.json"
@@ -311,15 +382,17 @@ def _run_report(d: Path, out: Path) -> Path:
         t = {k: z[k] for k in z.files}
     if t["t_s"].size < 2:
         raise ReportError(f"{d}/telemetry.npz holds fewer than two samples")
-    figs = _Figures(out)
-    notes = _run_figures(t, geo, ev, figs)
+    figs = _Figures(out, show)
+    notes = _run_figures(t, geo, ev, figs, summ.get("contact"))
     env = geo.get("envelope") or _envelope()
     cls = "ok" if summ.get("outcome") == "docked" else "bad"
-    sec = [f"<p>Scenario <b>{html.escape(str(summ.get('scenario')))}</b>, seed "
+    head = [f"<p>Scenario <b>{html.escape(str(summ.get('scenario')))}</b>, seed "
            f"{summ.get('seed')}: outcome <b class='{cls}'>"
            f"{html.escape(str(summ.get('outcome')))}</b>; mission time "
            f"{_fmt(summ.get('sim_time_s'))} s, propellant {_fmt(summ.get('propellant_kg'))} kg "
            f"(delta-v {_fmt(summ.get('delta_v_mps'))} m/s).</p>"]
+    head += [f"<p class='note'>{html.escape(n)}</p>" for n in notes]
+    sec: list[str] = []
     c = summ.get("contact")
     if c:
         rows = []
@@ -349,9 +422,8 @@ def _run_report(d: Path, out: Path) -> Path:
     sec.append("<h2>Safety invariants</h2>" + (
         _table([[v["invariant"], f"{v['t_s']:.2f}", v["detail"]] for v in sv],
                ["invariant", "t [s]", "detail"]) if sv else "<p class='ok'>none broken</p>"))
-    sec += [f"<p class='note'>{html.escape(n)}</p>" for n in notes]
     page = _page(f"flightsw run report: {summ.get('scenario')} (seed {summ.get('seed')})",
-                 sec, figs)
+                 head, figs, sec)
     path = out / "report.html"
     path.write_text(page)
     return path
@@ -359,7 +431,43 @@ def _run_report(d: Path, out: Path) -> Path:
 
 # -- Monte Carlo ------------------------------------------------------------------------
 
-def _mc_report(d: Path, out: Path) -> Path:
+def _histogram(ax: Any, v: np.ndarray, st: dict[str, Any], lim: Any, label: str) -> None:
+    """One quantity's histogram over the range of its data, with p50 and p99, and each
+    IDSS limit drawn where it falls in view or, when it is far off, the margin to it
+    written on the plot."""
+    v = v[np.isfinite(v)]
+    ax.set_xlabel(label, fontsize=9)
+    ax.set_ylabel("runs")
+    ax.grid(alpha=0.3)
+    if not v.size:
+        ax.text(0.5, 0.5, "no run made contact", transform=ax.transAxes, ha="center")
+        return
+    lo, hi = float(v.min()), float(v.max())
+    pad = 0.08 * (hi - lo) if hi > lo else max(abs(hi) * 1e-3, 1e-12)
+    x0, x1 = lo - pad, hi + pad
+    ax.hist(v, bins=min(50, max(10, v.size // 10)), range=(lo - pad / 2, hi + pad / 2),
+            color="tab:blue", alpha=0.8)
+    for q, style in (("p50", "-"), ("p99", "--")):
+        if st.get(q) is not None:
+            ax.axvline(st[q], color="k", ls=style, lw=1, label=q)
+    far = []
+    for x in (lim if isinstance(lim, list | tuple) else [] if lim is None else [lim]):
+        if x0 <= x <= x1:
+            ax.axvline(x, color="tab:red", lw=1.5, label="IDSS limit")
+        else:
+            gap = x - hi if x > hi else lo - x
+            far.append(f"IDSS limit {x:g}, off to the {'right' if x > hi else 'left'}: "
+                       f"{gap:.3g} beyond the {'largest' if x > hi else 'smallest'} run")
+    if far:
+        ax.text(0.98, 0.97, "\n".join(far), transform=ax.transAxes, ha="right", va="top",
+                fontsize=7, color="tab:red",
+                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
+    ax.set_xlim(x0, x1)
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4), useOffset=False)
+
+
+
+def _mc_report(d: Path, out: Path, show: Progress | None = None) -> Path:
     import matplotlib.pyplot as plt
 
     from hil.montecarlo import CONTACT, load_rows, summarize
@@ -370,7 +478,7 @@ def _mc_report(d: Path, out: Path) -> Path:
         raise ReportError(f"{d} holds a campaign with no finished runs")
     s = summarize(rows, scenario=man["scenario"], master_seed=man["master_seed"])
     env = _envelope()
-    figs = _Figures(out)
+    figs = _Figures(out, show)
     ok = np.array([bool(r["success"]) for r in rows])
 
     def col(k: str) -> np.ndarray:
@@ -410,25 +518,23 @@ def _mc_report(d: Path, out: Path) -> Path:
     fig = scatter(box=False)
     fig.suptitle("contact conditions, zoomed to the data")
     figs.add(fig, "mc_contact_scatter_zoom", "Contact conditions, zoomed to the spread")
-    fig, axs = plt.subplots(2, 4, figsize=(16, 7))
+    fig, axs = plt.subplots(2, 4, figsize=(16, 7.5))
     for ax, k in zip(axs.flat, [*CONTACT, "propellant_kg"], strict=True):
-        v = col(k)
-        v = v[np.isfinite(v)]
-        if v.size:
-            ax.hist(v, bins=min(50, max(10, v.size // 10)), color="tab:blue", alpha=0.8)
-        st = s["contact"].get(k) or s["propellant_kg"]
-        for q, style in (("p50", "-"), ("p99", "--")):
-            if st.get(q) is not None:
-                ax.axvline(st[q], color="k", ls=style, lw=1, label=q)
-        lim = env.get(k)
-        if lim is not None:
-            for x in (lim if isinstance(lim, list) else [lim]):
-                ax.axvline(x, color="tab:red", lw=1.5, label="limit")
-        ax.set_title(LABELS.get(k, "propellant [kg]"), fontsize=9)
-        ax.grid(alpha=0.3)
-    axs[0, 0].legend(fontsize=7)
-    fig.suptitle("histograms (black: p50 and p99; red: IDSS limit, often far off the data)")
-    figs.add(fig, "mc_histograms", "Histograms of the contact quantities and propellant")
+        _histogram(ax, col(k), s["contact"].get(k) or s["propellant_kg"], env.get(k),
+                   LABELS.get(k, "propellant [kg]"))
+    handles, labels = [], []
+    for ax in axs.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="upper right", fontsize=8, ncol=len(labels))
+    fig.suptitle("histograms of the runs, each on its data's range (black: p50 and p99; red: "
+                 "the IDSS limit where it is in view, else the margin to it is written)",
+                 fontsize=11, x=0.02, ha="left")
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    figs.add(fig, "mc_histograms", "Histograms of the contact quantities and propellant, on "
+                                   "the data's range, with the margin to each IDSS limit")
     lo, hi = s["success_ci95"]
     sec = [f"<p>Scenario <b>{html.escape(s['scenario'])}</b>, master seed {s['master_seed']}: "
            f"<b>{s['successes']}</b> of <b>{s['runs']}</b> runs docked with first contact "
@@ -463,24 +569,27 @@ def _mc_report(d: Path, out: Path) -> Path:
              for f in s["failed"]], ["index", "seed", "outcome", "why", "fly it again"]))
     else:
         sec.append("<p class='ok'>No failed run.</p>")
-    page = _page(f"flightsw Monte Carlo report: {s['scenario']} ({s['runs']} runs)", sec, figs)
+    page = _page(f"flightsw Monte Carlo report: {s['scenario']} ({s['runs']} runs)",
+                 sec[:2], figs, sec[2:])
     path = out / "report.html"
     path.write_text(page)
     return path
 
 
-def write_report(folder: str | Path, output: str | Path | None = None) -> Path:
+def write_report(folder: str | Path, output: str | Path | None = None, *,
+                 show: Progress | None = None) -> Path:
     """Write ``report.html`` and the PNGs for ``folder`` (a run's ``--out`` or a Monte
-    Carlo folder) into ``output`` (default ``folder/report``); returns the HTML's path."""
+    Carlo folder) into ``output`` (default ``folder/report``); returns the HTML's path.
+    ``show`` tells which plot is being drawn."""
     d = Path(folder)
     if not d.is_dir():
         raise ReportError(f"{d} is not a folder")
     out = Path(output) if output is not None else d / "report"
     if (d / "manifest.json").exists():
         out.mkdir(parents=True, exist_ok=True)
-        return _mc_report(d, out)
+        return _mc_report(d, out, show)
     if (d / "telemetry.npz").exists() and (d / "summary.json").exists():
         out.mkdir(parents=True, exist_ok=True)
-        return _run_report(d, out)
+        return _run_report(d, out, show)
     raise ReportError(f"{d} is neither a run's --out folder (telemetry.npz, summary.json) "
                       f"nor a Monte Carlo folder (manifest.json)")
