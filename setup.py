@@ -1,5 +1,7 @@
 """Build the Cython kernels; all other metadata lives in pyproject.toml.
 
+The extensions are translated and compiled in parallel, one job per CPU.
+
 ``FLIGHTSW_SANITIZE=1`` builds them for the memory-safety check (``.ci/sanitize``): Cython's
 bounds and initialisation checks on, and AddressSanitizer (``-fsanitize=address``) in every
 extension, so an out-of-bounds access either raises or stops the process with a report
@@ -12,6 +14,9 @@ import os
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+JOBS = os.cpu_count() or 1
 
 KERNELS = [
     "flightsw.gnc._navigation",
@@ -39,9 +44,23 @@ extensions = [
     for name in KERNELS
 ]
 
+
+
+class ParallelBuildExt(build_ext):
+    """Compiles the extensions on every CPU unless ``--parallel``/``-j`` says otherwise
+    (the C compiler is most of a first install's time)."""
+
+    def finalize_options(self) -> None:
+        super().finalize_options()
+        if self.parallel is None:
+            self.parallel = JOBS
+
+
 setup(
+    cmdclass={"build_ext": ParallelBuildExt},
     ext_modules=cythonize(
         extensions,
+        nthreads=JOBS,
         language_level=3,
         compiler_directives={
             "boundscheck": SANITIZE,
