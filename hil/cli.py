@@ -48,6 +48,7 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
 
 def verdict(res) -> str:
     """What happened in a run, in one sentence a person would say."""
+    from hil.docking import IDSS
     ev = res.all_events()
 
     def first(to: tuple[str, ...]) -> dict | None:
@@ -72,7 +73,7 @@ def verdict(res) -> str:
         return (f"Aborted{when}{why}: the flight software flew {kind} and stayed clear of "
                 f"the station; {used}.")
     if res.outcome == "collision":
-        bad = ", ".join(k for k, ok in _envelope_rows(c).items() if not ok[1]) if c else ""
+        bad = ", ".join(k for k, ok in IDSS.checks(c).items() if not ok[1]) if c else ""
         return ("Collision: the ports touched outside the IDSS envelope"
                 + (f" ({bad})" if bad else "") + f"; {used}.")
     return (f"No docking within the scenario's {res.sim_time_s / 60:.0f} min: the flight "
@@ -84,34 +85,14 @@ def _last_mode(ev: list[dict]) -> str:
     return seq[-1]["to"] if seq else "approach"
 
 
-def _envelope_rows(c: dict) -> dict[str, tuple[str, bool]]:
-    """Each contact quantity's IDSS limit (as text) and whether the contact met it."""
-    from hil.docking import IDSS as env
-
-    lo, hi = env.closing_speed_mps
-    return {
-        "closing_speed_mps": (f"{lo:g}-{hi:g}", lo <= c["closing_speed_mps"] <= hi),
-        "lateral_speed_mps": (f"<= {env.lateral_speed_mps:g}",
-                              c["lateral_speed_mps"] <= env.lateral_speed_mps),
-        "lateral_offset_m": (f"<= {env.lateral_offset_m:g}",
-                             c["lateral_offset_m"] <= env.lateral_offset_m),
-        "pitch_yaw_misalignment_deg": (f"<= {env.pitch_yaw_misalignment_deg:g}",
-                                       c["pitch_yaw_misalignment_deg"]
-                                       <= env.pitch_yaw_misalignment_deg),
-        "roll_misalignment_deg": (f"<= {env.roll_misalignment_deg:g}",
-                                  c["roll_misalignment_deg"] <= env.roll_misalignment_deg),
-        "pitch_yaw_rate_dps": (f"<= {env.pitch_yaw_rate_dps:g}",
-                               c["pitch_yaw_rate_dps"] <= env.pitch_yaw_rate_dps),
-        "roll_rate_dps": (f"<= {env.roll_rate_dps:g}", c["roll_rate_dps"] <= env.roll_rate_dps),
-    }
-
-
 def _human(res, sc) -> str:
+    from hil.docking import IDSS
+
     lines = [f"scenario {res.scenario} (seed {res.seed}): {res.outcome.upper()}",
              verdict(res)]
     c = res.contact
     if c:
-        limits = _envelope_rows(c)
+        limits = IDSS.checks(c)
         lines.append("contact (truth, docking-port frame)       value      IDSS limit")
         for k, (lim, ok) in limits.items():
             lines.append(f"  {k:<36} {c[k]:10.4f}   {lim:<10} {'ok' if ok else 'OUTSIDE'}")
@@ -576,7 +557,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flightsw: error: --seed must be in [0, {SEED_MAX}] (48 bits)", file=sys.stderr)
         return EXIT_USAGE
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not after main has returned
+        return code
     except KeyboardInterrupt as e:  # a command without clean-up of its own to report
         print("flightsw: interrupted", file=sys.stderr)
         return _interrupted_code(e)
@@ -590,6 +573,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"flightsw: configuration error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # the reader went away (| head): stop quietly, as shell tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except OSError as e:
         print(f"flightsw: error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -13,7 +13,9 @@ the attenuation time constant, then retraction and hook closing take fixed times
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +36,25 @@ class Envelope:
     pitch_yaw_rate_dps: float = 0.20
     roll_rate_dps: float = 0.20
 
+    def meets(self, name: str, value: float) -> bool:
+        """Whether contact quantity ``name`` at ``value`` is inside this envelope (a
+        range for the closing speed, an upper bound for the others)."""
+        lim = getattr(self, name)
+        if isinstance(lim, tuple):
+            return bool(lim[0] <= value <= lim[1])
+        return bool(value <= lim)
+
+    def limit_text(self, name: str) -> str:
+        """Quantity ``name``'s limit as people write it: ``0.05-0.1`` or ``<= 4``."""
+        lim = getattr(self, name)
+        return f"{lim[0]:g}-{lim[1]:g}" if isinstance(lim, tuple) else f"<= {lim:g}"
+
+    def checks(self, contact: Mapping[str, Any]) -> dict[str, tuple[str, bool]]:
+        """Every quantity of ``contact`` (a :meth:`ContactConditions.as_dict`): its limit
+        as text and whether it is met."""
+        return {k: (self.limit_text(k), self.meets(k, float(contact[k])))
+                for k in asdict(self)}
+
 
 IDSS = Envelope()
 
@@ -51,16 +72,8 @@ class ContactConditions:
     roll_rate_dps: float
 
     def within(self, env: Envelope = IDSS) -> bool:
-        lo, hi = env.closing_speed_mps
-        return bool(
-            lo <= self.closing_speed_mps <= hi
-            and self.lateral_speed_mps <= env.lateral_speed_mps
-            and self.lateral_offset_m <= env.lateral_offset_m
-            and self.pitch_yaw_misalignment_deg <= env.pitch_yaw_misalignment_deg
-            and self.roll_misalignment_deg <= env.roll_misalignment_deg
-            and self.pitch_yaw_rate_dps <= env.pitch_yaw_rate_dps
-            and self.roll_rate_dps <= env.roll_rate_dps
-        )
+        d = asdict(self)
+        return all(env.meets(k, d[k]) for k in asdict(env))
 
     def as_dict(self) -> dict[str, float | bool]:
         d: dict[str, float | bool] = dict(asdict(self))

@@ -395,13 +395,12 @@ def _run_report(d: Path, out: Path, show: Progress | None = None) -> Path:
     sec: list[str] = []
     c = summ.get("contact")
     if c:
-        rows = []
-        for k, lab in LABELS.items():
-            lim = env[k]
-            v = c[k]
-            ok = (lim[0] <= v <= lim[1]) if isinstance(lim, list | tuple) else v <= lim
-            lim_s = f"{lim[0]:g} - {lim[1]:g}" if isinstance(lim, list | tuple) else f"<= {lim:g}"
-            rows.append([lab, f"{v:.4g}", lim_s, "inside" if ok else "OUTSIDE"])
+        from hil.docking import Envelope
+
+        checks = Envelope(**{k: tuple(v) if isinstance(v, list) else v
+                             for k, v in env.items()}).checks(c)
+        rows = [[LABELS[k], f"{c[k]:.4g}", lim_s, "inside" if ok else "OUTSIDE"]
+                for k, (lim_s, ok) in checks.items()]
         sec.append("<h2>Contact conditions (truth) against the IDSS envelope</h2>"
                    + _table(rows, ["quantity", "value", "limit", ""]))
     else:

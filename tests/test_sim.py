@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -173,3 +174,38 @@ def test_telemetry_is_lossless_and_csv_on_request(tmp_path):
     assert csv.dtype.names == tuple(res.recorder.columns) and csv.shape == (len(table),)
     for name in ("truth_r_CT_H_y", "nav_sigma_r_m", "thr_t_on_3"):
         assert np.allclose(csv[name], t[name], rtol=1e-8, atol=0.0), name
+
+
+def test_a_reader_that_goes_away_stops_the_cli_quietly():
+    """``flightsw ... | head``: when the pipe closes, no traceback or error, exit 141
+    (128 + SIGPIPE), as shell tools do."""
+    p = subprocess.Popen([sys.executable, "-m", "hil.cli", "sim", "final-approach"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()  # the reader is gone before anything is written
+    err = p.stderr.read().decode()
+    assert p.wait(300) == 141, err
+    assert err == "", err
+
+
+def test_the_envelope_check_names_each_quantity_outside_it():
+    """One envelope check for the run's verdict, the CLI's table and the report: each
+    quantity pushed just past its limit (and NaN) fails exactly that quantity."""
+    from dataclasses import asdict
+
+    from hil.docking import IDSS, ContactConditions
+
+    inside = {"closing_speed_mps": 0.075, "lateral_speed_mps": 0.0, "lateral_offset_m": 0.0,
+              "pitch_yaw_misalignment_deg": 0.0, "roll_misalignment_deg": 0.0,
+              "pitch_yaw_rate_dps": 0.0, "roll_rate_dps": 0.0}
+    assert ContactConditions(**inside).within()
+    assert all(ok for _, ok in IDSS.checks(inside).values())
+    for k, lim in asdict(IDSS).items():
+        edges = [lim[0], lim[1]] if isinstance(lim, tuple) else [lim]
+        assert all(IDSS.meets(k, e) for e in edges), k  # the limits themselves are inside
+        past = [lim[0] - 1e-9, lim[1] + 1e-9] if isinstance(lim, tuple) else [lim + 1e-9]
+        for v in [*past, math.nan]:
+            c = dict(inside, **{k: v})
+            assert not ContactConditions(**c).within(), (k, v)
+            assert [q for q, (_, ok) in IDSS.checks(c).items() if not ok] == [k]
+    assert IDSS.limit_text("closing_speed_mps") == "0.05-0.1"
+    assert IDSS.limit_text("lateral_offset_m") == "<= 0.1"
