@@ -47,7 +47,17 @@ ELEMENTS = ("nan", "inf", "-inf", "0", "-1", "1e300", "-1e300", "1e-300", '"x"')
 
 
 def _texts() -> dict[str, str]:
-    return {dst: Path(str(DATA / src)).read_text() for dst, src in FILES.items()}
+    texts = {dst: Path(str(DATA / src)).read_text() for dst, src in FILES.items()}
+    # s.toml refers to the tree's own vehicle and sensor files, relative to itself, so that
+    # their mutations are the ones loaded
+    for key, ref in (("chaser", "vehicles/crew_vehicle"), ("target", "vehicles/station"),
+                     ("sensors", "sensors/default")):
+        name = ref.split("/")[1]
+        old = f'{key} = "{name}"'
+        assert old in texts["scenarios/s.toml"], old
+        texts["scenarios/s.toml"] = texts["scenarios/s.toml"].replace(
+            old, f'{key} = "../{ref}.toml"')
+    return texts
 
 
 TEXTS = _texts()
