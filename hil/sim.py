@@ -199,9 +199,11 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
     t0 = time.perf_counter()
     hung = [False]
 
+    sample, plant = (rec.record if rec is not None else None), world.plant
+
     def stop() -> bool:
-        if rec is not None:
-            rec.record(world.plant.t_s)
+        if sample is not None:
+            sample(plant.t_s)
         safety.step(dt, seq.state in ("retreat", "cam"))
         if progress is not None and fsw.executive.ticks % 16 == 0:
             progress.flight(world.plant.t_s, dock.last_gap, seq.state)
