@@ -8,10 +8,11 @@ decoded value is checked against its physical range from the ICD (the DBC's sign
 the serial ICD's field ranges) and a frame with one outside is dropped and counted in
 ``out_of_range``, so no value a unit sends reaches the flight software unchecked.
 
-CAN drivers take ``(arbitration_id, data, t_ns)`` from a :class:`~firmware_bridge.ports.CanPort`;
-serial drivers take :class:`~firmware_bridge.framing.Frame` objects from a
-:class:`~firmware_bridge.ports.SerialPort`. Frame layouts come from the DBC
-(:mod:`firmware_bridge.can_icd`) and the serial ICD (:mod:`firmware_bridge.serial_icd`).
+Every driver takes ``on_frame(id, payload, t_ns)``: CAN drivers the arbitration id and
+data of a frame from a :class:`~firmware_bridge.ports.CanPort`, serial drivers the message
+id and payload of a CRC-checked frame from a :class:`~firmware_bridge.ports.SerialPort`.
+Frame layouts come from the DBC (:mod:`firmware_bridge.can_icd`) and the serial ICD
+(:mod:`firmware_bridge.serial_icd`).
 """
 
 from __future__ import annotations

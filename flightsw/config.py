@@ -383,16 +383,15 @@ class ControlParams:
 class NavParams:
     """EKF noise settings (1-sigma) and gating.
 
-    Process noise: ``accel_psd`` [m^2/s^3], ``gyro_arw`` [rad/s^0.5], ``gyro_bias_rw``
-    [rad/s^1.5]. Initial sigmas ``init_pos_m`` [m], ``init_vel_mps`` [m/s], ``init_att_rad``
-    [rad], ``init_bias_rps`` [rad/s]. ``gate_chi2`` innovation gate [-];
-    ``reacquire_after`` consecutive fully rejected lidar samples before the position and
-    velocity covariance is re-inflated (0 never) [-]. Measurement sigmas the filter assumes
-    are taken from the sensor file.
+    Process noise: ``accel_psd`` [m^2/s^3], ``gyro_bias_rw`` [rad/s^1.5] (the gyro's white
+    noise, the attitude's process noise, comes from the sensor file). Initial sigmas
+    ``init_pos_m`` [m], ``init_vel_mps`` [m/s], ``init_att_rad`` [rad], ``init_bias_rps``
+    [rad/s]. ``gate_chi2`` innovation gate [-]; ``reacquire_after`` consecutive fully
+    rejected lidar samples before the position and velocity covariance is re-inflated (0
+    never) [-]. Measurement sigmas the filter assumes are taken from the sensor file.
     """
 
     accel_psd: float = param(2e-9, 0.0, 1.0)
-    gyro_arw: float = param(1e-5, 0.0, 0.01)
     gyro_bias_rw: float = param(2e-8, 0.0, 0.001)
     init_pos_m: float = param(1.0, 0.0, 100000.0, lo_open=True)
     init_vel_mps: float = param(0.01, 0.0, 1000.0, lo_open=True)

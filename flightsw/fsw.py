@@ -9,7 +9,8 @@ Rate groups (base rate from the configuration, 50 Hz by default):
 ==============  ========  ==================================================
 group           divider   components
 ==============  ========  ==================================================
-``gnc``         1         navigation → guidance → control → allocation
+``gnc``         1         fault management → navigation → guidance → control
+                          → allocation → collision avoidance
 ``sequencer``   5         docking sequencer
 ``housekeeping`` 50       housekeeping telemetry
 ==============  ========  ==================================================

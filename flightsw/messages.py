@@ -323,6 +323,9 @@ class DeviceHealth(Message):
 
 
 DEVICES_REQUIRED = ("imu", "lidar", "rcs", "docking_mechanism")
+"""The units (fields of :class:`DeviceHealth`) the approach cannot go on without: one
+stale for the sequencer's persistence time starts a retreat (``device_lost``). A stale
+star tracker does not: navigation flies on the gyro and the lidar's pose."""
 
 
 class FdirStatus(Message):

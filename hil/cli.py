@@ -116,7 +116,9 @@ def _human(res, sc) -> str:
                  + (f", {nv['n_reacquire']:.0f} re-acquisitions" if "n_reacquire" in nv else ""))
     lines.append("sequence and fault management:")
     for e in res.all_events():
-        if e["source"] == "sequencer":
+        if e["source"] == "sequencer" and e["from"] == e["to"]:  # a command, a GO withheld
+            lines.append(f"  {e['t_s']:8.1f} s  {e['to']:>15}: {e['reason']}")
+        elif e["source"] == "sequencer":
             lines.append(f"  {e['t_s']:8.1f} s  {e['from']:>15} -> {e['to']:<15} "
                          f"{e['reason']}")
         elif e["source"] == "plant":

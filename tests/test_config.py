@@ -36,6 +36,9 @@ def edit(path: Path, old: str, new: str) -> None:
      "a list of 3 numbers"),
     ('[dispersion]', '[dispersion]\nvelocty_mps = [1, 1, 1]', "dispersion.velocty_mps",
      "no such key"),
+    # a key the filter never read (its gyro noise is the sensor file's) is refused
+    ('[dispersion]', '[flight_software.nav]\ngyro_arw = 1e-5\n[dispersion]',
+     "flight_software.nav.gyro_arw", "no such key"),
     ('[dispersion]', '[flight_software.guidance]\nhold_points_m = [10.0, 30.0]\n[dispersion]',
      "flight_software.guidance.hold_points_m", "descending"),
 ])

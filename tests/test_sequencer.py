@@ -138,6 +138,35 @@ def test_commanded_abort():
     assert s.state == "retreat" and s.abort_reason == "commanded"
 
 
+def test_every_command_is_carried_out_or_rejected_with_an_event_saying_why():
+    """ABORT in contact (the rings touch, nothing holds them yet) is carried out; after
+    capture, or while already aborting, it is rejected; GO outside a hold is rejected.
+    Each command leaves an event with its fate."""
+    s, g, mech = build()
+    s._to("final_approach", "test")
+    mech.contact = 1.0
+    tick(s)
+    assert s.state == "contact"
+    assert s.command_abort()
+    assert (s.events[-1].from_state, s.events[-1].reason) == ("contact", "ABORT accepted")
+    mech.soft_capture = 1.0  # the latches close in the same cycle: the abort comes first
+    tick(s)
+    assert s.state == "retreat" and s.abort_reason == "commanded"
+    assert s.events[-1].reason.startswith("commanded; retreat to")
+    assert not s.command_abort()
+    assert s.events[-1].reason == "ABORT rejected in retreat: already aborting"
+    assert not s.command_go()
+    assert s.events[-1].reason == "GO rejected: accepted only in a hold, not in retreat"
+    s2, _, mech2 = build()
+    s2._to("soft_capture", "test")
+    n = len(s2.events)
+    assert not s2.command_abort()
+    assert s2.events[n:] and "rejected in soft_capture" in s2.events[-1].reason
+    assert "captured" in s2.events[-1].reason
+    tick(s2, 5)
+    assert s2.state not in ("retreat", "cam") and s2.abort_reason == ""
+
+
 def test_a_lost_unit_the_approach_needs_retreats_a_lost_star_tracker_does_not():
     s, g, _ = build(monitor_persistence_s=0.5)
     g.rho_ref_m = g.rho_m = 25.0

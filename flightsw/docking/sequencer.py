@@ -69,7 +69,8 @@ class Sequencer(Ported):
     Inputs: ``guidance_in`` (GuidanceOut monitors), ``mech_in`` (DockingMechStatus),
     ``health_in`` (DeviceHealth), ``fdir_in`` (FdirStatus: abort requests).
     Outputs: ``guidance_cmd_out`` (GuidanceCmd), ``mech_cmd_out`` (DockingMechCmd),
-    ``mode_out`` (ModeMsg); ``events`` lists every transition.
+    ``mode_out`` (ModeMsg); ``events`` lists every transition, and every command with
+    whether it was accepted or rejected and why (``from_state == to_state``).
 
     Parameters
     ----------
@@ -104,18 +105,31 @@ class Sequencer(Ported):
 
     # -- commands (ground hooks) -------------------------------------------------------
     def command_go(self) -> bool:
-        """GO for the current hold point; True if accepted (only in a hold)."""
+        """GO for the current hold point; True if accepted (only in a hold). Accepted or
+        rejected, an event says so and why."""
         if self.state != "hold":
+            self._note(f"GO rejected: accepted only in a hold, not in {self.state}")
             return False
         self._go = True
+        self._note("GO accepted")
         return True
 
     def command_abort(self) -> bool:
-        """Retreat now; accepted in any state before capture."""
+        """Retreat now; accepted in any state before capture (``contact`` included: the
+        rings touch but nothing holds them), carried out at the next cycle. Accepted or
+        rejected, an event says so and why."""
         if self.state not in _PRE_CAPTURE:
+            why = ("the vehicle is captured: the mechanism holds it"
+                   if self.state not in ("retreat", "cam") else "already aborting")
+            self._note(f"ABORT rejected in {self.state}: {why}")
             return False
         self._abort_cmd = True
+        self._note("ABORT accepted")
         return True
+
+    def _note(self, reason: str) -> None:
+        """An event that is not a transition (a command's fate, a GO withheld)."""
+        self.events.append(Event(self._t_ns, self.state, self.state, reason))
 
     # -- component interface ----------------------------------------------------------
     def reset(self, t_ns: int) -> None:
@@ -198,13 +212,13 @@ class Sequencer(Ported):
         dt = self.period_s
         self._since += dt
         g, mech, p, s = self.guidance_in, self.mech_in, self.params, self.state
+        if self._abort_cmd:  # accepted before capture: carried out now
+            self._abort_cmd = False
+            self._retreat("commanded")
+            return
         if s in ("approach", "hold", "final_approach"):
             self._bad_corridor = 0 if g.corridor_ok else self._bad_corridor + 1
             self._bad_speed = 0 if g.speed_ok else self._bad_speed + 1
-            if self._abort_cmd:
-                self._abort_cmd = False
-                self._retreat("commanded")
-                return
             if self._bad_corridor >= self._n_persist:
                 self._retreat("corridor")
                 return
@@ -233,8 +247,7 @@ class Sequencer(Ported):
             if self._go and self.fdir_in.hold_request:
                 if not self._withheld:  # hold on: fault management is still recovering
                     self._withheld = True
-                    self.events.append(Event(self._t_ns, s, s, "GO withheld: fault "
-                                                               "management recovering"))
+                    self._note("GO withheld: fault management recovering")
             elif self._go and (ready or p.go_policy == "ground"):
                 reason = "GO (auto)" if p.go_policy == "auto" else "GO (ground)"
                 if self._withheld:
