@@ -23,6 +23,7 @@ from collections import deque
 import numpy as np
 
 from flightsw.config import FswParams, Vehicle
+from flightsw.constants import MU_MOON
 from flightsw.docking.cam import CollisionAvoidance
 from flightsw.docking.sequencer import Sequencer
 from flightsw.executive import Executive, RateGroup
@@ -32,11 +33,6 @@ from flightsw.gnc.control import Control
 from flightsw.gnc.guidance import Guidance
 from flightsw.gnc.navigation import Navigation, NavSensorModel
 from flightsw.messages import DeviceHealth, DockingMechStatus, ImuMsg, LidarMsg, StarTrackerMsg
-
-MU_MOON = 4.9028e12
-"""Gravitational parameter of the Moon [m^3/s^2] (docs/design.md, section 5)."""
-R_MOON = 1737.4e3
-"""Mean radius of the Moon [m]."""
 
 
 class Housekeeping:

@@ -17,7 +17,8 @@ from flightsw._cmath cimport (cross, dot3, matvec, matTvec, qmul, qnormalize, dc
 DEF NY = 21
 DEF MAXT = 64
 DEF EXT_MAX = 1.0e8  # [N, N m]: an external load beyond this is not physical here
-cdef double G0 = 9.80665
+from flightsw.constants import G0 as _G0
+cdef double G0 = _G0  # standard gravity [m/s^2], read once at import
 
 
 cdef inline void rigid_body(const double* q, const double* w, const double* I,

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from flightsw.constants import MU_MOON
 from flightsw.executive import SimClock
-from flightsw.fsw import MU_MOON, FlightSoftware
+from flightsw.fsw import FlightSoftware
 from hil.config import load_scenario
 from hil.sim import run
 from hil.world import World, nav_sensor_model

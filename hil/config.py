@@ -167,7 +167,7 @@ class Scenario:
 
     @property
     def orbit_radius_m(self) -> float:
-        from flightsw.fsw import R_MOON
+        from flightsw.constants import R_MOON
 
         return R_MOON + self.altitude_m
 

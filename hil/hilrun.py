@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from flightsw.constants import G0
 from flightsw.docking.sequencer import ABORT_REASONS, STATES
 from flightsw.executive import request_realtime_priority
 from flightsw.fsw import FlightSoftware
@@ -53,7 +54,7 @@ from hil.nodes import (
 from hil.progress import Progress
 from hil.safety import SafetyMonitor
 from hil.shm import SharedTruth
-from hil.sim import G0, TRUTH_COLUMNS, RunResult, plant_events
+from hil.sim import TRUTH_COLUMNS, RunResult, plant_events
 from hil.telemetry import Telemetry
 from hil.world import World, nav_sensor_model
 

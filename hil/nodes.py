@@ -45,6 +45,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from flightsw.constants import MU_MOON
+
 READY = 0xFFFFFFFF
 END_PHASE = 3
 MASTER_NODE = 0x00
@@ -212,7 +214,7 @@ def device_main(args: argparse.Namespace) -> int:
         emu = emulators.StarTrackerEmulator(line, msg)
     elif kind == "lidar":
         msg = LidarMsg()
-        n = float(np.sqrt(4.9028e12 / sc.orbit_radius_m**3))
+        n = float(np.sqrt(MU_MOON / sc.orbit_radius_m**3))
         model = lidar_model(sc, truth_draw, truth.state, msg, seed, n)
         line = PacedLine(args.pty_fd, args.baud)
         emu = emulators.LidarEmulator(line, msg)

@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from flightsw.attitude import dcm_from_q, q_hill, qmul
+from flightsw.constants import G0
 
-G0 = 9.80665
 EXT_MAX = 1.0e8
 """External load beyond which it is not physical here [N, N m]: refused and counted."""
 

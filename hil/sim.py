@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flightsw.constants import G0
 from flightsw.docking.sequencer import STATES
 from flightsw.executive import SimClock, WallClock
 from flightsw.fsw import FlightSoftware
@@ -23,9 +24,6 @@ from hil.progress import Progress
 from hil.safety import SafetyMonitor
 from hil.telemetry import Telemetry
 from hil.world import World, nav_sensor_model
-
-G0 = 9.80665
-
 
 CAM_COAST_S = 300.0
 """How long a run goes on after a collision-avoidance manoeuvre [s] (the coast is

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from flightsw.attitude import dcm_from_q, q_from_rotvec, qmul
-from flightsw.fsw import MU_MOON, FlightSoftware
+from flightsw.constants import MU_MOON
+from flightsw.fsw import FlightSoftware
 from flightsw.gnc.guidance import approach_attitude
 from flightsw.gnc.navigation import NavSensorModel
 from flightsw.messages import ImuMsg, LidarMsg, StarTrackerMsg

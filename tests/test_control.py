@@ -6,7 +6,7 @@ import numpy as np
 
 from flightsw.attitude import dcm_from_q, q_from_rotvec, qmul
 from flightsw.config import ControlParams
-from flightsw.fsw import MU_MOON
+from flightsw.constants import MU_MOON
 from flightsw.gnc.control import Control
 from flightsw.messages import GuidanceOut, NavState
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from flightsw.attitude import dcm_from_q, q_from_rotvec
-from flightsw.fsw import MU_MOON
+from flightsw.constants import G0, MU_MOON
 from hil._plant import PlantKernel
 from hil.plant_ref import PlantRef
 
@@ -133,7 +133,7 @@ def test_thruster_pulse_is_a_pulse(nominal, cls):
     assert p.state[4] == pytest.approx(a * tau, rel=1e-6)
     assert p.state[1] == pytest.approx(a * (tau * dt - tau**2 / 2), rel=1e-5)
     assert abs(p.state[1] - a * tau * dt / 2) > 1e-7  # not the smeared force
-    assert p.state[20] == pytest.approx(m - F * tau / (270.0 * 9.80665))
+    assert p.state[20] == pytest.approx(m - F * tau / (270.0 * G0))
     # two thrusters with different on-times: three segments, still exact
     p.state[:6] = 0.0
     p.t_on[:] = [0.015, 0.005]

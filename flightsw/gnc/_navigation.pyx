@@ -30,7 +30,8 @@ from flightsw._cmath cimport (cross, dot3, norm3, matvec, matTvec, qmul, qconj, 
                               within)
 
 DEF NX = 12
-cdef double G0 = 9.80665
+from flightsw.constants import G0 as _G0
+cdef double G0 = _G0  # standard gravity [m/s^2], read once at import
 
 
 cdef inline double wrap(double a) noexcept nogil:

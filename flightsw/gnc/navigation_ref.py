@@ -42,8 +42,7 @@ from flightsw.attitude import (
     qmul,
     skew,
 )
-
-G0 = 9.80665
+from flightsw.constants import G0
 
 
 def _unit(q) -> bool:
