@@ -39,7 +39,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from firmware_bridge.can_icd import frame_bits
+from firmware_bridge.can_icd import database, frame_bits
 
 HOST = "127.0.0.1"  # loopback only: no traffic leaves the machine
 
@@ -62,7 +62,8 @@ def _uniform(*words: int) -> float:
     return (h >> 11) * (1.0 / (1 << 53))
 
 
-SYNC_ID, LOCKSTEP_DONE_ID = 0x080, 0x7E0
+_SYNC = database().get_message_by_name("SYNC")
+SYNC_ID, LOCKSTEP_DONE_ID = _SYNC.frame_id, database().get_message_by_name("LOCKSTEP_DONE").frame_id
 BENCH_IDS = (SYNC_ID, LOCKSTEP_DONE_ID)
 """The bench's own time frames: fault rules never touch them (the bench must keep time)."""
 
@@ -174,8 +175,8 @@ class VirtualCanBus:
         if frame_id == SYNC_ID and self._run_from is None:
             self._run_from = self._next_order
             self.stats.setup_frames_in = self.stats.frames_in - 1
-        if frame_id == SYNC_ID and len(data) >= 4:
-            tick = int.from_bytes(data[:4], "little")
+        if frame_id == SYNC_ID and len(data) == _SYNC.length:  # its tick, through the DBC
+            tick = int(_SYNC.decode(data, decode_choices=False)["Tick"])
             if tick != self.tick:
                 self._occurrence.clear()
             self.tick = tick

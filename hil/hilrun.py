@@ -54,7 +54,7 @@ from hil.nodes import (
 from hil.progress import Progress
 from hil.safety import SafetyMonitor
 from hil.shm import SharedTruth
-from hil.sim import TRUTH_COLUMNS, RunResult, plant_events
+from hil.sim import TRUTH_COLUMNS, RunResult, classify, plant_events, write_run
 from hil.telemetry import Telemetry
 from hil.world import World, nav_sensor_model
 
@@ -511,15 +511,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         procs.cleanup()
     wall = time.perf_counter() - t_wall0
 
-    state = STATES[int(fsw_state)]
-    if dock.outcome == "docked" and state == "mated":
-        outcome = "docked"
-    elif dock.outcome == "collision":
-        outcome = "collision"
-    elif state in ("retreat", "cam"):
-        outcome = "aborted"
-    else:
-        outcome = "timeout"
+    outcome = classify(dock.outcome, STATES[int(fsw_state)])
     m1 = float(plant.state[20])
     res = RunResult(
         scenario=sc.name, seed=seed, outcome=outcome,
@@ -573,26 +565,10 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                  "bench": {"name": bench.name, "emulated": list(emulated),
                            "real": list(bench.real), "warnings": list(bench.warnings)}}
     if out is not None and rec is not None:
-        _save_truth(out, sc, world, res, rec, csv=csv)
+        write_run(out, sc, res, world.n, rec, csv=csv)  # truth as the time master saw it
     return res
 
 
 def _minus(d: dict[str, Any], total: str, part: str) -> int | None:
     """``d[total] - d[part]``, None when the bus sent no report."""
     return None if total not in d else int(d[total]) - int(d.get(part, 0))
-
-
-def _save_truth(out: Path, sc: Any, world: Any, res: RunResult, rec: Telemetry,
-                csv: bool = False) -> None:
-    """``telemetry.npz`` (truth, executed thruster on-times, the flight software's mode),
-    ``summary.json``, ``events.json`` and ``geometry.json``: what ``flightsw report``
-    reads."""
-    from hil.sim import write_geometry
-
-    rec.save(out, csv=csv)
-    (out / "summary.json").write_text(json.dumps(res.summary(), indent=2) + "\n")
-    (out / "events.json").write_text(json.dumps(
-        {"events": res.events, "fdir_events": res.fdir_events,
-         "safety_violations": res.safety_violations, "states": list(STATES)}, indent=2)
-        + "\n")
-    write_geometry(out, sc, world.n)

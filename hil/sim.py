@@ -127,6 +127,34 @@ def plant_events(plant) -> list[dict]:
                        f"give nothing from here on"}]
 
 
+def classify(dock_outcome: str | None, state: str) -> str:
+    """A run's outcome from the docking interface's (truth) and the sequencer's final
+    state: ``docked`` (contact, capture and mated), ``collision``, ``aborted`` (a retreat
+    or collision-avoidance manoeuvre), else ``timeout``. The one rule for SIL and bench."""
+    if dock_outcome == "docked" and state == "mated":
+        return "docked"
+    if dock_outcome == "collision":
+        return "collision"
+    if state in ("retreat", "cam"):
+        return "aborted"
+    return "timeout"
+
+
+def write_run(out: Path, sc: Scenario, res: RunResult, mean_motion: float,
+              telemetry: Telemetry, *, csv: bool = False) -> None:
+    """A run's folder, SIL or bench: ``telemetry.npz`` (and ``telemetry.csv`` with
+    ``csv``), ``summary.json`` (the ``--json`` object), ``events.json`` (every decision,
+    the safety violations, rate-group and navigation counters where the run has them, and
+    the sequencer's state names) and ``geometry.json``: what ``flightsw report`` reads."""
+    telemetry.save(out, csv=csv)
+    (out / "summary.json").write_text(json.dumps(res.summary(), indent=2) + "\n")
+    (out / "events.json").write_text(json.dumps(
+        {"events": res.events, "fdir_events": res.fdir_events,
+         "safety_violations": res.safety_violations, "rate_groups": res.rate_groups,
+         "nav": res.nav, "states": list(STATES)}, indent=2) + "\n")
+    write_geometry(out, sc, mean_motion)
+
+
 def write_geometry(out: Path, sc: Scenario, mean_motion: float) -> None:
     """``geometry.json``: what a report needs to draw a run against its approach design
     (station port and axis in H, chaser port in B, hold points, corridor, glideslope, the
@@ -224,14 +252,7 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
     clock = clock_cls(fsw.base_period_ns, n_ticks=n_ticks + 1, before_tick=world.step)
     fsw.executive.run(clock, stop=stop)
     wall = time.perf_counter() - t0
-    if dock.outcome == "docked" and seq.state == "mated":
-        outcome = "docked"
-    elif dock.outcome == "collision":
-        outcome = "collision"
-    elif seq.state in ("retreat", "cam"):
-        outcome = "aborted"
-    else:
-        outcome = "timeout"
+    outcome = classify(dock.outcome, seq.state)
     m1 = float(world.plant.state[20])
     isp = sc.chaser.isp_s
     nav = fsw.navigation.nav_out
@@ -254,11 +275,5 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        rec.save(out, csv=csv)  # out_dir implies recording
-        (out / "summary.json").write_text(json.dumps(res.summary(), indent=2) + "\n")
-        write_geometry(out, sc, world.n)
-        (out / "events.json").write_text(json.dumps(
-            {"events": res.events, "fdir_events": res.fdir_events,
-             "safety_violations": res.safety_violations, "rate_groups": res.rate_groups,
-             "nav": res.nav, "states": list(STATES)}, indent=2) + "\n")
+        write_run(out, sc, res, world.n, rec, csv=csv)  # out_dir implies recording
     return res

@@ -211,3 +211,28 @@ def test_a_node_sends_its_own_frames_in_order():
     assert order.index(0x0F0) < order.index(0x300)
     # node b's 0x0F0 beats node a's head 0x101 in arbitration
     assert order[0] == 0x0F0
+
+
+def test_the_bus_reads_the_sync_tick_through_the_dbc_and_ignores_a_malformed_one():
+    """Fault rules act over the mission ticks the SYNC frames announce: the tick is
+    decoded with the DBC's SYNC layout, and a SYNC of the wrong length moves nothing."""
+    import asyncio
+
+    from firmware_bridge.can_icd import database
+    from hil.canbus import SYNC_ID, VirtualCanBus
+
+    sync = database().get_message_by_name("SYNC")
+    assert sync.frame_id == SYNC_ID
+
+    async def go() -> list[int]:
+        bus = VirtualCanBus(timing=False)
+        seen = []
+        for tick in (0, 1, 70000):
+            bus.submit(None, SYNC_ID, sync.encode({"Tick": tick, "Period_us": 20000,
+                                                   "Mode": 0}))
+            seen.append(bus.tick)
+        bus.submit(None, SYNC_ID, (5).to_bytes(4, "little"))  # 4 bytes: not a SYNC
+        seen.append(bus.tick)
+        return seen
+
+    assert asyncio.run(go()) == [0, 1, 70000, 70000]
