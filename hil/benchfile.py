@@ -47,10 +47,11 @@ from flightsw.config import ConfigError, Reader, load_toml
 
 log = logging.getLogger(__name__)
 
+UNITS = ("imu", "star_tracker", "lidar", "rcs", "dock")
+"""Every unit a bench has, declared here once: the bench processes, the shared-memory
+slots, the fault declarations and the flight node all take their lists from it."""
 CAN_UNITS = ("imu", "rcs", "dock")
 SERIAL_UNITS = ("star_tracker", "lidar")
-UNITS = ("imu", "star_tracker", "lidar", "rcs", "dock")
-"""Every unit a bench has, in the order of :data:`hil.nodes.EMULATORS`."""
 
 HEARTBEATS = {"imu": "HEARTBEAT_IMU", "rcs": "HEARTBEAT_RCS", "dock": "HEARTBEAT_DOCK"}
 DEFAULT_BENCH = "emulated"

@@ -48,9 +48,9 @@ import numpy as np
 
 from flightsw.attitude import q_from_rotvec, qmul
 from flightsw.config import ConfigError, Reader
+from flightsw.fdir import SENSORS  # the units fault management monitors
+from hil.benchfile import SERIAL_UNITS, UNITS
 
-SENSORS = ("imu", "star_tracker", "lidar")
-UNITS = ("imu", "star_tracker", "lidar", "rcs", "dock")
 KINDS: dict[str, tuple[str, ...]] = {
     "sensor": ("dropout", "stuck", "bias_step", "noise_growth", "latency"),
     "actuator": ("stuck_off", "stuck_on", "degraded", "leak"),
@@ -96,7 +96,7 @@ def read_faults(r: Reader, thruster_names: tuple[str, ...]) -> tuple[Fault, ...]
         elif layer == "actuator":
             target = t.string("target", choices=thruster_names)
         elif layer == "bus":
-            target = t.string("target", choices=("can0", "star_tracker", "lidar"))
+            target = t.string("target", choices=("can0", *SERIAL_UNITS))
         else:
             target = t.string("target", choices=("dock",) if kind == "latch_fail" else UNITS)
         params: dict[str, Any] = {}

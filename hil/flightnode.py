@@ -25,7 +25,7 @@ from firmware_bridge.drivers import (
 )
 from firmware_bridge.ports import CanPort, SerialPort
 from flightsw.fsw import FlightSoftware
-from hil.benchfile import CAN_UNITS, UNITS, Bench
+from hil.benchfile import CAN_UNITS, SERIAL_UNITS, UNITS, Bench
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class FlightNode:
             self.can_ports[bench.bus_of(unit)].attach(self.drivers[unit])
         paths = serial_paths or {}
         self.serial_ports: dict[str, SerialPort] = {}
-        for unit in ("star_tracker", "lidar"):
+        for unit in SERIAL_UNITS:
             d = bench.devices[unit]
             url = d.port if not d.emulated else paths.get(unit)
             if url is None:

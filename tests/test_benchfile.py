@@ -145,3 +145,20 @@ def test_a_real_can_unit_that_stays_silent_is_missing(tmp_path, virtual_can):
         f'host = "127.0.0.1", port = {virtual_can}, channel = "can0" }}')
     with pytest.raises(DeviceMissing, match="'dock'.*nothing heard"):
         resolve_bench(load_bench(write(tmp_path, text)))
+
+
+def test_the_unit_list_is_declared_once_and_every_table_covers_it():
+    """The bench's units come from hil.benchfile.UNITS: each is on CAN or serial (not
+    both), has a DeviceHealth field, a lockstep node id and a process slot, and the units
+    fault management monitors are among them."""
+    from flightsw.fdir import SENSORS
+    from flightsw.messages import DeviceHealth
+    from hil import faults, nodes
+    from hil.benchfile import CAN_UNITS, SERIAL_UNITS, UNITS
+    from hil.flightnode import HEALTH_FIELDS
+
+    assert sorted(CAN_UNITS + SERIAL_UNITS) == sorted(UNITS)
+    assert set(HEALTH_FIELDS) == set(UNITS)
+    assert {f for f, *_ in DeviceHealth.FIELDS} == set(HEALTH_FIELDS.values())
+    assert set(nodes.NODES) == {"fsw", *UNITS} and nodes.EMULATORS is UNITS
+    assert faults.UNITS is UNITS and set(SENSORS) <= set(UNITS)
