@@ -117,7 +117,7 @@ cdef class FdirMonitorsKernel:
     cdef _Sensor s0, s1, s2
     cdef Py_ssize_t i_omega, n
     cdef double[::1] t_on, w0, thr, Tacc, q_ref, q
-    cdef double[:, ::1] I, tau
+    cdef double[:, ::1] inertia, tau
     cdef public object R, T, reason
     cdef double[::1] R_v, T_v
     cdef int window, wn, att_persist
@@ -134,7 +134,7 @@ cdef class FdirMonitorsKernel:
                      frozen_n[i], persist, range_kind[i], range_lim[i]) for i in range(3)]
         self.s0, self.s1, self.s2 = s
         self.i_omega, self.t_on = i_omega, t_on
-        self.I = np.ascontiguousarray(inertia, dtype=np.float64)
+        self.inertia = np.ascontiguousarray(inertia, dtype=np.float64)
         self.tau = np.ascontiguousarray(tau, dtype=np.float64)
         self.n = self.tau.shape[1]
         if t_on.shape[0] != self.n:
@@ -199,7 +199,7 @@ cdef class FdirMonitorsKernel:
         for i in range(3):
             r = 0.0
             for j in range(3):
-                r += self.I[i, j] * (w[j] - self.w0[j])
+                r += self.inertia[i, j] * (w[j] - self.w0[j])
             thr = 0.0
             for j in range(self.n):
                 r -= self.tau[i, j] * self.Tacc[j]

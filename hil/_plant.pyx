@@ -9,10 +9,9 @@ on-time: the cycle is integrated in RK4 segments split at the thrusters' cut-off
 pulses are modelled as pulses. The readable twin is ``hil.plant_ref``.
 """
 import numpy as np
-cimport numpy as cnp
 from libc.math cimport sqrt, fabs, NAN
 from flightsw._cmath cimport (cross, dot3, matvec, matTvec, qmul, qnormalize, dcm_from_q,
-                              q_hill, deadband)
+                              q_hill)
 
 DEF NY = 21
 DEF MAXT = 64
@@ -128,7 +127,6 @@ cdef class PlantKernel:
         cdef double qHN[4]
         cdef double CHN[9]
         cdef double CBN[9]
-        cdef double CTN[9]
         cdef double fN[3]
         cdef double aH[3]
         cdef double rhs[3]

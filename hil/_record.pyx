@@ -5,9 +5,10 @@ state buffers into a column-major chunk, in C (no Python per source).
 The sources are 1-D, C-contiguous float64 arrays that live as long as the run (message
 buffers, the plant state); the gatherer keeps a reference to each, so none can be freed
 under it. Samples go into chunks of ``(width, chunk)`` values, allocated as the run goes
-(:attr:`Gather.chunks`): each column contiguous, saved as it is. A tick is first written as one row of a small row-major block (one memcpy per source; written
-column by column, a tick would touch a memory page per column), and every ``BLOCK`` ticks
-the block is transposed into the chunk while it is still in cache.
+(:attr:`Gather.chunks`): each column contiguous, saved as it is. A tick is first written
+as one row of a small row-major block (one memcpy per source; written column by column, a
+tick would touch a memory page per column), and every ``BLOCK`` ticks the block is
+transposed into the chunk while it is still in cache.
 """
 import numpy as np
 from libc.string cimport memcpy

@@ -7,9 +7,9 @@ sampling time. Random numbers come from xoshiro256** seeded through splitmix64, 
 gives the same samples on every machine; Gaussians by the polar method.
 """
 import numpy as np
-from libc.math cimport sqrt, log, atan2, asin, floor, fabs, cos, isfinite
+from libc.math cimport sqrt, log, atan2, asin, floor, cos, isfinite
 from libc.stdint cimport uint64_t
-from flightsw._cmath cimport (cross, dot3, norm3, matvec, matTvec, qmul, qconj, qnormalize,
+from flightsw._cmath cimport (norm3, matvec, matTvec, qmul, qconj, qnormalize,
                               dcm_from_q, q_from_rotvec, q_hill)
 
 

@@ -46,7 +46,7 @@ cdef class AllocationKernel:
     cdef double[::1] i_F, i_L, o_t, o_n, o_dt, o_ninv
 
     def __init__(self, thrust_matrix, min_on_time_s, weights, double dt, inputs, outputs):
-        cdef int i, j
+        cdef int j
         self.A = np.ascontiguousarray(thrust_matrix, dtype=np.float64)
         self.N = self.A.shape[1]
         self.tmin = np.ascontiguousarray(min_on_time_s, dtype=np.float64)

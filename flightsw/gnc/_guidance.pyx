@@ -84,9 +84,9 @@ cdef class GuidanceKernel:
         """The inputs are finite and within their bounds, and the mode is one of five."""
         cdef double mode = self.c_mode[0]
         return (within(&self.n_r[0], 3, self.pos_max) and within(&self.n_v[0], 3, self.vel_max)
-                and unit_quat(&self.n_q[0]) and (mode == FREE or mode == HOLD
-                                                  or mode == APPROACH or mode == FINAL
-                                                  or mode == RETREAT)
+                and unit_quat(&self.n_q[0])
+                and (mode == FREE or mode == HOLD or mode == APPROACH or mode == FINAL
+                     or mode == RETREAT)
                 and fabs(self.c_goal[0]) <= self.pos_max
                 and 0.0 <= self.c_vc[0] <= self.speed_max)
 
@@ -146,7 +146,8 @@ cdef class GuidanceKernel:
             acc = 0.0
             self.rhodot_ref = vdes
         if ((mode == HOLD or mode == APPROACH or mode == RETREAT)
-                and fabs(goal - self.rho_ref) <= 1e-4 and fabs(self.rhodot_ref) <= self.a_max * self.dt):
+                and fabs(goal - self.rho_ref) <= 1e-4
+                and fabs(self.rhodot_ref) <= self.a_max * self.dt):
             # arrived: snap onto the goal (no limit cycle, no subnormal creep)
             acc = 0.0
             self.rhodot_ref = 0.0
@@ -175,8 +176,10 @@ cdef class GuidanceKernel:
         self.o_rho[0] = rho
         self.o_close[0] = closing
         self.o_lat[0] = lateral
-        self.o_cor[0] = 1.0 if lateral <= self.tan_cone * (rho if rho > 0.0 else 0.0) + self.margin else 0.0
-        self.o_spd[0] = 1.0 if closing <= self.speed_factor * self.glide(rho, vc) + self.speed_margin else 0.0
+        self.o_cor[0] = (1.0 if lateral <= self.tan_cone * (rho if rho > 0.0 else 0.0)
+                         + self.margin else 0.0)
+        self.o_spd[0] = (1.0 if closing <= self.speed_factor * self.glide(rho, vc)
+                         + self.speed_margin else 0.0)
         ep = 0.0
         ev = 0.0
         for i in range(3):
@@ -185,8 +188,8 @@ cdef class GuidanceKernel:
             e[i] = self.n_v[i] - self.o_v[i]
             ev += e[i] * e[i]
         self.o_set[0] = 1.0 if (sqrt(ep) < self.settle_pos and sqrt(ev) < self.settle_vel
-                                and fabs(goal - self.rho_ref) < 1e-3 and fabs(self.rhodot_ref) < 1e-4
-                                and mode == HOLD) else 0.0
+                                and fabs(goal - self.rho_ref) < 1e-3
+                                and fabs(self.rhodot_ref) < 1e-4 and mode == HOLD) else 0.0
         self.o_en[0] = 0.0 if mode == FREE else 1.0
 
     cpdef void step(self, long long t_ns):

@@ -25,7 +25,7 @@ confidently wrong: the position/velocity covariance is re-inflated to its initia
 import numpy as np
 from libc.math cimport sqrt, atan2, asin, fabs, isfinite, remainder, M_PI
 from libc.string cimport memcpy
-from flightsw._cmath cimport (cross, dot3, norm3, matvec, matTvec, qmul, qconj, qnormalize,
+from flightsw._cmath cimport (norm3, matvec, matTvec, qmul, qconj, qnormalize,
                               dcm_from_q, q_from_rotvec, q_error_vec, q_hill, unit_quat,
                               within)
 
@@ -258,9 +258,12 @@ cdef class NavKernel:
         self.Phi[4 * NX + 3] += -2.0 * n * dt
         # dv' = -C_HB [F_B x] dtheta / m  (thrust direction error)
         for i in range(3):
-            self.Phi[(3 + i) * NX + 6] += -dt / self.m * (CHB[3 * i + 1] * FB[2] - CHB[3 * i + 2] * FB[1])
-            self.Phi[(3 + i) * NX + 7] += -dt / self.m * (CHB[3 * i + 2] * FB[0] - CHB[3 * i] * FB[2])
-            self.Phi[(3 + i) * NX + 8] += -dt / self.m * (CHB[3 * i] * FB[1] - CHB[3 * i + 1] * FB[0])
+            self.Phi[(3 + i) * NX + 6] += -dt / self.m * (CHB[3 * i + 1] * FB[2]
+                                                          - CHB[3 * i + 2] * FB[1])
+            self.Phi[(3 + i) * NX + 7] += -dt / self.m * (CHB[3 * i + 2] * FB[0]
+                                                          - CHB[3 * i] * FB[2])
+            self.Phi[(3 + i) * NX + 8] += -dt / self.m * (CHB[3 * i] * FB[1]
+                                                          - CHB[3 * i + 1] * FB[0])
         # dtheta' = -[w x] dtheta - db
         self.Phi[6 * NX + 7] += w[2] * dt
         self.Phi[6 * NX + 8] += -w[1] * dt
@@ -300,7 +303,8 @@ cdef class NavKernel:
         out[1] = -2.0 * n * v[0] + n * n * r[1] - g * r[1] + aH[1]
         out[2] = -g * r[2] + aH[2]
 
-    cdef bint _update(self, int nz, const double* H, const double* z, const double* R) noexcept nogil:
+    cdef bint _update(self, int nz, const double* H, const double* z,
+                      const double* R) noexcept nogil:
         """Gate then sequentially apply nz scalar rows H (nz x 12), residuals z, variances R.
 
         Residuals are taken at the prior nominal state; dx accumulates the correction.
