@@ -24,12 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from flightsw.constants import MU_MOON
 from flightsw.executive import SimClock
 from flightsw.fsw import FlightSoftware
 from hil.config import load_scenario
 from hil.sim import run
-from hil.world import World, nav_sensor_model
+from hil.world import World, make_plant, nav_sensor_model
 
 COMPONENTS = ("navigation", "guidance", "control", "allocation")
 
@@ -94,13 +93,8 @@ def run_bench(scenario: str = "nominal", *, quick: bool = False, seed: int = 0) 
         for name in COMPONENTS
     }
     # plant integrator
-    from hil._plant import PlantKernel
-    from hil.plant_ref import PlantRef
-
-    ch, tg = sc.chaser, sc.target
-    plants = [cls(MU_MOON, sc.orbit_radius_m, ch.inertia_kgm2, tg.inertia_kgm2,
-                  ch.thrust_matrix, [t.thrust_N for t in ch.thrusters], ch.isp_s)
-              for cls in (PlantKernel, PlantRef)]
+    ch = sc.chaser
+    plants = [make_plant(ch, sc.target, sc.orbit_radius_m, twin=twin) for twin in (False, True)]
     y0 = np.zeros(21)
     y0[0:3], y0[3:6] = [0.3, -40.0, 0.1], [0.0, 0.1, 0.0]
     y0[6:10], y0[10:13] = [0.7, 0.1, -0.1, 0.7], [1e-3, -2e-3, 9e-4]

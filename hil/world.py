@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from flightsw.attitude import dcm_from_q, q_from_rotvec, qmul
+from flightsw.config import Vehicle
 from flightsw.constants import MU_MOON
 from flightsw.fsw import FlightSoftware
 from flightsw.gnc.guidance import approach_attitude
@@ -97,6 +98,18 @@ def _initial(sc: Scenario, key: str, rng: Any) -> np.ndarray:
     return d.draw(rng)[0]
 
 
+def make_plant(chaser: Vehicle, target: Vehicle, orbit_radius_m: float, *,
+               twin: bool = False) -> Any:
+    """The plant of ``chaser`` (as built) near ``target`` in a circular orbit of radius
+    ``orbit_radius_m`` [m] about the Moon: the Cython kernel, or its numpy twin."""
+    from hil._plant import PlantKernel
+    from hil.plant_ref import PlantRef
+
+    cls = PlantRef if twin else PlantKernel
+    return cls(MU_MOON, orbit_radius_m, chaser.inertia_kgm2, target.inertia_kgm2,
+               chaser.thrust_matrix, [t.thrust_N for t in chaser.thrusters], chaser.isp_s)
+
+
 class World:
     """Plant, sensors and docking interface for one run.
 
@@ -114,18 +127,14 @@ class World:
     """
 
     def __init__(self, sc: Scenario, seed: int, fsw: FlightSoftware, *, twin: bool = False):
-        from hil._plant import PlantKernel
         from hil._sensors import Rng
-        from hil.plant_ref import PlantRef
 
         self.sc, self.seed, self.fsw = sc, seed, fsw
         self.dt = fsw.dt
         self.draw = draw(sc, seed)
         ch, tg = self.draw.chaser, sc.target  # the chaser as built, not as the files say
         self.chaser = ch
-        cls = PlantRef if twin else PlantKernel
-        self.plant = cls(MU_MOON, sc.orbit_radius_m, ch.inertia_kgm2, tg.inertia_kgm2,
-                         ch.thrust_matrix, [t.thrust_N for t in ch.thrusters], ch.isp_s)
+        self.plant = make_plant(ch, tg, sc.orbit_radius_m, twin=twin)
         self.n = float(self.plant.mean_motion)
         rng = Rng(seed * 7919 + 17)  # set-up draws: platform-independent generator
         d = np.radians
