@@ -13,6 +13,7 @@ clock; time is passed in as integer nanoseconds.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
@@ -157,8 +158,31 @@ class WallClock(_Clock):
                 "lateness_max_ms": lat[-1] * 1e-6 if n else 0.0}
 
 
+def scheduling() -> tuple[int, int] | None:
+    """This process's scheduling policy and priority (None where the OS has none), for
+    :func:`restore_scheduling`."""
+    import os
+
+    if not hasattr(os, "sched_getscheduler"):
+        return None
+    return os.sched_getscheduler(0), os.sched_getparam(0).sched_priority
+
+
+def restore_scheduling(saved: tuple[int, int] | None) -> None:
+    """Put back what :func:`scheduling` saved (a library call that raised its caller's
+    priority gives it back)."""
+    import os
+
+    if saved is None or scheduling() == saved:
+        return
+    with contextlib.suppress(PermissionError, OSError):
+        os.sched_setscheduler(0, saved[0], os.sched_param(saved[1]))
+
+
 def request_realtime_priority(priority: int) -> str:
-    """Ask the OS to run this process under ``SCHED_FIFO`` at ``priority`` (1-99).
+    """Ask the OS to run this process under ``SCHED_FIFO`` at ``priority`` (1-99), or under
+    normal scheduling for ``priority`` 0 (also when a real-time policy was inherited: a
+    bench child started by a real-time parent must not spin above everything else).
 
     A flight computer's rate groups run at real-time priority so that other work on the
     machine cannot delay a cycle. Returns ``"fifo:<priority>"`` when granted, or
@@ -167,7 +191,12 @@ def request_realtime_priority(priority: int) -> str:
     """
     import os
 
-    if priority <= 0 or not hasattr(os, "sched_setscheduler"):
+    if not hasattr(os, "sched_setscheduler"):
+        return "normal"
+    if priority <= 0:  # normal scheduling, whatever this process inherited
+        with contextlib.suppress(PermissionError, OSError):
+            if os.sched_getscheduler(0) != os.SCHED_OTHER:
+                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
         return "normal"
     try:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(int(priority)))

@@ -466,10 +466,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--exit-on-stdin-eof", action="store_true",
                    help="stop when standard input closes (the parent has gone)")
     args = p.parse_args(argv)
-    if args.rt_priority > 0:
-        from flightsw.executive import request_realtime_priority
+    from flightsw.executive import request_realtime_priority
 
-        request_realtime_priority(args.rt_priority)
+    request_realtime_priority(args.rt_priority)  # 0: normal, whatever was inherited
     asyncio.run(_main(args))
 
 

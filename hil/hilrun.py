@@ -37,7 +37,7 @@ import numpy as np
 
 from flightsw.constants import G0
 from flightsw.docking.sequencer import ABORT_REASONS, STATES
-from flightsw.executive import request_realtime_priority
+from flightsw.executive import request_realtime_priority, restore_scheduling, scheduling
 from flightsw.fsw import FlightSoftware
 from hil.benchfile import SERIAL_UNITS, Bench, load_bench
 from hil.config import Scenario
@@ -263,6 +263,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     bus_client = None
     bus_log = None
     t_wall0 = time.perf_counter()
+    sched0 = scheduling()  # raised for a wall-paced run, given back at the end
     lateness: list[float] = []  # wall-paced: the time master's, per tick [s]
     t_fly0 = t_fly1 = math.nan
     master_overruns = 0
@@ -477,6 +478,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                      units_too=False)
     finally:
         show.close()
+        restore_scheduling(sched0)
         if bus_client is not None:
             bus_client.shutdown()
         if bus_log is not None:

@@ -162,9 +162,11 @@ def _exit_when_parent_goes(stop: threading.Event) -> None:
 
 def _setup(args: argparse.Namespace) -> tuple[threading.Event, Any, Any]:
     """What every node starts with: its stop event, the scenario, the shared truth."""
+    from flightsw.executive import request_realtime_priority
     from hil.config import load_scenario
     from hil.shm import SharedTruth
 
+    request_realtime_priority(0)  # normal scheduling until a wall-paced run asks for more
     stop = threading.Event()
     _exit_when_parent_goes(stop)
     return stop, load_scenario(args.scenario), SharedTruth(args.shm)
@@ -185,10 +187,10 @@ def device_main(args: argparse.Namespace) -> int:
     from hil.serial_line import PacedLine
 
     stop, sc, truth = _setup(args)
-    if args.mode == "paced" and args.rt_priority > 0:
-        from flightsw.executive import request_realtime_priority
+    from flightsw.executive import request_realtime_priority
 
-        request_realtime_priority(args.rt_priority)
+    # real-time only when wall-paced and asked; else normal, whatever was inherited
+    request_realtime_priority(args.rt_priority if args.mode == "paced" else 0)
     base = sc.fsw.base_rate_hz
     period_ns = round(1e9 / base)
     seed = args.seed

@@ -104,3 +104,27 @@ def test_period_mismatch_and_bad_divider():
         ex.run(SimClock(20, n_ticks=1))
     with pytest.raises(ValueError):
         RateGroup("g", 0, [])
+
+
+def test_priority_zero_means_normal_scheduling_even_when_inherited():
+    """A bench child started by a real-time parent runs at normal priority unless asked:
+    request_realtime_priority(0) leaves SCHED_FIFO; restore_scheduling gives back what was
+    saved."""
+    import os
+
+    import pytest
+
+    from flightsw.executive import request_realtime_priority, restore_scheduling, scheduling
+
+    saved = scheduling()
+    if request_realtime_priority(5) == "normal":
+        pytest.skip("this machine grants no real-time priority")
+    try:
+        assert os.sched_getscheduler(0) == os.SCHED_FIFO
+        assert request_realtime_priority(0) == "normal"
+        assert os.sched_getscheduler(0) == os.SCHED_OTHER
+        request_realtime_priority(5)
+        restore_scheduling(saved)
+        assert scheduling() == saved
+    finally:
+        restore_scheduling(saved)

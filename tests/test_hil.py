@@ -250,7 +250,13 @@ def test_wall_paced_bench_docks_on_its_deadlines(final_approach, tmp_path):
     paced bench's wall-clock margins shrink with its speed: at 10x a unit is stale after
     6 ms of wall time, which a machine shared with three CPU-bound processes does not
     always give; at 5x it docks with no unit ever stale."""
+    from flightsw.executive import scheduling
+
+    before = scheduling()
     res = run_hil(final_approach, 0, realtime=True, speed=5.0, out_dir=tmp_path)
+    # the time master's real-time priority is given back: processes this one starts later
+    # (other tests' benches) must not inherit SCHED_FIFO and starve the machine
+    assert scheduling() == before
     s = res.summary()
     why = {k: s[k] for k in ("outcome", "abort_reason", "timing", "devices") if k in s}
     why["fdir"] = [e for e in s["events"] if e["source"] == "fdir"]
