@@ -59,19 +59,17 @@ def _timed_loop(sc, seed: int, twin: bool, warm_s: float,
     n_warm = int(warm_s / fsw.dt)
     n_total = n_warm + int(window_s / fsw.dt)
 
-    def timer(log: list[int]):
-        def wrap(update, log=log, pc=time.perf_counter_ns):
-            def timed(t_ns: int) -> None:
-                t0 = pc()
-                update(t_ns)
-                log.append(pc() - t0)
-            return timed
-        return wrap
+    def timed(update, log: list[int], pc=time.perf_counter_ns):
+        def call(t_ns: int) -> None:
+            t0 = pc()
+            update(t_ns)
+            log.append(pc() - t0)
+        return call
 
     for k, t in SimClock(fsw.base_period_ns, n_ticks=n_total, before_tick=world.step):
         if k == n_warm:  # from here on, time every call
             for name in COMPONENTS:
-                group.wrap(getattr(fsw, name), timer(times[name]))
+                group.wrap(getattr(fsw, name), lambda u, log=times[name]: timed(u, log))
         fsw.executive.tick(k, t)
     # trimmed mean: the slowest 1% of calls are the machine's (pre-emption), not the code's
     means = {name: float(np.mean(np.sort(v)[: max(1, int(len(v) * 0.99))])) * 1e-9

@@ -437,7 +437,8 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                     plant.t_on[:] = 0.0  # no thruster driver here: the plant sees no firing
                 local.mech_cmd.buf[:] = truth.mech_cmd
                 dock.latch_failed = any(f.active(plant.t_s) for f in latch)
-                fired[:] = plant.t_on  # the step consumes them
+                if rec is not None:
+                    fired[:] = plant.t_on  # for the telemetry: the step consumes them
                 plant.step(dt)
                 dock.step(plant, dt)
                 safety.step(dt, truth.fsw_state[0] in ABORTED)
