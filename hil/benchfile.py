@@ -43,17 +43,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from firmware_bridge.units import CAN_UNITS, SERIAL_UNITS, UNIT_NAMES, UNITS
 from flightsw.config import ConfigError, Reader, load_toml
 
 log = logging.getLogger(__name__)
 
-UNITS = ("imu", "star_tracker", "lidar", "rcs", "dock")
-"""Every unit a bench has, declared here once: the bench processes, the shared-memory
-slots, the fault declarations and the flight node all take their lists from it."""
-CAN_UNITS = ("imu", "rcs", "dock")
-SERIAL_UNITS = ("star_tracker", "lidar")
-
-HEARTBEATS = {"imu": "HEARTBEAT_IMU", "rcs": "HEARTBEAT_RCS", "dock": "HEARTBEAT_DOCK"}
 DEFAULT_BENCH = "emulated"
 
 
@@ -93,7 +87,7 @@ class Device:
 
     @property
     def kind(self) -> str:
-        return "can" if self.name in CAN_UNITS else "serial"
+        return UNITS[self.name].bus
 
 
 @dataclass(frozen=True)
@@ -122,11 +116,11 @@ class Bench:
 
     @property
     def emulated(self) -> tuple[str, ...]:
-        return tuple(n for n in UNITS if self.devices[n].emulated)
+        return tuple(n for n in UNIT_NAMES if self.devices[n].emulated)
 
     @property
     def real(self) -> tuple[str, ...]:
-        return tuple(n for n in UNITS if not self.devices[n].emulated)
+        return tuple(n for n in UNIT_NAMES if not self.devices[n].emulated)
 
     def can_buses(self) -> dict[str, dict[str, Any]]:
         """The CAN buses the flight software opens: ``"virtual"`` (if any CAN unit is
@@ -173,7 +167,7 @@ def load_bench(name_or_path: str | Path | None = None) -> Bench:
     vt.done()
     dt = r.table("devices")
     devices = {}
-    for unit in UNITS:
+    for unit in UNIT_NAMES:
         if not dt.has(unit):
             raise ConfigError(path, f"devices.{unit}",
                               'a table (every unit must be given, mode = "emulated" or "real")')
@@ -255,7 +249,7 @@ def with_emulated(bench: Bench, units: list[str] | tuple[str, ...]) -> Bench:
     devices = dict(bench.devices)
     for u in units:
         if u not in devices:
-            raise ValueError(f"no unit {u!r} (units: {', '.join(UNITS)})")
+            raise ValueError(f"no unit {u!r} (units: {', '.join(UNIT_NAMES)})")
         devices[u] = dataclasses.replace(devices[u], mode="emulated", can=None, port=None)
     return dataclasses.replace(bench, devices=devices)
 
@@ -298,7 +292,7 @@ def _probe_can(devs: list[Device]) -> dict[str, str]:
     except Exception as e:
         return {d.name: f"cannot open CAN bus {cfg}: {e}" for d in devs}
     db = database()
-    ids = {d.name: {db.get_message_by_name(HEARTBEATS[d.name]).frame_id}
+    ids = {d.name: {db.get_message_by_name(str(UNITS[d.name].heartbeat)).frame_id}
            | {m.frame_id for m in db.messages if d.name.upper() in m.senders}
            for d in devs}
     heard: set[str] = set()

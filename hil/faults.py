@@ -46,10 +46,10 @@ from typing import Any
 
 import numpy as np
 
+from firmware_bridge.units import SERIAL_UNITS, UNIT_NAMES
 from flightsw.attitude import q_from_rotvec, qmul
 from flightsw.config import ConfigError, Reader
 from flightsw.fdir import SENSORS  # the units fault management monitors
-from hil.benchfile import SERIAL_UNITS, UNITS
 
 KINDS: dict[str, tuple[str, ...]] = {
     "sensor": ("dropout", "stuck", "bias_step", "noise_growth", "latency"),
@@ -98,7 +98,7 @@ def read_faults(r: Reader, thruster_names: tuple[str, ...]) -> tuple[Fault, ...]
         elif layer == "bus":
             target = t.string("target", choices=("can0", *SERIAL_UNITS))
         else:
-            target = t.string("target", choices=("dock",) if kind == "latch_fail" else UNITS)
+            target = t.string("target", choices=("dock",) if kind == "latch_fail" else UNIT_NAMES)
         params: dict[str, Any] = {}
         if kind == "bias_step":
             n = {"imu": 3, "star_tracker": 3, "lidar": 1}[target]

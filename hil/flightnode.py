@@ -16,22 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from firmware_bridge.drivers import (
-    DockingMechDriver,
-    ImuDriver,
-    LidarDriver,
-    RcsDriver,
-    StarTrackerDriver,
-)
 from firmware_bridge.ports import CanPort, SerialPort
+from firmware_bridge.units import CAN_UNITS, SERIAL_UNITS, UNIT_NAMES, UNITS
 from flightsw.fsw import FlightSoftware
-from hil.benchfile import CAN_UNITS, SERIAL_UNITS, UNITS, Bench
+from hil.benchfile import Bench
 
 log = logging.getLogger(__name__)
-
-HEALTH_FIELDS = {"imu": "imu", "star_tracker": "star_tracker", "lidar": "lidar",
-                 "rcs": "rcs", "dock": "docking_mechanism"}
-"""DeviceHealth field of each unit."""
 
 
 class FlightNode:
@@ -54,13 +44,7 @@ class FlightNode:
                  serial_paths: dict[str, str] | None = None) -> None:
         self.fsw = fsw
         self.bench = bench
-        self.drivers: dict[str, Any] = {
-            "imu": ImuDriver(fsw.imu_in),
-            "star_tracker": StarTrackerDriver(fsw.st_in),
-            "lidar": LidarDriver(fsw.lidar_in),
-            "rcs": RcsDriver(fsw.thruster_cmd),
-            "dock": DockingMechDriver(fsw.mech_in, fsw.mech_cmd),
-        }
+        self.drivers: dict[str, Any] = {n: u.make_driver(fsw) for n, u in UNITS.items()}
         self.can_ports: dict[str, CanPort] = {}
         for name, cfg in bench.can_buses().items():
             if name == "virtual":
@@ -106,8 +90,8 @@ class FlightNode:
     def cycle(self, k: int, t_ns: int) -> None:
         """One base-rate cycle after :meth:`read`: unit health in, executive, commands out."""
         h = self.fsw.health_in
-        for unit in UNITS:
-            setattr(h, HEALTH_FIELDS[unit], 0.0 if self.drivers[unit].check(t_ns) else 1.0)
+        for unit, decl in UNITS.items():
+            setattr(h, decl.health, 0.0 if self.drivers[unit].check(t_ns) else 1.0)
         self.fsw.executive.tick(k, t_ns)
         rcs, dock = self.drivers["rcs"], self.drivers["dock"]
         self.can_ports[self.bench.bus_of("rcs")].send(rcs.frames_to_send(t_ns))
@@ -132,7 +116,7 @@ class FlightNode:
             "ports": {n: p.stats.as_dict() for n, p in
                       [*self.can_ports.items(), *self.serial_ports.items()]},
             "devices": {u: {"mode": self.bench.devices[u].mode,
-                            **self.drivers[u].health.as_dict()} for u in UNITS},
+                            **self.drivers[u].health.as_dict()} for u in UNIT_NAMES},
             "rate_groups": self.fsw.executive.telemetry(),
             "cycles": self.cycles,
             "events": [{"t_s": e.t_ns * 1e-9, "from": e.from_state, "to": e.to_state,

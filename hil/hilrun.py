@@ -35,11 +35,12 @@ from typing import Any
 
 import numpy as np
 
+from firmware_bridge.units import SERIAL_UNITS
 from flightsw.constants import G0
 from flightsw.docking.sequencer import ABORT_REASONS, STATES
 from flightsw.executive import request_realtime_priority, restore_scheduling, scheduling
 from flightsw.fsw import FlightSoftware
-from hil.benchfile import SERIAL_UNITS, Bench, load_bench
+from hil.benchfile import Bench, load_bench
 from hil.config import Scenario
 from hil.nodes import (
     ACTUATORS,

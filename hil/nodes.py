@@ -45,15 +45,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from firmware_bridge.units import UNIT_NAMES
 from flightsw.constants import MU_MOON
-from hil.benchfile import UNITS
 
 READY = 0xFFFFFFFF
 END_PHASE = 3
 MASTER_NODE = 0x00
 NODES = {"fsw": 0x01, "imu": 0x10, "star_tracker": 0x11, "lidar": 0x12, "rcs": 0x20,
          "dock": 0x30}
-EMULATORS = UNITS  # one process each when emulated, in this order in the shared memory
+EMULATORS = UNIT_NAMES  # one process each when emulated, in this order in the shared memory
 ACTUATORS = ("rcs", "dock")
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from firmware_bridge.units import UNIT_NAMES as UNITS
 from flightsw.config import ConfigError
 from hil.benchfile import (
-    UNITS,
     DeviceMissing,
     load_bench,
     resolve_bench,
@@ -148,17 +148,25 @@ def test_a_real_can_unit_that_stays_silent_is_missing(tmp_path, virtual_can):
 
 
 def test_the_unit_list_is_declared_once_and_every_table_covers_it():
-    """The bench's units come from hil.benchfile.UNITS: each is on CAN or serial (not
-    both), has a DeviceHealth field, a lockstep node id and a process slot, and the units
-    fault management monitors are among them."""
+    """The units come from firmware_bridge.units: each is on CAN or serial (not both), has
+    its own DeviceHealth field, a driver built from the flight software's messages, a
+    lockstep node id and a process slot, and the units fault management monitors are
+    among them."""
+    from firmware_bridge.units import CAN_UNITS, SERIAL_UNITS, UNITS
     from flightsw.fdir import SENSORS
+    from flightsw.fsw import FlightSoftware
     from flightsw.messages import DeviceHealth
     from hil import faults, nodes
-    from hil.benchfile import CAN_UNITS, SERIAL_UNITS, UNITS
-    from hil.flightnode import HEALTH_FIELDS
+    from hil.config import load_scenario
+    from hil.world import nav_sensor_model
 
-    assert sorted(CAN_UNITS + SERIAL_UNITS) == sorted(UNITS)
-    assert set(HEALTH_FIELDS) == set(UNITS)
-    assert {f for f, *_ in DeviceHealth.FIELDS} == set(HEALTH_FIELDS.values())
-    assert set(nodes.NODES) == {"fsw", *UNITS} and nodes.EMULATORS is UNITS
-    assert faults.UNITS is UNITS and set(SENSORS) <= set(UNITS)
+    names = tuple(UNITS)
+    assert sorted(CAN_UNITS + SERIAL_UNITS) == sorted(names)
+    assert {f for f, *_ in DeviceHealth.FIELDS} == {u.health for u in UNITS.values()}
+    assert set(nodes.NODES) == {"fsw", *names} and nodes.EMULATORS == names
+    assert faults.UNIT_NAMES == names and set(SENSORS) <= set(names)
+    sc = load_scenario("nominal")
+    fsw = FlightSoftware(sc.fsw, sc.chaser, sc.target, sc.orbit_radius_m, nav_sensor_model(sc))
+    for u in UNITS.values():
+        assert u.make_driver(fsw).name  # every message it names exists
+        assert (u.heartbeat is not None) == (u.bus == "can")

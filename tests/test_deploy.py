@@ -127,7 +127,7 @@ def test_flight_software_runs_on_the_buses_and_stops_cleanly(units, sig):
 
 
 def test_a_port_that_will_not_open_is_named(tmp_path):
-    from hil.benchfile import UNITS
+    from firmware_bridge.units import UNIT_NAMES as UNITS
 
     lines = []
     for u in UNITS:

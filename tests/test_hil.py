@@ -288,7 +288,7 @@ def test_lockstep_needs_every_unit_emulated(final_approach):
 
 
 def test_cli_names_a_missing_unit(tmp_path):
-    from hil.benchfile import UNITS
+    from firmware_bridge.units import UNIT_NAMES as UNITS
 
     text = "\n".join(f'[devices.{u}]\nmode = "emulated"\n' for u in UNITS)
     f = tmp_path / "b.toml"
