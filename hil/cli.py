@@ -219,9 +219,9 @@ def _cmd_hil(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from firmware_bridge.ports import PortError
+    from flightnode.deploy import run_flight
     from hil.benchfile import load_bench
     from hil.config import load_scenario
-    from hil.deploy import run_flight
 
     sc = load_scenario(args.scenario)
     bench = load_bench(args.bench)

@@ -2,7 +2,7 @@
 
 Processes: the virtual CAN bus (:mod:`hil.canbus`), one per emulated unit (IMU, star
 tracker, docking lidar, RCS driver, docking mechanism; :mod:`hil.nodes`), the flight
-software with its production bridge (:class:`hil.flightnode.FlightNode`), and this one: the
+software with its production bridge (:class:`flightnode.node.FlightNode`), and this one: the
 plant, the docking interface and the time master. Serial units reach the flight software
 through pseudo-terminals (or their real ports); CAN units through the virtual bus (or
 their real bus). Which units are real is the bench file's business

@@ -315,14 +315,14 @@ def device_main(args: argparse.Namespace) -> int:
 
 
 def fsw_main(args: argparse.Namespace) -> int:
-    """The flight software with its production bridge (:class:`hil.flightnode.FlightNode`),
+    """The flight software with its production bridge (:class:`flightnode.node.FlightNode`),
     stepping on the lockstep SYNC or, wall-paced, on its own clock."""
     import numpy as np
 
+    from flightnode.node import FlightNode
     from flightsw.executive import WallClock
     from flightsw.fsw import FlightSoftware
     from hil.benchfile import load_bench, with_emulated
-    from hil.flightnode import FlightNode
     from hil.sim import CAM_COAST_S
     from hil.world import nav_sensor_model
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from flightnode.node import FlightNode, handover_from_file
 from flightsw.attitude import q_from_rotvec, qmul
 from flightsw.docking.sequencer import STATES
 from flightsw.executive import WallClock
@@ -24,7 +25,6 @@ from flightsw.fsw import FlightSoftware
 from flightsw.gnc.guidance import approach_attitude
 from hil.benchfile import Bench
 from hil.config import Scenario
-from hil.flightnode import FlightNode, handover_from_file
 from hil.world import nav_sensor_model
 
 log = logging.getLogger(__name__)
