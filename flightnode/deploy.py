@@ -4,8 +4,8 @@ No plant and no emulators in this process: the flight computer (a Linux board, o
 machine) opens the buses and ports the bench file names, runs its rate groups on the
 monotonic clock with absolute deadlines, and stops cleanly on SIGINT or SIGTERM (or after
 a given mission time), closing every port and reporting what it saw. The navigation
-filter starts from a hand-over file (what the far-range phase or the ground hands over)
-or, without one, from the scenario's nominal initial state.
+filter starts from a hand-over: ``flightsw run`` reads a hand-over file (what the far-range
+phase or the ground hands over) or, without one, takes the scenario's nominal initial state.
 """
 
 from __future__ import annotations
@@ -17,47 +17,38 @@ from typing import Any
 
 import numpy as np
 
-from flightnode.node import FlightNode, handover_from_file
-from flightsw.attitude import q_from_rotvec, qmul
+from flightnode.node import FlightNode, Wiring
 from flightsw.docking.sequencer import STATES
 from flightsw.executive import WallClock
 from flightsw.fsw import FlightSoftware
-from flightsw.gnc.guidance import approach_attitude
-from hil.benchfile import Bench
-from hil.config import Scenario
-from hil.world import nav_sensor_model
 
 log = logging.getLogger(__name__)
 
-
-def a_priori(sc: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
-    """The scenario's nominal initial state as a navigation hand-over: ``r_CT_H`` [m],
-    ``v_CT_H`` [m/s], ``q_BN`` (``q_HN`` = identity at t = 0), zero gyro bias [rad/s],
-    mass [kg]."""
-    q_BH = approach_attitude(sc.chaser, sc.target)
-    q_BN = qmul(q_BH, q_from_rotvec(np.radians(sc.attitude_error_deg)))
-    return (np.array(sc.r_CT_H_m, float), np.array(sc.v_CT_H_mps, float), q_BN, np.zeros(3),
-            float(sc.chaser.mass_kg))
+Handover = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]
+"""A navigation hand-over: ``r_CT_H`` [m], ``v_CT_H`` [m/s], ``q_BN``, gyro bias [rad/s],
+mass [kg] (:meth:`flightsw.gnc.navigation.Navigation.set_initial`)."""
 
 
-def run_flight(sc: Scenario, bench: Bench, *, handover: str | None = None, speed: float = 1.0,
+def run_flight(fsw: FlightSoftware, bench: Wiring, handover: Handover, *, speed: float = 1.0,
                duration_s: float | None = None, quiet: bool = False,
                stop: threading.Event | None = None) -> dict[str, Any]:
-    """Run the flight software on ``bench``'s buses until stopped; returns its report.
+    """Run flight software ``fsw`` on ``bench``'s buses until stopped; returns its report.
 
-    Every unit of the bench must be real (this starts no emulator). A port that will not
-    open raises :class:`~firmware_bridge.ports.PortError` naming it. SIGINT and SIGTERM set
-    ``stop`` (when called from the main thread); the cycle in progress finishes, the ports
-    close, and the report says ``stopped_by``.
+    ``fsw`` is built, not yet reset; its navigation starts from ``handover`` (read from a
+    hand-over file by :func:`flightnode.node.handover_from_file`, or whatever the caller
+    knows). Every unit of the bench must be real (this starts no emulator). A port that
+    will not open raises :class:`~firmware_bridge.ports.PortError` naming it. SIGINT and
+    SIGTERM set ``stop`` (when called from the main thread); the cycle in progress
+    finishes, the ports close, and the report says ``stopped_by``.
     """
-    if bench.emulated:
+    emulated = [u for u, d in bench.devices.items() if d.emulated]
+    if emulated:
         raise ValueError(f"flightsw run starts no emulators, but bench {bench.name!r} has "
-                         f"emulated units ({', '.join(bench.emulated)}): give each its bus "
+                         f"emulated units ({', '.join(emulated)}): give each its bus "
                          f"or port (mode = \"real\")")
     if not speed > 0:
         raise ValueError(f"speed must be positive, got {speed}")
-    fsw = FlightSoftware(sc.fsw, sc.chaser, sc.target, sc.orbit_radius_m, nav_sensor_model(sc))
-    fsw.navigation.set_initial(*(handover_from_file(handover) if handover else a_priori(sc)))
+    fsw.navigation.set_initial(*handover)
     node = FlightNode(fsw, bench)
     stop = stop or threading.Event()
     stopped_by = ["duration" if duration_s is not None else "?"]

@@ -12,16 +12,47 @@ never sees the plant.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import numpy as np
 
 from firmware_bridge.ports import CanPort, SerialPort
 from firmware_bridge.units import CAN_UNITS, SERIAL_UNITS, UNIT_NAMES, UNITS
 from flightsw.fsw import FlightSoftware
-from hil.benchfile import Bench
 
 log = logging.getLogger(__name__)
+
+
+class UnitWiring(Protocol):
+    """Where one unit is: emulated (on the bench's virtual bus or a pseudo-terminal) or real
+    (its serial ``port`` URL and ``baudrate`` [bit/s]; CAN units name their bus)."""
+
+    @property
+    def emulated(self) -> bool: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def port(self) -> str | None: ...
+    @property
+    def baudrate(self) -> int: ...
+
+
+class Wiring(Protocol):
+    """The buses and ports of the flight computer's units (a bench file gives one:
+    :class:`hil.benchfile.Bench`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def devices(self) -> Mapping[str, UnitWiring]: ...
+    def can_buses(self) -> dict[str, dict[str, Any]]:
+        """python-can keyword arguments of each CAN bus by name (``"virtual"``: the
+        bench's own bus)."""
+        ...
+    def bus_of(self, unit: str) -> str:
+        """The name of the CAN bus ``unit`` is on."""
+        ...
 
 
 class FlightNode:
@@ -31,8 +62,9 @@ class FlightNode:
     ----------
     fsw : FlightSoftware
         Built and given its navigation hand-over; :meth:`open` resets it.
-    bench : Bench
-        Resolved bench (every unit real or emulated, with its bus or port).
+    bench : Wiring
+        Where every unit is (e.g. a resolved :class:`hil.benchfile.Bench`: every unit real
+        or emulated, with its bus or port).
     virtual_can_port : int or None
         TCP port of the bench's virtual CAN bus on 127.0.0.1 (needed when a CAN unit is
         emulated).
@@ -40,7 +72,7 @@ class FlightNode:
         Path (or URL) of each emulated serial unit's line (its pseudo-terminal).
     """
 
-    def __init__(self, fsw: FlightSoftware, bench: Bench, virtual_can_port: int | None = None,
+    def __init__(self, fsw: FlightSoftware, bench: Wiring, virtual_can_port: int | None = None,
                  serial_paths: dict[str, str] | None = None) -> None:
         self.fsw = fsw
         self.bench = bench

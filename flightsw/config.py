@@ -456,6 +456,11 @@ class FswParams:
     nav: NavParams = field(default_factory=NavParams)
     fdir: FdirParams = field(default_factory=FdirParams)
 
+    @property
+    def base_period_ns(self) -> int:
+        """The base rate's period [ns], rounded to the nanosecond (the executive's tick)."""
+        return round(1e9 / self.base_rate_hz)
+
 
 def _fill(dc: Any, r: Reader) -> None:
     """Read every field of dataclass ``dc`` present in ``r``, each checked against the

@@ -77,7 +77,7 @@ class FlightSoftware:
                  orbit_radius_m: float, sensors: NavSensorModel, *, twin: bool = False,
                  mu: float = MU_MOON) -> None:
         self.params = params
-        self.base_period_ns = round(1e9 / params.base_rate_hz)
+        self.base_period_ns = params.base_period_ns
         self.dt = self.base_period_ns * 1e-9
         r0 = orbit_radius_m
         self.mean_motion = float(np.sqrt(mu / r0**3))

@@ -27,8 +27,8 @@ import numpy as np
 from flightsw.executive import SimClock
 from flightsw.fsw import FlightSoftware
 from hil.config import load_scenario
-from hil.sim import run
-from hil.world import World, make_plant, nav_sensor_model
+from hil.sim import closed_loop, run
+from hil.world import make_plant
 
 COMPONENTS = ("navigation", "guidance", "control", "allocation")
 
@@ -50,10 +50,7 @@ def _timed_loop(sc, seed: int, twin: bool, warm_s: float,
     the flight software that flew it. After ``warm_s`` of mission time each component of
     ``COMPONENTS`` is timed where it runs in the gnc rate group (found by identity: the
     group's other members, fault management first, run as they fly)."""
-    fsw = FlightSoftware(sc.fsw, sc.chaser, sc.target, sc.orbit_radius_m,
-                         nav_sensor_model(sc), twin=twin)
-    world = World(sc, seed, fsw, twin=twin)
-    fsw.reset(0)
+    fsw, world = closed_loop(sc, seed, twin=twin)
     group = fsw.executive.groups[0]
     times: dict[str, list[int]] = {name: [] for name in COMPONENTS}
     n_warm = int(warm_s / fsw.dt)

@@ -220,13 +220,15 @@ def _cmd_hil(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from firmware_bridge.ports import PortError
     from flightnode.deploy import run_flight
+    from flightnode.node import handover_from_file
     from hil.benchfile import load_bench
-    from hil.config import load_scenario
+    from hil.config import a_priori, flight_software, load_scenario
 
     sc = load_scenario(args.scenario)
     bench = load_bench(args.bench)
     try:
-        report = run_flight(sc, bench, handover=args.handover, speed=args.speed,
+        handover = handover_from_file(args.handover) if args.handover else a_priori(sc)
+        report = run_flight(flight_software(sc), bench, handover, speed=args.speed,
                             duration_s=args.duration, quiet=args.json)
     except PortError as e:
         return _error("bench error", e, EXIT_USAGE)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flightsw.attitude import q_from_rotvec, qmul
 from flightsw.config import (
     ConfigError,
     FswParams,
@@ -23,6 +24,9 @@ from flightsw.config import (
     load_vehicle,
     read_fsw_params,
 )
+from flightsw.fsw import FlightSoftware
+from flightsw.gnc.guidance import approach_attitude
+from flightsw.gnc.navigation import NavSensorModel
 from hil.dispersions import Dist, read_dispersions
 from hil.faults import Fault, read_faults
 
@@ -301,3 +305,43 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
                               t.min_on_time_s)
     return Scenario(name, desc, str(path), seed, tlim, alt, chaser, target, sensors, r0, v0,
                     att, rate, tatt, trate, disp, fsw, faults, expect)
+
+
+def nav_sensor_model(sc: Scenario) -> NavSensorModel:
+    """What the filter is told about the sensors (from the sensor file)."""
+    s = sc.sensors
+    g = s.gyro
+    base = sc.fsw.base_rate_hz
+    # white rate noise per sample -> angle random walk; quantisation adds q^2/12
+    arw = np.sqrt((g.noise_rps**2 + g.quantization_rps**2 / 12.0) / g.rate_hz)
+    return NavSensorModel(
+        st_noise_rad=tuple(s.star_tracker.noise_rad),
+        lidar_range_noise_m=s.lidar.range_noise_m,
+        lidar_range_noise_frac=s.lidar.range_noise_frac,
+        lidar_angle_noise_rad=s.lidar.angle_noise_rad,
+        pose_pos_noise_m=s.lidar.pose_pos_noise_m,
+        pose_att_noise_rad=s.lidar.pose_att_noise_rad,
+        lidar_latency_s=round(s.lidar.latency_s * base) / base,
+        st_latency_s=round(s.star_tracker.latency_s * base) / base,
+        gyro_arw=float(arw),
+        r_LC_B=tuple(s.lidar.mount_m),
+        gyro_repeats=bool(g.noise_rps <= g.quantization_rps),
+    )
+
+
+def flight_software(sc: Scenario, *, twin: bool = False) -> FlightSoftware:
+    """The flight software of scenario ``sc``: its parameters, its (nominal) vehicles and
+    orbit, and the sensor noises its filter is told (:func:`nav_sensor_model`); built, not
+    yet given its navigation hand-over. ``twin`` runs the numpy twins."""
+    return FlightSoftware(sc.fsw, sc.chaser, sc.target, sc.orbit_radius_m,
+                          nav_sensor_model(sc), twin=twin)
+
+
+def a_priori(sc: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """The scenario's nominal initial state as a navigation hand-over: ``r_CT_H`` [m],
+    ``v_CT_H`` [m/s], ``q_BN`` (``q_HN`` = identity at t = 0), zero gyro bias [rad/s],
+    mass [kg]."""
+    q_BH = approach_attitude(sc.chaser, sc.target)
+    q_BN = qmul(q_BH, q_from_rotvec(np.radians(sc.attitude_error_deg)))
+    return (np.array(sc.r_CT_H_m, float), np.array(sc.v_CT_H_mps, float), q_BN, np.zeros(3),
+            float(sc.chaser.mass_kg))

@@ -256,15 +256,15 @@ class FaultInjector:
     ----------
     faults : sequence of Fault
     world : World
-        Its flight software's input messages, plant on-times and docking interface.
+        Its flight-software messages, plant on-times and docking interface.
     seed : int
         Seeds the noise a ``noise_growth`` fault adds.
     """
 
     def __init__(self, faults: tuple[Fault, ...] | list[Fault], world: Any, seed: int) -> None:
         self.faults = tuple(faults)
-        fsw, sc = world.fsw, world.sc
-        msgs = {"imu": fsw.imu_in, "star_tracker": fsw.st_in, "lidar": fsw.lidar_in}
+        io, sc = world.io, world.sc
+        msgs = {"imu": io.imu_in, "star_tracker": io.st_in, "lidar": io.lidar_in}
         base = sc.fsw.base_rate_hz
         self.applied = [g for f in self.faults for g in sil_equivalent(f)]
         self.sensor = [sensor_fault(f, msgs[f.target], sc, seed, i)

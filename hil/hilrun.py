@@ -39,7 +39,6 @@ from firmware_bridge.units import SERIAL_UNITS
 from flightsw.constants import G0
 from flightsw.docking.sequencer import ABORT_REASONS, STATES
 from flightsw.executive import request_realtime_priority, restore_scheduling, scheduling
-from flightsw.fsw import FlightSoftware
 from hil.benchfile import Bench, load_bench
 from hil.config import Scenario
 from hil.nodes import (
@@ -57,7 +56,7 @@ from hil.safety import SafetyMonitor
 from hil.shm import SharedTruth
 from hil.sim import TRUTH_COLUMNS, RunResult, classify, plant_events, write_run
 from hil.telemetry import Telemetry
-from hil.world import World, nav_sensor_model
+from hil.world import FlightIO, World
 
 log = logging.getLogger(__name__)
 
@@ -247,16 +246,15 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     # the same world as SIL: initial state, dispersions, plant, docking interface
-    local = FlightSoftware(sc.fsw, sc.chaser, sc.target, sc.orbit_radius_m,
-                           nav_sensor_model(sc))
+    local = FlightIO.new()  # the messages the shared memory carries to and from the units
     world = World(sc, seed, local)
     plant, dock = world.plant, world.docking
-    period_ns, dt = local.base_period_ns, local.dt
+    period_ns, dt = sc.fsw.base_period_ns, world.dt
     safety = SafetyMonitor(plant, dock, world.chaser, sc.target, sc.fsw.guidance.accel_max_mps2)
     truth = SharedTruth()
     truth.state[:] = plant.state
     truth.gyro_bias[:] = world.gyro_bias
-    r, v, q, b, m = local.navigation._init  # the hand-over estimate SIL would use
+    r, v, q, b, m = world.nav_initial  # the hand-over estimate SIL would use
     truth.nav_init[:] = np.concatenate((r, v, q, b, [m]))
     procs = _Procs(out)
     masters: list[int] = []

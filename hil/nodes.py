@@ -321,15 +321,14 @@ def fsw_main(args: argparse.Namespace) -> int:
 
     from flightnode.node import FlightNode
     from flightsw.executive import WallClock
-    from flightsw.fsw import FlightSoftware
     from hil.benchfile import load_bench, with_emulated
+    from hil.config import flight_software
     from hil.sim import CAM_COAST_S
-    from hil.world import nav_sensor_model
 
     stop, sc, truth = _setup(args)
     bench = with_emulated(load_bench(args.bench), args.emulated.split(",") if args.emulated
                           else [])
-    fsw = FlightSoftware(sc.fsw, sc.chaser, sc.target, sc.orbit_radius_m, nav_sensor_model(sc))
+    fsw = flight_software(sc)
     ni = np.array(truth.nav_init)
     fsw.navigation.set_initial(ni[0:3], ni[3:6], ni[6:10], ni[10:13], ni[13])
     paths = dict(kv.split("=", 1) for kv in args.pty)

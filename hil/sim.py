@@ -19,11 +19,11 @@ from flightsw.constants import G0
 from flightsw.docking.sequencer import STATES
 from flightsw.executive import SimClock, WallClock
 from flightsw.fsw import FlightSoftware
-from hil.config import Scenario
+from hil.config import Scenario, flight_software
 from hil.progress import Progress
 from hil.safety import SafetyMonitor
 from hil.telemetry import Telemetry
-from hil.world import World, nav_sensor_model
+from hil.world import FlightIO, World
 
 CAM_COAST_S = 300.0
 """How long a run goes on after a collision-avoidance manoeuvre [s] (the coast is
@@ -181,6 +181,19 @@ def write_geometry(out: Path, sc: Scenario, mean_motion: float) -> None:
     (out / "geometry.json").write_text(json.dumps(geo, indent=2) + "\n")
 
 
+def closed_loop(sc: Scenario, seed: int, *, twin: bool = False) -> tuple[FlightSoftware, World]:
+    """The flight software of ``sc`` and the world of its run ``seed``, wired in process:
+    the world's sensors write the flight software's input messages and its plant flies
+    the flight software's commands; navigation gets the world's hand-over and everything
+    is reset, ready for tick 0. ``twin`` flies the numpy twins (flight software and plant).
+    """
+    fsw = flight_software(sc, twin=twin)
+    world = World(sc, seed, FlightIO.of(fsw), twin=twin)
+    fsw.navigation.set_initial(*world.nav_initial)
+    fsw.reset(0)
+    return fsw, world
+
+
 def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = None,
         twin: bool = False, record: bool | None = None, realtime: bool = False,
         wall_budget_s: float = 600.0, progress: Progress | None = None,
@@ -210,10 +223,7 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
         With ``out_dir``, write ``telemetry.csv`` beside ``telemetry.npz``.
     """
     seed = sc.seed if seed is None else int(seed)
-    fsw = FlightSoftware(sc.fsw, sc.chaser, sc.target, sc.orbit_radius_m, nav_sensor_model(sc),
-                         twin=twin)
-    world = World(sc, seed, fsw, twin=twin)
-    fsw.reset(0)
+    fsw, world = closed_loop(sc, seed, twin=twin)
     dt = fsw.dt
     n_ticks = int(math.ceil(sc.time_limit_s / dt))
     record = out_dir is not None or bool(record)

@@ -7,6 +7,7 @@ sensors sample truth into the flight software's input messages.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,36 +15,21 @@ import numpy as np
 from flightsw.attitude import dcm_from_q, q_from_rotvec, qmul
 from flightsw.config import Vehicle
 from flightsw.constants import MU_MOON
-from flightsw.fsw import FlightSoftware
 from flightsw.gnc.guidance import approach_attitude
-from flightsw.gnc.navigation import NavSensorModel
-from flightsw.messages import ImuMsg, LidarMsg, StarTrackerMsg
+from flightsw.gnc.navigation import initial_covariance
+from flightsw.messages import (
+    DockingMechCmd,
+    DockingMechStatus,
+    FdirStatus,
+    ImuMsg,
+    LidarMsg,
+    StarTrackerMsg,
+    ThrusterCmd,
+)
 from hil.config import Scenario
 from hil.dispersions import INITIAL, Draw, draw
 from hil.docking import DockingInterface
 from hil.faults import FaultInjector
-
-
-def nav_sensor_model(sc: Scenario) -> NavSensorModel:
-    """What the filter is told about the sensors (from the sensor file)."""
-    s = sc.sensors
-    g = s.gyro
-    base = sc.fsw.base_rate_hz
-    # white rate noise per sample -> angle random walk; quantisation adds q^2/12
-    arw = np.sqrt((g.noise_rps**2 + g.quantization_rps**2 / 12.0) / g.rate_hz)
-    return NavSensorModel(
-        st_noise_rad=tuple(s.star_tracker.noise_rad),
-        lidar_range_noise_m=s.lidar.range_noise_m,
-        lidar_range_noise_frac=s.lidar.range_noise_frac,
-        lidar_angle_noise_rad=s.lidar.angle_noise_rad,
-        pose_pos_noise_m=s.lidar.pose_pos_noise_m,
-        pose_att_noise_rad=s.lidar.pose_att_noise_rad,
-        lidar_latency_s=round(s.lidar.latency_s * base) / base,
-        st_latency_s=round(s.star_tracker.latency_s * base) / base,
-        gyro_arw=float(arw),
-        r_LC_B=tuple(s.lidar.mount_m),
-        gyro_repeats=bool(g.noise_rps <= g.quantization_rps),
-    )
 
 
 def gyro_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: ImuMsg,
@@ -110,6 +96,34 @@ def make_plant(chaser: Vehicle, target: Vehicle, orbit_radius_m: float, *,
                chaser.thrust_matrix, [t.thrust_N for t in chaser.thrusters], chaser.isp_s)
 
 
+@dataclass(frozen=True)
+class FlightIO:
+    """The flight software's messages the world writes (sensor samples, the docking
+    mechanism's status) and reads (thruster and mechanism commands, which thrusters fault
+    management has isolated)."""
+
+    imu_in: ImuMsg
+    st_in: StarTrackerMsg
+    lidar_in: LidarMsg
+    mech_in: DockingMechStatus
+    thruster_cmd: ThrusterCmd
+    mech_cmd: DockingMechCmd
+    fdir_out: FdirStatus
+
+    @classmethod
+    def of(cls, fsw: Any) -> FlightIO:
+        """The messages of flight software ``fsw`` (SIL: the world writes into them)."""
+        return cls(fsw.imu_in, fsw.st_in, fsw.lidar_in, fsw.mech_in, fsw.thruster_cmd,
+                   fsw.mech_cmd, fsw.fdir.fdir_out)
+
+    @classmethod
+    def new(cls) -> FlightIO:
+        """Messages of their own (the bench's time master, whose flight software runs in
+        another process and sees them through the bench's shared memory)."""
+        return cls(ImuMsg(), StarTrackerMsg(), LidarMsg(), DockingMechStatus(), ThrusterCmd(),
+                   DockingMechCmd(), FdirStatus())
+
+
 class World:
     """Plant, sensors and docking interface for one run.
 
@@ -119,18 +133,24 @@ class World:
     seed : int
         Seeds the initial dispersions, gyro bias, initial navigation error and every sensor
         noise stream.
-    fsw : FlightSoftware
-        The flight software whose input messages the sensors write and whose commands
-        the plant executes.
+    io : FlightIO
+        The messages the sensors write and whose commands the plant executes.
     twin : bool
         Use the numpy plant twin instead of the Cython kernel.
+
+    Attributes
+    ----------
+    nav_initial : tuple
+        The navigation hand-over for this run (truth plus an error drawn from the filter's
+        initial covariance): ``r_CT_H`` [m], ``v_CT_H`` [m/s], ``q_BN``, gyro bias [rad/s],
+        mass [kg], for :meth:`flightsw.gnc.navigation.Navigation.set_initial`.
     """
 
-    def __init__(self, sc: Scenario, seed: int, fsw: FlightSoftware, *, twin: bool = False):
+    def __init__(self, sc: Scenario, seed: int, io: FlightIO, *, twin: bool = False):
         from hil._sensors import Rng
 
-        self.sc, self.seed, self.fsw = sc, seed, fsw
-        self.dt = fsw.dt
+        self.sc, self.seed, self.io = sc, seed, io
+        self.dt = sc.fsw.base_period_ns * 1e-9
         self.draw = draw(sc, seed)
         ch, tg = self.draw.chaser, sc.target  # the chaser as built, not as the files say
         self.chaser = ch
@@ -162,21 +182,21 @@ class World:
         self.gyro_bias = bias
         # initial navigation estimate: truth plus an error drawn from the filter's P0
         # (the filter is handed the nominal mass: it is not told the draws)
-        nav = fsw.navigation
-        e = np.sqrt(np.diag(nav.initial_covariance())) * rng.normal(12)
-        nav.set_initial(y[0:3] + e[0:3], y[3:6] + e[3:6],
-                        qmul(y[6:10], q_from_rotvec(e[6:9])), e[9:12], sc.chaser.mass_kg)
+        e = np.sqrt(np.diag(initial_covariance(sc.fsw.nav))) * rng.normal(12)
+        self.nav_initial = (y[0:3] + e[0:3], y[3:6] + e[3:6],
+                            qmul(y[6:10], q_from_rotvec(e[6:9])), e[9:12],
+                            float(sc.chaser.mass_kg))
         # sensors write straight into the flight software's input messages
-        self.gyro = gyro_model(sc, self.draw, y, fsw.imu_in, bias, seed)
-        self.star_tracker = star_tracker_model(sc, self.draw, y, fsw.st_in, seed)
-        self.lidar = lidar_model(sc, self.draw, y, fsw.lidar_in, seed, self.n)
-        self.docking = DockingInterface(ch, tg, self.n, fsw.mech_in, fsw.mech_cmd)
-        self._ton_src = fsw.thruster_cmd.t_on_s[: self.plant.nthr]
+        self.gyro = gyro_model(sc, self.draw, y, io.imu_in, bias, seed)
+        self.star_tracker = star_tracker_model(sc, self.draw, y, io.st_in, seed)
+        self.lidar = lidar_model(sc, self.draw, y, io.lidar_in, seed, self.n)
+        self.docking = DockingInterface(ch, tg, self.n, io.mech_in, io.mech_cmd)
+        self._ton_src = io.thruster_cmd.t_on_s[: self.plant.nthr]
         self._ton_dst = self.plant.t_on
-        self._isolated = fsw.thruster_cmd.isolated[: self.plant.nthr]
+        self._isolated = io.thruster_cmd.isolated[: self.plant.nthr]
         # cheap gate: only once fault management has isolated a thruster are the latch
         # flags looked at (numpy's any() on every tick costs more than the plant step's glue)
-        self._n_isolated = fsw.fdir.fdir_out.view("thrusters_failed")
+        self._n_isolated = io.fdir_out.view("thrusters_failed")
         self._ticks = (self.gyro.tick, self.star_tracker.tick, self.lidar.tick)
         self.faults = FaultInjector(sc.faults, self, seed) if sc.faults else None
 

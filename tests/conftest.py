@@ -8,9 +8,8 @@ import uuid
 import pytest
 
 from flightsw.executive import SimClock
-from flightsw.fsw import FlightSoftware
 from hil.config import load_scenario
-from hil.world import World, nav_sensor_model
+from hil.sim import closed_loop
 
 # marks every process this session starts (tests check that none is left behind)
 os.environ.setdefault("FLIGHTSW_TEST_SESSION", uuid.uuid4().hex)
@@ -40,11 +39,7 @@ def as_designed(sc):
 
 def make_loop(sc, seed=0, twin=False):
     """Flight software and world for ``sc``, reset and ready to tick."""
-    fsw = FlightSoftware(sc.fsw, sc.chaser, sc.target, sc.orbit_radius_m, nav_sensor_model(sc),
-                         twin=twin)
-    world = World(sc, seed, fsw)
-    fsw.reset(0)
-    return fsw, world
+    return closed_loop(sc, seed, twin=twin)
 
 
 def fly(fsw, world, seconds, start_tick=0, each=None):

@@ -154,11 +154,9 @@ def test_the_unit_list_is_declared_once_and_every_table_covers_it():
     among them."""
     from firmware_bridge.units import CAN_UNITS, SERIAL_UNITS, UNITS
     from flightsw.fdir import SENSORS
-    from flightsw.fsw import FlightSoftware
     from flightsw.messages import DeviceHealth
     from hil import faults, nodes
-    from hil.config import load_scenario
-    from hil.world import nav_sensor_model
+    from hil.config import flight_software, load_scenario
 
     names = tuple(UNITS)
     assert sorted(CAN_UNITS + SERIAL_UNITS) == sorted(names)
@@ -166,7 +164,7 @@ def test_the_unit_list_is_declared_once_and_every_table_covers_it():
     assert set(nodes.NODES) == {"fsw", *names} and nodes.EMULATORS == names
     assert faults.UNIT_NAMES == names and set(SENSORS) <= set(names)
     sc = load_scenario("nominal")
-    fsw = FlightSoftware(sc.fsw, sc.chaser, sc.target, sc.orbit_radius_m, nav_sensor_model(sc))
+    fsw = flight_software(sc)
     for u in UNITS.values():
         assert u.make_driver(fsw).name  # every message it names exists
         assert (u.heartbeat is not None) == (u.bus == "can")

@@ -78,10 +78,9 @@ def test_after_isolation_allocation_never_fires_the_thruster(fa):
 
 
 def test_losing_too_many_thrusters_requests_an_abort(fa):
-    from flightsw.fsw import FlightSoftware
-    from hil.world import nav_sensor_model
+    from hil.config import flight_software
 
-    fsw = FlightSoftware(fa.fsw, fa.chaser, fa.target, fa.orbit_radius_m, nav_sensor_model(fa))
+    fsw = flight_software(fa)
     fsw.navigation.set_initial(fa.r_CT_H_m, fa.v_CT_H_mps, [1.0, 0, 0, 0], np.zeros(3), 2e4)
     fsw.reset(0)
     A = fa.chaser.thrust_matrix
@@ -209,10 +208,9 @@ def test_the_collision_avoidance_manoeuvre_backs_off_without_turning_then_coasts
 
 def test_the_escape_burn_uses_no_failed_thruster(fa):
     """CAM-3."""
-    from flightsw.fsw import FlightSoftware
-    from hil.world import nav_sensor_model
+    from hil.config import flight_software
 
-    fsw = FlightSoftware(fa.fsw, fa.chaser, fa.target, fa.orbit_radius_m, nav_sensor_model(fa))
+    fsw = flight_software(fa)
     duty, n = fsw.cam.plan()
     used = [j for j in range(duty.size) if duty[j] > 0]
     assert used and n > 0
@@ -249,11 +247,9 @@ def test_an_out_of_range_sensor_is_isolated(fa):
 @pytest.mark.parametrize("twin", [False, True], ids=["kernel", "twin"])
 def test_a_persistent_attitude_error_requests_an_abort(fa, twin):
     from flightsw.docking.sequencer import ABORT_REASONS
-    from flightsw.fsw import FlightSoftware
-    from hil.world import nav_sensor_model
+    from hil.config import flight_software
 
-    fsw = FlightSoftware(fa.fsw, fa.chaser, fa.target, fa.orbit_radius_m, nav_sensor_model(fa),
-                         twin=twin)
+    fsw = flight_software(fa, twin=twin)
     fsw.navigation.set_initial(fa.r_CT_H_m, fa.v_CT_H_mps, [1.0, 0, 0, 0], np.zeros(3), 2e4)
     fsw.reset(0)
     f = fsw.fdir

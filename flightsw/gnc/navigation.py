@@ -54,6 +54,13 @@ class NavSensorModel:
     gyro_repeats: bool = False
 
 
+def initial_covariance(p: NavParams) -> np.ndarray:
+    """The filter's initial 12x12 covariance from its 1-sigma hand-over uncertainties:
+    position [m^2], velocity [m^2/s^2], attitude [rad^2], gyro bias [rad^2/s^2]."""
+    return np.diag([p.init_pos_m**2] * 3 + [p.init_vel_mps**2] * 3
+                   + [p.init_att_rad**2] * 3 + [p.init_bias_rps**2] * 3)
+
+
 class Navigation(KernelComponent):
     """EKF component. Inputs: ``imu_in``, ``st_in``, ``lidar_in``, ``thruster_in`` (last
     cycle's on-times). Output: ``nav_out`` (:class:`~flightsw.messages.NavState`).
@@ -102,9 +109,8 @@ class Navigation(KernelComponent):
         P[6:12, 6:12] = np.diag([att_sigma_rad**2] * 3 + [bias_sigma_rps**2] * 3)
 
     def initial_covariance(self) -> np.ndarray:
-        p = self.params
-        return np.diag([p.init_pos_m**2] * 3 + [p.init_vel_mps**2] * 3
-                       + [p.init_att_rad**2] * 3 + [p.init_bias_rps**2] * 3)
+        """The filter's initial covariance (see :func:`initial_covariance`)."""
+        return initial_covariance(self.params)
 
     def _build(self):
         from flightsw.gnc._navigation import NavKernel
