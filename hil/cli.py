@@ -272,7 +272,7 @@ def _cmd_campaign(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     if args.clock:
-        from hil.bench import clock_probe
+        from hil.perf.benchmark import clock_probe
 
         c = clock_probe(seconds=5.0 if args.quick else 20.0)
         if args.json:
@@ -285,7 +285,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                   f"{c['overruns']} ticks missed their period")
         return EXIT_OK
     if args.bus:
-        from hil.bench_bus import run_bus_bench
+        from hil.perf.bus import run_bus_bench
 
         bus = run_bus_bench(quick=args.quick)
         if args.json:
@@ -301,7 +301,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                   f"  round trip: p50 {rt['rtt_p50_ms']:.2f} ms, p99 {rt['rtt_p99_ms']:.2f} ms "
                   f"({rt['answered']}/{rt['pings']} pings)")
         return EXIT_OK
-    from hil.bench import run_bench
+    from hil.perf.benchmark import run_bench
 
     result = run_bench(args.scenario, quick=args.quick)
     if args.json:

@@ -217,7 +217,7 @@ def test_the_benchmark_times_the_loop_that_flies(final_approach):
     """``flightsw bench`` times each component where it runs in the gnc group: with its
     timers in, the loop flies bit for bit as the plain loop does (fault management runs,
     nothing runs twice)."""
-    from hil.bench import COMPONENTS, _timed_loop
+    from hil.perf.benchmark import COMPONENTS, _timed_loop
     from tests.conftest import fly, make_loop
 
     means, timed = _timed_loop(final_approach, 0, False, 2.0, 2.0)
