@@ -57,7 +57,7 @@ class DeviceMissing(RuntimeError):
 
 def shipped_benches() -> dict[str, Path]:
     """Shipped bench names and their files."""
-    d = Path(str(resources.files("hil") / "data" / "benches"))
+    d = Path(str(resources.files("hil.scenario") / "data" / "benches"))
     return {p.stem: p for p in sorted(d.glob("*.toml"))}
 
 

@@ -3,7 +3,7 @@
 A campaign is a set of scenario files, each with its faults (``[[faults]]``) and the
 outcome it must end in (``[expect]``: ``docked``, or ``aborted`` and optionally for which
 ``abort_reason``). Each runs once, in SIL by default (bus and unit faults act through
-their effect on the messages, :func:`hil.faults.sil_equivalent`) or on the emulated
+their effect on the messages, :func:`hil.scenario.faults.sil_equivalent`) or on the emulated
 multi-process bench. A scenario passes when its outcome is the expected one, the abort
 reason (if given) matches, and no safety invariant was broken (:mod:`hil.safety`). On the
 bench an aborted run is flown for 60 s after the abort, and a scenario with a CAN delay or
@@ -23,7 +23,7 @@ from hil.progress import Progress
 
 def shipped_campaign() -> list[Path]:
     """The shipped fault scenarios."""
-    d = Path(str(resources.files("hil") / "data" / "campaign"))
+    d = Path(str(resources.files("hil.scenario") / "data" / "campaign"))
     return sorted(d.glob("*.toml"))
 
 
@@ -31,7 +31,7 @@ def run_one(path: str | Path, *, bench: bool = False,
             show: Progress | None = None) -> dict[str, Any]:
     """Run one campaign scenario; returns its row of the campaign's JSON. ``show``
     displays the flight as it goes."""
-    from hil.config import load_scenario
+    from hil.scenario.config import load_scenario
 
     sc = load_scenario(path)
     if sc.expect is None:

@@ -18,7 +18,7 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_BENCH = 0, 1, 2, 3
 
 
 def _cmd_scenarios(args: argparse.Namespace) -> int:
-    from hil.config import copy_scenario, load_scenario, shipped_scenarios
+    from hil.scenario.config import copy_scenario, load_scenario, shipped_scenarios
 
     if args.copy:
         name, dest = args.copy
@@ -133,7 +133,7 @@ def _human(res, sc) -> str:
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
-    from hil.config import load_scenario
+    from hil.scenario.config import load_scenario
     from hil.sim import run
 
     sc = load_scenario(args.scenario)
@@ -165,8 +165,8 @@ def _error(kind: str, e: Exception, code: int) -> int:
 
 def _cmd_hil(args: argparse.Namespace) -> int:
     from hil.benchfile import DeviceMissing, load_bench, resolve_bench
-    from hil.config import load_scenario
     from hil.hilrun import NodeFailure, run_hil
+    from hil.scenario.config import load_scenario
 
     sc = load_scenario(args.scenario)
     if args.speed is not None and not args.realtime:
@@ -222,7 +222,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from flightnode.deploy import run_flight
     from flightnode.node import handover_from_file
     from hil.benchfile import load_bench
-    from hil.config import a_priori, flight_software, load_scenario
+    from hil.scenario.config import a_priori, flight_software, load_scenario
 
     sc = load_scenario(args.scenario)
     bench = load_bench(args.bench)
@@ -357,8 +357,8 @@ def _mc_human(s: dict) -> str:
 
 
 def _cmd_montecarlo(args: argparse.Namespace) -> int:
-    from hil.config import load_scenario
     from hil.montecarlo import CampaignMismatch, run_montecarlo
+    from hil.scenario.config import load_scenario
 
     if args.runs < 1:
         print("flightsw: error: --runs must be >= 1", file=sys.stderr)
@@ -555,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="flightsw: warning: %(message)s")
     if args.func is not _cmd_run:  # the embedded run handles SIGTERM itself
         signal.signal(signal.SIGTERM, terminate)
-    from hil.config import SEED_MAX
+    from hil.scenario.config import SEED_MAX
 
     if getattr(args, "seed", None) is not None and not 0 <= args.seed <= SEED_MAX:
         print(f"flightsw: error: --seed must be in [0, {SEED_MAX}] (48 bits)", file=sys.stderr)

@@ -40,7 +40,6 @@ from flightsw.constants import G0
 from flightsw.docking.sequencer import ABORT_REASONS, STATES
 from flightsw.executive import request_realtime_priority, restore_scheduling, scheduling
 from hil.benchfile import Bench, load_bench
-from hil.config import Scenario
 from hil.nodes import (
     ACTUATORS,
     EMULATORS,
@@ -53,6 +52,7 @@ from hil.nodes import (
 )
 from hil.progress import Progress
 from hil.safety import SafetyMonitor
+from hil.scenario.config import Scenario
 from hil.shm import SharedTruth
 from hil.sim import TRUTH_COLUMNS, RunResult, classify, plant_events, write_run
 from hil.telemetry import Telemetry

@@ -1,7 +1,7 @@
 """Monte Carlo dispersion campaigns (``flightsw montecarlo``).
 
 A campaign flies one scenario ``runs`` times in SIL lockstep; run ``i`` has the seed
-:func:`hil.dispersions.run_seed` (master seed, ``i``), which draws every dispersion, so
+:func:`hil.scenario.dispersions.run_seed` (master seed, ``i``), which draws every dispersion, so
 any run can be flown again alone from (scenario, master seed, index): :func:`reproduce`,
 or ``flightsw sim SCENARIO --seed SEED``.
 
@@ -33,10 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from hil.config import Scenario, load_scenario
-from hil.dispersions import INITIAL, draw, run_seed
 from hil.docking import IDSS
 from hil.progress import Progress
+from hil.scenario.config import Scenario, load_scenario
+from hil.scenario.dispersions import INITIAL, draw, run_seed
 
 CONTACT = ("closing_speed_mps", "lateral_speed_mps", "lateral_offset_m",
            "pitch_yaw_misalignment_deg", "roll_misalignment_deg", "pitch_yaw_rate_dps",

@@ -163,7 +163,7 @@ def _exit_when_parent_goes(stop: threading.Event) -> None:
 def _setup(args: argparse.Namespace) -> tuple[threading.Event, Any, Any]:
     """What every node starts with: its stop event, the scenario, the shared truth."""
     from flightsw.executive import request_realtime_priority
-    from hil.config import load_scenario
+    from hil.scenario.config import load_scenario
     from hil.shm import SharedTruth
 
     request_realtime_priority(0)  # normal scheduling until a wall-paced run asks for more
@@ -202,7 +202,7 @@ def device_main(args: argparse.Namespace) -> int:
     msg: Any = None
     line: PacedLine | None = None
     emu: Any
-    from hil.dispersions import draw
+    from hil.scenario.dispersions import draw
     from hil.world import gyro_model, lidar_model, star_tracker_model
 
     truth_draw = draw(sc, seed)  # the same draws as the time master's world
@@ -227,7 +227,7 @@ def device_main(args: argparse.Namespace) -> int:
         status, cmd = DockingMechStatus(), DockingMechCmd()
         emu = emulators.DockingMechEmulator(bus, status, cmd)
     # this unit's faults from the scenario: on its samples, its line, its thrusters
-    from hil.faults import sensor_fault, thruster_faults
+    from hil.scenario.faults import sensor_fault, thruster_faults
 
     dt_s = period_ns * 1e-9
     my_faults = [f for f in sc.faults if f.target == kind
@@ -322,7 +322,7 @@ def fsw_main(args: argparse.Namespace) -> int:
     from flightnode.node import FlightNode
     from flightsw.executive import WallClock
     from hil.benchfile import load_bench, with_emulated
-    from hil.config import flight_software
+    from hil.scenario.config import flight_software
     from hil.sim import CAM_COAST_S
 
     stop, sc, truth = _setup(args)

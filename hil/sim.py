@@ -19,9 +19,9 @@ from flightsw.constants import G0
 from flightsw.docking.sequencer import STATES
 from flightsw.executive import SimClock, WallClock
 from flightsw.fsw import FlightSoftware
-from hil.config import Scenario, flight_software
 from hil.progress import Progress
 from hil.safety import SafetyMonitor
+from hil.scenario.config import Scenario, flight_software
 from hil.telemetry import Telemetry
 from hil.world import FlightIO, World
 

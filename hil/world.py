@@ -26,10 +26,10 @@ from flightsw.messages import (
     StarTrackerMsg,
     ThrusterCmd,
 )
-from hil.config import Scenario
-from hil.dispersions import INITIAL, Draw, draw
 from hil.docking import DockingInterface
-from hil.faults import FaultInjector
+from hil.scenario.config import Scenario
+from hil.scenario.dispersions import INITIAL, Draw, draw
+from hil.scenario.faults import FaultInjector
 
 
 def gyro_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: ImuMsg,

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from flightsw.executive import SimClock
-from hil.config import load_scenario
+from hil.scenario.config import load_scenario
 from hil.sim import closed_loop
 
 # marks every process this session starts (tests check that none is left behind)
@@ -31,7 +31,7 @@ def as_designed(sc):
     biases and mass errors would swamp)."""
     import dataclasses
 
-    from hil.dispersions import INITIAL
+    from hil.scenario.dispersions import INITIAL
 
     return dataclasses.replace(sc, dispersions={k: v for k, v in sc.dispersions.items()
                                                 if k in INITIAL})

@@ -155,8 +155,9 @@ def test_the_unit_list_is_declared_once_and_every_table_covers_it():
     from firmware_bridge.units import CAN_UNITS, SERIAL_UNITS, UNITS
     from flightsw.fdir import SENSORS
     from flightsw.messages import DeviceHealth
-    from hil import faults, nodes
-    from hil.config import flight_software, load_scenario
+    from hil import nodes
+    from hil.scenario import faults
+    from hil.scenario.config import flight_software, load_scenario
 
     names = tuple(UNITS)
     assert sorted(CAN_UNITS + SERIAL_UNITS) == sorted(names)

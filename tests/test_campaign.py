@@ -10,8 +10,8 @@ import sys
 import numpy as np
 
 from hil.campaign import shipped_campaign
-from hil.config import load_scenario
-from hil.faults import Fault
+from hil.scenario.config import load_scenario
+from hil.scenario.faults import Fault
 from hil.sim import run
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from flightsw.config import ConfigError
-from hil.config import DATA, copy_scenario, load_scenario
+from hil.scenario.config import DATA, copy_scenario, load_scenario
 
 SCEN = Path(str(DATA / "scenarios" / "nominal.toml"))
 

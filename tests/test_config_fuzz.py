@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from flightsw.config import ConfigError
-from hil.config import DATA, load_scenario
+from hil.scenario.config import DATA, load_scenario
 from hil.sim import run
 
 FILES = {

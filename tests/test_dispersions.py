@@ -10,8 +10,8 @@ import pytest
 
 from flightsw.config import ConfigError, Reader
 from hil._sensors import Rng
-from hil.config import load_scenario
-from hil.dispersions import Dist, draw, read_dispersions, run_seed
+from hil.scenario.config import load_scenario
+from hil.scenario.dispersions import Dist, draw, read_dispersions, run_seed
 
 
 def _read(table):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from flightsw.gnc.allocation import spans_wrench_space
-from hil.config import load_scenario
-from hil.faults import Fault
+from hil.scenario.config import load_scenario
+from hil.scenario.faults import Fault
 from hil.sim import run
 
 
@@ -78,7 +78,7 @@ def test_after_isolation_allocation_never_fires_the_thruster(fa):
 
 
 def test_losing_too_many_thrusters_requests_an_abort(fa):
-    from hil.config import flight_software
+    from hil.scenario.config import flight_software
 
     fsw = flight_software(fa)
     fsw.navigation.set_initial(fa.r_CT_H_m, fa.v_CT_H_mps, [1.0, 0, 0, 0], np.zeros(3), 2e4)
@@ -158,7 +158,7 @@ def test_capture_latch_failure_retreats(fa):
 
 def test_fault_file_errors_are_clear(tmp_path):
     from flightsw.config import ConfigError
-    from hil.config import DATA
+    from hil.scenario.config import DATA
 
     src = (DATA / "scenarios" / "final-approach.toml").read_text()
     for block, key in [
@@ -182,7 +182,7 @@ def test_the_collision_avoidance_manoeuvre_backs_off_without_turning_then_coasts
     speed by 0.2 m/s along the docking axis with no net torque, then nothing fires, and
     the coast stays clear of the station. On the vehicle as designed: with a dispersed
     centre of mass or thrusters an open-loop burn cannot be torque-free."""
-    from hil.dispersions import INITIAL
+    from hil.scenario.dispersions import INITIAL
 
     built_as_designed = {k: v for k, v in fa.dispersions.items() if k in INITIAL}
     r = run(dataclasses.replace(fa, faults=(Fault("sensor", "dropout", "lidar", 60.0),),
@@ -208,7 +208,7 @@ def test_the_collision_avoidance_manoeuvre_backs_off_without_turning_then_coasts
 
 def test_the_escape_burn_uses_no_failed_thruster(fa):
     """CAM-3."""
-    from hil.config import flight_software
+    from hil.scenario.config import flight_software
 
     fsw = flight_software(fa)
     duty, n = fsw.cam.plan()
@@ -247,7 +247,7 @@ def test_an_out_of_range_sensor_is_isolated(fa):
 @pytest.mark.parametrize("twin", [False, True], ids=["kernel", "twin"])
 def test_a_persistent_attitude_error_requests_an_abort(fa, twin):
     from flightsw.docking.sequencer import ABORT_REASONS
-    from hil.config import flight_software
+    from hil.scenario.config import flight_software
 
     fsw = flight_software(fa, twin=twin)
     fsw.navigation.set_initial(fa.r_CT_H_m, fa.v_CT_H_mps, [1.0, 0, 0, 0], np.zeros(3), 2e4)

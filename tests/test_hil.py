@@ -208,7 +208,7 @@ def test_a_paced_run_whose_time_master_dies_ends_every_process():
 
 
 def test_cli_json_has_buses_and_timing(tmp_path):
-    from hil.config import DATA
+    from hil.scenario.config import DATA
 
     src = (DATA / "scenarios" / "final-approach.toml").read_text()
     f = tmp_path / "short.toml"

@@ -71,7 +71,7 @@ def _flags(c, kernel: str) -> float:
 
 def _fuzz(kernel: str, twin: bool) -> dict:
     """Run every case; returns what happened (for the parent to check)."""
-    from hil.config import load_scenario
+    from hil.scenario.config import load_scenario
     from tests.conftest import fly, make_loop
 
     sc = load_scenario("final-approach")
@@ -164,7 +164,7 @@ def test_kernel_and_twin_survive_every_bad_input(kernel):
 
 def _fuzz_plant(twin: bool) -> dict:
     """The plant integrator: on-times and external loads, one element at a time."""
-    from hil.config import load_scenario
+    from hil.scenario.config import load_scenario
     from tests.conftest import fly, make_loop
 
     fsw, world = make_loop(load_scenario("final-approach"), 0, twin=twin)
@@ -206,7 +206,7 @@ def _fuzz_sensors(twin: bool) -> dict:
     """The sensor models: every element of the truth they sample, bad in turn. What they
     publish must stay finite; a truth they cannot measure is no sample (counted) or an
     invalid one."""
-    from hil.config import load_scenario
+    from hil.scenario.config import load_scenario
     from tests.conftest import fly, make_loop
 
     fsw, world = make_loop(load_scenario("final-approach"), 0)

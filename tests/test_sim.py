@@ -57,7 +57,7 @@ def test_human_summary_and_scenarios_listing():
 
 def test_non_docking_outcome_exits_1(tmp_path):
     """A scenario started outside the corridor retreats: outcome aborted, exit code 1."""
-    from hil.config import DATA
+    from hil.scenario.config import DATA
 
     src = (DATA / "scenarios" / "final-approach.toml").read_text()
     root = tmp_path / "scenarios"
@@ -160,7 +160,7 @@ def test_version():
 def test_telemetry_is_lossless_and_csv_on_request(tmp_path):
     """``--out`` keeps every value as flown (float64, bit for bit against the run's own
     record); ``--csv`` adds the same table as text, 9 significant digits."""
-    from hil.config import load_scenario
+    from hil.scenario.config import load_scenario
     from hil.sim import run
 
     sc = load_scenario("final-approach")

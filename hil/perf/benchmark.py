@@ -26,7 +26,7 @@ import numpy as np
 
 from flightsw.executive import SimClock
 from flightsw.fsw import FlightSoftware
-from hil.config import load_scenario
+from hil.scenario.config import load_scenario
 from hil.sim import closed_loop, run
 from hil.world import make_plant
 

@@ -27,10 +27,10 @@ from flightsw.config import (
 from flightsw.fsw import FlightSoftware
 from flightsw.gnc.guidance import approach_attitude
 from flightsw.gnc.navigation import NavSensorModel
-from hil.dispersions import Dist, read_dispersions
-from hil.faults import Fault, read_faults
+from hil.scenario.dispersions import Dist, read_dispersions
+from hil.scenario.faults import Fault, read_faults
 
-DATA = resources.files("hil") / "data"
+DATA = resources.files("hil.scenario") / "data"
 
 SEED_MAX = 2**48 - 1
 """Largest seed a run takes (a Monte Carlo run's seed is 48 bits: :func:`run_seed`); the
@@ -145,7 +145,7 @@ class Scenario:
     """A run: vehicles, sensors, orbit, initial state, dispersions, seed, limits.
 
     ``dispersions`` maps each dispersed quantity to its distribution
-    (:mod:`hil.dispersions`); ``chaser`` and ``sensors`` are the nominal files, which is
+    (:mod:`hil.scenario.dispersions`); ``chaser`` and ``sensors`` are the nominal files, which is
     all the flight software is told.
     """
 
