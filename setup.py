@@ -24,8 +24,8 @@ KERNELS = [
     "flightsw.gnc._control",
     "flightsw.gnc._allocation",
     "flightsw._fdir",
-    "hil._plant",
-    "hil._sensors",
+    "hil.plant._plant",
+    "hil.plant._sensors",
     "hil._record",
 ]
 

@@ -1,7 +1,7 @@
 """hil: the bench around the flight software.
 
-Plant simulation (:mod:`hil._plant`), sensor models (:mod:`hil._sensors`), the docking
-interface and IDSS contact model (:mod:`hil.docking`), scenarios (:mod:`hil.scenario.config`, TOML
-package data under ``hil/scenario/data``), the lockstep SIL runner (:mod:`hil.sim`) and the
-``flightsw`` command line (:mod:`hil.cli`).
+- :mod:`hil.scenario`: what a run is (scenarios, vehicles, sensors, dispersions, fault
+  declarations, the shipped files);
+- :mod:`hil.plant`: the simulated world (plant, sensor models, docking interface, safety);
+- :mod:`hil.sim`: the lockstep SIL runner and the ``flightsw`` command line (:mod:`hil.cli`).
 """

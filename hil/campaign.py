@@ -5,7 +5,7 @@ outcome it must end in (``[expect]``: ``docked``, or ``aborted`` and optionally 
 ``abort_reason``). Each runs once, in SIL by default (bus and unit faults act through
 their effect on the messages, :func:`hil.scenario.faults.sil_equivalent`) or on the emulated
 multi-process bench. A scenario passes when its outcome is the expected one, the abort
-reason (if given) matches, and no safety invariant was broken (:mod:`hil.safety`). On the
+reason (if given) matches, and no safety invariant was broken (:mod:`hil.plant.safety`). On the
 bench an aborted run is flown for 60 s after the abort, and a scenario with a CAN delay or
 a babbling node runs wall-paced at ten times real time (in lockstep they would hold up the
 bench's own frames).

@@ -48,7 +48,7 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
 
 def verdict(res) -> str:
     """What happened in a run, in one sentence a person would say."""
-    from hil.docking import IDSS
+    from hil.plant.docking import IDSS
     ev = res.all_events()
 
     def first(to: tuple[str, ...]) -> dict | None:
@@ -86,7 +86,7 @@ def _last_mode(ev: list[dict]) -> str:
 
 
 def _human(res, sc) -> str:
-    from hil.docking import IDSS
+    from hil.plant.docking import IDSS
 
     lines = [f"scenario {res.scenario} (seed {res.seed}): {res.outcome.upper()}",
              verdict(res)]

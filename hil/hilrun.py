@@ -50,13 +50,13 @@ from hil.nodes import (
     Lockstep,
     connect_virtual_can,
 )
+from hil.plant.safety import SafetyMonitor
+from hil.plant.world import FlightIO, World
 from hil.progress import Progress
-from hil.safety import SafetyMonitor
 from hil.scenario.config import Scenario
 from hil.shm import SharedTruth
 from hil.sim import TRUTH_COLUMNS, RunResult, classify, plant_events, write_run
 from hil.telemetry import Telemetry
-from hil.world import FlightIO, World
 
 log = logging.getLogger(__name__)
 

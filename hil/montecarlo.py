@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from hil.docking import IDSS
+from hil.plant.docking import IDSS
 from hil.progress import Progress
 from hil.scenario.config import Scenario, load_scenario
 from hil.scenario.dispersions import INITIAL, draw, run_seed

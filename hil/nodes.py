@@ -202,8 +202,8 @@ def device_main(args: argparse.Namespace) -> int:
     msg: Any = None
     line: PacedLine | None = None
     emu: Any
+    from hil.plant.world import gyro_model, lidar_model, star_tracker_model
     from hil.scenario.dispersions import draw
-    from hil.world import gyro_model, lidar_model, star_tracker_model
 
     truth_draw = draw(sc, seed)  # the same draws as the time master's world
     if kind == "imu":

@@ -33,10 +33,10 @@ from hil.progress import Progress
 
 
 def _envelope() -> dict[str, Any]:
-    """The IDSS envelope as ``geometry.json`` stores it (``hil.docking.IDSS``)."""
+    """The IDSS envelope as ``geometry.json`` stores it (``hil.plant.docking.IDSS``)."""
     from dataclasses import asdict
 
-    from hil.docking import IDSS
+    from hil.plant.docking import IDSS
 
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(IDSS).items()}
 
@@ -395,7 +395,7 @@ def _run_report(d: Path, out: Path, show: Progress | None = None) -> Path:
     sec: list[str] = []
     c = summ.get("contact")
     if c:
-        from hil.docking import Envelope
+        from hil.plant.docking import Envelope
 
         checks = Envelope(**{k: tuple(v) if isinstance(v, list) else v
                              for k, v in env.items()}).checks(c)

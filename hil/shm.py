@@ -18,7 +18,7 @@ import numpy as np
 LAYOUT = {
     "tick": (0, 1),
     "t_s": (1, 1),
-    "state": (2, 21),  # plant state, see hil._plant
+    "state": (2, 21),  # plant state, see hil.plant._plant
     "mech_status": (23, 6),  # DockingMechStatus buffer, plant side
     "mech_cmd": (29, 3),  # DockingMechCmd buffer, as executed by the mechanism
     "on_times": (32, 64),  # thruster on-times executed by the RCS driver [s]

@@ -19,11 +19,11 @@ from flightsw.constants import G0
 from flightsw.docking.sequencer import STATES
 from flightsw.executive import SimClock, WallClock
 from flightsw.fsw import FlightSoftware
+from hil.plant.safety import SafetyMonitor
+from hil.plant.world import FlightIO, World
 from hil.progress import Progress
-from hil.safety import SafetyMonitor
 from hil.scenario.config import Scenario, flight_software
 from hil.telemetry import Telemetry
-from hil.world import FlightIO, World
 
 CAM_COAST_S = 300.0
 """How long a run goes on after a collision-avoidance manoeuvre [s] (the coast is
@@ -161,7 +161,7 @@ def write_geometry(out: Path, sc: Scenario, mean_motion: float) -> None:
     IDSS envelope, the orbit rate and the thruster names)."""
     from dataclasses import asdict
 
-    from hil.docking import IDSS
+    from hil.plant.docking import IDSS
 
     g = sc.fsw.guidance
     geo = {

@@ -7,8 +7,8 @@ import pytest
 
 from flightsw.attitude import dcm_from_q, q_from_rotvec
 from flightsw.constants import G0, MU_MOON
-from hil._plant import PlantKernel
-from hil.plant_ref import PlantRef
+from hil.plant._plant import PlantKernel
+from hil.plant.plant_ref import PlantRef
 
 R0 = 1837.4e3
 

@@ -194,7 +194,7 @@ def test_the_envelope_check_names_each_quantity_outside_it():
     quantity pushed just past its limit (and NaN) fails exactly that quantity."""
     from dataclasses import asdict
 
-    from hil.docking import IDSS, ContactConditions
+    from hil.plant.docking import IDSS, ContactConditions
 
     inside = {"closing_speed_mps": 0.075, "lateral_speed_mps": 0.0, "lateral_offset_m": 0.0,
               "pitch_yaw_misalignment_deg": 0.0, "roll_misalignment_deg": 0.0,
@@ -236,8 +236,8 @@ def test_the_world_needs_only_the_messages_it_writes_and_reads(nominal):
     """A world built on messages of its own (the bench's time master) samples exactly what
     the same world writes into a flight software's inputs, and hands over the same
     navigation estimate: it needs no flight software."""
+    from hil.plant.world import FlightIO, World
     from hil.sim import closed_loop
-    from hil.world import FlightIO, World
 
     fsw, sil = closed_loop(nominal, 7)
     alone = World(nominal, 7, FlightIO.new())

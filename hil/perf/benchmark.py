@@ -26,9 +26,9 @@ import numpy as np
 
 from flightsw.executive import SimClock
 from flightsw.fsw import FlightSoftware
+from hil.plant.world import make_plant
 from hil.scenario.config import load_scenario
 from hil.sim import closed_loop, run
-from hil.world import make_plant
 
 COMPONENTS = ("navigation", "guidance", "control", "allocation")
 

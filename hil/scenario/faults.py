@@ -250,7 +250,7 @@ def sil_equivalent(f: Fault) -> list[Fault]:
 
 
 class FaultInjector:
-    """Applies a scenario's SIL faults to a :class:`~hil.world.World`.
+    """Applies a scenario's SIL faults to a :class:`~hil.plant.world.World`.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Type stubs for the plant integrator kernel (see hil.plant_ref for the model)."""
+"""Type stubs for the plant integrator kernel (see hil.plant.plant_ref for the model)."""
 
 from collections.abc import Sequence
 

@@ -147,7 +147,7 @@ cdef class Gyro(_Sampler):
     Parameters
     ----------
     plant_state : ndarray (21,)
-        Plant truth vector (see ``hil._plant``).
+        Plant truth vector (see ``hil.plant._plant``).
     omega_out, valid_out, seq_out : ndarray
         Views of the ImuMsg fields to write.
     noise_rps : float

@@ -6,7 +6,7 @@ q_TN[13:17], omega_TN_T[17:20] rad/s, m_C[20] kg. Relative translation uses the 
 equations of relative motion about a circular target orbit of radius r0 (Clohessy-Wiltshire
 is their linear limit). Each thruster fires from the start of the cycle for its commanded
 on-time: the cycle is integrated in RK4 segments split at the thrusters' cut-off times, so
-pulses are modelled as pulses. The readable twin is ``hil.plant_ref``.
+pulses are modelled as pulses. The readable twin is ``hil.plant.plant_ref``.
 """
 import numpy as np
 from libc.math cimport sqrt, fabs, NAN

@@ -26,7 +26,7 @@ from flightsw.messages import (
     StarTrackerMsg,
     ThrusterCmd,
 )
-from hil.docking import DockingInterface
+from hil.plant.docking import DockingInterface
 from hil.scenario.config import Scenario
 from hil.scenario.dispersions import INITIAL, Draw, draw
 from hil.scenario.faults import FaultInjector
@@ -34,9 +34,9 @@ from hil.scenario.faults import FaultInjector
 
 def gyro_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: ImuMsg,
                bias_rps: np.ndarray, seed: int) -> Any:
-    """The run's gyro (``hil._sensors.Gyro``) writing into ``msg``: the sensor file's
+    """The run's gyro (``hil.plant._sensors.Gyro``) writing into ``msg``: the sensor file's
     model with the run's noise factor and constant ``bias_rps`` [rad/s]."""
-    from hil._sensors import Gyro
+    from hil.plant._sensors import Gyro
 
     g, base = sc.sensors.gyro, sc.fsw.base_rate_hz
     return Gyro(state, msg.omega_BN_B, msg.view("valid"), msg.view("seq"),
@@ -47,8 +47,8 @@ def gyro_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: ImuMsg,
 
 def star_tracker_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: StarTrackerMsg,
                        seed: int) -> Any:
-    """The run's star tracker (``hil._sensors.StarTracker``) writing into ``msg``."""
-    from hil._sensors import StarTracker
+    """The run's star tracker (``hil.plant._sensors.StarTracker``) writing into ``msg``."""
+    from hil.plant._sensors import StarTracker
 
     st, base = sc.sensors.star_tracker, sc.fsw.base_rate_hz
     return StarTracker(state, msg.q_BN, msg.view("valid"), msg.view("seq"),
@@ -59,9 +59,9 @@ def star_tracker_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: StarTra
 
 def lidar_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: LidarMsg, seed: int,
                 mean_motion: float) -> Any:
-    """The run's docking lidar (``hil._sensors.Lidar``) writing into ``msg``; its head is
+    """The run's docking lidar (``hil.plant._sensors.Lidar``) writing into ``msg``; its head is
     where it is mounted relative to the run's true centre of mass."""
-    from hil._sensors import Lidar
+    from hil.plant._sensors import Lidar
 
     ls, base, f = sc.sensors.lidar, sc.fsw.base_rate_hz, draw.lidar_noise_factor
     views = (msg.view("range_m"), msg.view("azimuth_rad"), msg.view("elevation_rad"),
@@ -88,8 +88,8 @@ def make_plant(chaser: Vehicle, target: Vehicle, orbit_radius_m: float, *,
                twin: bool = False) -> Any:
     """The plant of ``chaser`` (as built) near ``target`` in a circular orbit of radius
     ``orbit_radius_m`` [m] about the Moon: the Cython kernel, or its numpy twin."""
-    from hil._plant import PlantKernel
-    from hil.plant_ref import PlantRef
+    from hil.plant._plant import PlantKernel
+    from hil.plant.plant_ref import PlantRef
 
     cls = PlantRef if twin else PlantKernel
     return cls(MU_MOON, orbit_radius_m, chaser.inertia_kgm2, target.inertia_kgm2,
@@ -147,7 +147,7 @@ class World:
     """
 
     def __init__(self, sc: Scenario, seed: int, io: FlightIO, *, twin: bool = False):
-        from hil._sensors import Rng
+        from hil.plant._sensors import Rng
 
         self.sc, self.seed, self.io = sc, seed, io
         self.dt = sc.fsw.base_period_ns * 1e-9

@@ -1,4 +1,4 @@
-"""Type stubs for the sensor models (see hil._sensors docstrings)."""
+"""Type stubs for the sensor models (see hil.plant._sensors docstrings)."""
 
 from collections.abc import Sequence
 

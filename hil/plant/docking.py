@@ -85,7 +85,7 @@ def port_relative_state(state: np.ndarray, t_s: float, n: float, chaser: Vehicle
                         target: Vehicle) -> dict[str, np.ndarray]:
     """Relative position, velocity, axes and rates of the chaser port D w.r.t. target port P.
 
-    All vectors in H. ``state`` is the plant state (see ``hil._plant``).
+    All vectors in H. ``state`` is the plant state (see ``hil.plant._plant``).
     """
     r, v = state[0:3], state[3:6]
     q_BN, w_B, q_TN, w_T = state[6:10], state[10:13], state[13:17], state[17:20]
