@@ -26,7 +26,7 @@ KERNELS = [
     "flightsw._fdir",
     "hil.plant._plant",
     "hil.plant._sensors",
-    "hil._record",
+    "hil.sil._record",
 ]
 
 SANITIZE = os.environ.get("FLIGHTSW_SANITIZE") == "1"

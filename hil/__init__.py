@@ -3,5 +3,5 @@
 - :mod:`hil.scenario`: what a run is (scenarios, vehicles, sensors, dispersions, fault
   declarations, the shipped files);
 - :mod:`hil.plant`: the simulated world (plant, sensor models, docking interface, safety);
-- :mod:`hil.sim`: the lockstep SIL runner and the ``flightsw`` command line (:mod:`hil.cli`).
+- :mod:`hil.sil.runner`: the lockstep SIL runner and the ``flightsw`` command line (:mod:`hil.cli`).
 """

@@ -45,7 +45,7 @@ def run_one(path: str | Path, *, bench: bool = False,
         res = run_hil(sc, realtime=paced, speed=10.0, after_abort_s=60.0, progress=show)
         abort_reason = res.extra.get("abort_reason")
     else:
-        from hil.sim import run
+        from hil.sil.runner import run
 
         res = run(sc, progress=show)
         abort_reason = res.fsw.sequencer.abort_reason or None if res.fsw else None

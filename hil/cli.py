@@ -134,7 +134,7 @@ def _human(res, sc) -> str:
 
 def _cmd_sim(args: argparse.Namespace) -> int:
     from hil.scenario.config import load_scenario
-    from hil.sim import run
+    from hil.sil.runner import run
 
     sc = load_scenario(args.scenario)
     with _progress(args, f"sim {sc.name}") as show:

@@ -55,8 +55,8 @@ from hil.plant.world import FlightIO, World
 from hil.progress import Progress
 from hil.scenario.config import Scenario
 from hil.shm import SharedTruth
-from hil.sim import TRUTH_COLUMNS, RunResult, classify, plant_events, write_run
-from hil.telemetry import Telemetry
+from hil.sil.runner import TRUTH_COLUMNS, RunResult, classify, plant_events, write_run
+from hil.sil.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 

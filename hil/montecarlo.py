@@ -56,8 +56,8 @@ class CampaignMismatch(ValueError):
 
 def reproduce(sc: Scenario, master_seed: int, index: int, **kwargs: Any) -> Any:
     """Fly run ``index`` of the campaign with ``master_seed`` again, alone; ``kwargs`` go
-    to :func:`hil.sim.run` (``out_dir=`` to keep its telemetry for a report)."""
-    from hil.sim import run
+    to :func:`hil.sil.runner.run` (``out_dir=`` to keep its telemetry for a report)."""
+    from hil.sil.runner import run
 
     return run(sc, run_seed(master_seed, index), **kwargs)
 

@@ -323,7 +323,7 @@ def fsw_main(args: argparse.Namespace) -> int:
     from flightsw.executive import WallClock
     from hil.benchfile import load_bench, with_emulated
     from hil.scenario.config import flight_software
-    from hil.sim import CAM_COAST_S
+    from hil.sil.runner import CAM_COAST_S
 
     stop, sc, truth = _setup(args)
     bench = with_emulated(load_bench(args.bench), args.emulated.split(",") if args.emulated

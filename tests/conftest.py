@@ -9,7 +9,7 @@ import pytest
 
 from flightsw.executive import SimClock
 from hil.scenario.config import load_scenario
-from hil.sim import closed_loop
+from hil.sil.runner import closed_loop
 
 # marks every process this session starts (tests check that none is left behind)
 os.environ.setdefault("FLIGHTSW_TEST_SESSION", uuid.uuid4().hex)

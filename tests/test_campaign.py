@@ -12,7 +12,7 @@ import numpy as np
 from hil.campaign import shipped_campaign
 from hil.scenario.config import load_scenario
 from hil.scenario.faults import Fault
-from hil.sim import run
+from hil.sil.runner import run
 
 
 def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -117,7 +117,7 @@ def test_cli_reports_configuration_error_with_exit_code_2(tree):
 
 def _flown(path) -> dict:
     """A run's JSON without what the wall clock or the file's location decides."""
-    from hil.sim import run
+    from hil.sil.runner import run
 
     s = run(load_scenario(path)).summary()
     for k in ("wall_time_s", "realtime_factor"):

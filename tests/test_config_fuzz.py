@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from flightsw.config import ConfigError
 from hil.scenario.config import DATA, load_scenario
-from hil.sim import run
+from hil.sil.runner import run
 
 FILES = {
     "scenarios/s.toml": "scenarios/final-approach.toml",

@@ -107,7 +107,7 @@ def test_one_more_dispersion_leaves_the_others_alone(final_approach):
 
 
 def test_the_flight_software_is_not_told(final_approach):
-    from hil.sim import run
+    from hil.sil.runner import run
 
     r = run(final_approach, 5, record=False)
     w, f = r.world, r.fsw

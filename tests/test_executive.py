@@ -81,7 +81,7 @@ def test_wall_paced_run_matches_lockstep(final_approach):
     """Pacing changes when ticks happen, not what happens: the same result as lockstep."""
     import dataclasses
 
-    from hil.sim import run
+    from hil.sil.runner import run
 
     short = dataclasses.replace(final_approach, time_limit_s=1.0)
     a = run(short, 3, record=True)

@@ -11,7 +11,7 @@ import pytest
 from flightsw.gnc.allocation import spans_wrench_space
 from hil.scenario.config import load_scenario
 from hil.scenario.faults import Fault
-from hil.sim import run
+from hil.sil.runner import run
 
 
 @pytest.fixture(scope="module")
@@ -271,7 +271,7 @@ def test_a_noise_free_gyro_is_not_called_frozen(final_approach):
     management must not isolate it for that (it used to abort the approach)."""
     import dataclasses
 
-    from hil.sim import run
+    from hil.sil.runner import run
 
     g = dataclasses.replace(final_approach.sensors.gyro, noise_rps=0.0)
     sc = dataclasses.replace(final_approach,

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from hil.hilrun import run_hil
-from hil.sim import run
+from hil.sil.runner import run
 
 
 def _bench_procs(zombies: bool = True) -> list[tuple[int, int, list[bytes]]]:

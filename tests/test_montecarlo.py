@@ -123,7 +123,7 @@ def test_failed_runs_come_with_the_seeds_that_reproduce_them(tmp_path):
     assert f["abort_reason"] == "sensor_failed" and "sensor_failed" in f["why"]
     assert f["reproduce"] == f"flightsw sim s08-lidar-dropout --seed {f['seed']}"
     from hil.scenario.config import load_scenario
-    from hil.sim import run
+    from hil.sil.runner import run
 
     again = run(load_scenario(path), f["seed"])
     assert again.outcome == "aborted"

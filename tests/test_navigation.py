@@ -97,7 +97,7 @@ def test_reacquisition_recovers_a_confidently_wrong_filter(final_approach, reacq
     import copy
     import dataclasses
 
-    from hil.sim import run
+    from hil.sil.runner import run
 
     fsw = copy.deepcopy(final_approach.fsw)
     fsw.nav.init_pos_m, fsw.nav.init_vel_mps, fsw.nav.init_att_rad = 1.0, 0.01, 0.005

@@ -149,7 +149,7 @@ def test_the_vehicle_runs_out_of_propellant_as_a_real_one_does(final_approach):
     the run says when it happened."""
     import dataclasses
 
-    from hil.sim import run
+    from hil.sil.runner import run
 
     sc = dataclasses.replace(final_approach, time_limit_s=120.0,
                              chaser=dataclasses.replace(final_approach.chaser,

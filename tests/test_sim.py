@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from hil.sim import run
+from hil.sil.runner import run
 
 KEYS = {"scenario", "seed", "outcome", "contact", "delta_v_mps", "propellant_kg", "events",
         "safety_violations", "dispersions",
@@ -161,7 +161,7 @@ def test_telemetry_is_lossless_and_csv_on_request(tmp_path):
     """``--out`` keeps every value as flown (float64, bit for bit against the run's own
     record); ``--csv`` adds the same table as text, 9 significant digits."""
     from hil.scenario.config import load_scenario
-    from hil.sim import run
+    from hil.sil.runner import run
 
     sc = load_scenario("final-approach")
     res = run(sc, 1, out_dir=tmp_path / "a", csv=True)
@@ -237,7 +237,7 @@ def test_the_world_needs_only_the_messages_it_writes_and_reads(nominal):
     the same world writes into a flight software's inputs, and hands over the same
     navigation estimate: it needs no flight software."""
     from hil.plant.world import FlightIO, World
-    from hil.sim import closed_loop
+    from hil.sil.runner import closed_loop
 
     fsw, sil = closed_loop(nominal, 7)
     alone = World(nominal, 7, FlightIO.new())

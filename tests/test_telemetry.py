@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hil._record import BLOCK, Gather
-from hil.telemetry import Telemetry
+from hil.sil._record import BLOCK, Gather
+from hil.sil.telemetry import Telemetry
 
 
 def _fly(tel: Telemetry, sources: list[np.ndarray], n: int, rng, read_every: int = 0):

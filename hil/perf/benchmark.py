@@ -28,7 +28,7 @@ from flightsw.executive import SimClock
 from flightsw.fsw import FlightSoftware
 from hil.plant.world import make_plant
 from hil.scenario.config import load_scenario
-from hil.sim import closed_loop, run
+from hil.sil.runner import closed_loop, run
 
 COMPONENTS = ("navigation", "guidance", "control", "allocation")
 

@@ -1,7 +1,7 @@
 """Per-tick telemetry of a run: named columns gathered every tick from live buffers, kept
 in column-major chunks, written as one ``telemetry.npz``.
 
-Recording costs a few C copies per tick (:class:`hil._record.Gather`) and memory in
+Recording costs a few C copies per tick (:class:`hil.sil._record.Gather`) and memory in
 proportion to the ticks flown (chunks of ``CHUNK`` samples, none copied as the run grows).
 ``telemetry.npz`` holds one float64 array per column (``np.load`` reads it), every value
 exactly as flown, written from the chunks as they are; ``telemetry.csv`` only on request.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hil._record import Gather
+from hil.sil._record import Gather
 
 Source = tuple[str, Sequence[str], np.ndarray]
 """A block of columns: a name prefix, the column names, and the live array they come from

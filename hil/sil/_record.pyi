@@ -1,4 +1,4 @@
-"""Type stubs for the telemetry gatherer (see hil._record docstrings)."""
+"""Type stubs for the telemetry gatherer (see hil.sil._record docstrings)."""
 
 from collections.abc import Sequence
 

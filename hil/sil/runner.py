@@ -23,7 +23,7 @@ from hil.plant.safety import SafetyMonitor
 from hil.plant.world import FlightIO, World
 from hil.progress import Progress
 from hil.scenario.config import Scenario, flight_software
-from hil.telemetry import Telemetry
+from hil.sil.telemetry import Telemetry
 
 CAM_COAST_S = 300.0
 """How long a run goes on after a collision-avoidance manoeuvre [s] (the coast is
