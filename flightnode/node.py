@@ -5,7 +5,7 @@ a bench: one :class:`~firmware_bridge.ports.CanPort` per CAN bus its units are o
 :class:`~firmware_bridge.ports.SerialPort` per serial unit. Each cycle it reads what has
 arrived, publishes unit health to the flight software, runs the executive and sends the
 commands (and a 1 Hz heartbeat). It is the same in every deployment: the lockstep bench
-(:mod:`hil.nodes`), the wall-paced bench, and ``flightsw run`` on an embedded board. It
+(:mod:`hil.bench.nodes`), the wall-paced bench, and ``flightsw run`` on an embedded board. It
 never sees the plant.
 """
 
@@ -40,7 +40,7 @@ class UnitWiring(Protocol):
 
 class Wiring(Protocol):
     """The buses and ports of the flight computer's units (a bench file gives one:
-    :class:`hil.benchfile.Bench`)."""
+    :class:`hil.bench.benchfile.Bench`)."""
 
     @property
     def name(self) -> str: ...
@@ -63,7 +63,7 @@ class FlightNode:
     fsw : FlightSoftware
         Built and given its navigation hand-over; :meth:`open` resets it.
     bench : Wiring
-        Where every unit is (e.g. a resolved :class:`hil.benchfile.Bench`: every unit real
+        Where every unit is (e.g. a resolved :class:`hil.bench.benchfile.Bench`: every unit real
         or emulated, with its bus or port).
     virtual_can_port : int or None
         TCP port of the bench's virtual CAN bus on 127.0.0.1 (needed when a CAN unit is

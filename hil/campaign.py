@@ -38,7 +38,7 @@ def run_one(path: str | Path, *, bench: bool = False,
         raise ConfigError(path, "expect", 'a table with the expected outcome ("docked" or '
                                           '"aborted"): a campaign scenario must say')
     if bench:
-        from hil.hilrun import run_hil
+        from hil.bench.runner import run_hil
 
         # a CAN delay or babbler would hold up the lockstep frames: run those wall-paced
         paced = any(f.layer == "bus" and f.kind in ("delay", "babbling") for f in sc.faults)

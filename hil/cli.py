@@ -164,8 +164,8 @@ def _error(kind: str, e: Exception, code: int) -> int:
 
 
 def _cmd_hil(args: argparse.Namespace) -> int:
-    from hil.benchfile import DeviceMissing, load_bench, resolve_bench
-    from hil.hilrun import NodeFailure, run_hil
+    from hil.bench.benchfile import DeviceMissing, load_bench, resolve_bench
+    from hil.bench.runner import NodeFailure, run_hil
     from hil.scenario.config import load_scenario
 
     sc = load_scenario(args.scenario)
@@ -221,7 +221,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from firmware_bridge.ports import PortError
     from flightnode.deploy import run_flight
     from flightnode.node import handover_from_file
-    from hil.benchfile import load_bench
+    from hil.bench.benchfile import load_bench
     from hil.scenario.config import a_priori, flight_software, load_scenario
 
     sc = load_scenario(args.scenario)

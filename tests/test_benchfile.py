@@ -12,7 +12,7 @@ import pytest
 
 from firmware_bridge.units import UNIT_NAMES as UNITS
 from flightsw.config import ConfigError
-from hil.benchfile import (
+from hil.bench.benchfile import (
     DeviceMissing,
     load_bench,
     resolve_bench,
@@ -31,7 +31,7 @@ def write(tmp_path: Path, text: str) -> Path:
 @pytest.fixture
 def virtual_can():
     """A virtual CAN bus process (socketcand on 127.0.0.1); yields its TCP port."""
-    p = subprocess.Popen([sys.executable, "-m", "hil.canbus", "--port", "0", "--no-timing",
+    p = subprocess.Popen([sys.executable, "-m", "hil.bench.canbus", "--port", "0", "--no-timing",
                           "--exit-on-stdin-eof"], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, text=True)
     line = p.stdout.readline()
@@ -101,7 +101,7 @@ def test_real_units_that_answer_are_found(tmp_path, virtual_can, pty_link):
     import can
 
     from flightsw.messages import ImuMsg, StarTrackerMsg
-    from hil.emulators import ImuEmulator, StarTrackerEmulator
+    from hil.bench.emulators import ImuEmulator, StarTrackerEmulator
 
     master, path = pty_link
     unit_bus = can.Bus(interface="socketcand", host="127.0.0.1", port=virtual_can,
@@ -155,7 +155,7 @@ def test_the_unit_list_is_declared_once_and_every_table_covers_it():
     from firmware_bridge.units import CAN_UNITS, SERIAL_UNITS, UNITS
     from flightsw.fdir import SENSORS
     from flightsw.messages import DeviceHealth
-    from hil import nodes
+    from hil.bench import nodes
     from hil.scenario import faults
     from hil.scenario.config import flight_software, load_scenario
 

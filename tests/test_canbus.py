@@ -15,13 +15,13 @@ import can
 import pytest
 
 from firmware_bridge.can_icd import frame_bits
-from hil.canbus import VirtualCanBus
+from hil.bench.canbus import VirtualCanBus
 
 logging.getLogger("can.interfaces.socketcand.socketcand").setLevel(logging.ERROR)
 
 
 def start_bus(*args):
-    p = subprocess.Popen([sys.executable, "-m", "hil.canbus", "--port", "0",
+    p = subprocess.Popen([sys.executable, "-m", "hil.bench.canbus", "--port", "0",
                           "--exit-on-stdin-eof", *args],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     line = p.stdout.readline()
@@ -219,7 +219,7 @@ def test_the_bus_reads_the_sync_tick_through_the_dbc_and_ignores_a_malformed_one
     import asyncio
 
     from firmware_bridge.can_icd import database
-    from hil.canbus import SYNC_ID, VirtualCanBus
+    from hil.bench.canbus import SYNC_ID, VirtualCanBus
 
     sync = database().get_message_by_name("SYNC")
     assert sync.frame_id == SYNC_ID

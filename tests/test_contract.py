@@ -23,7 +23,7 @@ from firmware_bridge.drivers import (
 )
 from firmware_bridge.ports import SerialPort
 from flightsw.messages import DockingMechCmd, DockingMechStatus, ImuMsg, LidarMsg, StarTrackerMsg
-from hil.emulators import (
+from hil.bench.emulators import (
     DockingMechEmulator,
     ImuEmulator,
     LidarEmulator,

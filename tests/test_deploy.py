@@ -25,7 +25,7 @@ def units(tmp_path):
     """Every unit of a bench, 'real' to the flight software: yields (bench file, emulators)."""
     import can
 
-    from hil.emulators import (
+    from hil.bench.emulators import (
         DockingMechEmulator,
         ImuEmulator,
         LidarEmulator,
@@ -33,7 +33,7 @@ def units(tmp_path):
         StarTrackerEmulator,
     )
 
-    bus_p = subprocess.Popen([sys.executable, "-m", "hil.canbus", "--port", "0",
+    bus_p = subprocess.Popen([sys.executable, "-m", "hil.bench.canbus", "--port", "0",
                               "--exit-on-stdin-eof"], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
     port = int(bus_p.stdout.readline().split()[1])

@@ -208,7 +208,7 @@ def test_missing_devices_are_clear_errors():
 def test_isolating_a_thruster_closes_its_latch_valve_in_the_unit(can_link):
     """RCS_ISOLATE goes out at once when the mask changes (then at 1 Hz), and the unit
     never fires an isolated thruster, whatever it is commanded."""
-    from hil.emulators import RcsEmulator
+    from hil.bench.emulators import RcsEmulator
 
     port, unit = can_link
     cmd = ThrusterCmd()

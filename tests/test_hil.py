@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hil.hilrun import run_hil
+from hil.bench.runner import run_hil
 from hil.sil.runner import run
 
 
 def _bench_procs(zombies: bool = True) -> list[tuple[int, int, list[bytes]]]:
-    """Live bench processes (``hil.nodes``, ``hil.canbus``) this test session started, as
-    (pid, parent pid, argv). Every process the session starts inherits
+    """Live bench processes (``hil.bench.nodes``, ``hil.bench.canbus``) this test session
+    started, as (pid, parent pid, argv). Every process the session starts inherits
     ``FLIGHTSW_TEST_SESSION`` (see conftest), also one orphaned by a dead parent; other
     benches on the machine are not counted. A zombie (ended, not yet reaped) counts unless
     ``zombies`` is False: orphans are reaped by init, not by us."""
@@ -31,7 +31,7 @@ def _bench_procs(zombies: bool = True) -> list[tuple[int, int, list[bytes]]]:
             continue
         try:
             argv = (p / "cmdline").read_bytes().split(b"\0")
-            if b"hil.nodes" not in argv and b"hil.canbus" not in argv:
+            if b"hil.bench.nodes" not in argv and b"hil.bench.canbus" not in argv:
                 continue
             state, ppid = (p / "stat").read_text().rsplit(")", 1)[1].split()[:2]
             if (zombies or state != "Z") and marker in (p / "environ").read_bytes().split(b"\0"):
@@ -159,7 +159,7 @@ def test_a_bench_process_that_fails_is_named_with_its_output(tmp_path):
     site.mkdir()
     (site / "sitecustomize.py").write_text(
         "import sys\n"
-        "if 'hil.nodes' in sys.orig_argv and 'lidar' in sys.orig_argv:\n"
+        "if 'hil.bench.nodes' in sys.orig_argv and 'lidar' in sys.orig_argv:\n"
         "    print('lidar unit: cannot start (planted failure)', file=sys.stderr)\n"
         "    sys.stderr.flush()\n"
         "    import os; os._exit(7)\n")
@@ -277,7 +277,7 @@ def test_wall_paced_bench_docks_on_its_deadlines(final_approach, tmp_path):
 def test_lockstep_needs_every_unit_emulated(final_approach):
     import dataclasses as dc
 
-    from hil.benchfile import load_bench
+    from hil.bench.benchfile import load_bench
 
     b = load_bench()
     devices = dict(b.devices)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from firmware_bridge.ports import SerialPort
-from hil.serial_line import PacedLine
+from hil.bench.serial_line import PacedLine
 
 
 class _Sink:
@@ -50,7 +50,7 @@ def test_a_paced_line_delivers_every_byte_no_faster_than_its_baud_rate(pty_link)
 
 def test_emulated_frames_on_a_paced_line_reach_the_driver_intact(pty_link):
     from flightsw.messages import StarTrackerMsg
-    from hil.emulators import StarTrackerEmulator
+    from hil.bench.emulators import StarTrackerEmulator
 
     master, path = pty_link
     line = PacedLine(master, 115200)

@@ -1,6 +1,6 @@
 """Benchmark of the virtual CAN bus between processes (``flightsw bench --bus``).
 
-Three processes: the bus (``python -m hil.canbus``), a sender, and this process as the
+Three processes: the bus (``python -m hil.bench.canbus``), a sender, and this process as the
 receiver, all on 127.0.0.1 through python-can's stock ``socketcand`` interface.
 
 - Throughput with the timing model off: the sender floods N frames; frames per second as
@@ -70,7 +70,7 @@ def _echo(port: int, n: int, ready: mp.Event) -> None:
 
 class _Bus:
     def __init__(self, *args: str) -> None:
-        self.p = subprocess.Popen([sys.executable, "-m", "hil.canbus", "--port", "0",
+        self.p = subprocess.Popen([sys.executable, "-m", "hil.bench.canbus", "--port", "0",
                                    "--exit-on-stdin-eof", *args],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.p.stdout.readline()

@@ -1,12 +1,12 @@
 """A multi-process HIL run on a bench (``flightsw hil``).
 
-Processes: the virtual CAN bus (:mod:`hil.canbus`), one per emulated unit (IMU, star
-tracker, docking lidar, RCS driver, docking mechanism; :mod:`hil.nodes`), the flight
+Processes: the virtual CAN bus (:mod:`hil.bench.canbus`), one per emulated unit (IMU, star
+tracker, docking lidar, RCS driver, docking mechanism; :mod:`hil.bench.nodes`), the flight
 software with its production bridge (:class:`flightnode.node.FlightNode`), and this one: the
 plant, the docking interface and the time master. Serial units reach the flight software
 through pseudo-terminals (or their real ports); CAN units through the virtual bus (or
 their real bus). Which units are real is the bench file's business
-(:mod:`hil.benchfile`). Every process is ended when the run ends, also on error or Ctrl-C.
+(:mod:`hil.bench.benchfile`). Every process is ended when the run ends, also on error or Ctrl-C.
 
 Two time modes. *Lockstep* (every unit emulated): the time master sends SYNC(k), and the
 emulators, the flight software and the actuators report each step on the bus before the
@@ -39,8 +39,8 @@ from firmware_bridge.units import SERIAL_UNITS
 from flightsw.constants import G0
 from flightsw.docking.sequencer import ABORT_REASONS, STATES
 from flightsw.executive import request_realtime_priority, restore_scheduling, scheduling
-from hil.benchfile import Bench, load_bench
-from hil.nodes import (
+from hil.bench.benchfile import Bench, load_bench
+from hil.bench.nodes import (
     ACTUATORS,
     EMULATORS,
     END_PHASE,
@@ -50,11 +50,11 @@ from hil.nodes import (
     Lockstep,
     connect_virtual_can,
 )
+from hil.bench.shm import SharedTruth
 from hil.plant.safety import SafetyMonitor
 from hil.plant.world import FlightIO, World
 from hil.progress import Progress
 from hil.scenario.config import Scenario
-from hil.shm import SharedTruth
 from hil.sil.runner import TRUTH_COLUMNS, RunResult, classify, plant_events, write_run
 from hil.sil.telemetry import Telemetry
 
@@ -205,7 +205,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
             csv: bool = False) -> RunResult:
     """Fly ``sc`` over a bench: lockstep, or wall-paced with ``realtime``.
 
-    ``bench`` is a resolved bench (:func:`hil.benchfile.resolve_bench`), the shipped
+    ``bench`` is a resolved bench (:func:`hil.bench.benchfile.resolve_bench`), the shipped
     all-emulated one when None; lockstep needs every unit emulated. ``speed`` is mission
     time per wall time in a wall-paced run. Returns the ``flightsw sim`` result plus
     ``buses``, ``timing`` and ``devices`` (see :meth:`RunResult.summary`). ``kill_at`` maps
@@ -277,7 +277,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     try:
         vc = bench.virtual_can
         rules = bus_rules(sc, dt, realtime)
-        bus_args = ["-m", "hil.canbus", "--port", str(vc.port), "--bitrate", str(vc.bitrate),
+        bus_args = ["-m", "hil.bench.canbus", "--port", str(vc.port), "--bitrate", str(vc.bitrate),
                     "--exit-on-stdin-eof", "--seed", str(seed),
                     "--rt-priority", str(BUS_RT_PRIORITY if realtime else 0),
                     *(["--rules", json.dumps(rules)] if rules else [])]
@@ -332,10 +332,10 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                 fds = (ptys[unit][0],)
                 extra = ["--pty-fd", str(ptys[unit][0]),
                          "--baud", str(bench.devices[unit].baudrate)]
-            procs.start(unit, ["-m", "hil.nodes", "device", "--kind", unit, *common, *extra,
+            procs.start(unit, ["-m", "hil.bench.nodes", "device", "--kind", unit, *common, *extra,
                                "--rt-priority", str(DEVICE_RT_PRIORITY if realtime else 0)],
                         pass_fds=fds)
-        procs.start("fsw", ["-m", "hil.nodes", "fsw", *common, "--bench", bench.file,
+        procs.start("fsw", ["-m", "hil.bench.nodes", "fsw", *common, "--bench", bench.file,
                             "--report", report_path,
                             "--emulated", ",".join(emulated), "--speed", repr(speed),
                             "--rt-priority", str(FSW_RT_PRIORITY if realtime else 0),

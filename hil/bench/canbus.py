@@ -19,7 +19,7 @@ Protocol (socketcand, raw mode): server ``< hi >``; client ``< open CHANNEL >``,
 ``< ok >``; client ``< rawmode >``, server ``< ok >``; then client ``< send ID LEN B0 B1 ..
 >`` and server ``< frame ID SEC.USEC DATAHEX >``.
 
-Run it as a process: ``python -m hil.canbus --port 0`` prints ``PORT <n>`` on its first
+Run it as a process: ``python -m hil.bench.canbus --port 0`` prints ``PORT <n>`` on its first
 line of output when it is listening, and stops on SIGINT/SIGTERM (or when its parent's
 stdin closes, with ``--exit-on-stdin-eof``).
 """
@@ -452,7 +452,7 @@ async def _main(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m hil.canbus", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m hil.bench.canbus", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free)")
     p.add_argument("--channel", default="can0")

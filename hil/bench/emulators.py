@@ -10,7 +10,7 @@ pipeline is the one SIL uses.
 
 Transports are passed in: a python-can ``can.Bus`` (any interface) for CAN units, a
 writable file descriptor or anything with ``write(bytes)`` (a pyserial port, or a
-:class:`hil.serial_line.PacedLine` that throttles to the baud rate) for serial units.
+:class:`hil.bench.serial_line.PacedLine` that throttles to the baud rate) for serial units.
 """
 
 from __future__ import annotations

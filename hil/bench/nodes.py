@@ -1,8 +1,8 @@
 """Processes of a multi-process bench: emulated units and the flight-software node.
 
-``python -m hil.nodes device --kind imu ...`` runs one emulated unit: its sensor model (the
+``python -m hil.bench.nodes device --kind imu ...`` runs one emulated unit: its sensor model (the
 same Cython model and seed as SIL) samples the shared truth on every SYNC and its emulator
-puts the sample on the wire. ``python -m hil.nodes fsw ...`` runs the flight software with
+puts the sample on the wire. ``python -m hil.bench.nodes fsw ...`` runs the flight software with
 its production bridge (ports and drivers) against the buses.
 
 Lockstep protocol, tick k (see ``docs/can-icd.md``, LOCKSTEP_DONE):
@@ -163,8 +163,8 @@ def _exit_when_parent_goes(stop: threading.Event) -> None:
 def _setup(args: argparse.Namespace) -> tuple[threading.Event, Any, Any]:
     """What every node starts with: its stop event, the scenario, the shared truth."""
     from flightsw.executive import request_realtime_priority
+    from hil.bench.shm import SharedTruth
     from hil.scenario.config import load_scenario
-    from hil.shm import SharedTruth
 
     request_realtime_priority(0)  # normal scheduling until a wall-paced run asks for more
     stop = threading.Event()
@@ -183,8 +183,8 @@ def device_main(args: argparse.Namespace) -> int:
         LidarMsg,
         StarTrackerMsg,
     )
-    from hil import emulators
-    from hil.serial_line import PacedLine
+    from hil.bench import emulators
+    from hil.bench.serial_line import PacedLine
 
     stop, sc, truth = _setup(args)
     from flightsw.executive import request_realtime_priority
@@ -321,7 +321,7 @@ def fsw_main(args: argparse.Namespace) -> int:
 
     from flightnode.node import FlightNode
     from flightsw.executive import WallClock
-    from hil.benchfile import load_bench, with_emulated
+    from hil.bench.benchfile import load_bench, with_emulated
     from hil.scenario.config import flight_software
     from hil.sil.runner import CAM_COAST_S
 
@@ -502,7 +502,7 @@ def _fsw_lockstep(args: argparse.Namespace, node: Any, ls: Lockstep, vbus: Any, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m hil.nodes")
+    p = argparse.ArgumentParser(prog="python -m hil.bench.nodes")
     sub = p.add_subparsers(dest="role", required=True)
     d = sub.add_parser("device")
     d.add_argument("--kind", choices=EMULATORS, required=True)

@@ -5,7 +5,7 @@ A bench file names every unit the flight software talks to::
     name = "emulated"
     description = "Every unit emulated on this machine"
 
-    [virtual_can]              # the bench's own CAN bus (hil.canbus), for emulated CAN units
+    [virtual_can]              # the bench's own CAN bus (hil.bench.canbus), for emulated CAN units
     bitrate = 1000000          # [bit/s]
     timing = true              # model frame times and arbitration
     port = 0                   # TCP port on 127.0.0.1 (0: any free one)
