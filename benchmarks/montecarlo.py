@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hil.montecarlo import run_montecarlo
+from hil.campaigns.montecarlo import run_montecarlo
 
 
 def _campaign(scenario: str, runs: int, out: Path, workers: int, seed: int) -> dict:

@@ -249,7 +249,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_campaign(args: argparse.Namespace) -> int:
-    from hil.campaign import run_campaign
+    from hil.campaigns.campaign import run_campaign
 
     def progress(row: dict) -> None:
         if not args.json:
@@ -357,7 +357,7 @@ def _mc_human(s: dict) -> str:
 
 
 def _cmd_montecarlo(args: argparse.Namespace) -> int:
-    from hil.montecarlo import CampaignMismatch, run_montecarlo
+    from hil.campaigns.montecarlo import CampaignMismatch, run_montecarlo
     from hil.scenario.config import load_scenario
 
     if args.runs < 1:
@@ -387,7 +387,7 @@ def _cmd_montecarlo(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from hil.report import ReportError, write_report
+    from hil.campaigns.report import ReportError, write_report
 
     try:
         with _progress(args, f"report {args.dir}") as show:

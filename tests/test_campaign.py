@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from hil.campaign import shipped_campaign
+from hil.campaigns.campaign import shipped_campaign
 from hil.scenario.config import load_scenario
 from hil.scenario.faults import Fault
 from hil.sil.runner import run
@@ -112,7 +112,7 @@ def test_one_fault_per_layer_passes_on_the_emulated_bench():
     unit's process), a thruster stuck on (in the RCS unit; isolated over the wire with
     RCS_ISOLATE), CAN frame loss (rules of the virtual bus), a lidar unit crash (its
     process killed)."""
-    from hil.campaign import run_campaign
+    from hil.campaigns.campaign import run_campaign
 
     pick = ("s05-", "s11-", "s16-", "s23-")
     files = [f for f in shipped_campaign() if f.name.startswith(pick)]

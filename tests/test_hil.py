@@ -86,7 +86,7 @@ def test_lockstep_bench_docks_like_sil(final_approach, tmp_path):
     assert fired.shape[1] == 24 and fired.sum() > 1.0
     assert np.array_equal(np.diff(t["truth_mass_kg"]) != 0.0, fired[1:].sum(axis=1) > 0.0)
     # the folder makes a report: truth as the time master saw it
-    from hil.report import write_report
+    from hil.campaigns.report import write_report
 
     page = write_report(tmp_path).read_text()
     for name in ("trajectory_hill", "range_rate", "errors", "thrusters", "propellant_mode"):

@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hil.cli import main
-from hil.montecarlo import (
+from hil.campaigns.montecarlo import (
     CONTACT,
     load_rows,
     reproduce,
@@ -26,6 +25,7 @@ from hil.montecarlo import (
     summarize,
     wilson_interval,
 )
+from hil.cli import main
 
 SAME = [*CONTACT, "outcome", "success", "propellant_kg", "delta_v_mps", "sim_time_s", "seed",
         "fdir_events", "nav_rejected"]
@@ -112,7 +112,7 @@ def test_the_dask_path_gives_the_same_rows(campaign, final_approach, tmp_path):
 
 
 def test_failed_runs_come_with_the_seeds_that_reproduce_them(tmp_path):
-    from hil.campaign import shipped_campaign
+    from hil.campaigns.campaign import shipped_campaign
 
     path = [p for p in shipped_campaign() if p.name.startswith("s08-lidar-dropout")][0]
     s = run_montecarlo(path, 3, tmp_path / "s08", master_seed=2, workers=1, progress=False)
@@ -252,7 +252,7 @@ def test_worker_processes_end(campaign):
 
 
 def test_spearman_against_its_closed_form():
-    from hil.montecarlo import spearman
+    from hil.campaigns.montecarlo import spearman
 
     x = np.arange(5.0)
     assert spearman(x, [2, 1, 4, 3, 5]) == pytest.approx(1 - 6 * 4 / (5 * 24))  # 0.8

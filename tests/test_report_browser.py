@@ -75,7 +75,7 @@ def test_a_run_report_renders_in_chromium(browser, tmp_path):
     run = tmp_path / "run"
     subprocess.run([sys.executable, "-m", "hil.cli", "sim", "final-approach", "--out",
                     str(run)], check=True, capture_output=True, timeout=300)
-    from hil.report import write_report
+    from hil.campaigns.report import write_report
 
     _check_page(browser, write_report(run), tmp_path)
     assert "Approach trajectory" in browser.page_source
@@ -83,8 +83,8 @@ def test_a_run_report_renders_in_chromium(browser, tmp_path):
 
 
 def test_a_monte_carlo_report_renders_in_chromium(browser, tmp_path):
-    from hil.montecarlo import run_montecarlo
-    from hil.report import write_report
+    from hil.campaigns.montecarlo import run_montecarlo
+    from hil.campaigns.report import write_report
 
     run_montecarlo("final-approach", 6, tmp_path / "mc", workers=1, progress=False)
     _check_page(browser, write_report(tmp_path / "mc"), tmp_path)

@@ -207,7 +207,7 @@ def copy_scenario(name_or_path: str, dest: str | Path) -> list[Path]:
     first."""
     import re
 
-    from hil.campaign import shipped_campaign
+    from hil.campaigns.campaign import shipped_campaign
 
     campaign = {p.stem: p for p in shipped_campaign()}
     src = (campaign[name_or_path] if name_or_path in campaign

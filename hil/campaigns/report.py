@@ -469,7 +469,7 @@ def _histogram(ax: Any, v: np.ndarray, st: dict[str, Any], lim: Any, label: str)
 def _mc_report(d: Path, out: Path, show: Progress | None = None) -> Path:
     import matplotlib.pyplot as plt
 
-    from hil.montecarlo import CONTACT, load_rows, summarize
+    from hil.campaigns.montecarlo import CONTACT, load_rows, summarize
 
     man = json.loads((d / "manifest.json").read_text())
     rows = load_rows(d)
