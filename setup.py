@@ -24,6 +24,7 @@ KERNELS = [
     "flightsw.gnc._control",
     "flightsw.gnc._allocation",
     "flightsw._fdir",
+    "hil._rng",
     "hil.plant._plant",
     "hil.plant._sensors",
     "hil.sil._record",

@@ -9,8 +9,7 @@ import sys
 
 import numpy as np
 
-from hil.campaigns.campaign import shipped_campaign
-from hil.scenario.config import load_scenario
+from hil.scenario.config import load_scenario, shipped_campaign
 from hil.scenario.faults import Fault
 from hil.sil.runner import run
 

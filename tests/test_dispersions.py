@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from flightsw.config import ConfigError, Reader
-from hil.plant._sensors import Rng
+from hil._rng import Rng
 from hil.scenario.config import load_scenario
 from hil.scenario.dispersions import Dist, draw, read_dispersions, run_seed
 

@@ -112,7 +112,7 @@ def test_the_dask_path_gives_the_same_rows(campaign, final_approach, tmp_path):
 
 
 def test_failed_runs_come_with_the_seeds_that_reproduce_them(tmp_path):
-    from hil.campaigns.campaign import shipped_campaign
+    from hil.scenario.config import shipped_campaign
 
     path = [p for p in shipped_campaign() if p.name.startswith("s08-lidar-dropout")][0]
     s = run_montecarlo(path, 3, tmp_path / "s08", master_seed=2, workers=1, progress=False)

@@ -39,12 +39,12 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from firmware_bridge.units import CAN_UNITS, SERIAL_UNITS, UNIT_NAMES, UNITS
 from flightsw.config import ConfigError, Reader, load_toml
+from hil.scenario.config import DATA
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class DeviceMissing(RuntimeError):
 
 def shipped_benches() -> dict[str, Path]:
     """Shipped bench names and their files."""
-    d = Path(str(resources.files("hil.scenario") / "data" / "benches"))
+    d = Path(str(DATA / "benches"))
     return {p.stem: p for p in sorted(d.glob("*.toml"))}
 
 

@@ -13,18 +13,12 @@ bench's own frames).
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from flightsw.config import ConfigError
 from hil.progress import Progress
-
-
-def shipped_campaign() -> list[Path]:
-    """The shipped fault scenarios."""
-    d = Path(str(resources.files("hil.scenario") / "data" / "campaign"))
-    return sorted(d.glob("*.toml"))
+from hil.scenario.config import shipped_campaign
 
 
 def run_one(path: str | Path, *, bench: bool = False,

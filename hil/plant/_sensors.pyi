@@ -7,11 +7,6 @@ import numpy.typing as npt
 
 _A = npt.NDArray[np.float64]
 
-class Rng:
-    def __init__(self, seed: int) -> None: ...
-    def normal(self, n: int = 1) -> _A: ...
-    def uniform_array(self, n: int = 1) -> _A: ...
-
 class _Sampler:
     samples: int
     published: int

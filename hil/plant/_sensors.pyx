@@ -3,83 +3,14 @@
 
 Each model samples every ``divider``-th base tick, adds seeded noise (and bias,
 quantisation), and delivers the sample ``latency_ticks`` base ticks later, stamped with its
-sampling time. Random numbers come from xoshiro256** seeded through splitmix64, so a seed
-gives the same samples on every machine; Gaussians by the polar method.
+sampling time. Random numbers come from :class:`hil._rng.Rng`, so a seed gives the same
+samples on every machine.
 """
 import numpy as np
-from libc.math cimport sqrt, log, atan2, asin, floor, cos, isfinite
-from libc.stdint cimport uint64_t
+from libc.math cimport atan2, asin, floor, cos, isfinite
+from hil._rng cimport Rng
 from flightsw._cmath cimport (norm3, matvec, matTvec, qmul, qconj, qnormalize,
                               dcm_from_q, q_from_rotvec, q_hill)
-
-
-cdef inline uint64_t rotl(uint64_t x, int k) noexcept nogil:
-    return (x << k) | (x >> (64 - k))
-
-
-cdef class Rng:
-    """xoshiro256** generator with Gaussian draws (deterministic across platforms)."""
-
-    cdef uint64_t s[4]
-    cdef double spare
-    cdef bint has_spare
-
-    def __init__(self, unsigned long long seed):
-        cdef uint64_t z, x = seed
-        cdef int i
-        for i in range(4):
-            x += 0x9E3779B97F4A7C15ULL
-            z = x
-            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL
-            z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
-            self.s[i] = z ^ (z >> 31)
-        self.has_spare = False
-
-    cdef inline uint64_t next_u64(self) noexcept nogil:
-        cdef uint64_t result = rotl(self.s[1] * 5, 7) * 9
-        cdef uint64_t t = self.s[1] << 17
-        self.s[2] ^= self.s[0]
-        self.s[3] ^= self.s[1]
-        self.s[1] ^= self.s[2]
-        self.s[0] ^= self.s[3]
-        self.s[2] ^= t
-        self.s[3] = rotl(self.s[3], 45)
-        return result
-
-    cdef inline double uniform(self) noexcept nogil:
-        return (self.next_u64() >> 11) * (1.0 / 9007199254740992.0)
-
-    cdef double gauss(self) noexcept nogil:
-        cdef double u, v, s
-        if self.has_spare:
-            self.has_spare = False
-            return self.spare
-        while True:
-            u = 2.0 * self.uniform() - 1.0
-            v = 2.0 * self.uniform() - 1.0
-            s = u * u + v * v
-            if 0.0 < s < 1.0:
-                break
-        s = sqrt(-2.0 * log(s) / s)
-        self.spare = v * s
-        self.has_spare = True
-        return u * s
-
-    def normal(self, int n=1):
-        """``n`` standard normal draws as an array (for set-up, not the loop)."""
-        out = np.empty(n)
-        cdef int i
-        for i in range(n):
-            out[i] = self.gauss()
-        return out
-
-    def uniform_array(self, int n=1):
-        """``n`` draws uniform on [0, 1) as an array (for set-up, not the loop)."""
-        out = np.empty(n)
-        cdef int i
-        for i in range(n):
-            out[i] = self.uniform()
-        return out
 
 
 cdef inline double quantize(double x, double q) noexcept nogil:

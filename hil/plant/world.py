@@ -147,7 +147,7 @@ class World:
     """
 
     def __init__(self, sc: Scenario, seed: int, io: FlightIO, *, twin: bool = False):
-        from hil.plant._sensors import Rng
+        from hil._rng import Rng
 
         self.sc, self.seed, self.io = sc, seed, io
         self.dt = sc.fsw.base_period_ns * 1e-9

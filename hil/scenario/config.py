@@ -45,6 +45,11 @@ def shipped_scenarios() -> dict[str, Path]:
     return {p.stem: p for p in sorted(d.glob("*.toml"))}
 
 
+def shipped_campaign() -> list[Path]:
+    """The shipped fault scenarios (the fault campaign's, in ``data/campaign``)."""
+    return sorted(Path(str(DATA / "campaign")).glob("*.toml"))
+
+
 @dataclass(frozen=True)
 class GyroSpec:
     """Rate gyro: sample rate [Hz], white noise 1-sigma per sample [rad/s], bias 1-sigma
@@ -207,7 +212,6 @@ def copy_scenario(name_or_path: str, dest: str | Path) -> list[Path]:
     first."""
     import re
 
-    from hil.campaigns.campaign import shipped_campaign
 
     campaign = {p.stem: p for p in shipped_campaign()}
     src = (campaign[name_or_path] if name_or_path in campaign

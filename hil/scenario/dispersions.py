@@ -81,7 +81,7 @@ class Dist:
     clip_sigma: float = 0.0
 
     def draw(self, rng: Any, n: int = 1) -> np.ndarray:
-        """``n`` draws of the quantity from ``rng`` (``hil.plant._sensors.Rng``), shape
+        """``n`` draws of the quantity from ``rng`` (``hil._rng.Rng``), shape
         (n, size)."""
         size = self.scale.size
         if self.kind == "uniform":
@@ -210,7 +210,7 @@ def _tilt(d: np.ndarray, angle_rad: float, azimuth_rad: float) -> np.ndarray:
 
 def draw(sc: Any, seed: int) -> Draw:
     """The non-initial-state draws of run ``seed`` of scenario ``sc`` (see module doc)."""
-    from hil.plant._sensors import Rng
+    from hil._rng import Rng
 
     disp: dict[str, Dist] = sc.dispersions
     ch: Vehicle = sc.chaser

@@ -1,0 +1,9 @@
+"""Type stubs for the simulation's random numbers (see hil._rng)."""
+
+import numpy as np
+import numpy.typing as npt
+
+class Rng:
+    def __init__(self, seed: int) -> None: ...
+    def normal(self, n: int = 1) -> npt.NDArray[np.float64]: ...
+    def uniform_array(self, n: int = 1) -> npt.NDArray[np.float64]: ...
