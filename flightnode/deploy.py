@@ -57,7 +57,7 @@ def run_flight(fsw: FlightSoftware, bench: Wiring, handover: Handover, *, speed:
         stopped_by[0] = signal.Signals(signum).name
         stop.set()
 
-    old: dict[int, Any] = {}
+    old: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             old[sig] = signal.signal(sig, on_signal)

@@ -107,7 +107,7 @@ class FlightNode:
         from firmware_bridge.can_icd import database
 
         logging.getLogger("can.interfaces.socketcand.socketcand").setLevel(logging.ERROR)
-        for p in [*self.can_ports.values(), *self.serial_ports.values()]:
+        for p in self._ports():
             p.open()
         self._hb_msg = database().get_message_by_name("HEARTBEAT_FSW")
         self.fsw.reset(0)
@@ -136,17 +136,19 @@ class FlightNode:
         self.cycles += 1
 
     def close(self) -> None:
-        for p in [*self.serial_ports.values(), *self.can_ports.values()]:
+        for p in self._ports()[::-1]:
             try:
                 p.close()
             except Exception as e:  # closing must not hide the run's result
                 log.warning("closing %s: %s", p.name, e)
 
+    def _ports(self) -> list[CanPort | SerialPort]:
+        return [*self.can_ports.values(), *self.serial_ports.values()]
+
     def summary(self) -> dict[str, Any]:
         """Ports, unit health and rate-group telemetry, for the run's JSON."""
         return {
-            "ports": {n: p.stats.as_dict() for n, p in
-                      [*self.can_ports.items(), *self.serial_ports.items()]},
+            "ports": {p.name: p.stats.as_dict() for p in self._ports()},
             "devices": {u: {"mode": self.bench.devices[u].mode,
                             **self.drivers[u].health.as_dict()} for u in UNIT_NAMES},
             "rate_groups": self.fsw.executive.telemetry(),

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from flightsw.component import Ported
+from flightsw.component import Input, Ported
 from flightsw.config import FdirParams, Vehicle
 from flightsw.fdir_ref import (
     F_ATTITUDE,
@@ -53,7 +53,15 @@ from flightsw.fdir_ref import (
     F_WINDOW_QUIET,
     REASONS,
 )
-from flightsw.messages import FdirStatus, ImuMsg, LidarMsg, StarTrackerMsg
+from flightsw.messages import (
+    FdirStatus,
+    GuidanceOut,
+    ImuMsg,
+    LidarMsg,
+    NavState,
+    StarTrackerMsg,
+    ThrusterCmd,
+)
 
 SENSORS = ("imu", "star_tracker", "lidar")
 ABORT_FOR = {"imu": "sensor_failed", "lidar": "sensor_failed"}
@@ -99,7 +107,12 @@ class Fdir(Ported):
         Run the monitors' numpy twin instead of the Cython kernel.
     """
 
-    INPUTS = ("imu_in", "st_in", "lidar_in", "thruster_in", "nav_in", "guidance_in")
+    imu_in = Input(ImuMsg, "rate-gyro samples from the driver or sensor model")
+    st_in = Input(StarTrackerMsg, "star-tracker attitude from the driver or sensor model")
+    lidar_in = Input(LidarMsg, "lidar measurements from the driver or sensor model")
+    thruster_in = Input(ThrusterCmd, "the on-times commanded")
+    nav_in = Input(NavState, "navigation estimate")
+    guidance_in = Input(GuidanceOut, "guidance reference")
 
     def __init__(self, dt: float, chaser: Vehicle, params: FdirParams, gyro_noise_rps: float,
                  allocation: Any, reacquire_attitude: Any = None, *,
@@ -223,10 +236,10 @@ class Fdir(Ported):
             self._st_pending = None
         if st_new:
             self._st_pending = int(nav.n_st)
-        v = self._st_verdicts
-        if len(v) < v.maxlen or sum(v) > v.maxlen - p.consistency_rejected:
+        v, n = self._st_verdicts, p.consistency_samples
+        if len(v) < n or sum(v) > n - p.consistency_rejected:
             return
-        why = f"navigation rejected {v.maxlen - sum(v)} of its last {v.maxlen} samples"
+        why = f"navigation rejected {n - sum(v)} of its last {n} samples"
         v.clear()
         if self._reacquired_at is None or t_s - self._reacquired_at > 60.0:
             self._reacquired_at = t_s

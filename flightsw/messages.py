@@ -11,47 +11,129 @@ that it never loses precision.
 Quaternions are scalar-first ``[w, x, y, z]``, Hamilton product; ``q_BN`` is the attitude
 of frame B relative to frame N, the same rotation as ``dcm_BN`` (``v_B = dcm_BN @ v_N``).
 
-To add a message, subclass :class:`Message` and list its fields in ``FIELDS`` as
-``(name, size, unit, description)``; size 1 makes a scalar.
+To add a message, subclass :class:`Message` and declare its fields in order, each with
+its unit and a description: ``name = Scalar(unit, description)`` or ``name = Vector(size,
+unit, description)``. The declarations are what the type checker sees (a scalar reads as
+``float``, a vector as a float64 array) and what ``FIELDS`` lists for telemetry, the
+dictionary and the tests.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, overload
 
 import numpy as np
+import numpy.typing as npt
 
 MAX_THRUSTERS = 64
 """Largest thruster count a :class:`ThrusterCmd` can carry."""
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class Scalar:
+    """A scalar field of a message: reads as a Python ``float``, written by assignment.
+
+    Parameters
+    ----------
+    unit : str
+        Its SI unit (``"-"`` for none).
+    description : str
+        What it is.
+    """
+
+    size = 1
+
+    def __init__(self, unit: str, description: str) -> None:
+        self.unit, self.description = unit, description
+        self.name, self.index = "", -1
+        self.__doc__ = f"{description} [{unit}]"
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Scalar: ...
+    @overload
+    def __get__(self, obj: Message, owner: type | None = None) -> float: ...
+    def __get__(self, obj: Message | None, owner: type | None = None) -> Scalar | float:
+        if obj is None:
+            return self
+        return float(obj.buf[self.index])
+
+    def __set__(self, obj: Message, value: float) -> None:
+        obj.buf[self.index] = value
+
+
+class Vector:
+    """An array field of a message: a writable float64 view into the message's buffer,
+    written in place (``msg.r_CT_H[:] = ...``), never rebound.
+
+    Parameters
+    ----------
+    size : int
+        Number of elements.
+    unit : str
+        Its SI unit (``"-"`` for none).
+    description : str
+        What it is.
+    """
+
+    def __init__(self, size: int, unit: str, description: str) -> None:
+        if size < 2:
+            raise ValueError(f"a vector field has 2 or more elements (use Scalar), got {size}")
+        self.size, self.unit, self.description = size, unit, description
+        self.name = ""
+        self.__doc__ = f"{description} [{unit}]"
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Vector: ...
+    @overload
+    def __get__(self, obj: Message, owner: type | None = None) -> FloatArray: ...
+    def __get__(self, obj: Message | None, owner: type | None = None) -> Vector | FloatArray:
+        # each message keeps its views in its instance dict, so this is reached only for
+        # the class attribute
+        if obj is None:
+            return self
+        return obj.buf[obj._slices[self.name]]
 
 
 class Message:
     """Base of all messages: one float64 buffer, named views into it."""
 
     FIELDS: ClassVar[tuple[tuple[str, int, str, str], ...]] = ()
-    _slices: ClassVar[dict[str, slice]]
+    """``(name, size, unit, description)`` of every field, in buffer order (from the
+    declarations)."""
+    size: ClassVar[int] = 0
+    """Length of the buffer [float64 elements]."""
+    _slices: ClassVar[dict[str, slice]] = {}
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
+        fields: list[tuple[str, int, str, str]] = []
         slices: dict[str, slice] = {}
         offset = 0
-        for name, size, unit, desc in cls.FIELDS:
-            slices[name] = slice(offset, offset + size)
-            offset += size
-            if size == 1:
-                setattr(cls, name, _scalar_property(name, unit, desc, offset - 1))
-        cls._slices = slices
-        cls.size = offset  # type: ignore[attr-defined]
+        for name, f in vars(cls).items():
+            if isinstance(f, Scalar | Vector):
+                slices[name] = slice(offset, offset + f.size)
+                if isinstance(f, Scalar):
+                    f.index = offset
+                fields.append((name, f.size, f.unit, f.description))
+                offset += f.size
+        cls.FIELDS, cls._slices, cls.size = tuple(fields), slices, offset
 
     def __init__(self) -> None:
         self.t_ns: int = 0
-        self.buf = np.zeros(type(self).size, dtype=np.float64)  # type: ignore[attr-defined]
+        self.buf: FloatArray = np.zeros(type(self).size, dtype=np.float64)
         for name, size, _unit, _desc in self.FIELDS:
             if size > 1:
                 # instance attribute: a writable view into the buffer
                 self.__dict__[name] = self.buf[self._slices[name]]
 
-    def view(self, name: str) -> np.ndarray:
+    def view(self, name: str) -> FloatArray:
         """Writable view of field ``name`` (length 1 for a scalar), for kernel binding."""
         return self.buf[self._slices[name]]
 
@@ -79,16 +161,6 @@ class Message:
         return f"{type(self).__name__}({self.as_dict()})"
 
 
-def _scalar_property(name: str, unit: str, desc: str, index: int) -> property:
-    def get(self: Message) -> float:
-        return float(self.buf[index])
-
-    def set_(self: Message, value: float) -> None:
-        self.buf[index] = value
-
-    return property(get, set_, doc=f"{desc} [{unit}]")
-
-
 class ImuMsg(Message):
     """Rate-gyro sample of the chaser (IMU).
 
@@ -96,11 +168,9 @@ class ImuMsg(Message):
     ``valid`` 1 when the sample is good [-]; ``seq`` sample counter [-].
     """
 
-    FIELDS = (
-        ("omega_BN_B", 3, "rad/s", "measured angular rate of B relative to N, in B"),
-        ("valid", 1, "-", "1.0 when the sample is good"),
-        ("seq", 1, "-", "sample counter"),
-    )
+    omega_BN_B = Vector(3, "rad/s", "measured angular rate of B relative to N, in B")
+    valid = Scalar("-", "1.0 when the sample is good")
+    seq = Scalar("-", "sample counter")
 
 
 class StarTrackerMsg(Message):
@@ -110,11 +180,9 @@ class StarTrackerMsg(Message):
     ``valid`` [-]; ``seq`` [-].
     """
 
-    FIELDS = (
-        ("q_BN", 4, "-", "measured attitude quaternion of B relative to N, [w,x,y,z]"),
-        ("valid", 1, "-", "1.0 when the solution is good"),
-        ("seq", 1, "-", "solution counter"),
-    )
+    q_BN = Vector(4, "-", "measured attitude quaternion of B relative to N, [w,x,y,z]")
+    valid = Scalar("-", "1.0 when the solution is good")
+    seq = Scalar("-", "solution counter")
 
 
 class LidarMsg(Message):
@@ -127,16 +195,14 @@ class LidarMsg(Message):
     T relative to B [-], ``pose_valid`` [-]; ``seq`` [-].
     """
 
-    FIELDS = (
-        ("range_m", 1, "m", "range from lidar head to the port target"),
-        ("azimuth_rad", 1, "rad", "azimuth of the port target, atan2(y, x) in B"),
-        ("elevation_rad", 1, "rad", "elevation of the port target, asin(z / range) in B"),
-        ("valid", 1, "-", "1.0 when range/azimuth/elevation are good"),
-        ("r_PL_B", 3, "m", "pose solution: position of port P relative to lidar L, in B"),
-        ("q_TB", 4, "-", "pose solution: attitude of target T relative to B, [w,x,y,z]"),
-        ("pose_valid", 1, "-", "1.0 when the pose solution is good"),
-        ("seq", 1, "-", "measurement counter"),
-    )
+    range_m = Scalar("m", "range from lidar head to the port target")
+    azimuth_rad = Scalar("rad", "azimuth of the port target, atan2(y, x) in B")
+    elevation_rad = Scalar("rad", "elevation of the port target, asin(z / range) in B")
+    valid = Scalar("-", "1.0 when range/azimuth/elevation are good")
+    r_PL_B = Vector(3, "m", "pose solution: position of port P relative to lidar L, in B")
+    q_TB = Vector(4, "-", "pose solution: attitude of target T relative to B, [w,x,y,z]")
+    pose_valid = Scalar("-", "1.0 when the pose solution is good")
+    seq = Scalar("-", "measurement counter")
 
 
 class NavState(Message):
@@ -152,25 +218,23 @@ class NavState(Message):
     refused as not finite or out of their physical range [-].
     """
 
-    FIELDS = (
-        ("r_CT_H", 3, "m", "position of C relative to T, in H"),
-        ("v_CT_H", 3, "m/s", "velocity of C relative to T as seen in H, in H"),
-        ("q_BN", 4, "-", "attitude of B relative to N, [w,x,y,z]"),
-        ("omega_BN_B", 3, "rad/s", "bias-corrected angular rate of B relative to N, in B"),
-        ("bias_B", 3, "rad/s", "estimated gyro bias, in B"),
-        ("sigma_r_m", 1, "m", "RSS 1-sigma of position"),
-        ("sigma_v_mps", 1, "m/s", "RSS 1-sigma of velocity"),
-        ("sigma_att_rad", 1, "rad", "RSS 1-sigma of attitude"),
-        ("mass_kg", 1, "kg", "estimated chaser mass"),
-        ("n_lidar", 1, "-", "accepted lidar range/azimuth/elevation updates"),
-        ("n_pose", 1, "-", "accepted lidar pose updates"),
-        ("n_st", 1, "-", "accepted star-tracker updates"),
-        ("n_rejected", 1, "-", "measurements rejected by the innovation gate"),
-        ("n_reacquire", 1, "-", "re-acquisitions: position/velocity covariance re-inflated "
-                                "after the lidar was rejected too many times in a row"),
-        ("n_invalid", 1, "-", "samples refused before use (not finite or outside their "
-                              "physical range) and steps undone for a non-finite result"),
-    )
+    r_CT_H = Vector(3, "m", "position of C relative to T, in H")
+    v_CT_H = Vector(3, "m/s", "velocity of C relative to T as seen in H, in H")
+    q_BN = Vector(4, "-", "attitude of B relative to N, [w,x,y,z]")
+    omega_BN_B = Vector(3, "rad/s", "bias-corrected angular rate of B relative to N, in B")
+    bias_B = Vector(3, "rad/s", "estimated gyro bias, in B")
+    sigma_r_m = Scalar("m", "RSS 1-sigma of position")
+    sigma_v_mps = Scalar("m/s", "RSS 1-sigma of velocity")
+    sigma_att_rad = Scalar("rad", "RSS 1-sigma of attitude")
+    mass_kg = Scalar("kg", "estimated chaser mass")
+    n_lidar = Scalar("-", "accepted lidar range/azimuth/elevation updates")
+    n_pose = Scalar("-", "accepted lidar pose updates")
+    n_st = Scalar("-", "accepted star-tracker updates")
+    n_rejected = Scalar("-", "measurements rejected by the innovation gate")
+    n_reacquire = Scalar("-", "re-acquisitions: position/velocity covariance re-inflated after the"
+                              " lidar was rejected too many times in a row")
+    n_invalid = Scalar("-", "samples refused before use (not finite or outside their physical "
+                            "range) and steps undone for a non-finite result")
 
 
 class GuidanceCmd(Message):
@@ -181,11 +245,9 @@ class GuidanceCmd(Message):
     at through contact in final approach [m/s].
     """
 
-    FIELDS = (
-        ("mode", 1, "-", "0 free drift, 1 hold, 2 approach, 3 final approach, 4 retreat"),
-        ("rho_goal_m", 1, "m", "range along the docking axis to fly to"),
-        ("v_contact_mps", 1, "m/s", "closing speed through contact"),
-    )
+    mode = Scalar("-", "0 free drift, 1 hold, 2 approach, 3 final approach, 4 retreat")
+    rho_goal_m = Scalar("m", "range along the docking axis to fly to")
+    v_contact_mps = Scalar("m/s", "closing speed through contact")
 
 
 GUIDANCE_MODES = {"free_drift": 0, "hold": 1, "approach": 2, "final": 3, "retreat": 4}
@@ -205,23 +267,21 @@ class GuidanceOut(Message):
     [-]; ``n_invalid`` cycles refused for bad inputs [-].
     """
 
-    FIELDS = (
-        ("r_ref_H", 3, "m", "reference position of C relative to T, in H"),
-        ("v_ref_H", 3, "m/s", "reference velocity of C relative to T, in H"),
-        ("a_ref_H", 3, "m/s^2", "reference acceleration of C relative to T, in H"),
-        ("q_ref_BN", 4, "-", "reference attitude of B relative to N, [w,x,y,z]"),
-        ("omega_ref_B", 3, "rad/s", "reference rate of B relative to N, in B"),
-        ("rho_ref_m", 1, "m", "reference range along the docking axis"),
-        ("rho_m", 1, "m", "estimated range along the docking axis"),
-        ("closing_speed_mps", 1, "m/s", "estimated closing speed along the axis"),
-        ("lateral_m", 1, "m", "estimated lateral offset of the chaser port from the axis"),
-        ("corridor_ok", 1, "-", "1.0 inside the approach cone"),
-        ("speed_ok", 1, "-", "1.0 when closing speed is within its limit for the range"),
-        ("settled", 1, "-", "1.0 when position and velocity errors are within hold limits"),
-        ("thrust_enable", 1, "-", "1.0 when control may fire thrusters"),
-        ("n_invalid", 1, "-", "cycles refused for inputs not finite or out of bounds "
-                              "(reference held, thrust disabled)"),
-    )
+    r_ref_H = Vector(3, "m", "reference position of C relative to T, in H")
+    v_ref_H = Vector(3, "m/s", "reference velocity of C relative to T, in H")
+    a_ref_H = Vector(3, "m/s^2", "reference acceleration of C relative to T, in H")
+    q_ref_BN = Vector(4, "-", "reference attitude of B relative to N, [w,x,y,z]")
+    omega_ref_B = Vector(3, "rad/s", "reference rate of B relative to N, in B")
+    rho_ref_m = Scalar("m", "reference range along the docking axis")
+    rho_m = Scalar("m", "estimated range along the docking axis")
+    closing_speed_mps = Scalar("m/s", "estimated closing speed along the axis")
+    lateral_m = Scalar("m", "estimated lateral offset of the chaser port from the axis")
+    corridor_ok = Scalar("-", "1.0 inside the approach cone")
+    speed_ok = Scalar("-", "1.0 when closing speed is within its limit for the range")
+    settled = Scalar("-", "1.0 when position and velocity errors are within hold limits")
+    thrust_enable = Scalar("-", "1.0 when control may fire thrusters")
+    n_invalid = Scalar("-", "cycles refused for inputs not finite or out of bounds (reference "
+                            "held, thrust disabled)")
 
 
 class ControlCmd(Message):
@@ -231,12 +291,10 @@ class ControlCmd(Message):
     ``n_invalid`` cycles refused for bad inputs or a non-finite result [-].
     """
 
-    FIELDS = (
-        ("F_B", 3, "N", "commanded force on the chaser, in B"),
-        ("L_B", 3, "N m", "commanded torque about the chaser centre of mass, in B"),
-        ("n_invalid", 1, "-", "cycles with inputs not finite or out of bounds, or a "
-                              "non-finite result: no force, no torque"),
-    )
+    F_B = Vector(3, "N", "commanded force on the chaser, in B")
+    L_B = Vector(3, "N m", "commanded torque about the chaser centre of mass, in B")
+    n_invalid = Scalar("-", "cycles with inputs not finite or out of bounds, or a non-finite "
+                            "result: no force, no torque")
 
 
 class ThrusterCmd(Message):
@@ -248,15 +306,13 @@ class ThrusterCmd(Message):
     [-].
     """
 
-    FIELDS = (
-        ("t_on_s", MAX_THRUSTERS, "s", "on-time of each thruster this cycle"),
-        ("n", 1, "-", "number of thrusters in use"),
-        ("dt_s", 1, "s", "control-cycle length"),
-        ("isolated", MAX_THRUSTERS, "-", "1.0: the thruster's latch valve is closed "
-                                         "(isolated after a failure)"),
-        ("n_invalid", 1, "-", "force/torque requests refused (not finite) or clamped "
-                              "(far beyond what the thrusters can give)"),
-    )
+    t_on_s = Vector(MAX_THRUSTERS, "s", "on-time of each thruster this cycle")
+    n = Scalar("-", "number of thrusters in use")
+    dt_s = Scalar("s", "control-cycle length")
+    isolated = Vector(MAX_THRUSTERS, "-", "1.0: the thruster's latch valve is closed (isolated "
+                                          "after a failure)")
+    n_invalid = Scalar("-", "force/torque requests refused (not finite) or clamped (far beyond "
+                            "what the thrusters can give)")
 
 
 class DockingMechStatus(Message):
@@ -267,14 +323,12 @@ class DockingMechStatus(Message):
     ``hard_capture`` structural hooks closed [-]; ``ring_extension_m`` [m].
     """
 
-    FIELDS = (
-        ("contact", 1, "-", "1.0 once ring contact is sensed"),
-        ("soft_capture", 1, "-", "1.0 when the capture latches are closed"),
-        ("attenuated", 1, "-", "1.0 when relative motion has been damped out"),
-        ("retracted", 1, "-", "1.0 when the capture ring is retracted"),
-        ("hard_capture", 1, "-", "1.0 when the structural hooks are closed"),
-        ("ring_extension_m", 1, "m", "capture-ring extension"),
-    )
+    contact = Scalar("-", "1.0 once ring contact is sensed")
+    soft_capture = Scalar("-", "1.0 when the capture latches are closed")
+    attenuated = Scalar("-", "1.0 when relative motion has been damped out")
+    retracted = Scalar("-", "1.0 when the capture ring is retracted")
+    hard_capture = Scalar("-", "1.0 when the structural hooks are closed")
+    ring_extension_m = Scalar("m", "capture-ring extension")
 
 
 class DockingMechCmd(Message):
@@ -284,11 +338,9 @@ class DockingMechCmd(Message):
     ``close_hooks`` drive the structural hooks closed [-].
     """
 
-    FIELDS = (
-        ("arm", 1, "-", "1.0 to arm the capture latches"),
-        ("retract", 1, "-", "1.0 to retract the capture ring"),
-        ("close_hooks", 1, "-", "1.0 to close the structural hooks"),
-    )
+    arm = Scalar("-", "1.0 to arm the capture latches")
+    retract = Scalar("-", "1.0 to retract the capture ring")
+    close_hooks = Scalar("-", "1.0 to close the structural hooks")
 
 
 class ModeMsg(Message):
@@ -299,11 +351,9 @@ class ModeMsg(Message):
     :data:`flightsw.docking.sequencer.ABORT_REASONS` (0 none) [-].
     """
 
-    FIELDS = (
-        ("state", 1, "-", "sequencer state index"),
-        ("hold_index", 1, "-", "current or last hold point index"),
-        ("abort_reason", 1, "-", "abort reason index, 0 for none"),
-    )
+    state = Scalar("-", "sequencer state index")
+    hold_index = Scalar("-", "current or last hold point index")
+    abort_reason = Scalar("-", "abort reason index, 0 for none")
 
 
 class DeviceHealth(Message):
@@ -313,13 +363,11 @@ class DeviceHealth(Message):
     that unit's driver has it stale (no good data for three of its periods) [-].
     """
 
-    FIELDS = (
-        ("imu", 1, "-", "1.0 while the IMU is stale"),
-        ("star_tracker", 1, "-", "1.0 while the star tracker is stale"),
-        ("lidar", 1, "-", "1.0 while the docking lidar is stale"),
-        ("rcs", 1, "-", "1.0 while the RCS driver is stale"),
-        ("docking_mechanism", 1, "-", "1.0 while the docking-mechanism controller is stale"),
-    )
+    imu = Scalar("-", "1.0 while the IMU is stale")
+    star_tracker = Scalar("-", "1.0 while the star tracker is stale")
+    lidar = Scalar("-", "1.0 while the docking lidar is stale")
+    rcs = Scalar("-", "1.0 while the RCS driver is stale")
+    docking_mechanism = Scalar("-", "1.0 while the docking-mechanism controller is stale")
 
 
 DEVICES_REQUIRED = ("imu", "lidar", "rcs", "docking_mechanism")
@@ -337,17 +385,13 @@ class FdirStatus(Message):
     [-]; ``hold_request`` 1.0 while a recovery settles (no GO at a hold point) [-].
     """
 
-    FIELDS = (
-        ("imu_failed", 1, "-", "1.0 once the IMU is isolated"),
-        ("st_failed", 1, "-", "1.0 once the star tracker is isolated"),
-        ("lidar_failed", 1, "-", "1.0 once the docking lidar is isolated"),
-        ("thrusters_failed", 1, "-", "number of thrusters isolated"),
-        ("abort_request", 1, "-", "abort reason index requested of the sequencer, 0 none"),
-        ("n_events", 1, "-", "fault-management decisions so far"),
-        ("hold_request", 1, "-", "1.0 while a recovery settles: no GO at a hold point"),
-    )
-"""Units without which an approach is aborted (the star tracker has a fallback: the lidar
-pose and the gyro carry the attitude)."""
+    imu_failed = Scalar("-", "1.0 once the IMU is isolated")
+    st_failed = Scalar("-", "1.0 once the star tracker is isolated")
+    lidar_failed = Scalar("-", "1.0 once the docking lidar is isolated")
+    thrusters_failed = Scalar("-", "number of thrusters isolated")
+    abort_request = Scalar("-", "abort reason index requested of the sequencer, 0 none")
+    n_events = Scalar("-", "fault-management decisions so far")
+    hold_request = Scalar("-", "1.0 while a recovery settles: no GO at a hold point")
 
 
 class RateGroupTlm(Message):
@@ -358,10 +402,8 @@ class RateGroupTlm(Message):
     group period [-].
     """
 
-    FIELDS = (
-        ("cycles", 1, "-", "number of runs"),
-        ("exec_last_ns", 1, "ns", "execution time of the last run"),
-        ("exec_max_ns", 1, "ns", "largest execution time"),
-        ("exec_mean_ns", 1, "ns", "mean execution time"),
-        ("slips", 1, "-", "runs that overran the group period"),
-    )
+    cycles = Scalar("-", "number of runs")
+    exec_last_ns = Scalar("ns", "execution time of the last run")
+    exec_max_ns = Scalar("ns", "largest execution time")
+    exec_mean_ns = Scalar("ns", "mean execution time")
+    slips = Scalar("-", "runs that overran the group period")

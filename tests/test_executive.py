@@ -98,6 +98,24 @@ def test_reset_fails_loudly_on_unconnected_input(nominal):
         a.connect(nav_in=None)
 
 
+def test_an_input_takes_only_its_declared_message_type(nominal):
+    """Ports are declared with the message they take: a wrong one is refused at wiring
+    (naming both types), an unconnected one cannot be read, and a connected one is the
+    very message it was given."""
+    from flightsw.messages import ControlCmd, NavState
+
+    a = Allocation(0.02, nominal.chaser)
+    assert Allocation.INPUTS == ("control_in",)
+    with pytest.raises(WiringError, match="control_in.*not connected"):
+        _ = a.control_in
+    with pytest.raises(WiringError, match="takes a ControlCmd, got NavState"):
+        a.connect(control_in=NavState())
+    cmd = ControlCmd()
+    a.connect(control_in=cmd)
+    assert a.control_in is cmd
+    a.reset(0)
+
+
 def test_period_mismatch_and_bad_divider():
     ex = Executive(10, [RateGroup("g", 1, [])])
     with pytest.raises(ValueError):

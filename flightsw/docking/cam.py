@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from flightsw.component import Ported
+from flightsw.component import Input, Ported
 from flightsw.config import Vehicle
+from flightsw.messages import ModeMsg, ThrusterCmd
 
 
 class CollisionAvoidance(Ported):
@@ -43,7 +44,8 @@ class CollisionAvoidance(Ported):
         Its ``disabled`` set: thrusters not to use.
     """
 
-    INPUTS = ("mode_in", "thruster_out")
+    mode_in = Input(ModeMsg, "the sequencer's state")
+    thruster_out = Input(ThrusterCmd, "the thruster command it overrides during the escape")
 
     def __init__(self, dt: float, chaser: Vehicle, allocation: Any, dv_mps: float = 0.2):
         from flightsw.docking.sequencer import STATES
@@ -72,8 +74,8 @@ class CollisionAvoidance(Ported):
         axis = np.asarray(self.chaser.docking_axis, float)
         F = float(np.linalg.norm(A[:3], axis=0).sum())  # more than all can give: the
         w = np.concatenate((-axis * F, np.zeros(3)))     # solution is scaled to full on
-        s = np.array([1.0] * 3 + [1.0 / max(1e-9, np.linalg.norm(
-            self.chaser.docking_port_m))] * 3)
+        arm = float(np.linalg.norm(self.chaser.docking_port_m))
+        s = np.array([1.0] * 3 + [1.0 / max(1e-9, arm)] * 3)
         u = nnls(s[:, None] * A, s * w)
         if u.max() <= 0.0:
             return np.zeros(A.shape[1]), 0

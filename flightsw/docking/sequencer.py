@@ -23,13 +23,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flightsw.component import Ported
+from flightsw.component import Input, Ported
 from flightsw.config import GuidanceParams
 from flightsw.messages import (
     DEVICES_REQUIRED,
     GUIDANCE_MODES,
+    DeviceHealth,
     DockingMechCmd,
+    DockingMechStatus,
+    FdirStatus,
     GuidanceCmd,
+    GuidanceOut,
     ModeMsg,
 )
 
@@ -82,7 +86,10 @@ class Sequencer(Ported):
         Time allowed from contact to soft capture [s].
     """
 
-    INPUTS = ("guidance_in", "mech_in", "health_in", "fdir_in")
+    guidance_in = Input(GuidanceOut, "guidance's corridor and hold monitors")
+    mech_in = Input(DockingMechStatus, "the docking mechanism's status")
+    health_in = Input(DeviceHealth, "the units' link health")
+    fdir_in = Input(FdirStatus, "fault management's abort and hold requests")
 
     def __init__(self, params: GuidanceParams, period_s: float,
                  capture_timeout_s: float = 5.0) -> None:
@@ -90,10 +97,6 @@ class Sequencer(Ported):
         self.params = params
         self.period_s = period_s
         self.capture_timeout_s = capture_timeout_s
-        self.guidance_in = None
-        self.mech_in = None
-        self.health_in = None
-        self.fdir_in = None
         self.guidance_cmd_out = GuidanceCmd()
         self.mech_cmd_out = DockingMechCmd()
         self.mode_out = ModeMsg()

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from flightsw.component import KernelComponent
+from flightsw.component import Input, KernelComponent
 from flightsw.config import Vehicle
-from flightsw.messages import MAX_THRUSTERS, ThrusterCmd
+from flightsw.messages import MAX_THRUSTERS, ControlCmd, ThrusterCmd
 
 
 def spans_wrench_space(A: np.ndarray) -> bool:
@@ -54,7 +54,7 @@ class Allocation(KernelComponent):
         Thruster layout: position, direction, thrust, minimum on-time.
     """
 
-    INPUTS = ("control_in",)
+    control_in = Input(ControlCmd, "the force and torque control asks for")
 
     def __init__(self, dt: float, chaser: Vehicle, *, twin: bool = False) -> None:
         super().__init__("allocation", twin=twin)

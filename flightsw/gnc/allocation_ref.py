@@ -110,7 +110,8 @@ class AllocationRef:
                 break
             sat[int(np.argmax(u))] = True
         u[sat] = 1.0
-        if np.sum((self.W * (b - self.A @ u)) ** 2) > 1e-18 * np.sum((self.W * b) ** 2):
+        if u0 is not None and (np.sum((self.W * (b - self.A @ u)) ** 2)
+                               > 1e-18 * np.sum((self.W * b) ** 2)):
             u = u0  # beyond capability: scale the unbounded solution (keeps direction)
         if u.max() > 1.0:
             u = u / u.max()

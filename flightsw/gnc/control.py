@@ -10,10 +10,10 @@ thrust is inhibited; CTL-3 closed-loop attitude and position errors decay (with 
 
 from __future__ import annotations
 
-from flightsw.component import KernelComponent
+from flightsw.component import Input, KernelComponent
 from flightsw.config import ControlParams, Vehicle
 from flightsw.limits import STATE_LIMITS
-from flightsw.messages import ControlCmd
+from flightsw.messages import ControlCmd, GuidanceOut, NavState
 
 
 class Control(KernelComponent):
@@ -29,7 +29,8 @@ class Control(KernelComponent):
     params : ControlParams
     """
 
-    INPUTS = ("nav_in", "guidance_in")
+    nav_in = Input(NavState, "navigation estimate")
+    guidance_in = Input(GuidanceOut, "guidance reference")
 
     def __init__(self, mu: float, r0: float, chaser: Vehicle, params: ControlParams, *,
                  twin: bool = False) -> None:

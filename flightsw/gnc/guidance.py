@@ -17,10 +17,10 @@ from __future__ import annotations
 import numpy as np
 
 from flightsw.attitude import q_from_dcm
-from flightsw.component import KernelComponent
+from flightsw.component import Input, KernelComponent
 from flightsw.config import GuidanceParams, Vehicle
 from flightsw.limits import STATE_LIMITS
-from flightsw.messages import GuidanceOut
+from flightsw.messages import GuidanceCmd, GuidanceOut, NavState
 
 
 def approach_attitude(chaser: Vehicle, target: Vehicle) -> np.ndarray:
@@ -52,7 +52,8 @@ class Guidance(KernelComponent):
     params : GuidanceParams
     """
 
-    INPUTS = ("nav_in", "cmd_in")
+    nav_in = Input(NavState, "navigation estimate")
+    cmd_in = Input(GuidanceCmd, "the sequencer's order")
 
     def __init__(self, dt: float, mean_motion: float, chaser: Vehicle, target: Vehicle,
                  params: GuidanceParams, *, twin: bool = False) -> None:

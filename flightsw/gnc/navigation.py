@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from flightsw.component import KernelComponent
+from flightsw.component import Input, KernelComponent
 from flightsw.config import NavParams, Vehicle
-from flightsw.messages import NavState
+from flightsw.messages import ImuMsg, LidarMsg, NavState, StarTrackerMsg, ThrusterCmd
 
 SAMPLE_LIMITS = (1.0, 1.0e5)
 """(gyro rate [rad/s], lidar range [m]) beyond which a sample is not physical: a crew
@@ -81,7 +81,10 @@ class Navigation(KernelComponent):
         Assumed sensor noises.
     """
 
-    INPUTS = ("imu_in", "st_in", "lidar_in", "thruster_in")
+    imu_in = Input(ImuMsg, "rate-gyro samples (as fault management selects them)")
+    st_in = Input(StarTrackerMsg, "star-tracker attitude (as fault management selects it)")
+    lidar_in = Input(LidarMsg, "lidar measurements (as fault management selects them)")
+    thruster_in = Input(ThrusterCmd, "the on-times commanded (propagation of thrust)")
 
     def __init__(self, dt: float, mu: float, r0: float, chaser: Vehicle, r_PT_T: np.ndarray,
                  params: NavParams, sensors: NavSensorModel, *, twin: bool = False) -> None:
@@ -92,7 +95,7 @@ class Navigation(KernelComponent):
         self.chaser, self.r_PT_T = chaser, np.asarray(r_PT_T, float)
         self.params, self.sensors = params, sensors
         self.nav_out = NavState()
-        self._init: tuple | None = None
+        self._init: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float] | None = None
 
     def set_initial(self, r_CT_H, v_CT_H, q_BN, bias_B, mass_kg: float) -> None:
         """Initial estimate (hand-over from the previous flight phase)."""
