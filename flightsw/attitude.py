@@ -9,6 +9,7 @@ matrix, frames chain as ``q_CN = q_BN ⊗ q_CB`` (``dcm_CN = dcm_CB @ dcm_BN``).
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 
 def qmul(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -34,10 +35,30 @@ def skew(v: np.ndarray) -> np.ndarray:
     return np.array([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]])
 
 
-def dcm_from_q(q_BN: np.ndarray) -> np.ndarray:
-    """``dcm_BN`` of ``q_BN``: ``(w² − |v|²) I + 2 v vᵀ − 2 w [v×]``."""
-    w, v = q_BN[0], np.asarray(q_BN[1:])
-    return (w * w - v @ v) * np.eye(3) + 2.0 * np.outer(v, v) - 2.0 * w * skew(v)
+def dcm_from_q(q_BN: npt.ArrayLike) -> np.ndarray:
+    """``dcm_BN`` of ``q_BN``: ``(w² − |v|²) I + 2 v vᵀ − 2 w [v×]``.
+
+    ``q_BN`` is one quaternion, shape (4,), giving (3, 3); or a series, shape (..., 4),
+    giving (..., 3, 3) (e.g. a run's recorded attitudes).
+    """
+    q = np.asarray(q_BN, dtype=float)
+    if q.ndim == 1:
+        w, v = q[0], q[1:]
+        return (w * w - v @ v) * np.eye(3) + 2.0 * np.outer(v, v) - 2.0 * w * skew(v)
+    w, v = q[..., 0], q[..., 1:]
+    d = w * w - np.sum(v * v, axis=-1)
+    C = 2.0 * v[..., :, None] * v[..., None, :]
+    C[..., 0, 0] += d
+    C[..., 1, 1] += d
+    C[..., 2, 2] += d
+    wv = 2.0 * w[..., None] * v  # - 2 w [v x]
+    C[..., 0, 1] += wv[..., 2]
+    C[..., 0, 2] -= wv[..., 1]
+    C[..., 1, 0] -= wv[..., 2]
+    C[..., 1, 2] += wv[..., 0]
+    C[..., 2, 0] += wv[..., 1]
+    C[..., 2, 1] -= wv[..., 0]
+    return C
 
 
 def q_from_rotvec(theta: np.ndarray) -> np.ndarray:

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from flightsw.attitude import dcm_from_q
 from hil.progress import Progress
 
 
@@ -120,20 +121,8 @@ def _port_track(t: dict[str, np.ndarray], geo: dict[str, Any]) -> np.ndarray:
     n = geo["mean_motion_rps"]
     r = np.column_stack([t[f"truth_r_CT_H_{a}"] for a in "xyz"])
     q = np.column_stack([t[f"truth_q_BN_{a}"] for a in "wxyz"])
-    w, x, y, z = q.T
-    # C_BN rows (dcm_from_q), applied transposed: C_NB r_D_B
     rD = np.asarray(geo["chaser_port_B_m"])
-    C = np.empty((len(w), 3, 3))
-    C[:, 0, 0] = w * w + x * x - y * y - z * z
-    C[:, 0, 1] = 2 * (x * y + w * z)
-    C[:, 0, 2] = 2 * (x * z - w * y)
-    C[:, 1, 0] = 2 * (x * y - w * z)
-    C[:, 1, 1] = w * w - x * x + y * y - z * z
-    C[:, 1, 2] = 2 * (y * z + w * x)
-    C[:, 2, 0] = 2 * (x * z + w * y)
-    C[:, 2, 1] = 2 * (y * z - w * x)
-    C[:, 2, 2] = w * w - x * x - y * y + z * z
-    d_N = np.einsum("kji,j->ki", C, rD)  # C_BN^T r_D_B
+    d_N = np.einsum("kji,j->ki", dcm_from_q(q), rD)  # C_BN^T r_D_B
     th = n * t["t_s"]
     c, s = np.cos(th), np.sin(th)
     d_H = np.column_stack((c * d_N[:, 0] + s * d_N[:, 1], -s * d_N[:, 0] + c * d_N[:, 1],
