@@ -4,6 +4,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+FLAGS: dict[str, int]
+
 class FdirMonitorsKernel:
     R: np.ndarray
     T: np.ndarray

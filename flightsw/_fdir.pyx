@@ -9,10 +9,15 @@ import numpy as np
 
 from libc.math cimport fabs, M_PI
 
-cdef int F_ST_NEW = 8
-cdef int F_WINDOW_QUIET = 16
-cdef int F_WINDOW_LOUD = 32
-cdef int F_ATTITUDE = 64
+cdef int F_ST_NEW = 1
+cdef int F_WINDOW_QUIET = 2
+cdef int F_WINDOW_LOUD = 4
+cdef int F_ATTITUDE = 8
+cdef int F_SENSOR_SHIFT = 8  # sensor i fails: bit F_SENSOR_SHIFT + i, above every other flag
+
+FLAGS = {"F_ST_NEW": F_ST_NEW, "F_WINDOW_QUIET": F_WINDOW_QUIET,
+         "F_WINDOW_LOUD": F_WINDOW_LOUD, "F_ATTITUDE": F_ATTITUDE,
+         "F_SENSOR_SHIFT": F_SENSOR_SHIFT}
 
 
 cdef class _Sensor:
@@ -222,15 +227,15 @@ cdef class FdirMonitorsKernel:
         code = self.s0.step(t_s)
         if code:
             self.reason[0] = code
-            flags |= 1
+            flags |= 1 << F_SENSOR_SHIFT
         code = self.s1.step(t_s)
         if code:
             self.reason[1] = code
-            flags |= 2
+            flags |= 1 << (F_SENSOR_SHIFT + 1)
         code = self.s2.step(t_s)
         if code:
             self.reason[2] = code
-            flags |= 4
+            flags |= 1 << (F_SENSOR_SHIFT + 2)
         if self.s1.delivered:
             flags |= F_ST_NEW
         flags |= self._thrusters()

@@ -52,6 +52,7 @@ from flightsw.fdir_ref import (
     F_WINDOW_LOUD,
     F_WINDOW_QUIET,
     REASONS,
+    SENSORS,
 )
 from flightsw.messages import (
     FdirStatus,
@@ -63,7 +64,8 @@ from flightsw.messages import (
     ThrusterCmd,
 )
 
-SENSORS = ("imu", "star_tracker", "lidar")
+__all__ = ["SENSORS", "Fdir", "FdirEvent"]
+
 ABORT_FOR = {"imu": "sensor_failed", "lidar": "sensor_failed"}
 """Sensors whose loss ends the approach (the star tracker's does not)."""
 

@@ -33,14 +33,23 @@ RANGE_MAX_ABS, RANGE_UNIT_NORM, RANGE_INTERVAL = 0, 1, 2
 """Out-of-range tests: not all |v| <= lim; not |sum v^2 - 1| <= lim; not 0 <= v[0] <= lim
 (and, for a lidar sample, azimuth within +-pi and elevation within +-pi/2)
 (so NaN or inf is out of range: such a sample never reaches navigation)."""
-F_SENSOR = (1, 2, 4)
-"""Flag bit: sensor i failed this cycle (its reason in ``reason[i]``)."""
-F_ST_NEW = 8
+F_ST_NEW = 1
 """Flag bit: a new star-tracker sample went to navigation this cycle."""
-F_WINDOW_QUIET, F_WINDOW_LOUD = 16, 32
+F_WINDOW_QUIET, F_WINDOW_LOUD = 2, 4
 """Flag bits: a thruster window ended, residual below / above its threshold."""
-F_ATTITUDE = 64
+F_ATTITUDE = 8
 """Flag bit: the attitude error has just persisted above its limit."""
+F_SENSOR_SHIFT = 8
+"""Sensor ``i``'s failure flag is bit ``F_SENSOR_SHIFT + i``: the sensor bits lie above
+every other flag, so a sensor added to the monitors takes a bit of its own."""
+SENSORS = ("imu", "star_tracker", "lidar")
+"""The units the monitors watch, in monitor order (their index ``i`` in the flags)."""
+F_SENSOR = tuple(1 << (F_SENSOR_SHIFT + i) for i in range(len(SENSORS)))
+"""Flag bit: sensor i failed this cycle (its reason in ``reason[i]``)."""
+FLAGS = {"F_ST_NEW": F_ST_NEW, "F_WINDOW_QUIET": F_WINDOW_QUIET,
+         "F_WINDOW_LOUD": F_WINDOW_LOUD, "F_ATTITUDE": F_ATTITUDE,
+         "F_SENSOR_SHIFT": F_SENSOR_SHIFT}
+"""The flag constants by name (the kernel exports the same table; a test compares)."""
 
 
 class _SensorRef:

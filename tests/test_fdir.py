@@ -281,3 +281,19 @@ def test_a_noise_free_gyro_is_not_called_frozen(final_approach):
     res = run(sc, 0)
     assert not [e for e in res.fdir_events if e["monitor"] == "imu"], res.fdir_events
     assert res.outcome == "docked", res.summary()
+
+
+def test_every_monitor_flag_has_a_bit_of_its_own_in_kernel_and_twin():
+    """The sensor failure flags lie above every other flag (a sensor added to the monitors
+    takes a new bit instead of colliding with one), and the kernel raises the same bits
+    as its twin."""
+    from flightsw import _fdir, fdir_ref
+
+    assert _fdir.FLAGS == fdir_ref.FLAGS
+    others = [fdir_ref.F_ST_NEW, fdir_ref.F_WINDOW_QUIET, fdir_ref.F_WINDOW_LOUD,
+              fdir_ref.F_ATTITUDE]
+    bits = others + list(fdir_ref.F_SENSOR)
+    assert all(b & (b - 1) == 0 for b in bits) and len(set(bits)) == len(bits)
+    assert min(fdir_ref.F_SENSOR) > max(others)
+    assert len(fdir_ref.F_SENSOR) == len(fdir_ref.SENSORS)
+    assert max(fdir_ref.F_SENSOR) < 1 << 30  # an int flag word in the kernel

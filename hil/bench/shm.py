@@ -15,29 +15,37 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
-LAYOUT = {
-    "tick": (0, 1),
-    "t_s": (1, 1),
-    "state": (2, 21),  # plant state, see hil.plant._plant
-    "mech_status": (23, 6),  # DockingMechStatus buffer, plant side
-    "mech_cmd": (29, 3),  # DockingMechCmd buffer, as executed by the mechanism
-    "on_times": (32, 64),  # thruster on-times executed by the RCS driver [s]
-    "gyro_bias": (96, 3),  # the run's gyro bias [rad/s]
-    "nav_init": (99, 14),  # r(3), v(3), q(4), bias(3), mass: hand-over estimate
-    "fsw_state": (113, 1),  # sequencer state index
-    "fsw_stop": (114, 1),  # 1.0 when the flight software has finished (retreat done)
-    "fsw_nav": (115, 4),  # n_lidar, n_pose, n_st, n_rejected
-    "dev_stale_events": (119, 5),  # per unit (imu, star_tracker, lidar, rcs, dock)
-    "dev_first_stale_tick": (124, 5),  # tick at which each first went stale (-1: never)
-    "fsw_abort": (129, 1),  # abort reason index (flightsw.docking.sequencer.ABORT_REASONS)
-    "act_seq": (130, 1),  # wall-paced: on_times seqlock (odd while the RCS unit writes)
-    "epoch": (131, 1),  # wall-paced: monotonic time of tick 0's deadline [s]
-    "fsw_timing": (132, 4),  # cycles, overruns, lateness p99 and max [ms] of the FSW clock
-    "fsw_priority": (136, 1),  # SCHED_FIFO priority the flight software got (0: normal)
-    "end_tick": (137, 1),  # wall-paced: the tick count at which the run ended (0: running)
-    "dev_lost": (138, 5),  # per unit: 1.0 once the time master has seen its process end
-}
-SIZE = 143
+from firmware_bridge.units import UNIT_NAMES
+from flightsw.messages import MAX_THRUSTERS, DockingMechCmd, DockingMechStatus
+
+_N_UNITS = len(UNIT_NAMES)
+_FIELDS: tuple[tuple[str, int], ...] = (
+    ("tick", 1),
+    ("t_s", 1),
+    ("state", 21),  # plant state, see hil.plant._plant
+    ("mech_status", DockingMechStatus.size),  # DockingMechStatus buffer, plant side
+    ("mech_cmd", DockingMechCmd.size),  # DockingMechCmd buffer, as executed by the mechanism
+    ("on_times", MAX_THRUSTERS),  # thruster on-times executed by the RCS driver [s]
+    ("gyro_bias", 3),  # the run's gyro bias [rad/s]
+    ("nav_init", 14),  # r(3), v(3), q(4), bias(3), mass: hand-over estimate
+    ("fsw_state", 1),  # sequencer state index
+    ("fsw_stop", 1),  # 1.0 when the flight software has finished (retreat done)
+    ("fsw_nav", 4),  # n_lidar, n_pose, n_st, n_rejected
+    ("dev_stale_events", _N_UNITS),  # per unit, in firmware_bridge.units order
+    ("dev_first_stale_tick", _N_UNITS),  # tick at which each first went stale (-1: never)
+    ("fsw_abort", 1),  # abort reason index (flightsw.docking.sequencer.ABORT_REASONS)
+    ("act_seq", 1),  # wall-paced: on_times seqlock (odd while the RCS unit writes)
+    ("epoch", 1),  # wall-paced: monotonic time of tick 0's deadline [s]
+    ("fsw_timing", 4),  # cycles, overruns, lateness p99 and max [ms] of the FSW clock
+    ("fsw_priority", 1),  # SCHED_FIFO priority the flight software got (0: normal)
+    ("end_tick", 1),  # wall-paced: the tick count at which the run ended (0: running)
+    ("dev_lost", _N_UNITS),  # per unit: 1.0 once the time master has seen its process end
+)
+LAYOUT: dict[str, tuple[int, int]] = {}
+"""Offset and length [float64 elements] of every slot, laid out in order from ``_FIELDS``."""
+for _name, _n in _FIELDS:
+    LAYOUT[_name] = (sum(n for _o, n in LAYOUT.values()), _n)
+SIZE = sum(n for _o, n in LAYOUT.values())
 
 
 class SharedTruth:
