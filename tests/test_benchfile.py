@@ -156,6 +156,7 @@ def test_the_unit_list_is_declared_once_and_every_table_covers_it():
     from flightsw.fdir import SENSORS
     from flightsw.messages import DeviceHealth
     from hil.bench import nodes
+    from hil.plant.world import FlightIO
     from hil.scenario import faults
     from hil.scenario.config import flight_software, load_scenario
 
@@ -163,6 +164,13 @@ def test_the_unit_list_is_declared_once_and_every_table_covers_it():
     assert sorted(CAN_UNITS + SERIAL_UNITS) == sorted(names)
     assert {f for f, *_ in DeviceHealth.FIELDS} == {u.health for u in UNITS.values()}
     assert set(nodes.NODES) == {"fsw", *names} and nodes.EMULATORS == names
+    assert len(set(nodes.NODES.values())) == len(nodes.NODES)  # a node id each
+    from hil.bench.units import BENCH_UNITS
+    from hil.plant.world import SENSOR_MODELS
+
+    assert tuple(BENCH_UNITS) == names  # a bench side each, in the shared memory's order
+    assert all(BENCH_UNITS[u].actuator != (u in SENSOR_MODELS) for u in names)
+    assert all(hasattr(FlightIO, m.message) for m in SENSOR_MODELS.values())
     assert faults.UNIT_NAMES == names and set(SENSORS) <= set(names)
     sc = load_scenario("nominal")
     fsw = flight_software(sc)

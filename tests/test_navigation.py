@@ -82,7 +82,7 @@ def test_navigation_reacquires_nothing_without_measurements(final_approach):
     fsw, world = make_loop(as_designed(final_approach), seed=0)
     k = fly(fsw, world, 10.0)
     s0 = fsw.navigation.nav_out.sigma_r_m
-    world._ticks = (world.gyro.tick, world.star_tracker.tick)  # lidar failed
+    world._ticks = (world.sensors["imu"].tick, world.sensors["star_tracker"].tick)  # no lidar
     fly(fsw, world, 60.0, start_tick=k)
     assert fsw.navigation.nav_out.sigma_r_m > 3 * s0
 

@@ -46,15 +46,15 @@ from pathlib import Path
 from typing import Any
 
 from firmware_bridge.units import UNIT_NAMES
-from flightsw.constants import MU_MOON
+from hil.bench.units import ACTUATOR_UNITS, NODE_IDS
 
 READY = 0xFFFFFFFF
 END_PHASE = 3
 MASTER_NODE = 0x00
-NODES = {"fsw": 0x01, "imu": 0x10, "star_tracker": 0x11, "lidar": 0x12, "rcs": 0x20,
-         "dock": 0x30}
+NODES = {"fsw": 0x01, **NODE_IDS}
+"""Lockstep node id of the flight software and of each unit."""
 EMULATORS = UNIT_NAMES  # one process each when emulated, in this order in the shared memory
-ACTUATORS = ("rcs", "dock")
+ACTUATORS = ACTUATOR_UNITS
 
 log = logging.getLogger(__name__)
 
@@ -173,84 +173,22 @@ def _setup(args: argparse.Namespace) -> tuple[threading.Event, Any, Any]:
 
 
 def device_main(args: argparse.Namespace) -> int:
-    """One emulated unit."""
-    import numpy as np
-
-    from flightsw.messages import (
-        DockingMechCmd,
-        DockingMechStatus,
-        ImuMsg,
-        LidarMsg,
-        StarTrackerMsg,
-    )
-    from hil.bench import emulators
-    from hil.bench.serial_line import PacedLine
+    """One emulated unit: its :class:`hil.bench.units.BenchUnit`, driven through the
+    lockstep protocol (or wall-paced)."""
+    from flightsw.executive import request_realtime_priority
+    from hil.bench.units import BENCH_UNITS, UnitContext
 
     stop, sc, truth = _setup(args)
-    from flightsw.executive import request_realtime_priority
-
     # real-time only when wall-paced and asked; else normal, whatever was inherited
     request_realtime_priority(args.rt_priority if args.mode == "paced" else 0)
-    base = sc.fsw.base_rate_hz
-    period_ns = round(1e9 / base)
-    seed = args.seed
-    kind = args.kind
-    node = NODES[kind]
     bus = connect_virtual_can(args.can_port)
     ls = Lockstep(bus)
-    model: Any = None
-    msg: Any = None
-    line: PacedLine | None = None
-    emu: Any
-    from hil.plant.world import gyro_model, lidar_model, star_tracker_model
-    from hil.scenario.dispersions import draw
-
-    truth_draw = draw(sc, seed)  # the same draws as the time master's world
-    if kind == "imu":
-        msg = ImuMsg()
-        model = gyro_model(sc, truth_draw, truth.state, msg, np.array(truth.gyro_bias), seed)
-        emu = emulators.ImuEmulator(bus, msg)
-    elif kind == "star_tracker":
-        msg = StarTrackerMsg()
-        model = star_tracker_model(sc, truth_draw, truth.state, msg, seed)
-        line = PacedLine(args.pty_fd, args.baud)
-        emu = emulators.StarTrackerEmulator(line, msg)
-    elif kind == "lidar":
-        msg = LidarMsg()
-        n = float(np.sqrt(MU_MOON / sc.orbit_radius_m**3))
-        model = lidar_model(sc, truth_draw, truth.state, msg, seed, n)
-        line = PacedLine(args.pty_fd, args.baud)
-        emu = emulators.LidarEmulator(line, msg)
-    elif kind == "rcs":
-        emu = emulators.RcsEmulator(bus, len(sc.chaser.thrusters))
-    else:
-        status, cmd = DockingMechStatus(), DockingMechCmd()
-        emu = emulators.DockingMechEmulator(bus, status, cmd)
-    # this unit's faults from the scenario: on its samples, its line, its thrusters
-    from hil.scenario.faults import sensor_fault, thruster_faults
-
-    dt_s = period_ns * 1e-9
-    my_faults = [f for f in sc.faults if f.target == kind
-                 or (kind == "rcs" and f.layer == "actuator")]
-    stages = [sensor_fault(f, msg, sc, seed, i) for i, f in enumerate(my_faults)
-              if f.layer == "sensor"]
-    line_faults = [f for f in my_faults if f.layer == "bus"]
-    names = [t.name for t in sc.chaser.thrusters]
-    act_faults = [(f, names.index(f.target)) for f in my_faults if f.layer == "actuator"]
-    if line is not None:
-        line._rng = np.random.default_rng([seed, 0x5E1, NODES[kind]])
-
-    def execute(t_s: float) -> None:
-        """What the RCS unit's valves deliver: faults, then closed latch valves."""
-        t_on = np.array(emu.on_times_s)
-        thruster_faults(act_faults, t_on, t_s, dt_s)
-        t_on[np.asarray(emu.isolated[: len(t_on)], bool)] = 0.0
-        truth.on_times[: len(t_on)] = t_on
-
+    unit = BENCH_UNITS[args.kind](UnitContext(sc, args.seed, truth, bus, args.pty_fd,
+                                              args.baud))
+    node = unit.node
     ls.send_done(node, 0, READY)
     fsw_node = NODES["fsw"]
     lockstep = args.mode == "lockstep"
-    executed = 0
     try:
         while not stop.is_set():
             try:
@@ -265,50 +203,17 @@ def device_main(args: argparse.Namespace) -> int:
                 if ls.end_tick is not None:
                     continue  # the run is over: nothing more to send (stdin ends us)
                 if kind_ == "sync":
-                    t_ns = tick * period_ns
-                    t_s = tick * dt_s
-                    for st_ in stages:
-                        st_.before()
-                    if model is not None:
-                        model.tick(tick)
-                    for st_ in stages:
-                        st_.after(t_s)
-                    if line is not None:
-                        for f in line_faults:
-                            on = f.active(t_s)
-                            if f.kind == "serial_disconnect":
-                                line.connected = not on
-                            elif f.kind == "serial_bit_errors":
-                                line.bit_error_rate = f.params["rate"] if on else 0.0
-                    if kind == "dock":
-                        emu.status.buf[:] = truth.mech_status
-                    emu.tick(t_ns)
+                    unit.on_sync(tick)
                     if lockstep:
-                        ls.send_done(node, 0, tick, line.bytes_out if line is not None else 0)
-                elif lockstep and who == fsw_node and phase == 1 and kind in ACTUATORS:
-                    if kind == "rcs":
-                        new = emu.commands > executed
-                        executed = emu.commands
-                        if new:
-                            execute(tick * dt_s)
-                        else:
-                            truth.on_times[: len(emu.on_times_s)] = 0.0
-                    else:
-                        truth.mech_cmd[:] = emu.cmd.buf
+                        ls.send_done(node, 0, tick, unit.bytes_out)
+                elif lockstep and who == fsw_node and phase == 1 and unit.actuator:
+                    unit.execute(tick)
                     ls.send_done(node, 2, tick)
                     ls.forget_before(tick)
-            elif kind in ACTUATORS:
-                complete = emu.receive(fid, bytes(m.data))
-                if not lockstep:  # wall-paced: execute on receipt, for the plant's next step
-                    if kind == "rcs" and complete:
-                        truth.act_seq[0] += 1.0  # odd: being written
-                        execute(float(truth.t_s[0]))
-                        truth.act_seq[0] += 1.0
-                    elif kind == "dock":
-                        truth.mech_cmd[:] = emu.cmd.buf
+            elif unit.actuator:
+                unit.receive(fid, bytes(m.data), paced=not lockstep)
     finally:
-        if line is not None:
-            line.close()
+        unit.close()
         bus.shutdown()
         truth.close()
     return 0

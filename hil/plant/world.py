@@ -7,6 +7,7 @@ sensors sample truth into the flight software's input messages.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,30 @@ from hil.plant.docking import DockingInterface
 from hil.scenario.config import Scenario
 from hil.scenario.dispersions import INITIAL, Draw, draw
 from hil.scenario.faults import FaultInjector
+
+
+@dataclass(frozen=True)
+class SensorSetup:
+    """What a sensor model is built from: the scenario, the run's draws, the plant state it
+    samples (a view of the plant's, or of the bench's shared truth), the run's seed, its
+    gyro bias [rad/s] and the target orbit's mean motion [rad/s]."""
+
+    sc: Scenario
+    draw: Draw
+    state: np.ndarray
+    seed: int
+    gyro_bias_rps: np.ndarray
+    mean_motion_rps: float
+
+
+@dataclass(frozen=True)
+class SensorModel:
+    """How the simulation samples one unit: the flight-software message it writes (the
+    :class:`FlightIO` field of that name) and the model built for a run."""
+
+    unit: str
+    message: str
+    build: Callable[[SensorSetup, Any], Any]
 
 
 def gyro_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: ImuMsg,
@@ -72,6 +97,19 @@ def lidar_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: LidarMsg, seed
                  ls.max_range_m, np.radians(ls.fov_half_angle_deg), ls.pose_max_range_m,
                  ls.pose_pos_noise_m * f, ls.pose_att_noise_rad * f, seed * 4 + 3,
                  range_bias_m=draw.lidar_range_bias_m, angle_bias_rad=draw.lidar_angle_bias_rad)
+
+
+SENSOR_MODELS: dict[str, SensorModel] = {m.unit: m for m in (
+    SensorModel("imu", "imu_in", lambda s, msg: gyro_model(
+        s.sc, s.draw, s.state, msg, s.gyro_bias_rps, s.seed)),
+    SensorModel("star_tracker", "st_in", lambda s, msg: star_tracker_model(
+        s.sc, s.draw, s.state, msg, s.seed)),
+    SensorModel("lidar", "lidar_in", lambda s, msg: lidar_model(
+        s.sc, s.draw, s.state, msg, s.seed, s.mean_motion_rps)),
+)}
+"""The sensor model of every sensing unit, by unit name (:data:`firmware_bridge.units.UNITS`),
+in the order they sample each tick. SIL's world and the bench's emulated units build them
+from here."""
 
 
 def _initial(sc: Scenario, key: str, rng: Any) -> np.ndarray:
@@ -187,9 +225,9 @@ class World:
                             qmul(y[6:10], q_from_rotvec(e[6:9])), e[9:12],
                             float(sc.chaser.mass_kg))
         # sensors write straight into the flight software's input messages
-        self.gyro = gyro_model(sc, self.draw, y, io.imu_in, bias, seed)
-        self.star_tracker = star_tracker_model(sc, self.draw, y, io.st_in, seed)
-        self.lidar = lidar_model(sc, self.draw, y, io.lidar_in, seed, self.n)
+        setup = SensorSetup(sc, self.draw, y, seed, bias, self.n)
+        self.sensors = {u: m.build(setup, getattr(io, m.message))
+                        for u, m in SENSOR_MODELS.items()}
         self.docking = DockingInterface(ch, tg, self.n, io.mech_in, io.mech_cmd)
         self._ton_src = io.thruster_cmd.t_on_s[: self.plant.nthr]
         self._ton_dst = self.plant.t_on
@@ -197,7 +235,7 @@ class World:
         # cheap gate: only once fault management has isolated a thruster are the latch
         # flags looked at (numpy's any() on every tick costs more than the plant step's glue)
         self._n_isolated = io.fdir_out.view("thrusters_failed")
-        self._ticks = (self.gyro.tick, self.star_tracker.tick, self.lidar.tick)
+        self._ticks = tuple(m.tick for m in self.sensors.values())
         self.faults = FaultInjector(sc.faults, self, seed) if sc.faults else None
 
     def step(self, k: int, t_ns: int) -> None:
