@@ -32,7 +32,7 @@ from flightsw.messages import (
 )
 from hil.bench import emulators
 from hil.bench.serial_line import PacedLine
-from hil.scenario.faults import sensor_fault, thruster_faults
+from hil.plant.injection import sensor_fault, thruster_faults
 
 
 @dataclass

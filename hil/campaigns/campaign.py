@@ -3,7 +3,7 @@
 A campaign is a set of scenario files, each with its faults (``[[faults]]``) and the
 outcome it must end in (``[expect]``: ``docked``, or ``aborted`` and optionally for which
 ``abort_reason``). Each runs once, in SIL by default (bus and unit faults act through
-their effect on the messages, :func:`hil.scenario.faults.sil_equivalent`) or on the emulated
+their effect on the messages, :func:`hil.plant.injection.sil_equivalent`) or on the emulated
 multi-process bench. A scenario passes when its outcome is the expected one, the abort
 reason (if given) matches, and no safety invariant was broken (:mod:`hil.plant.safety`). On the
 bench an aborted run is flown for 60 s after the abort, and a scenario with a CAN delay or

@@ -28,9 +28,9 @@ from flightsw.messages import (
     ThrusterCmd,
 )
 from hil.plant.docking import DockingInterface
+from hil.plant.injection import FaultInjector
 from hil.scenario.config import Scenario
 from hil.scenario.dispersions import INITIAL, Draw, draw
-from hil.scenario.faults import FaultInjector
 
 
 @dataclass(frozen=True)
