@@ -212,9 +212,9 @@ def _fuzz_sensors(twin: bool) -> dict:
     fsw, world = make_loop(load_scenario("final-approach"), 0)
     k = fly(fsw, world, 2.0)
     y = world.plant.state
-    models = (("gyro", world.gyro, fsw.imu_in), ("star_tracker", world.star_tracker,
-                                                  fsw.st_in),
-              ("lidar", world.lidar, fsw.lidar_in))
+    models = (("gyro", world.sensors["imu"], fsw.imu_in),
+              ("star_tracker", world.sensors["star_tracker"], fsw.st_in),
+              ("lidar", world.sensors["lidar"], fsw.lidar_in))
     out = {"cases": 0, "slowest_s": 0.0, "nonfinite": [], "unflagged": [], "flags": []}
     for i in range(y.size):
         for value in BAD + EDGE:

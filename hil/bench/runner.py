@@ -286,6 +286,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                    f"flight software")
         bus_p = procs.start("canbus", bus_args + ([] if timing_on else ["--no-timing"]),
                             stdout=subprocess.PIPE)
+        assert bus_p.stdout is not None  # piped
         line = bus_p.stdout.readline()
         if not line.startswith("PORT "):
             bus_p.wait(10)
@@ -317,9 +318,9 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
             bus_log = can.Logger(str(out / "can0.blf"))
             send_sync = ls.send_sync
 
-            def logged_sync(tick: int, period: int) -> None:
-                send_sync(tick, period)
-                data = ls.sync_msg.encode({"Tick": tick, "Period_us": period // 1000,
+            def logged_sync(tick: int, period_ns: int) -> None:
+                send_sync(tick, period_ns)
+                data = ls.sync_msg.encode({"Tick": tick, "Period_us": period_ns // 1000,
                                            "Mode": 0})
                 bus_log(can.Message(arbitration_id=ls.SYNC, data=data, is_extended_id=False,
                                     timestamp=time.time(), channel="can0"))
@@ -487,10 +488,12 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         bus_report: dict[str, Any] = {}
         bus_p_list = [p for n, p in procs.procs if n == "canbus"]
         if bus_p_list:
+            pipe = bus_p_list[0].stdout
             with contextlib.suppress(Exception):
-                text = bus_p_list[0].stdout.read().strip().splitlines()
+                text = pipe.read().strip().splitlines() if pipe is not None else []
                 bus_report = json.loads(text[-1]) if text else {}
-                bus_p_list[0].stdout.close()
+                if pipe is not None:
+                    pipe.close()
         for fd in masters + slaves:
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -506,9 +509,10 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         fsw_state = float(truth.fsw_state[0])
         abort_reason = ABORT_REASONS[int(truth.fsw_abort[0])]
         nav_counts = np.array(truth.fsw_nav)
-        devices = {name: {"stale_events": int(truth.dev_stale_events[i]),
-                          "first_stale_tick": int(truth.dev_first_stale_tick[i])}
-                   for i, name in enumerate(EMULATORS)}
+        devices: dict[str, dict[str, Any]] = {
+            name: {"stale_events": int(truth.dev_stale_events[i]),
+                   "first_stale_tick": int(truth.dev_first_stale_tick[i])}
+            for i, name in enumerate(EMULATORS)}
         truth.close()
         procs.cleanup()
     wall = time.perf_counter() - t_wall0

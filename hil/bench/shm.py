@@ -12,6 +12,7 @@ Only the bench's processes use it; the flight software never reads truth.
 from __future__ import annotations
 
 from multiprocessing import shared_memory
+from typing import overload
 
 import numpy as np
 
@@ -19,37 +20,53 @@ from firmware_bridge.units import UNIT_NAMES
 from flightsw.messages import MAX_THRUSTERS, DockingMechCmd, DockingMechStatus
 
 _N_UNITS = len(UNIT_NAMES)
-_FIELDS: tuple[tuple[str, int], ...] = (
-    ("tick", 1),
-    ("t_s", 1),
-    ("state", 21),  # plant state, see hil.plant._plant
-    ("mech_status", DockingMechStatus.size),  # DockingMechStatus buffer, plant side
-    ("mech_cmd", DockingMechCmd.size),  # DockingMechCmd buffer, as executed by the mechanism
-    ("on_times", MAX_THRUSTERS),  # thruster on-times executed by the RCS driver [s]
-    ("gyro_bias", 3),  # the run's gyro bias [rad/s]
-    ("nav_init", 14),  # r(3), v(3), q(4), bias(3), mass: hand-over estimate
-    ("fsw_state", 1),  # sequencer state index
-    ("fsw_stop", 1),  # 1.0 when the flight software has finished (retreat done)
-    ("fsw_nav", 4),  # n_lidar, n_pose, n_st, n_rejected
-    ("dev_stale_events", _N_UNITS),  # per unit, in firmware_bridge.units order
-    ("dev_first_stale_tick", _N_UNITS),  # tick at which each first went stale (-1: never)
-    ("fsw_abort", 1),  # abort reason index (flightsw.docking.sequencer.ABORT_REASONS)
-    ("act_seq", 1),  # wall-paced: on_times seqlock (odd while the RCS unit writes)
-    ("epoch", 1),  # wall-paced: monotonic time of tick 0's deadline [s]
-    ("fsw_timing", 4),  # cycles, overruns, lateness p99 and max [ms] of the FSW clock
-    ("fsw_priority", 1),  # SCHED_FIFO priority the flight software got (0: normal)
-    ("end_tick", 1),  # wall-paced: the tick count at which the run ended (0: running)
-    ("dev_lost", _N_UNITS),  # per unit: 1.0 once the time master has seen its process end
-)
-LAYOUT: dict[str, tuple[int, int]] = {}
-"""Offset and length [float64 elements] of every slot, laid out in order from ``_FIELDS``."""
-for _name, _n in _FIELDS:
-    LAYOUT[_name] = (sum(n for _o, n in LAYOUT.values()), _n)
-SIZE = sum(n for _o, n in LAYOUT.values())
+
+
+class Slot:
+    """A slot of the shared block: ``n`` float64 elements, a writable view in every
+    process (declared in :class:`SharedTruth`'s body, laid out in declaration order)."""
+
+    def __init__(self, n: int, description: str) -> None:
+        self.n, self.description, self.offset, self.name = n, description, -1, ""
+        self.__doc__ = description
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Slot: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> np.ndarray: ...
+    def __get__(self, obj: object, owner: type | None = None) -> Slot | np.ndarray:
+        # an open block keeps its views in its instance dict: reached only when closed
+        if obj is None:
+            return self
+        raise ValueError(f"shared truth: {self.name} read after close()")
 
 
 class SharedTruth:
     """The shared block; ``create`` in the time master, attach by ``name`` elsewhere."""
+
+    tick = Slot(1, "the tick the truth is of")
+    t_s = Slot(1, "its mission time [s]")
+    state = Slot(21, "plant state, see hil.plant._plant")
+    mech_status = Slot(DockingMechStatus.size, "DockingMechStatus buffer, plant side")
+    mech_cmd = Slot(DockingMechCmd.size, "DockingMechCmd buffer, as executed by the mechanism")
+    on_times = Slot(MAX_THRUSTERS, "thruster on-times executed by the RCS driver [s]")
+    gyro_bias = Slot(3, "the run's gyro bias [rad/s]")
+    nav_init = Slot(14, "r(3), v(3), q(4), bias(3), mass: hand-over estimate")
+    fsw_state = Slot(1, "sequencer state index")
+    fsw_stop = Slot(1, "1.0 when the flight software has finished (retreat done)")
+    fsw_nav = Slot(4, "n_lidar, n_pose, n_st, n_rejected")
+    dev_stale_events = Slot(_N_UNITS, "per unit, in firmware_bridge.units order")
+    dev_first_stale_tick = Slot(_N_UNITS, "tick at which each first went stale (-1: never)")
+    fsw_abort = Slot(1, "abort reason index (flightsw.docking.sequencer.ABORT_REASONS)")
+    act_seq = Slot(1, "wall-paced: on_times seqlock (odd while the RCS unit writes)")
+    epoch = Slot(1, "wall-paced: monotonic time of tick 0's deadline [s]")
+    fsw_timing = Slot(4, "cycles, overruns, lateness p99 and max [ms] of the FSW clock")
+    fsw_priority = Slot(1, "SCHED_FIFO priority the flight software got (0: normal)")
+    end_tick = Slot(1, "wall-paced: the tick count at which the run ended (0: running)")
+    dev_lost = Slot(_N_UNITS, "per unit: 1.0 once the time master has seen its process end")
 
     def __init__(self, name: str | None = None) -> None:
         if name is None:
@@ -67,7 +84,7 @@ class SharedTruth:
         if self.owner:
             self.array[:] = 0.0
         for key, (off, n) in LAYOUT.items():
-            setattr(self, key, self.array[off : off + n])
+            self.__dict__[key] = self.array[off : off + n]
 
     @property
     def name(self) -> str:
@@ -75,8 +92,17 @@ class SharedTruth:
 
     def close(self) -> None:
         for key in LAYOUT:
-            setattr(self, key, None)
+            self.__dict__.pop(key, None)
         self.array = None  # type: ignore[assignment]
         self.shm.close()
         if self.owner:
             self.shm.unlink()
+
+
+LAYOUT: dict[str, tuple[int, int]] = {}
+"""Offset and length [float64 elements] of every slot, in declaration order."""
+for _name, _slot in vars(SharedTruth).items():
+    if isinstance(_slot, Slot):
+        _slot.offset = sum(n for _o, n in LAYOUT.values())
+        LAYOUT[_name] = (_slot.offset, _slot.n)
+SIZE = sum(n for _o, n in LAYOUT.values())

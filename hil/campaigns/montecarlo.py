@@ -384,7 +384,7 @@ def _drivers(rows: list[dict[str, Any]], top: int = 3) -> dict[str, list[dict[st
     keys = [k for k in ok[0] if k.startswith("d_")]
     for q in (*CONTACT, "propellant_kg"):
         y = np.array([r[q] for r in ok], float)
-        found = []
+        found: list[dict[str, Any]] = []
         for k in keys:
             x = np.array([r[k] if r.get(k) is not None else math.nan for r in ok], float)
             if not np.all(np.isfinite(x)):

@@ -386,8 +386,9 @@ def _run_report(d: Path, out: Path, show: Progress | None = None) -> Path:
     if c:
         from hil.plant.docking import Envelope
 
-        checks = Envelope(**{k: tuple(v) if isinstance(v, list) else v
-                             for k, v in env.items()}).checks(c)
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                  for k, v in env.items()}
+        checks = Envelope(**fields).checks(c)
         rows = [[LABELS[k], f"{c[k]:.4g}", lim_s, "inside" if ok else "OUTSIDE"]
                 for k, (lim_s, ok) in checks.items()]
         sec.append("<h2>Contact conditions (truth) against the IDSS envelope</h2>"

@@ -17,10 +17,12 @@ ratios.
 
 from __future__ import annotations
 
+import functools
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +68,7 @@ def _timed_loop(sc, seed: int, twin: bool, warm_s: float,
     for k, t in SimClock(fsw.base_period_ns, n_ticks=n_total, before_tick=world.step):
         if k == n_warm:  # from here on, time every call
             for name in COMPONENTS:
-                group.wrap(getattr(fsw, name), lambda u, log=times[name]: timed(u, log))
+                group.wrap(getattr(fsw, name), functools.partial(timed, log=times[name]))
         fsw.executive.tick(k, t)
     # trimmed mean: the slowest 1% of calls are the machine's (pre-emption), not the code's
     means = {name: float(np.mean(np.sort(v)[: max(1, int(len(v) * 0.99))])) * 1e-9
@@ -148,7 +150,7 @@ def clock_probe(speed: float = 10.0, seconds: float = 20.0, priority: int = 20) 
     clock = WallClock(period_ns, n_ticks=int(seconds * speed * 1e9 / period_ns), speed=speed)
     for _k, _t in clock:
         pass
-    out = clock.timing()
+    out: dict[str, Any] = dict(clock.timing())
     out.update({"speed": speed, "wall_period_ms": clock.wall_period_ns * 1e-6,
                 "priority": policy})
     if policy != "normal":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing as mp
+import multiprocessing.synchronize
 import subprocess
 import sys
 import time
@@ -34,7 +35,7 @@ def _client(port: int):
                    tcp_tune=True)
 
 
-def _flood(port: int, n: int, go: mp.Event) -> None:
+def _flood(port: int, n: int, go: multiprocessing.synchronize.Event) -> None:
     import can
 
     logging.getLogger("can.interfaces.socketcand.socketcand").setLevel(logging.ERROR)
@@ -49,7 +50,7 @@ def _flood(port: int, n: int, go: mp.Event) -> None:
         bus.shutdown()
 
 
-def _echo(port: int, n: int, ready: mp.Event) -> None:
+def _echo(port: int, n: int, ready: multiprocessing.synchronize.Event) -> None:
     import can
 
     logging.getLogger("can.interfaces.socketcand.socketcand").setLevel(logging.ERROR)
@@ -73,21 +74,23 @@ class _Bus:
         self.p = subprocess.Popen([sys.executable, "-m", "hil.bench.canbus", "--port", "0",
                                    "--exit-on-stdin-eof", *args],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        line = self.p.stdout.readline()
+        assert self.p.stdin is not None and self.p.stdout is not None  # both piped
+        self.stdin, self.stdout = self.p.stdin, self.p.stdout
+        line = self.stdout.readline()
         if not line.startswith("PORT "):
             self.close()
             raise RuntimeError(f"bus did not start: {line!r}")
         self.port = int(line.split()[1])
 
     def close(self) -> dict:
-        self.p.stdin.close()
+        self.stdin.close()
         try:
             self.p.wait(10)
         except subprocess.TimeoutExpired:
             self.p.kill()
             self.p.wait(5)
-        out = self.p.stdout.read().strip().splitlines()
-        self.p.stdout.close()
+        out = self.stdout.read().strip().splitlines()
+        self.stdout.close()
         return json.loads(out[-1]) if out else {}
 
 
@@ -100,14 +103,14 @@ def _throughput(timing: bool, n: int) -> dict:
     try:
         time.sleep(0.3)  # both clients past the handshake
         go.set()
-        got, t_first, t_last = 0, None, None
+        got, t_first, t_last = 0, 0.0, 0.0
         deadline = time.monotonic() + 60
         while got < n and time.monotonic() < deadline:
             m = rx.recv(timeout=2.0)
             if m is None:
                 break
             now = time.perf_counter()
-            t_first = now if t_first is None else t_first
+            t_first = now if got == 0 else t_first
             t_last = now
             got += 1
     finally:

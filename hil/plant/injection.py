@@ -113,26 +113,28 @@ def sil_equivalent(f: Fault) -> list[Fault]:
     """
     if f.layer in SIL_LAYERS or f.kind == "latch_fail":
         return [f]
-    d = {"at_s": f.at_s, "until_s": f.until_s}
+    def like(layer: str, kind: str, target: str, **params: float) -> Fault:
+        """A fault over the same time window as ``f``."""
+        return Fault(layer, kind, target, f.at_s, f.until_s, params=params)
+
     if f.layer == "bus" and f.target == "can0":
         if f.kind in ("frame_loss", "corruption"):
-            r = {"rate": f.params["rate"]}
-            return [Fault("sensor", "loss", "imu", params=r, **d),
-                    Fault("rcs", "loss", "rcs", params=r, **d)]
+            r = f.params["rate"]
+            return [like("sensor", "loss", "imu", rate=r), like("rcs", "loss", "rcs", rate=r)]
         if f.kind == "delay":
-            a = {"added_s": f.params["added_s"]}
-            return [Fault("sensor", "latency", "imu", params=a, **d),
-                    Fault("rcs", "latency", "rcs", params=a, **d)]
-        return [Fault("sensor", "dropout", "imu", **d), Fault("rcs", "silent", "rcs", **d)]
+            a = f.params["added_s"]
+            return [like("sensor", "latency", "imu", added_s=a),
+                    like("rcs", "latency", "rcs", added_s=a)]
+        return [like("sensor", "dropout", "imu"), like("rcs", "silent", "rcs")]
     if f.layer == "bus":  # a serial line
         if f.kind == "serial_bit_errors":
             p = 1.0 - (1.0 - f.params["rate"]) ** SERIAL_FRAME_BITS
-            return [Fault("sensor", "loss", f.target, params={"rate": p}, **d)]
-        return [Fault("sensor", "dropout", f.target, **d)]
+            return [like("sensor", "loss", f.target, rate=p)]
+        return [like("sensor", "dropout", f.target)]
     if f.target in SENSORS:  # a crashed sensor unit
-        return [Fault("sensor", "dropout", f.target, **d)]
+        return [like("sensor", "dropout", f.target)]
     if f.target == "rcs":
-        return [Fault("rcs", "silent", "rcs", **d)]
+        return [like("rcs", "silent", "rcs")]
     return []
 
 

@@ -43,9 +43,9 @@ class SafetyMonitor:
         self._rP = np.ascontiguousarray(target.docking_port_m, float)
         self._nT = np.ascontiguousarray(target.docking_axis, float)
         self.a_max = float(accel_max_mps2)
-        self._same_port = bool(np.array_equal(self._rD, getattr(docking, "_rD", None))
-                               and np.array_equal(self._rP, getattr(docking, "_rP", None))
-                               and np.array_equal(self._nT, getattr(docking, "_nT", None)))
+        theirs = [getattr(docking, k, None) for k in ("_rD", "_rP", "_nT")]
+        self._same_port = all(t is not None and np.array_equal(mine, t) for mine, t in
+                              zip((self._rD, self._rP, self._nT), theirs, strict=True))
         self.violations: list[dict[str, Any]] = []
         self.abort_t_s: float | None = None
         self.safe_distance_m: float | None = None

@@ -220,7 +220,7 @@ def copy_scenario(name_or_path: str, dest: str | Path) -> list[Path]:
     refs = {key: _resolve(src, key, r.string(key), kind) for key, kind in REFS.items()}
     load_scenario(src)  # only a scenario that loads is worth copying
     out = Path(dest)
-    files = {out / f"{src.stem}.toml": None}
+    files: dict[Path, Path | None] = {out / f"{src.stem}.toml": None}
     local: dict[str, str] = {}
     for key, path in refs.items():
         rel = f"{REFS[key]}/{path.name}"
@@ -318,8 +318,10 @@ def nav_sensor_model(sc: Scenario) -> NavSensorModel:
     base = sc.fsw.base_rate_hz
     # white rate noise per sample -> angle random walk; quantisation adds q^2/12
     arw = np.sqrt((g.noise_rps**2 + g.quantization_rps**2 / 12.0) / g.rate_hz)
+    sx, sy, sz = s.star_tracker.noise_rad
+    mx, my, mz = s.lidar.mount_m
     return NavSensorModel(
-        st_noise_rad=tuple(s.star_tracker.noise_rad),
+        st_noise_rad=(sx, sy, sz),
         lidar_range_noise_m=s.lidar.range_noise_m,
         lidar_range_noise_frac=s.lidar.range_noise_frac,
         lidar_angle_noise_rad=s.lidar.angle_noise_rad,
@@ -328,7 +330,7 @@ def nav_sensor_model(sc: Scenario) -> NavSensorModel:
         lidar_latency_s=round(s.lidar.latency_s * base) / base,
         st_latency_s=round(s.star_tracker.latency_s * base) / base,
         gyro_arw=float(arw),
-        r_LC_B=tuple(s.lidar.mount_m),
+        r_LC_B=(mx, my, mz),
         gyro_repeats=bool(g.noise_rps <= g.quantization_rps),
     )
 

@@ -282,8 +282,8 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
         recorder=rec, world=world, fsw=fsw,
         safety_violations=safety.violations, plant_events=plant_events(world.plant),
     )
-    if out_dir is not None:
+    if out_dir is not None and rec is not None:  # out_dir implies recording
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        write_run(out, sc, res, world.n, rec, csv=csv)  # out_dir implies recording
+        write_run(out, sc, res, world.n, rec, csv=csv)
     return res
