@@ -236,3 +236,27 @@ def test_the_bus_reads_the_sync_tick_through_the_dbc_and_ignores_a_malformed_one
         return seen
 
     assert asyncio.run(go()) == [0, 1, 70000, 70000]
+
+
+def test_a_unit_notices_when_the_bench_bus_goes_away():
+    """A unit's receive loop (hil.bench.nodes.Receiver) waits quietly on a live, idle bus,
+    and once the bus process has ended it stops with BusGone instead of spinning on
+    python-can's empty answers."""
+    from hil.bench.nodes import BusGone, Receiver, connect_virtual_can
+
+    p, port = start_bus("--no-timing")
+    bus = connect_virtual_can(port, timeout_s=30)
+    try:
+        rx = Receiver(bus, timeout_s=0.05, limit=5)
+        for _ in range(20):  # idle: each call sleeps out its timeout
+            assert rx.recv() is None
+        assert rx._spins < 5
+        stop_bus(p)
+        calls = 0
+        with pytest.raises(BusGone):
+            for calls in range(1, 1000):  # noqa: B007 (counted)
+                rx.recv()
+        assert calls <= 20
+    finally:
+        bus.shutdown()
+        stop_bus(p)

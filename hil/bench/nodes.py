@@ -139,6 +139,38 @@ def connect_virtual_can(port: int, timeout_s: float = CONNECT_TIMEOUT_S) -> Any:
                               f"{timeout_s:g} s: {e}") from e
 
 
+class BusGone(ConnectionError):
+    """The bench's bus has closed the connection."""
+
+
+class Receiver:
+    """``bus.recv`` for a unit's loop that notices when the bench's bus has gone away.
+
+    Once its server has closed the connection, python-can's socketcand client reads end
+    of file: every read returns at once with no frame, and ``recv`` spins through its
+    whole timeout on the CPU instead of sleeping in ``select``. After ``limit`` empty
+    answers in a row that each kept this thread busy for more than half of the timeout,
+    :meth:`recv` raises :class:`BusGone`. This only decides when a unit stops once its bus
+    has ended; it changes nothing that is flown.
+    """
+
+    def __init__(self, bus: Any, timeout_s: float = 0.2, limit: int = 5) -> None:
+        self.bus, self.timeout_s, self.limit = bus, timeout_s, limit
+        self._spins = 0
+
+    def recv(self) -> Any:
+        c0 = time.thread_time()
+        m = self.bus.recv(timeout=self.timeout_s)
+        if m is None and time.thread_time() - c0 > 0.5 * self.timeout_s:
+            self._spins += 1
+            if self._spins >= self.limit:
+                raise BusGone(f"the bus answered nothing {self.limit} times in a row "
+                              f"without waiting: its connection is closed")
+        else:
+            self._spins = 0
+        return m
+
+
 def _exit_when_parent_goes(stop: threading.Event) -> None:
     """Set ``stop`` when standard input closes, when the parent process dies (this process
     is then re-parented) or on SIGTERM."""
@@ -189,12 +221,14 @@ def device_main(args: argparse.Namespace) -> int:
     ls.send_done(node, 0, READY)
     fsw_node = NODES["fsw"]
     lockstep = args.mode == "lockstep"
+    rx = Receiver(bus)
     try:
         while not stop.is_set():
             try:
-                m = bus.recv(timeout=0.2)
-            except Exception:
-                break  # the bus went away
+                m = rx.recv()
+            except Exception as e:
+                log.warning("%s: the bus went away (%s); stopping", args.kind, e)
+                break
             if m is None:
                 continue
             fid = m.arbitration_id
