@@ -91,9 +91,11 @@ class BenchUnit:
 class SensorUnit(BenchUnit):
     """A unit that samples truth through its sensor model (its scenario faults applied on
     the samples and, for a serial unit, on its line) and sends each sample through its
-    emulator. Subclasses give ``message`` (the sample's type) and :meth:`emulator`."""
+    emulator. Subclasses give ``message`` (the sample's type) and ``emulator`` (its
+    class, built on the unit's link, the bus or its serial line, and the sample)."""
 
     message: ClassVar[type[Message]] = Message
+    emulator: ClassVar[Any] = None
 
     def __init__(self, ctx: UnitContext) -> None:
         super().__init__(ctx)
@@ -114,9 +116,6 @@ class SensorUnit(BenchUnit):
             self.line._rng = np.random.default_rng([seed, 0x5E1, self.node])
         self.emu = self.emulator(self.line if self.line is not None else ctx.bus, self.msg)
 
-    def emulator(self, link: Any, msg: Any) -> Any:
-        raise NotImplementedError
-
     def on_sync(self, tick: int) -> None:
         t_s = tick * self.dt_s
         for st in self.stages:
@@ -135,24 +134,16 @@ class SensorUnit(BenchUnit):
 
 
 class ImuUnit(SensorUnit):
-    name, node, message = "imu", 0x10, ImuMsg
-
-    def emulator(self, link: Any, msg: Any) -> Any:
-        return emulators.ImuEmulator(link, msg)
+    name, node, message, emulator = "imu", 0x10, ImuMsg, emulators.ImuEmulator
 
 
 class StarTrackerUnit(SensorUnit):
-    name, node, message = "star_tracker", 0x11, StarTrackerMsg
-
-    def emulator(self, link: Any, msg: Any) -> Any:
-        return emulators.StarTrackerEmulator(link, msg)
+    name, node = "star_tracker", 0x11
+    message, emulator = StarTrackerMsg, emulators.StarTrackerEmulator
 
 
 class LidarUnit(SensorUnit):
-    name, node, message = "lidar", 0x12, LidarMsg
-
-    def emulator(self, link: Any, msg: Any) -> Any:
-        return emulators.LidarEmulator(link, msg)
+    name, node, message, emulator = "lidar", 0x12, LidarMsg, emulators.LidarEmulator
 
 
 class RcsUnit(BenchUnit):
