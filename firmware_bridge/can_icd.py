@@ -24,7 +24,9 @@ NOMINAL_RATES_HZ: dict[str, float] = {
     "IMU_STATUS": 1.0,
     "DOCK_CMD": 1.0,
     "DOCK_STATUS": 10.0,
+    "SUN_VECTOR": 10.0,  # where a sun sensor is fitted
     "HEARTBEAT_FSW": 1.0, "HEARTBEAT_IMU": 1.0, "HEARTBEAT_RCS": 1.0, "HEARTBEAT_DOCK": 1.0,
+    "HEARTBEAT_SUN": 1.0,
 }
 """How often each frame is sent in operation [Hz] (commands and status also on change)."""
 

@@ -29,6 +29,7 @@ from flightsw.messages import (
     ImuMsg,
     LidarMsg,
     StarTrackerMsg,
+    SunSensorMsg,
     ThrusterCmd,
 )
 
@@ -226,6 +227,43 @@ class ImuDriver(_CanDriver):
         o.omega_BN_B[0], o.omega_BN_B[1], o.omega_BN_B[2] = (
             v["Omega_x"], v["Omega_y"], v["Omega_z"])
         o.valid = 1.0 if self._status_valid else 0.0
+        self._publish(o, t_ns)
+
+    def _on_stale(self) -> None:
+        self.out.valid = 0.0
+
+
+class SunSensorDriver(_CanDriver):
+    """Sun sensor over CAN: SUN_VECTOR samples into :class:`~flightsw.messages.SunSensorMsg`.
+
+    Each sample bumps ``seq``. ``valid`` is the frame's In_view bit, and only for a
+    direction of unit norm to within the frame's quantisation (a direction far from unit
+    length is a corrupt frame: counted, dropped); with the Sun out of view ``s_B`` is
+    zeroed. Counter jumps count as lost samples.
+    """
+
+    FRAMES = ("SUN_VECTOR",)
+    HEARTBEAT = "HEARTBEAT_SUN"
+
+    def __init__(self, out: SunSensorMsg, stale_after_ns: int = 300_000_000,
+                 name: str = "sun_sensor"):
+        super().__init__(name, stale_after_ns)
+        self.out = out
+
+    def _handle(self, name: str, v: dict[str, float], t_ns: int) -> None:
+        self._count(v["Counter"])
+        s = (v["Sun_x"], v["Sun_y"], v["Sun_z"])
+        o = self.out
+        if v["In_view"]:
+            n = math.sqrt(s[0] * s[0] + s[1] * s[1] + s[2] * s[2])
+            if not 0.999 < n < 1.001:  # 16-bit components: |s| is 1 to ~1e-4
+                self._bad(f"SUN_VECTOR direction of norm {n:.4f}, not a unit vector")
+                return
+            o.s_B[0], o.s_B[1], o.s_B[2] = s[0] / n, s[1] / n, s[2] / n
+            o.valid = 1.0
+        else:
+            o.s_B[:] = 0.0
+            o.valid = 0.0
         self._publish(o, t_ns)
 
     def _on_stale(self) -> None:

@@ -7,10 +7,15 @@ DeviceHealth` field that carries its staleness, and, for CAN units, the heartbea
 real unit is detected by. The bench, the flight node and the fault injector take their unit
 lists from :data:`UNITS`; the simulation side adds each unit's emulator and sensor model by
 the same name.
+
+A unit is *required* (every vehicle has it: the approach cannot be flown without it) or
+*optional* (fitted when the vehicle's sensor file describes it, like the sun sensor). A
+bench, a flight node and a run take the units that are fitted (:func:`fitted`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,6 +26,7 @@ from firmware_bridge.drivers import (
     LidarDriver,
     RcsDriver,
     StarTrackerDriver,
+    SunSensorDriver,
 )
 
 
@@ -41,6 +47,8 @@ class Unit:
         its constructor takes them (e.g. ``("mech_in", "mech_cmd")``).
     health : str
         Its field in :class:`~flightsw.messages.DeviceHealth`.
+    optional : bool
+        Fitted only on vehicles that describe it (required units are on every one).
     """
 
     name: str
@@ -48,6 +56,7 @@ class Unit:
     driver: type[Driver]
     messages: tuple[str, ...]
     health: str
+    optional: bool = False
 
     @property
     def heartbeat(self) -> str | None:
@@ -65,9 +74,25 @@ UNITS: dict[str, Unit] = {u.name: u for u in (
     Unit("lidar", "serial", LidarDriver, ("lidar_in",), "lidar"),
     Unit("rcs", "can", RcsDriver, ("thruster_cmd",), "rcs"),
     Unit("dock", "can", DockingMechDriver, ("mech_in", "mech_cmd"), "docking_mechanism"),
+    Unit("sun_sensor", "can", SunSensorDriver, ("sun_in",), "sun_sensor", optional=True),
 )}
 """Every unit, by name, in the order the bench starts them and lays out its shared memory."""
 
 UNIT_NAMES: tuple[str, ...] = tuple(UNITS)
 CAN_UNITS: tuple[str, ...] = tuple(n for n, u in UNITS.items() if u.bus == "can")
 SERIAL_UNITS: tuple[str, ...] = tuple(n for n, u in UNITS.items() if u.bus == "serial")
+REQUIRED_UNITS: tuple[str, ...] = tuple(n for n, u in UNITS.items() if not u.optional)
+"""The units every vehicle has."""
+
+
+def fitted(optional: Iterable[str] = ()) -> tuple[str, ...]:
+    """The units of a vehicle with the optional units ``optional``: the required ones and
+    those, in :data:`UNITS` order. An unknown or required name in ``optional`` is a
+    ValueError."""
+    extra = set(optional)
+    bad = sorted(n for n in extra if n not in UNITS or not UNITS[n].optional)
+    if bad:
+        opt = [n for n, u in UNITS.items() if u.optional]
+        raise ValueError(f"not an optional unit: {', '.join(bad)} (optional units: "
+                         f"{', '.join(opt)})")
+    return tuple(n for n, u in UNITS.items() if not u.optional or n in extra)

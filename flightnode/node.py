@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from firmware_bridge.ports import CanPort, SerialPort
-from firmware_bridge.units import CAN_UNITS, SERIAL_UNITS, UNIT_NAMES, UNITS
+from firmware_bridge.units import REQUIRED_UNITS, UNITS
 from flightsw.fsw import FlightSoftware
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,8 @@ class FlightNode:
         Built and given its navigation hand-over; :meth:`open` resets it.
     bench : Wiring
         Where every unit is (e.g. a resolved :class:`hil.bench.benchfile.Bench`: every unit real
-        or emulated, with its bus or port).
+        or emulated, with its bus or port). Its units are the vehicle's: the required ones
+        and those optional ones it fits (every sensor the flight software monitors).
     virtual_can_port : int or None
         TCP port of the bench's virtual CAN bus on 127.0.0.1 (needed when a CAN unit is
         emulated).
@@ -76,7 +77,18 @@ class FlightNode:
                  serial_paths: dict[str, str] | None = None) -> None:
         self.fsw = fsw
         self.bench = bench
-        self.drivers: dict[str, Any] = {n: u.make_driver(fsw) for n, u in UNITS.items()}
+        units = [n for n in UNITS if n in bench.devices]
+        monitored = [m.unit for m in fsw.fdir.monitors]
+        missing = [n for n in (*REQUIRED_UNITS, *monitored) if n not in units]
+        if missing:
+            raise ValueError(f"wiring {bench.name!r} has no {', '.join(missing)} (the flight "
+                             f"software needs it)")
+        unused = [n for n in units if n not in REQUIRED_UNITS and n not in monitored]
+        if unused:
+            raise ValueError(f"wiring {bench.name!r} has {', '.join(unused)}, which this "
+                             f"flight software is not configured for")
+        self.units = tuple(units)
+        self.drivers: dict[str, Any] = {n: UNITS[n].make_driver(fsw) for n in units}
         self.can_ports: dict[str, CanPort] = {}
         for name, cfg in bench.can_buses().items():
             if name == "virtual":
@@ -87,11 +99,12 @@ class FlightNode:
             # the bench's own bus may still be coming up on a loaded machine: retry
             self.can_ports[name] = CanPort(name, cfg, open_timeout_s=300.0 if name == "virtual"
                                            else 0.0)
-        for unit in CAN_UNITS:
-            self.can_ports[bench.bus_of(unit)].attach(self.drivers[unit])
+        for unit in self.units:
+            if UNITS[unit].bus == "can":
+                self.can_ports[bench.bus_of(unit)].attach(self.drivers[unit])
         paths = serial_paths or {}
         self.serial_ports: dict[str, SerialPort] = {}
-        for unit in SERIAL_UNITS:
+        for unit in (u for u in self.units if UNITS[u].bus == "serial"):
             d = bench.devices[unit]
             url = d.port if not d.emulated else paths.get(unit)
             if url is None:
@@ -122,8 +135,8 @@ class FlightNode:
     def cycle(self, k: int, t_ns: int) -> None:
         """One base-rate cycle after :meth:`read`: unit health in, executive, commands out."""
         h = self.fsw.health_in
-        for unit, decl in UNITS.items():
-            setattr(h, decl.health, 0.0 if self.drivers[unit].check(t_ns) else 1.0)
+        for unit, drv in self.drivers.items():
+            setattr(h, UNITS[unit].health, 0.0 if drv.check(t_ns) else 1.0)
         self.fsw.executive.tick(k, t_ns)
         rcs, dock = self.drivers["rcs"], self.drivers["dock"]
         self.can_ports[self.bench.bus_of("rcs")].send(rcs.frames_to_send(t_ns))
@@ -150,7 +163,7 @@ class FlightNode:
         return {
             "ports": {p.name: p.stats.as_dict() for p in self._ports()},
             "devices": {u: {"mode": self.bench.devices[u].mode,
-                            **self.drivers[u].health.as_dict()} for u in UNIT_NAMES},
+                            **self.drivers[u].health.as_dict()} for u in self.units},
             "rate_groups": self.fsw.executive.telemetry(),
             "cycles": self.cycles,
             "events": [{"t_s": e.t_ns * 1e-9, "from": e.from_state, "to": e.to_state,

@@ -4,6 +4,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from flightsw.fdir_ref import SensorChannel
+
 FLAGS: dict[str, int]
 
 class FdirMonitorsKernel:
@@ -12,13 +14,10 @@ class FdirMonitorsKernel:
     reason: list[int]
     att_bad: int
     att_c: float
-    def __init__(self, src: Sequence[np.ndarray], dst: Sequence[np.ndarray],
-                 i_seq: Sequence[int], i_valid: Sequence[int],
-                 value_idx: Sequence[Sequence[int]], stale_s: Sequence[float],
-                 frozen_n: Sequence[int], persist: int, range_kind: Sequence[int],
-                 range_lim: Sequence[float], i_omega: int, t_on: np.ndarray,
-                 inertia: np.ndarray, tau: np.ndarray, window: int, resid_thr: np.ndarray,
-                 model_frac: float, q_ref: np.ndarray, q: np.ndarray, cos_half_limit: float,
+    def __init__(self, *, sensors: Sequence[SensorChannel], persist: int, gyro_index: int,
+                 i_omega: int, st_index: int, t_on: np.ndarray, inertia: np.ndarray,
+                 tau: np.ndarray, window: int, resid_thr: np.ndarray, model_frac: float,
+                 q_ref: np.ndarray, q: np.ndarray, cos_half_limit: float,
                  att_persist: int) -> None: ...
     def failed(self, i: int) -> bool: ...
     def delivered(self, i: int) -> bool: ...

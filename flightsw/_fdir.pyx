@@ -1,8 +1,9 @@
 # cython: language_level=3
 """FDIR monitor kernel: the per-cycle part of fault management, in C.
 
-Same semantics, arguments and flags as the twin ``flightsw.fdir_ref.FdirMonitorsRef``
-(read that for the description); ``flightsw.fdir.Fdir`` takes the decisions.
+Same semantics, arguments (keyword-only, sensors as ``flightsw.fdir_ref.SensorChannel``)
+and flags as the twin ``flightsw.fdir_ref.FdirMonitorsRef`` (read that for the
+description); ``flightsw.fdir.Fdir`` takes the decisions.
 """
 
 import numpy as np
@@ -14,38 +15,61 @@ cdef int F_WINDOW_QUIET = 2
 cdef int F_WINDOW_LOUD = 4
 cdef int F_ATTITUDE = 8
 cdef int F_SENSOR_SHIFT = 8  # sensor i fails: bit F_SENSOR_SHIFT + i, above every other flag
+cdef int MAX_SENSORS = 16
 
 FLAGS = {"F_ST_NEW": F_ST_NEW, "F_WINDOW_QUIET": F_WINDOW_QUIET,
          "F_WINDOW_LOUD": F_WINDOW_LOUD, "F_ATTITUDE": F_ATTITUDE,
-         "F_SENSOR_SHIFT": F_SENSOR_SHIFT}
+         "F_SENSOR_SHIFT": F_SENSOR_SHIFT, "MAX_SENSORS": MAX_SENSORS}
 
 
 cdef class _Sensor:
-    cdef double[::1] src, dst, last
+    cdef double[::1] src, dst, last, q
     cdef Py_ssize_t i_seq, i_valid, nval, nbuf
     cdef Py_ssize_t[::1] idx
-    cdef double stale_s, lim, seq, t_last
-    cdef int kind, frozen_n, persist, same
+    cdef double stale_s, lim, seq, t_last, check_cos
+    cdef double dir_N[3]
+    cdef int kind, frozen_n, persist, same, check_n, n_off
     cdef int bad_stale, bad_frozen, bad_range
-    cdef bint have_t, have_last, range_bad
+    cdef bint have_t, have_last, range_bad, is_dir
     cdef public bint failed, delivered
 
-    def __init__(self, double[::1] src, double[::1] dst, Py_ssize_t i_seq,
-                 Py_ssize_t i_valid, idx, double stale_s, int frozen_n, int persist,
-                 int kind, double lim):
+    def __init__(self, c, int persist, double[::1] q):
+        cdef double[::1] src = np.asarray(c.src), dst = np.asarray(c.dst)
         if dst.shape[0] != src.shape[0]:
             raise ValueError("sensor input and output buffers differ in size")
-        self.src, self.dst = src, dst
+        self.src, self.dst, self.q = src, dst, q
         self.nbuf = src.shape[0]
-        self.i_seq, self.i_valid = i_seq, i_valid
-        self.idx = np.ascontiguousarray(idx, dtype=np.intp)
+        self.i_seq, self.i_valid = c.i_seq, c.i_valid
+        self.idx = np.ascontiguousarray(c.values, dtype=np.intp)
         self.nval = self.idx.shape[0]
         self.last = np.zeros(self.nval)
-        self.stale_s, self.frozen_n, self.persist = stale_s, frozen_n, persist
-        self.kind, self.lim = kind, lim
-        self.seq = src[i_seq]
+        self.stale_s, self.frozen_n, self.persist = c.stale_s, c.frozen_n, persist
+        self.kind, self.lim = c.range_kind, c.range_lim
+        self.is_dir = c.direction_N is not None
+        if self.is_dir:
+            if self.nval != 3:
+                raise ValueError("a direction sensor has three values")
+            for i in range(3):
+                self.dir_N[i] = c.direction_N[i]
+        self.check_cos, self.check_n = c.check_cos, c.check_samples
+        self.seq = src[self.i_seq]
         self.failed = False
         self.delivered = False
+
+    cdef bint off_direction(self) noexcept nogil:
+        """The sample against ``C_BN(q) direction_N`` (no estimate yet: never off)."""
+        cdef double p[3]
+        cdef double a = self.q[0], b = self.q[1], c = self.q[2], d = self.q[3]
+        cdef double x = self.dir_N[0], y = self.dir_N[1], z = self.dir_N[2], k, vd
+        if a == 0.0 and b == 0.0 and c == 0.0 and d == 0.0:
+            return False
+        k = a * a - (b * b + c * c + d * d)
+        vd = b * x + c * y + d * z
+        p[0] = k * x + 2.0 * b * vd - 2.0 * a * (c * z - d * y)
+        p[1] = k * y + 2.0 * c * vd - 2.0 * a * (d * x - b * z)
+        p[2] = k * z + 2.0 * d * vd - 2.0 * a * (b * y - c * x)
+        return not (p[0] * self.src[self.idx[0]] + p[1] * self.src[self.idx[1]]
+                    + p[2] * self.src[self.idx[2]] >= self.check_cos)
 
     cdef bint out_of_range(self) noexcept nogil:
         cdef Py_ssize_t i
@@ -113,13 +137,23 @@ cdef class _Sensor:
         if ok:
             for i in range(self.nbuf):
                 self.dst[i] = self.src[i]
+        if self.is_dir and self.delivered and self.src[self.i_valid] != 0.0:
+            if self.off_direction():
+                self.n_off += 1
+                if self.n_off >= self.check_n:
+                    self.failed, self.delivered = True, False
+                    return 4
+            else:
+                self.n_off = 0
         return 0
 
 
 cdef class FdirMonitorsKernel:
     """Per-cycle FDIR monitors (see ``flightsw.fdir_ref.FdirMonitorsRef``)."""
 
-    cdef _Sensor s0, s1, s2
+    cdef list sensors
+    cdef Py_ssize_t nsens
+    cdef _Sensor s0, s_st
     cdef Py_ssize_t i_omega, n
     cdef double[::1] t_on, w0, thr, Tacc, q_ref, q
     cdef double[:, ::1] inertia, tau
@@ -131,13 +165,18 @@ cdef class FdirMonitorsKernel:
     cdef bint have_w0
     cdef double cos_half_limit, model_frac
 
-    def __init__(self, src, dst, i_seq, i_valid, value_idx, stale_s, frozen_n,
-                 int persist, range_kind, range_lim, Py_ssize_t i_omega, double[::1] t_on,
-                 inertia, tau, int window, resid_thr, double model_frac,
-                 double[::1] q_ref, double[::1] q, double cos_half_limit, int att_persist):
-        s = [_Sensor(src[i], dst[i], i_seq[i], i_valid[i], value_idx[i], stale_s[i],
-                     frozen_n[i], persist, range_kind[i], range_lim[i]) for i in range(3)]
-        self.s0, self.s1, self.s2 = s
+    def __init__(self, *, sensors, int persist, Py_ssize_t gyro_index, Py_ssize_t i_omega,
+                 Py_ssize_t st_index, double[::1] t_on, inertia, tau, int window, resid_thr,
+                 double model_frac, double[::1] q_ref, double[::1] q, double cos_half_limit,
+                 int att_persist):
+        if not 0 < len(sensors) <= MAX_SENSORS:
+            raise ValueError(f"1 to {MAX_SENSORS} sensors, not {len(sensors)}")
+        if not 0 <= gyro_index < len(sensors) or not -1 <= st_index < len(sensors):
+            raise ValueError("gyro_index or st_index is not one of the sensors")
+        self.sensors = [_Sensor(c, persist, q) for c in sensors]
+        self.nsens = len(self.sensors)
+        self.s0 = self.sensors[gyro_index]
+        self.s_st = self.sensors[st_index] if st_index >= 0 else None
         self.i_omega, self.t_on = i_omega, t_on
         self.inertia = np.ascontiguousarray(inertia, dtype=np.float64)
         self.tau = np.ascontiguousarray(tau, dtype=np.float64)
@@ -149,7 +188,7 @@ cdef class FdirMonitorsKernel:
         self.model_frac = model_frac
         self.q_ref, self.q = q_ref, q
         self.cos_half_limit, self.att_persist = cos_half_limit, att_persist
-        self.reason = [0, 0, 0]
+        self.reason = [0] * self.nsens
         self.R = np.zeros(3)
         self.T = np.zeros(self.n)
         self.R_v, self.T_v = self.R, self.T
@@ -157,22 +196,18 @@ cdef class FdirMonitorsKernel:
         self.w0 = np.zeros(3)
         self.att_c = 1.0
 
-    cdef _Sensor _s(self, int i):
-        if i == 0:
-            return self.s0
-        if i == 1:
-            return self.s1
-        if i == 2:
-            return self.s2
-        raise IndexError(i)
+    cdef _Sensor _s(self, Py_ssize_t i):
+        if not 0 <= i < self.nsens:
+            raise IndexError(i)
+        return <_Sensor>self.sensors[i]
 
-    def failed(self, int i):
+    def failed(self, Py_ssize_t i):
         return self._s(i).failed
 
-    def delivered(self, int i):
+    def delivered(self, Py_ssize_t i):
         return self._s(i).delivered
 
-    def set_failed(self, int i):
+    def set_failed(self, Py_ssize_t i):
         """Isolate sensor ``i`` (a decision taken outside the monitors)."""
         s = self._s(i)
         s.failed = True
@@ -223,20 +258,14 @@ cdef class FdirMonitorsKernel:
     cpdef int step(self, double t_s):
         """One cycle at time ``t_s`` [s]; returns the ``F_*`` flags raised."""
         cdef int flags = 0, code
+        cdef Py_ssize_t i
         cdef double c
-        code = self.s0.step(t_s)
-        if code:
-            self.reason[0] = code
-            flags |= 1 << F_SENSOR_SHIFT
-        code = self.s1.step(t_s)
-        if code:
-            self.reason[1] = code
-            flags |= 1 << (F_SENSOR_SHIFT + 1)
-        code = self.s2.step(t_s)
-        if code:
-            self.reason[2] = code
-            flags |= 1 << (F_SENSOR_SHIFT + 2)
-        if self.s1.delivered:
+        for i in range(self.nsens):
+            code = (<_Sensor>self.sensors[i]).step(t_s)
+            if code:
+                self.reason[i] = code
+                flags |= 1 << (F_SENSOR_SHIFT + i)
+        if self.s_st is not None and self.s_st.delivered:
             flags |= F_ST_NEW
         flags |= self._thrusters()
         c = fabs(self.q_ref[0] * self.q[0] + self.q_ref[1] * self.q[1]

@@ -419,8 +419,11 @@ class FdirParams:
     ``attitude_persistence_s`` [s] aborts. Consistency: when navigation rejects
     ``consistency_rejected`` of the last ``consistency_samples`` star-tracker samples [-],
     the star tracker and the gyro disagree: attitude and gyro bias are re-acquired with
-    1-sigma ``reacquire_att_rad`` [rad] and ``reacquire_bias_rps`` [rad/s]. After any
-    decision, GO at a hold point is withheld for ``recovery_hold_s`` [s].
+    1-sigma ``reacquire_att_rad`` [rad] and ``reacquire_bias_rps`` [rad/s]. A sun sensor
+    (where fitted) is stale after ``stale_sun_s`` [s]; its direction further than
+    ``sun_check_deg`` [deg] from the one the attitude estimate predicts in
+    ``sun_check_samples`` consecutive samples [-] isolates it. After any decision, GO at a
+    hold point is withheld for ``recovery_hold_s`` [s].
     """
 
     stale_imu_s: float = param(0.2, 0.0, 3600.0, lo_open=True)
@@ -442,6 +445,9 @@ class FdirParams:
     reacquire_att_rad: float = param(0.05, 0.0, 3.15, lo_open=True)
     reacquire_bias_rps: float = param(2e-3, 0.0, 0.1, lo_open=True)
     recovery_hold_s: float = param(30.0, 0.0, 86400.0)
+    stale_sun_s: float = param(0.5, 0.0, 3600.0, lo_open=True)
+    sun_check_deg: float = param(1.0, 0.0, 180.0, lo_open=True)
+    sun_check_samples: int = param(5, 1, 1000000)
 
 
 @dataclass

@@ -3,15 +3,19 @@
 Runs first in the control rate group. Each cycle it
 
 1. **selects sensor data**: copies each healthy sensor's input (``imu_in``, ``st_in``,
-   ``lidar_in``) to the message navigation reads (``imu_out``, ``st_out``, ``lidar_out``);
-   an isolated sensor is no longer copied, so navigation runs on without it;
-2. **monitors each sensor**: *stale* (no new sample for its time), *frozen* (identical
+   ``lidar_in``, ``sun_in``) to the message navigation reads (``imu_out``, ``st_out``,
+   ``lidar_out``, ``sun_out``); an isolated sensor is no longer copied, so navigation runs
+   on without it;
+2. **monitors each sensor the vehicle fits** (each declared once in
+   :data:`SENSOR_MONITORS`): *stale* (no new sample for its time), *frozen* (identical
    values in consecutive samples: real noise never repeats), *out of range*; a condition
    that persists isolates the sensor. Losing the star tracker is tolerated (gyro and lidar
    pose carry attitude); losing the IMU or the lidar requests an abort. When navigation
    keeps rejecting the star tracker, it and the gyro disagree: attitude and gyro bias are
    re-acquired (a gyro bias step is then estimated); if they still disagree, the star
-   tracker is isolated;
+   tracker is isolated. A sun sensor, where fitted, is an independent check of the
+   attitude: its measured Sun direction against the one the attitude estimate and the
+   Sun's known direction in N predict; one that keeps disagreeing is isolated;
 3. **monitors the thrusters**: over each window, the angular impulse the gyro saw against
    the one the commanded on-times should have given. A residual far above its noise that
    one thruster's torque explains (a thruster that does not fire, fires weakly, or fires
@@ -32,12 +36,17 @@ Requirements (``tests/test_fdir.py``): FDIR-1 a stale, frozen or out-of-range se
 isolated after its persistence and not before; FDIR-2 a thruster stuck on, stuck off
 while commanded, or degraded is isolated, and no healthy thruster is, in closed loop;
 FDIR-3 after isolation allocation never fires the thruster; FDIR-4 losing thrusters so
-that the rest cannot span six axes requests an abort.
+that the rest cannot span six axes requests an abort; FDIR-5 a sun sensor that disagrees
+with the attitude estimate is isolated, and a healthy one never is.
+
+To monitor a new sensor: give :class:`Fdir` an input port and an output message for it,
+and declare it in :data:`SENSOR_MONITORS`.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,12 +56,15 @@ from flightsw.component import Input, Ported
 from flightsw.config import FdirParams, Vehicle
 from flightsw.fdir_ref import (
     F_ATTITUDE,
-    F_SENSOR,
     F_ST_NEW,
     F_WINDOW_LOUD,
     F_WINDOW_QUIET,
+    RANGE_INTERVAL,
+    RANGE_MAX_ABS,
+    RANGE_UNIT_NORM,
     REASONS,
-    SENSORS,
+    SensorChannel,
+    f_sensor,
 )
 from flightsw.messages import (
     FdirStatus,
@@ -61,13 +73,74 @@ from flightsw.messages import (
     LidarMsg,
     NavState,
     StarTrackerMsg,
+    SunSensorMsg,
     ThrusterCmd,
 )
 
-__all__ = ["SENSORS", "Fdir", "FdirEvent"]
+__all__ = ["SENSORS", "SENSOR_MONITORS", "Fdir", "FdirEvent", "SensorMonitor"]
 
-ABORT_FOR = {"imu": "sensor_failed", "lidar": "sensor_failed"}
-"""Sensors whose loss ends the approach (the star tracker's does not)."""
+
+@dataclass(frozen=True)
+class SensorMonitor:
+    """How fault management watches one sensing unit.
+
+    Attributes
+    ----------
+    unit : str
+        The unit's name (as the bridge and the bench call it).
+    port, out : str
+        The :class:`Fdir` input it arrives on and the output navigation reads.
+    status : str
+        Its :class:`~flightsw.messages.FdirStatus` flag.
+    values : tuple of str
+        The message fields checked for frozen and out-of-range samples.
+    range_kind : int
+        Their ``RANGE_*`` test (:mod:`flightsw.fdir_ref`); ``range_lim`` its limit.
+    stale_s : callable
+        Its stale time [s] from the :class:`FdirParams`.
+    loss : str or None
+        The abort its loss requests (None: the approach goes on without it).
+    fast : bool
+        Samples at the base rate (frozen after ``frozen_samples``; slower sensors after a
+        third of that).
+    direction : bool
+        Its values are a unit vector in B whose direction in N the flight software knows:
+        checked against the attitude estimate.
+    """
+
+    unit: str
+    port: str
+    out: str
+    status: str
+    values: tuple[str, ...]
+    range_kind: int
+    range_lim: Callable[[FdirParams], float]
+    stale_s: Callable[[FdirParams], float]
+    loss: str | None = None
+    fast: bool = False
+    direction: bool = False
+
+
+SENSOR_MONITORS: dict[str, SensorMonitor] = {m.unit: m for m in (
+    SensorMonitor("imu", "imu_in", "imu_out", "imu_failed", ("omega_BN_B",), RANGE_MAX_ABS,
+                  lambda p: p.imu_max_rate_rps, lambda p: p.stale_imu_s,
+                  loss="sensor_failed", fast=True),
+    SensorMonitor("star_tracker", "st_in", "st_out", "st_failed", ("q_BN",), RANGE_UNIT_NORM,
+                  lambda p: 1e-3, lambda p: p.stale_st_s),
+    SensorMonitor("lidar", "lidar_in", "lidar_out", "lidar_failed",
+                  ("range_m", "azimuth_rad", "elevation_rad"), RANGE_INTERVAL,
+                  lambda p: p.lidar_max_range_m, lambda p: p.stale_lidar_s,
+                  loss="sensor_failed"),
+    SensorMonitor("sun_sensor", "sun_in", "sun_out", "sun_failed", ("s_B",), RANGE_UNIT_NORM,
+                  lambda p: 1e-3, lambda p: p.stale_sun_s, direction=True),
+)}
+"""Every sensor fault management can watch, by unit name; a vehicle's fitted ones are
+monitored, in this order (sensor ``i``'s flag is :func:`~flightsw.fdir_ref.f_sensor`)."""
+
+SENSORS: tuple[str, ...] = tuple(SENSOR_MONITORS)
+"""The sensing units, by name."""
+CORE_SENSORS: tuple[str, ...] = ("imu", "star_tracker", "lidar")
+"""The sensors every vehicle has (the others are fitted by choice)."""
 
 
 NEVER = 1 << 30
@@ -87,10 +160,11 @@ class FdirEvent:
 class Fdir(Ported):
     """FDIR component (see the module docstring).
 
-    Inputs: ``imu_in``, ``st_in``, ``lidar_in`` (as the drivers deliver them),
+    Inputs: ``imu_in``, ``st_in``, ``lidar_in``, ``sun_in`` (as the drivers deliver them),
     ``thruster_in`` (last cycle's commanded on-times: the allocation's output),
-    ``nav_in``, ``guidance_in``. Outputs: ``imu_out``, ``st_out``, ``lidar_out`` (the
-    selected sensor data navigation reads), ``fdir_out`` (FdirStatus); ``events``.
+    ``nav_in``, ``guidance_in``. Outputs: ``imu_out``, ``st_out``, ``lidar_out``,
+    ``sun_out`` (the selected sensor data navigation reads), ``fdir_out`` (FdirStatus);
+    ``events``.
 
     Parameters
     ----------
@@ -105,6 +179,11 @@ class Fdir(Ported):
         Has ``disable_thruster(j)`` and ``can_span(without)``: reconfiguration.
     reacquire_attitude : callable
         Re-opens navigation's attitude and gyro-bias uncertainty.
+    sensors : sequence of str
+        The sensors the vehicle fits (names of :data:`SENSOR_MONITORS`; the three core
+        ones at least). Those not fitted are not monitored and never fail.
+    sun_N : (3,) array or None
+        The Sun's direction in N [-] (what a fitted sun sensor is checked against).
     twin : bool
         Run the monitors' numpy twin instead of the Cython kernel.
     """
@@ -112,14 +191,24 @@ class Fdir(Ported):
     imu_in = Input(ImuMsg, "rate-gyro samples from the driver or sensor model")
     st_in = Input(StarTrackerMsg, "star-tracker attitude from the driver or sensor model")
     lidar_in = Input(LidarMsg, "lidar measurements from the driver or sensor model")
+    sun_in = Input(SunSensorMsg, "sun-sensor directions from the driver or sensor model")
     thruster_in = Input(ThrusterCmd, "the on-times commanded")
     nav_in = Input(NavState, "navigation estimate")
     guidance_in = Input(GuidanceOut, "guidance reference")
 
     def __init__(self, dt: float, chaser: Vehicle, params: FdirParams, gyro_noise_rps: float,
                  allocation: Any, reacquire_attitude: Any = None, *,
+                 sensors: Sequence[str] = CORE_SENSORS, sun_N: Any = None,
                  twin: bool = False, imu_frozen_check: bool = True) -> None:
         self.name = "fdir"
+        unknown = [n for n in sensors if n not in SENSOR_MONITORS]
+        if unknown or not set(CORE_SENSORS) <= set(sensors):
+            raise ValueError(f"sensors {list(sensors)}: each one of {list(SENSORS)}, the "
+                             f"core ones {list(CORE_SENSORS)} among them")
+        self.monitors = [m for n, m in SENSOR_MONITORS.items() if n in sensors]
+        if any(m.direction for m in self.monitors) and sun_N is None:
+            raise ValueError("a direction sensor is fitted but its direction in N not given")
+        self.sun_N = None if sun_N is None else np.asarray(sun_N, float)
         self.twin = twin
         self.reacquire_attitude = reacquire_attitude or (lambda att, bias: None)
         self.dt, self.p, self.allocation = dt, params, allocation
@@ -132,6 +221,7 @@ class Fdir(Ported):
         self.imu_frozen_check = bool(imu_frozen_check)
         self._open_ports()
         self.imu_out, self.st_out, self.lidar_out = ImuMsg(), StarTrackerMsg(), LidarMsg()
+        self.sun_out = SunSensorMsg()
         self.fdir_out = FdirStatus()
         self.events: list[FdirEvent] = []
         # thrusters sharing a torque direction: isolated together
@@ -146,12 +236,21 @@ class Fdir(Ported):
         self.check_wiring()
         p = self.p
         persist = max(1, round(p.sensor_persistence_s / self.dt))
-        ins = (self.imu_in, self.st_in, self.lidar_in)
-        outs = (self.imu_out, self.st_out, self.lidar_out)
-        fields = (("omega_BN_B",), ("q_BN",), ("range_m", "azimuth_rad", "elevation_rad"))
-        idx = [[i for f in fl for i in range(m._slices[f].start, m._slices[f].stop)]
-               for m, fl in zip(ins, fields, strict=True)]
         slow = max(3, p.frozen_samples // 3)
+        cos_sun = float(np.cos(np.radians(p.sun_check_deg)))
+        channels = []
+        for m in self.monitors:
+            src, dst = getattr(self, m.port), getattr(self, m.out)
+            idx = [i for f in m.values for i in range(src._slices[f].start, src._slices[f].stop)]
+            frozen = slow
+            if m.fast:
+                frozen = p.frozen_samples if self.imu_frozen_check else NEVER
+            channels.append(SensorChannel(
+                src.buf, dst.buf, src._slices["seq"].start, src._slices["valid"].start, idx,
+                m.stale_s(p), frozen, m.range_kind, m.range_lim(p),
+                direction_N=self.sun_N if m.direction else None, check_cos=cos_sun,
+                check_samples=p.sun_check_samples))
+        self.i_st = [m.unit for m in self.monitors].index("star_tracker")
         n = self.tau.shape[1]
         self.window = max(1, round(p.thruster_window_s / self.dt))
         sigma = np.sqrt(2.0) * self.sigma_g * np.abs(self.I).max(axis=1)
@@ -160,17 +259,15 @@ class Fdir(Ported):
         else:
             from flightsw._fdir import FdirMonitorsKernel as cls
         self.mon = cls(
-            [m.buf for m in ins], [m.buf for m in outs],
-            [m._slices["seq"].start for m in ins], [m._slices["valid"].start for m in ins],
-            idx, [p.stale_imu_s, p.stale_st_s, p.stale_lidar_s],
-            [p.frozen_samples if self.imu_frozen_check else NEVER, slow, slow], persist,
-            [fdir_ref.RANGE_MAX_ABS, fdir_ref.RANGE_UNIT_NORM, fdir_ref.RANGE_INTERVAL],
-            [p.imu_max_rate_rps, 1e-3, p.lidar_max_range_m],
-            self.imu_out._slices["omega_BN_B"].start, self.thruster_in.t_on_s[:n],
-            self.I, self.tau, self.window, p.thruster_sigma * sigma, p.thruster_model_frac,
-            self.guidance_in.q_ref_BN, self.nav_in.q_BN,
-            float(np.cos(np.radians(p.attitude_limit_deg) / 2.0)),
-            max(1, round(p.attitude_persistence_s / self.dt)))
+            sensors=channels, persist=persist,
+            gyro_index=[m.unit for m in self.monitors].index("imu"),
+            i_omega=self.imu_out._slices["omega_BN_B"].start, st_index=self.i_st,
+            t_on=self.thruster_in.t_on_s[:n], inertia=self.I, tau=self.tau,
+            window=self.window, resid_thr=p.thruster_sigma * sigma,
+            model_frac=p.thruster_model_frac, q_ref=self.guidance_in.q_ref_BN,
+            q=self.nav_in.q_BN,
+            cos_half_limit=float(np.cos(np.radians(p.attitude_limit_deg) / 2.0)),
+            att_persist=max(1, round(p.attitude_persistence_s / self.dt)))
         self.events.clear()
         self.fdir_out.buf[:] = 0.0
         self.failed_thrusters: set[int] = set()
@@ -205,14 +302,14 @@ class Fdir(Ported):
         if self._holding and t_ns >= self._hold_until_ns:
             self.fdir_out.hold_request = 0.0
             self._holding = False
-        for i, name in enumerate(SENSORS):
-            if flags & F_SENSOR[i]:
-                setattr(self.fdir_out, ("imu_failed", "st_failed", "lidar_failed")[i], 1.0)
-                action = "abort" if name in ABORT_FOR else "continue without it"
+        for i, m in enumerate(self.monitors):
+            if flags & f_sensor(i):
+                setattr(self.fdir_out, m.status, 1.0)
+                action = "abort" if m.loss else "continue without it"
                 why = REASONS[self.mon.reason[i]]
-                self._event(name, f"isolated; {action}", why.replace("_", " "))
-                if name in ABORT_FOR:
-                    self._request_abort(ABORT_FOR[name])
+                self._event(m.unit, f"isolated; {action}", why.replace("_", " "))
+                if m.loss:
+                    self._request_abort(m.loss)
         self._consistency(t_ns * 1e-9, bool(flags & F_ST_NEW))
         if flags & F_WINDOW_LOUD:
             self._thrusters()
@@ -230,7 +327,7 @@ class Fdir(Ported):
         attitude and gyro bias (a gyro bias step is then estimated and the samples fit
         again). If they still do not fit, the star tracker is the one at fault."""
         nav, p = self.nav_in, self.p
-        if self.mon.failed(1) or self.fdir_out.abort_request:
+        if self.mon.failed(self.i_st) or self.fdir_out.abort_request:
             self._st_pending = None
             return
         if self._st_pending is not None:
@@ -249,7 +346,7 @@ class Fdir(Ported):
             self._event("star_tracker", "attitude and gyro bias re-acquired",
                         f"star tracker and gyro disagree: {why}")
             return
-        self.mon.set_failed(1)
+        self.mon.set_failed(self.i_st)
         self.fdir_out.st_failed = 1.0
         self._event("star_tracker", "isolated; continue without it",
                     f"still inconsistent after re-acquisition: {why}")

@@ -27,12 +27,19 @@ from flightsw.constants import MU_MOON
 from flightsw.docking.cam import CollisionAvoidance
 from flightsw.docking.sequencer import Sequencer
 from flightsw.executive import Executive, RateGroup
-from flightsw.fdir import Fdir
+from flightsw.fdir import CORE_SENSORS, Fdir
 from flightsw.gnc.allocation import Allocation
 from flightsw.gnc.control import Control
 from flightsw.gnc.guidance import Guidance
 from flightsw.gnc.navigation import Navigation, NavSensorModel
-from flightsw.messages import DeviceHealth, DockingMechStatus, ImuMsg, LidarMsg, StarTrackerMsg
+from flightsw.messages import (
+    DeviceHealth,
+    DockingMechStatus,
+    ImuMsg,
+    LidarMsg,
+    StarTrackerMsg,
+    SunSensorMsg,
+)
 
 
 class Housekeeping:
@@ -85,6 +92,7 @@ class FlightSoftware:
         self.imu_in = ImuMsg()
         self.st_in = StarTrackerMsg()
         self.lidar_in = LidarMsg()
+        self.sun_in = SunSensorMsg()  # written only where a sun sensor is fitted
         self.mech_in = DockingMechStatus()
         self.health_in = DeviceHealth()  # the drivers' staleness; all healthy in SIL
         # components
@@ -96,17 +104,20 @@ class FlightSoftware:
         self.allocation = Allocation(self.dt, chaser, twin=twin)
         # gyro noise per sample from its angle random walk (samples at the base rate)
         gyro_sigma = sensors.gyro_arw * float(np.sqrt(params.base_rate_hz))
+        sun = sensors.sun_sensor
+        fitted = CORE_SENSORS + (("sun_sensor",) if sun is not None else ())
         self.fdir = Fdir(self.dt, chaser, params.fdir, gyro_sigma, self.allocation,
                          self.navigation.reacquire_attitude, twin=twin,
-                         imu_frozen_check=not sensors.gyro_repeats)
+                         imu_frozen_check=not sensors.gyro_repeats, sensors=fitted,
+                         sun_N=None if sun is None else sun.sun_N)
         self.sequencer = Sequencer(params.guidance, self.dt * params.sequencer_divider)
         self.cam = CollisionAvoidance(self.dt, chaser, self.allocation)
         self.housekeeping = Housekeeping(self)
         # wiring: the only place where outputs meet inputs
         f = self.fdir
         f.connect(imu_in=self.imu_in, st_in=self.st_in, lidar_in=self.lidar_in,
-                  thruster_in=self.allocation.thruster_out, nav_in=self.navigation.nav_out,
-                  guidance_in=self.guidance.guidance_out)
+                  sun_in=self.sun_in, thruster_in=self.allocation.thruster_out,
+                  nav_in=self.navigation.nav_out, guidance_in=self.guidance.guidance_out)
         self.navigation.connect(imu_in=f.imu_out, st_in=f.st_out, lidar_in=f.lidar_out,
                                 thruster_in=self.allocation.thruster_out)
         self.guidance.connect(nav_in=self.navigation.nav_out,

@@ -185,6 +185,19 @@ class StarTrackerMsg(Message):
     seq = Scalar("-", "solution counter")
 
 
+class SunSensorMsg(Message):
+    """Sun-sensor measurement: the Sun's direction in the chaser's body frame.
+
+    Fields: ``s_B`` unit vector from the chaser towards the Sun, in B [-]; ``valid`` 1.0
+    when the Sun is in the field of view and the direction is good (0: no Sun, ``s_B``
+    meaningless) [-]; ``seq`` sample counter [-].
+    """
+
+    s_B = Vector(3, "-", "measured direction of the Sun, unit vector in B")
+    valid = Scalar("-", "1.0 when the Sun is in view and the direction is good")
+    seq = Scalar("-", "sample counter")
+
+
 class LidarMsg(Message):
     """Docking-lidar measurement of the target's docking port P from the lidar head L.
 
@@ -359,8 +372,9 @@ class ModeMsg(Message):
 class DeviceHealth(Message):
     """Link health of the units, from the device drivers (all 0 in SIL).
 
-    Fields: ``imu``, ``star_tracker``, ``lidar``, ``rcs``, ``docking_mechanism``: 1.0 while
-    that unit's driver has it stale (no good data for three of its periods) [-].
+    Fields: ``imu``, ``star_tracker``, ``lidar``, ``rcs``, ``docking_mechanism``,
+    ``sun_sensor``: 1.0 while that unit's driver has it stale (no good data for three of
+    its periods) [-]. A unit the vehicle does not fit stays 0.
     """
 
     imu = Scalar("-", "1.0 while the IMU is stale")
@@ -368,6 +382,7 @@ class DeviceHealth(Message):
     lidar = Scalar("-", "1.0 while the docking lidar is stale")
     rcs = Scalar("-", "1.0 while the RCS driver is stale")
     docking_mechanism = Scalar("-", "1.0 while the docking-mechanism controller is stale")
+    sun_sensor = Scalar("-", "1.0 while the sun sensor is stale")
 
 
 DEVICES_REQUIRED = ("imu", "lidar", "rcs", "docking_mechanism")
@@ -379,8 +394,8 @@ star tracker does not: navigation flies on the gyro and the lidar's pose."""
 class FdirStatus(Message):
     """Fault management state.
 
-    Fields: ``imu_failed``, ``st_failed``, ``lidar_failed`` 1.0 once that sensor is
-    isolated [-]; ``thrusters_failed`` thrusters isolated [-]; ``abort_request`` abort
+    Fields: ``imu_failed``, ``st_failed``, ``lidar_failed``, ``sun_failed`` 1.0 once that
+    sensor is isolated [-]; ``thrusters_failed`` thrusters isolated [-]; ``abort_request`` abort
     reason index the sequencer should act on (0 none) [-]; ``n_events`` decisions so far
     [-]; ``hold_request`` 1.0 while a recovery settles (no GO at a hold point) [-].
     """
@@ -392,6 +407,7 @@ class FdirStatus(Message):
     abort_request = Scalar("-", "abort reason index requested of the sequencer, 0 none")
     n_events = Scalar("-", "fault-management decisions so far")
     hold_request = Scalar("-", "1.0 while a recovery settles: no GO at a hold point")
+    sun_failed = Scalar("-", "1.0 once the sun sensor is isolated")
 
 
 class RateGroupTlm(Message):

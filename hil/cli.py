@@ -177,7 +177,7 @@ def _cmd_hil(args: argparse.Namespace) -> int:
         print("flightsw: error: --speed must be positive", file=sys.stderr)
         return EXIT_USAGE
     try:
-        bench = resolve_bench(load_bench(args.bench))
+        bench = resolve_bench(load_bench(args.bench, sc.units))
         with _progress(args, f"hil {sc.name}") as show:
             res = run_hil(sc, args.seed, bench=bench, realtime=args.realtime, speed=speed,
                           out_dir=args.out, bus_timing=not args.no_bus_timing,
@@ -225,7 +225,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from hil.scenario.config import a_priori, flight_software, load_scenario
 
     sc = load_scenario(args.scenario)
-    bench = load_bench(args.bench)
+    bench = load_bench(args.bench, sc.units)
     try:
         handover = handover_from_file(args.handover) if args.handover else a_priori(sc)
         report = run_flight(flight_software(sc), bench, handover, speed=args.speed,

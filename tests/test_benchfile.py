@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from firmware_bridge.units import REQUIRED_UNITS
 from firmware_bridge.units import UNIT_NAMES as UNITS
 from flightsw.config import ConfigError
 from hil.bench.benchfile import (
@@ -20,7 +21,7 @@ from hil.bench.benchfile import (
     shipped_benches,
 )
 
-ALL_EMULATED = "\n".join(f'[devices.{u}]\nmode = "emulated"\n' for u in UNITS)
+ALL_EMULATED = "\n".join(f'[devices.{u}]\nmode = "emulated"\n' for u in REQUIRED_UNITS)
 
 
 def write(tmp_path: Path, text: str) -> Path:

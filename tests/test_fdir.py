@@ -288,12 +288,14 @@ def test_every_monitor_flag_has_a_bit_of_its_own_in_kernel_and_twin():
     takes a new bit instead of colliding with one), and the kernel raises the same bits
     as its twin."""
     from flightsw import _fdir, fdir_ref
+    from flightsw.fdir import SENSOR_MONITORS
 
     assert _fdir.FLAGS == fdir_ref.FLAGS
     others = [fdir_ref.F_ST_NEW, fdir_ref.F_WINDOW_QUIET, fdir_ref.F_WINDOW_LOUD,
               fdir_ref.F_ATTITUDE]
-    bits = others + list(fdir_ref.F_SENSOR)
+    sensor_bits = [fdir_ref.f_sensor(i) for i in range(fdir_ref.MAX_SENSORS)]
+    bits = others + sensor_bits
     assert all(b & (b - 1) == 0 for b in bits) and len(set(bits)) == len(bits)
-    assert min(fdir_ref.F_SENSOR) > max(others)
-    assert len(fdir_ref.F_SENSOR) == len(fdir_ref.SENSORS)
-    assert max(fdir_ref.F_SENSOR) < 1 << 30  # an int flag word in the kernel
+    assert min(sensor_bits) > max(others)
+    assert len(SENSOR_MONITORS) <= fdir_ref.MAX_SENSORS
+    assert max(sensor_bits) < 1 << 30  # an int flag word in the kernel

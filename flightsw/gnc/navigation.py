@@ -38,7 +38,8 @@ class NavSensorModel:
     [-]; lidar angle noise [rad]; pose position [m] and attitude [rad] noise; latencies [s];
     gyro white noise as an angle random walk [rad/s^0.5]; ``gyro_repeats`` True when the
     gyro's noise per sample does not exceed its quantisation step, so that identical
-    consecutive samples are normal (fault management then does not call it frozen).
+    consecutive samples are normal (fault management then does not call it frozen);
+    ``sun_sensor`` the sun sensor, where one is fitted (None: none).
     """
 
     st_noise_rad: tuple[float, float, float]
@@ -52,6 +53,20 @@ class NavSensorModel:
     gyro_arw: float
     r_LC_B: tuple[float, float, float]
     gyro_repeats: bool = False
+    sun_sensor: SunSensorModel | None = None
+
+
+@dataclass(frozen=True)
+class SunSensorModel:
+    """What the flight software knows of a fitted sun sensor and of the Sun.
+
+    ``noise_rad`` 1-sigma noise of the measured direction per axis [rad]; ``sun_N`` the
+    Sun's direction in N, a unit vector (from the ephemeris, as ground would upload it;
+    constant over an approach: it turns about 1 deg per day) [-].
+    """
+
+    noise_rad: float
+    sun_N: tuple[float, float, float]
 
 
 def initial_covariance(p: NavParams) -> np.ndarray:

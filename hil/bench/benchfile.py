@@ -1,6 +1,8 @@
 """Bench files (TOML): per device, real or emulated, and where it is.
 
-A bench file names every unit the flight software talks to::
+A bench file names every required unit the flight software talks to (optional units, such
+as a sun sensor, when the bench has them; a vehicle's fitted unit that the file does not
+name is emulated)::
 
     name = "emulated"
     description = "Every unit emulated on this machine"
@@ -18,6 +20,9 @@ A bench file names every unit the flight software talks to::
     can = { interface = "socketcan", channel = "can0", bitrate = 1000000 }
     fallback = "emulate"       # a missing unit is replaced by its emulator, with a warning
     detect_s = 2.5             # listen this long for the unit's heartbeat [s]
+
+    [devices.sun_sensor]       # optional (a CAN unit): only vehicles that fit one use it
+    mode = "emulated"
 
     [devices.star_tracker]     # serial units: star_tracker, lidar
     mode = "real"
@@ -38,11 +43,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from firmware_bridge.units import CAN_UNITS, SERIAL_UNITS, UNIT_NAMES, UNITS
+from firmware_bridge.units import REQUIRED_UNITS, UNIT_NAMES, UNITS
 from flightsw.config import ConfigError, Reader, load_toml
 from hil.scenario.config import DATA
 
@@ -115,18 +121,37 @@ class Bench:
         return all(d.emulated for d in self.devices.values())
 
     @property
+    def units(self) -> tuple[str, ...]:
+        """The bench's units, in :data:`~firmware_bridge.units.UNITS` order."""
+        return tuple(n for n in UNIT_NAMES if n in self.devices)
+
+    @property
     def emulated(self) -> tuple[str, ...]:
-        return tuple(n for n in UNIT_NAMES if self.devices[n].emulated)
+        return tuple(n for n in self.units if self.devices[n].emulated)
 
     @property
     def real(self) -> tuple[str, ...]:
-        return tuple(n for n in UNIT_NAMES if not self.devices[n].emulated)
+        return tuple(n for n in self.units if not self.devices[n].emulated)
+
+    def for_units(self, units: Sequence[str]) -> Bench:
+        """This bench for a vehicle with ``units``: exactly those, a unit the bench does not
+        name emulated, one the vehicle does not fit left out."""
+        unknown = [u for u in units if u not in UNITS]
+        if unknown:
+            raise ValueError(f"no unit {unknown[0]!r} (units: {', '.join(UNIT_NAMES)})")
+        devices = {u: self.devices.get(u) or Device(name=u, mode="emulated")
+                   for u in UNIT_NAMES if u in units}
+        return dataclasses.replace(self, devices=devices)
+
+    def on(self, bus: str) -> tuple[str, ...]:
+        """The bench's units on a kind of bus (``"can"`` or ``"serial"``)."""
+        return tuple(n for n in self.units if UNITS[n].bus == bus)
 
     def can_buses(self) -> dict[str, dict[str, Any]]:
         """The CAN buses the flight software opens: ``"virtual"`` (if any CAN unit is
         emulated) and one per distinct real bus, named ``can_<interface>_<channel>``."""
         out: dict[str, dict[str, Any]] = {}
-        for n in CAN_UNITS:
+        for n in self.on("can"):
             d = self.devices[n]
             if d.emulated:
                 out.setdefault("virtual", {})
@@ -145,9 +170,15 @@ def bus_name(cfg: dict[str, Any]) -> str:
     return f"can_{cfg.get('interface', '?')}_{cfg.get('channel', '')}".rstrip("_")
 
 
-def load_bench(name_or_path: str | Path | None = None) -> Bench:
+def load_bench(name_or_path: str | Path | None = None,
+               units: Sequence[str] | None = None) -> Bench:
     """Read and check a bench file (a path or a shipped bench's name; the all-emulated
-    default when None)."""
+    default when None).
+
+    ``units``: the units of the vehicle flown on it (a scenario's ``units``). The bench
+    then has exactly those: one the file does not name is emulated, one it names that the
+    vehicle does not fit is left out. None: the units the file names.
+    """
     if name_or_path is None:
         name_or_path = DEFAULT_BENCH
     shipped = shipped_benches()
@@ -168,14 +199,16 @@ def load_bench(name_or_path: str | Path | None = None) -> Bench:
     dt = r.table("devices")
     devices = {}
     for unit in UNIT_NAMES:
-        if not dt.has(unit):
-            raise ConfigError(path, f"devices.{unit}",
-                              'a table (every unit must be given, mode = "emulated" or "real")')
-        devices[unit] = _device(dt.table(unit), unit, path)
+        if dt.has(unit):
+            devices[unit] = _device(dt.table(unit), unit, path)
+        elif unit in REQUIRED_UNITS:
+            raise ConfigError(path, f"devices.{unit}", 'a table (every required unit must '
+                              'be given, mode = "emulated" or "real")')
     dt.done()
     r.done()
-    return Bench(name=name, description=desc, file=str(path), devices=devices,
-                 virtual_can=vcan)
+    bench = Bench(name=name, description=desc, file=str(path), devices=devices,
+                  virtual_can=vcan)
+    return bench if units is None else bench.for_units(units)
 
 
 def _boolean(r: Reader, key: str, default: bool) -> bool:
@@ -191,7 +224,7 @@ def _device(r: Reader, unit: str, path: Path) -> Device:
     detect_s = r.num("detect_s", 2.5, lo=0.0)
     can_cfg = port = link = None
     baud = 460800
-    if unit in CAN_UNITS:
+    if UNITS[unit].bus == "can":
         if mode == "real":
             c = r.raw("can", None)
             if not isinstance(c, dict) or not isinstance(c.get("interface"), str):
@@ -217,14 +250,14 @@ def resolve_bench(bench: Bench) -> Bench:
     :class:`DeviceMissing`, naming the unit and where it was looked for, otherwise.
     """
     missing: dict[str, str] = {}
-    for unit in SERIAL_UNITS:
+    for unit in bench.on("serial"):
         d = bench.devices[unit]
         if not d.emulated:
             why = _probe_serial(d)
             if why:
                 missing[unit] = why
     groups: dict[str, list[Device]] = {}
-    for unit in CAN_UNITS:
+    for unit in bench.on("can"):
         d = bench.devices[unit]
         if not d.emulated:
             groups.setdefault(bus_name(d.can or {}), []).append(d)
@@ -249,7 +282,8 @@ def with_emulated(bench: Bench, units: list[str] | tuple[str, ...]) -> Bench:
     devices = dict(bench.devices)
     for u in units:
         if u not in devices:
-            raise ValueError(f"no unit {u!r} (units: {', '.join(UNIT_NAMES)})")
+            raise ValueError(f"no unit {u!r} on bench {bench.name!r} (its units: "
+                             f"{', '.join(bench.units)})")
         devices[u] = dataclasses.replace(devices[u], mode="emulated", can=None, port=None)
     return dataclasses.replace(bench, devices=devices)
 

@@ -22,7 +22,14 @@ from typing import Any
 from firmware_bridge.can_icd import database
 from firmware_bridge.framing import encode_frame
 from firmware_bridge.serial_icd import encode_payload
-from flightsw.messages import DockingMechCmd, DockingMechStatus, ImuMsg, LidarMsg, StarTrackerMsg
+from flightsw.messages import (
+    DockingMechCmd,
+    DockingMechStatus,
+    ImuMsg,
+    LidarMsg,
+    StarTrackerMsg,
+    SunSensorMsg,
+)
 
 NMT_OPERATIONAL = 5
 
@@ -88,6 +95,32 @@ class ImuEmulator(_CanUnit):
                 self._send("IMU_STATUS", {"Valid": int(s.valid != 0.0), "Saturated": int(sat),
                                           "Temperature": self.temperature_c, "Counter": 0})
                 self._status_next = t_ns + 1_000_000_000
+        self._heartbeat(t_ns)
+
+
+class SunSensorEmulator(_CanUnit):
+    """Sun sensor: one SUN_VECTOR frame per new sample in ``source`` (its ``seq`` moved),
+    In_view from its ``valid``; a heartbeat at 1 Hz."""
+
+    HEARTBEAT = "HEARTBEAT_SUN"
+
+    def __init__(self, bus: Any, source: SunSensorMsg) -> None:
+        super().__init__(bus)
+        self.source = source
+        self._seq = source.seq
+        self._counter = 0
+        sig = self.db.get_message_by_name("SUN_VECTOR").get_signal_by_name("Sun_x")
+        self._lo, self._hi = float(sig.minimum), float(sig.maximum)
+
+    def tick(self, t_ns: int) -> None:
+        s = self.source
+        if s.seq != self._seq:
+            self._seq = s.seq
+            seen = s.valid != 0.0
+            v = [max(self._lo, min(self._hi, float(x))) if seen else 0.0 for x in s.s_B]
+            self._send("SUN_VECTOR", {"Sun_x": v[0], "Sun_y": v[1], "Sun_z": v[2],
+                                      "In_view": int(seen), "Counter": self._counter})
+            self._counter = (self._counter + 1) % 16
         self._heartbeat(t_ns)
 
 

@@ -53,7 +53,7 @@ END_PHASE = 3
 MASTER_NODE = 0x00
 NODES = {"fsw": 0x01, **NODE_IDS}
 """Lockstep node id of the flight software and of each unit."""
-EMULATORS = UNIT_NAMES  # one process each when emulated, in this order in the shared memory
+EMULATORS = UNIT_NAMES  # a process each when emulated and fitted; their order in shared memory
 ACTUATORS = ACTUATOR_UNITS
 
 log = logging.getLogger(__name__)
@@ -265,8 +265,8 @@ def fsw_main(args: argparse.Namespace) -> int:
     from hil.sil.runner import CAM_COAST_S
 
     stop, sc, truth = _setup(args)
-    bench = with_emulated(load_bench(args.bench), args.emulated.split(",") if args.emulated
-                          else [])
+    bench = with_emulated(load_bench(args.bench, sc.units),
+                          args.emulated.split(",") if args.emulated else [])
     fsw = flight_software(sc)
     ni = np.array(truth.nav_init)
     fsw.navigation.set_initial(ni[0:3], ni[3:6], ni[6:10], ni[10:13], ni[13])
@@ -297,6 +297,8 @@ def fsw_main(args: argparse.Namespace) -> int:
         nav = fsw.navigation.nav_out
         truth.fsw_nav[:] = (nav.n_lidar, nav.n_pose, nav.n_st, nav.n_rejected)
         for i, unit in enumerate(EMULATORS):
+            if unit not in node.drivers:
+                continue  # a unit this vehicle does not fit
             h = node.drivers[unit].health
             truth.dev_stale_events[i] = h.stale_events
             if h.stale_events and truth.dev_first_stale_tick[i] < 0:

@@ -233,7 +233,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     import can
 
     logging.getLogger("can.interfaces.socketcand.socketcand").setLevel(logging.ERROR)
-    bench = load_bench() if bench is None else bench
+    bench = (load_bench() if bench is None else bench).for_units(sc.units)
     if not realtime and not bench.all_emulated:
         raise ValueError(f"bench {bench.name!r} has real units ({', '.join(bench.real)}): "
                          f"they do not step on SYNC, so it cannot run in lockstep; run it "
@@ -512,7 +512,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         devices: dict[str, dict[str, Any]] = {
             name: {"stale_events": int(truth.dev_stale_events[i]),
                    "first_stale_tick": int(truth.dev_first_stale_tick[i])}
-            for i, name in enumerate(EMULATORS)}
+            for i, name in enumerate(EMULATORS) if name in bench.devices}
         truth.close()
         procs.cleanup()
     wall = time.perf_counter() - t_wall0

@@ -29,6 +29,7 @@ from flightsw.messages import (
     LidarMsg,
     Message,
     StarTrackerMsg,
+    SunSensorMsg,
 )
 from hil.bench import emulators
 from hil.bench.serial_line import PacedLine
@@ -146,6 +147,11 @@ class LidarUnit(SensorUnit):
     name, node, message, emulator = "lidar", 0x12, LidarMsg, emulators.LidarEmulator
 
 
+class SunSensorUnit(SensorUnit):
+    name, node = "sun_sensor", 0x13
+    message, emulator = SunSensorMsg, emulators.SunSensorEmulator
+
+
 class RcsUnit(BenchUnit):
     """The RCS driver: assembles each cycle's command, applies the scenario's actuator
     faults and closed latch valves, and writes the on-times the valves deliver."""
@@ -212,7 +218,8 @@ class DockUnit(BenchUnit):
 
 
 BENCH_UNITS: dict[str, type[BenchUnit]] = {
-    c.name: c for c in (ImuUnit, StarTrackerUnit, LidarUnit, RcsUnit, DockUnit)}
+    c.name: c for c in (ImuUnit, StarTrackerUnit, LidarUnit, RcsUnit, DockUnit,
+                        SunSensorUnit)}
 """Every unit's bench side, by name (the same names, in the same order, as
 :data:`firmware_bridge.units.UNITS`)."""
 

@@ -30,3 +30,9 @@ class Lidar(_Sampler):
                  pose_max_range_m: float, pose_pos_noise_m: float, pose_att_noise_rad: float,
                  seed: int, range_bias_m: float = 0.0,
                  angle_bias_rad: npt.ArrayLike | None = None) -> None: ...
+
+class SunSensor(_Sampler):
+    def __init__(self, plant_state: _A, s_out: _A, valid_out: _A, seq_out: _A, divider: int,
+                 latency: int, period_s: float, sun_N: npt.ArrayLike,
+                 boresight_B: npt.ArrayLike, fov_half_angle_rad: float, noise_rad: float,
+                 seed: int, misalignment_rad: npt.ArrayLike | None = None) -> None: ...

@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""Sensor models sampling plant truth: rate gyro, star tracker, docking lidar.
+"""Sensor models sampling plant truth: rate gyro, star tracker, docking lidar, sun sensor.
 
 Each model samples every ``divider``-th base tick, adds seeded noise (and bias,
 quantisation), and delivers the sample ``latency_ticks`` base ticks later, stamped with its
@@ -267,4 +267,61 @@ cdef class Lidar(_Sampler):
         for i in range(4):
             self.q_out[i] = row[7 + i]
         self.pose_valid[0] = row[11]
+        self.seq[0] += 1.0
+
+
+cdef class SunSensor(_Sampler):
+    """Sun sensor: the Sun's direction in B, ``s_meas = C(th) dcm_BN s_N`` with
+    ``th = misalignment + noise`` (per-axis 1-sigma ``noise_rad`` [rad], a constant
+    mounting misalignment ``misalignment_rad``, rotation vectors in B), and ``C(th)`` the
+    direction cosine matrix of rotation vector ``th``. In view when the true direction is
+    within ``fov_half_angle_rad`` of the boresight (a unit vector in B); out of view the
+    sample says so (``valid`` 0, direction 0). The Sun's direction in N, ``sun_N``, is
+    constant over a run (it turns about a degree a day); the Moon's shadow is not
+    modelled.
+    """
+
+    cdef double[::1] s_out, valid, seq
+    cdef double sun_N[3]
+    cdef double bore[3]
+    cdef double mis[3]
+    cdef double noise, cos_fov
+
+    def __init__(self, plant_state, s_out, valid_out, seq_out, int divider, int latency,
+                 double period_s, sun_N, boresight_B, double fov_half_angle_rad,
+                 double noise_rad, unsigned long long seed, misalignment_rad=None):
+        self._setup(plant_state, divider, latency, period_s, 5, seed)
+        self.s_out, self.valid, self.seq = s_out, valid_out, seq_out
+        for i in range(3):
+            self.sun_N[i] = sun_N[i]
+            self.bore[i] = boresight_B[i]
+            self.mis[i] = 0.0 if misalignment_rad is None else misalignment_rad[i]
+        self.noise = noise_rad
+        self.cos_fov = cos(fov_half_angle_rad)
+
+    cdef void measure(self, double t, double* out) noexcept nogil:
+        cdef double CBN[9]
+        cdef double C[9]
+        cdef double s[3]
+        cdef double th[3]
+        cdef double dq[4]
+        cdef int i
+        dcm_from_q(&self.truth[6], CBN)
+        matvec(CBN, self.sun_N, s)
+        for i in range(3):
+            th[i] = self.mis[i] + self.noise * self.rng.gauss()
+        for i in range(4):
+            out[i] = 0.0
+        if s[0] * self.bore[0] + s[1] * self.bore[1] + s[2] * self.bore[2] >= self.cos_fov:
+            q_from_rotvec(th, dq)
+            dcm_from_q(dq, C)
+            matvec(C, s, out)
+            out[3] = 1.0
+        out[4] = t
+
+    cdef void publish(self, const double* row) noexcept nogil:
+        cdef int i
+        for i in range(3):
+            self.s_out[i] = row[i]
+        self.valid[0] = row[3]
         self.seq[0] += 1.0

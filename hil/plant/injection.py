@@ -13,15 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from flightsw.attitude import q_from_rotvec, qmul
+from flightsw.attitude import dcm_from_q, q_from_rotvec, qmul
 from flightsw.fdir import SENSORS  # the units fault management monitors
-from hil.scenario.faults import SIL_LAYERS, Fault
-
-_VALUE_FIELDS = {
-    "imu": ("omega_BN_B",),
-    "star_tracker": ("q_BN",),
-    "lidar": ("range_m", "azimuth_rad", "elevation_rad", "r_PL_B", "q_TB"),
-}
+from hil.scenario.faults import SENSOR_VALUES, SIL_LAYERS, Fault
 
 
 class _SensorFault:
@@ -46,7 +40,10 @@ class _SensorFault:
             offs[name] = slice(off, off + n)
             off += n
         self._seq = offs["seq"]
-        self._values = [offs[n] for n in _VALUE_FIELDS[f.target]]
+        self._valid = offs["valid"].start
+        sv = SENSOR_VALUES[f.target]
+        self._values = [offs[n] for n in sv.fields]
+        self._kind = sv.kind
 
     def before(self) -> None:
         self.msg.buf[:] = self.raw  # the model continues from its own last sample
@@ -79,23 +76,27 @@ class _SensorFault:
                 for sl in self._values:
                     o[sl] = self._stuck[sl]
             elif k == "bias_step":
-                b = f.params["value"]
-                v = self._values[0]
-                if f.target == "star_tracker":
-                    o[v] = qmul(o[v], q_from_rotvec(b))
-                else:
-                    o[v] += b
+                self._perturb(o, f.params["value"])
             elif k == "noise_growth":
                 extra = self.sigma * np.sqrt(f.params["factor"] ** 2 - 1.0)
-                v = self._values[0]
-                if f.target == "star_tracker":
-                    o[v] = qmul(o[v], q_from_rotvec(extra * self.rng.standard_normal(3)))
-                elif f.target == "imu":
-                    o[v] += extra * self.rng.standard_normal(3)
-                else:
+                if self._kind == "range":
                     for sl, sg in zip(self._values[:3], extra, strict=True):
                         o[sl] += sg * self.rng.standard_normal()
+                else:
+                    self._perturb(o, extra * self.rng.standard_normal(3))
         m.buf[:] = self.out
+
+    def _perturb(self, o: np.ndarray, d: np.ndarray) -> None:
+        """Put ``d`` on the sample's value: added (a vector, a range), or a rotation by
+        the rotation vector ``d`` [rad] in B (an attitude, a direction)."""
+        v = self._values[0]
+        if self._kind == "attitude":
+            o[v] = qmul(o[v], q_from_rotvec(d))
+        elif self._kind == "direction":
+            if o[self._valid] != 0.0:  # no Sun in view: nothing to turn
+                o[v] = dcm_from_q(q_from_rotvec(d)).T @ o[v]
+        else:
+            o[v] += d
 
 
 SERIAL_FRAME_BITS = 10 * 48
@@ -153,7 +154,9 @@ class FaultInjector:
     def __init__(self, faults: tuple[Fault, ...] | list[Fault], world: Any, seed: int) -> None:
         self.faults = tuple(faults)
         io, sc = world.io, world.sc
-        msgs = {"imu": io.imu_in, "star_tracker": io.st_in, "lidar": io.lidar_in}
+        from hil.plant.world import SENSOR_MODELS  # (the world builds this injector)
+
+        msgs = {u: getattr(io, m.message) for u, m in SENSOR_MODELS.items()}
         base = sc.fsw.base_rate_hz
         self.applied = [g for f in self.faults for g in sil_equivalent(f)]
         self.sensor = [sensor_fault(f, msgs[f.target], sc, seed, i)
@@ -217,10 +220,6 @@ def thruster_faults(faults: list[tuple[Fault, int]], t_on: Any, t_s: float,
 def sensor_fault(f: Fault, msg: Any, sc: Any, seed: int, index: int) -> _SensorFault:
     """The stage that puts sensor fault ``f`` on ``msg`` (call ``before()`` ahead of the
     sensor model's tick and ``after(t_s)`` behind it)."""
-    s = sc.sensors
-    sigma = {"imu": np.full(3, s.gyro.noise_rps),
-             "star_tracker": np.asarray(s.star_tracker.noise_rad, float),
-             "lidar": np.array([s.lidar.range_noise_m, s.lidar.angle_noise_rad,
-                                s.lidar.angle_noise_rad])}[f.target]
+    sigma = SENSOR_VALUES[f.target].sigma(sc.sensors)
     return _SensorFault(f, msg, sc.fsw.base_rate_hz, sigma,
                         np.random.default_rng([seed, 0xFA17, index]))

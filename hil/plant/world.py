@@ -25,6 +25,7 @@ from flightsw.messages import (
     ImuMsg,
     LidarMsg,
     StarTrackerMsg,
+    SunSensorMsg,
     ThrusterCmd,
 )
 from hil.plant.docking import DockingInterface
@@ -99,6 +100,20 @@ def lidar_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: LidarMsg, seed
                  range_bias_m=draw.lidar_range_bias_m, angle_bias_rad=draw.lidar_angle_bias_rad)
 
 
+def sun_sensor_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: SunSensorMsg,
+                     seed: int) -> Any:
+    """The run's sun sensor (``hil.plant._sensors.SunSensor``) writing into ``msg``."""
+    from hil.plant._sensors import SunSensor
+
+    ss, base = sc.sensors.sun_sensor, sc.fsw.base_rate_hz
+    assert ss is not None, "a sun sensor model for a vehicle without one"
+    return SunSensor(state, msg.s_B, msg.view("valid"), msg.view("seq"),
+                     round(base / ss.rate_hz), round(ss.latency_s * base), 1.0 / base,
+                     np.asarray(sc.sun_N, float), np.asarray(ss.boresight_B, float),
+                     np.radians(ss.fov_half_angle_deg), ss.noise_rad, seed * 4 + 4,
+                     misalignment_rad=np.asarray(ss.misalignment_rad, float))
+
+
 SENSOR_MODELS: dict[str, SensorModel] = {m.unit: m for m in (
     SensorModel("imu", "imu_in", lambda s, msg: gyro_model(
         s.sc, s.draw, s.state, msg, s.gyro_bias_rps, s.seed)),
@@ -106,10 +121,12 @@ SENSOR_MODELS: dict[str, SensorModel] = {m.unit: m for m in (
         s.sc, s.draw, s.state, msg, s.seed)),
     SensorModel("lidar", "lidar_in", lambda s, msg: lidar_model(
         s.sc, s.draw, s.state, msg, s.seed, s.mean_motion_rps)),
+    SensorModel("sun_sensor", "sun_in", lambda s, msg: sun_sensor_model(
+        s.sc, s.draw, s.state, msg, s.seed)),
 )}
 """The sensor model of every sensing unit, by unit name (:data:`firmware_bridge.units.UNITS`),
 in the order they sample each tick. SIL's world and the bench's emulated units build them
-from here."""
+from here (each run those its vehicle fits)."""
 
 
 def _initial(sc: Scenario, key: str, rng: Any) -> np.ndarray:
@@ -147,19 +164,20 @@ class FlightIO:
     thruster_cmd: ThrusterCmd
     mech_cmd: DockingMechCmd
     fdir_out: FdirStatus
+    sun_in: SunSensorMsg
 
     @classmethod
     def of(cls, fsw: Any) -> FlightIO:
         """The messages of flight software ``fsw`` (SIL: the world writes into them)."""
         return cls(fsw.imu_in, fsw.st_in, fsw.lidar_in, fsw.mech_in, fsw.thruster_cmd,
-                   fsw.mech_cmd, fsw.fdir.fdir_out)
+                   fsw.mech_cmd, fsw.fdir.fdir_out, fsw.sun_in)
 
     @classmethod
     def new(cls) -> FlightIO:
         """Messages of their own (the bench's time master, whose flight software runs in
         another process and sees them through the bench's shared memory)."""
         return cls(ImuMsg(), StarTrackerMsg(), LidarMsg(), DockingMechStatus(), ThrusterCmd(),
-                   DockingMechCmd(), FdirStatus())
+                   DockingMechCmd(), FdirStatus(), SunSensorMsg())
 
 
 class World:
@@ -227,7 +245,7 @@ class World:
         # sensors write straight into the flight software's input messages
         setup = SensorSetup(sc, self.draw, y, seed, bias, self.n)
         self.sensors = {u: m.build(setup, getattr(io, m.message))
-                        for u, m in SENSOR_MODELS.items()}
+                        for u, m in SENSOR_MODELS.items() if u in sc.units}
         self.docking = DockingInterface(ch, tg, self.n, io.mech_in, io.mech_cmd)
         self._ton_src = io.thruster_cmd.t_on_s[: self.plant.nthr]
         self._ton_dst = self.plant.t_on

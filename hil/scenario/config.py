@@ -8,12 +8,13 @@ flight-software overrides. Errors are :class:`~flightsw.config.ConfigError`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from firmware_bridge.units import UNITS, fitted
 from flightsw.attitude import q_from_rotvec, qmul
 from flightsw.config import (
     ConfigError,
@@ -26,7 +27,7 @@ from flightsw.config import (
 )
 from flightsw.fsw import FlightSoftware
 from flightsw.gnc.guidance import approach_attitude
-from flightsw.gnc.navigation import NavSensorModel
+from flightsw.gnc.navigation import NavSensorModel, SunSensorModel
 from hil.scenario.dispersions import Dist, read_dispersions
 from hil.scenario.faults import Fault, read_faults
 
@@ -91,11 +92,33 @@ class LidarSpec:
 
 
 @dataclass(frozen=True)
+class SunSensorSpec:
+    """Sun sensor (optional): rate [Hz], boresight (unit vector in B) [-], field-of-view
+    half-angle about it [deg], per-axis 1-sigma noise of the measured direction [rad],
+    constant mounting misalignment (rotation vector in B) [rad], latency [s]."""
+
+    rate_hz: float
+    boresight_B: tuple[float, float, float]
+    fov_half_angle_deg: float
+    noise_rad: float
+    misalignment_rad: tuple[float, float, float]
+    latency_s: float
+
+
+@dataclass(frozen=True)
 class Sensors:
+    """A vehicle's sensors (a sensor file); ``sun_sensor`` is None where none is fitted."""
+
     gyro: GyroSpec
     star_tracker: StarTrackerSpec
     lidar: LidarSpec
     file: str
+    sun_sensor: SunSensorSpec | None = None
+
+    @property
+    def optional_units(self) -> tuple[str, ...]:
+        """The optional units the file fits (:data:`firmware_bridge.units.UNITS` names)."""
+        return ("sun_sensor",) if self.sun_sensor is not None else ()
 
 
 def load_sensors(path: str | Path) -> Sensors:
@@ -131,8 +154,18 @@ def load_sensors(path: str | Path) -> Sensors:
         li.num("pose_att_noise_rad", positive=True, hi=0.1, unit="rad"),
         li.num("latency_s", 0.0, lo=0.0, hi=1.0, unit="s"))
     li.done()
+    sun = None
+    if r.has("sun_sensor"):
+        u = r.table("sun_sensor")
+        sun = SunSensorSpec(u.num("rate_hz", lo=0.01, hi=1000.0, unit="Hz"),
+                            tuple(u.vec("boresight", 3, unit=True)),
+                            u.num("fov_half_angle_deg", lo=0.1, hi=90.0, unit="deg"),
+                            u.num("noise_rad", positive=True, hi=0.1, unit="rad"),
+                            tuple(u.vec("misalignment_rad", 3, [0.0, 0.0, 0.0], bound=0.1)),
+                            u.num("latency_s", 0.0, lo=0.0, hi=1.0, unit="s"))
+        u.done()
     r.done()
-    return Sensors(gyro, st, lidar, str(path))
+    return Sensors(gyro, st, lidar, str(path), sun)
 
 
 @dataclass(frozen=True)
@@ -151,7 +184,9 @@ class Scenario:
 
     ``dispersions`` maps each dispersed quantity to its distribution
     (:mod:`hil.scenario.dispersions`); ``chaser`` and ``sensors`` are the nominal files, which is
-    all the flight software is told.
+    all the flight software is told. ``sun_N`` is the Sun's direction in N (``[orbit]
+    sun_direction_N``, a unit vector; constant over an approach), which a sun sensor sees
+    and the flight software's ephemeris gives alike.
     """
 
     name: str
@@ -173,6 +208,13 @@ class Scenario:
     fsw: FswParams
     faults: tuple[Fault, ...] = ()
     expect: Expectation | None = None
+    sun_N: np.ndarray = field(default_factory=lambda: np.array([1.0, 0.0, 0.0]))
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        """The units of this run's vehicle (the required ones and those its sensor file
+        fits), by :data:`firmware_bridge.units.UNITS` name."""
+        return fitted(self.sensors.optional_units)
 
     @property
     def orbit_radius_m(self) -> float:
@@ -276,6 +318,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     sensors = load_sensors(_resolve(path, "sensors", r.string("sensors"), "sensors"))
     o = r.table("orbit")
     alt = o.num("altitude_m", lo=10e3, hi=100000e3)
+    sun_N = o.vec("sun_direction_N", 3, [1.0, 0.0, 0.0], unit=True)
     o.done()
     i = r.table("initial")
     r0, v0 = i.vec("r_CT_H_m", 3, bound=1e6), i.vec("v_CT_H_mps", 3, bound=100.0)
@@ -296,9 +339,12 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         e.done()
     r.done()
     base = fsw.base_rate_hz
-    for key, rate_hz, f in (("gyro.rate_hz", sensors.gyro.rate_hz, sensors.file),
-                            ("star_tracker.rate_hz", sensors.star_tracker.rate_hz, sensors.file),
-                            ("lidar.rate_hz", sensors.lidar.rate_hz, sensors.file)):
+    rates = [("gyro.rate_hz", sensors.gyro.rate_hz, sensors.file),
+             ("star_tracker.rate_hz", sensors.star_tracker.rate_hz, sensors.file),
+             ("lidar.rate_hz", sensors.lidar.rate_hz, sensors.file)]
+    if sensors.sun_sensor is not None:
+        rates.append(("sun_sensor.rate_hz", sensors.sun_sensor.rate_hz, sensors.file))
+    for key, rate_hz, f in rates:
         div = base / rate_hz
         if abs(div - round(div)) > 1e-9 or round(div) < 1:
             raise ConfigError(f, key, f"a rate that divides the base rate {base:g} Hz", rate_hz)
@@ -307,8 +353,13 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
             raise ConfigError(chaser.file, f"thrusters[{k}].min_on_time_s",
                               f"less than the control cycle {1.0 / base:g} s",
                               t.min_on_time_s)
+    fitted_units = fitted(sensors.optional_units)
+    for fault in faults:
+        if fault.target in UNITS and fault.target not in fitted_units:
+            raise ConfigError(path, "faults", f"faults on units the vehicle fits "
+                              f"({', '.join(fitted_units)})", fault.target)
     return Scenario(name, desc, str(path), seed, tlim, alt, chaser, target, sensors, r0, v0,
-                    att, rate, tatt, trate, disp, fsw, faults, expect)
+                    att, rate, tatt, trate, disp, fsw, faults, expect, sun_N)
 
 
 def nav_sensor_model(sc: Scenario) -> NavSensorModel:
@@ -332,6 +383,9 @@ def nav_sensor_model(sc: Scenario) -> NavSensorModel:
         gyro_arw=float(arw),
         r_LC_B=(mx, my, mz),
         gyro_repeats=bool(g.noise_rps <= g.quantization_rps),
+        sun_sensor=None if s.sun_sensor is None else SunSensorModel(
+            s.sun_sensor.noise_rad, (float(sc.sun_N[0]), float(sc.sun_N[1]),
+                                     float(sc.sun_N[2]))),
     )
 
 

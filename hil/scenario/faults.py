@@ -18,11 +18,11 @@ mission time), where (``layer`` and ``target``), what (``kind``) and how much::
 
 Layers, targets and kinds (parameters in brackets, defaults after ``=``):
 
-- ``sensor`` (``imu``, ``star_tracker``, ``lidar``): ``dropout`` (no samples), ``stuck``
-  (the value at onset, repeated), ``bias_step`` [``value``: rad/s for the IMU per axis
-  (3 numbers), rad about each body axis for the star tracker (3), m of range for the lidar
-  (1)], ``noise_growth`` [``factor`` = 10: the 1-sigma noise grows by it], ``latency``
-  [``added_s``: samples arrive this much later].
+- ``sensor`` (``imu``, ``star_tracker``, ``lidar``, ``sun_sensor``): ``dropout`` (no
+  samples), ``stuck`` (the value at onset, repeated), ``bias_step`` [``value``: rad/s for
+  the IMU per axis (3 numbers), rad about each body axis for the star tracker and the sun
+  sensor (3), m of range for the lidar (1)], ``noise_growth`` [``factor`` = 10: the
+  1-sigma noise grows by it], ``latency`` [``added_s``: samples arrive this much later].
 - ``actuator`` (a thruster name): ``stuck_off``, ``stuck_on``, ``degraded``
   [``factor``: the fraction of thrust left, 0..1], ``leak`` [``fraction``: continuous
   thrust as a fraction of full].
@@ -39,6 +39,7 @@ This module reads the declarations (errors are :class:`~flightsw.config.ConfigEr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,42 @@ import numpy as np
 from firmware_bridge.units import SERIAL_UNITS, UNIT_NAMES
 from flightsw.config import ConfigError, Reader
 from flightsw.fdir import SENSORS  # the units fault management monitors
+
+
+@dataclass(frozen=True)
+class SensorValues:
+    """What a sensor fault acts on in one unit's samples.
+
+    ``fields`` the message fields a ``stuck`` fault holds; ``kind`` how a bias or extra
+    noise enters the first of them: ``"vector"`` added, ``"attitude"`` (a quaternion) and
+    ``"direction"`` (a unit vector) rotated by a small rotation vector, ``"range"`` added to
+    the range and, for noise, to the two angles after it; ``bias_values`` how many numbers
+    a ``bias_step`` gives (3, or 1 for a range) and ``bias_bound`` their largest magnitude
+    (units of the values); ``sigma`` the sensor's 1-sigma noise of those values, from
+    the scenario's sensor file.
+    """
+
+    fields: tuple[str, ...]
+    kind: str
+    bias_values: int
+    bias_bound: float
+    sigma: Callable[[Any], np.ndarray]
+
+
+SENSOR_VALUES: dict[str, SensorValues] = {
+    "imu": SensorValues(("omega_BN_B",), "vector", 3, 0.1,
+                        lambda s: np.full(3, s.gyro.noise_rps)),
+    "star_tracker": SensorValues(("q_BN",), "attitude", 3, 0.1,
+                                 lambda s: np.asarray(s.star_tracker.noise_rad, float)),
+    "lidar": SensorValues(("range_m", "azimuth_rad", "elevation_rad", "r_PL_B", "q_TB"),
+                          "range", 1, 100.0,
+                          lambda s: np.array([s.lidar.range_noise_m, s.lidar.angle_noise_rad,
+                                              s.lidar.angle_noise_rad])),
+    "sun_sensor": SensorValues(("s_B",), "direction", 3, 0.1,
+                               lambda s: np.full(3, s.sun_sensor.noise_rad)),
+}
+"""Every sensing unit's values as its faults see them, by unit name (one per
+:data:`flightsw.fdir.SENSORS`)."""
 
 KINDS: dict[str, tuple[str, ...]] = {
     "sensor": ("dropout", "stuck", "bias_step", "noise_growth", "latency"),
@@ -98,10 +135,10 @@ def read_faults(r: Reader, thruster_names: tuple[str, ...]) -> tuple[Fault, ...]
             target = t.string("target", choices=("dock",) if kind == "latch_fail" else UNIT_NAMES)
         params: dict[str, Any] = {}
         if kind == "bias_step":
-            n = {"imu": 3, "star_tracker": 3, "lidar": 1}[target]
-            # a step up to 0.1 rad/s (gyro), 0.1 rad (star tracker) or 100 m (lidar range)
-            params["value"] = (t.vec("value", 3, bound=0.1) if n == 3 else
-                               np.array([t.num("value", lo=-100.0, hi=100.0, unit="m")]))
+            sv = SENSOR_VALUES[target]
+            b = sv.bias_bound
+            params["value"] = (t.vec("value", 3, bound=b) if sv.bias_values == 3 else
+                               np.array([t.num("value", lo=-b, hi=b)]))
         elif kind == "noise_growth":
             params["factor"] = t.num("factor", 10.0, lo=1.0, hi=1e4)
         elif kind in ("latency", "delay"):

@@ -19,6 +19,7 @@ from flightsw.constants import G0
 from flightsw.docking.sequencer import STATES
 from flightsw.executive import SimClock, WallClock
 from flightsw.fsw import FlightSoftware
+from flightsw.messages import FdirStatus
 from hil.plant.safety import SafetyMonitor
 from hil.plant.world import FlightIO, World
 from hil.progress import Progress
@@ -58,8 +59,7 @@ def flight_telemetry(world: World, fsw: FlightSoftware) -> Telemetry:
         ("cmd", ["F_B_x", "F_B_y", "F_B_z", "L_B_x", "L_B_y", "L_B_z"], c.buf[0:6]),
         ("thr", [f"t_on_{i}" for i in range(nthr)], fsw.thruster_cmd.t_on_s[:nthr]),
         ("mode", ["state"], fsw.sequencer.mode_out.buf[0:1]),
-        ("fdir", ["imu_failed", "st_failed", "lidar_failed", "thrusters_failed",
-                  "abort_request", "n_events", "hold_request"], fsw.fdir.fdir_out.buf[0:7]),
+        ("fdir", [n for n, *_ in FdirStatus.FIELDS], fsw.fdir.fdir_out.buf),
     ])
 
 
