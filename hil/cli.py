@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from flightsw.config import ConfigError
+from hil import interrupts
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_BENCH = 0, 1, 2, 3
 
@@ -191,7 +192,7 @@ def _cmd_hil(args: argparse.Namespace) -> int:
         return _error("bench failure", e, EXIT_BENCH)
     except KeyboardInterrupt as e:
         print("flightsw: interrupted; every bench process has been stopped", file=sys.stderr)
-        return _interrupted_code(e)
+        return interrupts.exit_code(e)
     if args.json:
         sys.stdout.write(json.dumps(res.summary()) + "\n")
     else:
@@ -378,7 +379,7 @@ def _cmd_montecarlo(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as e:
         print(f"flightsw: interrupted; finished runs are kept in {out}: the same command "
               f"resumes", file=sys.stderr)
-        return _interrupted_code(e)
+        return interrupts.exit_code(e)
     if args.json:
         sys.stdout.write(json.dumps(s) + "\n")
     else:
@@ -528,15 +529,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the program is so that every clean-up runs as on Ctrl-C."""
-
-
-def _interrupted_code(e: BaseException) -> int:
-    """130 for Ctrl-C (SIGINT), 143 for SIGTERM: 128 + the signal, as shells report."""
-    return 143 if isinstance(e, Terminated) else 130
-
-
 EXTRAS = {"matplotlib": "analysis", "pyarrow": "analysis", "dask": "analysis",
           "distributed": "analysis"}
 """Optional dependencies and the extra that installs each."""
@@ -545,16 +537,13 @@ EXTRAS = {"matplotlib": "analysis", "pyarrow": "analysis", "dask": "analysis",
 def main(argv: list[str] | None = None) -> int:
     import signal
 
-    def terminate(signum: int, _frame: object) -> None:
-        raise Terminated
-
     args = build_parser().parse_args(argv)
     import logging
 
     # warnings reach the terminal once, through logging, in the CLI's own voice
     logging.basicConfig(level=logging.WARNING, format="flightsw: warning: %(message)s")
     if args.func is not _cmd_run:  # the embedded run handles SIGTERM itself
-        signal.signal(signal.SIGTERM, terminate)
+        interrupts.install()
     from hil.scenario.config import SEED_MAX
 
     if getattr(args, "seed", None) is not None and not 0 <= args.seed <= SEED_MAX:
@@ -566,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except KeyboardInterrupt as e:  # a command without clean-up of its own to report
         print("flightsw: interrupted", file=sys.stderr)
-        return _interrupted_code(e)
+        return interrupts.exit_code(e)
     except ModuleNotFoundError as e:
         top = (e.name or "").split(".")[0]
         if top not in EXTRAS:

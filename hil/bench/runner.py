@@ -39,6 +39,7 @@ from firmware_bridge.units import SERIAL_UNITS
 from flightsw.constants import G0
 from flightsw.docking.sequencer import ABORT_REASONS, STATES
 from flightsw.executive import request_realtime_priority, restore_scheduling, scheduling
+from hil import interrupts
 from hil.bench.benchfile import Bench, load_bench
 from hil.bench.nodes import (
     ACTUATORS,
@@ -143,15 +144,17 @@ class _Procs:
         return p
 
     def dead(self) -> list[str]:
-        return [n for n, p in self.procs if p.poll() is not None]
+        with interrupts.deferred():  # never torn inside Popen's bookkeeping (see interrupts)
+            return [n for n, p in self.procs if p.poll() is not None]
 
     def kill(self, name: str) -> None:
         """End ``name`` on purpose (a unit crash injected by the scenario)."""
         for n, p in self.procs:
             if n == name:
                 self.killed.add(name)
-                p.kill()
-                p.wait(30)
+                with interrupts.deferred():
+                    p.kill()
+                    p.wait(30)
 
     def tail(self, name: str, n: int = TAIL_LINES) -> list[str]:
         """The last ``n`` lines ``name`` wrote."""
@@ -165,7 +168,8 @@ class _Procs:
         """The error for bench process ``name``: what happened, and its last lines."""
         p = dict(self.procs).get(name)
         if why is None:
-            rc = None if p is None else p.poll()
+            with interrupts.deferred():
+                rc = None if p is None else p.poll()
             why = (f"bench process {name!r} exited" if rc is None or rc >= 0
                    else f"bench process {name!r} was killed by signal {-rc}")
             if rc is not None and rc >= 0:
@@ -176,19 +180,22 @@ class _Procs:
                            f"({self.log_dir / (name + '.log')}):\n{out}")
 
     def stop(self) -> None:
-        # last started first: the flight software, then the units, then the bus they use
-        for _n, p in reversed(self.procs):
-            with contextlib.suppress(Exception):
-                p.stdin.close()  # the children exit when their stdin closes
-        end = time.monotonic() + 5.0
-        for _n, p in reversed(self.procs):
-            try:
-                p.wait(max(0.1, end - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
-        for f in self._files:
-            f.close()
+        """End every child (at most about 10 s); a Ctrl-C meanwhile is raised afterwards, so
+        that a second Ctrl-C never leaves a process behind."""
+        with interrupts.deferred():
+            # last started first: the flight software, then the units, then the bus they use
+            for _n, p in reversed(self.procs):
+                with contextlib.suppress(Exception):
+                    p.stdin.close()  # the children exit when their stdin closes
+            end = time.monotonic() + 5.0
+            for _n, p in reversed(self.procs):
+                try:
+                    p.wait(max(0.1, end - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(5)
+            for f in self._files:
+                f.close()
 
     def cleanup(self) -> None:
         """Remove the temporary log folder (after any error message has been built)."""
@@ -289,7 +296,8 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         assert bus_p.stdout is not None  # piped
         line = bus_p.stdout.readline()
         if not line.startswith("PORT "):
-            bus_p.wait(10)
+            with interrupts.deferred():
+                bus_p.wait(10)
             raise procs.failure("canbus", "start-up")
         port = int(line.split()[1])
         ptys = {}

@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 from firmware_bridge.can_icd import frame_bits
+from hil import interrupts
 
 logging.getLogger("can.interfaces.socketcand.socketcand").setLevel(logging.ERROR)
 
@@ -84,11 +85,12 @@ class _Bus:
 
     def close(self) -> dict:
         self.stdin.close()
-        try:
-            self.p.wait(10)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait(5)
+        with interrupts.deferred():  # never torn inside Popen's bookkeeping
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(5)
         out = self.stdout.read().strip().splitlines()
         self.stdout.close()
         return json.loads(out[-1]) if out else {}
