@@ -161,6 +161,25 @@ class Message:
         return f"{type(self).__name__}({self.as_dict()})"
 
 
+def bind(msg: Message, kind: type[Message], *names: str) -> tuple[FloatArray, ...]:
+    """Writable views of the fields ``names`` of ``msg``: how a kernel binds, by field name,
+    to a message it reads or writes (its named inputs and outputs).
+
+    Raises
+    ------
+    TypeError
+        ``msg`` is not a ``kind``.
+    KeyError
+        ``kind`` has no field of one of the names.
+    """
+    if not isinstance(msg, kind):
+        raise TypeError(f"expected a {kind.__name__} message, got {type(msg).__name__}")
+    missing = [n for n in names if n not in msg._slices]
+    if missing:
+        raise KeyError(f"{kind.__name__} has no field {', '.join(map(repr, missing))}")
+    return tuple(msg.buf[msg._slices[n]] for n in names)
+
+
 class ImuMsg(Message):
     """Rate-gyro sample of the chaser (IMU).
 

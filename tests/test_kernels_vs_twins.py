@@ -7,6 +7,7 @@ alike; all outputs (navigation, guidance, control, allocation) must agree tightl
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tests.conftest import fly, make_loop
 
@@ -138,3 +139,49 @@ def test_fdir_monitor_kernel_equals_twin():
     every = (fdir_ref.F_ST_NEW | fdir_ref.F_WINDOW_QUIET | fdir_ref.F_WINDOW_LOUD
              | fdir_ref.F_ATTITUDE | sum(fdir_ref.f_sensor(i) for i in range(4)))
     assert raised == every, bin(raised)
+
+
+GNC_KERNELS = [  # component attribute, kernel module and class, twin module and class
+    ("navigation", "flightsw.gnc._navigation", "NavKernel", "flightsw.gnc.navigation_ref",
+     "NavRef"),
+    ("guidance", "flightsw.gnc._guidance", "GuidanceKernel", "flightsw.gnc.guidance_ref",
+     "GuidanceRef"),
+    ("control", "flightsw.gnc._control", "ControlKernel", "flightsw.gnc.control_ref",
+     "ControlRef"),
+    ("allocation", "flightsw.gnc._allocation", "AllocationKernel",
+     "flightsw.gnc.allocation_ref", "AllocationRef"),
+]
+
+
+@pytest.mark.parametrize("attr, kmod, kname, tmod, tname", GNC_KERNELS,
+                         ids=[k[0] for k in GNC_KERNELS])
+def test_kernels_take_named_inputs_and_outputs(final_approach, monkeypatch, attr, kmod, kname,
+                                               tmod, tname):
+    """Kernel and twin take every argument by name and bind to their input and output
+    messages by field name: positional arguments are refused, and a message of the wrong
+    type is refused with the type expected, on both sides alike."""
+    import importlib
+
+    from flightsw.messages import Message, ModeMsg
+
+    comp = getattr(make_loop(final_approach)[0], attr)
+    kernel = getattr(importlib.import_module(kmod), kname)
+    twin = getattr(importlib.import_module(tmod), tname)
+    seen: dict = {}
+
+    def record(**kwargs):
+        seen.update(kwargs)
+        return twin(**kwargs)
+
+    monkeypatch.setattr(importlib.import_module(tmod), tname, record)
+    comp.twin = True
+    comp._build()
+    messages = [k for k, v in seen.items() if isinstance(v, Message)]
+    assert messages, "no message bound by name"
+    for cls in (kernel, twin):
+        cls(**seen)  # as the component builds it
+        with pytest.raises(TypeError):
+            cls(*seen.values())
+        for name in messages:
+            with pytest.raises(TypeError, match=type(seen[name]).__name__):
+                cls(**dict(seen, **{name: ModeMsg()}))

@@ -17,7 +17,8 @@ def make(cls, sc, thrusters=True):
     ch, tg = sc.chaser, sc.target
     A = ch.thrust_matrix if thrusters else np.zeros((6, 0))
     thr = [t.thrust_N for t in ch.thrusters] if thrusters else []
-    return cls(MU_MOON, R0, ch.inertia_kgm2, tg.inertia_kgm2, A, thr, ch.isp_s)
+    return cls(mu=MU_MOON, r0=R0, inertia_C=ch.inertia_kgm2, inertia_T=tg.inertia_kgm2,
+               thrust_matrix=A, thrust_N=thr, isp_s=ch.isp_s)
 
 
 def initial_state(rng):
@@ -124,8 +125,9 @@ def test_thruster_pulse_is_a_pulse(nominal, cls):
     A = np.zeros((6, 2))
     A[1, 0] = F  # along-track force, through the CM
     A[1, 1] = -F
-    p = cls(MU_MOON, R0, nominal.chaser.inertia_kgm2, nominal.target.inertia_kgm2, A,
-            [F, F], 270.0)
+    p = cls(mu=MU_MOON, r0=R0, inertia_C=nominal.chaser.inertia_kgm2,
+            inertia_T=nominal.target.inertia_kgm2, thrust_matrix=A, thrust_N=[F, F],
+            isp_s=270.0)
     p.state[6], p.state[13], p.state[20] = 1.0, 1.0, m
     p.t_on[:] = [tau, 0.0]
     p.step(dt)

@@ -68,8 +68,9 @@ def test_sun_sensor_model_noise_misalignment_and_field_of_view_against_closed_fo
 
     def sample(boresight, n, misalignment=None):
         msg = SunSensorMsg()
-        m = SunSensor(state, msg.s_B, msg.view("valid"), msg.view("seq"), 1, 0, 0.1, sun_N,
-                      boresight, np.radians(60.0), sigma, 77, misalignment_rad=misalignment)
+        m = SunSensor(plant_state=state, out=msg, divider=1, latency=0, period_s=0.1,
+                      sun_N=sun_N, boresight_B=boresight, fov_half_angle_rad=np.radians(60.0),
+                      noise_rad=sigma, seed=77, misalignment_rad=misalignment)
         out, valid = [], []
         for k in range(n):
             m.tick(k)

@@ -19,6 +19,7 @@ solver writes is a column it has chosen, never a sentinel.
 """
 import numpy as np
 from libc.math cimport fabs, isfinite, sqrt
+from flightsw.messages import ControlCmd, ThrusterCmd, bind
 
 DEF M = 6
 DEF REQUEST_LIMIT = 1000.0
@@ -45,7 +46,7 @@ cdef class AllocationKernel:
     cdef object _work
     cdef double[::1] i_F, i_L, o_t, o_n, o_dt, o_ninv
 
-    def __init__(self, thrust_matrix, min_on_time_s, weights, double dt, inputs, outputs):
+    def __init__(self, *, thrust_matrix, min_on_time_s, weights, double dt, control, out):
         cdef int j
         self.A = np.ascontiguousarray(thrust_matrix, dtype=np.float64)
         self.N = self.A.shape[1]
@@ -68,8 +69,10 @@ cdef class AllocationKernel:
         self.passive = np.zeros(self.N, dtype=np.intc)
         self.idx = np.zeros(self.N, dtype=np.intc)
         self.sat = np.zeros(self.N, dtype=np.intc)
-        (self.i_F, self.i_L) = inputs
-        (self.o_t, self.o_n, self.o_dt, self.o_ninv) = outputs
+        # named inputs and outputs: the message fields read and written
+        self.i_F, self.i_L = bind(control, ControlCmd, "F_B", "L_B")
+        self.o_t, self.o_n, self.o_dt, self.o_ninv = bind(
+            out, ThrusterCmd, "t_on_s", "n", "dt_s", "n_invalid")
         self.o_n[0] = self.N
         self.o_dt[0] = dt
 

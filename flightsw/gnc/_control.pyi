@@ -2,15 +2,13 @@
 
 from collections.abc import Sequence
 
-import numpy as np
-import numpy.typing as npt
+from flightsw.messages import ControlCmd, GuidanceOut, NavState
 
 class ControlKernel:
     def __init__(
-        self, mu: float, r0: float, inertia: Sequence[Sequence[float]], trans_wn: float,
+        self, *, mu: float, r0: float, inertia: Sequence[Sequence[float]], trans_wn: float,
         trans_zeta: float, trans_deadband_m: float, att_wn: float, att_zeta: float,
-        att_deadband_rad: float, limits: Sequence[float],
-        inputs: Sequence[npt.NDArray[np.float64]],
-        outputs: Sequence[npt.NDArray[np.float64]],
+        att_deadband_rad: float, limits: Sequence[float], nav: NavState,
+        guidance: GuidanceOut, out: ControlCmd,
     ) -> None: ...
     def step(self, t_ns: int) -> None: ...

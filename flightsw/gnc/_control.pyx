@@ -16,6 +16,7 @@ input, or whose result is not finite, commands no force and no torque and is cou
 from libc.math cimport sqrt
 from flightsw._cmath cimport (cross, matvec, matTvec, dcm_from_q, q_error_vec, q_hill,
                               deadband, unit_quat, within)
+from flightsw.messages import ControlCmd, GuidanceOut, NavState, bind
 
 
 cdef class ControlKernel:
@@ -26,9 +27,9 @@ cdef class ControlKernel:
     cdef double pos_max, vel_max, rate_max, acc_max, mass_max
     cdef double[::1] n_r, n_v, n_q, n_w, n_m, g_r, g_v, g_a, g_q, g_w, g_en, o_F, o_L, o_ninv
 
-    def __init__(self, double mu, double r0, inertia, double trans_wn, double trans_zeta,
+    def __init__(self, *, double mu, double r0, inertia, double trans_wn, double trans_zeta,
                  double trans_deadband_m, double att_wn, double att_zeta,
-                 double att_deadband_rad, limits, inputs, outputs):
+                 double att_deadband_rad, limits, nav, guidance, out):
         cdef int i, j
         self.pos_max, self.vel_max, self.rate_max, self.acc_max, self.mass_max = limits[:5]
         self.mu = mu
@@ -43,9 +44,13 @@ cdef class ControlKernel:
         for i in range(3):
             for j in range(3):
                 self.I[3 * i + j] = inertia[i][j]
-        (self.n_r, self.n_v, self.n_q, self.n_w, self.n_m, self.g_r, self.g_v, self.g_a,
-         self.g_q, self.g_w, self.g_en) = inputs
-        (self.o_F, self.o_L, self.o_ninv) = outputs
+        # named inputs and outputs: the message fields read and written
+        self.n_r, self.n_v, self.n_q, self.n_w, self.n_m = bind(
+            nav, NavState, "r_CT_H", "v_CT_H", "q_BN", "omega_BN_B", "mass_kg")
+        self.g_r, self.g_v, self.g_a, self.g_q, self.g_w, self.g_en = bind(
+            guidance, GuidanceOut, "r_ref_H", "v_ref_H", "a_ref_H", "q_ref_BN", "omega_ref_B",
+            "thrust_enable")
+        self.o_F, self.o_L, self.o_ninv = bind(out, ControlCmd, "F_B", "L_B", "n_invalid")
 
     cdef void _step(self, double t) noexcept nogil:
         cdef double qHN[4]

@@ -2,20 +2,20 @@
 
 from collections.abc import Sequence
 
-import numpy as np
 import numpy.typing as npt
+
+from flightsw.messages import GuidanceCmd, GuidanceOut, NavState
 
 class GuidanceKernel:
     rho_ref: float
     rhodot_ref: float
     started: bool
     def __init__(
-        self, dt: float, mean_motion: float, r_PT_T: npt.ArrayLike, n_T: npt.ArrayLike,
+        self, *, dt: float, mean_motion: float, r_PT_T: npt.ArrayLike, n_T: npt.ArrayLike,
         r_DC_B: npt.ArrayLike, q_BH: npt.ArrayLike, v_contact: float, v_max: float, k: float,
         a_max: float, corridor_half_angle_rad: float, corridor_margin_m: float,
         speed_limit_factor: float, speed_limit_margin: float, settle_pos_m: float,
         settle_vel_mps: float, retreat_speed_mps: float,
-        limits: Sequence[float],
-        inputs: Sequence[npt.NDArray[np.float64]], outputs: Sequence[npt.NDArray[np.float64]],
+        limits: Sequence[float], nav: NavState, cmd: GuidanceCmd, out: GuidanceOut,
     ) -> None: ...
     def step(self, t_ns: int) -> None: ...

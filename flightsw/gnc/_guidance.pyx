@@ -16,6 +16,7 @@ disabled for the cycle (``thrust_enable`` 0), the monitors keep their last value
 from libc.math cimport sqrt, fabs, tan
 from flightsw._cmath cimport (dot3, norm3, matvec, matTvec, qmul, dcm_from_q, q_hill,
                               unit_quat, within)
+from flightsw.messages import GuidanceCmd, GuidanceOut, NavState, bind
 
 DEF FREE = 0
 DEF HOLD = 1
@@ -42,11 +43,11 @@ cdef class GuidanceKernel:
     cdef double[::1] o_r, o_v, o_a, o_q, o_w, o_rhoref, o_rho, o_close, o_lat, o_cor, o_spd
     cdef double[::1] o_set, o_en, o_ninv
 
-    def __init__(self, double dt, double mean_motion, r_PT_T, n_T, r_DC_B, q_BH,
+    def __init__(self, *, double dt, double mean_motion, r_PT_T, n_T, r_DC_B, q_BH,
                  double v_contact, double v_max, double k, double a_max,
                  double corridor_half_angle_rad, double corridor_margin_m,
                  double speed_limit_factor, double speed_limit_margin, double settle_pos_m,
-                 double settle_vel_mps, double retreat_speed_mps, limits, inputs, outputs):
+                 double settle_vel_mps, double retreat_speed_mps, limits, nav, cmd, out):
         cdef int i
         self.pos_max, self.vel_max = limits[0], limits[1]
         self.speed_max = limits[5]
@@ -70,10 +71,16 @@ cdef class GuidanceKernel:
         self.settle_pos = settle_pos_m
         self.settle_vel = settle_vel_mps
         self.retreat_speed = retreat_speed_mps
-        (self.n_r, self.n_v, self.n_q, self.c_mode, self.c_goal, self.c_vc) = inputs
+        # named inputs and outputs: the message fields read and written
+        self.n_r, self.n_v, self.n_q = bind(nav, NavState, "r_CT_H", "v_CT_H", "q_BN")
+        self.c_mode, self.c_goal, self.c_vc = bind(cmd, GuidanceCmd, "mode", "rho_goal_m",
+                                                   "v_contact_mps")
         (self.o_r, self.o_v, self.o_a, self.o_q, self.o_w, self.o_rhoref, self.o_rho,
          self.o_close, self.o_lat, self.o_cor, self.o_spd, self.o_set, self.o_en,
-         self.o_ninv) = outputs
+         self.o_ninv) = bind(out, GuidanceOut, "r_ref_H", "v_ref_H", "a_ref_H", "q_ref_BN",
+                             "omega_ref_B", "rho_ref_m", "rho_m", "closing_speed_mps",
+                             "lateral_m", "corridor_ok", "speed_ok", "settled",
+                             "thrust_enable", "n_invalid")
         self.started = False
 
     cdef inline double glide(self, double rho, double vc) noexcept nogil:

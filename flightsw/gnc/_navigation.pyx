@@ -31,6 +31,8 @@ from flightsw._cmath cimport (norm3, matvec, matTvec, qmul, qconj, qnormalize,
 
 DEF NX = 12
 from flightsw.constants import G0 as _G0
+from flightsw.messages import (ImuMsg, LidarMsg, NavState, StarTrackerMsg, ThrusterCmd,
+                                bind)
 cdef double G0 = _G0  # standard gravity [m/s^2], read once at import
 
 
@@ -89,12 +91,13 @@ cdef class NavKernel:
     cdef double[::1] o_r, o_v, o_q, o_w, o_b, o_sr, o_sv, o_sa, o_m, o_nl, o_np, o_nst, o_nrej
     cdef double[::1] o_nreacq, o_ninv
 
-    def __init__(self, double dt, double mu, double r0, thrust_forces_B, thrust_N, double isp_s,
+    def __init__(self, *, double dt, double mu, double r0, thrust_forces_B, thrust_N, double isp_s,
                  r_PT_T, r_LC_B, double accel_psd, double gyro_arw, double gyro_bias_rw,
                  st_noise_rad, double lidar_range_noise_m, double lidar_range_noise_frac,
                  double lidar_angle_noise_rad, double pose_pos_noise_m,
                  double pose_att_noise_rad, double lidar_latency_s, double st_latency_s,
-                 double gate_chi2, int reacquire_after, limits, inputs, outputs):
+                 double gate_chi2, int reacquire_after, limits, imu, st, lidar,
+                 thrusters, out):
         cdef int i
         self.dt = dt
         self.rate_max, self.range_max = limits
@@ -122,12 +125,19 @@ cdef class NavKernel:
         self.tau_lidar = lidar_latency_s
         self.tau_st = st_latency_s
         self.gate = gate_chi2
-        (self.imu_w, self.imu_valid, self.imu_seq, self.st_q, self.st_valid, self.st_seq,
-         self.li_r, self.li_az, self.li_el, self.li_valid, self.li_p, self.li_q, self.li_pvalid,
-         self.li_seq, self.thr_ton) = inputs
+        # named inputs and outputs: the message fields read and written
+        self.imu_w, self.imu_valid, self.imu_seq = bind(imu, ImuMsg, "omega_BN_B", "valid",
+                                                        "seq")
+        self.st_q, self.st_valid, self.st_seq = bind(st, StarTrackerMsg, "q_BN", "valid", "seq")
+        (self.li_r, self.li_az, self.li_el, self.li_valid, self.li_p, self.li_q, self.li_pvalid,
+         self.li_seq) = bind(lidar, LidarMsg, "range_m", "azimuth_rad", "elevation_rad",
+                             "valid", "r_PL_B", "q_TB", "pose_valid", "seq")
+        self.thr_ton, = bind(thrusters, ThrusterCmd, "t_on_s")
         (self.o_r, self.o_v, self.o_q, self.o_w, self.o_b, self.o_sr, self.o_sv, self.o_sa,
          self.o_m, self.o_nl, self.o_np, self.o_nst, self.o_nrej, self.o_nreacq,
-         self.o_ninv) = outputs
+         self.o_ninv) = bind(out, NavState, "r_CT_H", "v_CT_H", "q_BN", "omega_BN_B", "bias_B",
+                             "sigma_r_m", "sigma_v_mps", "sigma_att_rad", "mass_kg", "n_lidar",
+                             "n_pose", "n_st", "n_rejected", "n_reacquire", "n_invalid")
         self.P_arr = np.zeros((NX, NX))
         self.P = self.P_arr
         self.x_arr = np.zeros(17)

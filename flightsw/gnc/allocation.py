@@ -78,12 +78,12 @@ class Allocation(KernelComponent):
         from flightsw.gnc._allocation import AllocationKernel
         from flightsw.gnc.allocation_ref import AllocationRef
 
-        o, c = self.thruster_out, self.control_in
+        o = self.thruster_out
         cls = AllocationRef if self.twin else AllocationKernel
         o.buf[:] = 0.0
-        k = cls(self.chaser.thrust_matrix, [t.min_on_time_s for t in self.chaser.thrusters],
-                self.weights(), self.dt, (c.F_B, c.L_B),
-                (o.t_on_s, o.view("n"), o.view("dt_s"), o.view("n_invalid")))
+        k = cls(thrust_matrix=self.chaser.thrust_matrix,
+                min_on_time_s=[t.min_on_time_s for t in self.chaser.thrusters],
+                weights=self.weights(), dt=self.dt, control=self.control_in, out=o)
         for j in sorted(self.disabled):
             k.disable(j)
         return k

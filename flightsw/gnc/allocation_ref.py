@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from flightsw.messages import ControlCmd, ThrusterCmd, bind
+
 REQUEST_LIMIT = 1000.0
 """Requests beyond this multiple of every thruster's combined reach on an axis are scaled
 down to it (same direction, same on-times: the allocation is positively homogeneous)."""
@@ -73,7 +75,7 @@ def nnls(A: np.ndarray, b: np.ndarray, max_passive: int = 6,
 class AllocationRef:
     """Numpy twin of :class:`flightsw.gnc._allocation.AllocationKernel` (same constructor)."""
 
-    def __init__(self, thrust_matrix, min_on_time_s, weights, dt, inputs, outputs):
+    def __init__(self, *, thrust_matrix, min_on_time_s, weights, dt, control, out):
         self.A = np.array(thrust_matrix, float)
         self.N = self.A.shape[1]
         self.tmin = np.array(min_on_time_s, float)
@@ -83,8 +85,9 @@ class AllocationRef:
         self.span = np.abs(self.A).sum(axis=1)
         self.carry_arr = np.zeros(6)
         self.u_arr = np.zeros(self.N)
-        (self.i_F, self.i_L) = inputs
-        (self.o_t, self.o_n, self.o_dt, self.o_ninv) = outputs
+        self.i_F, self.i_L = bind(control, ControlCmd, "F_B", "L_B")
+        self.o_t, self.o_n, self.o_dt, self.o_ninv = bind(
+            out, ThrusterCmd, "t_on_s", "n", "dt_s", "n_invalid")
         self.o_n[0], self.o_dt[0] = self.N, dt
 
     def step(self, t_ns: int) -> None:

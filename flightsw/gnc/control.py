@@ -42,12 +42,11 @@ class Control(KernelComponent):
         from flightsw.gnc._control import ControlKernel
         from flightsw.gnc.control_ref import ControlRef
 
-        p, nav, g, o = self.params, self.nav_in, self.guidance_in, self.control_out
+        p = self.params
         cls = ControlRef if self.twin else ControlKernel
-        return cls(self.mu, self.r0, self.chaser.inertia_kgm2.tolist(), p.trans_wn_rps,
-                   p.trans_zeta, p.trans_deadband_m, p.att_wn_rps, p.att_zeta,
-                   p.att_deadband_rad, STATE_LIMITS,
-                   (nav.r_CT_H, nav.v_CT_H, nav.q_BN, nav.omega_BN_B, nav.view("mass_kg"),
-                    g.r_ref_H, g.v_ref_H, g.a_ref_H, g.q_ref_BN, g.omega_ref_B,
-                    g.view("thrust_enable")),
-                   (o.F_B, o.L_B, o.view("n_invalid")))
+        return cls(mu=self.mu, r0=self.r0, inertia=self.chaser.inertia_kgm2.tolist(),
+                   trans_wn=p.trans_wn_rps, trans_zeta=p.trans_zeta,
+                   trans_deadband_m=p.trans_deadband_m, att_wn=p.att_wn_rps,
+                   att_zeta=p.att_zeta, att_deadband_rad=p.att_deadband_rad,
+                   limits=STATE_LIMITS, nav=self.nav_in, guidance=self.guidance_in,
+                   out=self.control_out)

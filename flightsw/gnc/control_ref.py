@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from flightsw.attitude import dcm_from_q, q_error_vec, q_hill
+from flightsw.messages import ControlCmd, GuidanceOut, NavState, bind
 
 
 def deadband(x: np.ndarray, eps: float) -> np.ndarray:
@@ -20,19 +21,23 @@ def deadband(x: np.ndarray, eps: float) -> np.ndarray:
 
 
 class ControlRef:
-    """Numpy twin of :class:`flightsw.gnc._control.ControlKernel` (same constructor)."""
+    """Numpy twin of :class:`flightsw.gnc._control.ControlKernel` (same constructor, same
+    fields bound by name)."""
 
-    def __init__(self, mu, r0, inertia, trans_wn, trans_zeta, trans_deadband_m, att_wn,
-                 att_zeta, att_deadband_rad, limits, inputs, outputs):
+    def __init__(self, *, mu, r0, inertia, trans_wn, trans_zeta, trans_deadband_m, att_wn,
+                 att_zeta, att_deadband_rad, limits, nav, guidance, out):
         self.pos_max, self.vel_max, self.rate_max, self.acc_max, self.mass_max = limits[:5]
         self.mu, self.r0, self.n = mu, r0, np.sqrt(mu / r0**3)
         self.kp_t, self.kd_t = trans_wn**2, 2 * trans_zeta * trans_wn
         self.kp_a, self.kd_a = att_wn**2, 2 * att_zeta * att_wn
         self.db_t, self.db_a = trans_deadband_m, att_deadband_rad
         self.I = np.array(inertia, float)
-        (self.n_r, self.n_v, self.n_q, self.n_w, self.n_m, self.g_r, self.g_v, self.g_a,
-         self.g_q, self.g_w, self.g_en) = inputs
-        (self.o_F, self.o_L, self.o_ninv) = outputs
+        self.n_r, self.n_v, self.n_q, self.n_w, self.n_m = bind(
+            nav, NavState, "r_CT_H", "v_CT_H", "q_BN", "omega_BN_B", "mass_kg")
+        self.g_r, self.g_v, self.g_a, self.g_q, self.g_w, self.g_en = bind(
+            guidance, GuidanceOut, "r_ref_H", "v_ref_H", "a_ref_H", "q_ref_BN", "omega_ref_B",
+            "thrust_enable")
+        self.o_F, self.o_L, self.o_ninv = bind(out, ControlCmd, "F_B", "L_B", "n_invalid")
 
     def _valid(self) -> bool:
         def ok(x, bound):

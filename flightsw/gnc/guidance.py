@@ -67,20 +67,19 @@ class Guidance(KernelComponent):
         from flightsw.gnc._guidance import GuidanceKernel
         from flightsw.gnc.guidance_ref import GuidanceRef
 
-        p, o, nav, cmd = self.params, self.guidance_out, self.nav_in, self.cmd_in
+        p = self.params
         cls = GuidanceRef if self.twin else GuidanceKernel
-        return cls(self.dt, self.n, self.target.docking_port_m, self.target.docking_axis,
-                   self.chaser.docking_port_m, self.q_BH, p.v_contact_mps, p.v_max_mps,
-                   p.glideslope_gain_1ps, p.accel_max_mps2,
-                   np.radians(p.corridor_half_angle_deg), p.corridor_margin_m,
-                   p.speed_limit_factor, p.speed_limit_margin_mps, p.settle_pos_m,
-                   p.settle_vel_mps, p.retreat_speed_mps, STATE_LIMITS,
-                   (nav.r_CT_H, nav.v_CT_H, nav.q_BN, cmd.view("mode"), cmd.view("rho_goal_m"),
-                    cmd.view("v_contact_mps")),
-                   (o.r_ref_H, o.v_ref_H, o.a_ref_H, o.q_ref_BN, o.omega_ref_B,
-                    o.view("rho_ref_m"), o.view("rho_m"), o.view("closing_speed_mps"),
-                    o.view("lateral_m"), o.view("corridor_ok"), o.view("speed_ok"),
-                    o.view("settled"), o.view("thrust_enable"), o.view("n_invalid")))
+        return cls(dt=self.dt, mean_motion=self.n, r_PT_T=self.target.docking_port_m,
+                   n_T=self.target.docking_axis, r_DC_B=self.chaser.docking_port_m,
+                   q_BH=self.q_BH, v_contact=p.v_contact_mps, v_max=p.v_max_mps,
+                   k=p.glideslope_gain_1ps, a_max=p.accel_max_mps2,
+                   corridor_half_angle_rad=np.radians(p.corridor_half_angle_deg),
+                   corridor_margin_m=p.corridor_margin_m,
+                   speed_limit_factor=p.speed_limit_factor,
+                   speed_limit_margin=p.speed_limit_margin_mps, settle_pos_m=p.settle_pos_m,
+                   settle_vel_mps=p.settle_vel_mps, retreat_speed_mps=p.retreat_speed_mps,
+                   limits=STATE_LIMITS, nav=self.nav_in, cmd=self.cmd_in,
+                   out=self.guidance_out)
 
     def glideslope(self, rho_m: float) -> float:
         """Glideslope closing speed at range ``rho_m`` [m] → [m/s]."""

@@ -21,17 +21,19 @@ from __future__ import annotations
 import numpy as np
 
 from flightsw.attitude import dcm_from_q, q_hill, qmul
+from flightsw.messages import GuidanceCmd, GuidanceOut, NavState, bind
 
 FREE, HOLD, APPROACH, FINAL, RETREAT = range(5)
 
 
 class GuidanceRef:
-    """Numpy twin of :class:`flightsw.gnc._guidance.GuidanceKernel` (same constructor)."""
+    """Numpy twin of :class:`flightsw.gnc._guidance.GuidanceKernel` (same constructor, same
+    fields bound by name)."""
 
-    def __init__(self, dt, mean_motion, r_PT_T, n_T, r_DC_B, q_BH, v_contact, v_max, k, a_max,
+    def __init__(self, *, dt, mean_motion, r_PT_T, n_T, r_DC_B, q_BH, v_contact, v_max, k, a_max,
                  corridor_half_angle_rad, corridor_margin_m, speed_limit_factor,
                  speed_limit_margin, settle_pos_m, settle_vel_mps, retreat_speed_mps,
-                 limits, inputs, outputs):
+                 limits, nav, cmd, out):
         self.pos_max, self.vel_max, self.speed_max = limits[0], limits[1], limits[5]
         self.dt, self.n = dt, mean_motion
         self.r_PT, self.n_H = np.array(r_PT_T, float), np.array(n_T, float)
@@ -42,10 +44,15 @@ class GuidanceRef:
         self.sf, self.sm = speed_limit_factor, speed_limit_margin
         self.settle_pos, self.settle_vel = settle_pos_m, settle_vel_mps
         self.v_retreat = retreat_speed_mps
-        (self.n_r, self.n_v, self.n_q, self.c_mode, self.c_goal, self.c_vc) = inputs
+        self.n_r, self.n_v, self.n_q = bind(nav, NavState, "r_CT_H", "v_CT_H", "q_BN")
+        self.c_mode, self.c_goal, self.c_vc = bind(cmd, GuidanceCmd, "mode", "rho_goal_m",
+                                                   "v_contact_mps")
         (self.o_r, self.o_v, self.o_a, self.o_q, self.o_w, self.o_rhoref, self.o_rho,
          self.o_close, self.o_lat, self.o_cor, self.o_spd, self.o_set, self.o_en,
-         self.o_ninv) = outputs
+         self.o_ninv) = bind(out, GuidanceOut, "r_ref_H", "v_ref_H", "a_ref_H", "q_ref_BN",
+                             "omega_ref_B", "rho_ref_m", "rho_m", "closing_speed_mps",
+                             "lateral_m", "corridor_ok", "speed_ok", "settled",
+                             "thrust_enable", "n_invalid")
         self.started = False
         self.rho_ref = self.rhodot_ref = 0.0
 

@@ -138,23 +138,20 @@ class Navigation(KernelComponent):
             raise ValueError("navigation: set_initial() must be called before reset")
         s, p, o = self.sensors, self.params, self.nav_out
         A = self.chaser.thrust_matrix
-        imu, st, li = self.imu_in, self.st_in, self.lidar_in
-        inputs = (imu.omega_BN_B, imu.view("valid"), imu.view("seq"),
-                  st.q_BN, st.view("valid"), st.view("seq"),
-                  li.view("range_m"), li.view("azimuth_rad"), li.view("elevation_rad"),
-                  li.view("valid"), li.r_PL_B, li.q_TB, li.view("pose_valid"), li.view("seq"),
-                  self.thruster_in.t_on_s)
-        outputs = (o.r_CT_H, o.v_CT_H, o.q_BN, o.omega_BN_B, o.bias_B, o.view("sigma_r_m"),
-                   o.view("sigma_v_mps"), o.view("sigma_att_rad"), o.view("mass_kg"),
-                   o.view("n_lidar"), o.view("n_pose"), o.view("n_st"), o.view("n_rejected"),
-                   o.view("n_reacquire"), o.view("n_invalid"))
         cls = NavRef if self.twin else NavKernel
-        k = cls(self.dt, self.mu, self.r0, A[:3], [t.thrust_N for t in self.chaser.thrusters],
-                self.chaser.isp_s, self.r_PT_T, np.asarray(s.r_LC_B, float), p.accel_psd,
-                s.gyro_arw, p.gyro_bias_rw, np.asarray(s.st_noise_rad, float),
-                s.lidar_range_noise_m, s.lidar_range_noise_frac, s.lidar_angle_noise_rad,
-                s.pose_pos_noise_m, s.pose_att_noise_rad, s.lidar_latency_s, s.st_latency_s,
-                p.gate_chi2, p.reacquire_after, SAMPLE_LIMITS, inputs, outputs)
+        k = cls(dt=self.dt, mu=self.mu, r0=self.r0, thrust_forces_B=A[:3],
+                thrust_N=[t.thrust_N for t in self.chaser.thrusters], isp_s=self.chaser.isp_s,
+                r_PT_T=self.r_PT_T, r_LC_B=np.asarray(s.r_LC_B, float),
+                accel_psd=p.accel_psd, gyro_arw=s.gyro_arw, gyro_bias_rw=p.gyro_bias_rw,
+                st_noise_rad=np.asarray(s.st_noise_rad, float),
+                lidar_range_noise_m=s.lidar_range_noise_m,
+                lidar_range_noise_frac=s.lidar_range_noise_frac,
+                lidar_angle_noise_rad=s.lidar_angle_noise_rad,
+                pose_pos_noise_m=s.pose_pos_noise_m, pose_att_noise_rad=s.pose_att_noise_rad,
+                lidar_latency_s=s.lidar_latency_s, st_latency_s=s.st_latency_s,
+                gate_chi2=p.gate_chi2, reacquire_after=p.reacquire_after,
+                limits=SAMPLE_LIMITS, imu=self.imu_in, st=self.st_in, lidar=self.lidar_in,
+                thrusters=self.thruster_in, out=o)
         o.buf[:] = 0.0
         k.initialize(*self._init, self.initial_covariance())
         return k

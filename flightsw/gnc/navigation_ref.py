@@ -43,6 +43,7 @@ from flightsw.attitude import (
     skew,
 )
 from flightsw.constants import G0
+from flightsw.messages import ImuMsg, LidarMsg, NavState, StarTrackerMsg, ThrusterCmd, bind
 
 
 def _unit(q) -> bool:
@@ -52,13 +53,14 @@ def _unit(q) -> bool:
 
 
 class NavRef:
-    """Numpy twin of :class:`flightsw.gnc._navigation.NavKernel` (same constructor)."""
+    """Numpy twin of :class:`flightsw.gnc._navigation.NavKernel` (same constructor, same
+    fields bound by name)."""
 
-    def __init__(self, dt, mu, r0, thrust_forces_B, thrust_N, isp_s, r_PT_T, r_LC_B,
+    def __init__(self, *, dt, mu, r0, thrust_forces_B, thrust_N, isp_s, r_PT_T, r_LC_B,
                  accel_psd, gyro_arw, gyro_bias_rw, st_noise_rad, lidar_range_noise_m,
                  lidar_range_noise_frac, lidar_angle_noise_rad, pose_pos_noise_m,
                  pose_att_noise_rad, lidar_latency_s, st_latency_s, gate_chi2, reacquire_after,
-                 limits, inputs, outputs):
+                 limits, imu, st, lidar, thrusters, out):
         self.dt, self.mu, self.r0 = dt, mu, r0
         self.rate_max, self.range_max = limits
         self.n = np.sqrt(mu / r0**3)
@@ -76,12 +78,18 @@ class NavRef:
         self.R_patt = np.eye(3) * pose_att_noise_rad**2
         self.tau_l, self.tau_st, self.gate = lidar_latency_s, st_latency_s, gate_chi2
         self.reacq_after = reacquire_after
-        (self.imu_w, self.imu_valid, self.imu_seq, self.st_q, self.st_valid, self.st_seq,
-         self.li_r, self.li_az, self.li_el, self.li_valid, self.li_p, self.li_q, self.li_pvalid,
-         self.li_seq, self.thr_ton) = inputs
+        self.imu_w, self.imu_valid, self.imu_seq = bind(imu, ImuMsg, "omega_BN_B", "valid",
+                                                        "seq")
+        self.st_q, self.st_valid, self.st_seq = bind(st, StarTrackerMsg, "q_BN", "valid", "seq")
+        (self.li_r, self.li_az, self.li_el, self.li_valid, self.li_p, self.li_q, self.li_pvalid,
+         self.li_seq) = bind(lidar, LidarMsg, "range_m", "azimuth_rad", "elevation_rad",
+                             "valid", "r_PL_B", "q_TB", "pose_valid", "seq")
+        self.thr_ton, = bind(thrusters, ThrusterCmd, "t_on_s")
         (self.o_r, self.o_v, self.o_q, self.o_w, self.o_b, self.o_sr, self.o_sv, self.o_sa,
          self.o_m, self.o_nl, self.o_np, self.o_nst, self.o_nrej, self.o_nreacq,
-         self.o_ninv) = outputs
+         self.o_ninv) = bind(out, NavState, "r_CT_H", "v_CT_H", "q_BN", "omega_BN_B", "bias_B",
+                             "sigma_r_m", "sigma_v_mps", "sigma_att_rad", "mass_kg", "n_lidar",
+                             "n_pose", "n_st", "n_rejected", "n_reacquire", "n_invalid")
         self.P_arr = np.zeros((12, 12))
 
     def initialize(self, r_CT_H, v_CT_H, q_BN, bias_B, mass_kg, P0):

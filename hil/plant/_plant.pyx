@@ -84,7 +84,7 @@ cdef class PlantKernel:
     cdef double LB[3]
     cdef double cut[MAXT + 1]
 
-    def __init__(self, double mu, double r0, inertia_C, inertia_T, thrust_matrix, thrust_N,
+    def __init__(self, *, double mu, double r0, inertia_C, inertia_T, thrust_matrix, thrust_N,
                  double isp_s):
         cdef int i
         self.mu = mu

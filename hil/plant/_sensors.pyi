@@ -1,9 +1,9 @@
 """Type stubs for the sensor models (see hil.plant._sensors docstrings)."""
 
-from collections.abc import Sequence
-
 import numpy as np
 import numpy.typing as npt
+
+from flightsw.messages import ImuMsg, LidarMsg, StarTrackerMsg, SunSensorMsg
 
 _A = npt.NDArray[np.float64]
 
@@ -13,17 +13,17 @@ class _Sampler:
     def tick(self, k: int) -> None: ...
 
 class Gyro(_Sampler):
-    def __init__(self, plant_state: _A, omega_out: _A, valid_out: _A, seq_out: _A,
-                 divider: int, latency: int, period_s: float, noise_rps: float,
+    def __init__(self, *, plant_state: _A, out: ImuMsg, divider: int, latency: int,
+                 period_s: float, noise_rps: float,
                  bias_rps: npt.ArrayLike, quant_rps: float, seed: int) -> None: ...
 
 class StarTracker(_Sampler):
-    def __init__(self, plant_state: _A, q_out: _A, valid_out: _A, seq_out: _A, divider: int,
+    def __init__(self, *, plant_state: _A, out: StarTrackerMsg, divider: int,
                  latency: int, period_s: float, noise_rad: npt.ArrayLike, seed: int,
                  bias_rad: npt.ArrayLike | None = None) -> None: ...
 
 class Lidar(_Sampler):
-    def __init__(self, plant_state: _A, msg_views: Sequence[_A], divider: int, latency: int,
+    def __init__(self, *, plant_state: _A, out: LidarMsg, divider: int, latency: int,
                  period_s: float, mean_motion: float, r_LC_B: npt.ArrayLike,
                  r_PT_T: npt.ArrayLike, range_noise_m: float, range_noise_frac: float,
                  angle_noise_rad: float, max_range_m: float, fov_half_angle_rad: float,
@@ -32,7 +32,7 @@ class Lidar(_Sampler):
                  angle_bias_rad: npt.ArrayLike | None = None) -> None: ...
 
 class SunSensor(_Sampler):
-    def __init__(self, plant_state: _A, s_out: _A, valid_out: _A, seq_out: _A, divider: int,
+    def __init__(self, *, plant_state: _A, out: SunSensorMsg, divider: int,
                  latency: int, period_s: float, sun_N: npt.ArrayLike,
                  boresight_B: npt.ArrayLike, fov_half_angle_rad: float, noise_rad: float,
                  seed: int, misalignment_rad: npt.ArrayLike | None = None) -> None: ...

@@ -11,6 +11,7 @@ from libc.math cimport atan2, asin, floor, cos, isfinite
 from hil._rng cimport Rng
 from flightsw._cmath cimport (norm3, matvec, matTvec, qmul, qconj, qnormalize,
                               dcm_from_q, q_from_rotvec, q_hill)
+from flightsw.messages import ImuMsg, LidarMsg, StarTrackerMsg, SunSensorMsg, bind
 
 
 cdef inline double quantize(double x, double q) noexcept nogil:
@@ -93,13 +94,10 @@ cdef class Gyro(_Sampler):
     cdef double noise, quant
     cdef double bias[3]
 
-    def __init__(self, plant_state, omega_out, valid_out, seq_out, int divider, int latency,
-                 double period_s, double noise_rps, bias_rps, double quant_rps,
-                 unsigned long long seed):
+    def __init__(self, *, plant_state, out, int divider, int latency, double period_s,
+                 double noise_rps, bias_rps, double quant_rps, unsigned long long seed):
         self._setup(plant_state, divider, latency, period_s, 4, seed)
-        self.w_out = omega_out
-        self.valid = valid_out
-        self.seq = seq_out
+        self.w_out, self.valid, self.seq = bind(out, ImuMsg, "omega_BN_B", "valid", "seq")
         self.noise = noise_rps
         self.quant = quant_rps
         for i in range(3):
@@ -129,12 +127,10 @@ cdef class StarTracker(_Sampler):
     cdef double noise[3]
     cdef double bias[3]
 
-    def __init__(self, plant_state, q_out, valid_out, seq_out, int divider, int latency,
-                 double period_s, noise_rad, unsigned long long seed, bias_rad=None):
+    def __init__(self, *, plant_state, out, int divider, int latency, double period_s,
+                 noise_rad, unsigned long long seed, bias_rad=None):
         self._setup(plant_state, divider, latency, period_s, 5, seed)
-        self.q_out = q_out
-        self.valid = valid_out
-        self.seq = seq_out
+        self.q_out, self.valid, self.seq = bind(out, StarTrackerMsg, "q_BN", "valid", "seq")
         for i in range(3):
             self.noise[i] = noise_rad[i]
             self.bias[i] = 0.0 if bias_rad is None else bias_rad[i]
@@ -178,7 +174,7 @@ cdef class Lidar(_Sampler):
     cdef double n_mean
     cdef double rn, rfrac, an, maxr, cos_fov, pmax, ppos, patt, rbias, azbias, elbias
 
-    def __init__(self, plant_state, msg_views, int divider, int latency, double period_s,
+    def __init__(self, *, plant_state, out, int divider, int latency, double period_s,
                  double mean_motion, r_LC_B, r_PT_T, double range_noise_m,
                  double range_noise_frac, double angle_noise_rad, double max_range_m,
                  double fov_half_angle_rad, double pose_max_range_m, double pose_pos_noise_m,
@@ -189,7 +185,9 @@ cdef class Lidar(_Sampler):
         self.azbias = 0.0 if angle_bias_rad is None else angle_bias_rad[0]
         self.elbias = 0.0 if angle_bias_rad is None else angle_bias_rad[1]
         (self.rng_out, self.az_out, self.el_out, self.valid, self.r_out, self.q_out,
-         self.pose_valid, self.seq) = msg_views
+         self.pose_valid, self.seq) = bind(out, LidarMsg, "range_m", "azimuth_rad",
+                                           "elevation_rad", "valid", "r_PL_B", "q_TB",
+                                           "pose_valid", "seq")
         for i in range(3):
             self.r_LC[i] = r_LC_B[i]
             self.r_PT[i] = r_PT_T[i]
@@ -287,11 +285,11 @@ cdef class SunSensor(_Sampler):
     cdef double mis[3]
     cdef double noise, cos_fov
 
-    def __init__(self, plant_state, s_out, valid_out, seq_out, int divider, int latency,
-                 double period_s, sun_N, boresight_B, double fov_half_angle_rad,
-                 double noise_rad, unsigned long long seed, misalignment_rad=None):
+    def __init__(self, *, plant_state, out, int divider, int latency, double period_s,
+                 sun_N, boresight_B, double fov_half_angle_rad, double noise_rad,
+                 unsigned long long seed, misalignment_rad=None):
         self._setup(plant_state, divider, latency, period_s, 5, seed)
-        self.s_out, self.valid, self.seq = s_out, valid_out, seq_out
+        self.s_out, self.valid, self.seq = bind(out, SunSensorMsg, "s_B", "valid", "seq")
         for i in range(3):
             self.sun_N[i] = sun_N[i]
             self.bore[i] = boresight_B[i]

@@ -27,7 +27,7 @@ EXT_MAX = 1.0e8
 class PlantRef:
     """Numpy twin of :class:`hil.plant._plant.PlantKernel` (same constructor and ``step``)."""
 
-    def __init__(self, mu, r0, inertia_C, inertia_T, thrust_matrix, thrust_N, isp_s):
+    def __init__(self, *, mu, r0, inertia_C, inertia_T, thrust_matrix, thrust_N, isp_s):
         self.mu = float(mu)
         self.r0 = float(r0)
         self.mean_motion = np.sqrt(mu / r0**3)

@@ -65,10 +65,11 @@ def gyro_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: ImuMsg,
     from hil.plant._sensors import Gyro
 
     g, base = sc.sensors.gyro, sc.fsw.base_rate_hz
-    return Gyro(state, msg.omega_BN_B, msg.view("valid"), msg.view("seq"),
-                round(base / g.rate_hz), round(g.latency_s * base), 1.0 / base,
-                g.noise_rps * draw.gyro_noise_factor, np.asarray(bias_rps, float),
-                g.quantization_rps, seed * 4 + 1)
+    return Gyro(plant_state=state, out=msg, divider=round(base / g.rate_hz),
+                latency=round(g.latency_s * base), period_s=1.0 / base,
+                noise_rps=g.noise_rps * draw.gyro_noise_factor,
+                bias_rps=np.asarray(bias_rps, float), quant_rps=g.quantization_rps,
+                seed=seed * 4 + 1)
 
 
 def star_tracker_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: StarTrackerMsg,
@@ -77,10 +78,10 @@ def star_tracker_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: StarTra
     from hil.plant._sensors import StarTracker
 
     st, base = sc.sensors.star_tracker, sc.fsw.base_rate_hz
-    return StarTracker(state, msg.q_BN, msg.view("valid"), msg.view("seq"),
-                       round(base / st.rate_hz), round(st.latency_s * base), 1.0 / base,
-                       np.asarray(st.noise_rad) * draw.st_noise_factor, seed * 4 + 2,
-                       bias_rad=draw.st_bias_rad)
+    return StarTracker(plant_state=state, out=msg, divider=round(base / st.rate_hz),
+                       latency=round(st.latency_s * base), period_s=1.0 / base,
+                       noise_rad=np.asarray(st.noise_rad) * draw.st_noise_factor,
+                       seed=seed * 4 + 2, bias_rad=draw.st_bias_rad)
 
 
 def lidar_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: LidarMsg, seed: int,
@@ -90,13 +91,14 @@ def lidar_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: LidarMsg, seed
     from hil.plant._sensors import Lidar
 
     ls, base, f = sc.sensors.lidar, sc.fsw.base_rate_hz, draw.lidar_noise_factor
-    views = (msg.view("range_m"), msg.view("azimuth_rad"), msg.view("elevation_rad"),
-             msg.view("valid"), msg.r_PL_B, msg.q_TB, msg.view("pose_valid"), msg.view("seq"))
-    return Lidar(state, views, round(base / ls.rate_hz), round(ls.latency_s * base),
-                 1.0 / base, mean_motion, draw.lidar_mount_m, sc.target.docking_port_m,
-                 ls.range_noise_m * f, ls.range_noise_frac * f, ls.angle_noise_rad * f,
-                 ls.max_range_m, np.radians(ls.fov_half_angle_deg), ls.pose_max_range_m,
-                 ls.pose_pos_noise_m * f, ls.pose_att_noise_rad * f, seed * 4 + 3,
+    return Lidar(plant_state=state, out=msg, divider=round(base / ls.rate_hz),
+                 latency=round(ls.latency_s * base), period_s=1.0 / base,
+                 mean_motion=mean_motion, r_LC_B=draw.lidar_mount_m,
+                 r_PT_T=sc.target.docking_port_m, range_noise_m=ls.range_noise_m * f,
+                 range_noise_frac=ls.range_noise_frac * f, angle_noise_rad=ls.angle_noise_rad * f,
+                 max_range_m=ls.max_range_m, fov_half_angle_rad=np.radians(ls.fov_half_angle_deg),
+                 pose_max_range_m=ls.pose_max_range_m, pose_pos_noise_m=ls.pose_pos_noise_m * f,
+                 pose_att_noise_rad=ls.pose_att_noise_rad * f, seed=seed * 4 + 3,
                  range_bias_m=draw.lidar_range_bias_m, angle_bias_rad=draw.lidar_angle_bias_rad)
 
 
@@ -107,10 +109,12 @@ def sun_sensor_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: SunSensor
 
     ss, base = sc.sensors.sun_sensor, sc.fsw.base_rate_hz
     assert ss is not None, "a sun sensor model for a vehicle without one"
-    return SunSensor(state, msg.s_B, msg.view("valid"), msg.view("seq"),
-                     round(base / ss.rate_hz), round(ss.latency_s * base), 1.0 / base,
-                     np.asarray(sc.sun_N, float), np.asarray(ss.boresight_B, float),
-                     np.radians(ss.fov_half_angle_deg), ss.noise_rad, seed * 4 + 4,
+    return SunSensor(plant_state=state, out=msg, divider=round(base / ss.rate_hz),
+                     latency=round(ss.latency_s * base), period_s=1.0 / base,
+                     sun_N=np.asarray(sc.sun_N, float),
+                     boresight_B=np.asarray(ss.boresight_B, float),
+                     fov_half_angle_rad=np.radians(ss.fov_half_angle_deg),
+                     noise_rad=ss.noise_rad, seed=seed * 4 + 4,
                      misalignment_rad=np.asarray(ss.misalignment_rad, float))
 
 
@@ -147,8 +151,9 @@ def make_plant(chaser: Vehicle, target: Vehicle, orbit_radius_m: float, *,
     from hil.plant.plant_ref import PlantRef
 
     cls = PlantRef if twin else PlantKernel
-    return cls(MU_MOON, orbit_radius_m, chaser.inertia_kgm2, target.inertia_kgm2,
-               chaser.thrust_matrix, [t.thrust_N for t in chaser.thrusters], chaser.isp_s)
+    return cls(mu=MU_MOON, r0=orbit_radius_m, inertia_C=chaser.inertia_kgm2,
+               inertia_T=target.inertia_kgm2, thrust_matrix=chaser.thrust_matrix,
+               thrust_N=[t.thrust_N for t in chaser.thrusters], isp_s=chaser.isp_s)
 
 
 @dataclass(frozen=True)
