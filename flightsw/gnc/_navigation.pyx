@@ -32,7 +32,7 @@ from flightsw._cmath cimport (norm3, matvec, matTvec, qmul, qconj, qnormalize,
 DEF NX = 12
 from flightsw.constants import G0 as _G0
 from flightsw.messages import (ImuMsg, LidarMsg, NavState, StarTrackerMsg, ThrusterCmd,
-                                bind)
+                               bind)
 cdef double G0 = _G0  # standard gravity [m/s^2], read once at import
 
 
