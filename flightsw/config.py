@@ -335,8 +335,12 @@ class GuidanceParams:
     ``hold_points_m`` port-to-port ranges of the hold points, descending [m];
     glideslope closing speed ``v = min(v_max, v_contact + k * rho)`` [m/s] with
     ``k = glideslope_gain_1ps`` [1/s]; ``accel_max_mps2`` reference acceleration limit
-    [m/s^2]; ``corridor_half_angle_deg`` cone half-angle [deg] with ``corridor_margin_m``
-    added to the cone radius [m]; ``speed_limit_factor``/``speed_limit_margin_mps``
+    [m/s^2], along the axis and, separately, across it (a start off the axis is brought
+    onto it along a path within it); ``corridor_half_angle_deg`` cone half-angle [deg] with
+    ``corridor_margin_m`` added to the cone radius [m], enforced inside the keep-out sphere
+    of radius ``keep_out_radius_m`` [m] about the station's port (outside it the chaser is
+    brought into the corridor; inside it, leaving the corridor is a retreat);
+    ``speed_limit_factor``/``speed_limit_margin_mps``
     closing-speed limit = factor * v(rho) + margin; hold settling tolerances [m, m/s];
     A retreat goes back to the last hold point at least ``retreat_min_m`` [m] behind the
     chaser, or ``retreat_distance_m`` [m] back when there is none, at
@@ -350,6 +354,7 @@ class GuidanceParams:
     accel_max_mps2: float = param(0.004, 0.0, 1.0, lo_open=True)
     corridor_half_angle_deg: float = param(10.0, 0.0, 89.0, lo_open=True)
     corridor_margin_m: float = param(0.3, 0.0, 1000.0)
+    keep_out_radius_m: float = param(200.0, 0.0, 1000000.0)
     speed_limit_factor: float = param(1.5, 1.0, 100.0)
     speed_limit_margin_mps: float = param(0.05, 0.0, 10.0)
     settle_pos_m: float = param(0.5, 0.0, 1000.0, lo_open=True)

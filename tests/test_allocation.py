@@ -90,23 +90,74 @@ def test_on_times_respect_limits(nominal, twin):
                 assert ton.max() == pytest.approx(DT)  # saturated
 
 
+def _max_force_fraction(A, F, L):
+    """The largest ``s`` in [0, 1] with ``[s F; L]`` reachable by duty cycles in [0, 1]: a
+    linear programme solved by HiGHS (scipy), independent of the allocator."""
+    from scipy.optimize import linprog
+
+    n = A.shape[1]
+    a_eq = np.zeros((6, n + 1))
+    a_eq[:, :n] = A
+    a_eq[:3, n] = -F
+    c = np.zeros(n + 1)
+    c[n] = -1.0
+    r = linprog(c, A_eq=a_eq, b_eq=np.concatenate((np.zeros(3), L)),
+                bounds=[(0.0, 1.0)] * (n + 1), method="highs")
+    assert r.status == 0, r.message
+    return r.x[n]
+
+
 @pytest.mark.parametrize("twin", [False, True])
-def test_saturation_keeps_the_wrench_direction(nominal, twin):
+def test_beyond_reach_attitude_comes_first_then_the_most_force_that_fits(nominal, twin):
+    """A request beyond the thrusters' reach with a torque within it: the torque is delivered
+    exactly, and the force is the request's direction at the largest fraction that fits
+    beside it (against an independent linear programme, to the bisection's 1/1024)."""
+    from flightsw.gnc.allocation_ref import PRIORITY_STEPS
+
     chaser = _without_min_impulse(nominal.chaser)
     A = chaser.thrust_matrix
+    n = A.shape[1]
     rng = np.random.default_rng(3)
     a, cmd = build(chaser, twin=twin)
-    for _ in range(50):
-        w = rng.normal(0, 5000.0, 6)  # far beyond capability on every axis
+    fractions = []
+    for _ in range(60):
+        L = A[3:] @ rng.uniform(0.0, 0.3, n) * rng.uniform(0.1, 1.0)  # within reach
+        F = rng.normal(0.0, 2000.0, 3)  # far beyond it with that torque
+        s_max = _max_force_fraction(A, F, L)
+        a.kernel.reset_carry()
+        request(cmd, np.concatenate((F, L)))
+        a.update(0)
+        ton = a.thruster_out.t_on_s[:n]
+        assert np.all(ton >= 0.0) and np.all(ton <= DT + 1e-15)
+        d = A @ (ton / DT)
+        assert np.allclose(d[3:], L, rtol=0, atol=1e-9 * np.abs(L).max())
+        s = d[:3] @ F / (F @ F)
+        assert np.allclose(d[:3], s * F, rtol=0, atol=1e-9 * np.linalg.norm(F))
+        assert s_max - 2.0 ** -PRIORITY_STEPS - 1e-9 <= s <= s_max + 1e-9
+        fractions.append(s_max)
+    assert min(fractions) < 0.5 < max(fractions) <= 1.0  # the cases span the range
+
+
+@pytest.mark.parametrize("twin", [False, True])
+def test_a_torque_beyond_reach_is_scaled_along_its_direction_with_no_force(nominal, twin):
+    chaser = _without_min_impulse(nominal.chaser)
+    A = chaser.thrust_matrix
+    rng = np.random.default_rng(4)
+    a, cmd = build(chaser, twin=twin)
+    for _ in range(30):
+        w = rng.normal(0.0, 5000.0, 6)
+        w[3:] *= 50.0  # the torque alone is beyond reach
         a.kernel.reset_carry()
         request(cmd, w)
         a.update(0)
         ton = a.thruster_out.t_on_s[: A.shape[1]]
         d = A @ (ton / DT)
         assert ton.max() == pytest.approx(DT)
-        # delivered wrench is the request scaled down: parallel, shorter
-        assert d @ w / (np.linalg.norm(d) * np.linalg.norm(w)) == pytest.approx(1.0, abs=1e-9)
-        assert np.linalg.norm(d) < np.linalg.norm(w)
+        L = w[3:]
+        assert d[3:] @ L / (np.linalg.norm(d[3:]) * np.linalg.norm(L)) == pytest.approx(
+            1.0, abs=1e-9)
+        assert np.linalg.norm(d[3:]) < np.linalg.norm(L)
+        assert np.linalg.norm(d[:3]) <= 1e-9 * np.abs(A[:3]).sum()  # and no force
 
 
 def test_small_request_is_delivered_on_average(nominal):

@@ -120,3 +120,38 @@ def test_monitors_flag_corridor_and_closing_speed(nominal):
     place(nominal, nav, 50.0, v_close=0.25)
     g.update(0)
     assert o.speed_ok == 0.0
+
+
+@pytest.mark.parametrize("twin", [False, True])
+def test_from_off_the_axis_the_reference_is_a_path_not_a_step(nominal, twin):
+    """GDN-4: 36 m off the axis at the first hold point, the lateral reference starts at
+    the chaser's own offset and reaches the axis monotonically, its speed within v_max and
+    its acceleration within a_max, in about the time a bang-bang profile needs."""
+    p = GuidanceParams()
+    g, nav, cmd = build(nominal, twin=twin, params=p)
+    off = np.array([30.0, -20.0])
+    place(nominal, nav, 250.0, lateral=tuple(off))
+    cmd.mode, cmd.rho_goal_m, cmd.v_contact_mps = GUIDANCE_MODES["hold"], 250.0, 0.075
+    g.reset(0)
+    q_BH = approach_attitude(nominal.chaser, nominal.target)
+    n_H = nominal.target.docking_axis
+    r_D = dcm_from_q(q_BH).T @ nominal.chaser.docking_port_m
+    lat, vel, acc = [], [], []
+    for k in range(int(600.0 / DT)):
+        g.update(k * 20_000_000)
+        o = g.guidance_out
+        d = o.r_ref_H + r_D - nominal.target.docking_port_m
+        lat.append(d - (d @ n_H) * n_H)
+        vel.append(o.v_ref_H - (o.v_ref_H @ n_H) * n_H)
+        acc.append(o.a_ref_H - (o.a_ref_H @ n_H) * n_H)
+    lat, vel, acc = np.array(lat), np.array(vel), np.array(acc)
+    d0 = float(np.linalg.norm(off))
+    assert np.linalg.norm(lat[0]) == pytest.approx(d0, rel=1e-6)  # starts at the chaser
+    dist = np.linalg.norm(lat, axis=1)
+    assert np.all(np.diff(dist) <= 1e-12)
+    assert np.linalg.norm(vel, axis=1).max() <= p.v_max_mps * (1 + 1e-9)
+    assert np.linalg.norm(acc, axis=1).max() <= p.accel_max_mps2 * (1 + 1e-9)
+    t_arrive = DT * int(np.argmax(dist == 0.0))
+    assert dist[-1] == 0.0 and np.all(dist[int(t_arrive / DT):] == 0.0)
+    bang = d0 / p.v_max_mps + p.v_max_mps / p.accel_max_mps2  # cruise-limited profile
+    assert 0.9 * bang <= t_arrive <= 1.3 * bang, (t_arrive, bang)

@@ -3,7 +3,8 @@
     approach → hold (GO) → approach → hold (GO) → … → final_approach → contact
     → soft_capture → attenuation → retract → hard_capture → mated
 
-with a retreat from every state before capture when the approach corridor or the
+with a retreat from every state before capture when the approach corridor (inside the
+keep-out sphere; outside it guidance brings the chaser into the corridor) or the
 closing-speed limit is broken (persistence-filtered), when a unit the approach needs
 (IMU, lidar, RCS driver, docking mechanism) stays stale, when capture fails after
 contact, or on command; and a collision-avoidance manoeuvre (``cam``: an open-loop escape
@@ -21,6 +22,7 @@ violation retreats, a transient one does not; SEQ-4 no retreat after soft captur
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from flightsw.component import Input, Ported
@@ -220,7 +222,10 @@ class Sequencer(Ported):
             self._retreat("commanded")
             return
         if s in ("approach", "hold", "final_approach"):
-            self._bad_corridor = 0 if g.corridor_ok else self._bad_corridor + 1
+            # the corridor binds inside the keep-out sphere; outside it guidance brings
+            # the chaser onto the axis, and a hold is settled only once it is there
+            inside = math.hypot(g.rho_m, g.lateral_m) < p.keep_out_radius_m
+            self._bad_corridor = 0 if g.corridor_ok or not inside else self._bad_corridor + 1
             self._bad_speed = 0 if g.speed_ok else self._bad_speed + 1
             if self._bad_corridor >= self._n_persist:
                 self._retreat("corridor")

@@ -23,6 +23,7 @@ from flightsw.messages import ControlCmd, ThrusterCmd, bind
 
 DEF M = 6
 DEF REQUEST_LIMIT = 1000.0
+DEF PRIORITY_STEPS = 10  # as allocation_ref.PRIORITY_STEPS
 
 
 cdef class AllocationKernel:
@@ -37,7 +38,7 @@ cdef class AllocationKernel:
     cdef double span[M]
     cdef public object carry_arr, u_arr
     cdef double[::1] carry, u
-    cdef double[::1] x, z, w, x0
+    cdef double[::1] x, z, w, x0, best
     cdef int[::1] passive, idx, sat
     cdef double G[M * M]
     cdef double h[M]
@@ -64,6 +65,7 @@ cdef class AllocationKernel:
         self.u = self.u_arr
         self.x = np.zeros(self.N)
         self.x0 = np.zeros(self.N)
+        self.best = np.zeros(self.N)
         self.z = np.zeros(self.N)
         self.w = np.zeros(self.N)
         self.passive = np.zeros(self.N, dtype=np.intc)
@@ -184,30 +186,12 @@ cdef class AllocationKernel:
                             self.x[i] = 0.0
                             self.passive[i] = 0
 
-    cdef void _step(self) noexcept nogil:
-        cdef int i, k
-        cdef double umax = 0.0, s, ratio = 0.0
-        cdef double b[M]
-        for k in range(3):
-            b[k] = self.i_F[k] + self.carry[k]
-            b[3 + k] = self.i_L[k] + self.carry[3 + k]
-        for k in range(M):
-            if not isfinite(b[k]):  # refuse: fire nothing, owe nothing
-                for i in range(self.N):
-                    self.u[i] = 0.0
-                    self.o_t[i] = 0.0
-                for i in range(M):
-                    self.carry[i] = 0.0
-                self.o_ninv[0] += 1.0
-                return
-            if self.span[k] > 0.0 and fabs(b[k]) / self.span[k] > ratio:
-                ratio = fabs(b[k]) / self.span[k]
-        if ratio > REQUEST_LIMIT:  # absurd: bring it within reach of finite arithmetic
-            for k in range(M):
-                b[k] *= REQUEST_LIMIT / ratio
-            self.o_ninv[0] += 1.0
-        cdef int it, imax
-        cdef double r2, b2
+    cdef bint _bounded(self, const double* b) noexcept nogil:
+        """Duty cycles in [0, 1] for wrench ``b`` into ``x`` (NNLS; while some duty cycle
+        exceeds 1 the largest is held at 1 and the rest solved again), the first, unbounded
+        NNLS solution into ``x0``. True when ``x`` delivers ``b`` exactly."""
+        cdef int it, imax, i, k
+        cdef double s, umax, r2 = 0.0, b2 = 0.0
         for i in range(self.N):
             self.sat[i] = 0
         for it in range(self.N):
@@ -229,9 +213,6 @@ cdef class AllocationKernel:
             if imax < 0:
                 break
             self.sat[imax] = 1
-        umax = 0.0
-        r2 = 0.0
-        b2 = 0.0
         for i in range(self.N):
             if self.sat[i]:
                 self.x[i] = 1.0
@@ -241,14 +222,66 @@ cdef class AllocationKernel:
                 s -= self.A[k, i] * self.x[i]
             r2 += self.W[k] * self.W[k] * s * s
             b2 += self.W[k] * self.W[k] * b[k] * b[k]
-        if r2 > 1e-18 * b2:  # bounds cannot deliver it: scale the unbounded solution
+        return r2 <= 1e-18 * b2
+
+    cdef void _prioritised(self, const double* b) noexcept nogil:
+        """Duty cycles into ``x`` for a wrench ``b`` beyond reach: the torque first (scaled
+        along its direction, with no force, if it alone is beyond reach), then the largest
+        fraction of the force that fits beside it, by bisection (twin: ``prioritised``)."""
+        cdef double bs[M]
+        cdef double lo = 0.0, hi = 1.0, f, umax = 0.0
+        cdef int i, k, _it
+        for k in range(3):
+            bs[k] = 0.0
+            bs[3 + k] = b[3 + k]
+        if not self._bounded(bs):
             for i in range(self.N):
-                self.x[i] = self.x0[i]
+                if self.x0[i] > umax:
+                    umax = self.x0[i]
+            for i in range(self.N):
+                self.x[i] = self.x0[i] / umax if umax > 1.0 else self.x0[i]
+            return
         for i in range(self.N):
-            if self.x[i] > umax:
-                umax = self.x[i]
+            self.best[i] = self.x[i]
+        for _it in range(PRIORITY_STEPS):
+            f = 0.5 * (lo + hi)
+            for k in range(3):
+                bs[k] = f * b[k]
+            if self._bounded(bs):
+                lo = f
+                for i in range(self.N):
+                    self.best[i] = self.x[i]
+            else:
+                hi = f
         for i in range(self.N):
-            self.u[i] = self.x[i] / umax if umax > 1.0 else self.x[i]
+            self.x[i] = self.best[i]
+
+    cdef void _step(self) noexcept nogil:
+        cdef int i, k
+        cdef double s, ratio = 0.0
+        cdef double b[M]
+        for k in range(3):
+            b[k] = self.i_F[k] + self.carry[k]
+            b[3 + k] = self.i_L[k] + self.carry[3 + k]
+        for k in range(M):
+            if not isfinite(b[k]):  # refuse: fire nothing, owe nothing
+                for i in range(self.N):
+                    self.u[i] = 0.0
+                    self.o_t[i] = 0.0
+                for i in range(M):
+                    self.carry[i] = 0.0
+                self.o_ninv[0] += 1.0
+                return
+            if self.span[k] > 0.0 and fabs(b[k]) / self.span[k] > ratio:
+                ratio = fabs(b[k]) / self.span[k]
+        if ratio > REQUEST_LIMIT:  # absurd: bring it within reach of finite arithmetic
+            for k in range(M):
+                b[k] *= REQUEST_LIMIT / ratio
+            self.o_ninv[0] += 1.0
+        if not self._bounded(b):  # beyond reach: torque first, then what force is left
+            self._prioritised(b)
+        for i in range(self.N):
+            self.u[i] = self.x[i]
             if self.u[i] * self.dt < self.tmin[i]:
                 self.u[i] = 0.0
             self.o_t[i] = self.u[i] * self.dt

@@ -5,7 +5,8 @@ The reference point moves along the docking axis (the target port's outward norm
 target held in the Hill frame) at port-to-port range rho_ref. Its speed follows the
 glideslope v(rho) = min(v_max, v_contact + k rho), limited by a braking curve
 a (discrete-time) braking curve so it stops at a hold point, and its acceleration by
-a_max. Final approach keeps flying at v(rho) through contact.
+a_max. Final approach keeps flying at v(rho) through contact. Across the axis, the
+reference starts where the chaser is and moves onto the axis within v_max and a_max.
 
 Inputs are checked first (``limits``, :data:`flightsw.limits.STATE_LIMITS`): a navigation
 estimate that is not finite or is out of bounds, a mode that is not one of the five, a goal
@@ -38,6 +39,8 @@ cdef class GuidanceKernel:
     cdef double settle_pos, settle_vel, retreat_speed
     cdef double pos_max, vel_max, speed_max
     cdef public double rho_ref, rhodot_ref
+    cdef double lat_ref[3]
+    cdef double latdot_ref[3]
     cdef public bint started
     cdef double[::1] n_r, n_v, n_q, c_mode, c_goal, c_vc
     cdef double[::1] o_r, o_v, o_a, o_q, o_w, o_rhoref, o_rho, o_close, o_lat, o_cor, o_spd
@@ -82,6 +85,43 @@ cdef class GuidanceKernel:
                              "lateral_m", "corridor_ok", "speed_ok", "settled",
                              "thrust_enable", "n_invalid")
         self.started = False
+        for i in range(3):
+            self.lat_ref[i] = 0.0
+            self.latdot_ref[i] = 0.0
+
+    cdef void shape_lateral(self, double* a) noexcept nogil:
+        """Move the lateral reference one step onto the axis: speed toward it
+        min(v_max, braking curve), acceleration at most a_max; ``a`` its acceleration."""
+        cdef double p = norm3(self.lat_ref), ab, brake, vm, na, cross_
+        cdef double vdes[3]
+        cdef int i
+        if p <= 1e-4 and norm3(self.latdot_ref) <= self.a_max * self.dt:
+            for i in range(3):  # arrived
+                self.lat_ref[i] = 0.0
+                self.latdot_ref[i] = 0.0
+                a[i] = 0.0
+            return
+        ab = 0.8 * self.a_max
+        brake = ab * self.dt * (-0.5 + sqrt(0.25 + 2.0 * p / (ab * self.dt * self.dt)))
+        vm = brake if brake < self.v_max else self.v_max
+        for i in range(3):
+            vdes[i] = -self.lat_ref[i] * (vm / p) if p > 0.0 else 0.0
+            a[i] = (vdes[i] - self.latdot_ref[i]) / self.dt
+        na = norm3(a)
+        if na > self.a_max:
+            for i in range(3):
+                a[i] *= self.a_max / na
+        cross_ = 0.0
+        for i in range(3):
+            vdes[i] = self.lat_ref[i]  # reused: the position before the step
+            self.latdot_ref[i] += a[i] * self.dt
+            self.lat_ref[i] += self.latdot_ref[i] * self.dt
+            cross_ += vdes[i] * self.lat_ref[i]
+        if cross_ < 0.0:  # would step across the axis: stop on it
+            for i in range(3):
+                a[i] = -self.latdot_ref[i] / self.dt
+                self.lat_ref[i] = 0.0
+                self.latdot_ref[i] = 0.0
 
     cdef inline double glide(self, double rho, double vc) noexcept nogil:
         cdef double v = vc + self.k * (rho if rho > 0.0 else 0.0)
@@ -104,6 +144,8 @@ cdef class GuidanceKernel:
         cdef double rD[3]
         cdef double lat[3]
         cdef double e[3]
+        cdef double vlat[3]
+        cdef double alat[3]
         cdef double rho, closing, vdes, gap, acc, lim, lateral, ev, ep
         cdef int mode = <int> self.c_mode[0]
         cdef double goal = self.c_goal[0]
@@ -123,10 +165,15 @@ cdef class GuidanceKernel:
         for i in range(3):
             lat[i] = rD[i] - rho * self.n_H[i]
         lateral = norm3(lat)
+        for i in range(3):
+            vlat[i] = self.n_v[i] + closing * self.n_H[i]
         if not self.started:
             self.rho_ref = rho
             self.rhodot_ref = -closing
             self.started = True
+            for i in range(3):
+                self.lat_ref[i] = lat[i]
+                self.latdot_ref[i] = vlat[i]
         # reference speed along the axis (positive = opening)
         if mode == FINAL:
             vdes = -self.glide(self.rho_ref, vc)
@@ -169,12 +216,20 @@ cdef class GuidanceKernel:
                 acc = -self.rhodot_ref / self.dt
                 self.rhodot_ref = 0.0
                 self.rho_ref = goal
-        # reference chaser CM: r_PT + rho_ref n - C_HB_ref r_DC (C_HB_ref = C_BH^T)
+        # lateral reference: from where the chaser is onto the axis, a path within a_max
+        if mode == FREE:  # the reference follows the estimate
+            for i in range(3):
+                self.lat_ref[i] = lat[i]
+                self.latdot_ref[i] = vlat[i]
+                alat[i] = 0.0
+        else:
+            self.shape_lateral(alat)
+        # reference chaser CM: r_PT + rho_ref n + lat_ref - C_HB_ref r_DC (C_HB_ref = C_BH^T)
         matTvec(self.C_BH, self.r_DC, d)
         for i in range(3):
-            self.o_r[i] = self.r_PT[i] + self.rho_ref * self.n_H[i] - d[i]
-            self.o_v[i] = self.rhodot_ref * self.n_H[i]
-            self.o_a[i] = acc * self.n_H[i]
+            self.o_r[i] = self.r_PT[i] + self.rho_ref * self.n_H[i] + self.lat_ref[i] - d[i]
+            self.o_v[i] = self.rhodot_ref * self.n_H[i] + self.latdot_ref[i]
+            self.o_a[i] = acc * self.n_H[i] + alat[i]
         # reference attitude q_BN = q_HN (x) q_BH, rate C_BH [0, 0, n]
         qmul(qHN, self.q_BH, &self.o_q[0])
         for i in range(3):
@@ -196,7 +251,9 @@ cdef class GuidanceKernel:
             ev += e[i] * e[i]
         self.o_set[0] = 1.0 if (sqrt(ep) < self.settle_pos and sqrt(ev) < self.settle_vel
                                 and fabs(goal - self.rho_ref) < 1e-3
-                                and fabs(self.rhodot_ref) < 1e-4 and mode == HOLD) else 0.0
+                                and fabs(self.rhodot_ref) < 1e-4
+                                and norm3(self.lat_ref) < 1e-3
+                                and norm3(self.latdot_ref) < 1e-4 and mode == HOLD) else 0.0
         self.o_en[0] = 0.0 if mode == FREE else 1.0
 
     cpdef void step(self, long long t_ns):

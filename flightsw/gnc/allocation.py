@@ -1,15 +1,18 @@
 """Thruster allocation for any layout in the vehicle file.
 
 Turns the commanded force and torque into per-thruster on-times for the control cycle:
-non-negative least squares on duty cycles, saturation that keeps the wrench direction,
-minimum impulse bit, and a carried wrench error so that requests below the minimum impulse
-bit are delivered on average. Kernel ``_allocation``; twin ``allocation_ref``.
+non-negative least squares on duty cycles, attitude first when a request is beyond the
+thrusters' reach (the torque, then as much of the force as fits beside it), minimum
+impulse bit, and a carried wrench error so that requests below the minimum impulse bit are
+delivered on average. Kernel ``_allocation``; twin ``allocation_ref``.
 
 Requirements (``tests/test_allocation.py``): ALC-1 kernel equals twin; ALC-2 a feasible
 request is reproduced exactly; ALC-3 on-times lie in {0} ∪ [t_min, dt]; ALC-4 requests
 below the minimum impulse bit are delivered on average; ALC-5 a non-finite request fires
 nothing and an absurd one is clamped, both counted, with every write inside its buffer
-(``tests/test_kernel_safety.py``, under AddressSanitizer in CI).
+(``tests/test_kernel_safety.py``, under AddressSanitizer in CI); ALC-6 beyond reach, the
+torque is delivered exactly and the largest fraction of the force that fits beside it
+(against a linear programme); a torque beyond reach alone is scaled, with no force.
 """
 
 from __future__ import annotations

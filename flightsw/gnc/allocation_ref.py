@@ -6,9 +6,12 @@ For a requested cycle-average wrench ``b = [F_B; L_B]``:
 2. ``u = argmin |W (A u − b_eff)|`` subject to ``u ≥ 0`` (Lawson–Hanson NNLS; ``A`` holds
    each thruster's full-thrust force and torque, ``u`` the duty cycles); while some
    ``u_i > 1``, the largest is held at 1, its wrench removed from the request, and the
-   remaining thrusters solved again; if the result does not deliver the request exactly
-   (beyond capability), the first, unbounded solution is kept instead;
-3. if ``max u > 1`` scale ``u`` by ``1 / max u`` (saturation keeps the wrench direction);
+   remaining thrusters solved again;
+3. if that does not deliver the request exactly (beyond the thrusters' reach), attitude
+   comes first: the torque alone is allocated as in 2, then the largest fraction ``s`` of
+   the force that still fits beside it (bisection on ``s``); a torque beyond reach on its
+   own is delivered scaled along its direction (its unbounded solution over its largest
+   duty cycle), with no force;
 4. ``u_i dt < t_min,i`` → 0 (minimum impulse bit);
 5. ``carry = clip(b_eff − A u, ±one thruster's worth)``.
 
@@ -26,6 +29,10 @@ from flightsw.messages import ControlCmd, ThrusterCmd, bind
 REQUEST_LIMIT = 1000.0
 """Requests beyond this multiple of every thruster's combined reach on an axis are scaled
 down to it (same direction, same on-times: the allocation is positively homogeneous)."""
+
+PRIORITY_STEPS = 10
+"""Bisection steps for the fraction of the force delivered with the full torque when the
+whole request is beyond reach (the fraction is then known to 1/1024)."""
 
 
 def nnls(A: np.ndarray, b: np.ndarray, max_passive: int = 6,
@@ -103,6 +110,18 @@ class AllocationRef:
         if ratio > REQUEST_LIMIT:
             b = b * (REQUEST_LIMIT / ratio)
             self.o_ninv[0] += 1
+        ok, u, _ = self.bounded(b)
+        if not ok:  # beyond reach: torque first, then as much of the force as is left
+            u = self.prioritised(b)
+        u[u * self.dt < self.tmin] = 0.0
+        self.u_arr[:] = u
+        self.o_t[: self.N] = u * self.dt
+        self.carry_arr[:] = np.clip(b - self.A @ u, -self.cap, self.cap)
+
+    def bounded(self, b: np.ndarray) -> tuple[bool, np.ndarray, np.ndarray]:
+        """Duty cycles in [0, 1] for wrench ``b``: NNLS, then while some duty cycle exceeds
+        1 the largest is held at 1 and the rest solved again. Returns whether they deliver
+        ``b`` exactly, those duty cycles, and the first (unbounded) NNLS solution."""
         sat = np.zeros(self.N, dtype=bool)
         u0 = None
         for _ in range(self.N):
@@ -113,15 +132,29 @@ class AllocationRef:
                 break
             sat[int(np.argmax(u))] = True
         u[sat] = 1.0
-        if u0 is not None and (np.sum((self.W * (b - self.A @ u)) ** 2)
-                               > 1e-18 * np.sum((self.W * b) ** 2)):
-            u = u0  # beyond capability: scale the unbounded solution (keeps direction)
-        if u.max() > 1.0:
-            u = u / u.max()
-        u[u * self.dt < self.tmin] = 0.0
-        self.u_arr[:] = u
-        self.o_t[: self.N] = u * self.dt
-        self.carry_arr[:] = np.clip(b - self.A @ u, -self.cap, self.cap)
+        assert u0 is not None  # N >= 1
+        ok = (np.sum((self.W * (b - self.A @ u)) ** 2) <= 1e-18 * np.sum((self.W * b) ** 2))
+        return bool(ok), u, u0
+
+    def prioritised(self, b: np.ndarray) -> np.ndarray:
+        """Duty cycles for a wrench ``b`` beyond reach: the torque is delivered first (and if
+        it alone is beyond reach, scaled along its direction, with no force), then the
+        largest fraction ``s`` of the force with ``[s F; L]`` within reach, found by
+        bisection (the reachable set is convex and holds ``[0; L]``, so the fractions that
+        fit are an interval)."""
+        bt = np.concatenate((np.zeros(3), b[3:]))
+        ok, u, u0 = self.bounded(bt)
+        if not ok:
+            return u0 / u0.max() if u0.max() > 1.0 else u0
+        lo, hi = 0.0, 1.0
+        for _ in range(PRIORITY_STEPS):
+            s = 0.5 * (lo + hi)
+            ok, us, _ = self.bounded(np.concatenate((s * b[:3], b[3:])))
+            if ok:
+                lo, u = s, us
+            else:
+                hi = s
+        return u
 
     def reset_carry(self):
         self.carry_arr[:] = 0.0

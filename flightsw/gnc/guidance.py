@@ -2,14 +2,17 @@
 
 The sequencer's :class:`~flightsw.messages.GuidanceCmd` says where to fly (hold, approach
 to a range, final approach through contact, retreat); guidance moves a reference point along
-the docking axis with a closing speed that falls with range into the IDSS contact band and
-publishes the reference state, the reference attitude (chaser docking axis on the port axis,
-roll-aligned) and the corridor and closing-speed monitors. Kernel ``_guidance``; twin
-``guidance_ref``.
+the docking axis with a closing speed that falls with range into the IDSS contact band,
+brings it from where the chaser is onto the axis along a path within the acceleration
+limit (never a step), and publishes the reference state, the reference attitude (chaser
+docking axis on the port axis, roll-aligned) and the corridor and closing-speed monitors.
+Kernel ``_guidance``; twin ``guidance_ref``.
 
 Requirements (``tests/test_guidance.py``): GDN-1 kernel equals twin; GDN-2 the reference
 speed never exceeds the glideslope and stops at the hold point; GDN-3 the monitors flag a
-lateral offset outside the cone and an excessive closing speed.
+lateral offset outside the cone and an excessive closing speed; GDN-4 from off the axis the
+reference starts at the chaser and reaches the axis within its speed and acceleration
+limits.
 """
 
 from __future__ import annotations

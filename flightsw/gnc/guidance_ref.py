@@ -11,7 +11,10 @@ Reference range ``ρ_ref`` moves with speed ``ρ̇_ref`` toward the sequencer's 
     retreat      the same with the retreat speed
     final        v_des = −v(ρ_ref), flying through contact
     ρ̈_ref = clip((v_des − ρ̇_ref)/dt, ±a_max);  snapped onto the goal on arrival, never past it
-Reference CM ``r_ref = r_PT + ρ_ref n − C_HB,ref r_DC``; attitude ``q_ref = q_HN ⊗ q_BH``;
+Lateral reference ``l_ref`` (the chaser port's offset from the axis), from the estimate at
+the start (and in free drift) onto the axis:
+    v_des = −l̂_ref · min(v_max, v_brake(|l_ref|)),  l̈_ref = (v_des − l̇_ref)/dt, |l̈_ref| ≤ a_max
+Reference CM ``r_ref = r_PT + ρ_ref n + l_ref − C_HB,ref r_DC``; attitude ``q_ref = q_HN ⊗ q_BH``;
 rate ``ω_ref = C_BH [0, 0, n]``. Corridor: ``lateral ≤ tan(cone) ρ + margin``; speed:
 ``closing ≤ factor · v(ρ) + margin``.
 """
@@ -55,6 +58,30 @@ class GuidanceRef:
                              "thrust_enable", "n_invalid")
         self.started = False
         self.rho_ref = self.rhodot_ref = 0.0
+        self.lat_ref, self.latdot_ref = np.zeros(3), np.zeros(3)
+
+    def shape_lateral(self) -> np.ndarray:
+        """Move the lateral reference one step onto the axis: speed toward it
+        ``min(v_max, braking curve)``, acceleration at most ``a_max`` (a path from where the
+        chaser is, not a step). Returns the reference's lateral acceleration [m/s^2]."""
+        dt, p = self.dt, float(np.linalg.norm(self.lat_ref))
+        if p <= 1e-4 and np.linalg.norm(self.latdot_ref) <= self.a_max * dt:
+            self.lat_ref, self.latdot_ref = np.zeros(3), np.zeros(3)  # arrived
+            return np.zeros(3)
+        ab = 0.8 * self.a_max
+        brake = ab * dt * (-0.5 + np.sqrt(0.25 + 2 * p / (ab * dt * dt)))
+        vdes = -self.lat_ref * (min(self.v_max, brake) / p) if p > 0.0 else np.zeros(3)
+        a = (vdes - self.latdot_ref) / dt
+        na = float(np.linalg.norm(a))
+        if na > self.a_max:
+            a = a * (self.a_max / na)
+        before = self.lat_ref
+        self.latdot_ref = self.latdot_ref + a * dt
+        self.lat_ref = self.lat_ref + self.latdot_ref * dt
+        if before @ self.lat_ref < 0.0:  # would step across the axis: stop on it
+            a = -self.latdot_ref / dt
+            self.lat_ref, self.latdot_ref = np.zeros(3), np.zeros(3)
+        return a
 
     def glide(self, rho, vc):
         return min(self.v_max, vc + self.k * max(rho, 0.0))
@@ -82,9 +109,12 @@ class GuidanceRef:
         r_DP = self.n_r + C_HB @ self.r_DC - self.r_PT
         rho = float(r_DP @ self.n_H)
         closing = -float(self.n_v @ self.n_H)
-        lateral = float(np.linalg.norm(r_DP - rho * self.n_H))
+        r_lat = r_DP - rho * self.n_H
+        v_lat = self.n_v + closing * self.n_H
+        lateral = float(np.linalg.norm(r_lat))
         if not self.started:
             self.rho_ref, self.rhodot_ref, self.started = rho, -closing, True
+            self.lat_ref, self.latdot_ref = r_lat.copy(), v_lat.copy()
         if mode == FINAL:
             vdes = -self.glide(self.rho_ref, vc)
         elif mode in (APPROACH, HOLD, RETREAT):
@@ -111,9 +141,15 @@ class GuidanceRef:
             if mode in (HOLD, APPROACH, RETREAT) and gap * (goal - self.rho_ref) < 0.0:
                 acc = -self.rhodot_ref / dt  # would step past the goal: stop on it
                 self.rhodot_ref, self.rho_ref = 0.0, goal
-        self.o_r[:] = self.r_PT + self.rho_ref * self.n_H - self.C_BH.T @ self.r_DC
-        self.o_v[:] = self.rhodot_ref * self.n_H
-        self.o_a[:] = acc * self.n_H
+        if mode == FREE:  # the reference follows the estimate
+            self.lat_ref, self.latdot_ref = r_lat.copy(), v_lat.copy()
+            a_lat = np.zeros(3)
+        else:
+            a_lat = self.shape_lateral()
+        self.o_r[:] = (self.r_PT + self.rho_ref * self.n_H + self.lat_ref
+                       - self.C_BH.T @ self.r_DC)
+        self.o_v[:] = self.rhodot_ref * self.n_H + self.latdot_ref
+        self.o_a[:] = acc * self.n_H + a_lat
         self.o_q[:] = qmul(q_HN, self.q_BH)
         self.o_w[:] = self.C_BH @ np.array([0.0, 0.0, self.n])
         self.o_rhoref[0], self.o_rho[0] = self.rho_ref, rho
@@ -123,6 +159,7 @@ class GuidanceRef:
         settled = (np.linalg.norm(self.n_r - self.o_r) < self.settle_pos
                    and np.linalg.norm(self.n_v - self.o_v) < self.settle_vel
                    and abs(goal - self.rho_ref) < 1e-3 and abs(self.rhodot_ref) < 1e-4
-                   and mode == HOLD)
+                   and np.linalg.norm(self.lat_ref) < 1e-3
+                   and np.linalg.norm(self.latdot_ref) < 1e-4 and mode == HOLD)
         self.o_set[0] = float(settled)
         self.o_en[0] = 0.0 if mode == FREE else 1.0
