@@ -97,6 +97,9 @@ cdef class _Sensor:
         cdef double v
         if self.failed:
             return 0
+        if not self.have_t:  # no sample yet: the time since the last one runs from the start
+            self.t_last = t_s
+            self.have_t = True
         new = self.src[self.i_seq] != self.seq
         if new:
             self.seq = self.src[self.i_seq]

@@ -456,6 +456,19 @@ class FdirParams:
 
 
 @dataclass
+class CamParams:
+    """Collision-avoidance manoeuvre (:mod:`flightsw.docking.cam`): the escape burn
+    cancels the estimated closing speed and leaves the chaser opening at
+    ``open_speed_mps`` [m/s] along its escape direction, more if the free drift after it
+    would come back inside the distance at the abort within ``horizon_orbits`` of the
+    target's orbital period [-], never more than ``max_dv_mps`` [m/s] in all."""
+
+    open_speed_mps: float = param(0.2, 0.0, 10.0, lo_open=True)
+    horizon_orbits: float = param(0.5, 0.0, 10.0, lo_open=True)
+    max_dv_mps: float = param(2.0, 0.0, 100.0, lo_open=True)
+
+
+@dataclass
 class FswParams:
     """Flight-software configuration: rates and algorithm parameters."""
 
@@ -466,6 +479,7 @@ class FswParams:
     control: ControlParams = field(default_factory=ControlParams)
     nav: NavParams = field(default_factory=NavParams)
     fdir: FdirParams = field(default_factory=FdirParams)
+    cam: CamParams = field(default_factory=CamParams)
 
     @property
     def base_period_ns(self) -> int:
@@ -501,7 +515,7 @@ def read_fsw_params(r: Reader) -> FswParams:
     p.base_rate_hz = r.num("base_rate_hz", p.base_rate_hz, lo=1.0, hi=1000.0)
     p.sequencer_divider = r.integer("sequencer_divider", p.sequencer_divider, lo=1)
     p.housekeeping_divider = r.integer("housekeeping_divider", p.housekeeping_divider, lo=1)
-    for sub in ("guidance", "control", "nav", "fdir"):
+    for sub in ("guidance", "control", "nav", "fdir", "cam"):
         if r.has(sub):
             _fill(getattr(p, sub), r.table(sub))
     r.done()

@@ -6,15 +6,17 @@ flags. One :meth:`FdirMonitorsRef.step` per cycle:
 
 1. each sensor (a :class:`SensorChannel`: the IMU, star tracker, lidar, and any other a
    vehicle fits): a new sample is one whose ``seq`` changed; *stale* when none came for
-   ``stale_s``; *frozen* when ``frozen_n`` consecutive valid samples repeat the previous
-   values exactly (real noise never repeats); *out of range* by the sensor's test. A
-   condition that persists ``persist`` cycles fails the sensor (returned as its reason
-   code; a condition of a sample holds until the next sample, so persistence means the
-   same time for a 50 Hz and a 5 Hz sensor); a healthy sensor's input buffer is copied to
-   its output (the data navigation reads). A *direction* sensor (one with ``direction_N``,
-   such as a sun sensor) is also checked against the attitude estimate: its measured unit
-   vector against ``C_BN(q) direction_N``; ``check_samples`` consecutive valid samples
-   further apart than the angle whose cosine is ``check_cos`` fail it (*inconsistent*);
+   ``stale_s`` (counted from the monitor's start until the first sample comes: a sensor
+   that never delivers is stale too); *frozen* when ``frozen_n`` consecutive valid
+   samples repeat the previous values exactly (real noise never repeats); *out of range*
+   by the sensor's test. A condition that persists ``persist`` cycles fails the sensor
+   (returned as its reason code; a condition of a sample holds until the next sample, so
+   persistence means the same time for a 50 Hz and a 5 Hz sensor); a healthy sensor's
+   input buffer is copied to its output (the data navigation reads). A *direction*
+   sensor (one with ``direction_N``, such as a sun sensor) is also checked against the
+   attitude estimate: its measured unit vector against ``C_BN(q) direction_N``;
+   ``check_samples`` consecutive valid samples further apart than the angle whose cosine
+   is ``check_cos`` fail it (*inconsistent*);
 2. thrusters: over each window of ``window`` cycles, the angular-impulse residual
    ``R = I (omega_end - omega_start) - tau T`` [N m s] (``T`` the commanded on-times [s]
    summed over the window); flagged *loud* when any axis reaches its threshold
@@ -141,6 +143,8 @@ class _SensorRef:
     def step(self, t_s: float) -> int:
         if self.failed:
             return 0
+        if self.t_last is None:  # no sample yet: the time since the last runs from the start
+            self.t_last = t_s
         s = self.src
         new = float(s[self.i_seq]) != self.seq
         stale = False

@@ -111,7 +111,8 @@ class FlightSoftware:
                          imu_frozen_check=not sensors.gyro_repeats, sensors=fitted,
                          sun_N=None if sun is None else sun.sun_N)
         self.sequencer = Sequencer(params.guidance, self.dt * params.sequencer_divider)
-        self.cam = CollisionAvoidance(self.dt, chaser, self.allocation)
+        self.cam = CollisionAvoidance(self.dt, chaser, self.mean_motion, params.cam,
+                                      self.allocation)
         self.housekeeping = Housekeeping(self)
         # wiring: the only place where outputs meet inputs
         f = self.fdir
@@ -128,7 +129,8 @@ class FlightSoftware:
         self.sequencer.connect(guidance_in=self.guidance.guidance_out, mech_in=self.mech_in,
                                health_in=self.health_in, fdir_in=f.fdir_out)
         self.cam.connect(mode_in=self.sequencer.mode_out,
-                         thruster_out=self.allocation.thruster_out)
+                         thruster_out=self.allocation.thruster_out,
+                         nav_in=self.navigation.nav_out)
         # outputs
         self.thruster_cmd = self.allocation.thruster_out
         self.mech_cmd = self.sequencer.mech_cmd_out

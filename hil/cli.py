@@ -129,6 +129,11 @@ def _human(res, sc) -> str:
                          f"({e['reason']})")
     v = res.safety_violations
     lines.append("safety: " + ("no invariant broken" if not v else f"{len(v)} VIOLATION(S)"))
+    a = res.after_abort
+    if a:
+        lines.append(f"  after the abort at {a['t_s']:.1f} s, {a['distance_m']:.1f} m from the "
+                     f"station: closest {a['closest_m']:.1f} m over {a['watched_s']:.0f} s "
+                     f"(may not come inside {a['safe_distance_m']:.1f} m)")
     lines += [f"  {x['t_s']:8.1f} s  {x['invariant']}: {x['detail']}" for x in v]
     return "\n".join(lines)
 
@@ -261,8 +266,8 @@ def _cmd_campaign(args: argparse.Namespace) -> int:
     res = run_campaign(args.paths, bench=args.bench, progress=progress,
                        show=False if args.json else None)
     if args.json:
-        keep = ("name", "expected", "outcome", "pass", "safety_violations", "events",
-                "abort_reason", "mode", "why")
+        keep = ("name", "expected", "outcome", "pass", "safety_violations", "after_abort",
+                "events", "abort_reason", "mode", "why")
         out = {"scenarios": [{k: r[k] for k in keep} for r in res["scenarios"]],
                "passed": res["passed"], "total": res["total"]}
         sys.stdout.write(json.dumps(out) + "\n")

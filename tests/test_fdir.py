@@ -178,10 +178,11 @@ def test_fault_file_errors_are_clear(tmp_path):
 
 
 def test_the_collision_avoidance_manoeuvre_backs_off_without_turning_then_coasts(fa):
-    """CAM-1, CAM-2: lidar lost 19 m out, closing: the escape burn reverses the closing
-    speed by 0.2 m/s along the docking axis with no net torque, then nothing fires, and
-    the coast stays clear of the station. On the vehicle as designed: with a dispersed
-    centre of mass or thrusters an open-loop burn cannot be torque-free."""
+    """CAM-1, CAM-2: lidar lost 19 m out, closing: the escape burn cancels the closing
+    speed and leaves the chaser opening at 0.2 m/s along the docking axis with no net
+    torque, then nothing fires, and the coast stays clear of the station. On the vehicle
+    as designed: with a dispersed centre of mass or thrusters an open-loop burn cannot be
+    torque-free."""
     from hil.scenario.dispersions import INITIAL
 
     built_as_designed = {k: v for k, v in fa.dispersions.items() if k in INITIAL}
@@ -195,7 +196,10 @@ def test_the_collision_avoidance_manoeuvre_backs_off_without_turning_then_coasts
     v = [col[f"truth_v_CT_H_{a}"] for a in "xyz"]
     w = [col[f"truth_omega_BN_B_{a}"] for a in "xyz"]
     dv = t[end, v] - t[k - 1, v]
-    assert dv[1] == pytest.approx(-0.2, abs=0.01)  # back along V-bar, the docking axis
+    plan = cam.plan_
+    assert plan.closing_mps > 0.05 and plan.open_speed_mps == pytest.approx(0.2)
+    assert dv[1] == pytest.approx(-plan.dv_mps, abs=0.01)  # back along V-bar, the axis
+    assert t[end, v[1]] == pytest.approx(-0.2, abs=0.01)  # and opening at 0.2 m/s
     assert abs(dv[0]) < 0.01 and abs(dv[2]) < 0.01
     assert np.abs(t[end, w] - t[k - 1, w]).max() < 2e-4  # no net torque
     thr = [col[f"thr_t_on_{i}"] for i in range(24)]
@@ -203,7 +207,13 @@ def test_the_collision_avoidance_manoeuvre_backs_off_without_turning_then_coasts
     A = fa.chaser.thrust_matrix @ cam.duty
     assert np.abs(A[3:]).max() < 1e-6 * np.abs(A[:3]).max()
     assert r.outcome == "aborted" and not r.safety_violations
-    assert t[-1, col["truth_r_CT_H_y"]] < -40.0  # well clear, and going
+    # passively safe: over the whole planned coast (half an orbit), never back inside the
+    # distance at the abort, less what was closed while the burn cancelled the approach
+    a = r.after_abort
+    assert a["watched_s"] >= cam.horizon_s - 0.02 > 3000.0  # to the control cycle
+    r_truth = np.linalg.norm(t[end:, [col[f"truth_r_CT_H_{x}"] for x in "xyz"]], axis=1)
+    assert r_truth.min() >= a["distance_m"] - 0.5, (r_truth.min(), a)
+    assert a["closest_m"] == pytest.approx(min(r_truth.min(), a["closest_m"]))
 
 
 def test_the_escape_burn_uses_no_failed_thruster(fa):
@@ -211,12 +221,12 @@ def test_the_escape_burn_uses_no_failed_thruster(fa):
     from hil.scenario.config import flight_software
 
     fsw = flight_software(fa)
-    duty, n = fsw.cam.plan()
+    duty, force = fsw.cam.push()
     used = [j for j in range(duty.size) if duty[j] > 0]
-    assert used and n > 0
+    assert used and force > 0
     fsw.allocation.disable_thruster(used[0])
-    duty2, n2 = fsw.cam.plan()
-    assert duty2[used[0]] == 0.0
+    duty2, force2 = fsw.cam.push()
+    assert duty2[used[0]] == 0.0 and force2 > 0
 
 
 def test_a_thruster_failure_at_a_hold_point_holds_until_the_reconfiguration_settles(fa):
@@ -244,6 +254,41 @@ def test_an_out_of_range_sensor_is_isolated(fa):
     assert r.outcome == "aborted" and not r.safety_violations
 
 
+def _fresh_samples(f, rng, skip=()):
+    """A new, varying, in-range sample from every sensor but those in ``skip``."""
+    f.imu_in.omega_BN_B[:] = rng.normal(0.0, 1e-5, 3)
+    f.st_in.q_BN[:] = f.nav_in.q_BN + rng.normal(0.0, 1e-6, 4)
+    f.lidar_in.range_m = 20.0 + rng.normal(0.0, 0.01)
+    f.lidar_in.azimuth_rad, f.lidar_in.elevation_rad = rng.normal(0.0, 1e-4, 2)
+    for name in ("imu", "st", "lidar"):
+        if name not in skip:
+            m = getattr(f, f"{name}_in")
+            m.valid, m.seq = 1.0, m.seq + 1.0
+
+
+@pytest.mark.parametrize("twin", [False, True], ids=["kernel", "twin"])
+def test_a_sensor_that_never_delivers_is_stale(fa, twin):
+    """A lidar that sends nothing from the start (not even once) is isolated as stale
+    after its stale time and the persistence, as one that stops would be; the others,
+    delivering, are not."""
+    from hil.scenario.config import flight_software
+
+    fsw = flight_software(fa, twin=twin)
+    fsw.navigation.set_initial(fa.r_CT_H_m, fa.v_CT_H_mps, [1.0, 0, 0, 0], np.zeros(3), 2e4)
+    fsw.reset(0)
+    f, p = fsw.fdir, fa.fsw.fdir
+    f.guidance_in.q_ref_BN[:] = f.nav_in.q_BN[:] = (1.0, 0.0, 0.0, 0.0)
+    rng = np.random.default_rng(1)
+    dt_ns = round(f.dt * 1e9)
+    for k in range(round(10.0 / f.dt)):
+        _fresh_samples(f, rng, skip=("lidar",))
+        f.update(k * dt_ns)
+    sensor = [e for e in f.events if e.reason in ("stale", "frozen", "out of range")]
+    assert [(e.monitor, e.reason) for e in sensor] == [("lidar", "stale")], f.events
+    t_iso = sensor[0].t_ns * 1e-9
+    assert p.stale_lidar_s < t_iso <= p.stale_lidar_s + p.sensor_persistence_s + 2 * f.dt
+
+
 @pytest.mark.parametrize("twin", [False, True], ids=["kernel", "twin"])
 def test_a_persistent_attitude_error_requests_an_abort(fa, twin):
     from flightsw.docking.sequencer import ABORT_REASONS
@@ -258,9 +303,12 @@ def test_a_persistent_attitude_error_requests_an_abort(fa, twin):
     f.nav_in.q_BN[:] = (np.cos(half), np.sin(half), 0.0, 0.0)
     n = round(fa.fsw.fdir.attitude_persistence_s / f.dt)
     dt_ns = round(f.dt * 1e9)
+    rng = np.random.default_rng(0)
     for k in range(n - 1):
+        _fresh_samples(f, rng)
         f.update(k * dt_ns)
-    assert not f.fdir_out.abort_request  # not before its persistence
+    assert not f.fdir_out.abort_request, f.events  # not before its persistence
+    _fresh_samples(f, rng)
     f.update(n * dt_ns)
     assert ABORT_REASONS[int(f.fdir_out.abort_request)] == "attitude"
     assert f.events[-1].monitor == "attitude" and "6.0 deg" in f.events[-1].reason

@@ -13,6 +13,7 @@ import pytest
 from hil.sil.runner import run
 
 KEYS = {"scenario", "seed", "outcome", "contact", "delta_v_mps", "propellant_kg", "events",
+        "after_abort",
         "safety_violations", "dispersions",
         "sim_time_s", "wall_time_s", "realtime_factor"}
 CONTACT_KEYS = {"closing_speed_mps", "lateral_speed_mps", "lateral_offset_m",

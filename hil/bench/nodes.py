@@ -262,7 +262,7 @@ def fsw_main(args: argparse.Namespace) -> int:
     from flightsw.executive import WallClock
     from hil.bench.benchfile import load_bench, with_emulated
     from hil.scenario.config import flight_software
-    from hil.sil.runner import CAM_COAST_S
+    from hil.sil.runner import AbortEnd
 
     stop, sc, truth = _setup(args)
     bench = with_emulated(load_bench(args.bench, sc.units),
@@ -287,11 +287,10 @@ def fsw_main(args: argparse.Namespace) -> int:
         ls.on_first_sync = run_starts
     g, seq = fsw.guidance.guidance_out, fsw.sequencer
     truth.dev_first_stale_tick[:] = -1.0
-    retreat_done = 0.0
+    abort_end = AbortEnd(fsw.dt, fsw.cam.horizon_s)
 
     def after_cycle(k: int) -> None:
         """Publish what the bench's stop logic and report read."""
-        nonlocal retreat_done
         truth.fsw_state[0] = seq.mode_out.state
         truth.fsw_abort[0] = seq.mode_out.abort_reason
         nav = fsw.navigation.nav_out
@@ -303,15 +302,8 @@ def fsw_main(args: argparse.Namespace) -> int:
             truth.dev_stale_events[i] = h.stale_events
             if h.stale_events and truth.dev_first_stale_tick[i] < 0:
                 truth.dev_first_stale_tick[i] = k
-        if seq.state == "retreat":
-            if abs(g.rho_ref_m - seq.guidance_cmd_out.rho_goal_m) < 1e-3:
-                retreat_done += fsw.dt
-            if retreat_done > 30.0:
-                truth.fsw_stop[0] = 1.0
-        elif seq.state == "cam":
-            retreat_done += fsw.dt
-            if retreat_done > CAM_COAST_S:
-                truth.fsw_stop[0] = 1.0
+        if abort_end.over(seq.state, g.rho_ref_m, seq.guidance_cmd_out.rho_goal_m):
+            truth.fsw_stop[0] = 1.0
 
     try:
         if ls is not None:

@@ -37,6 +37,7 @@ import numpy as np
 
 from firmware_bridge.units import SERIAL_UNITS
 from flightsw.constants import G0
+from flightsw.docking.cam import horizon_s
 from flightsw.docking.sequencer import ABORT_REASONS, STATES
 from flightsw.executive import request_realtime_priority, restore_scheduling, scheduling
 from hil import interrupts
@@ -63,6 +64,7 @@ log = logging.getLogger(__name__)
 
 
 ABORTED = (float(STATES.index("retreat")), float(STATES.index("cam")))
+CAM_STATE = float(STATES.index("cam"))
 FSW_RT_PRIORITY = 20
 BUS_RT_PRIORITY = 15
 MASTER_RT_PRIORITY = 10
@@ -383,7 +385,9 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         wait_for(0, READY, {NODES["fsw"], *(NODES[u] for u in emulated)}, "start-up",
                  startup_timeout_s)
         time.sleep(0.1)  # every client past its handshake grace
-        n_ticks = int(math.ceil(sc.time_limit_s / dt))
+        limit_ticks = int(math.ceil(sc.time_limit_s / dt))
+        # an escape's coast is watched to its end, past the time limit
+        n_ticks = limit_ticks + int(math.ceil(horizon_s(sc.fsw.cam, plant.mean_motion) / dt))
         actuators = {NODES[a] for a in ACTUATORS if a in emulated}
         kills = dict(kill_at or {})
         for f in sc.faults:
@@ -474,6 +478,8 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                     break
             if dock.outcome == "docked" and truth.fsw_state[0] == 8.0:  # mated
                 break
+            if ticks > limit_ticks and truth.fsw_state[0] != CAM_STATE:
+                break  # the time limit
         truth.end_tick[0] = ticks  # wall-paced: the flight software stops there too
         t_fly1 = time.perf_counter()
         show.phase("flight over; collecting every process's report")
@@ -533,7 +539,8 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         delta_v_mps=float(sc.chaser.isp_s * G0 * math.log(world.m0 / m1)),
         propellant_kg=world.propellant_kg, sim_time_s=float(plant.t_s), wall_time_s=wall,
         events=fsw_report.get("events", []), fdir_events=fsw_report.get("fdir_events", []),
-        safety_violations=safety.violations, plant_events=plant_events(plant),
+        safety_violations=safety.violations, after_abort=safety.after_abort(),
+        plant_events=plant_events(plant),
         nav=dict(zip(("n_lidar", "n_pose", "n_star_tracker", "n_rejected"),
                      nav_counts.tolist(), strict=True)),
     )

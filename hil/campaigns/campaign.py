@@ -55,7 +55,8 @@ def run_one(path: str | Path, *, bench: bool = False,
         "name": sc.name, "file": str(path), "mode": "bench" if bench else "sil",
         "expected": e.outcome, "outcome": res.outcome, "abort_reason": abort_reason,
         "pass": not why, "why": "; ".join(why),
-        "safety_violations": res.safety_violations, "events": res.all_events(),
+        "safety_violations": res.safety_violations, "after_abort": res.after_abort,
+        "events": res.all_events(),
         "sim_time_s": res.sim_time_s, "wall_time_s": res.wall_time_s,
     }
 

@@ -1,11 +1,16 @@
 """Docking-interface model: contact from truth, judged against the IDSS capture envelope.
 
 First contact is when the chaser's port D reaches the plane of the target's port P
-(axial gap <= 0). The contact conditions are then computed from plant truth in the
-target's docking-port frame and held against the IDSS initial-contact envelope
-(docs/design.md, section 5). Inside it, the capture latches close (soft capture), the
-attenuation system damps the relative motion, the ring retracts and the hooks close
-(hard capture). Outside it there is no capture: the run ends as a collision.
+(axial gap <= 0) within :data:`CONTACT_RADIUS_M` of the port's axis, where the capture
+rings meet. The contact conditions are then computed from plant truth in the target's
+docking-port frame and held against the IDSS initial-contact envelope (docs/design.md,
+section 5). Further off the axis, crossing the port plane is a collision only when the
+vehicles' bounding spheres (each vehicle's port and thrusters about its centre of mass)
+overlap; otherwise the chaser passes by (a free drift after an escape passes the
+station's along-track position hundreds of metres below it). Inside the envelope, the
+capture latches close (soft capture), the attenuation system damps the relative motion,
+the ring retracts and the hooks close (hard capture). Outside it there is no capture: the
+run ends as a collision.
 
 The mechanism's phases after capture are kinematic: relative velocity and rate decay with
 the attenuation time constant, then retraction and hook closing take fixed times.
@@ -22,6 +27,17 @@ import numpy as np
 from flightsw.attitude import angle_between, dcm_from_q, q_hill
 from flightsw.config import Vehicle
 from flightsw.messages import DockingMechCmd, DockingMechStatus
+
+CONTACT_RADIUS_M = 1.0
+"""Lateral offset of the chaser's port from the station port's axis within which reaching
+the port plane is ring-to-ring contact [m] (the capture ring's reach)."""
+
+
+def bounding_radius(v: Vehicle) -> float:
+    """Radius of a sphere about the centre of mass holding the vehicle's port and
+    thrusters [m]: the size the collision check gives it."""
+    pts = [np.asarray(v.docking_port_m, float)] + [t.position_B_m for t in v.thrusters]
+    return float(max(np.linalg.norm(p) for p in pts))
 
 
 @dataclass(frozen=True)
@@ -173,6 +189,7 @@ class DockingInterface:
         self._rP = np.asarray(target.docking_port_m, float)
         self._rD = np.asarray(chaser.docking_port_m, float)
         self._nT = np.asarray(target.docking_axis, float)
+        self._r_touch = bounding_radius(chaser) + bounding_radius(target)
         status.buf[:] = 0.0
         status.ring_extension_m = ring_extension_m
 
@@ -185,12 +202,24 @@ class DockingInterface:
             if g > 0.0:
                 self.phase = "free"
             return
+        if self.phase == "passing":  # beyond the port plane, far off the axis
+            self.last_gap = g = plant.port_gap(self._rD, self._rP, self._nT)
+            if g > 0.0:
+                self.phase = "free"
+            elif float(np.linalg.norm(plant.state[:3])) < self._r_touch:
+                self.phase = "free"  # close enough to touch: judge it as contact
+            else:
+                return
         if self.phase == "free":
             self.last_gap = g = plant.port_gap(self._rD, self._rP, self._nT)
             if g > 0.0:
                 return
             state = np.asarray(plant.state)
             c = contact_conditions(state, plant.t_s, self.n, self.chaser, self.target)
+            if (c.lateral_offset_m > CONTACT_RADIUS_M
+                    and float(np.linalg.norm(state[:3])) >= self._r_touch):
+                self.phase = "passing"  # past the port plane far off the axis: not touching
+                return
             if self.contact is None or not c.within():
                 self.contact, self.contact_t_s = c, plant.t_s  # the first, or the worst
             s.contact = 1.0

@@ -2,12 +2,14 @@
 
 1. **No contact outside the capture envelope** (the docking interface judges the first
    contact, and any later one, from truth).
-2. **After an abort, keep out**: from the moment the sequencer starts a retreat, the
-   chaser's port never comes closer to the station's port than the abort's safe distance:
-   the axial gap at the abort, less the distance needed to stop from the closing speed at
-   the guidance's acceleration limit, less a 0.25 m allowance for control error. An abort
-   begun in contact (capture failed) has a safe distance of zero: it may not come back
-   into contact.
+2. **After an abort, keep out**: from the moment the sequencer starts a retreat or an
+   escape, the chaser's centre of mass never comes closer to the station's than the
+   abort's safe distance: their distance at the abort, less the distance needed to stop
+   from the speed it was closing at (at the guidance's acceleration limit), less a 0.25 m
+   allowance for control error. It is checked for as long as the run goes on, which after
+   an escape is the whole coast the flight software planned for: a passively safe escape
+   never comes back. An abort begun in contact (capture failed) may not come back into
+   contact.
 3. **No hang**: a run that exceeds its wall-time budget is stopped and reported.
 
 Each broken invariant is a violation ``{"invariant", "t_s", "detail"}`` in the run's
@@ -16,6 +18,7 @@ Each broken invariant is a violation ``{"invariant", "t_s", "detail"}`` in the r
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -49,8 +52,8 @@ class SafetyMonitor:
         self.violations: list[dict[str, Any]] = []
         self.abort_t_s: float | None = None
         self.safe_distance_m: float | None = None
-        self.min_gap_after_abort_m: float | None = None
-        self._gap_prev: float | None = None
+        self.distance_at_abort_m: float | None = None
+        self.min_distance_after_abort_m: float | None = None
         self._contacts_at_abort = 0
 
     def gap(self) -> float:
@@ -70,28 +73,42 @@ class SafetyMonitor:
                           "contact outside the IDSS envelope: " + ", ".join(
                               f"{k} {v:.4g}" for k, v in c.items() if k != "within_envelope"))
         if not aborted:
-            self._gap_prev = self.gap()
             return
-        g = self.gap()
+        s = self.plant.state
+        r = float(math.sqrt(s[0] * s[0] + s[1] * s[1] + s[2] * s[2]))
         if self.abort_t_s is None:
             self.abort_t_s = float(self.plant.t_s)
-            prev = self._gap_prev if self._gap_prev is not None else g
-            v_close = max(0.0, (prev - g) / dt)
+            v_close = max(0.0, -(s[0] * s[3] + s[1] * s[4] + s[2] * s[5]) / r) if r else 0.0
             stop = v_close * v_close / (2.0 * self.a_max) if self.a_max > 0 else 0.0
-            self.safe_distance_m = max(0.0, g - stop - ALLOWANCE_M) if g > 0.0 else 0.0
-            self.min_gap_after_abort_m = g
+            in_contact = self.gap() <= 0.0
+            self.distance_at_abort_m = r
+            self.safe_distance_m = 0.0 if in_contact else max(0.0, r - stop - ALLOWANCE_M)
+            self.min_distance_after_abort_m = r
             self._contacts_at_abort = d.contacts_without_capture
             return
-        self.min_gap_after_abort_m = min(self.min_gap_after_abort_m or g, g)
+        self.min_distance_after_abort_m = min(self.min_distance_after_abort_m or r, r)
         assert self.safe_distance_m is not None
-        if g < self.safe_distance_m - 1e-9 and not self._broke("abort_keep_out"):
+        if r < self.safe_distance_m - 1e-9 and not self._broke("abort_keep_out"):
             self._violate("abort_keep_out",
-                          f"{g:.3f} m from the port after an abort at "
+                          f"{r:.3f} m from the station after an abort at "
                           f"{self.abort_t_s:.1f} s whose safe distance is "
                           f"{self.safe_distance_m:.3f} m")
         if d.contacts_without_capture > self._contacts_at_abort and \
                 not self._broke("abort_keep_out"):
             self._violate("abort_keep_out", "back in contact after the abort")
+
+    def after_abort(self) -> dict[str, float]:
+        """What the keep-out check saw after an abort (empty when there was none): the
+        time of the abort [s], the distance then [m], the safe distance [m] and the
+        closest the chaser came afterwards [m] (centre-of-mass distances)."""
+        if self.abort_t_s is None:
+            return {}
+        assert self.distance_at_abort_m is not None
+        assert self.safe_distance_m is not None and self.min_distance_after_abort_m is not None
+        return {"t_s": self.abort_t_s, "distance_m": self.distance_at_abort_m,
+                "safe_distance_m": self.safe_distance_m,
+                "closest_m": self.min_distance_after_abort_m,
+                "watched_s": float(self.plant.t_s) - self.abort_t_s}
 
     def hang(self, wall_s: float, budget_s: float) -> None:
         self._violate("no_hang", f"stopped after {wall_s:.0f} s of wall time "

@@ -26,9 +26,38 @@ from hil.progress import Progress
 from hil.scenario.config import Scenario, flight_software
 from hil.sil.telemetry import Telemetry
 
-CAM_COAST_S = 300.0
-"""How long a run goes on after a collision-avoidance manoeuvre [s] (the coast is
-checked against the keep-out distance all along)."""
+RETREAT_HOLD_S = 30.0
+"""How long a retreat holds at its goal before the run ends [s]."""
+
+
+class AbortEnd:
+    """When a run that has aborted is over (SIL and bench alike): a retreat once it has
+    held at its goal for :data:`RETREAT_HOLD_S`; a collision-avoidance manoeuvre once the
+    coast the flight software planned to stay clear for (``cam.horizon_s``) has been
+    flown, the safety check watching the truth all along.
+
+    Parameters
+    ----------
+    dt : float
+        Control cycle [s].
+    cam_coast_s : float
+        The escape's planned horizon [s].
+    """
+
+    def __init__(self, dt: float, cam_coast_s: float) -> None:
+        self.dt, self.cam_coast_s = dt, cam_coast_s
+        self.t_s = 0.0
+
+    def over(self, state: str, rho_ref_m: float, rho_goal_m: float) -> bool:
+        """After each control cycle: is the run over?"""
+        if state == "cam":
+            self.t_s += self.dt
+            return self.t_s > self.cam_coast_s
+        if state == "retreat":
+            if abs(rho_ref_m - rho_goal_m) < 1e-3:
+                self.t_s += self.dt
+            return self.t_s > RETREAT_HOLD_S
+        return False
 
 
 TRUTH_COLUMNS = ("r_CT_H_x", "r_CT_H_y", "r_CT_H_z", "v_CT_H_x", "v_CT_H_y", "v_CT_H_z",
@@ -76,6 +105,8 @@ class RunResult:
     events: list = field(default_factory=list)
     fdir_events: list = field(default_factory=list)
     safety_violations: list = field(default_factory=list)
+    # after an abort, what the keep-out check saw (SafetyMonitor.after_abort)
+    after_abort: dict = field(default_factory=dict)
     plant_events: list = field(default_factory=list)  # what happened to the vehicle itself
     rate_groups: dict = field(default_factory=dict)
     nav: dict = field(default_factory=dict)
@@ -111,6 +142,7 @@ class RunResult:
             "propellant_kg": self.propellant_kg, "sim_time_s": self.sim_time_s,
             "wall_time_s": self.wall_time_s, "realtime_factor": self.realtime_factor,
             "events": self.all_events(), "safety_violations": self.safety_violations,
+            "after_abort": self.after_abort,
             "dispersions": dict(self.world.dispersed) if self.world is not None else {},
             **self.extra,
         }
@@ -225,11 +257,13 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
     seed = sc.seed if seed is None else int(seed)
     fsw, world = closed_loop(sc, seed, twin=twin)
     dt = fsw.dt
-    n_ticks = int(math.ceil(sc.time_limit_s / dt))
+    limit_ticks = int(math.ceil(sc.time_limit_s / dt))
+    n_ticks = limit_ticks + int(math.ceil(fsw.cam.horizon_s / dt))  # an escape's coast
     record = out_dir is not None or bool(record)
     rec = flight_telemetry(world, fsw) if record else None
     seq, dock, guid = fsw.sequencer, world.docking, fsw.guidance.guidance_out
-    retreat_done = [0.0]
+    abort_end = AbortEnd(dt, fsw.cam.horizon_s)
+    goal = fsw.sequencer.guidance_cmd_out
     safety = SafetyMonitor(world.plant, dock, world.chaser, sc.target,
                            sc.fsw.guidance.accel_max_mps2)
     t0 = time.perf_counter()
@@ -249,14 +283,9 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
             return True
         if dock.outcome is not None:
             return dock.outcome == "collision" or seq.state == "mated"
-        if seq.state == "cam":
-            retreat_done[0] += dt
-            return retreat_done[0] > CAM_COAST_S
-        if seq.state == "retreat":
-            if abs(guid.rho_ref_m - fsw.sequencer.guidance_cmd_out.rho_goal_m) < 1e-3:
-                retreat_done[0] += dt
-            return retreat_done[0] > 30.0
-        return False
+        if fsw.executive.ticks > limit_ticks and seq.state != "cam":
+            return True  # the time limit (an escape's coast is watched to its end)
+        return abort_end.over(seq.state, guid.rho_ref_m, goal.rho_goal_m)
 
     clock_cls = WallClock if realtime else SimClock
     clock = clock_cls(fsw.base_period_ns, n_ticks=n_ticks + 1, before_tick=world.step)
@@ -280,7 +309,8 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
         nav={"n_lidar": nav.n_lidar, "n_pose": nav.n_pose, "n_star_tracker": nav.n_st,
              "n_rejected": nav.n_rejected, "n_reacquire": nav.n_reacquire},
         recorder=rec, world=world, fsw=fsw,
-        safety_violations=safety.violations, plant_events=plant_events(world.plant),
+        safety_violations=safety.violations, after_abort=safety.after_abort(),
+        plant_events=plant_events(world.plant),
     )
     if out_dir is not None and rec is not None:  # out_dir implies recording
         out = Path(out_dir)
