@@ -14,6 +14,7 @@ class FdirMonitorsKernel:
     reason: list[int]
     att_bad: int
     att_c: float
+    cos_half_limit: float
     def __init__(self, *, sensors: Sequence[SensorChannel], persist: int, gyro_index: int,
                  i_omega: int, st_index: int, t_on: np.ndarray, inertia: np.ndarray,
                  tau: np.ndarray, window: int, resid_thr: np.ndarray, model_frac: float,

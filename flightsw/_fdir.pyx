@@ -166,7 +166,8 @@ cdef class FdirMonitorsKernel:
     cdef public int att_bad
     cdef public double att_c
     cdef bint have_w0
-    cdef double cos_half_limit, model_frac
+    cdef public double cos_half_limit
+    cdef double model_frac
 
     def __init__(self, *, sensors, int persist, Py_ssize_t gyro_index, Py_ssize_t i_omega,
                  Py_ssize_t st_index, double[::1] t_on, inertia, tau, int window, resid_thr,

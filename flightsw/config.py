@@ -341,7 +341,8 @@ class GuidanceParams:
     of radius ``keep_out_radius_m`` [m] about the station's port (outside it the chaser is
     brought into the corridor; inside it, leaving the corridor is a retreat);
     ``speed_limit_factor``/``speed_limit_margin_mps``
-    closing-speed limit = factor * v(rho) + margin; hold settling tolerances [m, m/s];
+    closing-speed limit = factor * v(rho) + margin; hold settling tolerances [m, m/s,
+    deg] (a hold is settled, and GO may be given, only with the attitude acquired too);
     A retreat goes back to the last hold point at least ``retreat_min_m`` [m] behind the
     chaser, or ``retreat_distance_m`` [m] back when there is none, at
     ``retreat_speed_mps``.
@@ -359,6 +360,7 @@ class GuidanceParams:
     speed_limit_margin_mps: float = param(0.05, 0.0, 10.0)
     settle_pos_m: float = param(0.5, 0.0, 1000.0, lo_open=True)
     settle_vel_mps: float = param(0.01, 0.0, 10.0, lo_open=True)
+    settle_att_deg: float = param(1.0, 0.0, 180.0, lo_open=True)
     hold_dwell_s: float = param(30.0, 0.0, 86400.0)
     retreat_distance_m: float = param(30.0, 0.0, 100000.0, lo_open=True)
     retreat_min_m: float = param(5.0, 0.0, 100000.0)
@@ -421,10 +423,14 @@ class FdirParams:
     one thruster (or a group with one torque direction) to within
     ``thruster_fit`` [-] in ``thruster_windows`` consecutive windows isolates it.
     Attitude: an error from the reference above ``attitude_limit_deg`` [deg] for
-    ``attitude_persistence_s`` [s] aborts. Consistency: when navigation rejects
-    ``consistency_rejected`` of the last ``consistency_samples`` star-tracker samples [-],
-    the star tracker and the gyro disagree: attitude and gyro bias are re-acquired with
-    1-sigma ``reacquire_att_rad`` [rad] and ``reacquire_bias_rps`` [rad/s]. A sun sensor
+    ``attitude_persistence_s`` [s] aborts; by phase: before the first GO at a first hold
+    point outside the keep-out sphere (attitude acquisition, with time to settle) the limit
+    is ``attitude_acquisition_limit_deg`` [deg], and in free drift (an escape's coast,
+    contact and after) attitude is not controlled and not monitored. Consistency: when
+    navigation rejects ``consistency_rejected`` of the last ``consistency_samples``
+    star-tracker samples [-], the star tracker and the gyro disagree: attitude and gyro
+    bias are re-acquired with 1-sigma ``reacquire_att_rad`` [rad] and
+    ``reacquire_bias_rps`` [rad/s]. A sun sensor
     (where fitted) is stale after ``stale_sun_s`` [s]; its direction further than
     ``sun_check_deg`` [deg] from the one the attitude estimate predicts in
     ``sun_check_samples`` consecutive samples [-] isolates it. After any decision, GO at a
@@ -445,6 +451,7 @@ class FdirParams:
     thruster_windows: int = param(2, 1, 1000000)
     attitude_limit_deg: float = param(5.0, 0.0, 180.0, lo_open=True)
     attitude_persistence_s: float = param(3.0, 0.0, 3600.0)
+    attitude_acquisition_limit_deg: float = param(30.0, 0.0, 180.0, lo_open=True)
     consistency_samples: int = param(10, 1, 1000000)
     consistency_rejected: int = param(8, 1, 1000000)
     reacquire_att_rad: float = param(0.05, 0.0, 3.15, lo_open=True)

@@ -71,11 +71,16 @@ from flightsw.messages import (
     GuidanceOut,
     ImuMsg,
     LidarMsg,
+    ModeMsg,
     NavState,
     StarTrackerMsg,
     SunSensorMsg,
     ThrusterCmd,
 )
+
+FREE_DRIFT_STATES = ("contact", "soft_capture", "attenuation", "retract", "hard_capture",
+                     "mated", "cam")
+"""Sequencer states in which attitude is not controlled (so not monitored)."""
 
 __all__ = ["SENSORS", "SENSOR_MONITORS", "Fdir", "FdirEvent", "SensorMonitor"]
 
@@ -162,7 +167,7 @@ class Fdir(Ported):
 
     Inputs: ``imu_in``, ``st_in``, ``lidar_in``, ``sun_in`` (as the drivers deliver them),
     ``thruster_in`` (last cycle's commanded on-times: the allocation's output),
-    ``nav_in``, ``guidance_in``. Outputs: ``imu_out``, ``st_out``, ``lidar_out``,
+    ``nav_in``, ``guidance_in``, ``mode_in``. Outputs: ``imu_out``, ``st_out``, ``lidar_out``,
     ``sun_out`` (the selected sensor data navigation reads), ``fdir_out`` (FdirStatus);
     ``events``.
 
@@ -195,12 +200,16 @@ class Fdir(Ported):
     thruster_in = Input(ThrusterCmd, "the on-times commanded")
     nav_in = Input(NavState, "navigation estimate")
     guidance_in = Input(GuidanceOut, "guidance reference")
+    mode_in = Input(ModeMsg, "the sequencer's state: which attitude limit applies")
 
     def __init__(self, dt: float, chaser: Vehicle, params: FdirParams, gyro_noise_rps: float,
                  allocation: Any, reacquire_attitude: Any = None, *,
                  sensors: Sequence[str] = CORE_SENSORS, sun_N: Any = None,
-                 twin: bool = False, imu_frozen_check: bool = True) -> None:
+                 twin: bool = False, imu_frozen_check: bool = True,
+                 acquisition_hold: bool = False) -> None:
         self.name = "fdir"
+        # the first hold point lies outside the keep-out sphere: attitude is acquired there
+        self.acquisition_hold = bool(acquisition_hold)
         unknown = [n for n in sensors if n not in SENSOR_MONITORS]
         if unknown or not set(CORE_SENSORS) <= set(sensors):
             raise ValueError(f"sensors {list(sensors)}: each one of {list(SENSORS)}, the "
@@ -268,6 +277,8 @@ class Fdir(Ported):
             q=self.nav_in.q_BN,
             cos_half_limit=float(np.cos(np.radians(p.attitude_limit_deg) / 2.0)),
             att_persist=max(1, round(p.attitude_persistence_s / self.dt)))
+        self._phase: tuple[float, float] | None = None
+        self.attitude_limit_deg: float | None = p.attitude_limit_deg  # now [deg]
         self.events.clear()
         self.fdir_out.buf[:] = 0.0
         self.failed_thrusters: set[int] = set()
@@ -294,7 +305,29 @@ class Fdir(Ported):
         if not self.fdir_out.abort_request:
             self.fdir_out.abort_request = ABORT_REASONS.index(reason)
 
+    def attitude_limit(self, state: str, hold_index: int) -> float | None:
+        """The attitude limit [deg] that applies in sequencer ``state`` at hold point
+        ``hold_index`` (None: attitude is not controlled, so not monitored)."""
+        if state in FREE_DRIFT_STATES:
+            return None
+        if self.acquisition_hold and hold_index == 0 and state in ("approach", "hold"):
+            return self.p.attitude_acquisition_limit_deg
+        return self.p.attitude_limit_deg
+
+    def _set_phase(self) -> None:
+        from flightsw.docking.sequencer import STATES
+
+        m = self.mode_in
+        key = (m.state, m.hold_index)
+        if key == self._phase:
+            return
+        self._phase = key
+        lim = self.attitude_limit(STATES[int(key[0])], int(key[1]))
+        self.attitude_limit_deg = lim
+        self.mon.cos_half_limit = -1.0 if lim is None else float(np.cos(np.radians(lim) / 2))
+
     def update(self, t_ns: int) -> None:
+        self._set_phase()
         flags = self.mon.step(t_ns * 1e-9)
         if not (flags or self._holding or self._st_pending is not None):
             return  # nothing to decide this cycle (the common case)
@@ -318,7 +351,7 @@ class Fdir(Ported):
         if flags & F_ATTITUDE:
             ang = 2.0 * np.degrees(np.arccos(min(1.0, self.mon.att_c)))
             self._event("attitude", "abort", f"attitude error {ang:.1f} deg above "
-                                             f"{self.p.attitude_limit_deg:g} deg")
+                                             f"{self.attitude_limit_deg:g} deg")
             self._request_abort("attitude")
 
     def _consistency(self, t_s: float, st_new: bool) -> None:

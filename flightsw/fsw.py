@@ -109,7 +109,9 @@ class FlightSoftware:
         self.fdir = Fdir(self.dt, chaser, params.fdir, gyro_sigma, self.allocation,
                          self.navigation.reacquire_attitude, twin=twin,
                          imu_frozen_check=not sensors.gyro_repeats, sensors=fitted,
-                         sun_N=None if sun is None else sun.sun_N)
+                         sun_N=None if sun is None else sun.sun_N,
+                         acquisition_hold=(params.guidance.hold_points_m[0]
+                                           >= params.guidance.keep_out_radius_m))
         self.sequencer = Sequencer(params.guidance, self.dt * params.sequencer_divider)
         self.cam = CollisionAvoidance(self.dt, chaser, self.mean_motion, params.cam,
                                       self.allocation)
@@ -118,7 +120,8 @@ class FlightSoftware:
         f = self.fdir
         f.connect(imu_in=self.imu_in, st_in=self.st_in, lidar_in=self.lidar_in,
                   sun_in=self.sun_in, thruster_in=self.allocation.thruster_out,
-                  nav_in=self.navigation.nav_out, guidance_in=self.guidance.guidance_out)
+                  nav_in=self.navigation.nav_out, guidance_in=self.guidance.guidance_out,
+                  mode_in=self.sequencer.mode_out)
         self.navigation.connect(imu_in=f.imu_out, st_in=f.st_out, lidar_in=f.lidar_out,
                                 thruster_in=self.allocation.thruster_out)
         self.guidance.connect(nav_in=self.navigation.nav_out,

@@ -74,3 +74,41 @@ def test_outside_the_corridor_inside_the_keep_out_sphere_is_a_safe_retreat(nomin
     assert first["to"] == "retreat" and first["reason"].startswith("corridor"), first
     assert first["t_s"] < 10.0, first  # at once (after the monitor's persistence)
     assert r.outcome != "docked" and not r.safety_violations, (r.outcome, r.safety_violations)
+
+
+def test_a_large_initial_attitude_error_is_settled_at_the_first_hold(nominal):
+    """20 degrees off at 250 m, outside the keep-out sphere: fault management's attitude
+    limit there is the acquisition one, the attitude is settled at the hold (GO waits for
+    it), and the vehicle docks (before, any error above 5 degrees was an escape burn)."""
+    sc = dataclasses.replace(nominal, attitude_error_deg=np.array([6.0, 18.0, -5.0]))
+    r = run(sc, 6, record=True)
+    assert r.outcome == "docked" and r.contact["within_envelope"], (r.outcome, r.events)
+    assert not _aborts(r) and not r.safety_violations
+    go = [e for e in r.events if e["from"] == "hold" and e["to"] == "approach"][0]
+    t = r.recorder.array()
+    col = {n: i for i, n in enumerate(r.recorder.columns)}
+    k = int(round(go["t_s"] / r.fsw.dt))
+    q = t[k, [col[f"nav_q_BN_{a}"] for a in "wxyz"]]
+    q_ref = t[k, [col[f"ref_q_BN_{a}"] for a in "wxyz"]]
+    err_deg = np.degrees(2 * np.arccos(min(1.0, abs(float(q @ q_ref)))))
+    assert err_deg <= nominal.fsw.guidance.settle_att_deg, err_deg  # acquired before GO
+
+
+def test_attitude_limits_by_phase(nominal):
+    """Acquisition limit only before the first GO at a first hold outside the keep-out
+    sphere; the tight limit from then on; none in free drift."""
+    from hil.scenario.config import flight_software
+
+    f = flight_software(nominal).fdir
+    p = nominal.fsw.fdir
+    assert f.acquisition_hold
+    assert f.attitude_limit("approach", 0) == f.attitude_limit("hold", 0) == \
+        p.attitude_acquisition_limit_deg
+    for state, hold in (("approach", 1), ("hold", 2), ("final_approach", 2), ("retreat", 0)):
+        assert f.attitude_limit(state, hold) == p.attitude_limit_deg, (state, hold)
+    for state in ("cam", "contact", "mated"):
+        assert f.attitude_limit(state, 2) is None
+    g = nominal.fsw.guidance
+    near = dataclasses.replace(nominal, fsw=dataclasses.replace(nominal.fsw, guidance=(
+        dataclasses.replace(g, hold_points_m=[0.5 * g.keep_out_radius_m, 10.0]))))
+    assert flight_software(near).fdir.attitude_limit("hold", 0) == p.attitude_limit_deg

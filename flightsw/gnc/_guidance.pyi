@@ -15,7 +15,7 @@ class GuidanceKernel:
         r_DC_B: npt.ArrayLike, q_BH: npt.ArrayLike, v_contact: float, v_max: float, k: float,
         a_max: float, corridor_half_angle_rad: float, corridor_margin_m: float,
         speed_limit_factor: float, speed_limit_margin: float, settle_pos_m: float,
-        settle_vel_mps: float, retreat_speed_mps: float,
+        settle_vel_mps: float, settle_att_rad: float, retreat_speed_mps: float,
         limits: Sequence[float], nav: NavState, cmd: GuidanceCmd, out: GuidanceOut,
     ) -> None: ...
     def step(self, t_ns: int) -> None: ...

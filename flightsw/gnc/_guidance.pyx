@@ -14,7 +14,7 @@ or contact speed that is not finite and in range: the reference does not move, t
 disabled for the cycle (``thrust_enable`` 0), the monitors keep their last values and
 ``n_invalid`` counts it.
 """
-from libc.math cimport sqrt, fabs, tan
+from libc.math cimport sqrt, fabs, tan, cos
 from flightsw._cmath cimport (dot3, norm3, matvec, matTvec, qmul, dcm_from_q, q_hill,
                               unit_quat, within)
 from flightsw.messages import GuidanceCmd, GuidanceOut, NavState, bind
@@ -36,7 +36,7 @@ cdef class GuidanceKernel:
     cdef double q_BH[4]
     cdef double C_BH[9]
     cdef double v_contact, v_max, k, a_max, tan_cone, margin, speed_factor, speed_margin
-    cdef double settle_pos, settle_vel, retreat_speed
+    cdef double settle_pos, settle_vel, cos_settle_att, retreat_speed
     cdef double pos_max, vel_max, speed_max
     cdef public double rho_ref, rhodot_ref
     cdef double lat_ref[3]
@@ -50,7 +50,8 @@ cdef class GuidanceKernel:
                  double v_contact, double v_max, double k, double a_max,
                  double corridor_half_angle_rad, double corridor_margin_m,
                  double speed_limit_factor, double speed_limit_margin, double settle_pos_m,
-                 double settle_vel_mps, double retreat_speed_mps, limits, nav, cmd, out):
+                 double settle_vel_mps, double settle_att_rad, double retreat_speed_mps,
+                 limits, nav, cmd, out):
         cdef int i
         self.pos_max, self.vel_max = limits[0], limits[1]
         self.speed_max = limits[5]
@@ -73,6 +74,7 @@ cdef class GuidanceKernel:
         self.speed_margin = speed_limit_margin
         self.settle_pos = settle_pos_m
         self.settle_vel = settle_vel_mps
+        self.cos_settle_att = cos(0.5 * settle_att_rad)
         self.retreat_speed = retreat_speed_mps
         # named inputs and outputs: the message fields read and written
         self.n_r, self.n_v, self.n_q = bind(nav, NavState, "r_CT_H", "v_CT_H", "q_BN")
@@ -146,7 +148,7 @@ cdef class GuidanceKernel:
         cdef double e[3]
         cdef double vlat[3]
         cdef double alat[3]
-        cdef double rho, closing, vdes, gap, acc, lim, lateral, ev, ep
+        cdef double rho, closing, vdes, gap, acc, lim, lateral, ev, ep, eq
         cdef int mode = <int> self.c_mode[0]
         cdef double goal = self.c_goal[0]
         cdef double vc = self.c_vc[0]
@@ -244,6 +246,9 @@ cdef class GuidanceKernel:
                          + self.speed_margin else 0.0)
         ep = 0.0
         ev = 0.0
+        eq = 0.0
+        for i in range(4):
+            eq += self.n_q[i] * self.o_q[i]
         for i in range(3):
             e[i] = self.n_r[i] - self.o_r[i]
             ep += e[i] * e[i]
@@ -253,7 +258,9 @@ cdef class GuidanceKernel:
                                 and fabs(goal - self.rho_ref) < 1e-3
                                 and fabs(self.rhodot_ref) < 1e-4
                                 and norm3(self.lat_ref) < 1e-3
-                                and norm3(self.latdot_ref) < 1e-4 and mode == HOLD) else 0.0
+                                and norm3(self.latdot_ref) < 1e-4
+                                and fabs(eq) >= self.cos_settle_att
+                                and mode == HOLD) else 0.0
         self.o_en[0] = 0.0 if mode == FREE else 1.0
 
     cpdef void step(self, long long t_ns):

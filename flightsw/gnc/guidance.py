@@ -80,7 +80,9 @@ class Guidance(KernelComponent):
                    corridor_margin_m=p.corridor_margin_m,
                    speed_limit_factor=p.speed_limit_factor,
                    speed_limit_margin=p.speed_limit_margin_mps, settle_pos_m=p.settle_pos_m,
-                   settle_vel_mps=p.settle_vel_mps, retreat_speed_mps=p.retreat_speed_mps,
+                   settle_vel_mps=p.settle_vel_mps,
+                   settle_att_rad=np.radians(p.settle_att_deg),
+                   retreat_speed_mps=p.retreat_speed_mps,
                    limits=STATE_LIMITS, nav=self.nav_in, cmd=self.cmd_in,
                    out=self.guidance_out)
 

@@ -35,7 +35,8 @@ class GuidanceRef:
 
     def __init__(self, *, dt, mean_motion, r_PT_T, n_T, r_DC_B, q_BH, v_contact, v_max, k, a_max,
                  corridor_half_angle_rad, corridor_margin_m, speed_limit_factor,
-                 speed_limit_margin, settle_pos_m, settle_vel_mps, retreat_speed_mps,
+                 speed_limit_margin, settle_pos_m, settle_vel_mps, settle_att_rad,
+                 retreat_speed_mps,
                  limits, nav, cmd, out):
         self.pos_max, self.vel_max, self.speed_max = limits[0], limits[1], limits[5]
         self.dt, self.n = dt, mean_motion
@@ -46,6 +47,7 @@ class GuidanceRef:
         self.tan_cone, self.margin = np.tan(corridor_half_angle_rad), corridor_margin_m
         self.sf, self.sm = speed_limit_factor, speed_limit_margin
         self.settle_pos, self.settle_vel = settle_pos_m, settle_vel_mps
+        self.cos_settle_att = np.cos(0.5 * settle_att_rad)
         self.v_retreat = retreat_speed_mps
         self.n_r, self.n_v, self.n_q = bind(nav, NavState, "r_CT_H", "v_CT_H", "q_BN")
         self.c_mode, self.c_goal, self.c_vc = bind(cmd, GuidanceCmd, "mode", "rho_goal_m",
@@ -160,6 +162,8 @@ class GuidanceRef:
                    and np.linalg.norm(self.n_v - self.o_v) < self.settle_vel
                    and abs(goal - self.rho_ref) < 1e-3 and abs(self.rhodot_ref) < 1e-4
                    and np.linalg.norm(self.lat_ref) < 1e-3
-                   and np.linalg.norm(self.latdot_ref) < 1e-4 and mode == HOLD)
+                   and np.linalg.norm(self.latdot_ref) < 1e-4
+                   and abs(float(self.n_q @ self.o_q)) >= self.cos_settle_att
+                   and mode == HOLD)
         self.o_set[0] = float(settled)
         self.o_en[0] = 0.0 if mode == FREE else 1.0
