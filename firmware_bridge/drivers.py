@@ -335,6 +335,21 @@ class RcsDriver(_CanDriver):
         self._iso_msg = self._db.get_message_by_name("RCS_ISOLATE")
         self._iso_mask, self._iso_next, self._iso_counter = 0, 0, 0
 
+    @classmethod
+    def check_thrusters(cls, n: int) -> None:
+        """Refuse a vehicle with more thrusters than the CAN interface carries.
+
+        Raises
+        ------
+        ValueError
+            ``n`` exceeds :attr:`N_THRUSTERS` (the on-times of RCS_CMD_1..4 and the
+            masks of RCS_ISOLATE and RCS_STATUS): the others would never fire.
+        """
+        if n > cls.N_THRUSTERS:
+            raise ValueError(f"the vehicle has {n} thrusters; the RCS CAN interface "
+                             f"(RCS_CMD_1..4) carries {cls.N_THRUSTERS}, so thrusters "
+                             f"{cls.N_THRUSTERS + 1} to {n} would never fire on this bus")
+
     def _handle(self, name: str, v: dict[str, float], t_ns: int) -> None:
         self._count(v["Counter"])
         self.fault_mask = int(v["Fault_mask"])

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from firmware_bridge.drivers import RcsDriver
 from firmware_bridge.ports import CanPort, SerialPort
 from firmware_bridge.units import REQUIRED_UNITS, UNITS
 from flightsw.fsw import FlightSoftware
@@ -83,6 +84,8 @@ class FlightNode:
         if missing:
             raise ValueError(f"wiring {bench.name!r} has no {', '.join(missing)} (the flight "
                              f"software needs it)")
+        if "rcs" in units:
+            RcsDriver.check_thrusters(len(fsw.allocation.chaser.thrusters))
         unused = [n for n in units if n not in REQUIRED_UNITS and n not in monitored]
         if unused:
             raise ValueError(f"wiring {bench.name!r} has {', '.join(unused)}, which this "

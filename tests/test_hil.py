@@ -330,3 +330,28 @@ def test_ctrl_c_and_sigterm_stop_the_bench_cleanly(sig, code):
     time.sleep(0.5)
     assert not bench_processes()
     assert set(Path("/dev/shm").glob("psm_*")) <= before
+
+
+def cli(*args: str, timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hil.cli", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_a_vehicle_with_more_thrusters_than_the_can_interface_carries_is_refused(tmp_path):
+    """28 thrusters on a bus whose RCS frames carry 24: ``flightsw hil`` refuses it with
+    exit 2 before any bench process starts (before, thrusters 25 and up never fired);
+    the same scenario still flies in SIL, which has no CAN."""
+    d = tmp_path / "s"
+    assert cli("scenarios", "--copy", "final-approach", str(d), timeout=60).returncode == 0
+    v = d / "vehicles" / "crew_vehicle.toml"
+    src = v.read_text()
+    first = src.index("[[thrusters]]")
+    block = src[first:src.index("[[thrusters]]", first + 1)]
+    extra = "".join(block.replace('name = "', f'name = "X{k}-', 1) for k in range(4))
+    v.write_text(src + "\n" + extra)
+    p = cli("hil", str(d / "final-approach.toml"), timeout=120)
+    assert p.returncode == 2, p.stderr
+    assert "28 thrusters" in p.stderr and "carries 24" in p.stderr, p.stderr
+    assert not bench_processes()
+    s = cli("sim", str(d / "final-approach.toml"), "--json", timeout=300)
+    assert s.returncode in (0, 1) and json.loads(s.stdout)["outcome"], s.stderr

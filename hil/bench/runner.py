@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from firmware_bridge.drivers import RcsDriver
 from firmware_bridge.units import SERIAL_UNITS
 from flightsw.constants import G0
 from flightsw.docking.cam import horizon_s
@@ -249,6 +250,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                          f"wall-paced (--realtime)")
     if not speed > 0:
         raise ValueError(f"speed must be positive, got {speed}")
+    RcsDriver.check_thrusters(len(sc.chaser.thrusters))  # before any process starts
     emulated = bench.emulated
     seed = sc.seed if seed is None else int(seed)
     out = Path(out_dir) if out_dir is not None else None
