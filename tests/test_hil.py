@@ -175,8 +175,11 @@ def test_a_bench_process_that_fails_is_named_with_its_output(tmp_path):
 
 def test_a_paced_run_whose_time_master_dies_ends_every_process():
     """Wall-paced, the time master (the ``flightsw hil`` process) is killed: the bus,
-    the units and the flight software all notice and end."""
+    the units and the flight software all notice and end, and the flight software leaves
+    no end-of-run report behind for a reader that is gone."""
     import time
+
+    before = set(Path("/dev/shm").glob("psm_*"))
 
     p = subprocess.Popen([sys.executable, "-m", "hil.cli", "hil", "final-approach",
                           "--realtime"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -205,6 +208,7 @@ def test_a_paced_run_whose_time_master_dies_ends_every_process():
             p.wait(10)
         p.stderr.close()
     assert not bench_processes()
+    assert not set(Path("/dev/shm").glob("psm_*")) - before  # the shared block too
 
 
 def test_cli_json_has_buses_and_timing(tmp_path):
