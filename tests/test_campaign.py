@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from hil.scenario.config import load_scenario, shipped_campaign
 from hil.scenario.faults import Fault
@@ -134,3 +135,27 @@ def test_the_human_summary_tells_what_fault_management_did():
     assert p.returncode == 0, p.stderr
     assert "FDIR thrusters: isolated F1-T+; allocation reconfigured" in p.stdout
     assert "safety: no invariant broken" in p.stdout
+
+
+@pytest.mark.parametrize("lateral_m, outcome", [(0.05, "docked"), (3.0, "collision"),
+                                                (300.0, None)])
+def test_reaching_the_port_plane_is_contact_a_collision_or_a_pass_by(lateral_m, outcome):
+    """On the axis it is ring contact; a few metres off it the chaser hits the station
+    (the vehicles' bounding spheres meet); hundreds of metres off it (an escape's drift
+    passing below) it is neither."""
+    from hil.sil.runner import closed_loop
+
+    sc = load_scenario("final-approach")
+    fsw, world = closed_loop(sc, 0)
+    fsw.sequencer.mech_cmd_out.arm = 1.0  # the capture latches armed, as in final approach
+    y = world.plant.state  # attitudes as the approach holds them (port axes aligned)
+    y[0], y[2] = lateral_m, 0.0
+    gap = world.plant.port_gap(sc.chaser.docking_port_m, sc.target.docking_port_m,
+                               sc.target.docking_axis)
+    y[1] += gap + 0.01  # the port 1 cm past the station port's plane (along its axis)
+    y[3:6] = [0.0, 0.075, 0.0]
+    world.docking.step(world.plant, 0.02)
+    d = world.docking
+    assert d.outcome == (None if outcome == "docked" else outcome), (d.outcome, d.phase)
+    assert (d.phase == "captured") == (outcome == "docked")
+    assert (d.phase == "passing") == (outcome is None)

@@ -5,9 +5,9 @@ First contact is when the chaser's port D reaches the plane of the target's port
 rings meet. The contact conditions are then computed from plant truth in the target's
 docking-port frame and held against the IDSS initial-contact envelope (docs/design.md,
 section 5). Further off the axis, crossing the port plane is a collision only when the
-vehicles' bounding spheres (each vehicle's port and thrusters about its centre of mass)
-overlap; otherwise the chaser passes by (a free drift after an escape passes the
-station's along-track position hundreds of metres below it). Inside the envelope, the
+vehicles' bounding spheres (:func:`bounding_radius`) overlap; otherwise the chaser
+passes by (a free drift after an escape passes the station's along-track position
+hundreds of metres below it). Inside the envelope, the
 capture latches close (soft capture), the attenuation system damps the relative motion,
 the ring retracts and the hooks close (hard capture). Outside it there is no capture: the
 run ends as a collision.
@@ -34,10 +34,13 @@ the port plane is ring-to-ring contact [m] (the capture ring's reach)."""
 
 
 def bounding_radius(v: Vehicle) -> float:
-    """Radius of a sphere about the centre of mass holding the vehicle's port and
-    thrusters [m]: the size the collision check gives it."""
+    """Radius of a sphere about the centre of mass the collision check gives the vehicle
+    [m]: the farthest of its port and thrusters, or the half-length of a uniform rod with
+    its mass and largest moment of inertia (``sqrt(3 I / m)``), whichever is larger (the
+    files give no shape; a station is more than its port)."""
     pts = [np.asarray(v.docking_port_m, float)] + [t.position_B_m for t in v.thrusters]
-    return float(max(np.linalg.norm(p) for p in pts))
+    rod = float(np.sqrt(3.0 * np.max(np.linalg.eigvalsh(v.inertia_kgm2)) / v.mass_kg))
+    return max(rod, float(max(np.linalg.norm(p) for p in pts)))
 
 
 @dataclass(frozen=True)
