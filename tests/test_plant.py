@@ -151,9 +151,12 @@ def test_the_vehicle_runs_out_of_propellant_as_a_real_one_does(final_approach):
     the run says when it happened."""
     import dataclasses
 
+    from flightsw.config import CamParams
     from hil.sil.runner import run
 
-    sc = dataclasses.replace(final_approach, time_limit_s=120.0,
+    # the escape that follows is not what this test is about: a short coast to watch
+    fsw = dataclasses.replace(final_approach.fsw, cam=CamParams(horizon_orbits=0.005))
+    sc = dataclasses.replace(final_approach, time_limit_s=120.0, fsw=fsw,
                              chaser=dataclasses.replace(final_approach.chaser,
                                                         propellant_kg=0.2))
     for twin in (False, True):
