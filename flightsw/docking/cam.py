@@ -96,11 +96,6 @@ class EscapePlan:
     distance_m: float
     min_distance_m: float
 
-    @property
-    def passively_safe(self) -> bool:
-        """The planned drift never comes back inside the distance at the abort."""
-        return self.min_distance_m >= self.distance_m
-
 
 class CollisionAvoidance(Ported):
     """CAM component. Inputs ``mode_in`` (ModeMsg; acts in state ``cam``),
