@@ -49,7 +49,7 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
 
 def verdict(res) -> str:
     """What happened in a run, in one sentence a person would say."""
-    from hil.plant.docking import IDSS
+    from hil.scenario.envelope import IDSS
     ev = res.all_events()
 
     def first(to: tuple[str, ...]) -> dict | None:
@@ -87,7 +87,7 @@ def _last_mode(ev: list[dict]) -> str:
 
 
 def _human(res, sc) -> str:
-    from hil.plant.docking import IDSS
+    from hil.scenario.envelope import IDSS
 
     lines = [f"scenario {res.scenario} (seed {res.seed}): {res.outcome.upper()}",
              verdict(res)]
@@ -267,7 +267,8 @@ def _cmd_campaign(args: argparse.Namespace) -> int:
                        show=False if args.json else None)
     if args.json:
         keep = ("name", "expected", "outcome", "pass", "safety_violations", "after_abort",
-                "events", "abort_reason", "mode", "why")
+                "events", "abort_reason", "mode", "why", "contact", "propellant_kg",
+                "delta_v_mps", "sim_time_s")
         out = {"scenarios": [{k: r[k] for k in keep} for r in res["scenarios"]],
                "passed": res["passed"], "total": res["total"]}
         sys.stdout.write(json.dumps(out) + "\n")

@@ -28,6 +28,10 @@ def test_the_shipped_campaign_spans_every_layer_and_says_what_it_expects():
         sc = load_scenario(f)
         assert sc.expect is not None and sc.faults, f
         assert sc.expect.outcome in ("docked", "aborted")
+        if sc.expect.outcome == "docked":   # a docking says what it may spend
+            b = sc.expect.budget
+            assert None not in (b.propellant_kg, b.delta_v_mps, b.time_s), f
+            assert b.envelope.lateral_offset_m < 0.1, f
         layers |= {x.layer for x in sc.faults}
         kinds |= {x.kind for x in sc.faults}
     assert layers == {"sensor", "actuator", "bus", "device"}
@@ -61,6 +65,43 @@ def test_a_wrong_expectation_fails_the_campaign(tmp_path):
     row = json.loads(p.stdout)["scenarios"][0]
     assert not row["pass"] and row["outcome"] == "aborted"
     assert "outcome aborted, expected docked" in row["why"]
+
+
+def test_a_docking_over_its_budget_fails_the_campaign(tmp_path):
+    """The shipped dockings carry budgets; the same run with a budget it cannot meet (a
+    propellant allowance under what it used, a lateral-offset limit under its contact's)
+    fails, naming each shortfall, while its outcome is still "docked"."""
+    src = [f for f in shipped_campaign() if f.name.startswith("s03-")][0].read_text()
+    assert "[expect.budget]" in src
+    f = tmp_path / "tight.toml"
+    f.write_text(src.replace("propellant_kg = 3.0", "propellant_kg = 1.0")
+                    .replace("lateral_offset_m = 0.05", "lateral_offset_m = 0.0001"))
+    p = cli("campaign", str(f), "--json")
+    assert p.returncode == 1
+    row = json.loads(p.stdout)["scenarios"][0]
+    assert row["outcome"] == "docked" and not row["pass"]
+    assert f"propellant {row['propellant_kg']:.4g} kg over its budget 1 kg" in row["why"]
+    assert row["contact"]["lateral_offset_m"] > 0.0001
+    assert "contact lateral_offset_m" in row["why"] and "<= 0.0001" in row["why"]
+    assert "delta-v" not in row["why"] and "time" not in row["why"]
+
+
+@pytest.mark.parametrize("line, key", [
+    ("lateral_offset_m = 0.2", "lateral_offset_m"),              # looser than IDSS's 0.1
+    ("closing_speed_mps = [0.04, 0.09]", "closing_speed_mps"),    # below IDSS's 0.05
+    ("closing_speed_mps = [0.09, 0.06]", "closing_speed_mps"),    # not a range
+    ("lateral_speed = 0.01", "lateral_speed"),                    # no such quantity
+])
+def test_a_budget_envelope_may_only_tighten_idss(tmp_path, line, key):
+    src = [f for f in shipped_campaign() if f.name.startswith("s03-")][0].read_text()
+    f = tmp_path / "loose.toml"
+    f.write_text(src.replace("[expect.budget.envelope]\n", f"[expect.budget.envelope]\n{line}\n")
+                    .replace("lateral_offset_m = 0.05\n", "" if key == "lateral_offset_m" else
+                             "lateral_offset_m = 0.05\n")
+                    .replace("closing_speed_mps = [0.06, 0.09]\n", "" if key ==
+                             "closing_speed_mps" else "closing_speed_mps = [0.06, 0.09]\n"))
+    p = cli("campaign", str(f))
+    assert p.returncode == 2 and f"expect.budget.envelope.{key}" in p.stderr
 
 
 def test_a_campaign_scenario_must_say_what_it_expects(tmp_path):

@@ -195,7 +195,8 @@ def test_the_envelope_check_names_each_quantity_outside_it():
     quantity pushed just past its limit (and NaN) fails exactly that quantity."""
     from dataclasses import asdict
 
-    from hil.plant.docking import IDSS, ContactConditions
+    from hil.plant.docking import ContactConditions
+    from hil.scenario.envelope import IDSS
 
     inside = {"closing_speed_mps": 0.075, "lateral_speed_mps": 0.0, "lateral_offset_m": 0.0,
               "pitch_yaw_misalignment_deg": 0.0, "roll_misalignment_deg": 0.0,

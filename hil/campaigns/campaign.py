@@ -2,13 +2,15 @@
 
 A campaign is a set of scenario files, each with its faults (``[[faults]]``) and the
 outcome it must end in (``[expect]``: ``docked``, or ``aborted`` and optionally for which
-``abort_reason``). Each runs once, in SIL by default (bus and unit faults act through
-their effect on the messages, :func:`hil.plant.injection.sil_equivalent`) or on the emulated
-multi-process bench. A scenario passes when its outcome is the expected one, the abort
-reason (if given) matches, and no safety invariant was broken (:mod:`hil.plant.safety`). On the
-bench an aborted run is flown for 60 s after the abort, and a scenario with a CAN delay or
-a babbling node runs wall-paced at ten times real time (in lockstep they would hold up the
-bench's own frames).
+``abort_reason``; a docking may also have a budget, ``[expect.budget]``: propellant,
+delta-v, time to hard capture and a contact envelope tighter than IDSS). Each runs once,
+in SIL by default (bus and unit faults act through their effect on the messages,
+:func:`hil.plant.injection.sil_equivalent`) or on the emulated multi-process bench. A
+scenario passes when its outcome is the expected one, the abort reason (if given)
+matches, a docking stays within its budget, and no safety invariant was broken
+(:mod:`hil.plant.safety`). On the bench an aborted run is flown for 60 s after the abort,
+and a scenario with a CAN delay or a babbling node runs wall-paced at ten times real time
+(in lockstep they would hold up the bench's own frames).
 """
 
 from __future__ import annotations
@@ -44,11 +46,9 @@ def run_one(path: str | Path, *, bench: bool = False,
         res = run(sc, progress=show)
         abort_reason = res.fsw.sequencer.abort_reason or None if res.fsw else None
     e = sc.expect
-    why = []
-    if res.outcome != e.outcome:
-        why.append(f"outcome {res.outcome}, expected {e.outcome}")
-    if e.abort_reason and abort_reason != e.abort_reason:
-        why.append(f"abort reason {abort_reason}, expected {e.abort_reason}")
+    why = e.shortfalls(outcome=res.outcome, abort_reason=abort_reason,
+                       propellant_kg=res.propellant_kg, delta_v_mps=res.delta_v_mps,
+                       time_s=res.sim_time_s, contact=res.contact)
     if res.safety_violations:
         why.append(f"{len(res.safety_violations)} safety violation(s)")
     return {
@@ -56,6 +56,8 @@ def run_one(path: str | Path, *, bench: bool = False,
         "expected": e.outcome, "outcome": res.outcome, "abort_reason": abort_reason,
         "pass": not why, "why": "; ".join(why),
         "safety_violations": res.safety_violations, "after_abort": res.after_abort,
+        "contact": res.contact, "propellant_kg": res.propellant_kg,
+        "delta_v_mps": res.delta_v_mps,
         "events": res.all_events(),
         "sim_time_s": res.sim_time_s, "wall_time_s": res.wall_time_s,
     }

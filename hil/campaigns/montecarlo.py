@@ -33,10 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from hil.plant.docking import IDSS
 from hil.progress import Progress
 from hil.scenario.config import Scenario, load_scenario
 from hil.scenario.dispersions import INITIAL, draw, run_seed
+from hil.scenario.envelope import IDSS
 
 CONTACT = ("closing_speed_mps", "lateral_speed_mps", "lateral_offset_m",
            "pitch_yaw_misalignment_deg", "roll_misalignment_deg", "pitch_yaw_rate_dps",

@@ -37,7 +37,7 @@ def _envelope() -> dict[str, Any]:
     """The IDSS envelope as ``geometry.json`` stores it (``hil.plant.docking.IDSS``)."""
     from dataclasses import asdict
 
-    from hil.plant.docking import IDSS
+    from hil.scenario.envelope import IDSS
 
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(IDSS).items()}
 
@@ -384,7 +384,7 @@ def _run_report(d: Path, out: Path, show: Progress | None = None) -> Path:
     sec: list[str] = []
     c = summ.get("contact")
     if c:
-        from hil.plant.docking import Envelope
+        from hil.scenario.envelope import Envelope
 
         fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
                                   for k, v in env.items()}

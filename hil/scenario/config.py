@@ -8,9 +8,11 @@ flight-software overrides. Errors are :class:`~flightsw.config.ConfigError`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +31,7 @@ from flightsw.fsw import FlightSoftware
 from flightsw.gnc.guidance import approach_attitude
 from flightsw.gnc.navigation import NavSensorModel, SunSensorModel
 from hil.scenario.dispersions import Dist, read_dispersions
+from hil.scenario.envelope import IDSS, Envelope
 from hil.scenario.faults import Fault, read_faults
 
 DATA = resources.files("hil.scenario") / "data"
@@ -169,13 +172,83 @@ def load_sensors(path: str | Path) -> Sensors:
 
 
 @dataclass(frozen=True)
+class Budget:
+    """What a docked run may spend, from ``[expect.budget]``: propellant [kg], delta-v
+    [m/s] and mission time to hard capture [s] (``None``: not budgeted), and a contact
+    envelope at least as tight as the IDSS one (quantities the table does not name keep
+    their IDSS limits)."""
+
+    propellant_kg: float | None = None
+    delta_v_mps: float | None = None
+    time_s: float | None = None
+    envelope: Envelope = IDSS
+
+    def shortfalls(self, *, propellant_kg: float, delta_v_mps: float, time_s: float,
+                   contact: Mapping[str, Any] | None) -> list[str]:
+        """What a run spent beyond this budget, one phrase each (empty when within)."""
+        why = []
+        for what, used, cap, unit in (("propellant", propellant_kg, self.propellant_kg, "kg"),
+                                      ("delta-v", delta_v_mps, self.delta_v_mps, "m/s"),
+                                      ("time", time_s, self.time_s, "s")):
+            if cap is not None and not used <= cap:
+                why.append(f"{what} {used:.4g} {unit} over its budget {cap:g} {unit}")
+        if contact is not None and self.envelope != IDSS:
+            for k, (lim, ok) in self.envelope.checks(contact).items():
+                if not ok:
+                    why.append(f"contact {k} {float(contact[k]):.4g} outside the budget {lim}")
+        return why
+
+
+@dataclass(frozen=True)
 class Expectation:
     """What a fault scenario must end in: ``docked`` or ``aborted`` (then optionally for
-    which ``abort_reason``), and why that is the right answer."""
+    which ``abort_reason``), why that is the right answer, and for a docking what it may
+    spend (:class:`Budget`)."""
 
     outcome: str
     abort_reason: str | None = None
     description: str = ""
+    budget: Budget = field(default_factory=Budget)
+
+    def shortfalls(self, *, outcome: str, abort_reason: str | None, propellant_kg: float,
+                   delta_v_mps: float, time_s: float,
+                   contact: Mapping[str, Any] | None) -> list[str]:
+        """Why a run's end is not what this expects, one phrase each (empty: it is)."""
+        why = []
+        if outcome != self.outcome:
+            why.append(f"outcome {outcome}, expected {self.outcome}")
+        if self.abort_reason and abort_reason != self.abort_reason:
+            why.append(f"abort reason {abort_reason}, expected {self.abort_reason}")
+        if outcome == self.outcome == "docked":
+            why += self.budget.shortfalls(propellant_kg=propellant_kg, delta_v_mps=delta_v_mps,
+                                          time_s=time_s, contact=contact)
+        return why
+
+
+def read_budget(r: Reader) -> Budget:
+    """``[expect.budget]``: each limit optional; an envelope limit may only tighten IDSS."""
+    prop = r.num("propellant_kg", positive=True, hi=1e6, unit="kg") \
+        if r.has("propellant_kg") else None
+    dv = r.num("delta_v_mps", positive=True, hi=1e4, unit="m/s") \
+        if r.has("delta_v_mps") else None
+    t = r.num("time_s", positive=True, hi=1e7, unit="s") if r.has("time_s") else None
+    env: dict[str, Any] = {}
+    if r.has("envelope"):
+        e = r.table("envelope")
+        for k, lim in asdict(IDSS).items():
+            if not e.has(k):
+                continue
+            if isinstance(lim, tuple):
+                lo, hi = e.vec(k, 2, bound=1.0)
+                if not lim[0] <= lo <= hi <= lim[1]:
+                    raise ConfigError(r.file, f"{e.prefix}.{k}", f"a range [lo, hi] inside "
+                                      f"IDSS's {lim[0]:g}-{lim[1]:g}", [lo, hi])
+                env[k] = (float(lo), float(hi))
+            else:
+                env[k] = e.num(k, positive=True, hi=lim)
+        e.done()
+    r.done()
+    return Budget(prop, dv, t, Envelope(**env))
 
 
 @dataclass(frozen=True)
@@ -333,9 +406,10 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     expect = None
     if r.has("expect"):
         e = r.table("expect")
+        budget = read_budget(e.table("budget")) if e.has("budget") else Budget()
         expect = Expectation(e.string("outcome", choices=("docked", "aborted")),
                              e.string("abort_reason", "") if e.has("abort_reason") else None,
-                             e.string("description", ""))
+                             e.string("description", ""), budget)
         e.done()
     r.done()
     base = fsw.base_rate_hz

@@ -193,7 +193,7 @@ def write_geometry(out: Path, sc: Scenario, mean_motion: float) -> None:
     IDSS envelope, the orbit rate and the thruster names)."""
     from dataclasses import asdict
 
-    from hil.plant.docking import IDSS
+    from hil.scenario.envelope import IDSS
 
     g = sc.fsw.guidance
     geo = {
