@@ -345,7 +345,12 @@ class GuidanceParams:
     deg] (a hold is settled, and GO may be given, only with the attitude acquired too);
     A retreat goes back to the last hold point at least ``retreat_min_m`` [m] behind the
     chaser, or ``retreat_distance_m`` [m] back when there is none, at
-    ``retreat_speed_mps``.
+    ``retreat_speed_mps``. When the lidar has given navigation nothing for
+    ``acquisition_gap_s`` [s] (a start beyond its range, or a long loss), its next fix
+    is an acquisition: on the approach the chaser holds, on a reference restarted from
+    the new estimate, where it is or, if that is nearer than ``acquisition_depth_frac``
+    [-] of the lidar's rated range to the range's edge, that far inside it; once settled
+    for the dwell time it goes on.
     """
 
     hold_points_m: list[float] = param(lambda: [250.0, 30.0, 10.0], 0.0, 1000000.0, lo_open=True)
@@ -366,6 +371,8 @@ class GuidanceParams:
     retreat_min_m: float = param(5.0, 0.0, 100000.0)
     retreat_speed_mps: float = param(0.1, 0.0, 10.0, lo_open=True)
     monitor_persistence_s: float = param(2.0, 0.0, 3600.0)
+    acquisition_gap_s: float = param(30.0, 0.0, 86400.0, lo_open=True)
+    acquisition_depth_frac: float = param(0.1, 0.0, 0.9)
     go_policy: str = param("auto", choices=("auto", "ground"))
 
 
@@ -412,29 +419,28 @@ class NavParams:
 class FdirParams:
     """Fault detection thresholds and persistence.
 
-    Sensors: a sensor is *stale* after ``stale_imu_s``/``stale_st_s``/``stale_lidar_s``
-    [s] without a new sample, *frozen* after ``frozen_samples`` new samples with identical
-    values [-], *out of range* beyond ``imu_max_rate_rps`` [rad/s] or ``lidar_max_range_m``
-    [m]; each is declared after ``sensor_persistence_s`` [s]. Thrusters: the angular-
-    impulse residual (gyro against commanded on-times) is tested over windows of
-    ``thruster_window_s`` [s]; a residual above ``thruster_sigma`` times its noise (the
-    gyro's, plus ``thruster_model_frac`` [-] of the angular impulse each commanded
-    thruster gives: what thrust and alignment knowledge may be off by) and explained by
-    one thruster (or a group with one torque direction) to within
-    ``thruster_fit`` [-] in ``thruster_windows`` consecutive windows isolates it.
-    Attitude: an error from the reference above ``attitude_limit_deg`` [deg] for
-    ``attitude_persistence_s`` [s] aborts; by phase: before the first GO at a first hold
-    point outside the keep-out sphere (attitude acquisition, with time to settle) the limit
-    is ``attitude_acquisition_limit_deg`` [deg], and in free drift (an escape's coast,
-    contact and after) attitude is not controlled and not monitored. Consistency: when
-    navigation rejects ``consistency_rejected`` of the last ``consistency_samples``
-    star-tracker samples [-], the star tracker and the gyro disagree: attitude and gyro
-    bias are re-acquired with 1-sigma ``reacquire_att_rad`` [rad] and
-    ``reacquire_bias_rps`` [rad/s]. A sun sensor
-    (where fitted) is stale after ``stale_sun_s`` [s]; its direction further than
-    ``sun_check_deg`` [deg] from the one the attitude estimate predicts in
-    ``sun_check_samples`` consecutive samples [-] isolates it. After any decision, GO at a
-    hold point is withheld for ``recovery_hold_s`` [s].
+    Sensors: a sensor is *stale* after ``stale_imu_s``/``stale_st_s``/``stale_lidar_s`` [s]
+    without a new sample, *frozen* after ``frozen_samples`` new samples with identical values
+    [-], *out of range* beyond ``imu_max_rate_rps`` [rad/s] or, for the lidar, beyond its rated
+    maximum range (the sensor file's) by more than ``lidar_range_margin_frac`` [-] (the band
+    where the first noisy samples of an acquisition fall); each is declared after
+    ``sensor_persistence_s`` [s]. Thrusters: the angular-impulse residual (gyro against
+    commanded on-times) is tested over windows of ``thruster_window_s`` [s]; a residual above
+    ``thruster_sigma`` times its noise (the gyro's, plus ``thruster_model_frac`` [-] of the
+    angular impulse each commanded thruster gives: what thrust and alignment knowledge may be
+    off by) and explained by one thruster (or a group with one torque direction) to within
+    ``thruster_fit`` [-] in ``thruster_windows`` consecutive windows isolates it. Attitude: an
+    error from the reference above ``attitude_limit_deg`` [deg] for ``attitude_persistence_s``
+    [s] aborts; by phase: before the first GO at a first hold point outside the keep-out sphere
+    (attitude acquisition, with time to settle) the limit is ``attitude_acquisition_limit_deg``
+    [deg], and in free drift (an escape's coast, contact and after) attitude is not controlled
+    and not monitored. Consistency: when navigation rejects ``consistency_rejected`` of the last
+    ``consistency_samples`` star-tracker samples [-], the star tracker and the gyro disagree:
+    attitude and gyro bias are re-acquired with 1-sigma ``reacquire_att_rad`` [rad] and
+    ``reacquire_bias_rps`` [rad/s]. A sun sensor (where fitted) is stale after ``stale_sun_s``
+    [s]; its direction further than ``sun_check_deg`` [deg] from the one the attitude estimate
+    predicts in ``sun_check_samples`` consecutive samples [-] isolates it. After any decision,
+    GO at a hold point is withheld for ``recovery_hold_s`` [s].
     """
 
     stale_imu_s: float = param(0.2, 0.0, 3600.0, lo_open=True)
@@ -442,7 +448,7 @@ class FdirParams:
     stale_lidar_s: float = param(1.5, 0.0, 3600.0, lo_open=True)
     frozen_samples: int = param(8, 2, 1000000)
     imu_max_rate_rps: float = param(0.2, 0.0, 10.0, lo_open=True)
-    lidar_max_range_m: float = param(1500.0, 0.0, 100000.0, lo_open=True)
+    lidar_range_margin_frac: float = param(0.1, 0.0, 10.0)
     sensor_persistence_s: float = param(0.4, 0.0, 3600.0)
     thruster_window_s: float = param(1.0, 0.0, 3600.0, lo_open=True)
     thruster_sigma: float = param(8.0, 0.0, 1000000.0, lo_open=True)

@@ -100,7 +100,8 @@ class SensorMonitor:
     values : tuple of str
         The message fields checked for frozen and out-of-range samples.
     range_kind : int
-        Their ``RANGE_*`` test (:mod:`flightsw.fdir_ref`); ``range_lim`` its limit.
+        Their ``RANGE_*`` test (:mod:`flightsw.fdir_ref`); ``range_lim`` its limit from the
+        parameters and the :class:`Fdir` (which knows the sensors' rated ranges).
     stale_s : callable
         Its stale time [s] from the :class:`FdirParams`.
     loss : str or None
@@ -119,7 +120,7 @@ class SensorMonitor:
     status: str
     values: tuple[str, ...]
     range_kind: int
-    range_lim: Callable[[FdirParams], float]
+    range_lim: Callable[[FdirParams, Fdir], float]
     stale_s: Callable[[FdirParams], float]
     loss: str | None = None
     fast: bool = False
@@ -128,16 +129,17 @@ class SensorMonitor:
 
 SENSOR_MONITORS: dict[str, SensorMonitor] = {m.unit: m for m in (
     SensorMonitor("imu", "imu_in", "imu_out", "imu_failed", ("omega_BN_B",), RANGE_MAX_ABS,
-                  lambda p: p.imu_max_rate_rps, lambda p: p.stale_imu_s,
+                  lambda p, f: p.imu_max_rate_rps, lambda p: p.stale_imu_s,
                   loss="sensor_failed", fast=True),
     SensorMonitor("star_tracker", "st_in", "st_out", "st_failed", ("q_BN",), RANGE_UNIT_NORM,
-                  lambda p: 1e-3, lambda p: p.stale_st_s),
+                  lambda p, f: 1e-3, lambda p: p.stale_st_s),
     SensorMonitor("lidar", "lidar_in", "lidar_out", "lidar_failed",
                   ("range_m", "azimuth_rad", "elevation_rad"), RANGE_INTERVAL,
-                  lambda p: p.lidar_max_range_m, lambda p: p.stale_lidar_s,
+                  lambda p, f: (1.0 + p.lidar_range_margin_frac) * f.lidar_max_range_m,
+                  lambda p: p.stale_lidar_s,
                   loss="sensor_failed"),
     SensorMonitor("sun_sensor", "sun_in", "sun_out", "sun_failed", ("s_B",), RANGE_UNIT_NORM,
-                  lambda p: 1e-3, lambda p: p.stale_sun_s, direction=True),
+                  lambda p, f: 1e-3, lambda p: p.stale_sun_s, direction=True),
 )}
 """Every sensor fault management can watch, by unit name; a vehicle's fitted ones are
 monitored, in this order (sensor ``i``'s flag is :func:`~flightsw.fdir_ref.f_sensor`)."""
@@ -189,6 +191,9 @@ class Fdir(Ported):
         ones at least). Those not fitted are not monitored and never fail.
     sun_N : (3,) array or None
         The Sun's direction in N [-] (what a fitted sun sensor is checked against).
+    lidar_max_range_m : float
+        The lidar's rated maximum range [m] (the sensor file's; its out-of-range limit is
+        this plus the ``lidar_range_margin_frac`` band).
     twin : bool
         Run the monitors' numpy twin instead of the Cython kernel.
     """
@@ -206,8 +211,9 @@ class Fdir(Ported):
                  allocation: Any, reacquire_attitude: Any = None, *,
                  sensors: Sequence[str] = CORE_SENSORS, sun_N: Any = None,
                  twin: bool = False, imu_frozen_check: bool = True,
-                 acquisition_hold: bool = False) -> None:
+                 acquisition_hold: bool = False, lidar_max_range_m: float = 1.0e5) -> None:
         self.name = "fdir"
+        self.lidar_max_range_m = float(lidar_max_range_m)
         # the first hold point lies outside the keep-out sphere: attitude is acquired there
         self.acquisition_hold = bool(acquisition_hold)
         unknown = [n for n in sensors if n not in SENSOR_MONITORS]
@@ -256,7 +262,7 @@ class Fdir(Ported):
                 frozen = p.frozen_samples if self.imu_frozen_check else NEVER
             channels.append(SensorChannel(
                 src.buf, dst.buf, src._slices["seq"].start, src._slices["valid"].start, idx,
-                m.stale_s(p), frozen, m.range_kind, m.range_lim(p),
+                m.stale_s(p), frozen, m.range_kind, m.range_lim(p, self),
                 direction_N=self.sun_N if m.direction else None, check_cos=cos_sun,
                 check_samples=p.sun_check_samples))
         self.i_st = [m.unit for m in self.monitors].index("star_tracker")

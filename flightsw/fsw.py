@@ -110,9 +110,11 @@ class FlightSoftware:
                          self.navigation.reacquire_attitude, twin=twin,
                          imu_frozen_check=not sensors.gyro_repeats, sensors=fitted,
                          sun_N=None if sun is None else sun.sun_N,
+                         lidar_max_range_m=sensors.lidar_max_range_m,
                          acquisition_hold=(params.guidance.hold_points_m[0]
                                            >= params.guidance.keep_out_radius_m))
-        self.sequencer = Sequencer(params.guidance, self.dt * params.sequencer_divider)
+        self.sequencer = Sequencer(params.guidance, self.dt * params.sequencer_divider,
+                                   lidar_max_range_m=sensors.lidar_max_range_m)
         self.cam = CollisionAvoidance(self.dt, chaser, self.mean_motion, params.cam,
                                       self.allocation)
         self.housekeeping = Housekeeping(self)
@@ -130,7 +132,8 @@ class FlightSoftware:
                              guidance_in=self.guidance.guidance_out)
         self.allocation.connect(control_in=self.control.control_out)
         self.sequencer.connect(guidance_in=self.guidance.guidance_out, mech_in=self.mech_in,
-                               health_in=self.health_in, fdir_in=f.fdir_out)
+                               health_in=self.health_in, fdir_in=f.fdir_out,
+                               nav_in=self.navigation.nav_out)
         self.cam.connect(mode_in=self.sequencer.mode_out,
                          thruster_out=self.allocation.thruster_out,
                          nav_in=self.navigation.nav_out)

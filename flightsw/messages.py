@@ -274,12 +274,15 @@ class GuidanceCmd(Message):
 
     Fields: ``mode`` one of :data:`GUIDANCE_MODES` values [-]; ``rho_goal_m`` port-to-port
     range to fly to and hold (approach, retreat) [m]; ``v_contact_mps`` closing speed to fly
-    at through contact in final approach [m/s].
+    at through contact in final approach [m/s]; ``replan`` a count [-]: each change
+    restarts the reference from the estimate (after navigation's estimate jumped, as
+    when the lidar acquires the target).
     """
 
     mode = Scalar("-", "0 free drift, 1 hold, 2 approach, 3 final approach, 4 retreat")
     rho_goal_m = Scalar("m", "range along the docking axis to fly to")
     v_contact_mps = Scalar("m/s", "closing speed through contact")
+    replan = Scalar("-", "a count: each change restarts the reference from the estimate")
 
 
 GUIDANCE_MODES = {"free_drift": 0, "hold": 1, "approach": 2, "final": 3, "retreat": 4}

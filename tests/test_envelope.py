@@ -112,3 +112,23 @@ def test_attitude_limits_by_phase(nominal):
     near = dataclasses.replace(nominal, fsw=dataclasses.replace(nominal.fsw, guidance=(
         dataclasses.replace(g, hold_points_m=[0.5 * g.keep_out_radius_m, 10.0]))))
     assert flight_software(near).fdir.attitude_limit("hold", 0) == p.attitude_limit_deg
+
+
+@pytest.mark.parametrize("rho_m, lateral_m", [(2000.0, 10.0), (2400.0, 40.0)])
+def test_a_far_start_beyond_lidar_range_acquires_holds_and_docks(nominal, rho_m, lateral_m):
+    """From the edge of the approach ellipsoid, beyond the lidar's 1500 m: the chaser
+    closes on its propagated estimate; the first noisy fixes near the lidar's rated range
+    are samples, not an out-of-range lidar; the acquisition stops the approach inside the
+    lidar's range on a reference restarted from the corrected estimate (before, the
+    reference stayed where the blind estimate had put it, control chased a 20 m jump and
+    the closing-speed monitor retreated), and the approach goes on to dock."""
+    sc = dataclasses.replace(_start(nominal, rho_m, lateral_m, 60.0), time_limit_s=14000.0)
+    r = run(sc, 1)
+    acq = [e for e in r.events if e["reason"].startswith("lidar acquired")]
+    assert len(acq) == 1 and acq[0]["to"] == "hold", r.events[:4]
+    lidar = sc.sensors.lidar.max_range_m
+    depth = sc.fsw.guidance.acquisition_depth_frac
+    assert f"acquisition hold at {(1 - depth) * lidar:.1f} m" in acq[0]["reason"]
+    assert r.events[1]["reason"] == "navigation acquired: approach resumed"
+    assert not r.fdir_events and not _aborts(r) and not r.safety_violations
+    assert r.outcome == "docked" and r.contact["within_envelope"], r.contact

@@ -290,6 +290,32 @@ def test_a_sensor_that_never_delivers_is_stale(fa, twin):
 
 
 @pytest.mark.parametrize("twin", [False, True], ids=["kernel", "twin"])
+@pytest.mark.parametrize("over, isolated", [(1.00, False), (1.08, False), (1.12, True)])
+def test_the_lidar_range_limit_lies_a_margin_above_its_rated_range(fa, twin, over,
+                                                                    isolated):
+    """FDIR-6: the first noisy samples of an acquisition read a little above the lidar's
+    rated range (the sensor file's): inside the ``lidar_range_margin_frac`` band they are
+    samples, beyond it the lidar is out of range."""
+    from hil.scenario.config import flight_software
+
+    fsw = flight_software(fa, twin=twin)
+    fsw.navigation.set_initial(fa.r_CT_H_m, fa.v_CT_H_mps, [1.0, 0, 0, 0], np.zeros(3), 2e4)
+    fsw.reset(0)
+    f, p = fsw.fdir, fa.fsw.fdir
+    assert p.lidar_range_margin_frac == 0.1
+    f.guidance_in.q_ref_BN[:] = f.nav_in.q_BN[:] = (1.0, 0.0, 0.0, 0.0)
+    rng = np.random.default_rng(2)
+    dt_ns = round(f.dt * 1e9)
+    for k in range(round(5.0 / f.dt)):
+        _fresh_samples(f, rng)
+        f.lidar_in.range_m = over * fa.sensors.lidar.max_range_m + rng.normal(0.0, 0.5)
+        f.update(k * dt_ns)
+    sensor = [(e.monitor, e.reason) for e in f.events
+              if e.reason in ("stale", "frozen", "out of range")]
+    assert sensor == ([("lidar", "out of range")] if isolated else []), f.events
+
+
+@pytest.mark.parametrize("twin", [False, True], ids=["kernel", "twin"])
 def test_a_persistent_attitude_error_requests_an_abort(fa, twin):
     from flightsw.docking.sequencer import ABORT_REASONS
     from hil.scenario.config import flight_software

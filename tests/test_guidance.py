@@ -155,3 +155,27 @@ def test_from_off_the_axis_the_reference_is_a_path_not_a_step(nominal, twin):
     assert dist[-1] == 0.0 and np.all(dist[int(t_arrive / DT):] == 0.0)
     bang = d0 / p.v_max_mps + p.v_max_mps / p.accel_max_mps2  # cruise-limited profile
     assert 0.9 * bang <= t_arrive <= 1.3 * bang, (t_arrive, bang)
+
+
+@pytest.mark.parametrize("twin", [False, True])
+def test_a_replan_restarts_the_reference_from_the_estimate(nominal, twin):
+    """GDN-5: when the sequencer bumps ``replan`` (navigation's estimate jumped, as at a
+    lidar acquisition), the reference starts again where the estimate now is, with its
+    velocity, and is then shaped from there; without the bump it stays where it was."""
+    g, nav, cmd = build(nominal, twin=twin)
+    place(nominal, nav, 400.0, v_close=0.25)
+    cmd.mode, cmd.rho_goal_m, cmd.v_contact_mps = GUIDANCE_MODES["approach"], 250.0, 0.075
+    g.reset(0)
+    g.update(0)
+    out = g.guidance_out
+    assert abs(out.rho_ref_m - 400.0) < 0.01
+    place(nominal, nav, 420.0, lateral=(15.0, -6.0), v_close=0.2)  # the estimate jumps
+    g.update(20_000_000)
+    assert abs(out.rho_ref_m - 400.0) < 0.02     # no replan: the reference goes on
+    cmd.replan += 1.0
+    g.update(40_000_000)
+    assert abs(out.rho_ref_m - 420.0) < 0.02     # replanned: it starts at the estimate
+    assert abs(out.r_ref_H[0] - nav.r_CT_H[0]) < 0.01 and abs(out.r_ref_H[2] - nav.r_CT_H[2]) < 0.01
+    assert abs(out.v_ref_H @ nominal.target.docking_axis + 0.2) < 1e-3
+    g.update(60_000_000)                           # and once only
+    assert abs(out.rho_ref_m - 420.0) < 0.02 and out.n_invalid == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from flightsw.config import GuidanceParams
 from flightsw.docking.sequencer import Sequencer
 from flightsw.messages import (
@@ -10,6 +12,7 @@ from flightsw.messages import (
     DockingMechStatus,
     FdirStatus,
     GuidanceOut,
+    NavState,
 )
 
 P = 0.1  # sequencer period [s]
@@ -19,7 +22,8 @@ def build(**kw):
     p = GuidanceParams(hold_points_m=[30.0, 10.0], hold_dwell_s=2.0, **kw)
     g, mech = GuidanceOut(), DockingMechStatus()
     s = Sequencer(p, P)
-    s.connect(guidance_in=g, mech_in=mech, health_in=DeviceHealth(), fdir_in=FdirStatus())
+    s.connect(guidance_in=g, mech_in=mech, health_in=DeviceHealth(), fdir_in=FdirStatus(),
+              nav_in=NavState())
     s.reset(0)
     g.corridor_ok = g.speed_ok = 1.0
     return s, g, mech
@@ -221,3 +225,45 @@ def test_go_is_withheld_while_fault_management_recovers():
     s.fdir_in.hold_request = 0.0
     tick(s)
     assert s.state == "approach" and s.events[-1].reason == "GO (auto) after recovery"
+
+
+def test_a_lidar_fix_after_a_gap_is_an_acquisition_hold_inside_its_range():
+    """SEQ-5: on the approach, the first lidar fix after ``acquisition_gap_s`` without one
+    (a far start closing on propagation) stops the chaser where the corrected estimate puts
+    it, or the depth margin inside the lidar's range, on a reference restarted from it
+    (``replan``); settled for the dwell it goes on to the same hold point, whatever the GO
+    policy. A fix after a shorter gap, or in a hold, changes nothing."""
+    p = GuidanceParams(hold_points_m=[250.0, 30.0], hold_dwell_s=2.0, acquisition_gap_s=5.0,
+                       go_policy="ground")
+    g, mech, nav = GuidanceOut(), DockingMechStatus(), NavState()
+    s = Sequencer(p, P, lidar_max_range_m=1500.0)
+    s.connect(guidance_in=g, mech_in=mech, health_in=DeviceHealth(), fdir_in=FdirStatus(),
+              nav_in=nav)
+    s.reset(0)
+    g.corridor_ok = g.speed_ok = 1.0
+    g.rho_ref_m = g.rho_m = 1700.0
+    tick(s, 40)                       # 4 s without a fix: not yet a gap
+    nav.n_lidar += 1
+    tick(s)
+    assert s.state == "approach" and s.guidance_cmd_out.replan == 0.0
+    tick(s, 60)                       # 6 s without a fix, then one at 1480 m
+    g.rho_m = 1480.0
+    nav.n_lidar += 1
+    tick(s)
+    assert s.state == "hold" and s.guidance_cmd_out.replan == 1.0
+    assert s.guidance_cmd_out.rho_goal_m == pytest.approx(1350.0)  # 10% inside 1500 m
+    assert "acquisition hold at 1350.0 m" in s.events[-1].reason
+    g.settled = 1.0
+    tick(s, 19)
+    assert s.state == "hold"
+    tick(s, 2)
+    assert s.state == "approach" and s.hold_index == 0
+    assert s.guidance_cmd_out.rho_goal_m == 250.0 and "approach resumed" in s.events[-1].reason
+    # a fix deep inside the range, after a gap: the hold is where the chaser is
+    g.settled = 0.0
+    tick(s, 60)
+    g.rho_m = 900.0
+    nav.n_pose += 1
+    tick(s)
+    assert s.state == "hold" and s.guidance_cmd_out.rho_goal_m == pytest.approx(900.0)
+    assert s.guidance_cmd_out.replan == 2.0

@@ -13,7 +13,12 @@ closed loop itself cannot be trusted (a lost sensor, too few thrusters, attitude
 a hold point is given automatically once the vehicle has been settled for the dwell time
 (``go_policy = "auto"``), or by :meth:`Sequencer.command_go` when the policy is
 ``"ground"``; it is withheld while fault management asks for a hold (it is still settling
-a reconfiguration). Every transition is an :class:`Event` with a reason.
+a reconfiguration). When the lidar acquires the target after a gap (a far start, beyond
+its range, closes on the propagated estimate), the approach stops for an *acquisition
+hold* where the chaser is: guidance restarts its reference from the corrected estimate
+(:class:`~flightsw.messages.GuidanceCmd` ``replan``), and once settled for the dwell time
+the approach goes on, whatever the GO policy (it is navigation's condition, not a
+decision). Every transition is an :class:`Event` with a reason.
 
 Requirements (``tests/test_sequencer.py``): SEQ-1 nominal transitions in order; SEQ-2 no
 GO under the ground policy until commanded; SEQ-3 a persistent corridor or closing-speed
@@ -37,6 +42,7 @@ from flightsw.messages import (
     GuidanceCmd,
     GuidanceOut,
     ModeMsg,
+    NavState,
 )
 
 STATES = (
@@ -73,7 +79,8 @@ class Sequencer(Ported):
     """Docking sequencer component (runs in a slower rate group, e.g. 10 Hz).
 
     Inputs: ``guidance_in`` (GuidanceOut monitors), ``mech_in`` (DockingMechStatus),
-    ``health_in`` (DeviceHealth), ``fdir_in`` (FdirStatus: abort requests).
+    ``health_in`` (DeviceHealth), ``fdir_in`` (FdirStatus: abort requests), ``nav_in``
+    (NavState: when the lidar's fixes come).
     Outputs: ``guidance_cmd_out`` (GuidanceCmd), ``mech_cmd_out`` (DockingMechCmd),
     ``mode_out`` (ModeMsg); ``events`` lists every transition, and every command with
     whether it was accepted or rejected and why (``from_state == to_state``).
@@ -86,15 +93,19 @@ class Sequencer(Ported):
         Period of the group the sequencer runs in [s].
     capture_timeout_s : float
         Time allowed from contact to soft capture [s].
+    lidar_max_range_m : float
+        The lidar's rated maximum range [m] (an acquisition hold lies inside it).
     """
 
     guidance_in = Input(GuidanceOut, "guidance's corridor and hold monitors")
     mech_in = Input(DockingMechStatus, "the docking mechanism's status")
     health_in = Input(DeviceHealth, "the units' link health")
     fdir_in = Input(FdirStatus, "fault management's abort and hold requests")
+    nav_in = Input(NavState, "navigation's counts of lidar fixes (an acquisition after a gap)")
 
     def __init__(self, params: GuidanceParams, period_s: float,
-                 capture_timeout_s: float = 5.0) -> None:
+                 capture_timeout_s: float = 5.0, lidar_max_range_m: float = 1.0e5) -> None:
+        self.lidar_max_range_m = float(lidar_max_range_m)
         self.name = "sequencer"
         self.params = params
         self.period_s = period_s
@@ -150,6 +161,12 @@ class Sequencer(Ported):
         self._go = False
         self._withheld = False
         self._abort_cmd = False
+        self._acquiring = False  # in an acquisition hold
+        self._hold_goal = 0.0  # where an acquisition hold holds [m]
+        self._n_lidar = float(self.nav_in.n_lidar) + float(self.nav_in.n_pose)
+        self._no_fix = 0  # cycles without a new lidar fix
+        self._n_gap = self._cycles(self.params.acquisition_gap_s)
+        self.guidance_cmd_out.replan = 0.0
         self._t_ns = t_ns
         self._n_persist = self._cycles(self.params.monitor_persistence_s)
         self._n_dwell = self._cycles(self.params.hold_dwell_s)
@@ -173,7 +190,7 @@ class Sequencer(Ported):
         s = self.state
         if s in ("approach", "hold"):
             c.mode = GUIDANCE_MODES[s]
-            c.rho_goal_m = hp[self.hold_index]
+            c.rho_goal_m = self._hold_goal if self._acquiring else hp[self.hold_index]
         elif s == "final_approach":
             c.mode = GUIDANCE_MODES["final"]
             c.rho_goal_m = 0.0
@@ -243,10 +260,31 @@ class Sequencer(Ported):
                 if self._lost[dev] >= self._n_persist:
                     self._retreat("device_lost", f"{dev} lost")
                     return
-        if s == "approach":
+        n_fix = float(self.nav_in.n_lidar) + float(self.nav_in.n_pose)
+        fix = n_fix != self._n_lidar
+        self._n_lidar = n_fix
+        acquired = fix and self._no_fix >= self._n_gap
+        gap_s = self._no_fix * dt
+        self._no_fix = 0 if fix else self._no_fix + 1
+        if s == "approach" and acquired:
+            # hold where the corrected estimate puts the chaser, or inside the lidar's
+            # range by the depth margin (not short of the hold point it was flying to),
+            # on a reference restarted from that estimate
+            self._acquiring = True
+            inside = (1.0 - p.acquisition_depth_frac) * self.lidar_max_range_m
+            self._hold_goal = max(min(g.rho_m, inside), p.hold_points_m[self.hold_index])
+            self.guidance_cmd_out.replan += 1.0
+            self._to("hold", f"lidar acquired after {gap_s:.0f} s without a fix: "
+                             f"acquisition hold at {self._hold_goal:.1f} m")
+        elif s == "approach":
             if abs(g.rho_ref_m - p.hold_points_m[self.hold_index]) < 1e-3:
                 self._to("hold", f"at hold point {self.hold_index} "
                                  f"({p.hold_points_m[self.hold_index]:g} m)")
+        elif s == "hold" and self._acquiring:
+            self._settled_for = self._settled_for + 1 if g.settled else 0
+            if self._settled_for >= self._n_dwell and not self.fdir_in.hold_request:
+                self._acquiring = False
+                self._to("approach", "navigation acquired: approach resumed")
         elif s == "hold":
             self._settled_for = self._settled_for + 1 if g.settled else 0
             ready = self._settled_for >= self._n_dwell

@@ -42,7 +42,8 @@ cdef class GuidanceKernel:
     cdef double lat_ref[3]
     cdef double latdot_ref[3]
     cdef public bint started
-    cdef double[::1] n_r, n_v, n_q, c_mode, c_goal, c_vc
+    cdef double last_replan
+    cdef double[::1] n_r, n_v, n_q, c_mode, c_goal, c_vc, c_replan
     cdef double[::1] o_r, o_v, o_a, o_q, o_w, o_rhoref, o_rho, o_close, o_lat, o_cor, o_spd
     cdef double[::1] o_set, o_en, o_ninv
 
@@ -78,8 +79,8 @@ cdef class GuidanceKernel:
         self.retreat_speed = retreat_speed_mps
         # named inputs and outputs: the message fields read and written
         self.n_r, self.n_v, self.n_q = bind(nav, NavState, "r_CT_H", "v_CT_H", "q_BN")
-        self.c_mode, self.c_goal, self.c_vc = bind(cmd, GuidanceCmd, "mode", "rho_goal_m",
-                                                   "v_contact_mps")
+        self.c_mode, self.c_goal, self.c_vc, self.c_replan = bind(
+            cmd, GuidanceCmd, "mode", "rho_goal_m", "v_contact_mps", "replan")
         (self.o_r, self.o_v, self.o_a, self.o_q, self.o_w, self.o_rhoref, self.o_rho,
          self.o_close, self.o_lat, self.o_cor, self.o_spd, self.o_set, self.o_en,
          self.o_ninv) = bind(out, GuidanceOut, "r_ref_H", "v_ref_H", "a_ref_H", "q_ref_BN",
@@ -87,6 +88,7 @@ cdef class GuidanceKernel:
                              "lateral_m", "corridor_ok", "speed_ok", "settled",
                              "thrust_enable", "n_invalid")
         self.started = False
+        self.last_replan = self.c_replan[0]
         for i in range(3):
             self.lat_ref[i] = 0.0
             self.latdot_ref[i] = 0.0
@@ -137,7 +139,8 @@ cdef class GuidanceKernel:
                 and (mode == FREE or mode == HOLD or mode == APPROACH or mode == FINAL
                      or mode == RETREAT)
                 and fabs(self.c_goal[0]) <= self.pos_max
-                and 0.0 <= self.c_vc[0] <= self.speed_max)
+                and 0.0 <= self.c_vc[0] <= self.speed_max
+                and fabs(self.c_replan[0]) <= 1e15)
 
     cdef void _step(self, double t) noexcept nogil:
         cdef double qHN[4]
@@ -169,6 +172,9 @@ cdef class GuidanceKernel:
         lateral = norm3(lat)
         for i in range(3):
             vlat[i] = self.n_v[i] + closing * self.n_H[i]
+        if self.c_replan[0] != self.last_replan:  # the estimate jumped: start again from it
+            self.last_replan = self.c_replan[0]
+            self.started = False
         if not self.started:
             self.rho_ref = rho
             self.rhodot_ref = -closing

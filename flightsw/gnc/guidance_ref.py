@@ -50,8 +50,8 @@ class GuidanceRef:
         self.cos_settle_att = np.cos(0.5 * settle_att_rad)
         self.v_retreat = retreat_speed_mps
         self.n_r, self.n_v, self.n_q = bind(nav, NavState, "r_CT_H", "v_CT_H", "q_BN")
-        self.c_mode, self.c_goal, self.c_vc = bind(cmd, GuidanceCmd, "mode", "rho_goal_m",
-                                                   "v_contact_mps")
+        self.c_mode, self.c_goal, self.c_vc, self.c_replan = bind(
+            cmd, GuidanceCmd, "mode", "rho_goal_m", "v_contact_mps", "replan")
         (self.o_r, self.o_v, self.o_a, self.o_q, self.o_w, self.o_rhoref, self.o_rho,
          self.o_close, self.o_lat, self.o_cor, self.o_spd, self.o_set, self.o_en,
          self.o_ninv) = bind(out, GuidanceOut, "r_ref_H", "v_ref_H", "a_ref_H", "q_ref_BN",
@@ -59,6 +59,7 @@ class GuidanceRef:
                              "lateral_m", "corridor_ok", "speed_ok", "settled",
                              "thrust_enable", "n_invalid")
         self.started = False
+        self.last_replan = float(self.c_replan[0])
         self.rho_ref = self.rhodot_ref = 0.0
         self.lat_ref, self.latdot_ref = np.zeros(3), np.zeros(3)
 
@@ -96,7 +97,8 @@ class GuidanceRef:
                     and np.isfinite(n2) and 0.81 <= n2 <= 1.21
                     and self.c_mode[0] in (FREE, HOLD, APPROACH, FINAL, RETREAT)
                     and abs(self.c_goal[0]) <= self.pos_max
-                    and 0.0 <= self.c_vc[0] <= self.speed_max)
+                    and 0.0 <= self.c_vc[0] <= self.speed_max
+                    and abs(self.c_replan[0]) <= 1e15)
 
     def step(self, t_ns: int) -> None:
         if not self._valid():  # hold the reference, fire nothing, say so
@@ -114,6 +116,9 @@ class GuidanceRef:
         r_lat = r_DP - rho * self.n_H
         v_lat = self.n_v + closing * self.n_H
         lateral = float(np.linalg.norm(r_lat))
+        if self.c_replan[0] != self.last_replan:  # the estimate jumped: start again from it
+            self.last_replan = float(self.c_replan[0])
+            self.started = False
         if not self.started:
             self.rho_ref, self.rhodot_ref, self.started = rho, -closing, True
             self.lat_ref, self.latdot_ref = r_lat.copy(), v_lat.copy()

@@ -39,7 +39,8 @@ class NavSensorModel:
     gyro white noise as an angle random walk [rad/s^0.5]; ``gyro_repeats`` True when the
     gyro's noise per sample does not exceed its quantisation step, so that identical
     consecutive samples are normal (fault management then does not call it frozen);
-    ``sun_sensor`` the sun sensor, where one is fitted (None: none).
+    ``sun_sensor`` the sun sensor, where one is fitted (None: none); ``lidar_max_range_m``
+    the lidar's rated maximum range [m].
     """
 
     st_noise_rad: tuple[float, float, float]
@@ -53,6 +54,7 @@ class NavSensorModel:
     gyro_arw: float
     r_LC_B: tuple[float, float, float]
     gyro_repeats: bool = False
+    lidar_max_range_m: float = 1.0e5
     sun_sensor: SunSensorModel | None = None
 
 

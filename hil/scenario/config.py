@@ -457,6 +457,7 @@ def nav_sensor_model(sc: Scenario) -> NavSensorModel:
         gyro_arw=float(arw),
         r_LC_B=(mx, my, mz),
         gyro_repeats=bool(g.noise_rps <= g.quantization_rps),
+        lidar_max_range_m=s.lidar.max_range_m,
         sun_sensor=None if s.sun_sensor is None else SunSensorModel(
             s.sun_sensor.noise_rad, (float(sc.sun_N[0]), float(sc.sun_N[1]),
                                      float(sc.sun_N[2]))),
