@@ -204,6 +204,7 @@ class Fdir(Ported):
     sun_in = Input(SunSensorMsg, "sun-sensor directions from the driver or sensor model")
     thruster_in = Input(ThrusterCmd, "the on-times commanded")
     nav_in = Input(NavState, "navigation estimate")
+    lidar_max_range_m: float
     guidance_in = Input(GuidanceOut, "guidance reference")
     mode_in = Input(ModeMsg, "the sequencer's state: which attitude limit applies")
 

@@ -271,8 +271,8 @@ class Sequencer(Ported):
             # range by the depth margin (not short of the hold point it was flying to),
             # on a reference restarted from that estimate
             self._acquiring = True
-            inside = (1.0 - p.acquisition_depth_frac) * self.lidar_max_range_m
-            self._hold_goal = max(min(g.rho_m, inside), p.hold_points_m[self.hold_index])
+            edge = (1.0 - p.acquisition_depth_frac) * self.lidar_max_range_m
+            self._hold_goal = max(min(g.rho_m, edge), p.hold_points_m[self.hold_index])
             self.guidance_cmd_out.replan += 1.0
             self._to("hold", f"lidar acquired after {gap_s:.0f} s without a fix: "
                              f"acquisition hold at {self._hold_goal:.1f} m")
