@@ -239,13 +239,31 @@ of its mass [-]."""
 
 @dataclass(frozen=True)
 class Thruster:
-    """One RCS thruster: position about the CM and thrust direction in B."""
+    """One RCS thruster: position about the CM and thrust direction in B, thrust [N],
+    minimum on-time [s]; as it fires: specific impulse ``isp_s`` [s] (0: the vehicle's),
+    the valve's delay from command to opening and to closing ``valve_delay_s`` [s], the
+    thrust's linear rise from 0 to full after opening ``rise_time_s`` [s] and its fall
+    from full to 0 after closing ``tail_off_time_s`` [s], and the ``tank`` it draws from
+    (index into the vehicle's tanks)."""
 
     name: str
     position_B_m: np.ndarray
     direction_B: np.ndarray
     thrust_N: float
     min_on_time_s: float
+    isp_s: float = 0.0
+    valve_delay_s: float = 0.0
+    rise_time_s: float = 0.0
+    tail_off_time_s: float = 0.0
+    tank: int = 0
+
+
+@dataclass(frozen=True)
+class Tank:
+    """A propellant tank: its name and load [kg]."""
+
+    name: str
+    propellant_kg: float
 
 
 @dataclass(frozen=True)
@@ -254,8 +272,8 @@ class Vehicle:
 
     Positions are relative to the centre of mass [m]. ``docking_axis`` is the port's
     outward normal and ``docking_up`` its roll (clocking) reference, both unit vectors in B.
-    ``propellant_kg`` is the RCS propellant load [kg] (part of ``mass_kg``): once it is
-    spent the thrusters give nothing.
+    ``propellant_kg`` is the RCS propellant load [kg] (part of ``mass_kg``), the sum of
+    its ``tanks``' loads: a thruster whose tank is spent gives nothing.
     """
 
     name: str
@@ -268,6 +286,11 @@ class Vehicle:
     thrusters: tuple[Thruster, ...] = ()
     file: str = ""
     propellant_kg: float = 0.0
+    tanks: tuple[Tank, ...] = ()
+
+    def isp_of(self, t: Thruster) -> float:
+        """Thruster ``t``'s specific impulse [s] (its own, else the vehicle's)."""
+        return t.isp_s if t.isp_s > 0.0 else self.isp_s
 
     @property
     def thrust_matrix(self) -> np.ndarray:
@@ -296,12 +319,34 @@ def load_vehicle(path: str | Path, *, need_thrusters: bool) -> Vehicle:
     if abs(float(axis @ up)) > 1e-6:
         raise ConfigError(path, "docking_up", "a vector perpendicular to docking_axis", up.tolist())
     thrusters: list[Thruster] = []
-    isp = propellant = 0.0
+    tanks: list[Tank] = []
+    isp = 0.0
     if need_thrusters or r.has("thrusters"):
         isp = r.num("isp_s", lo=ISP_RANGE_S[0], hi=ISP_RANGE_S[1], unit="s")
-        propellant = r.num("propellant_kg", PROPELLANT_DEFAULT_FRAC * mass, positive=True,
-                           hi=0.95 * mass, unit="kg")
+        if r.has("tanks"):
+            if r.has("propellant_kg"):
+                raise ConfigError(path, "propellant_kg", "either propellant_kg (one tank) or "
+                                  "[[tanks]], not both")
+            for k, tk in enumerate(r.tables("tanks")):
+                tanks.append(Tank(tk.string("name"),
+                                  tk.num("propellant_kg", positive=True, hi=0.95 * mass,
+                                         unit="kg")))
+                tk.done()
+                if tanks[-1].name in [x.name for x in tanks[:-1]]:
+                    raise ConfigError(path, f"tanks[{k}].name", "a name no other tank has",
+                                      tanks[-1].name)
+        else:
+            tanks.append(Tank("main", r.num("propellant_kg", PROPELLANT_DEFAULT_FRAC * mass,
+                                            positive=True, hi=0.95 * mass, unit="kg")))
+        if sum(x.propellant_kg for x in tanks) > 0.95 * mass:
+            raise ConfigError(path, "tanks", "loads summing to at most 95% of mass_kg",
+                              sum(x.propellant_kg for x in tanks))
+        names = [x.name for x in tanks]
         for t in r.tables("thrusters"):
+            if t.has("tank") or len(tanks) > 1:
+                tank = t.string("tank", choices=tuple(names))
+            else:
+                tank = names[0]
             thrusters.append(
                 Thruster(
                     name=t.string("name"),
@@ -310,6 +355,12 @@ def load_vehicle(path: str | Path, *, need_thrusters: bool) -> Vehicle:
                     thrust_N=t.num("thrust_N", lo=THRUST_RANGE_N[0], hi=THRUST_RANGE_N[1],
                                    unit="N"),
                     min_on_time_s=t.num("min_on_time_s", 0.0, lo=0.0, hi=1.0, unit="s"),
+                    isp_s=t.num("isp_s", lo=ISP_RANGE_S[0], hi=ISP_RANGE_S[1], unit="s")
+                    if t.has("isp_s") else 0.0,
+                    valve_delay_s=t.num("valve_delay_s", 0.0, lo=0.0, hi=1.0, unit="s"),
+                    rise_time_s=t.num("rise_time_s", 0.0, lo=0.0, hi=1.0, unit="s"),
+                    tail_off_time_s=t.num("tail_off_time_s", 0.0, lo=0.0, hi=1.0, unit="s"),
+                    tank=names.index(tank),
                 )
             )
             t.done()
@@ -324,8 +375,10 @@ def load_vehicle(path: str | Path, *, need_thrusters: bool) -> Vehicle:
     elif r.has("isp_s"):
         isp = r.num("isp_s", lo=ISP_RANGE_S[0], hi=ISP_RANGE_S[1], unit="s")
     r.done()
+    if not thrusters:
+        tanks = []
     return Vehicle(name, mass, inertia, port, axis, up, isp, tuple(thrusters), str(path),
-                   propellant if thrusters else 0.0)
+                   sum(x.propellant_kg for x in tanks), tuple(tanks))
 
 
 @dataclass

@@ -169,3 +169,81 @@ def test_references_resolve_by_shipped_name_or_relative_to_the_file(tmp_path):
     assert "relative to the scenario file" in str(e.value) and "crew_vehicle" in str(e.value)
     (tmp_path / "crew.toml").write_text((DATA / "vehicles" / "crew_vehicle.toml").read_text())
     assert Path(load_scenario(f).chaser.file).resolve() == tmp_path / "crew.toml"
+
+
+def _tanks_and_pulses(v: Path, tank_of=lambda k: "A" if k % 2 else "B") -> None:
+    """Rewrite the copied vehicle with two tanks, each thruster naming one, and its own
+    Isp, valve delay, rise and tail-off times."""
+    head, *blocks = v.read_text().split("[[thrusters]]")
+    head = head.replace("propellant_kg = 1200.0", "")
+    tanks = ('[[tanks]]\nname = "A"\npropellant_kg = 500.0\n\n'
+             '[[tanks]]\nname = "B"\npropellant_kg = 700.0\n\n')
+    out = [head, tanks]
+    for k, b in enumerate(blocks):
+        extra = (f'tank = "{tank_of(k)}"\nisp_s = {260.0 + k}\nvalve_delay_s = 0.008\n'
+                 f'rise_time_s = 0.004\ntail_off_time_s = 0.006\n')
+        out.append("[[thrusters]]" + b.rstrip("\n") + "\n" + extra + "\n")
+    v.write_text("".join(out))
+
+
+def test_tanks_and_how_each_thruster_fires_are_read(tree):
+    v = tree / "vehicles" / "crew_vehicle.toml"
+    _tanks_and_pulses(v)
+    sc = load_scenario(tree / "nominal.toml")
+    ch = sc.chaser
+    assert [(t.name, t.propellant_kg) for t in ch.tanks] == [("A", 500.0), ("B", 700.0)]
+    assert ch.propellant_kg == 1200.0
+    assert [t.tank for t in ch.thrusters[:4]] == [1, 0, 1, 0]
+    assert [ch.isp_of(t) for t in ch.thrusters[:3]] == [260.0, 261.0, 262.0]
+    t0 = ch.thrusters[0]
+    assert (t0.valve_delay_s, t0.rise_time_s, t0.tail_off_time_s) == (0.008, 0.004, 0.006)
+    # the shipped vehicle: one tank, the vehicle's Isp, square pulses
+    nom = load_scenario("nominal").chaser
+    assert [(t.name, t.propellant_kg) for t in nom.tanks] == [("main", 1200.0)]
+    assert {nom.isp_of(t) for t in nom.thrusters} == {nom.isp_s}
+
+
+@pytest.mark.parametrize("change, key, expected", [
+    ("both", "propellant_kg", "not both"),
+    ("unknown tank", "thrusters[0].tank", "one of ['A', 'B']"),
+    ("no tank", "thrusters[0].tank", "missing"),
+    ("delay", "thrusters[0].valve_delay_s", "less than the control cycle"),
+    ("overfull", "tanks", "at most 95% of mass_kg"),
+])
+def test_tank_and_valve_errors(tree, change, key, expected):
+    v = tree / "vehicles" / "crew_vehicle.toml"
+    _tanks_and_pulses(v)
+    text = v.read_text()
+    if change == "both":
+        text = "propellant_kg = 100.0\n" + text
+    elif change == "unknown tank":
+        text = text.replace('tank = "B"', 'tank = "C"', 1)
+    elif change == "no tank":
+        text = text.replace('tank = "B"\n', "", 1)
+    elif change == "delay":
+        text = text.replace("valve_delay_s = 0.008", "valve_delay_s = 0.02", 1)
+    else:
+        text = text.replace("propellant_kg = 500.0", "propellant_kg = 12000.0", 1)
+        text = text.replace("propellant_kg = 700.0", "propellant_kg = 13000.0", 1)
+    v.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_scenario(tree / "nominal.toml")
+    assert e.value.key == key and expected in str(e.value), str(e.value)
+
+
+def test_a_vehicle_with_two_tanks_and_real_valves_docks(tree):
+    """Closed loop, dispersed ``nominal``: 8 ms valve delays, 4 ms rise and 6 ms tail-off
+    (the flight software commands square pulses and is told none of it) and two tanks at
+    per-thruster Isp: the docking stays inside the envelope, nothing is isolated, and the
+    propellant used is what the two tanks lost."""
+    from hil.sil.runner import run
+
+    _tanks_and_pulses(tree / "vehicles" / "crew_vehicle.toml")
+    res = run(load_scenario(tree / "nominal.toml"), 0)
+    assert res.outcome == "docked" and res.contact["within_envelope"], res.contact
+    assert not res.fdir_events and not res.safety_violations
+    left = res.world.plant.tanks
+    assert 0.0 < left[0] < 500.0 and 0.0 < left[1] < 700.0       # both drawn from
+    assert res.propellant_kg == pytest.approx(1200.0 - left.sum(), rel=1e-12)
+    assert res.world.m0 - res.world.plant.state[20] == pytest.approx(res.propellant_kg,
+                                                                     rel=1e-9)

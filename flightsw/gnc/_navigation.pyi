@@ -11,7 +11,8 @@ class NavKernel:
     P_arr: npt.NDArray[np.float64]
     def __init__(
         self, *, dt: float, mu: float, r0: float, thrust_forces_B: npt.ArrayLike,
-        thrust_N: Sequence[float], isp_s: float, r_PT_T: npt.ArrayLike, r_LC_B: npt.ArrayLike,
+        thrust_N: Sequence[float], isp_s: float | Sequence[float], r_PT_T: npt.ArrayLike,
+        r_LC_B: npt.ArrayLike,
         accel_psd: float, gyro_arw: float, gyro_bias_rw: float, st_noise_rad: npt.ArrayLike,
         lidar_range_noise_m: float, lidar_range_noise_frac: float,
         lidar_angle_noise_rad: float, pose_pos_noise_m: float, pose_att_noise_rad: float,

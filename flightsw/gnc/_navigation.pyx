@@ -55,14 +55,14 @@ cdef class NavKernel:
     cdef double ph[NX]
     cdef double HP[3 * NX]
     cdef double Hrow[3 * NX]
-    cdef double dt, n, mu, r0, isp, tau_lidar, tau_st, gate
+    cdef double dt, n, mu, r0, tau_lidar, tau_st, gate
     cdef double q_acc, q_att, q_bias
     cdef double st_var[3]
     cdef double rn, rfrac, an, ppos_var, patt_var
     cdef double r_PT[3]
     cdef double r_LC[3]
     cdef double[:, ::1] Fthr
-    cdef double[::1] thrust
+    cdef double[::1] thrust, mdot
     cdef int nthr
     # nominal state
     cdef double r[3]
@@ -91,7 +91,7 @@ cdef class NavKernel:
     cdef double[::1] o_r, o_v, o_q, o_w, o_b, o_sr, o_sv, o_sa, o_m, o_nl, o_np, o_nst, o_nrej
     cdef double[::1] o_nreacq, o_ninv
 
-    def __init__(self, *, double dt, double mu, double r0, thrust_forces_B, thrust_N, double isp_s,
+    def __init__(self, *, double dt, double mu, double r0, thrust_forces_B, thrust_N, isp_s,
                  r_PT_T, r_LC_B, double accel_psd, double gyro_arw, double gyro_bias_rw,
                  st_noise_rad, double lidar_range_noise_m, double lidar_range_noise_frac,
                  double lidar_angle_noise_rad, double pose_pos_noise_m,
@@ -109,7 +109,10 @@ cdef class NavKernel:
         self.Fthr = np.ascontiguousarray(thrust_forces_B, dtype=np.float64)
         self.thrust = np.ascontiguousarray(thrust_N, dtype=np.float64)
         self.nthr = self.Fthr.shape[1]
-        self.isp = isp_s
+        # each thruster's propellant flow at full thrust [kg/s] (an Isp of 0 uses none)
+        isp = np.broadcast_to(np.asarray(isp_s, dtype=np.float64), (self.nthr,))
+        self.mdot = np.ascontiguousarray(
+            np.where(isp > 0.0, self.thrust / np.where(isp > 0.0, isp, 1.0) / G0, 0.0))
         for i in range(3):
             self.r_PT[i] = r_PT_T[i]
             self.r_LC[i] = r_LC_B[i]
@@ -196,7 +199,7 @@ cdef class NavKernel:
         cdef double acc1[3]
         cdef double rm[3]
         cdef double vm[3]
-        cdef double impulse = 0.0, f
+        cdef double used = 0.0, f
         cdef double dt = self.dt, n = self.n
         cdef int i, j, k
         # gyro
@@ -221,7 +224,7 @@ cdef class NavKernel:
             if f > dt:  # more than the cycle: not a command this kernel was given
                 f = dt
                 self.o_ninv[0] += 1.0
-            impulse += self.thrust[k] * f
+            used += self.mdot[k] * f
             for i in range(3):
                 FB[i] += self.Fthr[i, k] * f / dt
         q_hill(n, t - 0.5 * dt, qHN)
@@ -253,8 +256,7 @@ cdef class NavKernel:
         qnormalize(qn)
         for i in range(4):
             self.q[i] = qn[i]
-        if self.isp > 0.0:
-            self.m -= impulse / (self.isp * G0)
+        self.m -= used
         # Phi = I + F dt
         for i in range(NX * NX):
             self.Phi[i] = 0.0

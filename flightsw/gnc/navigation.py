@@ -142,7 +142,8 @@ class Navigation(KernelComponent):
         A = self.chaser.thrust_matrix
         cls = NavRef if self.twin else NavKernel
         k = cls(dt=self.dt, mu=self.mu, r0=self.r0, thrust_forces_B=A[:3],
-                thrust_N=[t.thrust_N for t in self.chaser.thrusters], isp_s=self.chaser.isp_s,
+                thrust_N=[t.thrust_N for t in self.chaser.thrusters],
+                isp_s=[self.chaser.isp_of(t) for t in self.chaser.thrusters],
                 r_PT_T=self.r_PT_T, r_LC_B=np.asarray(s.r_LC_B, float),
                 accel_psd=p.accel_psd, gyro_arw=s.gyro_arw, gyro_bias_rw=p.gyro_bias_rw,
                 st_noise_rad=np.asarray(s.st_noise_rad, float),

@@ -66,7 +66,9 @@ class NavRef:
         self.n = np.sqrt(mu / r0**3)
         self.Fthr = np.array(thrust_forces_B, dtype=float)
         self.thrust = np.array(thrust_N, dtype=float)
-        self.isp = isp_s
+        isp = np.broadcast_to(np.asarray(isp_s, float), (len(self.thrust),))
+        # each thruster's propellant flow at full thrust [kg/s] (an Isp of 0 uses none)
+        self.mdot = np.where(isp > 0, self.thrust / np.where(isp > 0, isp, 1.0) / G0, 0.0)
         self.r_PT = np.array(r_PT_T, dtype=float)
         self.r_LC = np.array(r_LC_B, dtype=float)
         self.Q = np.diag([0, 0, 0] + [accel_psd * dt] * 3 + [gyro_arw**2 * dt] * 3
@@ -138,8 +140,7 @@ class NavRef:
         self.r, self.v = self.r + dt * vm, self.v + dt * acc1
         q = qmul(self.q, q_from_rotvec(w * dt))
         self.q = q / np.linalg.norm(q)
-        if self.isp > 0:
-            self.m -= float(self.thrust @ ton) / (self.isp * G0)
+        self.m -= float(self.mdot @ ton)
         F = np.zeros((12, 12))
         F[0:3, 3:6] = np.eye(3)
         F[3:6, 0:3] = np.diag([3 * n * n, 0.0, -n * n])

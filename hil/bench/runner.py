@@ -37,7 +37,6 @@ import numpy as np
 
 from firmware_bridge.drivers import RcsDriver
 from firmware_bridge.units import SERIAL_UNITS
-from flightsw.constants import G0
 from flightsw.docking.cam import horizon_s
 from flightsw.docking.sequencer import ABORT_REASONS, STATES
 from flightsw.executive import request_realtime_priority, restore_scheduling, scheduling
@@ -534,15 +533,14 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     wall = time.perf_counter() - t_wall0
 
     outcome = classify(dock.outcome, STATES[int(fsw_state)])
-    m1 = float(plant.state[20])
     res = RunResult(
         scenario=sc.name, seed=seed, outcome=outcome,
         contact=dock.contact.as_dict() if dock.contact else None,
-        delta_v_mps=float(sc.chaser.isp_s * G0 * math.log(world.m0 / m1)),
+        delta_v_mps=float(plant.delta_v_mps),
         propellant_kg=world.propellant_kg, sim_time_s=float(plant.t_s), wall_time_s=wall,
         events=fsw_report.get("events", []), fdir_events=fsw_report.get("fdir_events", []),
         safety_violations=safety.violations, after_abort=safety.after_abort(),
-        plant_events=plant_events(plant),
+        plant_events=plant_events(plant, world.chaser),
         nav=dict(zip(("n_lidar", "n_pose", "n_star_tracker", "n_rejected"),
                      nav_counts.tolist(), strict=True)),
     )

@@ -8,9 +8,15 @@ Translational motion of chaser C relative to target T in the target's Hill frame
     z̈ = −μ z / r_C³ + a_z,      r_C = |(r0 + x, y, z)|
 
 whose linearisation is Clohessy–Wiltshire. Attitudes: ``q̇ = ½ q ⊗ [0, ω]`` and Euler's
-equations ``I ω̇ = L − ω × I ω`` (target torque-free). Thrusters fire from the start of
-the cycle for their on-times; the cycle is integrated with one RK4 step per segment between
-successive cut-off times.
+equations ``I ω̇ = L − ω × I ω`` (target torque-free).
+
+Thrusters: a valve commanded open at the start of the cycle for the on-time opens and
+closes ``valve_delay_s`` later; the thrust level rises linearly to 1 over ``rise_time_s``
+while open and falls linearly to 0 over ``tail_off_time_s`` once closed (0: at once), and
+is carried across cycles. The cycle is integrated with one RK4 step per segment between
+successive breakpoints (valve events, ends of rises and falls), the thrust linear within
+each. Each thruster draws ``F ∫level dt / (Isp g0)`` from its tank; a tank that cannot
+give a cycle's demand gives its ratio of it, then nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +26,15 @@ import numpy as np
 from flightsw.attitude import dcm_from_q, q_hill, qmul
 from flightsw.constants import G0
 
+SNAP = 1e-9
+"""A thrust level this close to 0 or 1 is there (a ramp that ends on a breakpoint)."""
+
+
+def snap(lv: float) -> float:
+    """The level, put on 0 or 1 when rounding left it a hair away from either."""
+    return 1.0 if lv >= 1.0 - SNAP else 0.0 if lv <= SNAP else lv
+
+
 EXT_MAX = 1.0e8
 """External load beyond which it is not physical here [N, N m]: refused and counted."""
 
@@ -27,7 +42,9 @@ EXT_MAX = 1.0e8
 class PlantRef:
     """Numpy twin of :class:`hil.plant._plant.PlantKernel` (same constructor and ``step``)."""
 
-    def __init__(self, *, mu, r0, inertia_C, inertia_T, thrust_matrix, thrust_N, isp_s):
+    def __init__(self, *, mu, r0, inertia_C, inertia_T, thrust_matrix, thrust_N, isp_s,
+                 valve_delay_s=None, rise_time_s=None, tail_off_time_s=None, tank=None,
+                 n_tanks=1):
         self.mu = float(mu)
         self.r0 = float(r0)
         self.mean_motion = np.sqrt(mu / r0**3)
@@ -35,18 +52,34 @@ class PlantRef:
         self.IT = np.array(inertia_T, dtype=float)
         self.A = np.array(thrust_matrix, dtype=float)
         self.thrust = np.array(thrust_N, dtype=float)
-        self.isp = float(isp_s)
-        self.m_dry = 0.0  # below this mass the tanks are empty: nothing fires
-        self.t_empty = float("nan")  # when the propellant ran out [s]
         self.n_invalid = 0  # on-times and external loads refused (not finite, absurd)
-        self.nthr = self.A.shape[1]
+        self.nthr = n = self.A.shape[1]
+
+        def per(v):
+            return np.zeros(n) if v is None else np.array(v, float).reshape(-1)[:n]
+
+        self.isp = np.broadcast_to(np.asarray(isp_s, float), (n,)).copy()
+        self.delay, self.rise = per(valve_delay_s), per(rise_time_s)
+        self.tail = per(tail_off_time_s)
+        self.tank = np.zeros(n, int) if tank is None else np.array(tank, int).reshape(-1)[:n]
+        self.ntank = max(int(n_tanks), 1)
+        if np.any(self.tank < 0) or np.any(self.tank >= self.ntank):
+            raise ValueError(f"each thruster's tank in 0..{self.ntank - 1}")
+        self.tanks = np.full(self.ntank, np.inf)  # loads [kg]: unlimited until set
+        self.t_empty = np.full(self.ntank, np.nan)  # when each ran dry [s]
+        self.level = np.zeros(max(n, 1))  # thrust fraction of each thruster now [-]
+        self.prev = np.zeros(max(n, 1))  # last cycle's on-times [s]
+        self.delta_v_mps = 0.0  # the thrusters' impulse over the mass, summed [m/s]
         self.state = np.zeros(21)
         self.t_on = np.zeros(max(self.nthr, 1))
         self.ext_F_H = np.zeros(3)
         self.ext_L_B = np.zeros(3)
         self.t_s = 0.0
 
-    def deriv(self, t: float, y: np.ndarray, F_B: np.ndarray, L_B: np.ndarray) -> np.ndarray:
+    def deriv(self, t: float, y: np.ndarray, F_B, L_B) -> np.ndarray:
+        """State derivative; ``F_B``/``L_B`` are the thrusters' force and torque as
+        functions of time."""
+        F_B, L_B = F_B(t), L_B(t)
         n, mu, r0 = self.mean_motion, self.mu, self.r0
         r, v, q_BN, w_B = y[0:3], y[3:6], y[6:10], y[10:13]
         q_TN, w_T = y[13:17], y[17:20]
@@ -66,7 +99,7 @@ class PlantRef:
         dw_T = np.linalg.solve(self.IT, -np.cross(w_T, self.IT @ w_T))
         return np.concatenate((v, acc, dq_B, dw_B, dq_T, dw_T, [0.0]))
 
-    def _rk4(self, t: float, h: float, F_B: np.ndarray, L_B: np.ndarray) -> None:
+    def _rk4(self, t: float, h: float, F_B, L_B) -> None:
         y = self.state
         k1 = self.deriv(t, y, F_B, L_B)
         k2 = self.deriv(t + h / 2, y + h / 2 * k1, F_B, L_B)
@@ -76,36 +109,99 @@ class PlantRef:
         y[6:10] = y[6:10] / np.linalg.norm(y[6:10])
         y[13:17] = y[13:17] / np.linalg.norm(y[13:17])
 
+    def _opens(self, i: int, ton: float, dt: float) -> list[tuple[float, float]]:
+        """Thruster ``i``'s valve-open intervals in the cycle [s from its start]: the end
+        of the last cycle's pulse, delayed, and this one's."""
+        d, out = self.delay[i], []
+        if self.prev[i] + d - dt > 0.0:
+            out.append((0.0, self.prev[i] + d - dt))
+        if ton > 0.0 and d < dt:
+            out.append((d, min(dt, d + ton)))
+        return out
+
+    def _level(self, i: int, is_open: bool, lv: float) -> tuple[float, float]:
+        """Level at a segment's start (a zero rise or tail-off time jumps) and slope."""
+        if is_open:
+            return (1.0, 0.0) if self.rise[i] <= 0.0 or lv >= 1.0 else (lv, 1.0 / self.rise[i])
+        return (0.0, 0.0) if self.tail[i] <= 0.0 or lv <= 0.0 else (lv, -1.0 / self.tail[i])
+
+    def _profile(self, i: int, ton: float, dt: float) -> tuple[list[float], float, float]:
+        """Thruster ``i`` alone over the cycle: its breakpoints, the area under its level
+        [s] and its level at the end."""
+        opens = self._opens(i, ton, dt)
+        events = sorted({c for a, b in opens for c in (a, b) if 0.0 < c < dt} | {dt})
+        lv, u, area, cuts = float(self.level[i]), 0.0, 0.0, []
+        for w in events:
+            is_open = any(a <= 0.5 * (u + w) < b for a, b in opens)
+            lv0, sl = self._level(i, is_open, lv)
+            h = w - u
+            if sl > 0 and lv0 + sl * h > 1.0:  # full before the event
+                c = (1.0 - lv0) / sl
+                cuts.append(u + c)
+                area, lv = area + 0.5 * (lv0 + 1.0) * c + (h - c), 1.0
+            elif sl < 0 and lv0 + sl * h < 0.0:  # out before the event
+                c = -lv0 / sl
+                cuts.append(u + c)
+                area, lv = area + 0.5 * lv0 * c, 0.0
+            else:
+                area, lv = area + (lv0 + 0.5 * sl * h) * h, snap(lv0 + sl * h)
+            cuts.append(w)
+            u = w
+        return [c for c in cuts if 0.0 < c < dt], area, lv
+
     def step(self, dt: float) -> None:
         # external loads (contact, leaks): finite and within EXT_MAX, or refused
         bad = ~((np.abs(self.ext_F_H) <= EXT_MAX) & (np.abs(self.ext_L_B) <= EXT_MAX))
         self.ext_F_H[bad] = 0.0
         self.ext_L_B[bad] = 0.0
         self.n_invalid += int(bad.sum())
-        raw = self.t_on[: self.nthr]
+        n = self.nthr
+        raw = self.t_on[:n]
         self.n_invalid += int(np.sum(np.isnan(raw) | (raw < 0) | (raw > dt)))
         ton = np.clip(np.nan_to_num(raw, nan=0.0), 0.0, dt)
-        impulse = float(self.thrust @ ton)
-        scale = 1.0
-        if self.isp > 0 and impulse > 0:  # the propellant left limits the impulse
-            avail = (self.state[20] - self.m_dry) * self.isp * G0
-            if avail < impulse:
-                scale = max(avail, 0.0) / impulse
-                if np.isnan(self.t_empty):
-                    self.t_empty = self.t_s
-                ton = ton * scale
-                impulse = float(self.thrust @ ton)
+        dry = self.tanks[self.tank] <= 0.0  # a dry tank's thrusters give nothing
+        ton[dry] = 0.0
+        self.prev[:n][dry] = 0.0
+        self.level[:n][dry] = 0.0
+        start = self.level[:n].copy()
+        cuts, area, end = set(), np.zeros(n), np.zeros(n)
+        for i in range(n):
+            c, area[i], end[i] = self._profile(i, float(ton[i]), dt)
+            cuts |= set(c)
+        # each tank gives the cycle's demand, or its ratio of it and runs dry
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per = np.where(self.isp > 0, self.thrust * area / (self.isp * G0), 0.0)
+        scale, used = np.ones(self.ntank), 0.0
+        for j in range(self.ntank):
+            dem = float(per[self.tank == j].sum())
+            if dem > self.tanks[j]:
+                scale[j] = self.tanks[j] / dem if self.tanks[j] > 0 else 0.0
+                if np.isnan(self.t_empty[j]):
+                    self.t_empty[j] = self.t_s
+                used += self.tanks[j]
+                self.tanks[j] = 0.0
+            else:
+                used += dem
+                self.tanks[j] -= dem
+        w = scale[self.tank]
+        self.delta_v_mps += float(np.sum(self.thrust * area * w)) / self.state[20]
         self.t_on[:] = 0.0
-        t0, t_prev = self.t_s, 0.0
-        for cut in sorted({*ton[(ton > 0) & (ton < dt)].tolist(), dt}):
-            on = ton >= cut  # thrusters firing throughout [t_prev, cut]
-            wrench = self.A[:, on].sum(axis=1)
-            self._rk4(t0 + t_prev, cut - t_prev, wrench[:3], wrench[3:])
+        t0, t_prev, lv = self.t_s, 0.0, start
+        for cut in sorted(cuts | {dt}):
+            mid = 0.5 * (t_prev + cut)
+            ls = [self._level(i, any(a <= mid < b for a, b in self._opens(i, ton[i], dt)),
+                              lv[i]) for i in range(n)]
+            l0 = np.array([x[0] for x in ls]) * w
+            sl = np.array([x[1] for x in ls]) * w
+            W0, W1 = self.A @ l0 if n else np.zeros(6), self.A @ sl if n else np.zeros(6)
+            ts = t0 + t_prev
+            self._rk4(ts, cut - t_prev, lambda t, W0=W0, W1=W1, ts=ts: (W0 + W1 * (t - ts))[:3],
+                      lambda t, W0=W0, W1=W1, ts=ts: (W0 + W1 * (t - ts))[3:])
+            lv = np.array([snap(x[0] + x[1] * (cut - t_prev)) for x in ls])
             t_prev = cut
-        if self.isp > 0:
-            self.state[20] -= impulse / (self.isp * G0)
-            if scale < 1.0:
-                self.state[20] = self.m_dry
+        self.level[:n] = np.where(self.tanks[self.tank] <= 0.0, 0.0, end)
+        self.prev[:n] = ton
+        self.state[20] -= used
         self.t_s = t0 + dt
 
     def port_gap(self, r_DC_B, r_PT_T, n_T) -> float:

@@ -151,9 +151,17 @@ def make_plant(chaser: Vehicle, target: Vehicle, orbit_radius_m: float, *,
     from hil.plant.plant_ref import PlantRef
 
     cls = PlantRef if twin else PlantKernel
-    return cls(mu=MU_MOON, r0=orbit_radius_m, inertia_C=chaser.inertia_kgm2,
-               inertia_T=target.inertia_kgm2, thrust_matrix=chaser.thrust_matrix,
-               thrust_N=[t.thrust_N for t in chaser.thrusters], isp_s=chaser.isp_s)
+    th = chaser.thrusters
+    plant = cls(mu=MU_MOON, r0=orbit_radius_m, inertia_C=chaser.inertia_kgm2,
+                inertia_T=target.inertia_kgm2, thrust_matrix=chaser.thrust_matrix,
+                thrust_N=[t.thrust_N for t in th], isp_s=[chaser.isp_of(t) for t in th],
+                valve_delay_s=[t.valve_delay_s for t in th],
+                rise_time_s=[t.rise_time_s for t in th],
+                tail_off_time_s=[t.tail_off_time_s for t in th],
+                tank=[t.tank for t in th], n_tanks=max(len(chaser.tanks), 1))
+    if chaser.tanks:
+        plant.tanks[:] = [k.propellant_kg for k in chaser.tanks]
+    return plant
 
 
 @dataclass(frozen=True)
@@ -237,7 +245,6 @@ class World:
             + d(sc.target_rate_error_dps + self.draw.target_rate_dps)
         y[20] = ch.mass_kg
         self.m0 = ch.mass_kg
-        self.plant.m_dry = ch.mass_kg - ch.propellant_kg  # the tanks' bottom
         gs = sc.sensors.gyro
         bias = gs.bias_sigma_rps * rng.normal(3)
         self.gyro_bias = bias
@@ -284,4 +291,7 @@ class World:
 
     @property
     def propellant_kg(self) -> float:
-        return float(self.m0 - self.plant.state[20])
+        """Propellant used [kg]: what the tanks held at the start less what they hold."""
+        if not self.chaser.tanks:  # a vehicle built by hand, with no tanks: by its mass
+            return float(self.m0 - self.plant.state[20])
+        return float(sum(k.propellant_kg for k in self.chaser.tanks) - self.plant.tanks.sum())

@@ -427,6 +427,10 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
             raise ConfigError(chaser.file, f"thrusters[{k}].min_on_time_s",
                               f"less than the control cycle {1.0 / base:g} s",
                               t.min_on_time_s)
+        if t.valve_delay_s >= 1.0 / base:  # a pulse may end in the next cycle, no later
+            raise ConfigError(chaser.file, f"thrusters[{k}].valve_delay_s",
+                              f"less than the control cycle {1.0 / base:g} s",
+                              t.valve_delay_s)
     fitted_units = fitted(sensors.optional_units)
     for fault in faults:
         if fault.target in UNITS and fault.target not in fitted_units:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from flightsw.attitude import dcm_from_q, q_from_rotvec
-from flightsw.config import ConfigError, Reader, Thruster, Vehicle
+from flightsw.config import ConfigError, Reader, Vehicle
 
 QUANTITIES: dict[str, tuple[int, str]] = {
     # initial state (drawn by the world in its set-up stream, as before)
@@ -252,7 +252,8 @@ def draw(sc: Any, seed: int) -> Draw:
         if angle is not None and az is not None:
             d = _tilt(d, np.radians(float(angle[j, 0])), float(az[j]))
         F = t.thrust_N * (1.0 + float(frac[j, 0])) if frac is not None else t.thrust_N
-        thrusters.append(Thruster(t.name, t.position_B_m - cm, d, F, t.min_on_time_s))
+        thrusters.append(replace(t, position_B_m=t.position_B_m - cm, direction_B=d,
+                                 thrust_N=F))
     truth = replace(ch, mass_kg=mass, inertia_kgm2=inertia,
                     docking_port_m=ch.docking_port_m - cm, thrusters=tuple(thrusters))
 

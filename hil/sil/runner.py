@@ -15,7 +15,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flightsw.constants import G0
+import numpy as np
+
+from flightsw.config import Vehicle
 from flightsw.docking.sequencer import STATES
 from flightsw.executive import SimClock, WallClock
 from flightsw.fsw import FlightSoftware
@@ -148,15 +150,21 @@ class RunResult:
         }
 
 
-def plant_events(plant) -> list[dict]:
-    """What happened to the vehicle itself in a run (from truth): the propellant running
-    out, when it did."""
-    t = float(plant.t_empty)
-    if math.isnan(t):
-        return []
-    return [{"t_s": t, "event": "propellant exhausted",
-             "reason": f"the RCS tanks ran dry (dry mass {plant.m_dry:.1f} kg): the thrusters "
-                       f"give nothing from here on"}]
+def plant_events(plant, chaser: Vehicle) -> list[dict]:
+    """What happened to the vehicle itself in a run (from truth): a tank running dry, when
+    it did, and which thrusters it leaves with nothing."""
+    out = []
+    names = [k.name for k in chaser.tanks] or ["main"]
+    for j, t in enumerate(np.asarray(plant.t_empty, float)):
+        if math.isnan(t):
+            continue
+        fed = [th.name for th in chaser.thrusters if th.tank == j]
+        every = len(fed) == len(chaser.thrusters)
+        out.append({"t_s": float(t), "event": "propellant exhausted",
+                    "reason": f"tank {names[j]} ran dry: "
+                              + ("no thruster gives anything" if every else
+                                 f"{', '.join(fed)} give nothing") + " from here on"})
+    return sorted(out, key=lambda e: e["t_s"])
 
 
 def classify(dock_outcome: str | None, state: str) -> str:
@@ -292,13 +300,11 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
     fsw.executive.run(clock, stop=stop)
     wall = time.perf_counter() - t0
     outcome = classify(dock.outcome, seq.state)
-    m1 = float(world.plant.state[20])
-    isp = sc.chaser.isp_s
     nav = fsw.navigation.nav_out
     res = RunResult(
         scenario=sc.name, seed=seed, outcome=outcome,
         contact=dock.contact.as_dict() if dock.contact else None,
-        delta_v_mps=float(isp * G0 * math.log(world.m0 / m1)),
+        delta_v_mps=float(world.plant.delta_v_mps),
         propellant_kg=world.propellant_kg, sim_time_s=float(world.plant.t_s),
         wall_time_s=wall,
         events=[{"t_s": e.t_ns * 1e-9, "from": e.from_state, "to": e.to_state,
@@ -310,7 +316,7 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
              "n_rejected": nav.n_rejected, "n_reacquire": nav.n_reacquire},
         recorder=rec, world=world, fsw=fsw,
         safety_violations=safety.violations, after_abort=safety.after_abort(),
-        plant_events=plant_events(world.plant),
+        plant_events=plant_events(world.plant, world.chaser),
     )
     if out_dir is not None and rec is not None:  # out_dir implies recording
         out = Path(out_dir)
