@@ -13,6 +13,8 @@ import math
 import numpy as np
 import pytest
 
+from flightsw.attitude import dcm_from_q
+from flightsw.gnc.guidance import approach_attitude
 from hil.sil.runner import run
 
 
@@ -28,7 +30,9 @@ def _start(sc, rho_m, lateral_m, angle_deg):
     th = math.radians(angle_deg)
     port = (np.asarray(sc.target.docking_port_m, float) + rho_m * n
             + lateral_m * (math.cos(th) * a + math.sin(th) * b))
-    r = port - np.asarray(sc.chaser.docking_port_m, float) @ np.eye(3)  # B = H at the start
+    # the chaser starts in the approach attitude (its nominal one): its port is C_HB r_DC
+    C_HB = dcm_from_q(approach_attitude(sc.chaser, sc.target)).T
+    r = port - C_HB @ np.asarray(sc.chaser.docking_port_m, float)
     return dataclasses.replace(sc, r_CT_H_m=r)
 
 
@@ -54,6 +58,27 @@ def test_a_start_at_the_edge_of_the_corridor_docks(nominal, angle_deg):
     assert r.contact["within_envelope"], r.contact
     assert not _aborts(r) and not r.safety_violations
     assert not [e for e in r.fdir_events if "isolated" in e["action"]], r.fdir_events
+
+
+@pytest.mark.parametrize("rho_m, angle_deg", [(150.0, 0), (150.0, 240), (50.0, 120),
+                                               (20.0, 0)])
+def test_a_start_inside_the_keep_out_sphere_flies_to_the_hold_point_ahead(nominal, rho_m,
+                                                                         angle_deg):
+    """From anywhere inside the keep-out sphere, 60% of the corridor's radius off the
+    axis (the start's own 1 m dispersion and the filter's 1 m hand-over error keep it
+    inside): the hold points behind the chaser are skipped, and it docks (before, it flew
+    back out to the 250 m hold point, and a start near the corridor's edge left the
+    corridor on the way out)."""
+    sc = _start(nominal, rho_m, 0.6 * _corridor_radius(nominal, rho_m), angle_deg)
+    r = run(sc, 1)
+    skipped = [e for e in r.events if "behind it skipped" in e["reason"]]
+    assert len(skipped) == 1 and skipped[0]["t_s"] == 0.0, r.events[:3]
+    assert "250 m" in skipped[0]["reason"]
+    assert r.outcome == "docked" and r.contact["within_envelope"], (r.outcome, r.events)
+    assert not _aborts(r) and not r.safety_violations and not r.fdir_events
+    holds = [e["reason"] for e in r.events if e["to"] == "hold"]
+    behind = [h for h in nominal.fsw.guidance.hold_points_m if h > rho_m + 5.0]
+    assert not any(f"({h:g} m)" in x for h in behind for x in holds), holds
 
 
 def test_a_start_outside_the_corridor_beyond_the_keep_out_sphere_is_brought_into_it(nominal):

@@ -26,6 +26,7 @@ def build(**kw):
               nav_in=NavState())
     s.reset(0)
     g.corridor_ok = g.speed_ok = 1.0
+    g.rho_m = 40.0  # the chaser starts beyond the first hold point
     return s, g, mech
 
 
@@ -267,3 +268,17 @@ def test_a_lidar_fix_after_a_gap_is_an_acquisition_hold_inside_its_range():
     tick(s)
     assert s.state == "hold" and s.guidance_cmd_out.rho_goal_m == pytest.approx(900.0)
     assert s.guidance_cmd_out.replan == 2.0
+
+
+def test_a_start_inside_hold_points_flies_to_the_first_one_ahead():
+    """SEQ-6: a start at 20 m skips the 30 m hold point (with an event saying so) and
+    flies to 10 m; one at 34 m, within the margin of the 30 m point, still holds there."""
+    s, g, mech = build()
+    g.rho_m = 20.0
+    tick(s)
+    assert s.hold_index == 1 and s.guidance_cmd_out.rho_goal_m == 10.0
+    assert "start at 20.0 m: hold point(s) behind it skipped (30 m)" in s.events[-1].reason
+    s, g, mech = build()
+    g.rho_m = 34.0  # within 5 m of the 30 m hold point
+    tick(s)
+    assert s.hold_index == 0 and s.guidance_cmd_out.rho_goal_m == 30.0

@@ -61,6 +61,9 @@ STATES = (
 ABORT_REASONS = ("", "corridor", "closing_speed", "capture_failed", "commanded",
                  "device_lost", "sensor_failed", "thruster_failed", "attitude")
 _PRE_CAPTURE = {"approach", "hold", "final_approach", "contact"}
+SKIP_MARGIN = 0.05
+"""A hold point more than this fraction of its range (and 5 m) beyond a start is behind it
+and skipped [-]."""
 CAM_REASONS = ("sensor_failed", "thruster_failed", "attitude")
 """Aborts the closed loop cannot fly: an open-loop escape burn and a coast instead."""
 
@@ -161,6 +164,7 @@ class Sequencer(Ported):
         self._go = False
         self._withheld = False
         self._abort_cmd = False
+        self._placed = False  # the hold points behind a start inside them are skipped
         self._acquiring = False  # in an acquisition hold
         self._hold_goal = 0.0  # where an acquisition hold holds [m]
         self._n_lidar = float(self.nav_in.n_lidar) + float(self.nav_in.n_pose)
@@ -229,6 +233,24 @@ class Sequencer(Ported):
         self._to("retreat", (detail or reason) + f"; retreat to {goal:.1f} m")
         self.guidance_cmd_out.rho_goal_m = goal
 
+    def _skip_behind(self, rho_m: float) -> None:
+        """At the first cycle: a start already inside some hold points flies to the first
+        one ahead of it (going back out to one behind would cost propellant and time, and
+        cross the corridor's edge the wrong way). A hold point counts as behind when it
+        lies more than ``SKIP_MARGIN`` of its range (at least 5 m) beyond the estimate, so
+        a start near a hold point still holds there."""
+        self._placed = True
+        hp = self.params.hold_points_m
+        skipped = []
+        while (self.hold_index + 1 < len(hp)
+               and hp[self.hold_index] > rho_m + max(5.0, SKIP_MARGIN * hp[self.hold_index])):
+            skipped.append(hp[self.hold_index])
+            self.hold_index += 1
+        if skipped:
+            self._note(f"start at {rho_m:.1f} m: hold point(s) behind it skipped "
+                       f"({', '.join(f'{h:g} m' for h in skipped)})")
+            self._command()
+
     def update(self, t_ns: int) -> None:
         self._t_ns = t_ns
         dt = self.period_s
@@ -261,6 +283,8 @@ class Sequencer(Ported):
                     self._retreat("device_lost", f"{dev} lost")
                     return
         n_fix = float(self.nav_in.n_lidar) + float(self.nav_in.n_pose)
+        if not self._placed and s == "approach":
+            self._skip_behind(g.rho_m)
         fix = n_fix != self._n_lidar
         self._n_lidar = n_fix
         acquired = fix and self._no_fix >= self._n_gap
