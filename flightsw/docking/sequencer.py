@@ -167,7 +167,7 @@ class Sequencer(Ported):
         self._placed = False  # the hold points behind a start inside them are skipped
         self._acquiring = False  # in an acquisition hold
         self._hold_goal = 0.0  # where an acquisition hold holds [m]
-        self._n_lidar = float(self.nav_in.n_lidar) + float(self.nav_in.n_pose)
+        self._n_fix = float(self.nav_in.n_lidar) + float(self.nav_in.n_pose)
         self._no_fix = 0  # cycles without a new lidar fix
         self._n_gap = self._cycles(self.params.acquisition_gap_s)
         self.guidance_cmd_out.replan = 0.0
@@ -285,8 +285,8 @@ class Sequencer(Ported):
         n_fix = float(self.nav_in.n_lidar) + float(self.nav_in.n_pose)
         if not self._placed and s == "approach":
             self._skip_behind(g.rho_m)
-        fix = n_fix != self._n_lidar
-        self._n_lidar = n_fix
+        fix = n_fix != self._n_fix
+        self._n_fix = n_fix
         acquired = fix and self._no_fix >= self._n_gap
         gap_s = self._no_fix * dt
         self._no_fix = 0 if fix else self._no_fix + 1
