@@ -403,7 +403,10 @@ class GuidanceParams:
     is an acquisition: on the approach the chaser holds, on a reference restarted from
     the new estimate, where it is or, if that is nearer than ``acquisition_depth_frac``
     [-] of the lidar's rated range to the range's edge, that far inside it; once settled
-    for the dwell time it goes on.
+    for the dwell time it goes on. Guidance flies in the station's frame, as navigation
+    estimates it; should that estimate jump by more than ``replan_att_deg`` [deg] from its
+    prediction in one step (the lidar's first pose of a station that was not where it was
+    thought), the reference starts again from the chaser instead of stepping.
     """
 
     hold_points_m: list[float] = param(lambda: [250.0, 30.0, 10.0], 0.0, 1000000.0, lo_open=True)
@@ -423,6 +426,7 @@ class GuidanceParams:
     retreat_distance_m: float = param(30.0, 0.0, 100000.0, lo_open=True)
     retreat_min_m: float = param(5.0, 0.0, 100000.0)
     retreat_speed_mps: float = param(0.1, 0.0, 10.0, lo_open=True)
+    replan_att_deg: float = param(0.5, 0.0, 180.0, lo_open=True)
     monitor_persistence_s: float = param(2.0, 0.0, 3600.0)
     acquisition_gap_s: float = param(30.0, 0.0, 86400.0, lo_open=True)
     acquisition_depth_frac: float = param(0.1, 0.0, 0.9)
@@ -451,11 +455,19 @@ class NavParams:
     """EKF noise settings (1-sigma) and gating.
 
     Process noise: ``accel_psd`` [m^2/s^3], ``gyro_bias_rw`` [rad/s^1.5] (the gyro's white
-    noise, the attitude's process noise, comes from the sensor file). Initial sigmas
-    ``init_pos_m`` [m], ``init_vel_mps`` [m/s], ``init_att_rad`` [rad], ``init_bias_rps``
-    [rad/s]. ``gate_chi2`` innovation gate [-]; ``reacquire_after`` consecutive fully
-    rejected lidar samples before the position and velocity covariance is re-inflated (0
-    never) [-]. Measurement sigmas the filter assumes are taken from the sensor file.
+    noise, the attitude's process noise, comes from the sensor file), ``station_rate_rw``
+    [rad/s^1.5] (the station's rate as a random walk: the pulses of its attitude control,
+    which the filter is not told); ``station_att_max_rad`` [rad] caps the 1-sigma of the
+    station's attitude per axis (its attitude control keeps it near its hold frame, which a
+    random-walk rate integrated over a two-hour approach would not: it grew past a radian
+    and the first pose could not be used). Initial sigmas ``init_pos_m`` [m], ``init_vel_mps``
+    [m/s], ``init_att_rad`` [rad], ``init_bias_rps`` [rad/s]; the station's attitude
+    ``init_station_att_rad`` [rad] and rate ``init_station_rate_rps`` [rad/s] about what
+    ground hands over from the station's telemetry (a held station is handed over as its
+    hold frame, with its deadband and limit-cycle rate as these sigmas instead).
+    ``gate_chi2`` innovation gate [-]; ``reacquire_after``
+    consecutive fully rejected lidar samples before the position and velocity covariance is
+    re-inflated (0 never) [-]. Measurement sigmas the filter assumes are taken from the sensor file.
     """
 
     accel_psd: float = param(2e-9, 0.0, 1.0)
@@ -464,6 +476,10 @@ class NavParams:
     init_vel_mps: float = param(0.01, 0.0, 1000.0, lo_open=True)
     init_att_rad: float = param(0.005, 0.0, 3.15, lo_open=True)
     init_bias_rps: float = param(2e-5, 0.0, 0.1, lo_open=True)
+    station_rate_rw: float = param(3e-6, 0.0, 0.01)
+    station_att_max_rad: float = param(0.05, 0.0, 3.15, lo_open=True)
+    init_station_att_rad: float = param(2e-3, 0.0, 3.15, lo_open=True)
+    init_station_rate_rps: float = param(2e-6, 0.0, 0.1, lo_open=True)
     gate_chi2: float = param(25.0, 0.0, 1000000.0, lo_open=True)
     reacquire_after: int = param(10, 0, 1000000)
 

@@ -247,7 +247,10 @@ class NavState(Message):
     ``mass_kg`` estimated chaser mass [kg]; ``n_lidar``/``n_pose``/``n_st`` accepted
     updates; ``n_rejected`` measurements rejected by the innovation gate; ``n_reacquire``
     covariance re-inflations after consecutive lidar rejections; ``n_invalid`` samples
-    refused as not finite or out of their physical range [-].
+    refused as not finite or out of their physical range [-]; ``q_TN`` the station's
+    attitude relative to N [-] and ``omega_TN_T`` its rate [rad/s] (from the lidar's pose
+    near the port, propagated at its estimated rate elsewhere); ``sigma_station_att_rad``
+    its RSS 1-sigma [rad].
     """
 
     r_CT_H = Vector(3, "m", "position of C relative to T, in H")
@@ -267,6 +270,9 @@ class NavState(Message):
                               " lidar was rejected too many times in a row")
     n_invalid = Scalar("-", "samples refused before use (not finite or outside their physical "
                             "range) and steps undone for a non-finite result")
+    q_TN = Vector(4, "-", "estimated attitude of the station T relative to N, [w,x,y,z]")
+    omega_TN_T = Vector(3, "rad/s", "estimated angular rate of T relative to N, in T")
+    sigma_station_att_rad = Scalar("rad", "RSS 1-sigma of the station's attitude")
 
 
 class GuidanceCmd(Message):

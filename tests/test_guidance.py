@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flightsw.attitude import dcm_from_q
+from flightsw.attitude import dcm_from_q, q_hill
 from flightsw.config import GuidanceParams
 from flightsw.gnc.guidance import Guidance, approach_attitude
 from flightsw.messages import GUIDANCE_MODES, GuidanceCmd, NavState
@@ -19,6 +19,13 @@ def build(sc, twin=False, params=None):
     g = Guidance(DT, N, sc.chaser, sc.target, params or GuidanceParams(), twin=twin)
     g.connect(nav_in=nav, cmd_in=cmd)
     return g, nav, cmd
+
+
+def tick(g, nav, t_ns):
+    """Step ``g`` at ``t_ns`` with navigation's station held in the Hill frame."""
+    nav.q_TN[:] = q_hill(N, t_ns * 1e-9)
+    nav.omega_TN_T[:] = (0.0, 0.0, N)
+    g.update(t_ns)
 
 
 def place(sc, nav, rho, lateral=(0.0, 0.0), v_close=0.0):
@@ -47,8 +54,8 @@ def test_kernel_matches_twin_through_mode_changes(nominal):
             c.mode, c.rho_goal_m, c.v_contact_mps = GUIDANCE_MODES[mode], goal, 0.075
         for _ in range(3000):
             tn = step * 20_000_000
-            k.update(tn)
-            t.update(tn)
+            tick(k, nk, tn)
+            tick(t, nt, tn)
             step += 1
             assert np.allclose(k.guidance_out.buf, t.guidance_out.buf, rtol=1e-12, atol=1e-12)
 
@@ -63,8 +70,8 @@ def test_reference_follows_glideslope_and_stops_at_hold(nominal):
     prev = None
     arrivals = 0
     for step in range(int(1200 / DT)):
-        g.update(step * 20_000_000)
-        rho, rhodot = o.rho_ref_m, -float(o.v_ref_H @ nominal.target.docking_axis)
+        tick(g, nav, step * 20_000_000)
+        rho, rhodot = o.rho_ref_m, g.kernel.rhodot_ref
         closing = -float(o.v_ref_H @ nominal.target.docking_axis)
         assert closing <= g.glideslope(rho) + p.accel_max_mps2 * DT + 1e-12
         assert rho >= 30.0 - 1e-9  # never overshoots the hold point
@@ -77,7 +84,7 @@ def test_reference_follows_glideslope_and_stops_at_hold(nominal):
                 assert jump <= p.accel_max_mps2 * DT + 1e-12  # acceleration limited
         prev = rhodot
     assert o.rho_ref_m == 30.0 and arrivals == 1
-    assert np.allclose(o.v_ref_H, 0.0)
+    assert np.allclose(o.v_ref_H, 0.0, atol=1e-15)
 
 
 def test_final_approach_speed_reaches_contact_band(nominal):
@@ -86,11 +93,11 @@ def test_final_approach_speed_reaches_contact_band(nominal):
     cmd.mode, cmd.rho_goal_m, cmd.v_contact_mps = GUIDANCE_MODES["final"], 0.0, 0.075
     g.reset(0)
     o = g.guidance_out
-    g.update(0)
+    tick(g, nav, 0)
     step = 1
     assert o.rho_ref_m == pytest.approx(10.0, abs=1e-3)
     while o.rho_ref_m > 0.0 and step < 100_000:
-        g.update(step * 20_000_000)
+        tick(g, nav, step * 20_000_000)
         step += 1
     closing = -float(o.v_ref_H @ nominal.target.docking_axis)
     assert 0.05 < closing < 0.10
@@ -103,22 +110,22 @@ def test_monitors_flag_corridor_and_closing_speed(nominal):
     place(nominal, nav, 50.0)
     g.reset(0)
     o = g.guidance_out
-    g.update(0)
+    tick(g, nav, 0)
     assert o.corridor_ok == 1.0 and o.speed_ok == 1.0
     assert o.rho_m == pytest.approx(50.0)
     # tan(10 deg) * 50 m + 0.3 m = 9.1 m: 8 m inside, 10 m outside
     place(nominal, nav, 50.0, lateral=(8.0, 0.0))
-    g.update(0)
+    tick(g, nav, 0)
     assert o.corridor_ok == 1.0 and o.lateral_m == pytest.approx(8.0)
     place(nominal, nav, 50.0, lateral=(0.0, 10.0))
-    g.update(0)
+    tick(g, nav, 0)
     assert o.corridor_ok == 0.0
     # limit at 50 m: 1.5 * min(0.25, 0.075 + 0.05) + 0.05 = 0.2375 m/s
     place(nominal, nav, 50.0, v_close=0.23)
-    g.update(0)
+    tick(g, nav, 0)
     assert o.speed_ok == 1.0 and o.closing_speed_mps == pytest.approx(0.23)
     place(nominal, nav, 50.0, v_close=0.25)
-    g.update(0)
+    tick(g, nav, 0)
     assert o.speed_ok == 0.0
 
 
@@ -138,7 +145,7 @@ def test_from_off_the_axis_the_reference_is_a_path_not_a_step(nominal, twin):
     r_D = dcm_from_q(q_BH).T @ nominal.chaser.docking_port_m
     lat, vel, acc = [], [], []
     for k in range(int(600.0 / DT)):
-        g.update(k * 20_000_000)
+        tick(g, nav, k * 20_000_000)
         o = g.guidance_out
         d = o.r_ref_H + r_D - nominal.target.docking_port_m
         lat.append(d - (d @ n_H) * n_H)
@@ -151,8 +158,9 @@ def test_from_off_the_axis_the_reference_is_a_path_not_a_step(nominal, twin):
     assert np.all(np.diff(dist) <= 1e-12)
     assert np.linalg.norm(vel, axis=1).max() <= p.v_max_mps * (1 + 1e-9)
     assert np.linalg.norm(acc, axis=1).max() <= p.accel_max_mps2 * (1 + 1e-9)
-    t_arrive = DT * int(np.argmax(dist == 0.0))
-    assert dist[-1] == 0.0 and np.all(dist[int(t_arrive / DT):] == 0.0)
+    on = dist <= 1e-12  # on the axis (the station's frame turned into H: roundoff)
+    t_arrive = DT * int(np.argmax(on))
+    assert on[-1] and np.all(on[int(t_arrive / DT):])
     bang = d0 / p.v_max_mps + p.v_max_mps / p.accel_max_mps2  # cruise-limited profile
     assert 0.9 * bang <= t_arrive <= 1.3 * bang, (t_arrive, bang)
 
@@ -166,16 +174,110 @@ def test_a_replan_restarts_the_reference_from_the_estimate(nominal, twin):
     place(nominal, nav, 400.0, v_close=0.25)
     cmd.mode, cmd.rho_goal_m, cmd.v_contact_mps = GUIDANCE_MODES["approach"], 250.0, 0.075
     g.reset(0)
-    g.update(0)
+    tick(g, nav, 0)
     out = g.guidance_out
     assert abs(out.rho_ref_m - 400.0) < 0.01
     place(nominal, nav, 420.0, lateral=(15.0, -6.0), v_close=0.2)  # the estimate jumps
-    g.update(20_000_000)
+    tick(g, nav, 20_000_000)
     assert abs(out.rho_ref_m - 400.0) < 0.02     # no replan: the reference goes on
     cmd.replan += 1.0
-    g.update(40_000_000)
+    tick(g, nav, 40_000_000)
     assert abs(out.rho_ref_m - 420.0) < 0.02     # replanned: it starts at the estimate
     assert abs(out.r_ref_H[0] - nav.r_CT_H[0]) < 0.01 and abs(out.r_ref_H[2] - nav.r_CT_H[2]) < 0.01
     assert abs(out.v_ref_H @ nominal.target.docking_axis + 0.2) < 1e-3
-    g.update(60_000_000)                           # and once only
+    tick(g, nav, 60_000_000)                           # and once only
     assert abs(out.rho_ref_m - 420.0) < 0.02 and out.n_invalid == 0
+
+
+def _turning_station(t, w_TH_T, tilt):
+    """A station turned by ``tilt`` (rotation vector, T relative to H at t = 0) and turning
+    at ``w_TH_T`` relative to the Hill frame: its ``q_TN`` and ``omega_TN_T`` at ``t``."""
+    from flightsw.attitude import q_from_rotvec, qmul
+
+    q_TH = qmul(q_from_rotvec(np.asarray(tilt, float)), q_from_rotvec(np.asarray(w_TH_T) * t))
+    q_TN = qmul(q_hill(N, t), q_TH)
+    C_TH = dcm_from_q(q_TH)
+    return q_TN, np.asarray(w_TH_T, float) + C_TH @ np.array([0.0, 0.0, N])
+
+
+def _on_the_turning_axis(sc, t, rho, w_TH_T, tilt):
+    """The chaser's CM in H at ``t`` when its port sits on the turning port's axis at range
+    ``rho`` in the docked attitude: position [m], and its attitude ``q_BN``."""
+    from flightsw.attitude import qmul
+
+    q_TN, _ = _turning_station(t, w_TH_T, tilt)
+    q_BT = approach_attitude(sc.chaser, sc.target)
+    C_HT = dcm_from_q(q_hill(N, t)) @ dcm_from_q(q_TN).T
+    s_T = (sc.target.docking_port_m + rho * sc.target.docking_axis
+           - dcm_from_q(q_BT).T @ sc.chaser.docking_port_m)
+    return C_HT @ s_T, qmul(q_TN, q_BT)
+
+
+@pytest.mark.parametrize("twin", [False, True])
+def test_the_reference_is_the_turning_ports_own_frame(nominal, twin):
+    """GDN-5: with the station tilted 3 deg and turning at 0.1 deg/s relative to the Hill
+    frame, a chaser held on the port's axis at 30 m is exactly on the reference: position,
+    the velocity and acceleration of that point as the station turns (finite differences of
+    its path: transport, Coriolis and centripetal terms), attitude q_TN (x) q_BT and the
+    station's rate; the estimate's 30 m range and zero lateral offset are read in T."""
+    w_TH_T, tilt = np.radians([0.03, -0.05, 0.08]), np.radians([1.0, 2.0, -2.0])
+    g, nav, cmd = build(nominal, twin=twin)
+    cmd.mode, cmd.rho_goal_m, cmd.v_contact_mps = GUIDANCE_MODES["hold"], 30.0, 0.075
+    h = 0.1  # [s]: truncation (h^2 w^4 r / 12) and roundoff (eps r / h^2) both ~1e-12
+
+    def truth(t):
+        r, q = _on_the_turning_axis(nominal, t, 30.0, w_TH_T, tilt)
+        v = (_on_the_turning_axis(nominal, t + h, 30.0, w_TH_T, tilt)[0]
+             - _on_the_turning_axis(nominal, t - h, 30.0, w_TH_T, tilt)[0]) / (2 * h)
+        a = (_on_the_turning_axis(nominal, t + h, 30.0, w_TH_T, tilt)[0] - 2 * r
+             + _on_the_turning_axis(nominal, t - h, 30.0, w_TH_T, tilt)[0]) / h**2
+        return r, v, a, q
+
+    o = g.guidance_out
+    g.reset(0)
+    for k in range(0, 3001, 50):
+        t = k * DT
+        r, v, a, q = truth(t)
+        nav.r_CT_H[:], nav.v_CT_H[:], nav.q_BN[:] = r, v, q
+        nav.q_TN[:], nav.omega_TN_T[:] = _turning_station(t, w_TH_T, tilt)
+        g.update(k * 20_000_000)
+        assert o.rho_m == pytest.approx(30.0, abs=1e-9) and o.lateral_m < 1e-9
+        assert abs(o.closing_speed_mps) < 1e-7
+        assert np.allclose(o.r_ref_H, r, atol=1e-9)
+        assert np.allclose(o.v_ref_H, v, atol=1e-7)
+        assert np.allclose(o.a_ref_H, a, rtol=0.0, atol=1e-10)
+        assert abs(float(np.dot(o.q_ref_BN, q))) == pytest.approx(1.0, abs=1e-12)
+        C_BT = dcm_from_q(approach_attitude(nominal.chaser, nominal.target))
+        assert np.allclose(o.omega_ref_B, C_BT @ nav.omega_TN_T, atol=1e-15)
+    assert np.linalg.norm(a) > 1e-5  # the turn asks for a real acceleration
+
+
+@pytest.mark.parametrize("twin", [False, True])
+def test_a_jump_of_the_stations_estimate_restarts_the_reference(nominal, twin):
+    """GDN-5: the lidar's first pose shows the station 2 deg from where navigation had it:
+    the estimate jumps, and the reference starts again where the chaser now is in the
+    corrected station frame (its port where the chaser's port is, then shaped from there),
+    instead of stepping it 1.3 m sideways in one cycle; a change within ``replan_att_deg``
+    does not restart it."""
+    g, nav, cmd = build(nominal, twin=twin)
+    place(nominal, nav, 30.0)
+    cmd.mode, cmd.rho_goal_m, cmd.v_contact_mps = GUIDANCE_MODES["hold"], 30.0, 0.075
+    g.reset(0)
+    tick(g, nav, 0)
+    o = g.guidance_out
+    r0 = o.r_ref_H.copy()
+    assert np.allclose(r0, nav.r_CT_H, atol=1e-6)
+    from flightsw.attitude import q_from_rotvec, qmul
+
+    for step, angle_deg, restarts in ((1, 0.3, False), (2, 2.0, True)):
+        t = step * DT
+        nav.q_TN[:] = qmul(q_hill(N, t), q_from_rotvec(np.radians([0.0, 0.0, angle_deg])))
+        nav.omega_TN_T[:] = (0.0, 0.0, N)
+        g.update(step * 20_000_000)
+        C_HN = dcm_from_q(q_hill(N, t))
+        r_DC = nominal.chaser.docking_port_m
+        port_ref = o.r_ref_H + C_HN @ dcm_from_q(o.q_ref_BN).T @ r_DC
+        port_est = nav.r_CT_H + C_HN @ dcm_from_q(nav.q_BN).T @ r_DC
+        gap = np.linalg.norm(port_ref - port_est)
+        assert (gap < 1e-4) if restarts else (gap > 0.1), (angle_deg, gap)
+        assert o.lateral_m > 0.1

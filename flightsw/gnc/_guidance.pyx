@@ -1,12 +1,17 @@
 # cython: language_level=3
 """Approach-guidance kernel (nogil, no allocation). Readable twin: guidance_ref.
 
-The reference point moves along the docking axis (the target port's outward normal n_H,
-target held in the Hill frame) at port-to-port range rho_ref. Its speed follows the
+Everything is planned in the station's frame T (its attitude and rate as navigation
+estimates them), where the port and its outward normal stand still, and the reference is
+turned back into the Hill frame with the station's rotation (velocity and acceleration
+with their transport, Coriolis and centripetal terms). The reference point moves along the
+docking axis at port-to-port range rho_ref. Its speed follows the
 glideslope v(rho) = min(v_max, v_contact + k rho), limited by a braking curve
 a (discrete-time) braking curve so it stops at a hold point, and its acceleration by
 a_max. Final approach keeps flying at v(rho) through contact. Across the axis, the
-reference starts where the chaser is and moves onto the axis within v_max and a_max.
+reference starts where the chaser is and moves onto the axis within v_max and a_max. A jump
+of the station's estimate beyond replan_att_rad from its one-step prediction restarts the
+reference from the chaser.
 
 Inputs are checked first (``limits``, :data:`flightsw.limits.STATE_LIMITS`): a navigation
 estimate that is not finite or is out of bounds, a mode that is not one of the five, a goal
@@ -15,8 +20,9 @@ disabled for the cycle (``thrust_enable`` 0), the monitors keep their last value
 ``n_invalid`` counts it.
 """
 from libc.math cimport sqrt, fabs, tan, cos
-from flightsw._cmath cimport (dot3, norm3, matvec, matTvec, qmul, dcm_from_q, q_hill,
-                              unit_quat, within)
+from flightsw._cmath cimport (cross, dot3, norm3, matvec, matTvec, qmul,
+                              dcm_from_q, q_from_rotvec, q_error_vec, q_hill, unit_quat,
+                              within)
 from flightsw.messages import GuidanceCmd, GuidanceOut, NavState, bind
 
 DEF FREE = 0
@@ -33,29 +39,35 @@ cdef class GuidanceKernel:
     cdef double r_PT[3]
     cdef double n_H[3]
     cdef double r_DC[3]
-    cdef double q_BH[4]
-    cdef double C_BH[9]
+    cdef double q_BT[4]
+    cdef double C_BT[9]
+    cdef double qT_pred[4]
+    cdef bint have_pred
+    cdef double replan_att
     cdef double v_contact, v_max, k, a_max, tan_cone, margin, speed_factor, speed_margin
     cdef double settle_pos, settle_vel, cos_settle_att, retreat_speed
-    cdef double pos_max, vel_max, speed_max
+    cdef double pos_max, vel_max, speed_max, rate_max
     cdef public double rho_ref, rhodot_ref
     cdef double lat_ref[3]
     cdef double latdot_ref[3]
     cdef public bint started
     cdef double last_replan
-    cdef double[::1] n_r, n_v, n_q, c_mode, c_goal, c_vc, c_replan
+    cdef double[::1] n_r, n_v, n_q, n_qT, n_wT, c_mode, c_goal, c_vc, c_replan
     cdef double[::1] o_r, o_v, o_a, o_q, o_w, o_rhoref, o_rho, o_close, o_lat, o_cor, o_spd
     cdef double[::1] o_set, o_en, o_ninv
 
-    def __init__(self, *, double dt, double mean_motion, r_PT_T, n_T, r_DC_B, q_BH,
+    def __init__(self, *, double dt, double mean_motion, r_PT_T, n_T, r_DC_B, q_BT,
                  double v_contact, double v_max, double k, double a_max,
                  double corridor_half_angle_rad, double corridor_margin_m,
                  double speed_limit_factor, double speed_limit_margin, double settle_pos_m,
                  double settle_vel_mps, double settle_att_rad, double retreat_speed_mps,
-                 limits, nav, cmd, out):
+                 double replan_att_rad, limits, nav, cmd, out):
         cdef int i
         self.pos_max, self.vel_max = limits[0], limits[1]
         self.speed_max = limits[5]
+        self.rate_max = limits[2]
+        self.replan_att = replan_att_rad
+        self.have_pred = False
         self.dt = dt
         self.n = mean_motion
         for i in range(3):
@@ -63,8 +75,8 @@ cdef class GuidanceKernel:
             self.n_H[i] = n_T[i]
             self.r_DC[i] = r_DC_B[i]
         for i in range(4):
-            self.q_BH[i] = q_BH[i]
-        dcm_from_q(self.q_BH, self.C_BH)
+            self.q_BT[i] = q_BT[i]
+        dcm_from_q(self.q_BT, self.C_BT)
         self.v_contact = v_contact
         self.v_max = v_max
         self.k = k
@@ -78,7 +90,8 @@ cdef class GuidanceKernel:
         self.cos_settle_att = cos(0.5 * settle_att_rad)
         self.retreat_speed = retreat_speed_mps
         # named inputs and outputs: the message fields read and written
-        self.n_r, self.n_v, self.n_q = bind(nav, NavState, "r_CT_H", "v_CT_H", "q_BN")
+        self.n_r, self.n_v, self.n_q, self.n_qT, self.n_wT = bind(
+            nav, NavState, "r_CT_H", "v_CT_H", "q_BN", "q_TN", "omega_TN_T")
         self.c_mode, self.c_goal, self.c_vc, self.c_replan = bind(
             cmd, GuidanceCmd, "mode", "rho_goal_m", "v_contact_mps", "replan")
         (self.o_r, self.o_v, self.o_a, self.o_q, self.o_w, self.o_rhoref, self.o_rho,
@@ -135,7 +148,8 @@ cdef class GuidanceKernel:
         """The inputs are finite and within their bounds, and the mode is one of five."""
         cdef double mode = self.c_mode[0]
         return (within(&self.n_r[0], 3, self.pos_max) and within(&self.n_v[0], 3, self.vel_max)
-                and unit_quat(&self.n_q[0])
+                and unit_quat(&self.n_q[0]) and unit_quat(&self.n_qT[0])
+                and within(&self.n_wT[0], 3, self.rate_max)
                 and (mode == FREE or mode == HOLD or mode == APPROACH or mode == FINAL
                      or mode == RETREAT)
                 and fabs(self.c_goal[0]) <= self.pos_max
@@ -144,34 +158,68 @@ cdef class GuidanceKernel:
 
     cdef void _step(self, double t) noexcept nogil:
         cdef double qHN[4]
-        cdef double CBN[9]
+        cdef double CTN[9]
+        cdef double CHN[9]
+        cdef double CTH[9]
+        cdef double M[9]
+        cdef double wTH[3]
+        cdef double w[3]
+        cdef double rT[3]
+        cdef double vT[3]
+        cdef double sT[3]
+        cdef double sdT[3]
+        cdef double u[3]
         cdef double d[3]
         cdef double rD[3]
         cdef double lat[3]
         cdef double e[3]
         cdef double vlat[3]
         cdef double alat[3]
+        cdef double qtmp[4]
         cdef double rho, closing, vdes, gap, acc, lim, lateral, ev, ep, eq
         cdef int mode = <int> self.c_mode[0]
         cdef double goal = self.c_goal[0]
         cdef double vc = self.c_vc[0]
-        cdef int i
-        # estimated port-to-port geometry: r_D - r_P = r + C_HB r_DC - r_PT
-        dcm_from_q(&self.n_q[0], CBN)
+        cdef int i, j
+        # the station's frame: C_TH = C_TN C_HN^T, its rate relative to H in T
+        dcm_from_q(&self.n_qT[0], CTN)
         q_hill(self.n, t, qHN)
-        # C_HB r_DC = C_HN C_NB r_DC
-        matTvec(CBN, self.r_DC, d)
-        dcm_from_q(qHN, CBN)  # reuse as C_HN
-        matvec(CBN, d, rD)
+        dcm_from_q(qHN, CHN)
         for i in range(3):
-            rD[i] += self.n_r[i] - self.r_PT[i]
+            for j in range(3):
+                CTH[3 * i + j] = (CTN[3 * i] * CHN[3 * j] + CTN[3 * i + 1] * CHN[3 * j + 1]
+                                  + CTN[3 * i + 2] * CHN[3 * j + 2])
+        for i in range(3):
+            wTH[i] = self.n_wT[i] - CTH[3 * i + 2] * self.n
+        # the chaser in T: position, and velocity as seen from the turning station
+        matvec(CTH, &self.n_r[0], rT)
+        matvec(CTH, &self.n_v[0], vT)
+        cross(wTH, rT, u)
+        for i in range(3):
+            vT[i] -= u[i]
+        # estimated port-to-port geometry in T: r_D - r_P = r_T + C_TN C_NB r_DC - r_PT
+        dcm_from_q(&self.n_q[0], M)  # C_BN
+        matTvec(M, self.r_DC, d)
+        matvec(CTN, d, rD)
+        for i in range(3):
+            rD[i] += rT[i] - self.r_PT[i]
         rho = dot3(rD, self.n_H)
-        closing = -dot3(&self.n_v[0], self.n_H)
+        closing = -dot3(vT, self.n_H)
         for i in range(3):
             lat[i] = rD[i] - rho * self.n_H[i]
         lateral = norm3(lat)
         for i in range(3):
-            vlat[i] = self.n_v[i] + closing * self.n_H[i]
+            vlat[i] = vT[i] + closing * self.n_H[i]
+        # a jump of the station's estimate: the reference starts again from the chaser
+        if self.have_pred:
+            q_error_vec(self.qT_pred, &self.n_qT[0], e)
+            if norm3(e) > self.replan_att:
+                self.started = False
+        for i in range(3):
+            e[i] = self.n_wT[i] * self.dt
+        q_from_rotvec(e, qtmp)
+        qmul(&self.n_qT[0], qtmp, self.qT_pred)
+        self.have_pred = True
         if self.c_replan[0] != self.last_replan:  # the estimate jumped: start again from it
             self.last_replan = self.c_replan[0]
             self.started = False
@@ -232,16 +280,27 @@ cdef class GuidanceKernel:
                 alat[i] = 0.0
         else:
             self.shape_lateral(alat)
-        # reference chaser CM: r_PT + rho_ref n + lat_ref - C_HB_ref r_DC (C_HB_ref = C_BH^T)
-        matTvec(self.C_BH, self.r_DC, d)
+        # reference CM in T: s = r_PT + rho_ref n + lat_ref - C_TB_ref r_DC (C_TB_ref = C_BT^T),
+        # in H: r = C_HT s, v = C_HT s' + w x r, a = C_HT s'' + 2 w x C_HT s' + w x (w x r)
+        matTvec(self.C_BT, self.r_DC, d)
         for i in range(3):
-            self.o_r[i] = self.r_PT[i] + self.rho_ref * self.n_H[i] + self.lat_ref[i] - d[i]
-            self.o_v[i] = self.rhodot_ref * self.n_H[i] + self.latdot_ref[i]
-            self.o_a[i] = acc * self.n_H[i] + alat[i]
-        # reference attitude q_BN = q_HN (x) q_BH, rate C_BH [0, 0, n]
-        qmul(qHN, self.q_BH, &self.o_q[0])
+            sT[i] = self.r_PT[i] + self.rho_ref * self.n_H[i] + self.lat_ref[i] - d[i]
+            sdT[i] = self.rhodot_ref * self.n_H[i] + self.latdot_ref[i]
+            u[i] = acc * self.n_H[i] + alat[i]
+        matTvec(CTH, wTH, w)
+        matTvec(CTH, sT, &self.o_r[0])
+        matTvec(CTH, sdT, d)  # C_HT s'
+        matTvec(CTH, u, &self.o_a[0])
+        cross(w, &self.o_r[0], e)
         for i in range(3):
-            self.o_w[i] = self.C_BH[3 * i + 2] * self.n
+            self.o_v[i] = d[i] + e[i]
+        cross(w, e, u)  # w x (w x r)
+        cross(w, d, e)  # w x C_HT s'
+        for i in range(3):
+            self.o_a[i] += 2.0 * e[i] + u[i]
+        # reference attitude q_BN = q_TN (x) q_BT, rate C_BT omega_TN_T
+        qmul(&self.n_qT[0], self.q_BT, &self.o_q[0])
+        matvec(self.C_BT, &self.n_wT[0], &self.o_w[0])
         self.o_rhoref[0] = self.rho_ref
         self.o_rho[0] = rho
         self.o_close[0] = closing

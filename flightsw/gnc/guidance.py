@@ -2,17 +2,21 @@
 
 The sequencer's :class:`~flightsw.messages.GuidanceCmd` says where to fly (hold, approach
 to a range, final approach through contact, retreat); guidance moves a reference point along
-the docking axis with a closing speed that falls with range into the IDSS contact band,
-brings it from where the chaser is onto the axis along a path within the acceleration
-limit (never a step), and publishes the reference state, the reference attitude (chaser
-docking axis on the port axis, roll-aligned) and the corridor and closing-speed monitors.
+the docking axis of the station's port, where navigation's estimate of the station's
+attitude puts it (a station that turns carries its port, and the reference, with it), with
+a closing speed that falls with range into the IDSS contact band, brings it from where the
+chaser is onto the axis along a path within the acceleration limit (never a step), and
+publishes the reference state, the reference attitude (chaser docking axis on the port
+axis, roll-aligned) and the corridor and closing-speed monitors.
 Kernel ``_guidance``; twin ``guidance_ref``.
 
 Requirements (``tests/test_guidance.py``): GDN-1 kernel equals twin; GDN-2 the reference
 speed never exceeds the glideslope and stops at the hold point; GDN-3 the monitors flag a
 lateral offset outside the cone and an excessive closing speed; GDN-4 from off the axis the
 reference starts at the chaser and reaches the axis within its speed and acceleration
-limits.
+limits; GDN-5 with a station turned or turning, the reference (position, velocity,
+acceleration, attitude and rate) is that of the port's own frame, and a jump of the
+station's estimate restarts it from the chaser.
 """
 
 from __future__ import annotations
@@ -27,11 +31,9 @@ from flightsw.messages import GuidanceCmd, GuidanceOut, NavState
 
 
 def approach_attitude(chaser: Vehicle, target: Vehicle) -> np.ndarray:
-    """``q_BH`` that points the chaser's docking axis into the target port, roll-aligned.
-
-    The target is held in the Hill frame (T = H), so the port axis in H is the target's
-    ``docking_axis``. Returns the attitude of B relative to H, scalar-first.
-    """
+    """``q_BT`` that points the chaser's docking axis into the target port, roll-aligned:
+    the docked attitude of B relative to the station T, scalar-first (relative to the Hill
+    frame too, for a station held in it)."""
     a_B, u_B = chaser.docking_axis, chaser.docking_up
     a_H, u_H = -target.docking_axis, target.docking_up
     M_B = np.column_stack((a_B, u_B, np.cross(a_B, u_B)))
@@ -63,7 +65,7 @@ class Guidance(KernelComponent):
         super().__init__("guidance", twin=twin)
         self.dt, self.n = dt, mean_motion
         self.chaser, self.target, self.params = chaser, target, params
-        self.q_BH = approach_attitude(chaser, target)
+        self.q_BT = approach_attitude(chaser, target)
         self.guidance_out = GuidanceOut()
 
     def _build(self):
@@ -74,7 +76,7 @@ class Guidance(KernelComponent):
         cls = GuidanceRef if self.twin else GuidanceKernel
         return cls(dt=self.dt, mean_motion=self.n, r_PT_T=self.target.docking_port_m,
                    n_T=self.target.docking_axis, r_DC_B=self.chaser.docking_port_m,
-                   q_BH=self.q_BH, v_contact=p.v_contact_mps, v_max=p.v_max_mps,
+                   q_BT=self.q_BT, v_contact=p.v_contact_mps, v_max=p.v_max_mps,
                    k=p.glideslope_gain_1ps, a_max=p.accel_max_mps2,
                    corridor_half_angle_rad=np.radians(p.corridor_half_angle_deg),
                    corridor_margin_m=p.corridor_margin_m,
@@ -83,8 +85,8 @@ class Guidance(KernelComponent):
                    settle_vel_mps=p.settle_vel_mps,
                    settle_att_rad=np.radians(p.settle_att_deg),
                    retreat_speed_mps=p.retreat_speed_mps,
-                   limits=STATE_LIMITS, nav=self.nav_in, cmd=self.cmd_in,
-                   out=self.guidance_out)
+                   replan_att_rad=np.radians(p.replan_att_deg), limits=STATE_LIMITS,
+                   nav=self.nav_in, cmd=self.cmd_in, out=self.guidance_out)
 
     def glideslope(self, rho_m: float) -> float:
         """Glideslope closing speed at range ``rho_m`` [m] → [m/s]."""

@@ -1,8 +1,12 @@
 """Reference twin of the guidance kernel, in readable numpy.
 
-Docking axis: the target port P at ``r_PT`` with outward normal ``n_H`` (target held in
-the Hill frame). Estimated range ``ρ = (r + C_HB r_DC − r_PT)·n``, closing speed
-``−v·n``, lateral offset the rest of ``r_D − r_P``.
+Everything is planned in the station's frame T, where its port P at ``r_PT`` with outward
+normal ``n`` stands still, from navigation's estimate of the station's attitude ``q_TN``
+and rate ``ω_TN_T``: ``C_TH = C_TN C_HNᵀ``, the station's rate relative to the Hill frame
+``ω_TH_T = ω_TN_T − C_TH [0, 0, n]``, the chaser's position ``r_T = C_TH r_H`` and its
+velocity as seen from the turning station ``v_T = C_TH v_H − ω_TH_T × r_T``. Estimated range
+``ρ = (r_T + C_TB r_DC − r_PT)·n``, closing speed ``−v_T·n``, lateral offset the rest of
+``r_D − r_P``.
 
 Reference range ``ρ_ref`` moves with speed ``ρ̇_ref`` toward the sequencer's goal:
     glideslope   v(ρ) = min(v_max, v_c + k ρ)
@@ -14,8 +18,14 @@ Reference range ``ρ_ref`` moves with speed ``ρ̇_ref`` toward the sequencer's 
 Lateral reference ``l_ref`` (the chaser port's offset from the axis), from the estimate at
 the start (and in free drift) onto the axis:
     v_des = −l̂_ref · min(v_max, v_brake(|l_ref|)),  l̈_ref = (v_des − l̇_ref)/dt, |l̈_ref| ≤ a_max
-Reference CM ``r_ref = r_PT + ρ_ref n + l_ref − C_HB,ref r_DC``; attitude ``q_ref = q_HN ⊗ q_BH``;
-rate ``ω_ref = C_BH [0, 0, n]``. Corridor: ``lateral ≤ tan(cone) ρ + margin``; speed:
+Reference CM in T ``s = r_PT + ρ_ref n + l_ref − C_TB,ref r_DC`` (``C_TB,ref`` from the
+docked attitude ``q_BT``), and in H, with ``ω = C_HT ω_TH_T``:
+    r_ref = C_HT s,  v_ref = C_HT ṡ + ω × r_ref,
+    a_ref = C_HT s̈ + 2 ω × C_HT ṡ + ω × (ω × r_ref)
+attitude ``q_ref = q_TN ⊗ q_BT``, rate ``ω_ref = C_BT ω_TN_T``. Should the station's
+estimate jump (more than ``replan_att_rad`` from its prediction, as when the lidar's pose
+first shows where the station really is), the reference starts again from the chaser, as
+on the sequencer's replan. Corridor: ``lateral ≤ tan(cone) ρ + margin``; speed:
 ``closing ≤ factor · v(ρ) + margin``.
 """
 
@@ -23,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flightsw.attitude import dcm_from_q, q_hill, qmul
+from flightsw.attitude import dcm_from_q, q_error_vec, q_from_rotvec, q_hill, qmul
 from flightsw.messages import GuidanceCmd, GuidanceOut, NavState, bind
 
 FREE, HOLD, APPROACH, FINAL, RETREAT = range(5)
@@ -33,23 +43,25 @@ class GuidanceRef:
     """Numpy twin of :class:`flightsw.gnc._guidance.GuidanceKernel` (same constructor, same
     fields bound by name)."""
 
-    def __init__(self, *, dt, mean_motion, r_PT_T, n_T, r_DC_B, q_BH, v_contact, v_max, k, a_max,
+    def __init__(self, *, dt, mean_motion, r_PT_T, n_T, r_DC_B, q_BT, v_contact, v_max, k, a_max,
                  corridor_half_angle_rad, corridor_margin_m, speed_limit_factor,
                  speed_limit_margin, settle_pos_m, settle_vel_mps, settle_att_rad,
-                 retreat_speed_mps,
-                 limits, nav, cmd, out):
+                 retreat_speed_mps, replan_att_rad, limits, nav, cmd, out):
         self.pos_max, self.vel_max, self.speed_max = limits[0], limits[1], limits[5]
+        self.rate_max = limits[2]
         self.dt, self.n = dt, mean_motion
         self.r_PT, self.n_H = np.array(r_PT_T, float), np.array(n_T, float)
-        self.r_DC, self.q_BH = np.array(r_DC_B, float), np.array(q_BH, float)
-        self.C_BH = dcm_from_q(self.q_BH)
+        self.r_DC, self.q_BT = np.array(r_DC_B, float), np.array(q_BT, float)
+        self.C_BT = dcm_from_q(self.q_BT)
         self.v_c, self.v_max, self.k, self.a_max = v_contact, v_max, k, a_max
         self.tan_cone, self.margin = np.tan(corridor_half_angle_rad), corridor_margin_m
         self.sf, self.sm = speed_limit_factor, speed_limit_margin
         self.settle_pos, self.settle_vel = settle_pos_m, settle_vel_mps
         self.cos_settle_att = np.cos(0.5 * settle_att_rad)
         self.v_retreat = retreat_speed_mps
-        self.n_r, self.n_v, self.n_q = bind(nav, NavState, "r_CT_H", "v_CT_H", "q_BN")
+        self.replan_att = replan_att_rad
+        self.n_r, self.n_v, self.n_q, self.n_qT, self.n_wT = bind(
+            nav, NavState, "r_CT_H", "v_CT_H", "q_BN", "q_TN", "omega_TN_T")
         self.c_mode, self.c_goal, self.c_vc, self.c_replan = bind(
             cmd, GuidanceCmd, "mode", "rho_goal_m", "v_contact_mps", "replan")
         (self.o_r, self.o_v, self.o_a, self.o_q, self.o_w, self.o_rhoref, self.o_rho,
@@ -62,6 +74,7 @@ class GuidanceRef:
         self.last_replan = float(self.c_replan[0])
         self.rho_ref = self.rhodot_ref = 0.0
         self.lat_ref, self.latdot_ref = np.zeros(3), np.zeros(3)
+        self.qT_pred: np.ndarray | None = None  # the station's estimate, one step on
 
     def shape_lateral(self) -> np.ndarray:
         """Move the lateral reference one step onto the axis: speed toward it
@@ -91,10 +104,14 @@ class GuidanceRef:
 
     def _valid(self) -> bool:
         """Finite inputs within their bounds, unit quaternion, one of the five modes."""
-        n2 = float(np.dot(self.n_q, self.n_q))
+        def unit(q):
+            n2 = float(np.dot(q, q))
+            return np.isfinite(n2) and 0.81 <= n2 <= 1.21
+
         return bool(np.all(np.abs(self.n_r) <= self.pos_max)
                     and np.all(np.abs(self.n_v) <= self.vel_max)
-                    and np.isfinite(n2) and 0.81 <= n2 <= 1.21
+                    and unit(self.n_q) and unit(self.n_qT)
+                    and np.all(np.abs(self.n_wT) <= self.rate_max)
                     and self.c_mode[0] in (FREE, HOLD, APPROACH, FINAL, RETREAT)
                     and abs(self.c_goal[0]) <= self.pos_max
                     and 0.0 <= self.c_vc[0] <= self.speed_max
@@ -108,14 +125,23 @@ class GuidanceRef:
             return
         t, dt = t_ns * 1e-9, self.dt
         mode, goal, vc = int(self.c_mode[0]), self.c_goal[0], self.c_vc[0]
-        q_HN = q_hill(self.n, t)
-        C_HB = dcm_from_q(q_HN) @ dcm_from_q(self.n_q).T
-        r_DP = self.n_r + C_HB @ self.r_DC - self.r_PT
+        q_TN, w_TN_T = np.array(self.n_qT), np.array(self.n_wT)
+        C_TN = dcm_from_q(q_TN)
+        C_TH = C_TN @ dcm_from_q(q_hill(self.n, t)).T
+        w_TH_T = w_TN_T - C_TH @ np.array([0.0, 0.0, self.n])
+        r_T = C_TH @ self.n_r
+        v_T = C_TH @ self.n_v - np.cross(w_TH_T, r_T)
+        C_TB = C_TN @ dcm_from_q(self.n_q).T
+        r_DP = r_T + C_TB @ self.r_DC - self.r_PT
         rho = float(r_DP @ self.n_H)
-        closing = -float(self.n_v @ self.n_H)
+        closing = -float(v_T @ self.n_H)
         r_lat = r_DP - rho * self.n_H
-        v_lat = self.n_v + closing * self.n_H
+        v_lat = v_T + closing * self.n_H
         lateral = float(np.linalg.norm(r_lat))
+        if self.qT_pred is not None and np.linalg.norm(
+                q_error_vec(self.qT_pred, q_TN)) > self.replan_att:
+            self.started = False  # the station is not where it was thought: start again
+        self.qT_pred = qmul(q_TN, q_from_rotvec(w_TN_T * dt))
         if self.c_replan[0] != self.last_replan:  # the estimate jumped: start again from it
             self.last_replan = float(self.c_replan[0])
             self.started = False
@@ -153,12 +179,16 @@ class GuidanceRef:
             a_lat = np.zeros(3)
         else:
             a_lat = self.shape_lateral()
-        self.o_r[:] = (self.r_PT + self.rho_ref * self.n_H + self.lat_ref
-                       - self.C_BH.T @ self.r_DC)
-        self.o_v[:] = self.rhodot_ref * self.n_H + self.latdot_ref
-        self.o_a[:] = acc * self.n_H + a_lat
-        self.o_q[:] = qmul(q_HN, self.q_BH)
-        self.o_w[:] = self.C_BH @ np.array([0.0, 0.0, self.n])
+        s_T = self.r_PT + self.rho_ref * self.n_H + self.lat_ref - self.C_BT.T @ self.r_DC
+        sdot_T = self.rhodot_ref * self.n_H + self.latdot_ref
+        C_HT = C_TH.T
+        w = C_HT @ w_TH_T
+        self.o_r[:] = C_HT @ s_T
+        self.o_v[:] = C_HT @ sdot_T + np.cross(w, self.o_r)
+        self.o_a[:] = (C_HT @ (acc * self.n_H + a_lat) + 2.0 * np.cross(w, C_HT @ sdot_T)
+                       + np.cross(w, np.cross(w, self.o_r)))
+        self.o_q[:] = qmul(q_TN, self.q_BT)
+        self.o_w[:] = self.C_BT @ w_TN_T
         self.o_rhoref[0], self.o_rho[0] = self.rho_ref, rho
         self.o_close[0], self.o_lat[0] = closing, lateral
         self.o_cor[0] = float(lateral <= self.tan_cone * max(rho, 0.0) + self.margin)

@@ -1,5 +1,6 @@
 """Relative navigation: EKF of the chaser's position and velocity relative to the target in
-the target's Hill frame, and of the chaser's attitude and gyro bias.
+the target's Hill frame, of the chaser's attitude and gyro bias, and of the station's
+attitude and rate (the port is where the station's attitude puts it).
 
 Fuses gyro rates (propagation), star-tracker attitude, docking-lidar range/azimuth/elevation
 and, near the port, the lidar's relative-pose solution. Measurement noises are those of the
@@ -71,11 +72,17 @@ class SunSensorModel:
     sun_N: tuple[float, float, float]
 
 
+NX = 18
+"""Error states: position, velocity, attitude, gyro bias; the station's attitude and rate."""
+
+
 def initial_covariance(p: NavParams) -> np.ndarray:
-    """The filter's initial 12x12 covariance from its 1-sigma hand-over uncertainties:
-    position [m^2], velocity [m^2/s^2], attitude [rad^2], gyro bias [rad^2/s^2]."""
+    """The filter's initial 18x18 covariance from its 1-sigma hand-over uncertainties:
+    position [m^2], velocity [m^2/s^2], attitude [rad^2], gyro bias [rad^2/s^2], the
+    station's attitude [rad^2] and rate [rad^2/s^2]."""
     return np.diag([p.init_pos_m**2] * 3 + [p.init_vel_mps**2] * 3
-                   + [p.init_att_rad**2] * 3 + [p.init_bias_rps**2] * 3)
+                   + [p.init_att_rad**2] * 3 + [p.init_bias_rps**2] * 3
+                   + [p.init_station_att_rad**2] * 3 + [p.init_station_rate_rps**2] * 3)
 
 
 class Navigation(KernelComponent):
@@ -113,11 +120,31 @@ class Navigation(KernelComponent):
         self.params, self.sensors = params, sensors
         self.nav_out = NavState()
         self._init: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float] | None = None
+        self._station: tuple[np.ndarray, np.ndarray] | None = None
+        self._station_sigma: tuple[float | None, float | None] = (None, None)
 
     def set_initial(self, r_CT_H, v_CT_H, q_BN, bias_B, mass_kg: float) -> None:
         """Initial estimate (hand-over from the previous flight phase)."""
         self._init = (np.array(r_CT_H, float), np.array(v_CT_H, float),
                       np.array(q_BN, float), np.array(bias_B, float), float(mass_kg))
+
+    def set_station(self, q_TN, omega_TN_T, att_sigma_rad: float | None = None,
+                    rate_sigma_rps: float | None = None) -> None:
+        """The station's attitude ``q_TN`` at t = 0 [-] and rate ``omega_TN_T`` [rad/s], as
+        ground hands them over, and their 1-sigma uncertainties [rad, rad/s] when they are
+        not the telemetry's (``init_station_*``): a held station is handed over as its hold
+        frame, uncertain by its deadband and limit-cycle rate. Not called: held in the Hill
+        frame, as uncertain as its telemetry."""
+        q = np.array(q_TN, float)
+        w = np.array(omega_TN_T, float)
+        if q.shape != (4,) or w.shape != (3,) or not (np.all(np.isfinite(q))
+                                                      and np.all(np.isfinite(w))):
+            raise ValueError("station hand-over: a finite q_TN (4) and omega_TN_T (3)")
+        for x in (att_sigma_rad, rate_sigma_rps):
+            if x is not None and not (np.isfinite(x) and x > 0):
+                raise ValueError("station hand-over: sigmas must be finite and positive")
+        self._station = (q / np.linalg.norm(q), w)
+        self._station_sigma = (att_sigma_rad, rate_sigma_rps)
 
     def reacquire_attitude(self, att_sigma_rad: float, bias_sigma_rps: float) -> None:
         """Re-open the attitude [rad] and gyro-bias [rad/s] uncertainty to the given
@@ -129,8 +156,14 @@ class Navigation(KernelComponent):
         P[6:12, 6:12] = np.diag([att_sigma_rad**2] * 3 + [bias_sigma_rps**2] * 3)
 
     def initial_covariance(self) -> np.ndarray:
-        """The filter's initial covariance (see :func:`initial_covariance`)."""
-        return initial_covariance(self.params)
+        """The filter's initial covariance (see :func:`initial_covariance`), with the
+        station's sigmas of its hand-over where :meth:`set_station` gave them."""
+        P = initial_covariance(self.params)
+        att, rate = self._station_sigma
+        for i, x in ((12, att), (15, rate)):
+            if x is not None:
+                P[i:i + 3, i:i + 3] = np.eye(3) * x * x
+        return P
 
     def _build(self):
         from flightsw.gnc._navigation import NavKernel
@@ -154,12 +187,16 @@ class Navigation(KernelComponent):
                 lidar_latency_s=s.lidar_latency_s, st_latency_s=s.st_latency_s,
                 gate_chi2=p.gate_chi2, reacquire_after=p.reacquire_after,
                 limits=SAMPLE_LIMITS, imu=self.imu_in, st=self.st_in, lidar=self.lidar_in,
-                thrusters=self.thruster_in, out=o)
+                thrusters=self.thruster_in, out=o, station_rate_rw=p.station_rate_rw,
+                station_att_max_rad=max(p.station_att_max_rad, self._station_sigma[0] or 0.0))
         o.buf[:] = 0.0
-        k.initialize(*self._init, self.initial_covariance())
+        st = self._station
+        k.initialize(*self._init, self.initial_covariance(),
+                     None if st is None else st[0], None if st is None else st[1])
         return k
 
     @property
     def covariance(self) -> np.ndarray:
-        """Current error-state covariance (12x12): [dr_H, dv_H, dtheta, dbias]."""
+        """Current error-state covariance (18x18): [dr_H, dv_H, dtheta, dbias, dphi_T,
+        domega_T]."""
         return np.array(self.kernel.P_arr)

@@ -1,12 +1,18 @@
 """Reference twin of the navigation EKF, in readable numpy.
 
-Error state ``δx = [δr_H, δv_H, δθ, δb]`` (12) with ``q_true = q_est ⊗ δq(δθ)``.
+Error state ``δx = [δr_H, δv_H, δθ, δb, δφ, δω_T]`` (18) with ``q_true = q_est ⊗ δq(δθ)``
+for the chaser and ``q_TN,true = q_TN ⊗ δq(δφ)``, ``ω_TN_T,true = ω_TN_T + δω_T`` for the
+station (its attitude and rate relative to N, in T).
 
 Propagation over one cycle ``dt`` (thrust ``a_H`` from the last cycle's on-times):
     r, v  midpoint (RK2) step of the nonlinear relative motion (circular target orbit)
-    q ← q ⊗ exp((ω_gyro − b) dt)
-    Φ = I + F dt,  F = [[0, I, 0, 0], [A_CW, Ω_CW, −C_HB[F_B×]/m, 0], [0, 0, −[ω×], −I], 0]
-    P ← Φ P Φᵀ + Q
+    q ← q ⊗ exp((ω_gyro − b) dt),   q_TN ← q_TN ⊗ exp(ω_TN_T dt),  ω_TN_T constant
+    Φ = I + F dt,  F = [[0, I, 0, 0, 0, 0], [A_CW, Ω_CW, −C_HB[F_B×]/m, 0, 0, 0],
+                        [0, 0, −[ω×], −I, 0, 0], 0, [0, 0, 0, 0, −[ω_T×], I], 0]
+    P ← Φ P Φᵀ + Q     (the station's rate a random walk: its attitude control's pulses)
+    the station's attitude variance capped per axis at ``station_att_max_rad²`` (row and
+    column scaled together, ``D P D``): its attitude control keeps it near its hold frame,
+    which a random-walk rate, integrated for hours, does not know
 
 Samples are checked before use: finite and within their physical range (``limits`` =
 (gyro rate bound [rad/s], lidar range bound [m]); azimuth within [-pi, pi], elevation
@@ -17,16 +23,24 @@ still leaves a non-finite state or covariance is undone and counted.
 
 Measurements (each gated by ``νᵀ S⁻¹ ν ≤ gate``, which also rejects non-finite ones),
 linearised at the prior state:
-    star tracker   z = δθ(q̂ ⊗ exp(−ω τ), q_meas),                 H = [0 0 I 0]
-    lidar R/Az/El  s = C_BH (r_PT_H − (r − v τ)) − r_LC_B,
-                   H = J(s) [−C_BH, C_BH τ, [w×], 0]
-    lidar pose     position s as above (J = I); attitude from q_BN = q_HN ⊗ q_TB⁻¹
-Batch Kalman update ``K = P Hᵀ S⁻¹``; the kernel applies the same update as sequential
-scalar rows, which is algebraically identical for diagonal R.
+    star tracker   z = δθ(q̂ ⊗ exp(−ω τ), q_meas),                 H = [0 0 I 0 0 0]
+    lidar R/Az/El  s = C_BH (C_HT r_PT_T − (r − v τ)) − r_LC_B   (C_HT from q_TN),
+                   H = J(s) [−C_BH, C_BH τ, [w×], 0, −C_BT [r_PT_T×], 0]
+    lidar pose     position s as above (J = I); attitude z = δ(q̂_TB, q_TB,meas) with
+                   q̂_TB = q̂_BN⁻¹ ⊗ q̂_TN (both taken back τ),   H = [0 0 −C_TB 0 I 0]
+Each measurement is gated as a whole, then applied as sequential scalar rows (diagonal R).
+Only the pose's attitude estimates the station's states; the others consider them (Schmidt:
+``K`` rows of the station zero, its covariance block unchanged, cross terms updated): far
+from the port the port's lever arm about the station's centre is too weak a link to tell a
+turned station from a displaced chaser, and an EKF that tried drifted away confidently.
 
 Re-acquisition: after ``reacquire_after`` consecutive lidar samples whose every update was
 rejected, the position/velocity covariance is reset to its initial values (cross terms
-cleared), so the filter listens to the lidar again.
+cleared), so the filter listens to the lidar again; after as many consecutive pose
+attitudes rejected, the station's attitude is taken from the pose itself
+(``q_TN = q̂_BN ⊗ q_TB``, its covariance that of the chaser's attitude plus the pose's, its
+rate's re-opened to its initial value): the station was not where the filter thought it
+(a station turning unannounced, seen first at pose range). Both count in ``n_reacquire``.
 """
 
 from __future__ import annotations
@@ -45,6 +59,12 @@ from flightsw.attitude import (
 from flightsw.constants import G0
 from flightsw.messages import ImuMsg, LidarMsg, NavState, StarTrackerMsg, ThrusterCmd, bind
 
+NX = 18
+"""Error-state size: chaser position, velocity, attitude, gyro bias; station attitude, rate."""
+NXE = 12
+"""The states every measurement estimates; the station's (from here on) are estimated by the
+pose's attitude alone and considered by the others."""
+
 
 def _unit(q) -> bool:
     """A finite quaternion of unit norm within 0.1."""
@@ -60,8 +80,10 @@ class NavRef:
                  accel_psd, gyro_arw, gyro_bias_rw, st_noise_rad, lidar_range_noise_m,
                  lidar_range_noise_frac, lidar_angle_noise_rad, pose_pos_noise_m,
                  pose_att_noise_rad, lidar_latency_s, st_latency_s, gate_chi2, reacquire_after,
-                 limits, imu, st, lidar, thrusters, out):
+                 limits, imu, st, lidar, thrusters, out, station_rate_rw=0.0,
+                 station_att_max_rad=3.15):
         self.dt, self.mu, self.r0 = dt, mu, r0
+        self.att_cap = station_att_max_rad
         self.rate_max, self.range_max = limits
         self.n = np.sqrt(mu / r0**3)
         self.Fthr = np.array(thrust_forces_B, dtype=float)
@@ -72,7 +94,8 @@ class NavRef:
         self.r_PT = np.array(r_PT_T, dtype=float)
         self.r_LC = np.array(r_LC_B, dtype=float)
         self.Q = np.diag([0, 0, 0] + [accel_psd * dt] * 3 + [gyro_arw**2 * dt] * 3
-                         + [gyro_bias_rw**2 * dt] * 3)
+                         + [gyro_bias_rw**2 * dt] * 3 + [0.0] * 3
+                         + [station_rate_rw**2 * dt] * 3)
         self.R_st = np.diag(np.square(st_noise_rad))
         self.rn, self.rfrac = lidar_range_noise_m, lidar_range_noise_frac
         self.an = lidar_angle_noise_rad
@@ -89,26 +112,34 @@ class NavRef:
         self.thr_ton, = bind(thrusters, ThrusterCmd, "t_on_s")
         (self.o_r, self.o_v, self.o_q, self.o_w, self.o_b, self.o_sr, self.o_sv, self.o_sa,
          self.o_m, self.o_nl, self.o_np, self.o_nst, self.o_nrej, self.o_nreacq,
-         self.o_ninv) = bind(out, NavState, "r_CT_H", "v_CT_H", "q_BN", "omega_BN_B", "bias_B",
-                             "sigma_r_m", "sigma_v_mps", "sigma_att_rad", "mass_kg", "n_lidar",
-                             "n_pose", "n_st", "n_rejected", "n_reacquire", "n_invalid")
-        self.P_arr = np.zeros((12, 12))
+         self.o_ninv, self.o_qT, self.o_wT, self.o_sT) = bind(
+            out, NavState, "r_CT_H", "v_CT_H", "q_BN", "omega_BN_B", "bias_B", "sigma_r_m",
+            "sigma_v_mps", "sigma_att_rad", "mass_kg", "n_lidar", "n_pose", "n_st",
+            "n_rejected", "n_reacquire", "n_invalid", "q_TN", "omega_TN_T",
+            "sigma_station_att_rad")
+        self.P_arr = np.zeros((NX, NX))
 
-    def initialize(self, r_CT_H, v_CT_H, q_BN, bias_B, mass_kg, P0):
+    def initialize(self, r_CT_H, v_CT_H, q_BN, bias_B, mass_kg, P0, q_TN=None,
+                   omega_TN_T=None):
         self.r = np.array(r_CT_H, dtype=float)
         self.v = np.array(v_CT_H, dtype=float)
         self.q = np.array(q_BN, dtype=float) / np.linalg.norm(q_BN)
         self.b = np.array(bias_B, dtype=float)
         self.m = float(mass_kg)
+        # the station: held in the Hill frame unless told otherwise (q_HN = 1 at t = 0)
+        self.qT = np.array([1.0, 0, 0, 0] if q_TN is None else q_TN, dtype=float)
+        self.qT /= np.linalg.norm(self.qT)
+        self.wT = (dcm_from_q(self.qT) @ np.array([0.0, 0.0, self.n]) if omega_TN_T is None
+                   else np.array(omega_TN_T, dtype=float))
         self.w_last = np.zeros(3)
         self.P_arr[:] = P0
         self.last = [self.imu_seq[0], self.st_seq[0], self.li_seq[0]]
         self.P0 = np.array(P0, dtype=float)
-        self.lidar_rejects = 0
+        self.lidar_rejects = self.pose_rejects = 0
         self._publish()
 
     def state(self):
-        return np.concatenate((self.r, self.v, self.q, self.b, [self.m, 0, 0, 0]))
+        return np.concatenate((self.r, self.v, self.q, self.b, [self.m], self.qT, self.wT))
 
     def _accel(self, r, v, a_H):
         n = self.n
@@ -140,19 +171,31 @@ class NavRef:
         self.r, self.v = self.r + dt * vm, self.v + dt * acc1
         q = qmul(self.q, q_from_rotvec(w * dt))
         self.q = q / np.linalg.norm(q)
+        qT = qmul(self.qT, q_from_rotvec(self.wT * dt))
+        self.qT = qT / np.linalg.norm(qT)
         self.m -= float(self.mdot @ ton)
-        F = np.zeros((12, 12))
+        F = np.zeros((NX, NX))
         F[0:3, 3:6] = np.eye(3)
         F[3:6, 0:3] = np.diag([3 * n * n, 0.0, -n * n])
         F[3:6, 3:6] = np.array([[0, 2 * n, 0], [-2 * n, 0, 0], [0, 0, 0]])
         F[3:6, 6:9] = -C_HB @ skew(F_B) / self.m
         F[6:9, 6:9] = -skew(w)
         F[6:9, 9:12] = -np.eye(3)
-        Phi = np.eye(12) + F * dt
+        F[12:15, 12:15] = -skew(self.wT)
+        F[12:15, 15:18] = np.eye(3)
+        Phi = np.eye(NX) + F * dt
         P = Phi @ self.P_arr @ Phi.T
         self.P_arr[:] = 0.5 * (P + P.T) + self.Q
+        for i in range(12, 15):  # the station's attitude variance capped: D P D stays PSD
+            if self.P_arr[i, i] > self.att_cap**2:
+                s = self.att_cap / np.sqrt(self.P_arr[i, i])
+                self.P_arr[i, :] *= s
+                self.P_arr[:, i] *= s
 
-    def _update(self, H, z, R, dx):
+    def _update(self, H, z, R, dx, est=NXE):
+        """Gate on the whole measurement, then apply its rows one by one (R is diagonal).
+        States from ``est`` on are considered (Schmidt): no correction, their own covariance
+        block unchanged."""
         P = self.P_arr
         S = H @ P @ H.T + R
         nu = z - H @ dx
@@ -162,23 +205,36 @@ class NavRef:
             return False
         if not nis <= self.gate:
             return False
-        K = P @ H.T @ np.linalg.inv(S)
-        dx += K @ nu
-        self.P_arr[:] = P - K @ S @ K.T
+        for h, zi, ri in zip(H, z, np.diag(R), strict=True):
+            ph = P @ h
+            s = float(h @ ph) + ri
+            k = ph / s
+            dx[:est] += k[:est] * (zi - h @ dx)
+            block = P[est:, est:].copy()
+            P -= np.outer(ph, ph) / s
+            P[est:, est:] = block
         return True
 
+    def station_at(self, tau):
+        """The station's estimated attitude ``q_TN`` ``tau`` [s] ago."""
+        return qmul(self.qT, q_from_rotvec(-self.wT * tau))
+
     def _geometry(self, t):
-        C_BH = dcm_from_q(self.q) @ dcm_from_q(q_hill(self.n, t - self.tau_l)).T
-        w = C_BH @ (self.r_PT - (self.r - self.v * self.tau_l))
-        G = np.zeros((3, 12))
+        C_HN = dcm_from_q(q_hill(self.n, t - self.tau_l))
+        C_BN = dcm_from_q(self.q)
+        C_TN = dcm_from_q(self.station_at(self.tau_l))
+        C_BH = C_BN @ C_HN.T
+        w = C_BH @ (C_HN @ C_TN.T @ self.r_PT - (self.r - self.v * self.tau_l))
+        G = np.zeros((3, NX))
         G[:, 0:3] = -C_BH
         G[:, 3:6] = C_BH * self.tau_l
         G[:, 6:9] = skew(w)
+        G[:, 12:15] = -C_BN @ C_TN.T @ skew(self.r_PT)
         return C_BH, w, G
 
     def _measure(self, t, dx):
         counts = {"st": 0, "lidar": 0, "pose": 0, "rej": 0}
-        H_att = np.hstack((np.zeros((3, 6)), np.eye(3), np.zeros((3, 3))))
+        H_att = np.hstack((np.zeros((3, 6)), np.eye(3), np.zeros((3, 9))))
         w_est = self.w_last - self.b
         if self.st_seq[0] != self.last[1]:
             self.last[1] = self.st_seq[0]
@@ -219,10 +275,17 @@ class NavRef:
             ok = self._update(G, self.li_p - (w - self.r_LC), self.R_ppos, dx)
             counts["pose" if ok else "rej"] += 1
             tried, taken = tried + 1, taken + ok
-            q_meas = qmul(q_hill(self.n, t - self.tau_l), qconj(self.li_q))
-            qp = qmul(self.q, q_from_rotvec(-w_est * self.tau_l))
-            ok = self._update(H_att, q_error_vec(qp, q_meas), self.R_patt, dx)
+            qB = qmul(self.q, q_from_rotvec(-w_est * self.tau_l))
+            q_TB = qmul(qconj(qB), self.station_at(self.tau_l))
+            C_TB = dcm_from_q(q_TB)
+            H = np.zeros((3, NX))
+            H[:, 6:9] = -C_TB
+            H[:, 12:15] = np.eye(3)
+            ok = self._update(H, q_error_vec(q_TB, self.li_q), self.R_patt, dx, NX)
             counts["pose" if ok else "rej"] += 1
+            self.pose_rejects = 0 if ok else self.pose_rejects + 1
+            if self.reacq_after > 0 and self.pose_rejects >= self.reacq_after:
+                self._station_from_pose(qB, C_TB, dx)
         if tried:
             self.lidar_rejects = 0 if taken else self.lidar_rejects + 1
             if self.reacq_after > 0 and self.lidar_rejects >= self.reacq_after:
@@ -235,6 +298,22 @@ class NavRef:
                 self.o_nreacq[0] += 1
         return counts
 
+    def _station_from_pose(self, qB, C_TB, dx):
+        """Take the station's attitude from the pose (sampled ``tau`` ago, brought forward
+        at its estimated rate), its covariance the chaser attitude's plus the pose's, its
+        rate's re-opened: the station was not where the filter had it."""
+        P = self.P_arr
+        q = qmul(qmul(qB, self.li_q), q_from_rotvec(self.wT * self.tau_l))
+        self.qT = q / np.linalg.norm(q)
+        P_att = C_TB @ P[6:9, 6:9] @ C_TB.T + self.R_patt
+        P[12:18, :] = 0.0
+        P[:, 12:18] = 0.0
+        P[12:15, 12:15] = P_att
+        P[15:18, 15:18] = self.P0[15:18, 15:18]
+        dx[12:18] = 0.0
+        self.pose_rejects = 0
+        self.o_nreacq[0] += 1
+
     def _publish(self):
         self.o_r[:] = self.r
         self.o_v[:] = self.v
@@ -246,24 +325,29 @@ class NavRef:
         self.o_sv[0] = np.sqrt(np.trace(P[3:6, 3:6]))
         self.o_sa[0] = np.sqrt(np.trace(P[6:9, 6:9]))
         self.o_m[0] = self.m
+        self.o_qT[:] = self.qT
+        self.o_wT[:] = self.wT
+        self.o_sT[0] = np.sqrt(np.trace(P[12:15, 12:15]))
 
     def step(self, t_ns: int) -> None:
         t = t_ns * 1e-9
         saved = (self.r.copy(), self.v.copy(), self.q.copy(), self.b.copy(),
-                 self.w_last.copy(), self.m, self.P_arr.copy())
+                 self.w_last.copy(), self.m, self.qT.copy(), self.wT.copy(), self.P_arr.copy())
         with np.errstate(all="ignore"):
             self._step(t)
         P = self.P_arr
         if not all(np.all(np.isfinite(x)) for x in (self.r, self.v, self.q, self.b,
-                                                     self.w_last, self.m, np.diag(P))):
-            self.r, self.v, self.q, self.b, self.w_last, self.m = saved[:6]
-            self.P_arr[:] = saved[6]
+                                                     self.w_last, self.m, self.qT, self.wT,
+                                                     np.diag(P))):
+            (self.r, self.v, self.q, self.b, self.w_last, self.m, self.qT,
+             self.wT) = saved[:8]
+            self.P_arr[:] = saved[8]
             self.o_ninv[0] += 1
         self._publish()
 
     def _step(self, t: float) -> None:
         self._propagate(t)
-        dx = np.zeros(12)
+        dx = np.zeros(NX)
         c = self._measure(t, dx)
         self.o_nst[0] += c["st"]
         self.o_nl[0] += c["lidar"]
@@ -275,4 +359,8 @@ class NavRef:
         q = qmul(self.q, q_from_rotvec(dx[6:9]))
         q /= np.linalg.norm(q)
         self.q = q if q[0] >= 0 else -q
+        qT = qmul(self.qT, q_from_rotvec(dx[12:15]))
+        qT /= np.linalg.norm(qT)
+        self.qT = qT if qT[0] >= 0 else -qT
+        self.wT = self.wT + dx[15:18]
         self.P_arr[:] = 0.5 * (self.P_arr + self.P_arr.T)

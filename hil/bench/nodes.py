@@ -271,6 +271,8 @@ def fsw_main(args: argparse.Namespace) -> int:
     fsw = flight_software(sc)
     ni = np.array(truth.nav_init)
     fsw.navigation.set_initial(ni[0:3], ni[3:6], ni[6:10], ni[10:13], ni[13])
+    fsw.navigation.set_station(ni[14:18], ni[18:21], float(ni[21]) or None,
+                               float(ni[22]) or None)
     paths = dict(kv.split("=", 1) for kv in args.pty)
     node = FlightNode(fsw, bench, virtual_can_port=args.can_port, serial_paths=paths)
     node.open()

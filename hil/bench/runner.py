@@ -265,7 +265,9 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     truth.state[:] = plant.state
     truth.gyro_bias[:] = world.gyro_bias
     r, v, q, b, m = world.nav_initial  # the hand-over estimate SIL would use
-    truth.nav_init[:] = np.concatenate((r, v, q, b, [m]))
+    q_T, w_T, s_att, s_rate = world.nav_station
+    truth.nav_init[:] = np.concatenate((r, v, q, b, [m], q_T, w_T,
+                                        [s_att or 0.0, s_rate or 0.0]))
     procs = _Procs(out)
     masters: list[int] = []
     slaves: list[int] = []

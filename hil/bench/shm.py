@@ -54,7 +54,8 @@ class SharedTruth:
     mech_cmd = Slot(DockingMechCmd.size, "DockingMechCmd buffer, as executed by the mechanism")
     on_times = Slot(MAX_THRUSTERS, "thruster on-times executed by the RCS driver [s]")
     gyro_bias = Slot(3, "the run's gyro bias [rad/s]")
-    nav_init = Slot(14, "r(3), v(3), q(4), bias(3), mass: hand-over estimate")
+    nav_init = Slot(23, "r(3), v(3), q(4), bias(3), mass, station q_TN(4), omega_TN_T(3), "
+                        "its attitude and rate sigmas (0: the filter's own): hand-over")
     fsw_state = Slot(1, "sequencer state index")
     fsw_stop = Slot(1, "1.0 when the flight software has finished (retreat done)")
     fsw_nav = Slot(4, "n_lidar, n_pose, n_st, n_rejected")

@@ -30,6 +30,7 @@ from flightsw.messages import (
 )
 from hil.plant.docking import DockingInterface
 from hil.plant.injection import FaultInjector
+from hil.plant.station import StationAttitude, hold_frame
 from hil.scenario.config import Scenario
 from hil.scenario.dispersions import INITIAL, Draw, draw
 
@@ -213,6 +214,14 @@ class World:
         The navigation hand-over for this run (truth plus an error drawn from the filter's
         initial covariance): ``r_CT_H`` [m], ``v_CT_H`` [m/s], ``q_BN``, gyro bias [rad/s],
         mass [kg], for :meth:`flightsw.gnc.navigation.Navigation.set_initial`.
+    nav_station : tuple
+        The station's attitude ``q_TN`` and rate ``omega_TN_T`` [rad/s] at t = 0 as ground
+        hands them over, and their sigmas [rad, rad/s] (a held station's hold frame, with
+        its deadband and limit-cycle rate; a free station's truth plus an error drawn from
+        the filter's initial covariance, with None: the filter's own):
+        :meth:`flightsw.gnc.navigation.Navigation.set_station`.
+    station : StationAttitude
+        The station's attitude control (truth).
     """
 
     def __init__(self, sc: Scenario, seed: int, io: FlightIO, *, twin: bool = False):
@@ -241,8 +250,11 @@ class World:
         w_ref_B = dcm_from_q(q_BH) @ np.array([0.0, 0.0, self.n])
         y[10:13] = w_ref_B + d(sc.rate_error_dps) + d(init["rate_dps"])
         y[13:17] = q_from_rotvec(d(sc.target_attitude_error_deg + self.draw.target_attitude_deg))
-        y[17:20] = dcm_from_q(y[13:17]) @ np.array([0.0, 0.0, self.n]) \
+        q_RN0, w_R = hold_frame(sc.station, self.n)  # the station's hold frame at t = 0
+        y[17:20] = dcm_from_q(y[13:17]) @ w_R \
             + d(sc.target_rate_error_dps + self.draw.target_rate_dps)
+        self.station = StationAttitude(sc.station, self.n, self.dt)
+        self.station.start(y)  # a station in a deadband is in its limit cycle already
         y[20] = ch.mass_kg
         self.m0 = ch.mass_kg
         gs = sc.sensors.gyro
@@ -250,10 +262,20 @@ class World:
         self.gyro_bias = bias
         # initial navigation estimate: truth plus an error drawn from the filter's P0
         # (the filter is handed the nominal mass: it is not told the draws)
-        e = np.sqrt(np.diag(initial_covariance(sc.fsw.nav))) * rng.normal(12)
+        e = np.sqrt(np.diag(initial_covariance(sc.fsw.nav)))[:12] * rng.normal(12)
         self.nav_initial = (y[0:3] + e[0:3], y[3:6] + e[3:6],
                             qmul(y[6:10], q_from_rotvec(e[6:9])), e[9:12],
                             float(sc.chaser.mass_kg))
+        # what ground hands over of the station: a held one, its hold frame (where its
+        # deadband keeps it over the hour of an approach; the limit cycle's phase says
+        # nothing that far ahead); a free one, its attitude and rate as its telemetry has
+        # them, truth plus an error drawn from the filter's P0
+        e = np.sqrt(np.diag(initial_covariance(sc.fsw.nav)))[12:18] * rng.normal(6)
+        law = sc.station
+        self.nav_station = (
+            (q_RN0, w_R, np.radians(law.deadband_deg), np.radians(law.limit_cycle_rate_dps))
+            if law.attitude != "free" else
+            (qmul(y[13:17], q_from_rotvec(e[0:3])), y[17:20] + e[3:6], None, None))
         # sensors write straight into the flight software's input messages
         setup = SensorSetup(sc, self.draw, y, seed, bias, self.n)
         self.sensors = {u: m.build(setup, getattr(io, m.message))
@@ -281,6 +303,7 @@ class World:
             if self._n_isolated[0] and self._isolated.any():
                 self._ton_dst[self._isolated != 0.0] = 0.0
             self.plant.step(self.dt)
+            self.station.step(k, self.plant.state, self.plant.t_s)
             self.docking.step(self.plant, self.dt)
         if inj is not None:
             inj.before_sensors()

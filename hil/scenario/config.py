@@ -33,6 +33,7 @@ from flightsw.gnc.navigation import NavSensorModel, SunSensorModel
 from hil.scenario.dispersions import Dist, read_dispersions
 from hil.scenario.envelope import IDSS, Envelope
 from hil.scenario.faults import Fault, read_faults
+from hil.scenario.station import LAWS, StationLaw
 
 DATA = resources.files("hil.scenario") / "data"
 
@@ -259,7 +260,10 @@ class Scenario:
     (:mod:`hil.scenario.dispersions`); ``chaser`` and ``sensors`` are the nominal files, which is
     all the flight software is told. ``sun_N`` is the Sun's direction in N (``[orbit]
     sun_direction_N``, a unit vector; constant over an approach), which a sun sensor sees
-    and the flight software's ephemeris gives alike.
+    and the flight software's ephemeris gives alike. ``station`` is the station's attitude
+    control (``[station]``, :class:`hil.plant.station.StationLaw`); ``target_attitude_error_deg``
+    and ``target_rate_error_dps`` are the station's attitude and rate at the start relative
+    to its hold frame.
     """
 
     name: str
@@ -282,6 +286,7 @@ class Scenario:
     faults: tuple[Fault, ...] = ()
     expect: Expectation | None = None
     sun_N: np.ndarray = field(default_factory=lambda: np.array([1.0, 0.0, 0.0]))
+    station: StationLaw = field(default_factory=StationLaw)
 
     @property
     def units(self) -> tuple[str, ...]:
@@ -401,6 +406,15 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     trate = i.vec("target_rate_error_dps", 3, [0.0, 0.0, 0.0], bound=10.0)
     i.done()
     disp = read_dispersions(r.table("dispersion", {}))
+    st = r.table("station", {})
+    station = StationLaw(
+        st.string("attitude", "free", choices=LAWS),
+        st.num("deadband_deg", StationLaw.deadband_deg, positive=True, hi=90.0, unit="deg"),
+        st.num("limit_cycle_rate_dps", StationLaw.limit_cycle_rate_dps, positive=True,
+               hi=1.0, unit="deg/s"),
+        st.num("control_rate_hz", StationLaw.control_rate_hz, positive=True, hi=1000.0,
+               unit="Hz"))
+    st.done()
     fsw = read_fsw_params(r.table("flight_software", {}))
     faults = read_faults(r, tuple(t.name for t in chaser.thrusters))
     expect = None
@@ -437,7 +451,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
             raise ConfigError(path, "faults", f"faults on units the vehicle fits "
                               f"({', '.join(fitted_units)})", fault.target)
     return Scenario(name, desc, str(path), seed, tlim, alt, chaser, target, sensors, r0, v0,
-                    att, rate, tatt, trate, disp, fsw, faults, expect, sun_N)
+                    att, rate, tatt, trate, disp, fsw, faults, expect, sun_N, station)
 
 
 def nav_sensor_model(sc: Scenario) -> NavSensorModel:

@@ -230,6 +230,7 @@ def closed_loop(sc: Scenario, seed: int, *, twin: bool = False) -> tuple[FlightS
     fsw = flight_software(sc, twin=twin)
     world = World(sc, seed, FlightIO.of(fsw), twin=twin)
     fsw.navigation.set_initial(*world.nav_initial)
+    fsw.navigation.set_station(*world.nav_station)
     fsw.reset(0)
     return fsw, world
 
