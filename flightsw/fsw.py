@@ -97,7 +97,8 @@ class FlightSoftware:
         self.health_in = DeviceHealth()  # the drivers' staleness; all healthy in SIL
         # components
         self.navigation = Navigation(self.dt, mu, r0, chaser, target.docking_port_m,
-                                     params.nav, sensors, twin=twin)
+                                     params.nav, sensors, twin=twin,
+                                     station_inertia=target.inertia_kgm2)
         self.guidance = Guidance(self.dt, self.mean_motion, chaser, target, params.guidance,
                                  twin=twin)
         self.control = Control(mu, r0, chaser, params.control, twin=twin)

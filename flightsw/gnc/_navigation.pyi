@@ -19,7 +19,7 @@ class NavKernel:
         lidar_latency_s: float, st_latency_s: float, gate_chi2: float, reacquire_after: int,
         limits: tuple[float, float], imu: ImuMsg, st: StarTrackerMsg, lidar: LidarMsg,
         thrusters: ThrusterCmd, out: NavState, station_rate_rw: float = ...,
-        station_att_max_rad: float = ...,
+        station_att_max_rad: float = ..., station_inertia: npt.ArrayLike | None = ...,
     ) -> None: ...
     def initialize(self, r_CT_H: npt.ArrayLike, v_CT_H: npt.ArrayLike, q_BN: npt.ArrayLike,
                    bias_B: npt.ArrayLike, mass_kg: float, P0: npt.ArrayLike,

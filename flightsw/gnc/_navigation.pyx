@@ -1,21 +1,21 @@
 # cython: language_level=3
 """Relative-navigation EKF kernel (nogil, no allocation). Readable twin: navigation_ref.
 
-Error state (18): dr_H[0:3] m, dv_H[3:6] m/s, dtheta[6:9] rad (q_true = q_est (x) dq),
-db[9:12] rad/s, dphi[12:15] rad (station: q_TN,true = q_TN (x) dq(dphi)), domega_T[15:18]
-rad/s. Nominal state: r_CT_H, v_CT_H, q_BN, gyro bias, the station's q_TN and omega_TN_T.
-Propagation: gyro-driven attitude, nonlinear relative motion (circular target orbit) with
-the cycle-average thrust of the commanded on-times, the station turning at its estimated
-rate (a random walk), its attitude's variance capped per axis at station_att_max_rad^2.
-Updates: star tracker, lidar range/azimuth/elevation of the port (placed by the station's
-attitude), lidar pose (position, and the attitude of the station
-relative to the chaser), each gated on its normalised innovation squared and applied as
-sequential scalar updates (exact for diagonal R). Only the pose's attitude updates the
-station's states; every other measurement considers them (Schmidt): its covariance carries
-their uncertainty, its correction leaves them alone. Far from the port the lever arm of the
-port about the station's centre is all that links them to the lidar, too weak to tell a
-turned station from a displaced chaser, and an EKF that tried was seen to drift away
-confidently (17 deg and 1.7 m over 1300 s, against a 0.13 m 1-sigma).
+Error state (18): dr_H[0:3] m, dv_H[3:6] m/s, dtheta[6:9] rad (q_true = q_est (x) dq), db[9:12]
+rad/s, dphi[12:15] rad (station: q_TN,true = q_TN (x) dq(dphi)), domega_T[15:18] rad/s. Nominal
+state: r_CT_H, v_CT_H, q_BN, gyro bias, the station's q_TN and omega_TN_T. Propagation: gyro-driven
+attitude, nonlinear relative motion (circular target orbit) with the cycle-average thrust of the
+commanded on-times, the station turning torque-free (Euler's equations with its inertia) from its
+estimated rate (plus a random walk), its attitude's variance capped per axis at
+station_att_max_rad^2. Updates: star tracker, lidar range/azimuth/elevation of the port (placed by
+the station's attitude), lidar pose (position, and the attitude of the station relative to the
+chaser), each gated on its normalised innovation squared and applied as sequential scalar updates
+(exact for diagonal R). Only the pose's attitude updates the station's states; every other
+measurement considers them (Schmidt): its covariance carries their uncertainty, its correction
+leaves them alone. Far from the port the lever arm of the port about the station's centre is all
+that links them to the lidar, too weak to tell a turned station from a displaced chaser, and an EKF
+that tried was seen to drift away confidently (17 deg and 1.7 m over 1300 s, against a 0.13 m
+1-sigma).
 
 Every sample is checked before it reaches any arithmetic: finite, and inside its physical
 range (``limits``: gyro rate, lidar range; angles within [-pi, pi] and [-pi/2, pi/2];
@@ -85,6 +85,9 @@ cdef class NavKernel:
     cdef double w_last[3]
     cdef double qT[4]
     cdef double wT[3]
+    cdef double wT0[3]
+    cdef double IT[9]
+    cdef double ITinv[9]
     cdef double CBTx[9]
     cdef double p0_trate[9]
     cdef int pose_rejects
@@ -117,7 +120,7 @@ cdef class NavKernel:
                  double pose_att_noise_rad, double lidar_latency_s, double st_latency_s,
                  double gate_chi2, int reacquire_after, limits, imu, st, lidar,
                  thrusters, out, double station_rate_rw=0.0,
-                 double station_att_max_rad=3.15):
+                 double station_att_max_rad=3.15, station_inertia=None):
         cdef int i
         self.dt = dt
         self.rate_max, self.range_max = limits
@@ -142,6 +145,12 @@ cdef class NavKernel:
         self.q_bias = gyro_bias_rw * gyro_bias_rw * dt
         self.q_trate = station_rate_rw * station_rate_rw * dt
         self.att_cap2 = station_att_max_rad * station_att_max_rad
+        IT = np.eye(3) if station_inertia is None else np.asarray(station_inertia, float)
+        ITi = np.linalg.inv(IT)
+        for i in range(3):
+            for j in range(3):
+                self.IT[3 * i + j] = IT[i, j]
+                self.ITinv[3 * i + j] = ITi[i, j]
         self.rn = lidar_range_noise_m
         self.rfrac = lidar_range_noise_frac
         self.an = lidar_angle_noise_rad
@@ -304,8 +313,16 @@ cdef class NavKernel:
         qnormalize(qn)
         for i in range(4):
             self.q[i] = qn[i]
+        # the station: torque-free (Euler), a midpoint step; its attitude at the midpoint rate
         for i in range(3):
-            th[i] = self.wT[i] * dt
+            self.wT0[i] = self.wT[i]
+        self._euler(self.wT, acc0)
+        for i in range(3):
+            vm[i] = self.wT[i] + 0.5 * dt * acc0[i]
+        self._euler(vm, acc1)
+        for i in range(3):
+            th[i] = vm[i] * dt
+            self.wT[i] += dt * acc1[i]
         q_from_rotvec(th, dq)
         qmul(self.qT, dq, qn)
         qnormalize(qn)
@@ -340,15 +357,19 @@ cdef class NavKernel:
         self.Phi[8 * NX + 7] += -w[0] * dt
         for i in range(3):
             self.Phi[(6 + i) * NX + 9 + i] = -dt
-        # dphi' = -[w_T x] dphi + domega_T
-        self.Phi[12 * NX + 13] += self.wT[2] * dt
-        self.Phi[12 * NX + 14] += -self.wT[1] * dt
-        self.Phi[13 * NX + 12] += -self.wT[2] * dt
-        self.Phi[13 * NX + 14] += self.wT[0] * dt
-        self.Phi[14 * NX + 12] += self.wT[1] * dt
-        self.Phi[14 * NX + 13] += -self.wT[0] * dt
+        # dphi' = -[w_T x] dphi + domega_T;  domega_T' = I^-1 ([I w x] - [w x] I) domega_T
+        self.Phi[12 * NX + 13] += self.wT0[2] * dt
+        self.Phi[12 * NX + 14] += -self.wT0[1] * dt
+        self.Phi[13 * NX + 12] += -self.wT0[2] * dt
+        self.Phi[13 * NX + 14] += self.wT0[0] * dt
+        self.Phi[14 * NX + 12] += self.wT0[1] * dt
+        self.Phi[14 * NX + 13] += -self.wT0[0] * dt
         for i in range(3):
             self.Phi[(12 + i) * NX + 15 + i] = dt
+        self._euler_jacobian(self.wT0, CHB)
+        for i in range(3):
+            for j in range(3):
+                self.Phi[(15 + i) * NX + 15 + j] += CHB[3 * i + j] * dt
         # P = Phi P Phi^T + Q
         cdef double s
         for i in range(NX):
@@ -377,6 +398,53 @@ cdef class NavKernel:
                 for j in range(NX):
                     self.P[i, j] *= s
                     self.P[j, i] *= s
+
+    cdef void _euler(self, const double* w, double* out) noexcept nogil:
+        """The station's torque-free angular acceleration -I^-1 (w x I w) [rad/s^2]."""
+        cdef double Iw[3]
+        cdef double c[3]
+        cdef int i
+        matvec(self.IT, w, Iw)
+        c[0] = w[1] * Iw[2] - w[2] * Iw[1]
+        c[1] = w[2] * Iw[0] - w[0] * Iw[2]
+        c[2] = w[0] * Iw[1] - w[1] * Iw[0]
+        matvec(self.ITinv, c, out)
+        for i in range(3):
+            out[i] = -out[i]
+
+    cdef void _euler_jacobian(self, const double* w, double* J) noexcept nogil:
+        """J = I^-1 ([I w x] - [w x] I), the Euler equation's rate Jacobian."""
+        cdef double Iw[3]
+        cdef double M[9]
+        cdef int i, j, k
+        cdef double s
+        matvec(self.IT, w, Iw)
+        # [a x] b row i: column j of [a x] is a x e_j
+        for j in range(3):
+            M[0 * 3 + j] = 0.0
+            M[1 * 3 + j] = 0.0
+            M[2 * 3 + j] = 0.0
+        M[1] = -Iw[2]
+        M[2] = Iw[1]
+        M[3] = Iw[2]
+        M[5] = -Iw[0]
+        M[6] = -Iw[1]
+        M[7] = Iw[0]
+        for i in range(3):  # minus [w x] I: row i of [w x] is (w x .)_i
+            for j in range(3):
+                if i == 0:
+                    s = w[1] * self.IT[6 + j] - w[2] * self.IT[3 + j]
+                elif i == 1:
+                    s = w[2] * self.IT[j] - w[0] * self.IT[6 + j]
+                else:
+                    s = w[0] * self.IT[3 + j] - w[1] * self.IT[j]
+                M[3 * i + j] -= s
+        for i in range(3):
+            for j in range(3):
+                s = 0.0
+                for k in range(3):
+                    s += self.ITinv[3 * i + k] * M[3 * k + j]
+                J[3 * i + j] = s
 
     cdef void _accel(self, const double* r, const double* v, const double* aH,
                      double* out) noexcept nogil:

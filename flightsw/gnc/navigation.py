@@ -101,6 +101,9 @@ class Navigation(KernelComponent):
         Target docking port relative to the target CM in the target frame [m].
     params : NavParams
         Process noise, initial uncertainty, gate.
+    station_inertia : ndarray (3, 3), optional
+        The station's inertia [kg m^2] (its file's): its rate is propagated torque-free
+        with it (Euler's equations). None: a constant rate.
     sensors : NavSensorModel
         Assumed sensor noises.
     """
@@ -111,12 +114,15 @@ class Navigation(KernelComponent):
     thruster_in = Input(ThrusterCmd, "the on-times commanded (propagation of thrust)")
 
     def __init__(self, dt: float, mu: float, r0: float, chaser: Vehicle, r_PT_T: np.ndarray,
-                 params: NavParams, sensors: NavSensorModel, *, twin: bool = False) -> None:
+                 params: NavParams, sensors: NavSensorModel, *, twin: bool = False,
+                 station_inertia: np.ndarray | None = None) -> None:
         super().__init__("navigation", twin=twin)
         if dt <= 0 or mu <= 0 or r0 <= 0:
             raise ValueError("dt, mu and r0 must be positive")
         self.dt, self.mu, self.r0 = dt, mu, r0
         self.chaser, self.r_PT_T = chaser, np.asarray(r_PT_T, float)
+        self.station_inertia = (None if station_inertia is None
+                                else np.asarray(station_inertia, float))
         self.params, self.sensors = params, sensors
         self.nav_out = NavState()
         self._init: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float] | None = None
@@ -188,7 +194,8 @@ class Navigation(KernelComponent):
                 gate_chi2=p.gate_chi2, reacquire_after=p.reacquire_after,
                 limits=SAMPLE_LIMITS, imu=self.imu_in, st=self.st_in, lidar=self.lidar_in,
                 thrusters=self.thruster_in, out=o, station_rate_rw=p.station_rate_rw,
-                station_att_max_rad=max(p.station_att_max_rad, self._station_sigma[0] or 0.0))
+                station_att_max_rad=max(p.station_att_max_rad, self._station_sigma[0] or 0.0),
+                station_inertia=self.station_inertia)
         o.buf[:] = 0.0
         st = self._station
         k.initialize(*self._init, self.initial_covariance(),

@@ -6,9 +6,12 @@ station (its attitude and rate relative to N, in T).
 
 Propagation over one cycle ``dt`` (thrust ``a_H`` from the last cycle's on-times):
     r, v  midpoint (RK2) step of the nonlinear relative motion (circular target orbit)
-    q ← q ⊗ exp((ω_gyro − b) dt),   q_TN ← q_TN ⊗ exp(ω_TN_T dt),  ω_TN_T constant
+    q ← q ⊗ exp((ω_gyro − b) dt)
+    ω_TN_T: Euler's torque-free equations with the station's inertia, midpoint step ω_m;
+    q_TN ← q_TN ⊗ exp(ω_m dt)
     Φ = I + F dt,  F = [[0, I, 0, 0, 0, 0], [A_CW, Ω_CW, −C_HB[F_B×]/m, 0, 0, 0],
-                        [0, 0, −[ω×], −I, 0, 0], 0, [0, 0, 0, 0, −[ω_T×], I], 0]
+                        [0, 0, −[ω×], −I, 0, 0], 0, [0, 0, 0, 0, −[ω_T×], I],
+                        [0, 0, 0, 0, 0, I_T⁻¹([I_T ω_T ×] − [ω_T ×] I_T)]]
     P ← Φ P Φᵀ + Q     (the station's rate a random walk: its attitude control's pulses)
     the station's attitude variance capped per axis at ``station_att_max_rad²`` (row and
     column scaled together, ``D P D``): its attitude control keeps it near its hold frame,
@@ -81,9 +84,11 @@ class NavRef:
                  lidar_range_noise_frac, lidar_angle_noise_rad, pose_pos_noise_m,
                  pose_att_noise_rad, lidar_latency_s, st_latency_s, gate_chi2, reacquire_after,
                  limits, imu, st, lidar, thrusters, out, station_rate_rw=0.0,
-                 station_att_max_rad=3.15):
+                 station_att_max_rad=3.15, station_inertia=None):
         self.dt, self.mu, self.r0 = dt, mu, r0
         self.att_cap = station_att_max_rad
+        self.I_T = np.eye(3) if station_inertia is None else np.array(station_inertia, float)
+        self.I_T_inv = np.linalg.inv(self.I_T)
         self.rate_max, self.range_max = limits
         self.n = np.sqrt(mu / r0**3)
         self.Fthr = np.array(thrust_forces_B, dtype=float)
@@ -171,7 +176,10 @@ class NavRef:
         self.r, self.v = self.r + dt * vm, self.v + dt * acc1
         q = qmul(self.q, q_from_rotvec(w * dt))
         self.q = q / np.linalg.norm(q)
-        qT = qmul(self.qT, q_from_rotvec(self.wT * dt))
+        wT0 = self.wT
+        wTm = wT0 + dt / 2 * self._euler(wT0)  # the station torque-free: midpoint step
+        self.wT = wT0 + dt * self._euler(wTm)
+        qT = qmul(self.qT, q_from_rotvec(wTm * dt))
         self.qT = qT / np.linalg.norm(qT)
         self.m -= float(self.mdot @ ton)
         F = np.zeros((NX, NX))
@@ -181,8 +189,9 @@ class NavRef:
         F[3:6, 6:9] = -C_HB @ skew(F_B) / self.m
         F[6:9, 6:9] = -skew(w)
         F[6:9, 9:12] = -np.eye(3)
-        F[12:15, 12:15] = -skew(self.wT)
+        F[12:15, 12:15] = -skew(wT0)
         F[12:15, 15:18] = np.eye(3)
+        F[15:18, 15:18] = self.I_T_inv @ (skew(self.I_T @ wT0) - skew(wT0) @ self.I_T)
         Phi = np.eye(NX) + F * dt
         P = Phi @ self.P_arr @ Phi.T
         self.P_arr[:] = 0.5 * (P + P.T) + self.Q
@@ -191,6 +200,10 @@ class NavRef:
                 s = self.att_cap / np.sqrt(self.P_arr[i, i])
                 self.P_arr[i, :] *= s
                 self.P_arr[:, i] *= s
+
+    def _euler(self, w):
+        """The station's torque-free angular acceleration ``−I⁻¹ (ω × I ω)`` [rad/s²]."""
+        return -self.I_T_inv @ np.cross(w, self.I_T @ w)
 
     def _update(self, H, z, R, dx, est=NXE):
         """Gate on the whole measurement, then apply its rows one by one (R is diagonal).
