@@ -43,6 +43,15 @@ cdef inline void matTvec(const double* M, const double* v, double* out) noexcept
     out[2] = z
 
 
+cdef inline void mul_ABt(const double* A, const double* B, double* out) noexcept nogil:
+    """out = A B^T (3x3, row-major; out must not alias A or B): e.g. C_TH = C_TN C_HN^T."""
+    cdef int i, j
+    for i in range(3):
+        for j in range(3):
+            out[3 * i + j] = (A[3 * i] * B[3 * j] + A[3 * i + 1] * B[3 * j + 1]
+                              + A[3 * i + 2] * B[3 * j + 2])
+
+
 cdef inline void qmul(const double* p, const double* q, double* out) noexcept nogil:
     """Hamilton product out = p (x) q."""
     cdef double w = p[0] * q[0] - p[1] * q[1] - p[2] * q[2] - p[3] * q[3]

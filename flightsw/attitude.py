@@ -30,6 +30,14 @@ def qnormalize(q: np.ndarray) -> np.ndarray:
     return q if q[0] >= 0 else -q
 
 
+def unit_quat(q: npt.ArrayLike) -> bool:
+    """A finite quaternion of unit norm within 0.1 (norm squared in [0.81, 1.21]): the
+    check every twin makes of an input quaternion (the kernels' is ``_cmath.unit_quat``)."""
+    a = np.asarray(q, float)
+    n2 = float(np.dot(a, a))
+    return bool(np.isfinite(n2) and 0.81 <= n2 <= 1.21)
+
+
 def skew(v: np.ndarray) -> np.ndarray:
     """Cross-product matrix: ``skew(a) @ b == np.cross(a, b)``."""
     return np.array([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]])

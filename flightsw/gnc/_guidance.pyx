@@ -20,7 +20,7 @@ disabled for the cycle (``thrust_enable`` 0), the monitors keep their last value
 ``n_invalid`` counts it.
 """
 from libc.math cimport sqrt, fabs, tan, cos
-from flightsw._cmath cimport (cross, dot3, norm3, matvec, matTvec, qmul,
+from flightsw._cmath cimport (cross, dot3, norm3, matvec, matTvec, mul_ABt, qmul,
                               dcm_from_q, q_from_rotvec, q_error_vec, q_hill, unit_quat,
                               within)
 from flightsw.messages import GuidanceCmd, GuidanceOut, NavState, bind
@@ -180,15 +180,12 @@ cdef class GuidanceKernel:
         cdef int mode = <int> self.c_mode[0]
         cdef double goal = self.c_goal[0]
         cdef double vc = self.c_vc[0]
-        cdef int i, j
+        cdef int i
         # the station's frame: C_TH = C_TN C_HN^T, its rate relative to H in T
         dcm_from_q(&self.n_qT[0], CTN)
         q_hill(self.n, t, qHN)
         dcm_from_q(qHN, CHN)
-        for i in range(3):
-            for j in range(3):
-                CTH[3 * i + j] = (CTN[3 * i] * CHN[3 * j] + CTN[3 * i + 1] * CHN[3 * j + 1]
-                                  + CTN[3 * i + 2] * CHN[3 * j + 2])
+        mul_ABt(CTN, CHN, CTH)
         for i in range(3):
             wTH[i] = self.n_wT[i] - CTH[3 * i + 2] * self.n
         # the chaser in T: position, and velocity as seen from the turning station

@@ -36,7 +36,7 @@ many consecutive pose attitudes rejected, the station's attitude is taken from t
 import numpy as np
 from libc.math cimport sqrt, atan2, asin, fabs, isfinite, remainder, M_PI
 from libc.string cimport memcpy
-from flightsw._cmath cimport (norm3, matvec, matTvec, qmul, qconj, qnormalize,
+from flightsw._cmath cimport (cross, norm3, matvec, matTvec, mul_ABt, qmul, qconj, qnormalize,
                               dcm_from_q, q_from_rotvec, q_error_vec, q_hill, unit_quat,
                               within)
 
@@ -292,10 +292,7 @@ cdef class NavKernel:
         for i in range(3):
             aH[i] /= self.m
         # C_HB = C_HN C_BN^T (for the thrust-direction Jacobian)
-        for i in range(3):
-            for j in range(3):
-                CHB[3 * i + j] = (CHN[3 * i] * CBN[3 * j] + CHN[3 * i + 1] * CBN[3 * j + 1]
-                                  + CHN[3 * i + 2] * CBN[3 * j + 2])
+        mul_ABt(CHN, CBN, CHB)
         # translation: midpoint (RK2) step of the relative motion
         self._accel(self.r, self.v, aH, acc0)
         for i in range(3):
@@ -415,36 +412,31 @@ cdef class NavKernel:
     cdef void _euler_jacobian(self, const double* w, double* J) noexcept nogil:
         """J = I^-1 ([I w x] - [w x] I), the Euler equation's rate Jacobian."""
         cdef double Iw[3]
+        cdef double e[3]
+        cdef double a[3]
+        cdef double b[3]
         cdef double M[9]
-        cdef int i, j, k
-        cdef double s
+        cdef int i, j
         matvec(self.IT, w, Iw)
-        # [a x] b row i: column j of [a x] is a x e_j
-        for j in range(3):
-            M[0 * 3 + j] = 0.0
-            M[1 * 3 + j] = 0.0
-            M[2 * 3 + j] = 0.0
-        M[1] = -Iw[2]
-        M[2] = Iw[1]
-        M[3] = Iw[2]
-        M[5] = -Iw[0]
-        M[6] = -Iw[1]
-        M[7] = Iw[0]
-        for i in range(3):  # minus [w x] I: row i of [w x] is (w x .)_i
-            for j in range(3):
-                if i == 0:
-                    s = w[1] * self.IT[6 + j] - w[2] * self.IT[3 + j]
-                elif i == 1:
-                    s = w[2] * self.IT[j] - w[0] * self.IT[6 + j]
-                else:
-                    s = w[0] * self.IT[3 + j] - w[1] * self.IT[j]
-                M[3 * i + j] -= s
-        for i in range(3):
-            for j in range(3):
-                s = 0.0
-                for k in range(3):
-                    s += self.ITinv[3 * i + k] * M[3 * k + j]
-                J[3 * i + j] = s
+        for j in range(3):  # column j: (I w) x e_j - w x (I e_j)
+            e[0] = self.IT[j]
+            e[1] = self.IT[3 + j]
+            e[2] = self.IT[6 + j]
+            cross(w, e, b)
+            e[0] = 0.0
+            e[1] = 0.0
+            e[2] = 0.0
+            e[j] = 1.0
+            cross(Iw, e, a)
+            for i in range(3):
+                M[3 * i + j] = a[i] - b[i]
+        for j in range(3):  # J = I^-1 M, a column at a time
+            e[0] = M[j]
+            e[1] = M[3 + j]
+            e[2] = M[6 + j]
+            matvec(self.ITinv, e, a)
+            for i in range(3):
+                J[3 * i + j] = a[i]
 
     cdef void _accel(self, const double* r, const double* v, const double* aH,
                      double* out) noexcept nogil:
@@ -552,18 +544,14 @@ cdef class NavKernel:
         cdef double pH[3]
         cdef double d[3]
         cdef double* r = self.r_PT
-        cdef int i, j
+        cdef int i
         q_hill(self.n, t - tau, qHN)
         dcm_from_q(qHN, CHN)
         dcm_from_q(self.q, CBN)
         self._station_at(tau, qTs)
         dcm_from_q(qTs, CTN)
-        for i in range(3):
-            for j in range(3):
-                CBH[3 * i + j] = (CBN[3 * i] * CHN[3 * j] + CBN[3 * i + 1] * CHN[3 * j + 1]
-                                  + CBN[3 * i + 2] * CHN[3 * j + 2])
-                CBT[3 * i + j] = (CBN[3 * i] * CTN[3 * j] + CBN[3 * i + 1] * CTN[3 * j + 1]
-                                  + CBN[3 * i + 2] * CTN[3 * j + 2])
+        mul_ABt(CBN, CHN, CBH)
+        mul_ABt(CBN, CTN, CBT)
         for i in range(3):  # C_BT [r x]: column j of [r x] is r x e_j
             self.CBTx[3 * i + 0] = CBT[3 * i + 1] * r[2] - CBT[3 * i + 2] * r[1]
             self.CBTx[3 * i + 1] = CBT[3 * i + 2] * r[0] - CBT[3 * i + 0] * r[2]

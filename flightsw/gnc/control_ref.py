@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flightsw.attitude import dcm_from_q, q_error_vec, q_hill
+from flightsw.attitude import dcm_from_q, q_error_vec, q_hill, unit_quat
 from flightsw.messages import ControlCmd, GuidanceOut, NavState, bind
 
 
@@ -43,14 +43,10 @@ class ControlRef:
         def ok(x, bound):
             return bool(np.all(np.abs(x) <= bound))
 
-        def unit(q):
-            n2 = float(np.dot(q, q))
-            return bool(np.isfinite(n2) and 0.81 <= n2 <= 1.21)
-
-        return (ok(self.n_r, self.pos_max) and ok(self.n_v, self.vel_max) and unit(self.n_q)
+        return (ok(self.n_r, self.pos_max) and ok(self.n_v, self.vel_max) and unit_quat(self.n_q)
                 and ok(self.n_w, self.rate_max) and 0.0 < self.n_m[0] <= self.mass_max
                 and ok(self.g_r, self.pos_max) and ok(self.g_v, self.vel_max)
-                and ok(self.g_a, self.acc_max) and unit(self.g_q)
+                and ok(self.g_a, self.acc_max) and unit_quat(self.g_q)
                 and ok(self.g_w, self.rate_max) and self.g_en[0] == 1.0)
 
     def step(self, t_ns: int) -> None:

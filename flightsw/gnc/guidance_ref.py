@@ -33,7 +33,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from flightsw.attitude import dcm_from_q, q_error_vec, q_from_rotvec, q_hill, qmul
+from flightsw.attitude import (
+    dcm_from_q,
+    q_error_vec,
+    q_from_rotvec,
+    q_hill,
+    qmul,
+    unit_quat,
+)
 from flightsw.messages import GuidanceCmd, GuidanceOut, NavState, bind
 
 FREE, HOLD, APPROACH, FINAL, RETREAT = range(5)
@@ -104,13 +111,9 @@ class GuidanceRef:
 
     def _valid(self) -> bool:
         """Finite inputs within their bounds, unit quaternion, one of the five modes."""
-        def unit(q):
-            n2 = float(np.dot(q, q))
-            return np.isfinite(n2) and 0.81 <= n2 <= 1.21
-
         return bool(np.all(np.abs(self.n_r) <= self.pos_max)
                     and np.all(np.abs(self.n_v) <= self.vel_max)
-                    and unit(self.n_q) and unit(self.n_qT)
+                    and unit_quat(self.n_q) and unit_quat(self.n_qT)
                     and np.all(np.abs(self.n_wT) <= self.rate_max)
                     and self.c_mode[0] in (FREE, HOLD, APPROACH, FINAL, RETREAT)
                     and abs(self.c_goal[0]) <= self.pos_max

@@ -58,6 +58,7 @@ from flightsw.attitude import (
     qconj,
     qmul,
     skew,
+    unit_quat,
 )
 from flightsw.constants import G0
 from flightsw.messages import ImuMsg, LidarMsg, NavState, StarTrackerMsg, ThrusterCmd, bind
@@ -67,12 +68,6 @@ NX = 18
 NXE = 12
 """The states every measurement estimates; the station's (from here on) are estimated by the
 pose's attitude alone and considered by the others."""
-
-
-def _unit(q) -> bool:
-    """A finite quaternion of unit norm within 0.1."""
-    n2 = float(np.dot(q, q))
-    return bool(np.isfinite(n2) and 0.81 <= n2 <= 1.21)
 
 
 class NavRef:
@@ -251,7 +246,7 @@ class NavRef:
         w_est = self.w_last - self.b
         if self.st_seq[0] != self.last[1]:
             self.last[1] = self.st_seq[0]
-            if self.st_valid[0] != 0 and not _unit(self.st_q):
+            if self.st_valid[0] != 0 and not unit_quat(self.st_q):
                 self.o_ninv[0] += 1
             elif self.st_valid[0] != 0:
                 qp = qmul(self.q, q_from_rotvec(-w_est * self.tau_st))
@@ -281,7 +276,7 @@ class NavRef:
             counts["lidar" if ok else "rej"] += 1
             tried, taken = tried + 1, taken + ok
         if self.li_pvalid[0] != 0 and not (np.all(np.abs(self.li_p) <= self.range_max)
-                                           and _unit(self.li_q)):
+                                           and unit_quat(self.li_q)):
             self.o_ninv[0] += 1
         elif self.li_pvalid[0] != 0:
             _C, w, G = self._geometry(t)
