@@ -465,12 +465,17 @@ class NavParams:
     ``init_station_att_rad`` [rad] and rate ``init_station_rate_rps`` [rad/s] about what
     ground hands over from the station's telemetry (a held station is handed over as its
     hold frame, with its deadband and limit-cycle rate as these sigmas instead).
+    What calibration leaves, 1-sigma per axis, carried as consider states (in the covariance,
+    never estimated): the star tracker's mounting ``st_mount_rad`` [rad], the lidar's
+    range bias ``lidar_range_bias_m`` [m] and angle biases ``lidar_angle_bias_rad`` [rad],
+    the thrust's scale per body axis ``thrust_scale_frac`` [-] (the as-built mass and
+    thrusters' magnitudes; 0: known exactly).
     ``gate_chi2`` innovation gate [-]; ``reacquire_after``
     consecutive fully rejected lidar samples before the position and velocity covariance is
     re-inflated (0 never) [-]. Measurement sigmas the filter assumes are taken from the sensor file.
     """
 
-    accel_psd: float = param(2e-9, 0.0, 1.0)
+    accel_psd: float = param(2e-10, 0.0, 1.0)
     gyro_bias_rw: float = param(2e-8, 0.0, 0.001)
     init_pos_m: float = param(1.0, 0.0, 100000.0, lo_open=True)
     init_vel_mps: float = param(0.01, 0.0, 1000.0, lo_open=True)
@@ -480,6 +485,10 @@ class NavParams:
     station_att_max_rad: float = param(0.05, 0.0, 3.15, lo_open=True)
     init_station_att_rad: float = param(2e-3, 0.0, 3.15, lo_open=True)
     init_station_rate_rps: float = param(2e-6, 0.0, 0.1, lo_open=True)
+    st_mount_rad: float = param(1.5e-5, 0.0, 0.1)
+    lidar_range_bias_m: float = param(0.005, 0.0, 100.0)
+    lidar_angle_bias_rad: float = param(1e-4, 0.0, 0.1)
+    thrust_scale_frac: float = param(0.03, 0.0, 0.5)
     gate_chi2: float = param(25.0, 0.0, 1000000.0, lo_open=True)
     reacquire_after: int = param(10, 0, 1000000)
 

@@ -240,7 +240,9 @@ class LidarMsg(Message):
 class NavState(Message):
     """Navigation estimate of the chaser relative to the target.
 
-    Fields: ``r_CT_H`` position of chaser C relative to target T in the Hill frame H [m];
+    Fields: ``r_CT_H`` position of chaser C (its reference point, the origin of B: the
+    vehicle file's centre of mass, from which every lever arm is measured) relative to
+    target T (the station's centre of mass) in the Hill frame H [m];
     ``v_CT_H`` its rate of change seen in H [m/s]; ``q_BN`` attitude of B relative to N
     [-]; ``omega_BN_B`` bias-corrected body rate [rad/s]; ``bias_B`` gyro bias [rad/s];
     ``sigma_r_m``/``sigma_v_mps``/``sigma_att_rad`` 1-sigma (RSS over axes) [m, m/s, rad];

@@ -1,8 +1,18 @@
 # cython: language_level=3
 """Relative-navigation EKF kernel (nogil, no allocation). Readable twin: navigation_ref.
 
-Error state (18): dr_H[0:3] m, dv_H[3:6] m/s, dtheta[6:9] rad (q_true = q_est (x) dq), db[9:12]
-rad/s, dphi[12:15] rad (station: q_TN,true = q_TN (x) dq(dphi)), domega_T[15:18] rad/s. Nominal
+Error state (27): dr_H[0:3] m, dv_H[3:6] m/s, dtheta[6:9] rad (q_true = q_est (x) dq), db[9:12]
+rad/s, dphi[12:15] rad (station: q_TN,true = q_TN (x) dq(dphi)), domega_T[15:18] rad/s; then
+consider states, constant, never corrected (their estimate stays zero) but carried in the
+covariance so that what they do to the measurements is in it: ds[18:21] rad (the star tracker's
+residual mounting misalignment, q_meas = q_BN (x) dq(ds)), b_range[21] m and b_az, b_el[22:24]
+rad (the lidar's residual biases), dk_B[24:27] (the thrust's scale error per body axis,
+F_true = (1 + dk) F: the as-built mass and thrusters). The position is that of the chaser's
+reference point, the origin of B (its nominal centre of mass, where the vehicle file puts it),
+not of the as-built centre of mass: every lever arm the flight software knows (lidar, port,
+thrusters) is from that point, so the lidar measures it exactly, and the port is placed
+exactly; the true centre of mass turns about it by a few centimetres, which moves the point
+by micrometres per second at an approach's rates. Nominal
 state: r_CT_H, v_CT_H, q_BN, gyro bias, the station's q_TN and omega_TN_T. Propagation: gyro-driven
 attitude, nonlinear relative motion (circular target orbit) with the cycle-average thrust of the
 commanded on-times, the station turning torque-free (Euler's equations with its inertia) from its
@@ -40,8 +50,13 @@ from flightsw._cmath cimport (cross, norm3, matvec, matTvec, mul_ABt, qmul, qcon
                               dcm_from_q, q_from_rotvec, q_error_vec, q_hill, unit_quat,
                               within)
 
-DEF NX = 18
+DEF NX = 27
 DEF NXE = 12  # the chaser's states; the station's (from 12) only the pose attitude updates
+DEF NXS = 18  # the station's states end; from here on, states every update considers
+DEF IST = 18  # star-tracker mounting ds
+DEF ILR = 21  # lidar range bias
+DEF ILA = 22  # lidar azimuth and elevation biases
+DEF ITK = 24  # thrust scale factors per body axis
 from flightsw.constants import G0 as _G0
 from flightsw.messages import (ImuMsg, LidarMsg, NavState, StarTrackerMsg, ThrusterCmd,
                                bind)
@@ -67,6 +82,9 @@ cdef class NavKernel:
     cdef double ph[NX]
     cdef double HP[3 * NX]
     cdef double Hrow[3 * NX]
+    cdef int nzp[NX + 1]
+    cdef int nzk[NX * NX]
+    cdef double nzv[NX * NX]
     cdef double dt, n, mu, r0, tau_lidar, tau_st, gate
     cdef double q_acc, q_att, q_bias, q_trate, att_cap2
     cdef double st_var[3]
@@ -345,6 +363,10 @@ cdef class NavKernel:
                                                           - CHB[3 * i] * FB[2])
             self.Phi[(3 + i) * NX + 8] += -dt / self.m * (CHB[3 * i] * FB[1]
                                                           - CHB[3 * i + 1] * FB[0])
+        # dv' = C_HB diag(F_B) dk / m  (thrust scale)
+        for i in range(3):
+            for j in range(3):
+                self.Phi[(3 + i) * NX + ITK + j] = dt / self.m * CHB[3 * i + j] * FB[j]
         # dtheta' = -[w x] dtheta - db
         self.Phi[6 * NX + 7] += w[2] * dt
         self.Phi[6 * NX + 8] += -w[1] * dt
@@ -367,19 +389,28 @@ cdef class NavKernel:
         for i in range(3):
             for j in range(3):
                 self.Phi[(15 + i) * NX + 15 + j] += CHB[3 * i + j] * dt
-        # P = Phi P Phi^T + Q
+        # P = Phi P Phi^T + Q, over the nonzeros of Phi (about 80 of its 729 entries)
         cdef double s
+        cdef int nnz = 0
+        for i in range(NX):
+            self.nzp[i] = nnz
+            for k in range(NX):
+                if self.Phi[i * NX + k] != 0.0:
+                    self.nzk[nnz] = k
+                    self.nzv[nnz] = self.Phi[i * NX + k]
+                    nnz += 1
+        self.nzp[NX] = nnz
         for i in range(NX):
             for j in range(NX):
                 s = 0.0
-                for k in range(NX):
-                    s += self.Phi[i * NX + k] * self.P[k, j]
+                for k in range(self.nzp[i], self.nzp[i + 1]):
+                    s += self.nzv[k] * self.P[self.nzk[k], j]
                 self.T[i * NX + j] = s
         for i in range(NX):
             for j in range(i, NX):
                 s = 0.0
-                for k in range(NX):
-                    s += self.T[i * NX + k] * self.Phi[j * NX + k]
+                for k in range(self.nzp[j], self.nzp[j + 1]):
+                    s += self.T[i * NX + self.nzk[k]] * self.nzv[k]
                 self.P[i, j] = s
                 self.P[j, i] = s
         for i in range(3):
@@ -564,7 +595,7 @@ cdef class NavKernel:
 
     cdef void _fill_pos_rows(self, const double* CBH, const double* w, const double* J,
                              int nrow, double tau) noexcept nogil:
-        """Hrow = J (nrow x 3) * [-C_BH, C_BH tau, [w x], 0, -C_BT [r_PT x], 0]."""
+        """Hrow = J (nrow x 3) * [-C_BH, C_BH tau, [w x], 0, -C_BT [r_PT x], 0, 0]."""
         cdef double G[3 * NX]
         cdef int i, j, a
         for i in range(3 * NX):
@@ -616,6 +647,7 @@ cdef class NavKernel:
                     self.Hrow[i] = 0.0
                 for i in range(3):
                     self.Hrow[i * NX + 6 + i] = 1.0
+                    self.Hrow[i * NX + IST + i] = 1.0  # the mounting, considered
                 if self._update(3, self.Hrow, z, self.st_var, NXE):
                     self.o_nst[0] += 1.0
                 else:
@@ -645,6 +677,9 @@ cdef class NavKernel:
                 J[7] = -s[1] * s[2] / (rho * rho * rxy)
                 J[8] = rxy / (rho * rho)
                 self._fill_pos_rows(CBH, w, J, 3, self.tau_lidar)
+                self.Hrow[ILR] = 1.0  # the range and angle biases, considered
+                self.Hrow[NX + ILA] = 1.0
+                self.Hrow[2 * NX + ILA + 1] = 1.0
                 z[0] = self.li_r[0] - rho
                 z[1] = wrap(self.li_az[0] - atan2(s[1], s[0]))
                 z[2] = self.li_el[0] - asin(s[2] / rho)
@@ -697,7 +732,7 @@ cdef class NavKernel:
                     self.Hrow[i * NX + 6 + j] = -CBH[3 * i + j]
                 self.Hrow[i * NX + 12 + i] = 1.0
                 R[i] = self.patt_var
-            if self._update(3, self.Hrow, z, R, NX):
+            if self._update(3, self.Hrow, z, R, NXS):
                 self.o_np[0] += 1.0
                 self.pose_rejects = 0
             else:
@@ -746,7 +781,7 @@ cdef class NavKernel:
                 for k in range(3):
                     s += CTB[3 * i + k] * self.P[6 + k, 6 + j]
                 M[3 * i + j] = s
-        for i in range(12, NX):
+        for i in range(12, NXS):
             for j in range(NX):
                 self.P[i, j] = 0.0
                 self.P[j, i] = 0.0
@@ -757,7 +792,7 @@ cdef class NavKernel:
                     s += M[3 * i + k] * CTB[3 * j + k]
                 self.P[12 + i, 12 + j] = s + (self.patt_var if i == j else 0.0)
                 self.P[15 + i, 15 + j] = self.p0_trate[3 * i + j]
-        for i in range(12, NX):
+        for i in range(12, NXS):
             self.dx[i] = 0.0
         self.pose_rejects = 0
         self.o_nreacq[0] += 1.0

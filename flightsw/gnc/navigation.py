@@ -1,6 +1,9 @@
 """Relative navigation: EKF of the chaser's position and velocity relative to the target in
 the target's Hill frame, of the chaser's attitude and gyro bias, and of the station's
-attitude and rate (the port is where the station's attitude puts it).
+attitude and rate (the port is where the station's attitude puts it); what calibration
+leaves (the star tracker's mounting, the lidar's biases, the thrust's scale) is considered,
+not estimated. The chaser's position is that of its reference point, the origin of B (the
+vehicle file's centre of mass), from which every lever arm it knows is measured.
 
 Fuses gyro rates (propagation), star-tracker attitude, docking-lidar range/azimuth/elevation
 and, near the port, the lidar's relative-pose solution. Measurement noises are those of the
@@ -72,17 +75,24 @@ class SunSensorModel:
     sun_N: tuple[float, float, float]
 
 
-NX = 18
-"""Error states: position, velocity, attitude, gyro bias; the station's attitude and rate."""
+NX = 27
+"""Error states: position, velocity, attitude, gyro bias; the station's attitude and rate;
+then the consider states: star-tracker mounting, lidar range and angle biases, thrust scale
+per body axis."""
 
 
 def initial_covariance(p: NavParams) -> np.ndarray:
-    """The filter's initial 18x18 covariance from its 1-sigma hand-over uncertainties:
+    """The filter's initial 27x27 covariance from its 1-sigma hand-over uncertainties:
     position [m^2], velocity [m^2/s^2], attitude [rad^2], gyro bias [rad^2/s^2], the
-    station's attitude [rad^2] and rate [rad^2/s^2]."""
+    station's attitude [rad^2] and rate [rad^2/s^2]; and of what calibration leaves: the
+    star tracker's mounting [rad^2], the lidar's range [m^2] and
+    angle [rad^2] biases, the thrust's scale per body axis [-]."""
     return np.diag([p.init_pos_m**2] * 3 + [p.init_vel_mps**2] * 3
                    + [p.init_att_rad**2] * 3 + [p.init_bias_rps**2] * 3
-                   + [p.init_station_att_rad**2] * 3 + [p.init_station_rate_rps**2] * 3)
+                   + [p.init_station_att_rad**2] * 3 + [p.init_station_rate_rps**2] * 3
+                   + [p.st_mount_rad**2] * 3
+                   + [p.lidar_range_bias_m**2] + [p.lidar_angle_bias_rad**2] * 2
+                   + [p.thrust_scale_frac**2] * 3)
 
 
 class Navigation(KernelComponent):
@@ -204,6 +214,6 @@ class Navigation(KernelComponent):
 
     @property
     def covariance(self) -> np.ndarray:
-        """Current error-state covariance (18x18): [dr_H, dv_H, dtheta, dbias, dphi_T,
-        domega_T]."""
+        """Current error-state covariance (27x27): [dr_H, dv_H, dtheta, dbias, dphi_T,
+        domega_T, ds, b_range, b_az, b_el, dk_B]."""
         return np.array(self.kernel.P_arr)

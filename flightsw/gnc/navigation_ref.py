@@ -1,8 +1,18 @@
 """Reference twin of the navigation EKF, in readable numpy.
 
-Error state ``δx = [δr_H, δv_H, δθ, δb, δφ, δω_T]`` (18) with ``q_true = q_est ⊗ δq(δθ)``
-for the chaser and ``q_TN,true = q_TN ⊗ δq(δφ)``, ``ω_TN_T,true = ω_TN_T + δω_T`` for the
-station (its attitude and rate relative to N, in T).
+Error state ``δx = [δr_H, δv_H, δθ, δb, δφ, δω_T, δs, b_ρ, b_az, b_el, δk_B]`` (27) with
+``q_true = q_est ⊗ δq(δθ)`` for the chaser and ``q_TN,true = q_TN ⊗ δq(δφ)``,
+``ω_TN_T,true = ω_TN_T + δω_T`` for the station (its attitude and rate relative to N, in T).
+``r`` is the chaser's reference point, the origin of B (its nominal centre of mass): every
+lever arm the flight software knows is from there, so the lidar measures it exactly whatever
+the as-built centre of mass (which turns about it by centimetres: micrometres per second at
+an approach's rates).
+The last nine are consider states, constant and never corrected: the star tracker's mounting
+``δs`` [rad] (``q_meas = q_BN ⊗ δq(δs)``), the lidar's range bias [m] and angle biases [rad],
+and the thrust's scale error per body axis ``δk_B`` [-] (``F_true = (1 + δk) F``: the as-built
+mass and thrusters). They are what calibration leaves. Considered, they keep the covariance
+honest without letting a state that an approach at near-constant attitude cannot observe (the
+mounting) or observes weakly (the lidar's biases, the thrust's scale) pull the estimate.
 
 Propagation over one cycle ``dt`` (thrust ``a_H`` from the last cycle's on-times):
     r, v  midpoint (RK2) step of the nonlinear relative motion (circular target orbit)
@@ -11,7 +21,8 @@ Propagation over one cycle ``dt`` (thrust ``a_H`` from the last cycle's on-times
     q_TN ← q_TN ⊗ exp(ω_m dt)
     Φ = I + F dt,  F = [[0, I, 0, 0, 0, 0], [A_CW, Ω_CW, −C_HB[F_B×]/m, 0, 0, 0],
                         [0, 0, −[ω×], −I, 0, 0], 0, [0, 0, 0, 0, −[ω_T×], I],
-                        [0, 0, 0, 0, 0, I_T⁻¹([I_T ω_T ×] − [ω_T ×] I_T)]]
+                        [0, 0, 0, 0, 0, I_T⁻¹([I_T ω_T ×] − [ω_T ×] I_T)]], and of the
+                        consider states only ∂v̇/∂δk = C_HB diag(F_B)/m
     P ← Φ P Φᵀ + Q     (the station's rate a random walk: its attitude control's pulses)
     the station's attitude variance capped per axis at ``station_att_max_rad²`` (row and
     column scaled together, ``D P D``): its attitude control keeps it near its hold frame,
@@ -26,9 +37,10 @@ still leaves a non-finite state or covariance is undone and counted.
 
 Measurements (each gated by ``νᵀ S⁻¹ ν ≤ gate``, which also rejects non-finite ones),
 linearised at the prior state:
-    star tracker   z = δθ(q̂ ⊗ exp(−ω τ), q_meas),                 H = [0 0 I 0 0 0]
+    star tracker   z = δθ(q̂ ⊗ exp(−ω τ), q_meas),               H = [0 0 I 0 0 0 I 0 0]
     lidar R/Az/El  s = C_BH (C_HT r_PT_T − (r − v τ)) − r_LC_B   (C_HT from q_TN),
-                   H = J(s) [−C_BH, C_BH τ, [w×], 0, −C_BT [r_PT_T×], 0]
+                   H = J(s) [−C_BH, C_BH τ, [w×], 0, −C_BT [r_PT_T×], 0, 0, 0, 0]
+                       + [0 … 0, I₃, 0] (the range and angle biases)
     lidar pose     position s as above (J = I); attitude z = δ(q̂_TB, q_TB,meas) with
                    q̂_TB = q̂_BN⁻¹ ⊗ q̂_TN (both taken back τ),   H = [0 0 −C_TB 0 I 0]
 Each measurement is gated as a whole, then applied as sequential scalar rows (diagonal R).
@@ -63,11 +75,17 @@ from flightsw.attitude import (
 from flightsw.constants import G0
 from flightsw.messages import ImuMsg, LidarMsg, NavState, StarTrackerMsg, ThrusterCmd, bind
 
-NX = 18
-"""Error-state size: chaser position, velocity, attitude, gyro bias; station attitude, rate."""
+NX = 27
+"""Error-state size: chaser position, velocity, attitude, gyro bias; station attitude, rate;
+the consider states (star-tracker mounting, lidar range and angle biases, thrust scale)."""
 NXE = 12
 """The states every measurement estimates; the station's (from here on) are estimated by the
 pose's attitude alone and considered by the others."""
+NXS = 18
+"""The station's states end here; every measurement considers the states from here on."""
+IST, ILR, ILA, ITK = 18, 21, 22, 24
+"""Where the consider states start: star-tracker mounting, lidar range bias, lidar azimuth and
+elevation biases, thrust scale per body axis."""
 
 
 class NavRef:
@@ -95,7 +113,7 @@ class NavRef:
         self.r_LC = np.array(r_LC_B, dtype=float)
         self.Q = np.diag([0, 0, 0] + [accel_psd * dt] * 3 + [gyro_arw**2 * dt] * 3
                          + [gyro_bias_rw**2 * dt] * 3 + [0.0] * 3
-                         + [station_rate_rw**2 * dt] * 3)
+                         + [station_rate_rw**2 * dt] * 3 + [0.0] * (NX - NXS))
         self.R_st = np.diag(np.square(st_noise_rad))
         self.rn, self.rfrac = lidar_range_noise_m, lidar_range_noise_frac
         self.an = lidar_angle_noise_rad
@@ -182,6 +200,7 @@ class NavRef:
         F[3:6, 0:3] = np.diag([3 * n * n, 0.0, -n * n])
         F[3:6, 3:6] = np.array([[0, 2 * n, 0], [-2 * n, 0, 0], [0, 0, 0]])
         F[3:6, 6:9] = -C_HB @ skew(F_B) / self.m
+        F[3:6, ITK:ITK + 3] = C_HB * F_B / self.m
         F[6:9, 6:9] = -skew(w)
         F[6:9, 9:12] = -np.eye(3)
         F[12:15, 12:15] = -skew(wT0)
@@ -242,7 +261,9 @@ class NavRef:
 
     def _measure(self, t, dx):
         counts = {"st": 0, "lidar": 0, "pose": 0, "rej": 0}
-        H_att = np.hstack((np.zeros((3, 6)), np.eye(3), np.zeros((3, 9))))
+        H_att = np.zeros((3, NX))
+        H_att[:, 6:9] = np.eye(3)
+        H_att[:, IST:IST + 3] = np.eye(3)
         w_est = self.w_last - self.b
         if self.st_seq[0] != self.last[1]:
             self.last[1] = self.st_seq[0]
@@ -272,7 +293,9 @@ class NavRef:
                           np.angle(np.exp(1j * (self.li_az[0] - np.arctan2(s[1], s[0])))),
                           self.li_el[0] - np.arcsin(s[2] / rho)])
             sig = max(self.rn, self.rfrac * rho)
-            ok = self._update(J @ G, z, np.diag([sig**2, self.an**2, self.an**2]), dx)
+            H = J @ G
+            H[:, ILR:ILR + 3] += np.eye(3)  # the range and angle biases
+            ok = self._update(H, z, np.diag([sig**2, self.an**2, self.an**2]), dx)
             counts["lidar" if ok else "rej"] += 1
             tried, taken = tried + 1, taken + ok
         if self.li_pvalid[0] != 0 and not (np.all(np.abs(self.li_p) <= self.range_max)
@@ -289,7 +312,7 @@ class NavRef:
             H = np.zeros((3, NX))
             H[:, 6:9] = -C_TB
             H[:, 12:15] = np.eye(3)
-            ok = self._update(H, q_error_vec(q_TB, self.li_q), self.R_patt, dx, NX)
+            ok = self._update(H, q_error_vec(q_TB, self.li_q), self.R_patt, dx, NXS)
             counts["pose" if ok else "rej"] += 1
             self.pose_rejects = 0 if ok else self.pose_rejects + 1
             if self.reacq_after > 0 and self.pose_rejects >= self.reacq_after:

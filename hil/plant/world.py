@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from flightsw.attitude import dcm_from_q, q_from_rotvec, qmul
+from flightsw.attitude import dcm_from_q, q_from_rotvec, q_hill, qmul
 from flightsw.config import Vehicle
 from flightsw.constants import MU_MOON
 from flightsw.gnc.guidance import approach_attitude
@@ -263,7 +263,8 @@ class World:
         # initial navigation estimate: truth plus an error drawn from the filter's P0
         # (the filter is handed the nominal mass: it is not told the draws)
         e = np.sqrt(np.diag(initial_covariance(sc.fsw.nav)))[:12] * rng.normal(12)
-        self.nav_initial = (y[0:3] + e[0:3], y[3:6] + e[3:6],
+        r_ref, v_ref = self.reference_point()
+        self.nav_initial = (r_ref + e[0:3], v_ref + e[3:6],
                             qmul(y[6:10], q_from_rotvec(e[6:9])), e[9:12],
                             float(sc.chaser.mass_kg))
         # what ground hands over of the station: a held one, its hold frame (where its
@@ -311,6 +312,20 @@ class World:
             tick(k)
         if inj is not None:
             inj.after_sensors(self.plant.t_s)
+
+    def reference_point(self) -> tuple[np.ndarray, np.ndarray]:
+        """Truth: position [m] and velocity [m/s] in H, relative to the station's centre of
+        mass, of the chaser's reference point (the origin of its nominal B frame, the vehicle
+        file's centre of mass, from which every lever arm the flight software knows is
+        measured: what navigation estimates). The as-built centre of mass, which the plant
+        propagates, is ``cm_offset_m`` from it in B: r_ref = r_C - C_HB c,
+        v_ref = v_C - C_HB (omega_BH_B x c)."""
+        y, c = self.plant.state, self.draw.cm_offset_m
+        C_BN = dcm_from_q(y[6:10])
+        C_HN = dcm_from_q(q_hill(self.n, self.plant.t_s))
+        C_HB = C_HN @ C_BN.T
+        w_BH_B = y[10:13] - C_BN @ C_HN.T @ np.array([0.0, 0.0, self.n])
+        return y[0:3] - C_HB @ c, y[3:6] - C_HB @ np.cross(w_BH_B, c)
 
     @property
     def propellant_kg(self) -> float:

@@ -177,7 +177,8 @@ class Draw:
     """The truth of one run that the flight software does not know.
 
     ``chaser`` is the vehicle as built (mass, inertia, centre of mass, thrusters);
-    ``lidar_mount_m`` the lidar head relative to that centre of mass [m]; sensor noise
+    ``lidar_mount_m`` the lidar head relative to that centre of mass [m]; ``cm_offset_m``
+    that centre of mass in the nominal B frame, from its origin [m]; sensor noise
     factors [-] and biases (star tracker [rad], lidar range [m] and angles [rad]);
     ``target_attitude_deg``/``target_rate_dps`` the station's extra error; ``values``
     every drawn number by name (for result tables).
@@ -185,6 +186,7 @@ class Draw:
 
     chaser: Vehicle
     lidar_mount_m: np.ndarray
+    cm_offset_m: np.ndarray = field(default_factory=lambda: np.zeros(3))
     gyro_noise_factor: float = 1.0
     st_noise_factor: float = 1.0
     lidar_noise_factor: float = 1.0
@@ -269,6 +271,7 @@ def draw(sc: Any, seed: int) -> Draw:
     return Draw(
         chaser=truth,
         lidar_mount_m=np.asarray(sc.sensors.lidar.mount_m, float) - cm,
+        cm_offset_m=np.array(cm, float),
         gyro_noise_factor=factor("gyro_noise_frac"),
         st_noise_factor=factor("star_tracker_noise_frac"),
         lidar_noise_factor=factor("lidar_noise_frac"),
