@@ -62,14 +62,13 @@ def test_filter_is_consistent_as_flown():
     arm it knows is measured), which the lidar sees exactly whatever the as-built centre of
     mass; what it cannot observe it considers (Schmidt states: the star tracker's mounting,
     the lidar's biases, the thrust's scale), so its covariance is to be right on average
-    over runs. Within a run those errors are constant, so a run's time average is nearly
-    one sample, not many: the 50 runs' means are
-    taken as 50 independent samples of the block's chi-square(3), and their mean must fall
-    inside its two-sided 99 % interval, neither over-confident nor uselessly conservative,
-    for position, velocity and attitude. The gyro bias and the station's blocks (its rate a
-    random walk that covers its attitude control's pulses) are not over-confident. Against
-    the true centre of mass and without the consider states, position NEES was about 3000
-    and attitude about 13.
+    over runs. Within a run those errors are constant, so samples of one run are not
+    independent: each run's time average counts as one sample of the block's chi-square(3),
+    and the mean of the 50 must fall inside its two-sided 99 % interval, neither
+    over-confident nor uselessly conservative, for position, velocity and attitude. The
+    gyro bias and the station's blocks (its rate a random walk that covers its attitude
+    control's pulses) are not over-confident. Against the true centre of mass and without
+    the consider states, position NEES was about 3000 and attitude about 13.
     """
     import multiprocessing
 

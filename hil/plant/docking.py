@@ -64,13 +64,24 @@ class ContactConditions:
         return d
 
 
+def body_point(state: np.ndarray, t_s: float, n: float,
+               p_B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Position [m] and velocity [m/s] in H, relative to the target's centre of mass, of the
+    point fixed in the chaser at ``p_B`` [m] from its centre of mass (in B), from the plant
+    state ``state`` at ``t_s`` [s] (orbit mean motion ``n`` [rad/s])."""
+    r, v, q_BN, w_B = state[0:3], state[3:6], state[6:10], state[10:13]
+    C_HB = dcm_from_q(q_hill(n, t_s)) @ dcm_from_q(q_BN).T
+    w_BH_H = C_HB @ w_B - np.array([0.0, 0.0, n])
+    p_H = C_HB @ p_B
+    return r + p_H, v + np.cross(w_BH_H, p_H)
+
+
 def port_relative_state(state: np.ndarray, t_s: float, n: float, chaser: Vehicle,
                         target: Vehicle) -> dict[str, np.ndarray]:
     """Relative position, velocity, axes and rates of the chaser port D w.r.t. target port P.
 
     All vectors in H. ``state`` is the plant state (see ``hil.plant._plant``).
     """
-    r, v = state[0:3], state[3:6]
     q_BN, w_B, q_TN, w_T = state[6:10], state[10:13], state[13:17], state[17:20]
     C_HN = dcm_from_q(q_hill(n, t_s))
     C_HB = C_HN @ dcm_from_q(q_BN).T
@@ -79,8 +90,7 @@ def port_relative_state(state: np.ndarray, t_s: float, n: float, chaser: Vehicle
     # angular velocities relative to H, in H
     w_BH_H = C_HB @ w_B - w_HN_H
     w_TH_H = C_HT @ w_T - w_HN_H
-    rD = r + C_HB @ chaser.docking_port_m
-    vD = v + np.cross(w_BH_H, C_HB @ chaser.docking_port_m)
+    rD, vD = body_point(state, t_s, n, chaser.docking_port_m)
     rP = C_HT @ target.docking_port_m
     vP = np.cross(w_TH_H, rP)
     return {

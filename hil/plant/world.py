@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from flightsw.attitude import dcm_from_q, q_from_rotvec, q_hill, qmul
+from flightsw.attitude import dcm_from_q, q_from_rotvec, qmul
 from flightsw.config import Vehicle
 from flightsw.constants import MU_MOON
 from flightsw.gnc.guidance import approach_attitude
@@ -28,7 +28,7 @@ from flightsw.messages import (
     SunSensorMsg,
     ThrusterCmd,
 )
-from hil.plant.docking import DockingInterface
+from hil.plant.docking import DockingInterface, body_point
 from hil.plant.injection import FaultInjector
 from hil.plant.station import StationAttitude, hold_frame
 from hil.scenario.config import Scenario
@@ -318,14 +318,8 @@ class World:
         mass, of the chaser's reference point (the origin of its nominal B frame, the vehicle
         file's centre of mass, from which every lever arm the flight software knows is
         measured: what navigation estimates). The as-built centre of mass, which the plant
-        propagates, is ``cm_offset_m`` from it in B: r_ref = r_C - C_HB c,
-        v_ref = v_C - C_HB (omega_BH_B x c)."""
-        y, c = self.plant.state, self.draw.cm_offset_m
-        C_BN = dcm_from_q(y[6:10])
-        C_HN = dcm_from_q(q_hill(self.n, self.plant.t_s))
-        C_HB = C_HN @ C_BN.T
-        w_BH_B = y[10:13] - C_BN @ C_HN.T @ np.array([0.0, 0.0, self.n])
-        return y[0:3] - C_HB @ c, y[3:6] - C_HB @ np.cross(w_BH_B, c)
+        propagates, is ``cm_offset_m`` from it in B."""
+        return body_point(self.plant.state, self.plant.t_s, self.n, -self.draw.cm_offset_m)
 
     @property
     def propellant_kg(self) -> float:
