@@ -406,7 +406,12 @@ class GuidanceParams:
     for the dwell time it goes on. Guidance flies in the station's frame, as navigation
     estimates it; should that estimate jump by more than ``replan_att_deg`` [deg] from its
     prediction in one step (the lidar's first pose of a station that was not where it was
-    thought), the reference starts again from the chaser instead of stepping.
+    thought), the reference starts again from the chaser instead of stepping. Guidance
+    follows the station's turning only as far as ``follow_accel_frac`` [-] of the chaser's
+    translational acceleration along its weakest body axis (the follow budget) allows at
+    the chaser's distance: beyond it the reference frame slows to rest in the Hill frame,
+    a hold does not settle, and inside the keep-out sphere the sequencer retreats
+    (``follow_limit``).
     """
 
     hold_points_m: list[float] = param(lambda: [250.0, 30.0, 10.0], 0.0, 1000000.0, lo_open=True)
@@ -428,6 +433,7 @@ class GuidanceParams:
     retreat_speed_mps: float = param(0.1, 0.0, 10.0, lo_open=True)
     replan_att_deg: float = param(0.5, 0.0, 180.0, lo_open=True)
     monitor_persistence_s: float = param(2.0, 0.0, 3600.0)
+    follow_accel_frac: float = param(0.25, 0.0, 1.0, lo_open=True)
     acquisition_gap_s: float = param(30.0, 0.0, 86400.0, lo_open=True)
     acquisition_depth_frac: float = param(0.1, 0.0, 0.9)
     go_policy: str = param("auto", choices=("auto", "ground"))

@@ -307,7 +307,12 @@ class GuidanceOut(Message):
     ``closing_speed_mps`` estimated closing speed [m/s]; ``lateral_m`` estimated lateral
     offset of the chaser port from the axis [m]; ``corridor_ok``/``speed_ok`` monitors
     [-]; ``settled`` 1 when at the reference within hold tolerances [-]; ``thrust_enable``
-    [-]; ``n_invalid`` cycles refused for bad inputs [-].
+    [-]; ``n_invalid`` cycles refused for bad inputs [-]; ``follow_lost`` 1 while the
+    station turns faster than the chaser can follow at its range (the reference frame is not
+    the station's), 0 while it follows [-]; ``frame_lag_rad`` angle from the reference frame
+    to the station's [rad];
+    ``follow_accel_mps2`` acceleration the reference's frame asks for (Coriolis,
+    centripetal and Euler terms) [m/s^2].
     """
 
     r_ref_H = Vector(3, "m", "reference position of C relative to T, in H")
@@ -325,6 +330,11 @@ class GuidanceOut(Message):
     thrust_enable = Scalar("-", "1.0 when control may fire thrusters")
     n_invalid = Scalar("-", "cycles refused for inputs not finite or out of bounds (reference "
                             "held, thrust disabled)")
+    follow_lost = Scalar("-", "1.0 while the station turns faster than the chaser can follow at "
+                              "its range (the reference frame is not the station's)")
+    frame_lag_rad = Scalar("rad", "angle from the reference frame to the station's frame")
+    follow_accel_mps2 = Scalar("m/s^2", "acceleration the reference frame's turning asks for "
+                                        "(Coriolis, centripetal and Euler terms)")
 
 
 class ControlCmd(Message):

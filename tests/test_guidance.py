@@ -281,3 +281,98 @@ def test_a_jump_of_the_stations_estimate_restarts_the_reference(nominal, twin):
         gap = np.linalg.norm(port_ref - port_est)
         assert (gap < 1e-4) if restarts else (gap > 0.1), (angle_deg, gap)
         assert o.lateral_m > 0.1
+
+
+def _budget(sc, params=None):
+    from flightsw.gnc.guidance import weakest_accel
+
+    return (params or GuidanceParams()).follow_accel_frac * weakest_accel(sc.chaser)
+
+
+def _fly_ideal(sc, rate_dps, t_end, *, twin_too=True, start_rho=100.0, at_rest=False):
+    """Hold at ``start_rho`` with a station turning about H's z axis at ``rate_dps(t)``
+    (integrated, so the rate may change), the estimate always on guidance's reference
+    (ideal tracking), starting at rest in the station's frame (or in H): kernel and twin
+    side by side. Yields ``(t, kernel_out, twin_out, omega_TH_H)`` every step."""
+    from flightsw.attitude import q_from_rotvec, qmul
+
+    pairs = [build(sc)] + ([build(sc, twin=True)] if twin_too else [])
+    w0_H = np.array([0.0, 0.0, 0.0 if at_rest else np.radians(rate_dps(0.0))])
+    for g, nav, cmd in pairs:
+        place(sc, nav, start_rho)
+        nav.v_CT_H[:] = np.cross(w0_H, nav.r_CT_H)  # turning with the station
+        cmd.mode, cmd.rho_goal_m, cmd.v_contact_mps = GUIDANCE_MODES["hold"], start_rho, 0.075
+        g.reset(0)
+    q_TH = np.array([1.0, 0.0, 0.0, 0.0])
+    for k in range(int(round(t_end / DT)) + 1):
+        t = k * DT
+        w_H = np.array([0.0, 0.0, np.radians(rate_dps(t))])
+        C_TH = dcm_from_q(q_TH)
+        for g, nav, _ in pairs:
+            nav.q_TN[:] = qmul(q_hill(N, t), q_TH)
+            nav.omega_TN_T[:] = C_TH @ w_H + C_TH @ np.array([0.0, 0.0, N])
+            g.update(k * 20_000_000)
+            o = g.guidance_out
+            nav.r_CT_H[:], nav.v_CT_H[:] = o.r_ref_H, o.v_ref_H
+            nav.q_BN[:] = o.q_ref_BN
+        yield t, pairs[0][0].guidance_out, (pairs[1][0].guidance_out if twin_too else None), w_H
+        q_TH = qmul(q_TH, q_from_rotvec(C_TH @ w_H * DT))
+
+
+def test_the_follow_monitor_is_the_frames_acceleration(nominal):
+    """GDN-6: holding on the axis of a station turning at 0.1 deg/s (followable), the
+    follow monitor reads the centripetal acceleration of the reference point,
+    |omega x (omega x r)| = omega^2 |r_perp|, and the frame is the station's own."""
+    for _t, o, ot, w_H in _fly_ideal(nominal, lambda t: 0.1, 200.0):
+        r = np.asarray(o.r_ref_H)
+        r_perp = r - (r @ w_H) * w_H / (w_H @ w_H)
+        assert o.follow_lost == 0.0 and o.frame_lag_rad == 0.0
+        assert o.follow_accel_mps2 == pytest.approx((w_H @ w_H) * np.linalg.norm(r_perp),
+                                                    rel=1e-9)
+        assert np.allclose(o.buf, ot.buf, rtol=1e-9, atol=1e-12)
+    assert o.follow_accel_mps2 > 1e-5
+
+
+def test_a_station_too_fast_to_follow_is_let_go_and_rejoined(nominal):
+    """GDN-6: holding at 30 m, the station's rate ramps from 0.02 to 2 deg/s and back.
+    Guidance follows it while the follow budget allows at that range (the frame's Coriolis,
+    centripetal and Euler terms never exceed the budget), lets the frame slow to rest in the
+    Hill frame beyond (the hold does not settle, the reference comes to rest), turns it back
+    once the station slows, rejoins the station's own frame and settles again; kernel and
+    twin agree throughout."""
+    budget = _budget(nominal)
+
+    def rate(t):  # [deg/s]
+        if t < 50.0:
+            return 0.02
+        if t < 80.0:
+            return 0.02 + 1.98 * (t - 50.0) / 30.0
+        return 2.0 if t < 300.0 else 0.02
+
+    seen = []
+    for t, o, ot, _ in _fly_ideal(nominal, rate, 700.0, start_rho=30.0):
+        assert np.allclose(o.buf, ot.buf, rtol=1e-9, atol=1e-11), t
+        assert o.follow_accel_mps2 <= budget * (1 + 1e-3), (t, o.follow_accel_mps2, budget)
+        seen.append((t, 1.0 - o.follow_lost, o.frame_lag_rad, o.settled,
+                     np.linalg.norm(o.v_ref_H), o.rho_ref_m))
+    t, fol, lag, settled, speed, rho_ref = (np.array(c) for c in zip(*seen, strict=True))
+    assert fol[t < 50.0].all() and settled[(t > 30.0) & (t < 50.0)].all()
+    let_go = t[np.argmax(fol == 0.0)]
+    assert 50.0 < let_go < 80.0
+    fast = (t > 80.0) & (t < 300.0)
+    assert not fol[fast].any() and not settled[fast].any()
+    assert speed[(t > 280.0) & (t < 300.0)].max() < 1e-9  # the frame came to rest in H
+    assert lag[fast].max() > 0.5                # while the station turned away
+    back = t[(t > 300.0) & (fol == 1.0)]
+    assert back.size and fol[t >= back[0]].all() and (lag[t >= back[0]] == 0.0).all()
+    assert settled[-1] == 1.0 and abs(rho_ref[-1] - 30.0) < 1e-3
+
+
+def test_a_fresh_start_by_a_fast_station_holds_still_in_hill(nominal):
+    """GDN-6: a reference taken up beside a station already turning at 1 deg/s (beyond the
+    budget at 100 m) by a chaser at rest in the Hill frame starts at rest there: no frame
+    acceleration at all, no settling."""
+    for _t, o, ot, _ in _fly_ideal(nominal, lambda t: 1.0, 60.0, at_rest=True):
+        assert o.follow_lost == 1.0 and o.settled == 0.0
+        assert o.follow_accel_mps2 < 1e-12 and np.linalg.norm(o.v_ref_H) < 1e-9
+        assert np.allclose(o.buf, ot.buf, rtol=1e-9, atol=1e-11)

@@ -282,3 +282,30 @@ def test_a_start_inside_hold_points_flies_to_the_first_one_ahead():
     g.rho_m = 34.0  # within 5 m of the 30 m hold point
     tick(s)
     assert s.hold_index == 0 and s.guidance_cmd_out.rho_goal_m == 30.0
+
+
+def test_a_station_that_cannot_be_followed_is_noted_and_inside_keep_out_retreats():
+    """SEQ-5: guidance letting the station's frame go is an event (and so is following it
+    again); outside the keep-out sphere the sequencer holds on (guidance's hold will not
+    settle), inside it a persistent loss is a retreat with reason ``follow_limit``, and a
+    transient one is not."""
+    s, g, _ = build(monitor_persistence_s=1.0, keep_out_radius_m=200.0)
+    g.rho_m = g.rho_ref_m = 250.0  # outside the keep-out sphere
+    g.follow_lost = 1.0
+    tick(s, 30)
+    assert s.state == "approach"
+    assert "faster than the chaser can follow at 250 m" in s.events[-1].reason
+    g.follow_lost = 0.0
+    tick(s)
+    assert "following the station's port again" in s.events[-1].reason
+    g.rho_m = g.rho_ref_m = 35.0  # inside
+    g.follow_lost = 1.0
+    tick(s, 5)
+    g.follow_lost = 0.0
+    tick(s, 5)
+    assert s.state == "approach"  # a transient loss: no retreat
+    g.follow_lost = 1.0
+    tick(s, 10)
+    assert s.state == "retreat" and s.abort_reason == "follow_limit"
+    assert s.mode_out.abort_reason == 9.0
+    assert s.guidance_cmd_out.mode == GUIDANCE_MODES["retreat"]

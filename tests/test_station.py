@@ -79,3 +79,39 @@ def test_a_station_not_held_in_lvlh_is_docked_on_its_real_port(nominal, case):
     assert res.contact["lateral_offset_m"] < 0.03
     nav = res.fsw.navigation.nav_out
     assert nav.n_pose > 100  # the station's attitude was estimated from the pose
+
+
+FAST = {
+    "0.5 deg/s, met at the 250 m hold point": (0.5, 250.0),
+    "1 deg/s, met at 30 m inside the keep-out sphere": (1.0, 30.0),
+}
+
+
+@pytest.mark.parametrize("case", list(FAST))
+def test_a_station_turning_faster_than_can_be_followed_is_not_approached(nominal, case):
+    """A station tumbling faster than the chaser's follow budget allows at its range (0.5
+    deg/s needs about 0.02 m/s^2 of centripetal acceleration at 250 m): guidance does not
+    chase the port round (the flight software that followed it spent 550 kg in 8 minutes
+    and aborted on its closing speed); the sequencer says so. Met outside the keep-out
+    sphere the chaser holds where it is in the Hill frame, for little propellant; met
+    inside it, it retreats (``follow_limit``) and keeps clear of the distance it aborted
+    at. Nothing touches the station."""
+    rate, rho = FAST[case]
+    sc = dataclasses.replace(nominal, target_rate_error_dps=rate * np.array([0.6, 0.0, 0.8]),
+                             r_CT_H_m=np.array([0.4, -(rho + 10.5), -0.3]),
+                             time_limit_s=1200.0)
+    res = run(sc, 0, record=True)
+    assert res.contact is None and not res.safety_violations
+    assert any("faster than the chaser can follow" in e["reason"] for e in res.events)
+    rec = res.recorder
+    dist = np.linalg.norm([rec.column(f"truth_r_CT_H_{a}") for a in "xyz"], axis=0)
+    assert rec.column("gnc_follow_lost")[-1] == 1.0
+    if rho > 200.0:
+        assert res.outcome == "timeout" and dist.min() > dist[0] - 5.0
+        assert res.propellant_kg < 10.0
+    else:
+        assert res.outcome == "aborted"
+        assert res.events[-1]["to"] == "retreat" and "keep-out" in res.events[-1]["reason"]
+        assert res.fsw.sequencer.abort_reason == "follow_limit"
+        assert res.after_abort["closest_m"] >= res.after_abort["distance_m"] - 1.0
+        assert dist[-1] > dist[0] + 50.0

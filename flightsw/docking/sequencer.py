@@ -22,7 +22,10 @@ decision). Every transition is an :class:`Event` with a reason.
 
 Requirements (``tests/test_sequencer.py``): SEQ-1 nominal transitions in order; SEQ-2 no
 GO under the ground policy until commanded; SEQ-3 a persistent corridor or closing-speed
-violation retreats, a transient one does not; SEQ-4 no retreat after soft capture.
+violation retreats, a transient one does not; SEQ-4 no retreat after soft capture; SEQ-5 a
+station guidance cannot follow (its rate beyond what the chaser's follow budget allows at
+its range) is noted as an event, holds there do not settle, and inside the keep-out sphere
+it is a retreat (``follow_limit``).
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ STATES = (
     "cam",
 )
 ABORT_REASONS = ("", "corridor", "closing_speed", "capture_failed", "commanded",
-                 "device_lost", "sensor_failed", "thruster_failed", "attitude")
+                 "device_lost", "sensor_failed", "thruster_failed", "attitude",
+                 "follow_limit")
 _PRE_CAPTURE = {"approach", "hold", "final_approach", "contact"}
 SKIP_MARGIN = 0.05
 """A hold point more than this fraction of its range (and 5 m) beyond a start is behind it
@@ -160,6 +164,8 @@ class Sequencer(Ported):
         self._settled_for = 0  # cycles
         self._bad_corridor = 0  # cycles
         self._bad_speed = 0  # cycles
+        self._bad_follow = 0  # cycles not following the station inside the keep-out sphere
+        self._following = True
         self._lost = {d: 0 for d in DEVICES_REQUIRED}  # cycles stale
         self._go = False
         self._withheld = False
@@ -266,6 +272,11 @@ class Sequencer(Ported):
             inside = math.hypot(g.rho_m, g.lateral_m) < p.keep_out_radius_m
             self._bad_corridor = 0 if g.corridor_ok or not inside else self._bad_corridor + 1
             self._bad_speed = 0 if g.speed_ok else self._bad_speed + 1
+            self._bad_follow = 0 if not g.follow_lost or not inside else self._bad_follow + 1
+            if self._bad_follow >= self._n_persist:
+                self._retreat("follow_limit", "the station turns faster than the chaser can "
+                                              "follow inside the keep-out sphere")
+                return
             if self._bad_corridor >= self._n_persist:
                 self._retreat("corridor")
                 return
@@ -282,6 +293,13 @@ class Sequencer(Ported):
                 if self._lost[dev] >= self._n_persist:
                     self._retreat("device_lost", f"{dev} lost")
                     return
+        if (not g.follow_lost) != self._following and s in _PRE_CAPTURE | {"retreat"}:
+            self._following = not g.follow_lost
+            self._note(f"following the station's port again at {g.rho_m:.0f} m"
+                       if self._following else
+                       f"the station turns faster than the chaser can follow at "
+                       f"{g.rho_m:.0f} m: guidance's frame slows to rest in the Hill frame, "
+                       f"holds do not settle")
         n_fix = float(self.nav_in.n_lidar) + float(self.nav_in.n_pose)
         if not self._placed and s == "approach":
             self._skip_behind(g.rho_m)

@@ -10,13 +10,14 @@ class GuidanceKernel:
     rho_ref: float
     rhodot_ref: float
     started: bool
+    following: bool
     def __init__(
         self, *, dt: float, mean_motion: float, r_PT_T: npt.ArrayLike, n_T: npt.ArrayLike,
         r_DC_B: npt.ArrayLike, q_BT: npt.ArrayLike, v_contact: float, v_max: float, k: float,
         a_max: float, corridor_half_angle_rad: float, corridor_margin_m: float,
         speed_limit_factor: float, speed_limit_margin: float, settle_pos_m: float,
         settle_vel_mps: float, settle_att_rad: float, retreat_speed_mps: float,
-        replan_att_rad: float,
+        replan_att_rad: float, follow_accel_max: float,
         limits: Sequence[float], nav: NavState, cmd: GuidanceCmd, out: GuidanceOut,
     ) -> None: ...
     def step(self, t_ns: int) -> None: ...

@@ -13,16 +13,28 @@ reference starts where the chaser is and moves onto the axis within v_max and a_
 of the station's estimate beyond replan_att_rad from its one-step prediction restarts the
 reference from the chaser.
 
+The reference frame A is T while the chaser can follow it: while the station's rate
+relative to H stays within w_lim(r) = (sqrt(v_max^2 + 3/4 a_f r) - v_max) / r, the rate whose
+centripetal and Coriolis (at v_max) terms take three quarters of the follow budget a_f at
+the chaser's distance r from the station. Beyond it A leaves T at T's rate and slows to rest
+in H with angular acceleration at most a_f / (4 r) (the rest of the budget); once the
+station turns slowly enough again (0.9 w_lim) it is brought back onto T by a discrete
+braking curve on the lag angle, A's rate within the budget at the reference's speed
+(Coriolis at that speed, not v_max: at least w_lim), the sooner way round (through the
+lag about its axis, or the rest of the turn the other way, the station coming round to meet
+it), and rejoins T when the step that takes is
+within a tenth of the hold's position tolerance and its rate tolerance.
+
 Inputs are checked first (``limits``, :data:`flightsw.limits.STATE_LIMITS`): a navigation
 estimate that is not finite or is out of bounds, a mode that is not one of the five, a goal
 or contact speed that is not finite and in range: the reference does not move, thrust is
 disabled for the cycle (``thrust_enable`` 0), the monitors keep their last values and
 ``n_invalid`` counts it.
 """
-from libc.math cimport sqrt, fabs, tan, cos
-from flightsw._cmath cimport (cross, dot3, norm3, matvec, matTvec, mul_ABt, qmul,
-                              dcm_from_q, q_from_rotvec, q_error_vec, q_hill, unit_quat,
-                              within)
+from libc.math cimport sqrt, fabs, tan, cos, atan2, M_PI
+from flightsw._cmath cimport (cross, dot3, norm3, matvec, matTvec, mul_ABt, qmul, qconj,
+                              qnormalize, dcm_from_q, q_from_rotvec, q_error_vec, q_hill,
+                              unit_quat, within)
 from flightsw.messages import GuidanceCmd, GuidanceOut, NavState, bind
 
 DEF FREE = 0
@@ -30,6 +42,25 @@ DEF HOLD = 1
 DEF APPROACH = 2
 DEF FINAL = 3
 DEF RETREAT = 4
+
+
+cdef inline double lag_angle(const double* q_AH, const double* q_TH,
+                             double* axis_H) noexcept nogil:
+    """Angle [rad] of the rotation from A to T, and its unit axis in H (0 when none)."""
+    cdef double qc[4]
+    cdef double dq[4]
+    cdef double C[9]
+    cdef double s, sv
+    cdef int i
+    qconj(q_AH, qc)
+    qmul(qc, q_TH, dq)
+    s = 1.0 if dq[0] >= 0.0 else -1.0
+    sv = sqrt(dq[1] * dq[1] + dq[2] * dq[2] + dq[3] * dq[3])
+    for i in range(3):
+        qc[i] = s * dq[i + 1] / sv if sv > 0.0 else 0.0
+    dcm_from_q(q_AH, C)
+    matTvec(C, qc, axis_H)
+    return 2.0 * atan2(sv, s * dq[0])
 
 
 cdef class GuidanceKernel:
@@ -52,21 +83,29 @@ cdef class GuidanceKernel:
     cdef double latdot_ref[3]
     cdef public bint started
     cdef double last_replan
+    cdef double follow_max, sdot
+    cdef public bint following
+    cdef double q_AH[4]
+    cdef double w_AH[3]
+    cdef double alpha_H[3]
     cdef double[::1] n_r, n_v, n_q, n_qT, n_wT, c_mode, c_goal, c_vc, c_replan
     cdef double[::1] o_r, o_v, o_a, o_q, o_w, o_rhoref, o_rho, o_close, o_lat, o_cor, o_spd
-    cdef double[::1] o_set, o_en, o_ninv
+    cdef double[::1] o_set, o_en, o_ninv, o_fol, o_lag, o_facc
 
     def __init__(self, *, double dt, double mean_motion, r_PT_T, n_T, r_DC_B, q_BT,
                  double v_contact, double v_max, double k, double a_max,
                  double corridor_half_angle_rad, double corridor_margin_m,
                  double speed_limit_factor, double speed_limit_margin, double settle_pos_m,
                  double settle_vel_mps, double settle_att_rad, double retreat_speed_mps,
-                 double replan_att_rad, limits, nav, cmd, out):
+                 double replan_att_rad, double follow_accel_max, limits, nav, cmd, out):
         cdef int i
         self.pos_max, self.vel_max = limits[0], limits[1]
         self.speed_max = limits[5]
         self.rate_max = limits[2]
         self.replan_att = replan_att_rad
+        self.follow_max = follow_accel_max
+        self.sdot = 0.0
+        self.following = True
         self.have_pred = False
         self.dt = dt
         self.n = mean_motion
@@ -100,11 +139,111 @@ cdef class GuidanceKernel:
                              "omega_ref_B", "rho_ref_m", "rho_m", "closing_speed_mps",
                              "lateral_m", "corridor_ok", "speed_ok", "settled",
                              "thrust_enable", "n_invalid")
+        self.o_fol, self.o_lag, self.o_facc = bind(out, GuidanceOut, "follow_lost",
+                                                   "frame_lag_rad", "follow_accel_mps2")
         self.started = False
         self.last_replan = self.c_replan[0]
         for i in range(3):
             self.lat_ref[i] = 0.0
             self.latdot_ref[i] = 0.0
+            self.w_AH[i] = 0.0
+            self.alpha_H[i] = 0.0
+        for i in range(4):
+            self.q_AH[i] = 1.0 if i == 0 else 0.0
+
+    cdef double frame(self, const double* CTH, const double* wTH, const double* qTH, double r,
+                      bint fresh, double* C, double* wA, double* alpha) noexcept nogil:
+        """Move the reference frame A one step (see the module's text); on a ``fresh`` start
+        (the reference taken from the estimate) a station too fast to follow leaves A at
+        rest in H, else A leaves T at T's rate. Out: ``C`` = C_AH,
+        ``wA`` A's rate relative to H in A [rad/s], ``alpha`` its angular acceleration in H
+        [rad/s^2]. Returns the lag angle from A to T [rad]."""
+        cdef double wH[3]
+        cdef double ax[3]
+        cdef double d[3]
+        cdef double qtmp[4]
+        cdef double qnew[4]
+        cdef double wT = norm3(wTH), wlim, amax, ang, ab, c, nd, we, sq, c1, c2, sgn, lag, wcap
+        cdef int i
+        if r < 1.0:
+            r = 1.0
+        wlim = (sqrt(self.v_max * self.v_max + 0.75 * self.follow_max * r) - self.v_max) / r
+        amax = 0.25 * self.follow_max / r
+        matTvec(CTH, wTH, wH)
+        if self.following and wT <= wlim:  # A is T
+            for i in range(9):
+                C[i] = CTH[i]
+            for i in range(3):
+                wA[i] = wTH[i]
+                alpha[i] = 0.0
+            return 0.0
+        if self.following:  # too fast to follow: A leaves T at T's rate, to slow down
+            self.following = False
+            for i in range(4):
+                self.q_AH[i] = qTH[i]
+            for i in range(3):
+                self.w_AH[i] = 0.0 if fresh else wH[i]
+        else:  # one step on
+            dcm_from_q(self.q_AH, C)
+            for i in range(3):
+                self.w_AH[i] += self.alpha_H[i] * self.dt
+                d[i] = self.w_AH[i] * self.dt
+            matvec(C, d, ax)
+            q_from_rotvec(ax, qtmp)
+            qmul(self.q_AH, qtmp, qnew)
+            qnormalize(qnew)
+            for i in range(4):
+                self.q_AH[i] = qnew[i]
+        ang = lag_angle(self.q_AH, qTH, ax)
+        lag = ang
+        for i in range(3):
+            d[i] = self.w_AH[i] - wH[i]
+        if (wT <= 0.9 * wlim and ang * r <= 0.1 * self.settle_pos
+                and norm3(d) * r <= self.settle_vel):  # back on the station's frame
+            self.following = True
+            for i in range(9):
+                C[i] = CTH[i]
+            for i in range(3):
+                wA[i] = wTH[i]
+                alpha[i] = 0.0
+            return 0.0
+        # the rate A is to turn at: back onto T within w_lim, or at rest in H
+        if wT <= 0.9 * wlim:
+            # the fastest way round within the budget at the reference's own speed (at
+            # least w_lim): through ang about the lag's axis, or through 2 pi - ang the
+            # other way (T comes round to meet A)
+            wcap = (sqrt(self.sdot * self.sdot + 0.75 * self.follow_max * r) - self.sdot) / r
+            if wcap < wlim:
+                wcap = wlim
+            we = dot3(wH, ax)
+            sq = sqrt(we * we - wT * wT + wcap * wcap)
+            c1 = sq - we
+            c2 = sq + we
+            sgn = 1.0
+            if (2.0 * M_PI - ang) * c1 < ang * c2:
+                sgn = -1.0
+                ang = 2.0 * M_PI - ang
+                c1 = c2
+            ab = 0.8 * amax
+            c = (ab * self.dt * (-0.5 + sqrt(0.25 + 2.0 * ang / (ab * self.dt * self.dt)))
+                 if ab > 0.0 else 0.0)
+            if c > c1:
+                c = c1
+            for i in range(3):
+                d[i] = wH[i] + sgn * c * ax[i] - self.w_AH[i]
+        else:
+            for i in range(3):
+                d[i] = -self.w_AH[i]
+        nd = norm3(d)
+        if nd > amax * self.dt:
+            for i in range(3):
+                d[i] *= amax * self.dt / nd
+        for i in range(3):
+            self.alpha_H[i] = d[i] / self.dt
+            alpha[i] = self.alpha_H[i]
+        dcm_from_q(self.q_AH, C)
+        matvec(C, self.w_AH, wA)
+        return lag
 
     cdef void shape_lateral(self, double* a) noexcept nogil:
         """Move the lateral reference one step onto the axis: speed toward it
@@ -176,11 +315,18 @@ cdef class GuidanceKernel:
         cdef double vlat[3]
         cdef double alat[3]
         cdef double qtmp[4]
-        cdef double rho, closing, vdes, gap, acc, lim, lateral, ev, ep, eq
+        cdef double qTH[4]
+        cdef double CAH[9]
+        cdef double CAN[9]
+        cdef double wA[3]
+        cdef double alpha[3]
+        cdef double f[3]
+        cdef double rho, closing, vdes, gap, acc, lim, lateral, ev, ep, eq, lag
         cdef int mode = <int> self.c_mode[0]
         cdef double goal = self.c_goal[0]
         cdef double vc = self.c_vc[0]
-        cdef int i
+        cdef int i, j
+        cdef bint fresh
         # the station's frame: C_TH = C_TN C_HN^T, its rate relative to H in T
         dcm_from_q(&self.n_qT[0], CTN)
         q_hill(self.n, t, qHN)
@@ -188,25 +334,6 @@ cdef class GuidanceKernel:
         mul_ABt(CTN, CHN, CTH)
         for i in range(3):
             wTH[i] = self.n_wT[i] - CTH[3 * i + 2] * self.n
-        # the chaser in T: position, and velocity as seen from the turning station
-        matvec(CTH, &self.n_r[0], rT)
-        matvec(CTH, &self.n_v[0], vT)
-        cross(wTH, rT, u)
-        for i in range(3):
-            vT[i] -= u[i]
-        # estimated port-to-port geometry in T: r_D - r_P = r_T + C_TN C_NB r_DC - r_PT
-        dcm_from_q(&self.n_q[0], M)  # C_BN
-        matTvec(M, self.r_DC, d)
-        matvec(CTN, d, rD)
-        for i in range(3):
-            rD[i] += rT[i] - self.r_PT[i]
-        rho = dot3(rD, self.n_H)
-        closing = -dot3(vT, self.n_H)
-        for i in range(3):
-            lat[i] = rD[i] - rho * self.n_H[i]
-        lateral = norm3(lat)
-        for i in range(3):
-            vlat[i] = vT[i] + closing * self.n_H[i]
         # a jump of the station's estimate: the reference starts again from the chaser
         if self.have_pred:
             q_error_vec(self.qT_pred, &self.n_qT[0], e)
@@ -220,6 +347,40 @@ cdef class GuidanceKernel:
         if self.c_replan[0] != self.last_replan:  # the estimate jumped: start again from it
             self.last_replan = self.c_replan[0]
             self.started = False
+        # the reference frame A: the station's, or (turning too fast to follow) slowed in H
+        fresh = not self.started or mode == FREE
+        if fresh:
+            self.following = True
+        qconj(qHN, qtmp)
+        qmul(qtmp, &self.n_qT[0], qTH)
+        lag = self.frame(CTH, wTH, qTH, norm3(&self.n_r[0]), fresh, CAH, wA, alpha)
+        if self.following:
+            for i in range(9):
+                CAN[i] = CTN[i]
+        else:  # C_AN = C_AH C_HN
+            for i in range(3):
+                for j in range(3):
+                    CAN[3 * i + j] = (CAH[3 * i] * CHN[j] + CAH[3 * i + 1] * CHN[3 + j]
+                                      + CAH[3 * i + 2] * CHN[6 + j])
+        # the chaser in A: position, and velocity as seen from the turning frame
+        matvec(CAH, &self.n_r[0], rT)
+        matvec(CAH, &self.n_v[0], vT)
+        cross(wA, rT, u)
+        for i in range(3):
+            vT[i] -= u[i]
+        # estimated port-to-port geometry in A: r_D - r_P = r_A + C_AN C_NB r_DC - r_PT
+        dcm_from_q(&self.n_q[0], M)  # C_BN
+        matTvec(M, self.r_DC, d)
+        matvec(CAN, d, rD)
+        for i in range(3):
+            rD[i] += rT[i] - self.r_PT[i]
+        rho = dot3(rD, self.n_H)
+        closing = -dot3(vT, self.n_H)
+        for i in range(3):
+            lat[i] = rD[i] - rho * self.n_H[i]
+        lateral = norm3(lat)
+        for i in range(3):
+            vlat[i] = vT[i] + closing * self.n_H[i]
         if not self.started:
             self.rho_ref = rho
             self.rhodot_ref = -closing
@@ -284,20 +445,33 @@ cdef class GuidanceKernel:
             sT[i] = self.r_PT[i] + self.rho_ref * self.n_H[i] + self.lat_ref[i] - d[i]
             sdT[i] = self.rhodot_ref * self.n_H[i] + self.latdot_ref[i]
             u[i] = acc * self.n_H[i] + alat[i]
-        matTvec(CTH, wTH, w)
-        matTvec(CTH, sT, &self.o_r[0])
-        matTvec(CTH, sdT, d)  # C_HT s'
-        matTvec(CTH, u, &self.o_a[0])
+        self.sdot = norm3(sdT)
+        matTvec(CAH, wA, w)
+        matTvec(CAH, sT, &self.o_r[0])
+        matTvec(CAH, sdT, d)  # C_HA s'
+        matTvec(CAH, u, &self.o_a[0])
         cross(w, &self.o_r[0], e)
         for i in range(3):
             self.o_v[i] = d[i] + e[i]
         cross(w, e, u)  # w x (w x r)
-        cross(w, d, e)  # w x C_HT s'
+        cross(w, d, e)  # w x C_HA s'
+        cross(alpha, &self.o_r[0], d)  # dw/dt x r
         for i in range(3):
-            self.o_a[i] += 2.0 * e[i] + u[i]
-        # reference attitude q_BN = q_TN (x) q_BT, rate C_BT omega_TN_T
-        qmul(&self.n_qT[0], self.q_BT, &self.o_q[0])
-        matvec(self.C_BT, &self.n_wT[0], &self.o_w[0])
+            f[i] = 2.0 * e[i] + u[i] + d[i]
+            self.o_a[i] += f[i]
+        # reference attitude q_BN = q_AN (x) q_BT, rate C_BT omega_AN_A
+        if self.following:
+            qmul(&self.n_qT[0], self.q_BT, &self.o_q[0])
+            matvec(self.C_BT, &self.n_wT[0], &self.o_w[0])
+        else:
+            qmul(qHN, self.q_AH, qtmp)
+            qmul(qtmp, self.q_BT, &self.o_q[0])
+            for i in range(3):
+                e[i] = wA[i] + CAH[3 * i + 2] * self.n
+            matvec(self.C_BT, e, &self.o_w[0])
+        self.o_fol[0] = 0.0 if self.following else 1.0
+        self.o_lag[0] = lag
+        self.o_facc[0] = norm3(f)
         self.o_rhoref[0] = self.rho_ref
         self.o_rho[0] = rho
         self.o_close[0] = closing
@@ -322,7 +496,7 @@ cdef class GuidanceKernel:
                                 and norm3(self.lat_ref) < 1e-3
                                 and norm3(self.latdot_ref) < 1e-4
                                 and fabs(eq) >= self.cos_settle_att
-                                and mode == HOLD) else 0.0
+                                and self.following and mode == HOLD) else 0.0
         self.o_en[0] = 0.0 if mode == FREE else 1.0
 
     cpdef void step(self, long long t_ns):

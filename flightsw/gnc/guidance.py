@@ -16,7 +16,10 @@ lateral offset outside the cone and an excessive closing speed; GDN-4 from off t
 reference starts at the chaser and reaches the axis within its speed and acceleration
 limits; GDN-5 with a station turned or turning, the reference (position, velocity,
 acceleration, attitude and rate) is that of the port's own frame, and a jump of the
-station's estimate restarts it from the chaser.
+station's estimate restarts it from the chaser; GDN-6 a station turning faster than the
+chaser can follow at its range is not followed (the reference frame slows to rest in H
+within its budget, the follow monitor reads the frame's terms, a hold does not settle) and
+is followed again once it slows.
 """
 
 from __future__ import annotations
@@ -40,6 +43,15 @@ def approach_attitude(chaser: Vehicle, target: Vehicle) -> np.ndarray:
     M_H = np.column_stack((a_H, u_H, np.cross(a_H, u_H)))
     C_HB = M_H @ M_B.T
     return q_from_dcm(C_HB.T)
+
+
+def weakest_accel(chaser: Vehicle) -> float:
+    """The chaser's translational acceleration along its weakest body axis, every
+    thruster that pushes that way firing [m/s^2] (an upper bound: torque balance is left
+    to allocation). The follow budget is a fraction of it."""
+    F_B = chaser.thrust_matrix[:3]
+    dirs = np.vstack((np.eye(3), -np.eye(3)))
+    return float(np.min(np.clip(dirs @ F_B, 0.0, None).sum(axis=1))) / chaser.mass_kg
 
 
 class Guidance(KernelComponent):
@@ -66,6 +78,7 @@ class Guidance(KernelComponent):
         self.dt, self.n = dt, mean_motion
         self.chaser, self.target, self.params = chaser, target, params
         self.q_BT = approach_attitude(chaser, target)
+        self.follow_accel_max_mps2 = params.follow_accel_frac * weakest_accel(chaser)
         self.guidance_out = GuidanceOut()
 
     def _build(self):
@@ -85,7 +98,8 @@ class Guidance(KernelComponent):
                    settle_vel_mps=p.settle_vel_mps,
                    settle_att_rad=np.radians(p.settle_att_deg),
                    retreat_speed_mps=p.retreat_speed_mps,
-                   replan_att_rad=np.radians(p.replan_att_deg), limits=STATE_LIMITS,
+                   replan_att_rad=np.radians(p.replan_att_deg),
+                   follow_accel_max=self.follow_accel_max_mps2, limits=STATE_LIMITS,
                    nav=self.nav_in, cmd=self.cmd_in, out=self.guidance_out)
 
     def glideslope(self, rho_m: float) -> float:

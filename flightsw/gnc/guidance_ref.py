@@ -27,6 +27,20 @@ estimate jump (more than ``replan_att_rad`` from its prediction, as when the lid
 first shows where the station really is), the reference starts again from the chaser, as
 on the sequencer's replan. Corridor: ``lateral ≤ tan(cone) ρ + margin``; speed:
 ``closing ≤ factor · v(ρ) + margin``.
+
+The reference frame A is T only while the chaser can follow it. With the follow budget
+``a_f`` and the chaser at ``r`` from the station's centre:
+    ω_lim(r) = (√(v_max² + ¾ a_f r) − v_max) / r     (¾ a_f = ω² r + 2 ω v_max)
+    α_max(r) = a_f / (4 r)
+When ``|ω_TH| > ω_lim``, A leaves T at T's rate and slows toward rest in H within α_max;
+once ``|ω_TH| ≤ 0.9 ω_lim`` it turns back toward T at ``ω_TH ± ê·min(ω_brake(θ'), c_max)``
+with ``|ω_TH ± c_max ê| = ω_cap`` (θ the lag angle, ê its axis, ω_brake the discrete
+braking curve at 0.8 α_max, ω_cap the rate the budget allows at the reference's own speed:
+Coriolis at that speed rather than at v_max, and at least ω_lim), through θ' = θ about ê or
+2π − θ about −ê (the station coming round to meet it), whichever is sooner at ``c_max``, and
+rejoins T once ``θ r`` is within a tenth of the hold's position tolerance and
+``|ω_AH − ω_TH| r`` within its rate tolerance. The reference gains the Euler term
+``α × r``; the frame's terms together are the follow monitor.
 """
 
 from __future__ import annotations
@@ -38,12 +52,23 @@ from flightsw.attitude import (
     q_error_vec,
     q_from_rotvec,
     q_hill,
+    qconj,
     qmul,
+    qnormalize,
     unit_quat,
 )
 from flightsw.messages import GuidanceCmd, GuidanceOut, NavState, bind
 
 FREE, HOLD, APPROACH, FINAL, RETREAT = range(5)
+
+
+def lag_angle(q_AH: np.ndarray, q_TH: np.ndarray) -> tuple[float, np.ndarray]:
+    """Angle [rad] of the rotation from A to T and its unit axis in H (zero when none)."""
+    dq = qmul(qconj(q_AH), q_TH)
+    s = 1.0 if dq[0] >= 0.0 else -1.0
+    sv = float(np.sqrt(dq[1] * dq[1] + dq[2] * dq[2] + dq[3] * dq[3]))
+    axis_A = s * dq[1:] / sv if sv > 0.0 else np.zeros(3)
+    return 2.0 * float(np.arctan2(sv, s * dq[0])), dcm_from_q(q_AH).T @ axis_A
 
 
 class GuidanceRef:
@@ -53,7 +78,7 @@ class GuidanceRef:
     def __init__(self, *, dt, mean_motion, r_PT_T, n_T, r_DC_B, q_BT, v_contact, v_max, k, a_max,
                  corridor_half_angle_rad, corridor_margin_m, speed_limit_factor,
                  speed_limit_margin, settle_pos_m, settle_vel_mps, settle_att_rad,
-                 retreat_speed_mps, replan_att_rad, limits, nav, cmd, out):
+                 retreat_speed_mps, replan_att_rad, follow_accel_max, limits, nav, cmd, out):
         self.pos_max, self.vel_max, self.speed_max = limits[0], limits[1], limits[5]
         self.rate_max = limits[2]
         self.dt, self.n = dt, mean_motion
@@ -67,6 +92,11 @@ class GuidanceRef:
         self.cos_settle_att = np.cos(0.5 * settle_att_rad)
         self.v_retreat = retreat_speed_mps
         self.replan_att = replan_att_rad
+        self.follow_max = follow_accel_max
+        self.sdot = 0.0  # the reference's speed in A at the last step [m/s]
+        self.following = True
+        self.q_AH = np.array([1.0, 0.0, 0.0, 0.0])  # the reference frame A relative to H
+        self.w_AH, self.alpha_H = np.zeros(3), np.zeros(3)  # its rate and acceleration, in H
         self.n_r, self.n_v, self.n_q, self.n_qT, self.n_wT = bind(
             nav, NavState, "r_CT_H", "v_CT_H", "q_BN", "q_TN", "omega_TN_T")
         self.c_mode, self.c_goal, self.c_vc, self.c_replan = bind(
@@ -77,11 +107,58 @@ class GuidanceRef:
                              "omega_ref_B", "rho_ref_m", "rho_m", "closing_speed_mps",
                              "lateral_m", "corridor_ok", "speed_ok", "settled",
                              "thrust_enable", "n_invalid")
+        self.o_fol, self.o_lag, self.o_facc = bind(out, GuidanceOut, "follow_lost",
+                                                   "frame_lag_rad", "follow_accel_mps2")
         self.started = False
         self.last_replan = float(self.c_replan[0])
         self.rho_ref = self.rhodot_ref = 0.0
         self.lat_ref, self.latdot_ref = np.zeros(3), np.zeros(3)
         self.qT_pred: np.ndarray | None = None  # the station's estimate, one step on
+
+    def frame(self, C_TH, w_TH_T, q_TH, r, fresh):
+        """Move the reference frame A one step; on a ``fresh`` start a station too fast to
+        follow leaves A at rest in H, else A leaves T at T's rate. Returns ``C_AH``, A's rate
+        relative to H in A [rad/s], its angular acceleration in H [rad/s^2] and the lag
+        angle to T [rad]."""
+        dt, r = self.dt, max(r, 1.0)
+        w_T = float(np.linalg.norm(w_TH_T))
+        w_lim = (np.sqrt(self.v_max * self.v_max + 0.75 * self.follow_max * r) - self.v_max) / r
+        a_max = 0.25 * self.follow_max / r
+        w_H = C_TH.T @ w_TH_T
+        if self.following and w_T <= w_lim:  # A is T
+            return C_TH, w_TH_T, np.zeros(3), 0.0
+        if self.following:  # too fast to follow: A leaves T at T's rate, to slow down
+            self.following = False
+            self.q_AH = np.array(q_TH, float)
+            self.w_AH = np.zeros(3) if fresh else w_H.copy()
+        else:  # one step on
+            C = dcm_from_q(self.q_AH)
+            self.w_AH = self.w_AH + self.alpha_H * dt
+            self.q_AH = qnormalize(qmul(self.q_AH, q_from_rotvec(C @ (self.w_AH * dt))))
+        ang, axis_H = lag_angle(self.q_AH, q_TH)
+        if (w_T <= 0.9 * w_lim and ang * r <= 0.1 * self.settle_pos
+                and np.linalg.norm(self.w_AH - w_H) * r <= self.settle_vel):
+            self.following = True  # back on the station's frame
+            return C_TH, w_TH_T, np.zeros(3), 0.0
+        if w_T <= 0.9 * w_lim:  # back onto T within w_lim, the faster way round
+            w_cap = max(w_lim, (np.sqrt(self.sdot * self.sdot + 0.75 * self.follow_max * r)
+                                - self.sdot) / r)  # the budget at the reference's own speed
+            we = float(w_H @ axis_H)
+            sq = float(np.sqrt(we * we - w_T * w_T + w_cap * w_cap))
+            c_max, sgn, goal = sq - we, 1.0, ang  # |w_H + c e| <= w_lim
+            if (2.0 * np.pi - ang) * c_max < ang * (sq + we):  # the other way: T comes round
+                c_max, sgn, goal = sq + we, -1.0, 2.0 * np.pi - ang
+            ab = 0.8 * a_max
+            c = ab * dt * (-0.5 + np.sqrt(0.25 + 2.0 * goal / (ab * dt * dt))) if ab > 0.0 else 0.0
+            d = w_H + sgn * min(c, c_max) * axis_H - self.w_AH
+        else:  # to rest in H
+            d = -self.w_AH
+        nd = float(np.linalg.norm(d))
+        if nd > a_max * dt:
+            d = d * (a_max * dt / nd)
+        self.alpha_H = d / dt
+        C = dcm_from_q(self.q_AH)
+        return C, C @ self.w_AH, self.alpha_H.copy(), ang
 
     def shape_lateral(self) -> np.ndarray:
         """Move the lateral reference one step onto the axis: speed toward it
@@ -132,15 +209,6 @@ class GuidanceRef:
         C_TN = dcm_from_q(q_TN)
         C_TH = C_TN @ dcm_from_q(q_hill(self.n, t)).T
         w_TH_T = w_TN_T - C_TH @ np.array([0.0, 0.0, self.n])
-        r_T = C_TH @ self.n_r
-        v_T = C_TH @ self.n_v - np.cross(w_TH_T, r_T)
-        C_TB = C_TN @ dcm_from_q(self.n_q).T
-        r_DP = r_T + C_TB @ self.r_DC - self.r_PT
-        rho = float(r_DP @ self.n_H)
-        closing = -float(v_T @ self.n_H)
-        r_lat = r_DP - rho * self.n_H
-        v_lat = v_T + closing * self.n_H
-        lateral = float(np.linalg.norm(r_lat))
         if self.qT_pred is not None and np.linalg.norm(
                 q_error_vec(self.qT_pred, q_TN)) > self.replan_att:
             self.started = False  # the station is not where it was thought: start again
@@ -148,6 +216,22 @@ class GuidanceRef:
         if self.c_replan[0] != self.last_replan:  # the estimate jumped: start again from it
             self.last_replan = float(self.c_replan[0])
             self.started = False
+        fresh = not self.started or mode == FREE
+        if fresh:
+            self.following = True
+        q_TH = qmul(qconj(q_hill(self.n, t)), q_TN)
+        C_AH, w_AH_A, alpha, lag = self.frame(C_TH, w_TH_T, q_TH,
+                                              float(np.linalg.norm(self.n_r)), fresh)
+        C_AN = C_TN if self.following else C_AH @ dcm_from_q(q_hill(self.n, t))
+        # the chaser in A (T while following): range, closing speed, lateral offset
+        r_A = C_AH @ self.n_r
+        v_A = C_AH @ self.n_v - np.cross(w_AH_A, r_A)
+        r_DP = r_A + C_AN @ dcm_from_q(self.n_q).T @ self.r_DC - self.r_PT
+        rho = float(r_DP @ self.n_H)
+        closing = -float(v_A @ self.n_H)
+        r_lat = r_DP - rho * self.n_H
+        v_lat = v_A + closing * self.n_H
+        lateral = float(np.linalg.norm(r_lat))
         if not self.started:
             self.rho_ref, self.rhodot_ref, self.started = rho, -closing, True
             self.lat_ref, self.latdot_ref = r_lat.copy(), v_lat.copy()
@@ -184,14 +268,23 @@ class GuidanceRef:
             a_lat = self.shape_lateral()
         s_T = self.r_PT + self.rho_ref * self.n_H + self.lat_ref - self.C_BT.T @ self.r_DC
         sdot_T = self.rhodot_ref * self.n_H + self.latdot_ref
-        C_HT = C_TH.T
-        w = C_HT @ w_TH_T
-        self.o_r[:] = C_HT @ s_T
-        self.o_v[:] = C_HT @ sdot_T + np.cross(w, self.o_r)
-        self.o_a[:] = (C_HT @ (acc * self.n_H + a_lat) + 2.0 * np.cross(w, C_HT @ sdot_T)
-                       + np.cross(w, np.cross(w, self.o_r)))
-        self.o_q[:] = qmul(q_TN, self.q_BT)
-        self.o_w[:] = self.C_BT @ w_TN_T
+        self.sdot = float(np.linalg.norm(sdot_T))
+        C_HA = C_AH.T
+        w = C_HA @ w_AH_A
+        self.o_r[:] = C_HA @ s_T
+        self.o_v[:] = C_HA @ sdot_T + np.cross(w, self.o_r)
+        frame_terms = (2.0 * np.cross(w, C_HA @ sdot_T) + np.cross(w, np.cross(w, self.o_r))
+                       + np.cross(alpha, self.o_r))
+        self.o_a[:] = C_HA @ (acc * self.n_H + a_lat) + frame_terms
+        if self.following:
+            self.o_q[:] = qmul(q_TN, self.q_BT)
+            self.o_w[:] = self.C_BT @ w_TN_T
+        else:
+            self.o_q[:] = qmul(qmul(q_hill(self.n, t), self.q_AH), self.q_BT)
+            self.o_w[:] = self.C_BT @ (w_AH_A + C_AH[:, 2] * self.n)
+        self.o_fol[0] = float(not self.following)
+        self.o_lag[0] = lag
+        self.o_facc[0] = float(np.linalg.norm(frame_terms))
         self.o_rhoref[0], self.o_rho[0] = self.rho_ref, rho
         self.o_close[0], self.o_lat[0] = closing, lateral
         self.o_cor[0] = float(lateral <= self.tan_cone * max(rho, 0.0) + self.margin)
@@ -202,6 +295,6 @@ class GuidanceRef:
                    and np.linalg.norm(self.lat_ref) < 1e-3
                    and np.linalg.norm(self.latdot_ref) < 1e-4
                    and abs(float(self.n_q @ self.o_q)) >= self.cos_settle_att
-                   and mode == HOLD)
+                   and self.following and mode == HOLD)
         self.o_set[0] = float(settled)
         self.o_en[0] = 0.0 if mode == FREE else 1.0

@@ -70,7 +70,9 @@ TRUTH_COLUMNS = ("r_CT_H_x", "r_CT_H_y", "r_CT_H_z", "v_CT_H_x", "v_CT_H_y", "v_
 
 def flight_telemetry(world: World, fsw: FlightSoftware) -> Telemetry:
     """The per-tick telemetry of a SIL run: truth, the flight software's navigation,
-    guidance reference, commands, thruster on-times, mode and fault-management flags."""
+    guidance reference and monitors (the station's frame followed or not), navigation's
+    estimate of the station's attitude and rate, commands, thruster on-times, mode and
+    fault-management flags."""
     y = world.plant.state
     nav = fsw.navigation.nav_out
     g = fsw.guidance.guidance_out
@@ -87,6 +89,10 @@ def flight_telemetry(world: World, fsw: FlightSoftware) -> Telemetry:
         ("ref", ["q_BN_w", "q_BN_x", "q_BN_y", "q_BN_z"], g.view("q_ref_BN")),
         ("gnc", ["rho_ref_m", "rho_m", "closing_speed_mps", "lateral_m", "corridor_ok",
                  "speed_ok"], g.buf[g._slices["rho_ref_m"].start:g._slices["speed_ok"].stop]),
+        ("gnc", ["follow_lost", "frame_lag_rad", "follow_accel_mps2"],
+         g.buf[g._slices["follow_lost"].start:g._slices["follow_accel_mps2"].stop]),
+        ("nav", ["q_TN_w", "q_TN_x", "q_TN_y", "q_TN_z"], nav.view("q_TN")),
+        ("nav", ["omega_TN_T_x", "omega_TN_T_y", "omega_TN_T_z"], nav.view("omega_TN_T")),
         ("cmd", ["F_B_x", "F_B_y", "F_B_z", "L_B_x", "L_B_y", "L_B_z"], c.buf[0:6]),
         ("thr", [f"t_on_{i}" for i in range(nthr)], fsw.thruster_cmd.t_on_s[:nthr]),
         ("mode", ["state"], fsw.sequencer.mode_out.buf[0:1]),
