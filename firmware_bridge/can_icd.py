@@ -25,13 +25,14 @@ NOMINAL_RATES_HZ: dict[str, float] = {
     "DOCK_CMD": 1.0,
     "DOCK_STATUS": 10.0,
     "SUN_VECTOR": 10.0,  # where a sun sensor is fitted
+    "RF_RANGE": 1.0,  # where RF ranging is fitted
     "HEARTBEAT_FSW": 1.0, "HEARTBEAT_IMU": 1.0, "HEARTBEAT_RCS": 1.0, "HEARTBEAT_DOCK": 1.0,
-    "HEARTBEAT_SUN": 1.0,
+    "HEARTBEAT_SUN": 1.0, "HEARTBEAT_RFR": 1.0,
 }
 """How often each frame is sent in operation [Hz] (commands and status also on change)."""
 
 LOCKSTEP_RATES_HZ: dict[str, float] = {
-    "LOCKSTEP_DONE": 400.0,  # 5 emulators + flight software + 2 actuators, 50 Hz each
+    "LOCKSTEP_DONE": 450.0,  # 6 emulators + flight software + 2 actuators, 50 Hz each
 }
 """Bench-only frames of a lockstep run [Hz]."""
 

@@ -28,6 +28,7 @@ from flightsw.messages import (
     DockingMechStatus,
     ImuMsg,
     LidarMsg,
+    RfRangingMsg,
     StarTrackerMsg,
     SunSensorMsg,
     ThrusterCmd,
@@ -263,6 +264,40 @@ class SunSensorDriver(_CanDriver):
             o.valid = 1.0
         else:
             o.s_B[:] = 0.0
+            o.valid = 0.0
+        self._publish(o, t_ns)
+
+    def _on_stale(self) -> None:
+        self.out.valid = 0.0
+
+
+class RfRangingDriver(_CanDriver):
+    """RF ranging over CAN: RF_RANGE samples into :class:`~flightsw.messages.RfRangingMsg`.
+
+    Each sample bumps ``seq``. ``valid`` is the frame's Valid bit (no lock: the values are
+    zeroed); a locked sample with a range of 0 (no physical lock reads it) is a corrupt
+    frame: counted, dropped. Counter jumps count as lost samples.
+    """
+
+    FRAMES = ("RF_RANGE",)
+    HEARTBEAT = "HEARTBEAT_RFR"
+
+    def __init__(self, out: RfRangingMsg, stale_after_ns: int = 3_000_000_000,
+                 name: str = "rf_ranging"):
+        super().__init__(name, stale_after_ns)
+        self.out = out
+
+    def _handle(self, name: str, v: dict[str, float], t_ns: int) -> None:
+        self._count(v["Counter"])
+        o = self.out
+        if v["Valid"]:
+            if not v["Range"] > 0.0:
+                self._bad("RF_RANGE locked with a range of 0")
+                return
+            o.range_m, o.azimuth_rad, o.elevation_rad = v["Range"], v["Azimuth"], v["Elevation"]
+            o.valid = 1.0
+        else:
+            o.range_m = o.azimuth_rad = o.elevation_rad = 0.0
             o.valid = 0.0
         self._publish(o, t_ns)
 

@@ -25,6 +25,7 @@ from firmware_bridge.drivers import (
     ImuDriver,
     LidarDriver,
     RcsDriver,
+    RfRangingDriver,
     StarTrackerDriver,
     SunSensorDriver,
 )
@@ -75,6 +76,7 @@ UNITS: dict[str, Unit] = {u.name: u for u in (
     Unit("rcs", "can", RcsDriver, ("thruster_cmd",), "rcs"),
     Unit("dock", "can", DockingMechDriver, ("mech_in", "mech_cmd"), "docking_mechanism"),
     Unit("sun_sensor", "can", SunSensorDriver, ("sun_in",), "sun_sensor", optional=True),
+    Unit("rf_ranging", "can", RfRangingDriver, ("rf_in",), "rf_ranging", optional=True),
 )}
 """Every unit, by name, in the order the bench starts them and lays out its shared memory."""
 

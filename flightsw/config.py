@@ -406,7 +406,10 @@ class GuidanceParams:
     for the dwell time it goes on. Guidance flies in the station's frame, as navigation
     estimates it; should that estimate jump by more than ``replan_att_deg`` [deg] from its
     prediction in one step (the lidar's first pose of a station that was not where it was
-    thought), the reference starts again from the chaser instead of stepping. Guidance
+    thought), the reference starts again from the chaser instead of stepping; so it does
+    when the chaser's position estimate jumps by more than ``replan_pos_m`` [m] from its
+    one-step prediction (a far-range sensor's first fix correcting ground's hand-over).
+    Guidance
     follows the station's turning only as far as ``follow_accel_frac`` [-] of the chaser's
     translational acceleration along its weakest body axis (the follow budget) allows at
     the chaser's distance: beyond it the reference frame slows to rest in the Hill frame,
@@ -432,6 +435,7 @@ class GuidanceParams:
     retreat_min_m: float = param(5.0, 0.0, 100000.0)
     retreat_speed_mps: float = param(0.1, 0.0, 10.0, lo_open=True)
     replan_att_deg: float = param(0.5, 0.0, 180.0, lo_open=True)
+    replan_pos_m: float = param(1.0, 0.0, 1000000.0, lo_open=True)
     monitor_persistence_s: float = param(2.0, 0.0, 3600.0)
     follow_accel_frac: float = param(0.25, 0.0, 1.0, lo_open=True)
     acquisition_gap_s: float = param(30.0, 0.0, 86400.0, lo_open=True)
@@ -523,7 +527,9 @@ class FdirParams:
     attitude and gyro bias are re-acquired with 1-sigma ``reacquire_att_rad`` [rad] and
     ``reacquire_bias_rps`` [rad/s]. A sun sensor (where fitted) is stale after ``stale_sun_s``
     [s]; its direction further than ``sun_check_deg`` [deg] from the one the attitude estimate
-    predicts in ``sun_check_samples`` consecutive samples [-] isolates it. After any decision,
+    predicts in ``sun_check_samples`` consecutive samples [-] isolates it. RF ranging (where
+    fitted) is stale after ``stale_rf_s`` [s] and out of range beyond its rated maximum by
+    more than ``rf_range_margin_frac`` [-]. After any decision,
     GO at a hold point is withheld for ``recovery_hold_s`` [s].
     """
 
@@ -550,6 +556,8 @@ class FdirParams:
     stale_sun_s: float = param(0.5, 0.0, 3600.0, lo_open=True)
     sun_check_deg: float = param(1.0, 0.0, 180.0, lo_open=True)
     sun_check_samples: int = param(5, 1, 1000000)
+    stale_rf_s: float = param(3.5, 0.0, 3600.0, lo_open=True)
+    rf_range_margin_frac: float = param(0.1, 0.0, 10.0)
 
 
 @dataclass

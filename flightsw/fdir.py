@@ -73,6 +73,7 @@ from flightsw.messages import (
     LidarMsg,
     ModeMsg,
     NavState,
+    RfRangingMsg,
     StarTrackerMsg,
     SunSensorMsg,
     ThrusterCmd,
@@ -140,6 +141,10 @@ SENSOR_MONITORS: dict[str, SensorMonitor] = {m.unit: m for m in (
                   loss="sensor_failed"),
     SensorMonitor("sun_sensor", "sun_in", "sun_out", "sun_failed", ("s_B",), RANGE_UNIT_NORM,
                   lambda p, f: 1e-3, lambda p: p.stale_sun_s, direction=True),
+    SensorMonitor("rf_ranging", "rf_in", "rf_out", "rf_failed",
+                  ("range_m", "azimuth_rad", "elevation_rad"), RANGE_INTERVAL,
+                  lambda p, f: (1.0 + p.rf_range_margin_frac) * f.rf_max_range_m,
+                  lambda p: p.stale_rf_s),
 )}
 """Every sensor fault management can watch, by unit name; a vehicle's fitted ones are
 monitored, in this order (sensor ``i``'s flag is :func:`~flightsw.fdir_ref.f_sensor`)."""
@@ -194,6 +199,9 @@ class Fdir(Ported):
     lidar_max_range_m : float
         The lidar's rated maximum range [m] (the sensor file's; its out-of-range limit is
         this plus the ``lidar_range_margin_frac`` band).
+    rf_max_range_m : float
+        RF ranging's rated maximum range [m], where it is fitted (its limit is this plus
+        the ``rf_range_margin_frac`` band).
     twin : bool
         Run the monitors' numpy twin instead of the Cython kernel.
     """
@@ -202,9 +210,11 @@ class Fdir(Ported):
     st_in = Input(StarTrackerMsg, "star-tracker attitude from the driver or sensor model")
     lidar_in = Input(LidarMsg, "lidar measurements from the driver or sensor model")
     sun_in = Input(SunSensorMsg, "sun-sensor directions from the driver or sensor model")
+    rf_in = Input(RfRangingMsg, "RF-ranging samples from the driver or sensor model")
     thruster_in = Input(ThrusterCmd, "the on-times commanded")
     nav_in = Input(NavState, "navigation estimate")
     lidar_max_range_m: float
+    rf_max_range_m: float
     guidance_in = Input(GuidanceOut, "guidance reference")
     mode_in = Input(ModeMsg, "the sequencer's state: which attitude limit applies")
 
@@ -212,9 +222,11 @@ class Fdir(Ported):
                  allocation: Any, reacquire_attitude: Any = None, *,
                  sensors: Sequence[str] = CORE_SENSORS, sun_N: Any = None,
                  twin: bool = False, imu_frozen_check: bool = True,
-                 acquisition_hold: bool = False, lidar_max_range_m: float = 1.0e5) -> None:
+                 acquisition_hold: bool = False, lidar_max_range_m: float = 1.0e5,
+                 rf_max_range_m: float = 1.0e5) -> None:
         self.name = "fdir"
         self.lidar_max_range_m = float(lidar_max_range_m)
+        self.rf_max_range_m = float(rf_max_range_m)
         # the first hold point lies outside the keep-out sphere: attitude is acquired there
         self.acquisition_hold = bool(acquisition_hold)
         unknown = [n for n in sensors if n not in SENSOR_MONITORS]
@@ -238,6 +250,7 @@ class Fdir(Ported):
         self._open_ports()
         self.imu_out, self.st_out, self.lidar_out = ImuMsg(), StarTrackerMsg(), LidarMsg()
         self.sun_out = SunSensorMsg()
+        self.rf_out = RfRangingMsg()
         self.fdir_out = FdirStatus()
         self.events: list[FdirEvent] = []
         # thrusters sharing a torque direction: isolated together

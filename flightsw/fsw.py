@@ -37,6 +37,7 @@ from flightsw.messages import (
     DockingMechStatus,
     ImuMsg,
     LidarMsg,
+    RfRangingMsg,
     StarTrackerMsg,
     SunSensorMsg,
 )
@@ -93,6 +94,7 @@ class FlightSoftware:
         self.st_in = StarTrackerMsg()
         self.lidar_in = LidarMsg()
         self.sun_in = SunSensorMsg()  # written only where a sun sensor is fitted
+        self.rf_in = RfRangingMsg()  # written only where RF ranging is fitted
         self.mech_in = DockingMechStatus()
         self.health_in = DeviceHealth()  # the drivers' staleness; all healthy in SIL
         # components
@@ -105,13 +107,15 @@ class FlightSoftware:
         self.allocation = Allocation(self.dt, chaser, twin=twin)
         # gyro noise per sample from its angle random walk (samples at the base rate)
         gyro_sigma = sensors.gyro_arw * float(np.sqrt(params.base_rate_hz))
-        sun = sensors.sun_sensor
-        fitted = CORE_SENSORS + (("sun_sensor",) if sun is not None else ())
+        sun, rf = sensors.sun_sensor, sensors.rf_ranging
+        fitted = (CORE_SENSORS + (("sun_sensor",) if sun is not None else ())
+                  + (("rf_ranging",) if rf is not None else ()))
         self.fdir = Fdir(self.dt, chaser, params.fdir, gyro_sigma, self.allocation,
                          self.navigation.reacquire_attitude, twin=twin,
                          imu_frozen_check=not sensors.gyro_repeats, sensors=fitted,
                          sun_N=None if sun is None else sun.sun_N,
                          lidar_max_range_m=sensors.lidar_max_range_m,
+                         rf_max_range_m=1.0e5 if rf is None else rf.max_range_m,
                          acquisition_hold=(params.guidance.hold_points_m[0]
                                            >= params.guidance.keep_out_radius_m))
         self.sequencer = Sequencer(params.guidance, self.dt * params.sequencer_divider,
@@ -122,11 +126,12 @@ class FlightSoftware:
         # wiring: the only place where outputs meet inputs
         f = self.fdir
         f.connect(imu_in=self.imu_in, st_in=self.st_in, lidar_in=self.lidar_in,
-                  sun_in=self.sun_in, thruster_in=self.allocation.thruster_out,
+                  sun_in=self.sun_in, rf_in=self.rf_in,
+                  thruster_in=self.allocation.thruster_out,
                   nav_in=self.navigation.nav_out, guidance_in=self.guidance.guidance_out,
                   mode_in=self.sequencer.mode_out)
         self.navigation.connect(imu_in=f.imu_out, st_in=f.st_out, lidar_in=f.lidar_out,
-                                thruster_in=self.allocation.thruster_out)
+                                rf_in=f.rf_out, thruster_in=self.allocation.thruster_out)
         self.guidance.connect(nav_in=self.navigation.nav_out,
                               cmd_in=self.sequencer.guidance_cmd_out)
         self.control.connect(nav_in=self.navigation.nav_out,

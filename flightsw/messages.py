@@ -217,6 +217,22 @@ class SunSensorMsg(Message):
     seq = Scalar("-", "sample counter")
 
 
+class RfRangingMsg(Message):
+    """RF-ranging measurement (the far-range relative sensor): the station's transponder X
+    seen from the chaser's interrogator antenna A.
+
+    Angles are in the chaser body frame B. Fields: ``range_m`` [m], ``azimuth_rad``
+    atan2(y, x) [rad], ``elevation_rad`` asin(z / range) [rad], ``valid`` 1.0 with a lock
+    (within range, transponder acquired) [-]; ``seq`` sample counter [-].
+    """
+
+    range_m = Scalar("m", "range from the interrogator antenna to the station's transponder")
+    azimuth_rad = Scalar("rad", "azimuth of the transponder, atan2(y, x) in B")
+    elevation_rad = Scalar("rad", "elevation of the transponder, asin(z / range) in B")
+    valid = Scalar("-", "1.0 with a lock: range and angles are good")
+    seq = Scalar("-", "sample counter")
+
+
 class LidarMsg(Message):
     """Docking-lidar measurement of the target's docking port P from the lidar head L.
 
@@ -252,7 +268,7 @@ class NavState(Message):
     refused as not finite or out of their physical range [-]; ``q_TN`` the station's
     attitude relative to N [-] and ``omega_TN_T`` its rate [rad/s] (from the lidar's pose
     near the port, propagated at its estimated rate elsewhere); ``sigma_station_att_rad``
-    its RSS 1-sigma [rad].
+    its RSS 1-sigma [rad]; ``n_rf`` accepted RF-ranging updates [-].
     """
 
     r_CT_H = Vector(3, "m", "position of C relative to T, in H")
@@ -275,6 +291,7 @@ class NavState(Message):
     q_TN = Vector(4, "-", "estimated attitude of the station T relative to N, [w,x,y,z]")
     omega_TN_T = Vector(3, "rad/s", "estimated angular rate of T relative to N, in T")
     sigma_station_att_rad = Scalar("rad", "RSS 1-sigma of the station's attitude")
+    n_rf = Scalar("-", "accepted RF-ranging range/azimuth/elevation updates")
 
 
 class GuidanceCmd(Message):
@@ -413,8 +430,8 @@ class DeviceHealth(Message):
     """Link health of the units, from the device drivers (all 0 in SIL).
 
     Fields: ``imu``, ``star_tracker``, ``lidar``, ``rcs``, ``docking_mechanism``,
-    ``sun_sensor``: 1.0 while that unit's driver has it stale (no good data for three of
-    its periods) [-]. A unit the vehicle does not fit stays 0.
+    ``sun_sensor``, ``rf_ranging``: 1.0 while that unit's driver has it stale (no good data
+    for three of its periods) [-]. A unit the vehicle does not fit stays 0.
     """
 
     imu = Scalar("-", "1.0 while the IMU is stale")
@@ -423,6 +440,7 @@ class DeviceHealth(Message):
     rcs = Scalar("-", "1.0 while the RCS driver is stale")
     docking_mechanism = Scalar("-", "1.0 while the docking-mechanism controller is stale")
     sun_sensor = Scalar("-", "1.0 while the sun sensor is stale")
+    rf_ranging = Scalar("-", "1.0 while the RF-ranging unit is stale")
 
 
 DEVICES_REQUIRED = ("imu", "lidar", "rcs", "docking_mechanism")
@@ -434,7 +452,8 @@ star tracker does not: navigation flies on the gyro and the lidar's pose."""
 class FdirStatus(Message):
     """Fault management state.
 
-    Fields: ``imu_failed``, ``st_failed``, ``lidar_failed``, ``sun_failed`` 1.0 once that
+    Fields: ``imu_failed``, ``st_failed``, ``lidar_failed``, ``sun_failed``, ``rf_failed``
+    1.0 once that
     sensor is isolated [-]; ``thrusters_failed`` thrusters isolated [-]; ``abort_request`` abort
     reason index the sequencer should act on (0 none) [-]; ``n_events`` decisions so far
     [-]; ``hold_request`` 1.0 while a recovery settles (no GO at a hold point) [-].
@@ -448,6 +467,7 @@ class FdirStatus(Message):
     n_events = Scalar("-", "fault-management decisions so far")
     hold_request = Scalar("-", "1.0 while a recovery settles: no GO at a hold point")
     sun_failed = Scalar("-", "1.0 once the sun sensor is isolated")
+    rf_failed = Scalar("-", "1.0 once the RF-ranging unit is isolated")
 
 
 class RateGroupTlm(Message):

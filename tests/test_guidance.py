@@ -169,8 +169,9 @@ def test_from_off_the_axis_the_reference_is_a_path_not_a_step(nominal, twin):
 def test_a_replan_restarts_the_reference_from_the_estimate(nominal, twin):
     """GDN-5: when the sequencer bumps ``replan`` (navigation's estimate jumped, as at a
     lidar acquisition), the reference starts again where the estimate now is, with its
-    velocity, and is then shaped from there; without the bump it stays where it was."""
-    g, nav, cmd = build(nominal, twin=twin)
+    velocity, and is then shaped from there; without the bump it stays where it was (the
+    estimate's own jump rule switched off here: ``replan_pos_m`` beyond the jump)."""
+    g, nav, cmd = build(nominal, twin=twin, params=GuidanceParams(replan_pos_m=1e3))
     place(nominal, nav, 400.0, v_close=0.25)
     cmd.mode, cmd.rho_goal_m, cmd.v_contact_mps = GUIDANCE_MODES["approach"], 250.0, 0.075
     g.reset(0)
@@ -187,6 +188,33 @@ def test_a_replan_restarts_the_reference_from_the_estimate(nominal, twin):
     assert abs(out.v_ref_H @ nominal.target.docking_axis + 0.2) < 1e-3
     tick(g, nav, 60_000_000)                           # and once only
     assert abs(out.rho_ref_m - 420.0) < 0.02 and out.n_invalid == 0
+
+
+@pytest.mark.parametrize("twin", [False, True])
+def test_a_jump_of_the_chasers_estimate_restarts_the_reference(nominal, twin):
+    """GDN-5: the first fix of a far-range sensor moves the chaser's estimate 40 m from
+    where ground's hand-over had it: the reference starts again where the estimate now is,
+    rather than leaving control a 40 m step to chase; a change within ``replan_pos_m`` of
+    the estimate's one-step prediction (r + v dt) does not restart it."""
+    p = GuidanceParams()
+    g, nav, cmd = build(nominal, twin=twin, params=p)
+    place(nominal, nav, 2000.0, v_close=0.25)
+    cmd.mode, cmd.rho_goal_m, cmd.v_contact_mps = GUIDANCE_MODES["approach"], 250.0, 0.075
+    g.reset(0)
+    tick(g, nav, 0)
+    out = g.guidance_out
+    step = 1
+    for jump, restarts in ((0.5 * p.replan_pos_m, False), (40.0, True)):
+        r_ref = out.r_ref_H.copy()
+        nav.r_CT_H[:] = nav.r_CT_H + nav.v_CT_H * DT + np.array([jump, 0.0, 0.0])
+        tick(g, nav, step * 20_000_000)
+        step += 1
+        gap = np.linalg.norm(out.r_ref_H - nav.r_CT_H)
+        moved = np.linalg.norm(out.r_ref_H - r_ref)
+        if restarts:
+            assert gap < 0.01, gap           # on the new estimate
+        else:
+            assert moved < 0.01 and gap > 0.4 * p.replan_pos_m, (moved, gap)
 
 
 def _turning_station(t, w_TH_T, tilt):

@@ -19,5 +19,6 @@ class GuidanceKernel:
         settle_vel_mps: float, settle_att_rad: float, retreat_speed_mps: float,
         replan_att_rad: float, follow_accel_max: float,
         limits: Sequence[float], nav: NavState, cmd: GuidanceCmd, out: GuidanceOut,
+        replan_pos_m: float = ...,
     ) -> None: ...
     def step(self, t_ns: int) -> None: ...

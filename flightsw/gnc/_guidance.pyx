@@ -11,7 +11,9 @@ a (discrete-time) braking curve so it stops at a hold point, and its acceleratio
 a_max. Final approach keeps flying at v(rho) through contact. Across the axis, the
 reference starts where the chaser is and moves onto the axis within v_max and a_max. A jump
 of the station's estimate beyond replan_att_rad from its one-step prediction restarts the
-reference from the chaser.
+reference from the chaser; so does a jump of the chaser's position estimate beyond
+replan_pos_m from its one-step prediction (r + v dt: the first fix of a far-range sensor
+correcting ground's hand-over by tens of metres), instead of control chasing the step.
 
 The reference frame A is T while the chaser can follow it: while the station's rate
 relative to H stays within w_lim(r) = (sqrt(v_max^2 + 3/4 a_f r) - v_max) / r, the rate whose
@@ -74,7 +76,10 @@ cdef class GuidanceKernel:
     cdef double C_BT[9]
     cdef double qT_pred[4]
     cdef bint have_pred
-    cdef double replan_att
+    cdef double replan_att, replan_pos
+    cdef double r_prev[3]
+    cdef double v_prev[3]
+    cdef bint have_rv
     cdef double v_contact, v_max, k, a_max, tan_cone, margin, speed_factor, speed_margin
     cdef double settle_pos, settle_vel, cos_settle_att, retreat_speed
     cdef double pos_max, vel_max, speed_max, rate_max
@@ -97,12 +102,15 @@ cdef class GuidanceKernel:
                  double corridor_half_angle_rad, double corridor_margin_m,
                  double speed_limit_factor, double speed_limit_margin, double settle_pos_m,
                  double settle_vel_mps, double settle_att_rad, double retreat_speed_mps,
-                 double replan_att_rad, double follow_accel_max, limits, nav, cmd, out):
+                 double replan_att_rad, double follow_accel_max, limits, nav, cmd, out,
+                 double replan_pos_m=1.0e6):
         cdef int i
         self.pos_max, self.vel_max = limits[0], limits[1]
         self.speed_max = limits[5]
         self.rate_max = limits[2]
         self.replan_att = replan_att_rad
+        self.replan_pos = replan_pos_m
+        self.have_rv = False
         self.follow_max = follow_accel_max
         self.sdot = 0.0
         self.following = True
@@ -334,6 +342,16 @@ cdef class GuidanceKernel:
         mul_ABt(CTN, CHN, CTH)
         for i in range(3):
             wTH[i] = self.n_wT[i] - CTH[3 * i + 2] * self.n
+        # a jump of the chaser's estimate: the reference starts again from it
+        if self.have_rv:
+            for i in range(3):
+                e[i] = self.n_r[i] - (self.r_prev[i] + self.v_prev[i] * self.dt)
+            if norm3(e) > self.replan_pos:
+                self.started = False
+        for i in range(3):
+            self.r_prev[i] = self.n_r[i]
+            self.v_prev[i] = self.n_v[i]
+        self.have_rv = True
         # a jump of the station's estimate: the reference starts again from the chaser
         if self.have_pred:
             q_error_vec(self.qT_pred, &self.n_qT[0], e)

@@ -58,7 +58,8 @@ DEF ILR = 21  # lidar range bias
 DEF ILA = 22  # lidar azimuth and elevation biases
 DEF ITK = 24  # thrust scale factors per body axis
 from flightsw.constants import G0 as _G0
-from flightsw.messages import (ImuMsg, LidarMsg, NavState, StarTrackerMsg, ThrusterCmd,
+from flightsw.messages import (ImuMsg, LidarMsg, NavState, RfRangingMsg, StarTrackerMsg,
+                               ThrusterCmd,
                                bind)
 cdef double G0 = _G0  # standard gravity [m/s^2], read once at import
 
@@ -91,6 +92,10 @@ cdef class NavKernel:
     cdef double rn, rfrac, an, ppos_var, patt_var
     cdef double r_PT[3]
     cdef double r_LC[3]
+    cdef double r_XT[3]
+    cdef double r_AC[3]
+    cdef double rf_var[3]
+    cdef double tau_rf, last_rf_seq
     cdef double[:, ::1] Fthr
     cdef double[::1] thrust, mdot
     cdef int nthr
@@ -128,6 +133,7 @@ cdef class NavKernel:
     cdef double[::1] st_q, st_valid, st_seq
     cdef double[::1] li_r, li_az, li_el, li_valid, li_p, li_q, li_pvalid, li_seq
     cdef double[::1] thr_ton
+    cdef double[::1] rf_r, rf_az, rf_el, rf_valid, rf_seq, o_nrf
     cdef double[::1] o_r, o_v, o_q, o_w, o_b, o_sr, o_sv, o_sa, o_m, o_nl, o_np, o_nst, o_nrej
     cdef double[::1] o_nreacq, o_ninv, o_qT, o_wT, o_sT
 
@@ -138,7 +144,10 @@ cdef class NavKernel:
                  double pose_att_noise_rad, double lidar_latency_s, double st_latency_s,
                  double gate_chi2, int reacquire_after, limits, imu, st, lidar,
                  thrusters, out, double station_rate_rw=0.0,
-                 double station_att_max_rad=3.15, station_inertia=None):
+                 double station_att_max_rad=3.15, station_inertia=None, rf=None,
+                 r_XT_T=(0.0, 0.0, 0.0), r_AC_B=(0.0, 0.0, 0.0),
+                 double rf_range_noise_m=1.0, double rf_angle_noise_rad=1e-3,
+                 double rf_latency_s=0.0):
         cdef int i
         self.dt = dt
         self.rate_max, self.range_max = limits
@@ -158,6 +167,12 @@ cdef class NavKernel:
             self.r_PT[i] = r_PT_T[i]
             self.r_LC[i] = r_LC_B[i]
             self.st_var[i] = st_noise_rad[i] * st_noise_rad[i]
+            self.r_XT[i] = r_XT_T[i]
+            self.r_AC[i] = r_AC_B[i]
+        self.rf_var[0] = rf_range_noise_m * rf_range_noise_m
+        self.rf_var[1] = rf_angle_noise_rad * rf_angle_noise_rad
+        self.rf_var[2] = self.rf_var[1]
+        self.tau_rf = rf_latency_s
         self.q_acc = accel_psd * dt
         self.q_att = gyro_arw * gyro_arw * dt
         self.q_bias = gyro_bias_rw * gyro_bias_rw * dt
@@ -185,6 +200,10 @@ cdef class NavKernel:
          self.li_seq) = bind(lidar, LidarMsg, "range_m", "azimuth_rad", "elevation_rad",
                              "valid", "r_PL_B", "q_TB", "pose_valid", "seq")
         self.thr_ton, = bind(thrusters, ThrusterCmd, "t_on_s")
+        self.rf_r, self.rf_az, self.rf_el, self.rf_valid, self.rf_seq = bind(
+            RfRangingMsg() if rf is None else rf, RfRangingMsg, "range_m", "azimuth_rad",
+            "elevation_rad", "valid", "seq")
+        self.o_nrf, = bind(out, NavState, "n_rf")
         (self.o_r, self.o_v, self.o_q, self.o_w, self.o_b, self.o_sr, self.o_sv, self.o_sa,
          self.o_m, self.o_nl, self.o_np, self.o_nst, self.o_nrej, self.o_nreacq,
          self.o_ninv, self.o_qT, self.o_wT, self.o_sT) = bind(
@@ -234,6 +253,7 @@ cdef class NavKernel:
         self.last_imu_seq = self.imu_seq[0]
         self.last_st_seq = self.st_seq[0]
         self.last_lidar_seq = self.li_seq[0]
+        self.last_rf_seq = self.rf_seq[0]
         self.p0_pos = P0[0, 0]
         self.p0_vel = P0[3, 3]
         for i in range(3):
@@ -562,9 +582,11 @@ cdef class NavKernel:
         qmul(self.qT, dq, q)
         qnormalize(q)
 
-    cdef void _lidar_geometry(self, double t, double tau, double* CBH, double* w) noexcept nogil:
-        """C_BH and w = C_BH (C_HT r_PT_T - r_eff), r_eff = r - v tau (state at sampling);
-        CBTx = C_BT [r_PT_T x] (the port's lever arm for the station-attitude rows)."""
+    cdef void _geometry(self, double t, double tau, const double* r, double* CBH,
+                        double* w) noexcept nogil:
+        """C_BH and w = C_BH (C_HT r_XT - r_eff) for the station's point r_XT = ``r`` (in T),
+        r_eff = r - v tau (state at sampling); CBTx = C_BT [r_XT x] (the point's lever arm
+        for the station-attitude rows)."""
         cdef double qHN[4]
         cdef double CHN[9]
         cdef double CBN[9]
@@ -574,7 +596,6 @@ cdef class NavKernel:
         cdef double pN[3]
         cdef double pH[3]
         cdef double d[3]
-        cdef double* r = self.r_PT
         cdef int i
         q_hill(self.n, t - tau, qHN)
         dcm_from_q(qHN, CHN)
@@ -587,7 +608,7 @@ cdef class NavKernel:
             self.CBTx[3 * i + 0] = CBT[3 * i + 1] * r[2] - CBT[3 * i + 2] * r[1]
             self.CBTx[3 * i + 1] = CBT[3 * i + 2] * r[0] - CBT[3 * i + 0] * r[2]
             self.CBTx[3 * i + 2] = CBT[3 * i + 0] * r[1] - CBT[3 * i + 1] * r[0]
-        matTvec(CTN, self.r_PT, pN)
+        matTvec(CTN, r, pN)
         matvec(CHN, pN, pH)
         for i in range(3):
             d[i] = pH[i] - (self.r[i] - self.v[i] * tau)
@@ -595,7 +616,7 @@ cdef class NavKernel:
 
     cdef void _fill_pos_rows(self, const double* CBH, const double* w, const double* J,
                              int nrow, double tau) noexcept nogil:
-        """Hrow = J (nrow x 3) * [-C_BH, C_BH tau, [w x], 0, -C_BT [r_PT x], 0, 0]."""
+        """Hrow = J (nrow x 3) * [-C_BH, C_BH tau, [w x], 0, -C_BT [r_XT x], 0, 0]."""
         cdef double G[3 * NX]
         cdef int i, j, a
         for i in range(3 * NX):
@@ -618,6 +639,30 @@ cdef class NavKernel:
                 self.Hrow[a * NX + j] = (J[3 * a] * G[j] + J[3 * a + 1] * G[NX + j]
                                          + J[3 * a + 2] * G[2 * NX + j])
 
+    cdef bint _rae(self, const double* s, double r, double az, double el, double* J,
+                   double* z, double* rho_out) noexcept nogil:
+        """Range, azimuth and elevation of ``s`` (in B): their Jacobian ``J`` (3x3) and the
+        innovation ``z`` of the measured ones; False (nothing written) when ``s`` is too
+        short or on the z axis for the angles to be defined."""
+        cdef double rho = norm3(s)
+        cdef double rxy = sqrt(s[0] * s[0] + s[1] * s[1])
+        if not (rho > 1e-3 and rxy > 1e-6):
+            return False
+        J[0] = s[0] / rho
+        J[1] = s[1] / rho
+        J[2] = s[2] / rho
+        J[3] = -s[1] / (rxy * rxy)
+        J[4] = s[0] / (rxy * rxy)
+        J[5] = 0.0
+        J[6] = -s[0] * s[2] / (rho * rho * rxy)
+        J[7] = -s[1] * s[2] / (rho * rho * rxy)
+        J[8] = rxy / (rho * rho)
+        z[0] = r - rho
+        z[1] = wrap(az - atan2(s[1], s[0]))
+        z[2] = el - asin(s[2] / rho)
+        rho_out[0] = rho
+        return True
+
     cdef void _measure(self, double t) noexcept nogil:
         cdef double z[3]
         cdef double R[3]
@@ -630,7 +675,7 @@ cdef class NavKernel:
         cdef double qHN[4]
         cdef double qc[4]
         cdef double th[3]
-        cdef double rho, rxy, sig
+        cdef double rho, sig
         cdef int i, j
         # star tracker
         if self.st_seq[0] != self.last_st_seq:
@@ -652,6 +697,23 @@ cdef class NavKernel:
                     self.o_nst[0] += 1.0
                 else:
                     self.o_nrej[0] += 1.0
+        # RF ranging: the transponder's range and angles, as the lidar's, no bias states
+        if self.rf_seq[0] != self.last_rf_seq:
+            self.last_rf_seq = self.rf_seq[0]
+            if self.rf_valid[0] != 0.0 and not (
+                    0.0 < self.rf_r[0] <= self.range_max and fabs(self.rf_az[0]) <= M_PI
+                    and fabs(self.rf_el[0]) <= 0.5 * M_PI):
+                self.o_ninv[0] += 1.0
+            elif self.rf_valid[0] != 0.0:
+                self._geometry(t, self.tau_rf, self.r_XT, CBH, w)
+                for i in range(3):
+                    s[i] = w[i] - self.r_AC[i]
+                if self._rae(s, self.rf_r[0], self.rf_az[0], self.rf_el[0], J, z, &rho):
+                    self._fill_pos_rows(CBH, w, J, 3, self.tau_rf)
+                    if self._update(3, self.Hrow, z, self.rf_var, NXE):
+                        self.o_nrf[0] += 1.0
+                    else:
+                        self.o_nrej[0] += 1.0
         if self.li_seq[0] == self.last_lidar_seq:
             return
         self.last_lidar_seq = self.li_seq[0]
@@ -661,28 +723,14 @@ cdef class NavKernel:
                 and fabs(self.li_el[0]) <= 0.5 * M_PI):
             self.o_ninv[0] += 1.0  # out of range or not finite: not a measurement
         elif self.li_valid[0] != 0.0:
-            self._lidar_geometry(t, self.tau_lidar, CBH, w)
+            self._geometry(t, self.tau_lidar, self.r_PT, CBH, w)
             for i in range(3):
                 s[i] = w[i] - self.r_LC[i]
-            rho = norm3(s)
-            rxy = sqrt(s[0] * s[0] + s[1] * s[1])
-            if rho > 1e-3 and rxy > 1e-6:
-                J[0] = s[0] / rho
-                J[1] = s[1] / rho
-                J[2] = s[2] / rho
-                J[3] = -s[1] / (rxy * rxy)
-                J[4] = s[0] / (rxy * rxy)
-                J[5] = 0.0
-                J[6] = -s[0] * s[2] / (rho * rho * rxy)
-                J[7] = -s[1] * s[2] / (rho * rho * rxy)
-                J[8] = rxy / (rho * rho)
+            if self._rae(s, self.li_r[0], self.li_az[0], self.li_el[0], J, z, &rho):
                 self._fill_pos_rows(CBH, w, J, 3, self.tau_lidar)
                 self.Hrow[ILR] = 1.0  # the range and angle biases, considered
                 self.Hrow[NX + ILA] = 1.0
                 self.Hrow[2 * NX + ILA + 1] = 1.0
-                z[0] = self.li_r[0] - rho
-                z[1] = wrap(self.li_az[0] - atan2(s[1], s[0]))
-                z[2] = self.li_el[0] - asin(s[2] / rho)
                 sig = self.rn if self.rn > self.rfrac * rho else self.rfrac * rho
                 R[0] = sig * sig
                 R[1] = self.an * self.an
@@ -698,7 +746,7 @@ cdef class NavKernel:
             self.o_ninv[0] += 1.0
         elif self.li_pvalid[0] != 0.0:
             # position of the port from the pose solution
-            self._lidar_geometry(t, self.tau_lidar, CBH, w)
+            self._geometry(t, self.tau_lidar, self.r_PT, CBH, w)
             for i in range(9):
                 J[i] = 0.0
             J[0] = 1.0

@@ -100,7 +100,8 @@ class Guidance(KernelComponent):
                    retreat_speed_mps=p.retreat_speed_mps,
                    replan_att_rad=np.radians(p.replan_att_deg),
                    follow_accel_max=self.follow_accel_max_mps2, limits=STATE_LIMITS,
-                   nav=self.nav_in, cmd=self.cmd_in, out=self.guidance_out)
+                   nav=self.nav_in, cmd=self.cmd_in, out=self.guidance_out,
+                   replan_pos_m=p.replan_pos_m)
 
     def glideslope(self, rho_m: float) -> float:
         """Glideslope closing speed at range ``rho_m`` [m] → [m/s]."""

@@ -25,8 +25,10 @@ docked attitude ``q_BT``), and in H, with ``ω = C_HT ω_TH_T``:
 attitude ``q_ref = q_TN ⊗ q_BT``, rate ``ω_ref = C_BT ω_TN_T``. Should the station's
 estimate jump (more than ``replan_att_rad`` from its prediction, as when the lidar's pose
 first shows where the station really is), the reference starts again from the chaser, as
-on the sequencer's replan. Corridor: ``lateral ≤ tan(cone) ρ + margin``; speed:
-``closing ≤ factor · v(ρ) + margin``.
+on the sequencer's replan; so does a jump of the chaser's position estimate beyond
+``replan_pos_m`` from its one-step prediction ``r + v dt`` (a far-range sensor's first fix
+correcting ground's hand-over by tens of metres). Corridor: ``lateral ≤ tan(cone) ρ +
+margin``; speed: ``closing ≤ factor · v(ρ) + margin``.
 
 The reference frame A is T only while the chaser can follow it. With the follow budget
 ``a_f`` and the chaser at ``r`` from the station's centre:
@@ -78,7 +80,8 @@ class GuidanceRef:
     def __init__(self, *, dt, mean_motion, r_PT_T, n_T, r_DC_B, q_BT, v_contact, v_max, k, a_max,
                  corridor_half_angle_rad, corridor_margin_m, speed_limit_factor,
                  speed_limit_margin, settle_pos_m, settle_vel_mps, settle_att_rad,
-                 retreat_speed_mps, replan_att_rad, follow_accel_max, limits, nav, cmd, out):
+                 retreat_speed_mps, replan_att_rad, follow_accel_max, limits, nav, cmd, out,
+                 replan_pos_m=1.0e6):
         self.pos_max, self.vel_max, self.speed_max = limits[0], limits[1], limits[5]
         self.rate_max = limits[2]
         self.dt, self.n = dt, mean_motion
@@ -92,6 +95,8 @@ class GuidanceRef:
         self.cos_settle_att = np.cos(0.5 * settle_att_rad)
         self.v_retreat = retreat_speed_mps
         self.replan_att = replan_att_rad
+        self.replan_pos = replan_pos_m
+        self.rv_prev: tuple[np.ndarray, np.ndarray] | None = None  # the chaser's last estimate
         self.follow_max = follow_accel_max
         self.sdot = 0.0  # the reference's speed in A at the last step [m/s]
         self.following = True
@@ -209,6 +214,10 @@ class GuidanceRef:
         C_TN = dcm_from_q(q_TN)
         C_TH = C_TN @ dcm_from_q(q_hill(self.n, t)).T
         w_TH_T = w_TN_T - C_TH @ np.array([0.0, 0.0, self.n])
+        if self.rv_prev is not None and np.linalg.norm(
+                self.n_r - (self.rv_prev[0] + self.rv_prev[1] * dt)) > self.replan_pos:
+            self.started = False  # the chaser is not where it was thought: start again
+        self.rv_prev = (np.array(self.n_r), np.array(self.n_v))
         if self.qT_pred is not None and np.linalg.norm(
                 q_error_vec(self.qT_pred, q_TN)) > self.replan_att:
             self.started = False  # the station is not where it was thought: start again

@@ -6,7 +6,8 @@ not estimated. The chaser's position is that of its reference point, the origin 
 vehicle file's centre of mass), from which every lever arm it knows is measured.
 
 Fuses gyro rates (propagation), star-tracker attitude, docking-lidar range/azimuth/elevation
-and, near the port, the lidar's relative-pose solution. Measurement noises are those of the
+and, near the port, the lidar's relative-pose solution; far out, where it is fitted, RF
+ranging's range/azimuth/elevation of the station's transponder. Measurement noises are those of the
 sensor file; measurement latency is compensated. Kernel ``_navigation.NavKernel``; readable
 twin ``navigation_ref.NavRef``.
 
@@ -26,7 +27,14 @@ import numpy as np
 
 from flightsw.component import Input, KernelComponent
 from flightsw.config import NavParams, Vehicle
-from flightsw.messages import ImuMsg, LidarMsg, NavState, StarTrackerMsg, ThrusterCmd
+from flightsw.messages import (
+    ImuMsg,
+    LidarMsg,
+    NavState,
+    RfRangingMsg,
+    StarTrackerMsg,
+    ThrusterCmd,
+)
 
 SAMPLE_LIMITS = (1.0, 1.0e5)
 """(gyro rate [rad/s], lidar range [m]) beyond which a sample is not physical: a crew
@@ -44,7 +52,7 @@ class NavSensorModel:
     gyro's noise per sample does not exceed its quantisation step, so that identical
     consecutive samples are normal (fault management then does not call it frozen);
     ``sun_sensor`` the sun sensor, where one is fitted (None: none); ``lidar_max_range_m``
-    the lidar's rated maximum range [m].
+    the lidar's rated maximum range [m]; ``rf_ranging`` RF ranging, where it is fitted.
     """
 
     st_noise_rad: tuple[float, float, float]
@@ -60,6 +68,7 @@ class NavSensorModel:
     gyro_repeats: bool = False
     lidar_max_range_m: float = 1.0e5
     sun_sensor: SunSensorModel | None = None
+    rf_ranging: RfRangingModel | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,24 @@ class SunSensorModel:
 
     noise_rad: float
     sun_N: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class RfRangingModel:
+    """What the flight software knows of fitted RF ranging (the far-range relative sensor).
+
+    ``range_noise_m`` [m] and ``angle_noise_rad`` [rad] 1-sigma noises; ``latency_s`` [s];
+    ``r_AC_B`` the interrogator antenna relative to the chaser's reference point, in B [m];
+    ``r_XT_T`` the station's transponder relative to its centre of mass, in T [m];
+    ``max_range_m`` its rated maximum range [m].
+    """
+
+    range_noise_m: float
+    angle_noise_rad: float
+    latency_s: float
+    r_AC_B: tuple[float, float, float]
+    r_XT_T: tuple[float, float, float]
+    max_range_m: float
 
 
 NX = 27
@@ -121,6 +148,7 @@ class Navigation(KernelComponent):
     imu_in = Input(ImuMsg, "rate-gyro samples (as fault management selects them)")
     st_in = Input(StarTrackerMsg, "star-tracker attitude (as fault management selects it)")
     lidar_in = Input(LidarMsg, "lidar measurements (as fault management selects them)")
+    rf_in = Input(RfRangingMsg, "RF-ranging samples (as fault management selects them)")
     thruster_in = Input(ThrusterCmd, "the on-times commanded (propagation of thrust)")
 
     def __init__(self, dt: float, mu: float, r0: float, chaser: Vehicle, r_PT_T: np.ndarray,
@@ -205,12 +233,21 @@ class Navigation(KernelComponent):
                 limits=SAMPLE_LIMITS, imu=self.imu_in, st=self.st_in, lidar=self.lidar_in,
                 thrusters=self.thruster_in, out=o, station_rate_rw=p.station_rate_rw,
                 station_att_max_rad=max(p.station_att_max_rad, self._station_sigma[0] or 0.0),
-                station_inertia=self.station_inertia)
+                station_inertia=self.station_inertia, **self._rf_args())
         o.buf[:] = 0.0
         st = self._station
         k.initialize(*self._init, self.initial_covariance(),
                      None if st is None else st[0], None if st is None else st[1])
         return k
+
+    def _rf_args(self) -> dict:
+        """The kernel's RF-ranging arguments (none where RF ranging is not fitted)."""
+        rf = self.sensors.rf_ranging
+        if rf is None:
+            return {}
+        return dict(rf=self.rf_in, r_XT_T=rf.r_XT_T, r_AC_B=rf.r_AC_B,
+                    rf_range_noise_m=rf.range_noise_m, rf_angle_noise_rad=rf.angle_noise_rad,
+                    rf_latency_s=rf.latency_s)
 
     @property
     def covariance(self) -> np.ndarray:

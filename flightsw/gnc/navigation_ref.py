@@ -41,6 +41,8 @@ linearised at the prior state:
     lidar R/Az/El  s = C_BH (C_HT r_PT_T − (r − v τ)) − r_LC_B   (C_HT from q_TN),
                    H = J(s) [−C_BH, C_BH τ, [w×], 0, −C_BT [r_PT_T×], 0, 0, 0, 0]
                        + [0 … 0, I₃, 0] (the range and angle biases)
+    RF ranging     R/Az/El of the station's transponder X from the antenna A, as the lidar's
+                   with r_XT_T, r_AC_B and its own latency, no bias columns
     lidar pose     position s as above (J = I); attitude z = δ(q̂_TB, q_TB,meas) with
                    q̂_TB = q̂_BN⁻¹ ⊗ q̂_TN (both taken back τ),   H = [0 0 −C_TB 0 I 0]
 Each measurement is gated as a whole, then applied as sequential scalar rows (diagonal R).
@@ -73,7 +75,15 @@ from flightsw.attitude import (
     unit_quat,
 )
 from flightsw.constants import G0
-from flightsw.messages import ImuMsg, LidarMsg, NavState, StarTrackerMsg, ThrusterCmd, bind
+from flightsw.messages import (
+    ImuMsg,
+    LidarMsg,
+    NavState,
+    RfRangingMsg,
+    StarTrackerMsg,
+    ThrusterCmd,
+    bind,
+)
 
 NX = 27
 """Error-state size: chaser position, velocity, attitude, gyro bias; station attitude, rate;
@@ -97,7 +107,9 @@ class NavRef:
                  lidar_range_noise_frac, lidar_angle_noise_rad, pose_pos_noise_m,
                  pose_att_noise_rad, lidar_latency_s, st_latency_s, gate_chi2, reacquire_after,
                  limits, imu, st, lidar, thrusters, out, station_rate_rw=0.0,
-                 station_att_max_rad=3.15, station_inertia=None):
+                 station_att_max_rad=3.15, station_inertia=None, rf=None, r_XT_T=(0, 0, 0),
+                 r_AC_B=(0, 0, 0), rf_range_noise_m=1.0, rf_angle_noise_rad=1e-3,
+                 rf_latency_s=0.0):
         self.dt, self.mu, self.r0 = dt, mu, r0
         self.att_cap = station_att_max_rad
         self.I_T = np.eye(3) if station_inertia is None else np.array(station_inertia, float)
@@ -111,6 +123,9 @@ class NavRef:
         self.mdot = np.where(isp > 0, self.thrust / np.where(isp > 0, isp, 1.0) / G0, 0.0)
         self.r_PT = np.array(r_PT_T, dtype=float)
         self.r_LC = np.array(r_LC_B, dtype=float)
+        self.r_XT, self.r_AC = np.array(r_XT_T, float), np.array(r_AC_B, float)
+        self.R_rf = np.diag([rf_range_noise_m**2] + [rf_angle_noise_rad**2] * 2)
+        self.tau_rf = rf_latency_s
         self.Q = np.diag([0, 0, 0] + [accel_psd * dt] * 3 + [gyro_arw**2 * dt] * 3
                          + [gyro_bias_rw**2 * dt] * 3 + [0.0] * 3
                          + [station_rate_rw**2 * dt] * 3 + [0.0] * (NX - NXS))
@@ -127,6 +142,10 @@ class NavRef:
         (self.li_r, self.li_az, self.li_el, self.li_valid, self.li_p, self.li_q, self.li_pvalid,
          self.li_seq) = bind(lidar, LidarMsg, "range_m", "azimuth_rad", "elevation_rad",
                              "valid", "r_PL_B", "q_TB", "pose_valid", "seq")
+        (self.rf_r, self.rf_az, self.rf_el, self.rf_valid, self.rf_seq) = bind(
+            RfRangingMsg() if rf is None else rf, RfRangingMsg, "range_m", "azimuth_rad",
+            "elevation_rad", "valid", "seq")
+        self.o_nrf, = bind(out, NavState, "n_rf")
         self.thr_ton, = bind(thrusters, ThrusterCmd, "t_on_s")
         (self.o_r, self.o_v, self.o_q, self.o_w, self.o_b, self.o_sr, self.o_sv, self.o_sa,
          self.o_m, self.o_nl, self.o_np, self.o_nst, self.o_nrej, self.o_nreacq,
@@ -151,7 +170,7 @@ class NavRef:
                    else np.array(omega_TN_T, dtype=float))
         self.w_last = np.zeros(3)
         self.P_arr[:] = P0
-        self.last = [self.imu_seq[0], self.st_seq[0], self.li_seq[0]]
+        self.last = [self.imu_seq[0], self.st_seq[0], self.li_seq[0], self.rf_seq[0]]
         self.P0 = np.array(P0, dtype=float)
         self.lidar_rejects = self.pose_rejects = 0
         self._publish()
@@ -246,21 +265,36 @@ class NavRef:
         """The station's estimated attitude ``q_TN`` ``tau`` [s] ago."""
         return qmul(self.qT, q_from_rotvec(-self.wT * tau))
 
-    def _geometry(self, t):
-        C_HN = dcm_from_q(q_hill(self.n, t - self.tau_l))
+    def _geometry(self, t, tau, r_XT):
+        """The station's point ``r_XT`` (in T) relative to the chaser's reference point,
+        in B, ``tau`` [s] ago, and its Jacobian (B-frame rows) over the error states."""
+        C_HN = dcm_from_q(q_hill(self.n, t - tau))
         C_BN = dcm_from_q(self.q)
-        C_TN = dcm_from_q(self.station_at(self.tau_l))
+        C_TN = dcm_from_q(self.station_at(tau))
         C_BH = C_BN @ C_HN.T
-        w = C_BH @ (C_HN @ C_TN.T @ self.r_PT - (self.r - self.v * self.tau_l))
+        w = C_BH @ (C_HN @ C_TN.T @ r_XT - (self.r - self.v * tau))
         G = np.zeros((3, NX))
         G[:, 0:3] = -C_BH
-        G[:, 3:6] = C_BH * self.tau_l
+        G[:, 3:6] = C_BH * tau
         G[:, 6:9] = skew(w)
-        G[:, 12:15] = -C_BN @ C_TN.T @ skew(self.r_PT)
+        G[:, 12:15] = -C_BN @ C_TN.T @ skew(r_XT)
         return C_BH, w, G
 
+    @staticmethod
+    def _rae(s, r, az, el):
+        """Range, azimuth and elevation of ``s`` (in B): their Jacobian ``J`` (3x3) and the
+        innovation of the measured ``r, az, el`` [m, rad, rad]."""
+        rho, rxy = np.linalg.norm(s), np.hypot(s[0], s[1])
+        J = np.array([s / rho,
+                      [-s[1] / rxy**2, s[0] / rxy**2, 0.0],
+                      [-s[0] * s[2] / (rho**2 * rxy), -s[1] * s[2] / (rho**2 * rxy),
+                       rxy / rho**2]])
+        z = np.array([r - rho, np.angle(np.exp(1j * (az - np.arctan2(s[1], s[0])))),
+                      el - np.arcsin(s[2] / rho)])
+        return rho, J, z
+
     def _measure(self, t, dx):
-        counts = {"st": 0, "lidar": 0, "pose": 0, "rej": 0}
+        counts = {"st": 0, "lidar": 0, "pose": 0, "rf": 0, "rej": 0}
         H_att = np.zeros((3, NX))
         H_att[:, 6:9] = np.eye(3)
         H_att[:, IST:IST + 3] = np.eye(3)
@@ -273,6 +307,17 @@ class NavRef:
                 qp = qmul(self.q, q_from_rotvec(-w_est * self.tau_st))
                 ok = self._update(H_att, q_error_vec(qp, self.st_q), self.R_st, dx)
                 counts["st" if ok else "rej"] += 1
+        if self.rf_seq[0] != self.last[3]:  # RF ranging: the transponder's range and angles
+            self.last[3] = self.rf_seq[0]
+            r, az, el = self.rf_r[0], self.rf_az[0], self.rf_el[0]
+            if self.rf_valid[0] != 0 and not (0 < r <= self.range_max and abs(az) <= np.pi
+                                              and abs(el) <= np.pi / 2):
+                self.o_ninv[0] += 1
+            elif self.rf_valid[0] != 0:
+                _C, w, G = self._geometry(t, self.tau_rf, self.r_XT)
+                _rho, J, z = self._rae(w - self.r_AC, r, az, el)
+                ok = self._update(J @ G, z, self.R_rf, dx)
+                counts["rf" if ok else "rej"] += 1
         if self.li_seq[0] == self.last[2]:
             return counts
         self.last[2] = self.li_seq[0]
@@ -282,16 +327,8 @@ class NavRef:
                                           and abs(el) <= np.pi / 2):
             self.o_ninv[0] += 1
         elif self.li_valid[0] != 0:
-            _C, w, G = self._geometry(t)
-            s = w - self.r_LC
-            rho, rxy = np.linalg.norm(s), np.hypot(s[0], s[1])
-            J = np.array([s / rho,
-                          [-s[1] / rxy**2, s[0] / rxy**2, 0.0],
-                          [-s[0] * s[2] / (rho**2 * rxy), -s[1] * s[2] / (rho**2 * rxy),
-                           rxy / rho**2]])
-            z = np.array([self.li_r[0] - rho,
-                          np.angle(np.exp(1j * (self.li_az[0] - np.arctan2(s[1], s[0])))),
-                          self.li_el[0] - np.arcsin(s[2] / rho)])
+            _C, w, G = self._geometry(t, self.tau_l, self.r_PT)
+            rho, J, z = self._rae(w - self.r_LC, r, az, el)
             sig = max(self.rn, self.rfrac * rho)
             H = J @ G
             H[:, ILR:ILR + 3] += np.eye(3)  # the range and angle biases
@@ -302,7 +339,7 @@ class NavRef:
                                            and unit_quat(self.li_q)):
             self.o_ninv[0] += 1
         elif self.li_pvalid[0] != 0:
-            _C, w, G = self._geometry(t)
+            _C, w, G = self._geometry(t, self.tau_l, self.r_PT)
             ok = self._update(G, self.li_p - (w - self.r_LC), self.R_ppos, dx)
             counts["pose" if ok else "rej"] += 1
             tried, taken = tried + 1, taken + ok
@@ -383,6 +420,7 @@ class NavRef:
         self.o_nst[0] += c["st"]
         self.o_nl[0] += c["lidar"]
         self.o_np[0] += c["pose"]
+        self.o_nrf[0] += c["rf"]
         self.o_nrej[0] += c["rej"]
         self.r += dx[0:3]
         self.v += dx[3:6]

@@ -27,6 +27,7 @@ from flightsw.messages import (
     DockingMechStatus,
     ImuMsg,
     LidarMsg,
+    RfRangingMsg,
     StarTrackerMsg,
     SunSensorMsg,
 )
@@ -120,6 +121,37 @@ class SunSensorEmulator(_CanUnit):
             v = [max(self._lo, min(self._hi, float(x))) if seen else 0.0 for x in s.s_B]
             self._send("SUN_VECTOR", {"Sun_x": v[0], "Sun_y": v[1], "Sun_z": v[2],
                                       "In_view": int(seen), "Counter": self._counter})
+            self._counter = (self._counter + 1) % 16
+        self._heartbeat(t_ns)
+
+
+class RfRangingEmulator(_CanUnit):
+    """RF ranging: one RF_RANGE frame per new sample in ``source`` (its ``seq`` moved), Valid
+    from its ``valid`` (the values clamped to the frame's ranges); a heartbeat at 1 Hz."""
+
+    HEARTBEAT = "HEARTBEAT_RFR"
+
+    def __init__(self, bus: Any, source: RfRangingMsg) -> None:
+        super().__init__(bus)
+        self.source = source
+        self._seq = source.seq
+        self._counter = 0
+        m = self.db.get_message_by_name("RF_RANGE")
+        self._lim = {n: (float(m.get_signal_by_name(n).minimum),
+                         float(m.get_signal_by_name(n).maximum))
+                     for n in ("Range", "Azimuth", "Elevation")}
+
+    def tick(self, t_ns: int) -> None:
+        s = self.source
+        if s.seq != self._seq:
+            self._seq = s.seq
+            lock = s.valid != 0.0
+            v = {}
+            for n, x in (("Range", s.range_m), ("Azimuth", s.azimuth_rad),
+                         ("Elevation", s.elevation_rad)):
+                lo, hi = self._lim[n]
+                v[n] = max(lo, min(hi, float(x))) if lock else 0.0
+            self._send("RF_RANGE", {**v, "Valid": int(lock), "Counter": self._counter})
             self._counter = (self._counter + 1) % 16
         self._heartbeat(t_ns)
 

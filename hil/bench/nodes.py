@@ -301,7 +301,7 @@ def fsw_main(args: argparse.Namespace) -> int:
         truth.fsw_state[0] = seq.mode_out.state
         truth.fsw_abort[0] = seq.mode_out.abort_reason
         nav = fsw.navigation.nav_out
-        truth.fsw_nav[:] = (nav.n_lidar, nav.n_pose, nav.n_st, nav.n_rejected)
+        truth.fsw_nav[:] = (nav.n_lidar, nav.n_pose, nav.n_st, nav.n_rejected, nav.n_rf)
         for i, unit in enumerate(EMULATORS):
             if unit not in node.drivers:
                 continue  # a unit this vehicle does not fit

@@ -543,7 +543,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         events=fsw_report.get("events", []), fdir_events=fsw_report.get("fdir_events", []),
         safety_violations=safety.violations, after_abort=safety.after_abort(),
         plant_events=plant_events(plant, world.chaser),
-        nav=dict(zip(("n_lidar", "n_pose", "n_star_tracker", "n_rejected"),
+        nav=dict(zip(("n_lidar", "n_pose", "n_star_tracker", "n_rejected", "n_rf"),
                      nav_counts.tolist(), strict=True)),
     )
     lat_ms = np.array(lateness) * 1e3

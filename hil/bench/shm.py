@@ -58,7 +58,7 @@ class SharedTruth:
                         "its attitude and rate sigmas (0: the filter's own): hand-over")
     fsw_state = Slot(1, "sequencer state index")
     fsw_stop = Slot(1, "1.0 when the flight software has finished (retreat done)")
-    fsw_nav = Slot(4, "n_lidar, n_pose, n_st, n_rejected")
+    fsw_nav = Slot(5, "n_lidar, n_pose, n_st, n_rejected, n_rf")
     dev_stale_events = Slot(_N_UNITS, "per unit, in firmware_bridge.units order")
     dev_first_stale_tick = Slot(_N_UNITS, "tick at which each first went stale (-1: never)")
     fsw_abort = Slot(1, "abort reason index (flightsw.docking.sequencer.ABORT_REASONS)")

@@ -28,6 +28,7 @@ from flightsw.messages import (
     ImuMsg,
     LidarMsg,
     Message,
+    RfRangingMsg,
     StarTrackerMsg,
     SunSensorMsg,
 )
@@ -152,6 +153,11 @@ class SunSensorUnit(SensorUnit):
     message, emulator = SunSensorMsg, emulators.SunSensorEmulator
 
 
+class RfRangingUnit(SensorUnit):
+    name, node = "rf_ranging", 0x14
+    message, emulator = RfRangingMsg, emulators.RfRangingEmulator
+
+
 class RcsUnit(BenchUnit):
     """The RCS driver: assembles each cycle's command, applies the scenario's actuator
     faults and closed latch valves, and writes the on-times the valves deliver."""
@@ -219,7 +225,7 @@ class DockUnit(BenchUnit):
 
 BENCH_UNITS: dict[str, type[BenchUnit]] = {
     c.name: c for c in (ImuUnit, StarTrackerUnit, LidarUnit, RcsUnit, DockUnit,
-                        SunSensorUnit)}
+                        SunSensorUnit, RfRangingUnit)}
 """Every unit's bench side, by name (the same names, in the same order, as
 :data:`firmware_bridge.units.UNITS`)."""
 

@@ -3,7 +3,7 @@
 import numpy as np
 import numpy.typing as npt
 
-from flightsw.messages import ImuMsg, LidarMsg, StarTrackerMsg, SunSensorMsg
+from flightsw.messages import ImuMsg, LidarMsg, RfRangingMsg, StarTrackerMsg, SunSensorMsg
 
 _A = npt.NDArray[np.float64]
 
@@ -36,3 +36,10 @@ class SunSensor(_Sampler):
                  latency: int, period_s: float, sun_N: npt.ArrayLike,
                  boresight_B: npt.ArrayLike, fov_half_angle_rad: float, noise_rad: float,
                  seed: int, misalignment_rad: npt.ArrayLike | None = None) -> None: ...
+
+class RfRanging(_Sampler):
+    def __init__(self, *, plant_state: _A, out: RfRangingMsg, divider: int, latency: int,
+                 period_s: float, mean_motion: float, r_AC_B: npt.ArrayLike,
+                 r_XT_T: npt.ArrayLike, range_noise_m: float, angle_noise_rad: float,
+                 min_range_m: float, max_range_m: float, fov_half_angle_rad: float,
+                 seed: int) -> None: ...

@@ -1,5 +1,6 @@
 # cython: language_level=3
-"""Sensor models sampling plant truth: rate gyro, star tracker, docking lidar, sun sensor.
+"""Sensor models sampling plant truth: rate gyro, star tracker, docking lidar, sun sensor,
+RF ranging.
 
 Each model samples every ``divider``-th base tick, adds seeded noise (and bias,
 quantisation), and delivers the sample ``latency_ticks`` base ticks later, stamped with its
@@ -11,7 +12,8 @@ from libc.math cimport atan2, asin, floor, cos, isfinite
 from hil._rng cimport Rng
 from flightsw._cmath cimport (norm3, matvec, matTvec, qmul, qconj, qnormalize,
                               dcm_from_q, q_from_rotvec, q_hill)
-from flightsw.messages import ImuMsg, LidarMsg, StarTrackerMsg, SunSensorMsg, bind
+from flightsw.messages import (ImuMsg, LidarMsg, RfRangingMsg, StarTrackerMsg, SunSensorMsg,
+                               bind)
 
 
 cdef inline double quantize(double x, double q) noexcept nogil:
@@ -321,5 +323,79 @@ cdef class SunSensor(_Sampler):
         cdef int i
         for i in range(3):
             self.s_out[i] = row[i]
+        self.valid[0] = row[3]
+        self.seq[0] += 1.0
+
+
+cdef class RfRanging(_Sampler):
+    """RF ranging (the far-range relative sensor): range and line of sight from the
+    chaser's interrogator antenna A to the station's transponder X.
+
+    Truth: ``s = dcm_BN (dcm_NH r_C->X) - r_AC_B``, X seen from A in B (``r_AC_B`` from the
+    true centre of mass). Range noise ``range_noise_m``, angle noise ``angle_noise_rad``
+    (1-sigma); a lock from ``min_range_m`` to ``max_range_m`` within ``fov_half_angle_rad``
+    of +x_B; without one the sample says so (``valid`` 0, values 0).
+    """
+
+    cdef double[::1] rng_out, az_out, el_out, valid, seq
+    cdef double r_AC[3]
+    cdef double r_XT[3]
+    cdef double n_mean, rn, an, minr, maxr, cos_fov
+
+    def __init__(self, *, plant_state, out, int divider, int latency, double period_s,
+                 double mean_motion, r_AC_B, r_XT_T, double range_noise_m,
+                 double angle_noise_rad, double min_range_m, double max_range_m,
+                 double fov_half_angle_rad, unsigned long long seed):
+        self._setup(plant_state, divider, latency, period_s, 5, seed)
+        self.rng_out, self.az_out, self.el_out, self.valid, self.seq = bind(
+            out, RfRangingMsg, "range_m", "azimuth_rad", "elevation_rad", "valid", "seq")
+        for i in range(3):
+            self.r_AC[i] = r_AC_B[i]
+            self.r_XT[i] = r_XT_T[i]
+        self.n_mean = mean_motion
+        self.rn = range_noise_m
+        self.an = angle_noise_rad
+        self.minr = min_range_m
+        self.maxr = max_range_m
+        self.cos_fov = cos(fov_half_angle_rad)
+
+    cdef void measure(self, double t, double* out) noexcept nogil:
+        cdef double qHN[4]
+        cdef double CHN[9]
+        cdef double CBN[9]
+        cdef double CTN[9]
+        cdef double a[3]
+        cdef double d[3]
+        cdef double s[3]
+        cdef double rng
+        cdef int i
+        q_hill(self.n_mean, t, qHN)
+        dcm_from_q(qHN, CHN)
+        dcm_from_q(&self.truth[6], CBN)
+        dcm_from_q(&self.truth[13], CTN)
+        # r_X - r_C in N: C_NH(-r_CT_H) + C_NT r_XT_T
+        for i in range(3):
+            a[i] = -self.truth[i]
+        matTvec(CHN, a, d)
+        matTvec(CTN, self.r_XT, a)
+        for i in range(3):
+            d[i] += a[i]
+        matvec(CBN, d, s)
+        for i in range(3):
+            s[i] -= self.r_AC[i]
+        rng = norm3(s)
+        for i in range(5):
+            out[i] = 0.0
+        if rng > 1e-6 and self.minr <= rng <= self.maxr and s[0] / rng >= self.cos_fov:
+            out[0] = rng + self.rn * self.rng.gauss()
+            out[1] = atan2(s[1], s[0]) + self.an * self.rng.gauss()
+            out[2] = asin(s[2] / rng) + self.an * self.rng.gauss()
+            out[3] = 1.0
+        out[4] = t
+
+    cdef void publish(self, const double* row) noexcept nogil:
+        self.rng_out[0] = row[0]
+        self.az_out[0] = row[1]
+        self.el_out[0] = row[2]
         self.valid[0] = row[3]
         self.seq[0] += 1.0

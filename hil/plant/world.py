@@ -24,6 +24,7 @@ from flightsw.messages import (
     FdirStatus,
     ImuMsg,
     LidarMsg,
+    RfRangingMsg,
     StarTrackerMsg,
     SunSensorMsg,
     ThrusterCmd,
@@ -119,6 +120,25 @@ def sun_sensor_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: SunSensor
                      misalignment_rad=np.asarray(ss.misalignment_rad, float))
 
 
+def rf_ranging_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: RfRangingMsg,
+                     seed: int, mean_motion: float) -> Any:
+    """The run's RF ranging (``hil.plant._sensors.RfRanging``) writing into ``msg``; its
+    antenna is where it is mounted relative to the run's true centre of mass."""
+    from hil.plant._sensors import RfRanging
+
+    rf, base = sc.sensors.rf_ranging, sc.fsw.base_rate_hz
+    assert rf is not None, "an RF-ranging model for a vehicle without one"
+    return RfRanging(plant_state=state, out=msg, divider=round(base / rf.rate_hz),
+                     latency=round(rf.latency_s * base), period_s=1.0 / base,
+                     mean_motion=mean_motion,
+                     r_AC_B=np.asarray(rf.antenna_m, float) - draw.cm_offset_m,
+                     r_XT_T=np.asarray(rf.transponder_m, float),
+                     range_noise_m=rf.range_noise_m, angle_noise_rad=rf.angle_noise_rad,
+                     min_range_m=rf.min_range_m, max_range_m=rf.max_range_m,
+                     fov_half_angle_rad=np.radians(rf.fov_half_angle_deg),
+                     seed=seed * 4 + (5 << 48))
+
+
 SENSOR_MODELS: dict[str, SensorModel] = {m.unit: m for m in (
     SensorModel("imu", "imu_in", lambda s, msg: gyro_model(
         s.sc, s.draw, s.state, msg, s.gyro_bias_rps, s.seed)),
@@ -128,6 +148,8 @@ SENSOR_MODELS: dict[str, SensorModel] = {m.unit: m for m in (
         s.sc, s.draw, s.state, msg, s.seed, s.mean_motion_rps)),
     SensorModel("sun_sensor", "sun_in", lambda s, msg: sun_sensor_model(
         s.sc, s.draw, s.state, msg, s.seed)),
+    SensorModel("rf_ranging", "rf_in", lambda s, msg: rf_ranging_model(
+        s.sc, s.draw, s.state, msg, s.seed, s.mean_motion_rps)),
 )}
 """The sensor model of every sensing unit, by unit name (:data:`firmware_bridge.units.UNITS`),
 in the order they sample each tick. SIL's world and the bench's emulated units build them
@@ -179,19 +201,20 @@ class FlightIO:
     mech_cmd: DockingMechCmd
     fdir_out: FdirStatus
     sun_in: SunSensorMsg
+    rf_in: RfRangingMsg
 
     @classmethod
     def of(cls, fsw: Any) -> FlightIO:
         """The messages of flight software ``fsw`` (SIL: the world writes into them)."""
         return cls(fsw.imu_in, fsw.st_in, fsw.lidar_in, fsw.mech_in, fsw.thruster_cmd,
-                   fsw.mech_cmd, fsw.fdir.fdir_out, fsw.sun_in)
+                   fsw.mech_cmd, fsw.fdir.fdir_out, fsw.sun_in, fsw.rf_in)
 
     @classmethod
     def new(cls) -> FlightIO:
         """Messages of their own (the bench's time master, whose flight software runs in
         another process and sees them through the bench's shared memory)."""
         return cls(ImuMsg(), StarTrackerMsg(), LidarMsg(), DockingMechStatus(), ThrusterCmd(),
-                   DockingMechCmd(), FdirStatus(), SunSensorMsg())
+                   DockingMechCmd(), FdirStatus(), SunSensorMsg(), RfRangingMsg())
 
 
 class World:

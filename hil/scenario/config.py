@@ -29,7 +29,7 @@ from flightsw.config import (
 )
 from flightsw.fsw import FlightSoftware
 from flightsw.gnc.guidance import approach_attitude
-from flightsw.gnc.navigation import NavSensorModel, SunSensorModel
+from flightsw.gnc.navigation import NavSensorModel, RfRangingModel, SunSensorModel
 from hil.scenario.dispersions import Dist, read_dispersions
 from hil.scenario.envelope import IDSS, Envelope
 from hil.scenario.faults import Fault, read_faults
@@ -110,19 +110,42 @@ class SunSensorSpec:
 
 
 @dataclass(frozen=True)
+class RfRangingSpec:
+    """RF ranging (optional; the far-range relative sensor): an interrogator on the chaser
+    and a transponder on the station. Rate [Hz]; the interrogator antenna ``antenna_m``
+    relative to the chaser's reference point, in B [m]; the transponder ``transponder_m``
+    relative to the station's centre of mass, in T [m]; 1-sigma noises of range [m] and of
+    the line-of-sight angles [rad]; lock from ``min_range_m`` to ``max_range_m`` [m] within
+    ``fov_half_angle_deg`` [deg] of the antenna's boresight +x_B; latency [s]."""
+
+    rate_hz: float
+    antenna_m: tuple[float, float, float]
+    transponder_m: tuple[float, float, float]
+    range_noise_m: float
+    angle_noise_rad: float
+    min_range_m: float
+    max_range_m: float
+    fov_half_angle_deg: float
+    latency_s: float
+
+
+@dataclass(frozen=True)
 class Sensors:
-    """A vehicle's sensors (a sensor file); ``sun_sensor`` is None where none is fitted."""
+    """A vehicle's sensors (a sensor file); ``sun_sensor`` and ``rf_ranging`` are None
+    where none is fitted."""
 
     gyro: GyroSpec
     star_tracker: StarTrackerSpec
     lidar: LidarSpec
     file: str
     sun_sensor: SunSensorSpec | None = None
+    rf_ranging: RfRangingSpec | None = None
 
     @property
     def optional_units(self) -> tuple[str, ...]:
         """The optional units the file fits (:data:`firmware_bridge.units.UNITS` names)."""
-        return ("sun_sensor",) if self.sun_sensor is not None else ()
+        return tuple(n for n, spec in (("sun_sensor", self.sun_sensor),
+                                       ("rf_ranging", self.rf_ranging)) if spec is not None)
 
 
 def load_sensors(path: str | Path) -> Sensors:
@@ -168,8 +191,21 @@ def load_sensors(path: str | Path) -> Sensors:
                             tuple(u.vec("misalignment_rad", 3, [0.0, 0.0, 0.0], bound=0.1)),
                             u.num("latency_s", 0.0, lo=0.0, hi=1.0, unit="s"))
         u.done()
+    rf = None
+    if r.has("rf_ranging"):
+        u = r.table("rf_ranging")
+        lo = u.num("min_range_m", lo=0.0, hi=1e5, unit="m")
+        rf = RfRangingSpec(u.num("rate_hz", lo=0.01, hi=100.0, unit="Hz"),
+                           tuple(u.vec("antenna_m", 3, bound=500.0)),
+                           tuple(u.vec("transponder_m", 3, bound=500.0)),
+                           u.num("range_noise_m", positive=True, hi=100.0, unit="m"),
+                           u.num("angle_noise_rad", positive=True, hi=0.1, unit="rad"),
+                           lo, u.num("max_range_m", lo=lo, hi=1e5, lo_open=True, unit="m"),
+                           u.num("fov_half_angle_deg", lo=0.1, hi=180.0, unit="deg"),
+                           u.num("latency_s", 0.0, lo=0.0, hi=1.0, unit="s"))
+        u.done()
     r.done()
-    return Sensors(gyro, st, lidar, str(path), sun)
+    return Sensors(gyro, st, lidar, str(path), sun, rf)
 
 
 @dataclass(frozen=True)
@@ -432,6 +468,8 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
              ("lidar.rate_hz", sensors.lidar.rate_hz, sensors.file)]
     if sensors.sun_sensor is not None:
         rates.append(("sun_sensor.rate_hz", sensors.sun_sensor.rate_hz, sensors.file))
+    if sensors.rf_ranging is not None:
+        rates.append(("rf_ranging.rate_hz", sensors.rf_ranging.rate_hz, sensors.file))
     for key, rate_hz, f in rates:
         div = base / rate_hz
         if abs(div - round(div)) > 1e-9 or round(div) < 1:
@@ -479,7 +517,17 @@ def nav_sensor_model(sc: Scenario) -> NavSensorModel:
         sun_sensor=None if s.sun_sensor is None else SunSensorModel(
             s.sun_sensor.noise_rad, (float(sc.sun_N[0]), float(sc.sun_N[1]),
                                      float(sc.sun_N[2]))),
+        rf_ranging=None if s.rf_ranging is None else _rf_model(s.rf_ranging, base),
     )
+
+
+def _rf_model(rf: RfRangingSpec, base_hz: float) -> RfRangingModel:
+    """What the flight software is told of fitted RF ranging (its latency in whole ticks)."""
+    ax, ay, az = (float(x) for x in rf.antenna_m)
+    tx, ty, tz = (float(x) for x in rf.transponder_m)
+    return RfRangingModel(rf.range_noise_m, rf.angle_noise_rad,
+                          round(rf.latency_s * base_hz) / base_hz, (ax, ay, az), (tx, ty, tz),
+                          rf.max_range_m)
 
 
 def flight_software(sc: Scenario, *, twin: bool = False) -> FlightSoftware:

@@ -18,11 +18,12 @@ mission time), where (``layer`` and ``target``), what (``kind``) and how much::
 
 Layers, targets and kinds (parameters in brackets, defaults after ``=``):
 
-- ``sensor`` (``imu``, ``star_tracker``, ``lidar``, ``sun_sensor``): ``dropout`` (no
-  samples), ``stuck`` (the value at onset, repeated), ``bias_step`` [``value``: rad/s for
-  the IMU per axis (3 numbers), rad about each body axis for the star tracker and the sun
-  sensor (3), m of range for the lidar (1)], ``noise_growth`` [``factor`` = 10: the
-  1-sigma noise grows by it], ``latency`` [``added_s``: samples arrive this much later].
+- ``sensor`` (``imu``, ``star_tracker``, ``lidar``, ``sun_sensor``, ``rf_ranging``):
+  ``dropout`` (no samples), ``stuck`` (the value at onset, repeated), ``bias_step``
+  [``value``: rad/s for the IMU per axis (3 numbers), rad about each body axis for the star
+  tracker and the sun sensor (3), m of range for the lidar and RF ranging (1)],
+  ``noise_growth`` [``factor`` = 10: the 1-sigma noise grows by it], ``latency``
+  [``added_s``: samples arrive this much later].
 - ``actuator`` (a thruster name): ``stuck_off``, ``stuck_on``, ``degraded``
   [``factor``: the fraction of thrust left, 0..1], ``leak`` [``fraction``: continuous
   thrust as a fraction of full].
@@ -81,6 +82,10 @@ SENSOR_VALUES: dict[str, SensorValues] = {
                                               s.lidar.angle_noise_rad])),
     "sun_sensor": SensorValues(("s_B",), "direction", 3, 0.1,
                                lambda s: np.full(3, s.sun_sensor.noise_rad)),
+    "rf_ranging": SensorValues(("range_m", "azimuth_rad", "elevation_rad"), "range", 1, 1000.0,
+                               lambda s: np.array([s.rf_ranging.range_noise_m,
+                                                   s.rf_ranging.angle_noise_rad,
+                                                   s.rf_ranging.angle_noise_rad])),
 }
 """Every sensing unit's values as its faults see them, by unit name (one per
 :data:`flightsw.fdir.SENSORS`)."""

@@ -320,7 +320,7 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
                       "reason": e.reason} for e in fsw.fdir.events],
         rate_groups=fsw.executive.telemetry(),
         nav={"n_lidar": nav.n_lidar, "n_pose": nav.n_pose, "n_star_tracker": nav.n_st,
-             "n_rejected": nav.n_rejected, "n_reacquire": nav.n_reacquire},
+             "n_rejected": nav.n_rejected, "n_reacquire": nav.n_reacquire, "n_rf": nav.n_rf},
         recorder=rec, world=world, fsw=fsw,
         safety_violations=safety.violations, after_abort=safety.after_abort(),
         plant_events=plant_events(world.plant, world.chaser),
