@@ -157,3 +157,19 @@ def test_a_far_start_beyond_lidar_range_acquires_holds_and_docks(nominal, rho_m,
     assert r.events[1]["reason"] == "navigation acquired: approach resumed"
     assert not r.fdir_events and not _aborts(r) and not r.safety_violations
     assert r.outcome == "docked" and r.contact["within_envelope"], r.contact
+
+
+@pytest.mark.parametrize("scenario", ["mc-corridor-250", "mc-corridor-250-inertial",
+                                      "mc-corridor-250-turning"])
+def test_the_corridor_monte_carlo_scenarios_dock(scenario, tmp_path):
+    """The shipped Monte Carlo scenarios of the envelope, a few runs each (the note of the
+    change gives the 100-run figures): starts drawn uniformly across the corridor at 250 m,
+    attitude up to 20 deg off, every shipped dispersion, the station held in LVLH or
+    inertially in a deadband, or turning freely up to 0.17 deg/s. Every run docks inside
+    the envelope with nothing left to fault management or the safety checks."""
+    from hil.campaigns.montecarlo import run_montecarlo
+
+    s = run_montecarlo(scenario, 4, tmp_path / scenario, master_seed=7, workers=2,
+                       progress=False)
+    assert s["runs"] == 4 and s["outcomes"] == {"docked": 4}, s["failed"]
+    assert s["successes"] == 4
