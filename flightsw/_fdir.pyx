@@ -167,12 +167,12 @@ cdef class FdirMonitorsKernel:
     cdef public double att_c
     cdef bint have_w0
     cdef public double cos_half_limit
-    cdef double model_frac
+    cdef double model_frac, inertia_frac
 
     def __init__(self, *, sensors, int persist, Py_ssize_t gyro_index, Py_ssize_t i_omega,
                  Py_ssize_t st_index, double[::1] t_on, inertia, tau, int window, resid_thr,
                  double model_frac, double[::1] q_ref, double[::1] q, double cos_half_limit,
-                 int att_persist):
+                 int att_persist, double inertia_frac=0.0):
         if not 0 < len(sensors) <= MAX_SENSORS:
             raise ValueError(f"1 to {MAX_SENSORS} sensors, not {len(sensors)}")
         if not 0 <= gyro_index < len(sensors) or not -1 <= st_index < len(sensors):
@@ -190,6 +190,7 @@ cdef class FdirMonitorsKernel:
         self.window = window
         self.thr = np.ascontiguousarray(resid_thr, dtype=np.float64)
         self.model_frac = model_frac
+        self.inertia_frac = inertia_frac
         self.q_ref, self.q = q_ref, q
         self.cos_half_limit, self.att_persist = cos_half_limit, att_persist
         self.reason = [0] * self.nsens
@@ -220,7 +221,7 @@ cdef class FdirMonitorsKernel:
     cdef int _thrusters(self) noexcept nogil:
         cdef Py_ssize_t i, j
         cdef double w[3]
-        cdef double r, thr
+        cdef double r, thr, h
         cdef bint loud = False
         if self.s0.failed or self.s0.dst[self.s0.i_valid] == 0.0:
             self.have_w0 = False
@@ -242,14 +243,16 @@ cdef class FdirMonitorsKernel:
             return 0
         for i in range(3):
             r = 0.0
+            h = 0.0
             for j in range(3):
                 r += self.inertia[i, j] * (w[j] - self.w0[j])
+                h += fabs(self.inertia[i, j]) * fabs(w[j] - self.w0[j])
             thr = 0.0
             for j in range(self.n):
                 r -= self.tau[i, j] * self.Tacc[j]
                 thr += fabs(self.tau[i, j]) * self.Tacc[j]
             self.R_v[i] = r
-            if fabs(r) >= self.thr[i] + self.model_frac * thr:
+            if fabs(r) >= self.thr[i] + self.model_frac * thr + self.inertia_frac * h:
                 loud = True
         for j in range(self.n):
             self.T_v[j] = self.Tacc[j]

@@ -516,21 +516,23 @@ class FdirParams:
     commanded on-times) is tested over windows of ``thruster_window_s`` [s]; a residual above
     ``thruster_sigma`` times its noise (the gyro's, plus ``thruster_model_frac`` [-] of the
     angular impulse each commanded thruster gives: what thrust and alignment knowledge may be
-    off by) and explained by one thruster (or a group with one torque direction) to within
-    ``thruster_fit`` [-] in ``thruster_windows`` consecutive windows isolates it. Attitude: an
-    error from the reference above ``attitude_limit_deg`` [deg] for ``attitude_persistence_s``
-    [s] aborts; by phase: before the first GO at a first hold point outside the keep-out sphere
-    (attitude acquisition, with time to settle) the limit is ``attitude_acquisition_limit_deg``
-    [deg], and in free drift (an escape's coast, contact and after) attitude is not controlled
-    and not monitored. Consistency: when navigation rejects ``consistency_rejected`` of the last
-    ``consistency_samples`` star-tracker samples [-], the star tracker and the gyro disagree:
-    attitude and gyro bias are re-acquired with 1-sigma ``reacquire_att_rad`` [rad] and
-    ``reacquire_bias_rps`` [rad/s]. A sun sensor (where fitted) is stale after ``stale_sun_s``
-    [s]; its direction further than ``sun_check_deg`` [deg] from the one the attitude estimate
-    predicts in ``sun_check_samples`` consecutive samples [-] isolates it. RF ranging (where
-    fitted) is stale after ``stale_rf_s`` [s] and out of range beyond its rated maximum by
-    more than ``rf_range_margin_frac`` [-]. After any decision,
-    GO at a hold point is withheld for ``recovery_hold_s`` [s].
+    off by; plus ``thruster_inertia_frac`` [-] of the window's change of angular momentum |I|
+    |delta omega|: what the inertia knowledge may be off by, which a 20 deg slew at full
+    torque makes larger than a thruster's share) and explained by one thruster (or a group with
+    one torque direction) to within ``thruster_fit`` [-] in ``thruster_windows`` consecutive
+    windows isolates it. Attitude: an error from the reference above ``attitude_limit_deg``
+    [deg] for ``attitude_persistence_s`` [s] aborts; by phase: before the first GO at a first
+    hold point outside the keep-out sphere (attitude acquisition, with time to settle) the limit
+    is ``attitude_acquisition_limit_deg`` [deg], and in free drift (an escape's coast, contact
+    and after) attitude is not controlled and not monitored. Consistency: when navigation
+    rejects ``consistency_rejected`` of the last ``consistency_samples`` star-tracker samples
+    [-], the star tracker and the gyro disagree: attitude and gyro bias are re-acquired with
+    1-sigma ``reacquire_att_rad`` [rad] and ``reacquire_bias_rps`` [rad/s]. A sun sensor (where
+    fitted) is stale after ``stale_sun_s`` [s]; its direction further than ``sun_check_deg``
+    [deg] from the one the attitude estimate predicts in ``sun_check_samples`` consecutive
+    samples [-] isolates it. RF ranging (where fitted) is stale after ``stale_rf_s`` [s] and out
+    of range beyond its rated maximum by more than ``rf_range_margin_frac`` [-]. After any
+    decision, GO at a hold point is withheld for ``recovery_hold_s`` [s].
     """
 
     stale_imu_s: float = param(0.2, 0.0, 3600.0, lo_open=True)
@@ -543,6 +545,7 @@ class FdirParams:
     thruster_window_s: float = param(1.0, 0.0, 3600.0, lo_open=True)
     thruster_sigma: float = param(8.0, 0.0, 1000000.0, lo_open=True)
     thruster_model_frac: float = param(0.05, 0.0, 10.0)
+    thruster_inertia_frac: float = param(0.15, 0.0, 10.0)
     thruster_fit: float = param(0.35, 0.0, 1.0, lo_open=True)
     thruster_windows: int = param(2, 1, 1000000)
     attitude_limit_deg: float = param(5.0, 0.0, 180.0, lo_open=True)

@@ -293,7 +293,8 @@ class Fdir(Ported):
             i_omega=self.imu_out._slices["omega_BN_B"].start, st_index=self.i_st,
             t_on=self.thruster_in.t_on_s[:n], inertia=self.I, tau=self.tau,
             window=self.window, resid_thr=p.thruster_sigma * sigma,
-            model_frac=p.thruster_model_frac, q_ref=self.guidance_in.q_ref_BN,
+            model_frac=p.thruster_model_frac, inertia_frac=p.thruster_inertia_frac,
+            q_ref=self.guidance_in.q_ref_BN,
             q=self.nav_in.q_BN,
             cos_half_limit=float(np.cos(np.radians(p.attitude_limit_deg) / 2.0)),
             att_persist=max(1, round(p.attitude_persistence_s / self.dt)))

@@ -20,8 +20,9 @@ flags. One :meth:`FdirMonitorsRef.step` per cycle:
 2. thrusters: over each window of ``window`` cycles, the angular-impulse residual
    ``R = I (omega_end - omega_start) - tau T`` [N m s] (``T`` the commanded on-times [s]
    summed over the window); flagged *loud* when any axis reaches its threshold
-   ``resid_thr + model_frac * |tau| T`` [N m s] (the gyro's noise floor plus what the
-   thrusters' known thrust and alignment may be off by), else *quiet*;
+   ``resid_thr + model_frac * |tau| T + inertia_frac * |I| |omega_end - omega_start|``
+   [N m s] (the gyro's noise floor, what the thrusters' known thrust and alignment may be
+   off by, and what the known inertia may be off by), else *quiet*;
 3. attitude: ``|q_ref . q| = cos(error / 2)``; flagged once the error has stayed above its
    limit for ``att_persist`` cycles.
 
@@ -233,13 +234,16 @@ class FdirMonitorsRef:
         cos(attitude limit / 2) [-].
     att_persist : int
         Cycles the attitude error must persist [-].
+    inertia_frac : float
+        Fraction of the window's angular-momentum change (``|I| |delta omega|``) added to
+        the threshold: what the inertia the flight software knows may be off by [-].
     """
 
     def __init__(self, *, sensors: Sequence[SensorChannel], persist: int, gyro_index: int,
                  i_omega: int, st_index: int, t_on: np.ndarray, inertia: np.ndarray,
                  tau: np.ndarray, window: int, resid_thr: np.ndarray, model_frac: float,
                  q_ref: np.ndarray, q: np.ndarray, cos_half_limit: float,
-                 att_persist: int) -> None:
+                 att_persist: int, inertia_frac: float = 0.0) -> None:
         if not 0 < len(sensors) <= MAX_SENSORS:
             raise ValueError(f"1 to {MAX_SENSORS} sensors, not {len(sensors)}")
         if not 0 <= gyro_index < len(sensors) or not -1 <= st_index < len(sensors):
@@ -250,6 +254,7 @@ class FdirMonitorsRef:
         self.I, self.tau = np.asarray(inertia, float), np.asarray(tau, float)
         self.window, self.thr = window, np.asarray(resid_thr, float)
         self.model_frac = float(model_frac)
+        self.inertia_frac = float(inertia_frac)
         self.q_ref, self.q = q_ref, q
         self.cos_half_limit, self.att_persist = cos_half_limit, att_persist
         self.reason = [0] * len(sensors)
@@ -297,11 +302,13 @@ class FdirMonitorsRef:
                 self._Tacc += self.t_on
                 self._wn += 1
                 if self._wn >= self.window:
-                    self.R[:] = self.I @ (w - self._w0) - self.tau @ self._Tacc
+                    dw = w - self._w0
+                    self.R[:] = self.I @ dw - self.tau @ self._Tacc
                     self.T[:] = self._Tacc
                     self._w0, self._wn = w, 0
                     self._Tacc[:] = 0.0
-                    thr = self.thr + self.model_frac * (np.abs(self.tau) @ self.T)
+                    thr = (self.thr + self.model_frac * (np.abs(self.tau) @ self.T)
+                           + self.inertia_frac * (np.abs(self.I) @ np.abs(dw)))
                     loud = bool(np.any(np.abs(self.R) >= thr))
                     flags |= F_WINDOW_LOUD if loud else F_WINDOW_QUIET
         a, b = self.q_ref, self.q

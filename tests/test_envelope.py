@@ -173,3 +173,24 @@ def test_the_corridor_monte_carlo_scenarios_dock(scenario, tmp_path):
                        progress=False)
     assert s["runs"] == 4 and s["outcomes"] == {"docked": 4}, s["failed"]
     assert s["successes"] == 4
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(tmp_path / scenario / "runs.parquet").to_pydict()
+    # a 20 deg slew at full torque is no thruster fault (the inertia's knowledge error made
+    # it one: isolations at 2 s in 6 of 100 runs)
+    assert rows["fdir_events"] == [0] * 4 and rows["safety_violations"] == [0] * 4
+
+
+def test_a_slew_at_full_torque_with_the_inertia_off_is_no_thruster_fault():
+    """Run 54 of ``mc-corridor-250`` (master seed 0) starts 16 deg off with the as-built
+    inertia 12% from its file's about x: the first seconds are a slew at full torque, and
+    fault management isolated a healthy thruster at 2 s (the residual of what the gyro saw
+    against what the commanded on-times should give held only the thrusters' knowledge
+    error, not the inertia's). It is within what fault management allows for now, and the
+    run docks with nothing isolated."""
+    from hil.campaigns.montecarlo import reproduce
+    from hil.scenario.config import load_scenario
+
+    r = reproduce(load_scenario("mc-corridor-250"), 0, 54)
+    assert r.world is not None and abs(r.world.dispersed["inertia_frac_0"]) > 0.1
+    assert not r.fdir_events and r.success, r.fdir_events

@@ -72,8 +72,8 @@ def test_fdir_monitor_kernel_equals_twin():
             sun_N, np.cos(np.radians(1.0)), 4
         mon = cls(sensors=chans, persist=5, gyro_index=0, i_omega=0, st_index=1,
                   t_on=t_on, inertia=inertia, tau=tau, window=25,
-                  resid_thr=np.full(3, 2.0), model_frac=0.05, q_ref=q_ref, q=q,
-                  cos_half_limit=np.cos(np.radians(5.0) / 2), att_persist=150)
+                  resid_thr=np.full(3, 2.0), model_frac=0.05, inertia_frac=0.15,
+                  q_ref=q_ref, q=q, cos_half_limit=np.cos(np.radians(5.0) / 2), att_persist=150)
         return mon, src, dst, t_on, q_ref, q
 
     k, t = build(FdirMonitorsKernel), build(fdir_ref.FdirMonitorsRef)
