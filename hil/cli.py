@@ -110,8 +110,9 @@ def _human(res, sc) -> str:
         lines.append(f"rate groups, CPU per cycle mean/max (a slip is a cycle that ran past "
                      f"its period): {rg}")
     nv = res.nav
+    rf = f"{nv['n_rf']:.0f} RF-ranging, " if nv.get("n_rf") else ""
     lines.append(f"navigation: {nv.get('n_lidar', 0):.0f} lidar, {nv.get('n_pose', 0):.0f} pose, "
-                 f"{nv.get('n_star_tracker', 0):.0f} star-tracker measurements used; "
+                 f"{rf}{nv.get('n_star_tracker', 0):.0f} star-tracker measurements used; "
                  f"{nv.get('n_rejected', 0):.0f} refused by the innovation gate (too far "
                  f"from the prediction for their noise)"
                  + (f", {nv['n_reacquire']:.0f} re-acquisitions" if "n_reacquire" in nv else ""))
