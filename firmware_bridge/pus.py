@@ -1,0 +1,206 @@
+"""The ground link's packets: CCSDS space packets (133.0-B) with PUS-C secondary headers
+(ECSS-E-ST-70-41C), built and parsed with the ``spacepackets`` library, CRC-16 (CCITT,
+ECSS's packet error control) on every packet.
+
+Telecommands go up with the flight software's APID and a source id (the ground station);
+telemetry comes down with a CDS short time stamp (CCSDS 301.0-B: days and milliseconds)
+of *mission time*: :data:`MISSION_EPOCH_UNIX_S` plus the run's ``t_ns``, so a lockstep run
+stamps the same bytes every time, whatever the wall clock says.
+
+On a byte stream (TCP) packets follow one another, each delimited by its own length field:
+:class:`PacketStream` cuts them out. A header that cannot start a packet of this link
+(another CCSDS version, no secondary header, another APID, a length beyond
+:data:`MAX_PACKET_BYTES`) is skipped a byte at a time until one can: counted, never
+buffered without bound.
+
+Everything a decoder refuses raises :class:`PacketError` with a short ``reason`` (one of
+:data:`REASONS`), for the caller to count and report; nothing else escapes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spacepackets.ccsds.time import CdsShortTimestamp
+from spacepackets.ecss.tc import InvalidTcCrc16Error, PusTc
+from spacepackets.ecss.tm import InvalidTmCrc16Error, PusTm
+from spacepackets.exceptions import BytesTooShortError
+
+APID_FSW = 0x065
+"""The flight software's application process id (telecommands to it, its telemetry)."""
+MAX_PACKET_BYTES = 4096
+"""Largest packet of this link [bytes]; a length field beyond it is refused unread."""
+PRIMARY_HEADER_BYTES = 6
+MISSION_EPOCH_UNIX_S = 1_893_456_000
+"""Mission time 0 in UTC, as Unix seconds (2030-01-01T00:00:00Z): what a run's ``t_ns``
+counts from in every time stamp."""
+TIMESTAMP_BYTES = CdsShortTimestamp.TIMESTAMP_SIZE
+REASONS = ("short", "too_long", "version", "type", "no_secondary_header", "apid", "length",
+           "crc", "pus_version", "timestamp")
+"""Why a packet was refused (``PacketError.reason``)."""
+_MS_PER_DAY = 86_400_000
+_CCSDS_TO_UNIX_DAYS = 4383  # 1958-01-01 to 1970-01-01
+
+
+class PacketError(ValueError):
+    """A packet refused: ``reason`` one of :data:`REASONS`, and what was wrong."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+def mission_timestamp(t_ns: int) -> bytes:
+    """CDS short time stamp (7 bytes) of mission time ``t_ns`` [ns], to the millisecond
+    below."""
+    if t_ns < 0:
+        raise ValueError(f"mission time {t_ns} ns is before the mission epoch")
+    ms = MISSION_EPOCH_UNIX_S * 1000 + t_ns // 1_000_000
+    days, ms_of_day = divmod(ms, _MS_PER_DAY)
+    return bytes(CdsShortTimestamp(days + _CCSDS_TO_UNIX_DAYS, ms_of_day,
+                                   init_dt_unix_stamp=False).pack())
+
+
+def timestamp_ns(stamp: bytes | bytearray) -> int:
+    """Mission time [ns] of a CDS short time stamp (the inverse of
+    :func:`mission_timestamp`, to the millisecond)."""
+    try:
+        c = CdsShortTimestamp.unpack(bytes(stamp))
+    except (BytesTooShortError, ValueError) as e:
+        raise PacketError("timestamp", f"not a CDS short time stamp ({e})") from None
+    ms = (c.ccsds_days - _CCSDS_TO_UNIX_DAYS) * _MS_PER_DAY + c.ms_of_day
+    return (ms - MISSION_EPOCH_UNIX_S * 1000) * 1_000_000
+
+
+def encode_tc(service: int, subtype: int, app_data: bytes = b"", *, seq: int,
+              apid: int = APID_FSW, source_id: int = 0) -> bytes:
+    """A PUS-C telecommand [bytes] (acknowledgement of acceptance, start, progress and
+    completion requested); ``seq`` is the packet sequence count, modulo 2^14."""
+    return bytes(PusTc(service=service, message_subtype=subtype, apid=apid,
+                       app_data=bytes(app_data), seq_count=seq % (1 << 14),
+                       source_id=source_id).pack())
+
+
+def encode_tm(service: int, subtype: int, source_data: bytes = b"", *, t_ns: int, seq: int,
+              counter: int, apid: int = APID_FSW) -> bytes:
+    """A PUS-C telemetry packet [bytes] stamped with mission time ``t_ns`` [ns]; ``seq``
+    the packet sequence count (mod 2^14), ``counter`` the message type counter (mod 2^16)."""
+    return bytes(PusTm(service=service, message_subtype=subtype,
+                       timestamp=mission_timestamp(t_ns), source_data=bytes(source_data),
+                       apid=apid, seq_count=seq % (1 << 14),
+                       message_counter=counter % (1 << 16)).pack())
+
+
+def check_header(raw: bytes | bytearray, *, tc: bool, apid: int = APID_FSW) -> int:
+    """Check a packet's primary header for this link; its total length [bytes]."""
+    if len(raw) < PRIMARY_HEADER_BYTES:
+        raise PacketError("short", f"{len(raw)} bytes, not even a primary header")
+    word = (raw[0] << 8) | raw[1]
+    if word >> 13 != 0:
+        raise PacketError("version", f"CCSDS version {word >> 13}, not 0")
+    if bool(word & 0x1000) != tc:
+        raise PacketError("type", "telemetry where a telecommand was expected" if tc
+                          else "a telecommand where telemetry was expected")
+    if not word & 0x0800:
+        raise PacketError("no_secondary_header", "no PUS secondary header")
+    if word & 0x07FF != apid:
+        raise PacketError("apid", f"APID 0x{word & 0x07FF:03x}, not 0x{apid:03x}")
+    total = PRIMARY_HEADER_BYTES + ((raw[4] << 8) | raw[5]) + 1
+    if total > MAX_PACKET_BYTES:
+        raise PacketError("too_long", f"a {total}-byte packet, longer than "
+                                      f"{MAX_PACKET_BYTES}")
+    return total
+
+
+def decode_tc(raw: bytes | bytearray, *, apid: int = APID_FSW) -> PusTc:
+    """The telecommand in ``raw`` (exactly one packet), checked: header, length, PUS version,
+    CRC. Raises :class:`PacketError`."""
+    total = check_header(raw, tc=True, apid=apid)
+    if total != len(raw):
+        raise PacketError("length", f"the length field says {total} bytes, "
+                                    f"the packet has {len(raw)}")
+    if len(raw) < PRIMARY_HEADER_BYTES + 5 + 2:
+        raise PacketError("short", "no room for a PUS-C secondary header and a CRC")
+    if raw[6] >> 4 != 2:
+        raise PacketError("pus_version", f"PUS version {raw[6] >> 4}, not 2 (PUS-C)")
+    try:
+        return PusTc.unpack(bytes(raw))
+    except InvalidTcCrc16Error:
+        raise PacketError("crc", "packet error control does not check") from None
+    except (BytesTooShortError, ValueError) as e:
+        raise PacketError("short", str(e)) from None
+
+
+def decode_tm(raw: bytes | bytearray, *, apid: int = APID_FSW) -> PusTm:
+    """The telemetry packet in ``raw`` (exactly one), checked like :func:`decode_tc`."""
+    total = check_header(raw, tc=False, apid=apid)
+    if total != len(raw):
+        raise PacketError("length", f"the length field says {total} bytes, "
+                                    f"the packet has {len(raw)}")
+    if len(raw) < PRIMARY_HEADER_BYTES + 7 + TIMESTAMP_BYTES + 2:
+        raise PacketError("short", "no room for a PUS-C secondary header and a CRC")
+    if raw[6] >> 4 != 2:
+        raise PacketError("pus_version", f"PUS version {raw[6] >> 4}, not 2 (PUS-C)")
+    try:
+        return PusTm.unpack(bytes(raw), timestamp_len=TIMESTAMP_BYTES)
+    except InvalidTmCrc16Error:
+        raise PacketError("crc", "packet error control does not check") from None
+    except (BytesTooShortError, ValueError) as e:
+        raise PacketError("short", str(e)) from None
+
+
+@dataclass
+class StreamCounters:
+    """What a :class:`PacketStream` has done: ``packets`` cut out, ``skipped_bytes``
+    skipped while looking for a header, ``resyncs`` times it had to look."""
+
+    packets: int = 0
+    skipped_bytes: int = 0
+    resyncs: int = 0
+
+
+class PacketStream:
+    """Cuts space packets of one link out of a byte stream, each by its length field.
+
+    Parameters
+    ----------
+    tc : bool
+        The stream carries telecommands (the flight side's) or telemetry (the ground's).
+    apid : int
+        The link's APID.
+    """
+
+    def __init__(self, *, tc: bool, apid: int = APID_FSW) -> None:
+        self.tc, self.apid = tc, apid
+        self._buf = bytearray()
+        self.counters = StreamCounters()
+        self._searching = False
+
+    def feed(self, data: bytes | bytearray) -> list[bytes]:
+        """Take ``data`` [bytes]; every complete packet it finishes, in order. A header
+        that cannot start one of this link's packets is skipped a byte at a time."""
+        self._buf += data
+        out: list[bytes] = []
+        c = self.counters
+        while len(self._buf) >= PRIMARY_HEADER_BYTES:
+            try:
+                total = check_header(self._buf, tc=self.tc, apid=self.apid)
+            except PacketError:
+                if not self._searching:
+                    self._searching = True
+                    c.resyncs += 1
+                del self._buf[0]
+                c.skipped_bytes += 1
+                continue
+            self._searching = False
+            if len(self._buf) < total:
+                break
+            out.append(bytes(self._buf[:total]))
+            del self._buf[:total]
+            c.packets += 1
+        return out
+
+    @property
+    def pending(self) -> int:
+        """Bytes held for a packet not yet complete (at most :data:`MAX_PACKET_BYTES`)."""
+        return len(self._buf)

@@ -1,0 +1,135 @@
+"""The ground link's packet codec: CCSDS space packets with PUS-C headers (spacepackets),
+CRC-checked, time-stamped in mission time, cut out of a byte stream by their length field;
+whatever is refused is a :class:`PacketError` with a reason, and nothing else escapes."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from firmware_bridge.pus import (
+    APID_FSW,
+    MAX_PACKET_BYTES,
+    REASONS,
+    PacketError,
+    PacketStream,
+    decode_tc,
+    decode_tm,
+    encode_tc,
+    encode_tm,
+    mission_timestamp,
+    timestamp_ns,
+)
+
+
+def test_a_telecommand_is_the_standard_bytes():
+    """ECSS PUS-C ping (service 17, subtype 1) to APID 1, sequence count 22: the bytes a
+    PUS-C ground system sends (packet version 0, TC, secondary header, unsegmented; PUS
+    version 2 with all acknowledgements requested; CRC-16/CCITT-FALSE over the packet)."""
+    assert encode_tc(17, 1, seq=22, apid=1).hex(",") == "18,01,c0,16,00,06,2f,11,01,00,00,ab,62"
+
+
+def test_telecommand_and_telemetry_round_trip():
+    tc = decode_tc(encode_tc(8, 1, b"\x01\x02\x03", seq=16385, source_id=7))
+    assert (tc.service, tc.message_subtype, bytes(tc.app_data)) == (8, 1, b"\x01\x02\x03")
+    assert tc.seq_count == 1 and tc.source_id == 7 and tc.apid == APID_FSW
+    tm = decode_tm(encode_tm(3, 25, b"hk", t_ns=86_400_123_456_789, seq=4, counter=70000))
+    assert (tm.service, tm.message_subtype, bytes(tm.source_data)) == (3, 25, b"hk")
+    assert tm.seq_count == 4 and tm.pus_tm_sec_header.message_counter == 70000 % 65536
+    assert timestamp_ns(tm.timestamp) == 86_400_123_000_000  # to the millisecond
+
+
+@given(st.integers(min_value=0, max_value=10**15))
+def test_mission_time_stamps_are_cds_short_to_the_millisecond(t_ns):
+    stamp = mission_timestamp(t_ns)
+    assert len(stamp) == 7 and stamp[0] == 0x40  # CDS, 16-bit days, ms of day
+    assert timestamp_ns(stamp) == t_ns // 1_000_000 * 1_000_000
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=64), st.data())
+def test_any_single_bit_flip_of_a_telecommand_is_refused(app_data, data):
+    raw = bytearray(encode_tc(8, 1, app_data, seq=3))
+    bit = data.draw(st.integers(min_value=0, max_value=8 * len(raw) - 1))
+    raw[bit // 8] ^= 1 << (bit % 8)
+    with pytest.raises(PacketError) as e:
+        decode_tc(raw)
+    assert e.value.reason in REASONS
+
+
+@pytest.mark.parametrize("mutate, reason", [
+    (lambda b: b[:5], "short"),
+    (lambda b: b[:-1], "length"),
+    (lambda b: b + b"\x00", "length"),
+    (lambda b: bytes([b[0] | 0x20]) + b[1:], "version"),
+    (lambda b: bytes([b[0] & ~0x08]) + b[1:], "no_secondary_header"),
+    (lambda b: bytes([b[0] & ~0x10]) + b[1:], "type"),
+    (lambda b: b[:1] + bytes([b[1] ^ 0x01]) + b[2:], "apid"),
+])
+def test_each_kind_of_bad_telecommand_says_why(mutate, reason):
+    with pytest.raises(PacketError) as e:
+        decode_tc(mutate(encode_tc(8, 1, b"\x05\x06", seq=9)))
+    assert e.value.reason == reason
+
+
+@settings(max_examples=500)
+@given(st.binary(max_size=300))
+def test_the_decoders_refuse_any_bytes_with_a_packet_error_only(raw):
+    for decode in (decode_tc, decode_tm):
+        try:
+            decode(raw)
+        except PacketError as e:
+            assert e.reason in REASONS
+
+
+@settings(max_examples=200)
+@given(st.lists(st.binary(max_size=200), min_size=1, max_size=8), st.randoms())
+def test_a_stream_gives_back_its_packets_however_it_is_cut(payloads, rnd):
+    packets = [encode_tc(8, 1, p, seq=i) for i, p in enumerate(payloads)]
+    stream = b"".join(packets)
+    cuts = sorted(rnd.sample(range(len(stream) + 1), k=min(6, len(stream) + 1)))
+    s, got = PacketStream(tc=True), []
+    for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+        got += s.feed(stream[a:b])
+    assert got == packets and s.pending == 0
+    assert s.counters.skipped_bytes == 0 and s.counters.resyncs == 0
+
+
+def test_a_stream_skips_what_cannot_be_a_packet_and_never_holds_more_than_one():
+    rng = random.Random(5)
+    good = [encode_tc(8, 1, bytes(rng.randrange(256) for _ in range(40)), seq=i)
+            for i in range(3)]
+    huge = bytearray(encode_tc(8, 1, b"x", seq=9))
+    huge[4:6] = (0xFF, 0xFF)  # a length field of 65,536 bytes
+    junk = bytes([0xE0, 0x00, 0xFF, 0x07]) * 3  # version 7: nothing this link sends
+    s = PacketStream(tc=True)
+    got = s.feed(junk + good[0] + bytes(huge[:6]) + good[1])
+    got += s.feed(good[2])
+    assert got == good
+    assert s.counters.packets == 3 and s.counters.skipped_bytes == len(junk) + 6
+    assert s.counters.resyncs == 2
+    assert s.feed(bytes(huge[:6]) + b"\x00" * 100) == [] and s.pending < MAX_PACKET_BYTES
+    tm = PacketStream(tc=False)  # the ground's side: telemetry only
+    assert tm.feed(good[0]) == [] and tm.counters.skipped_bytes == len(good[0]) - 5
+
+
+@settings(max_examples=500)
+@given(st.binary(max_size=80), st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)),
+                                        max_size=6), st.integers(0, 120), st.booleans())
+def test_mangled_packets_get_a_reason_and_only_that(payload, edits, cut, tc):
+    """Valid packets mangled (bytes overwritten, cut short), so the decoders get past the
+    header checks into spacepackets' parsing: still only a PacketError with a reason (or
+    the packet, when the edits happened to leave it valid)."""
+    raw = bytearray(encode_tc(8, 1, payload, seq=1) if tc
+                    else encode_tm(5, 1, payload, t_ns=10**9, seq=1, counter=1))
+    for i, v in edits:
+        if i < len(raw):
+            raw[i] = v
+    raw = raw[:len(raw) - cut] if cut < len(raw) else raw
+    try:
+        (decode_tc if tc else decode_tm)(raw)
+    except PacketError as e:
+        assert e.reason in REASONS
