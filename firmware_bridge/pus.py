@@ -26,8 +26,8 @@ from spacepackets.ecss.tc import InvalidTcCrc16Error, PusTc
 from spacepackets.ecss.tm import InvalidTmCrc16Error, PusTm
 from spacepackets.exceptions import BytesTooShortError
 
-APID_FSW = 0x065
-"""The flight software's application process id (telecommands to it, its telemetry)."""
+from flightsw.dictionary import APID as APID_FSW
+
 MAX_PACKET_BYTES = 4096
 """Largest packet of this link [bytes]; a length field beyond it is refused unread."""
 PRIMARY_HEADER_BYTES = 6

@@ -18,6 +18,13 @@ from hil import interrupts
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_BENCH = 0, 1, 2, 3
 
 
+def _cmd_dictionary(args: argparse.Namespace) -> int:
+    from flightsw import dictionary
+
+    print(dictionary.as_xtce() if args.xtce else json.dumps(dictionary.as_json(), indent=1))
+    return 0
+
+
 def _cmd_scenarios(args: argparse.Namespace) -> int:
     from hil.scenario.config import copy_scenario, load_scenario, shipped_scenarios
 
@@ -429,6 +436,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "s01-imu-dropout, or a file) into DIR with its vehicle and sensor "
                         "files, ready to edit and fly; nothing is overwritten")
     s.set_defaults(func=_cmd_scenarios)
+    s = sub.add_parser("dictionary", help="the ground link's dictionary (commands, "
+                                          "parameters, telemetry, events) as JSON, or XTCE")
+    s.add_argument("--xtce", action="store_true",
+                   help="print XTCE (CCSDS 660.0) for Yamcs or OpenC3 instead of JSON")
+    s.set_defaults(func=_cmd_dictionary)
     s = sub.add_parser("sim", help="fly a scenario in closed loop (SIL, lockstep)")
     s.add_argument("scenario", nargs="?", default="nominal",
                    help="shipped scenario name or path to a scenario file (default: nominal)")
