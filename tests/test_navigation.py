@@ -72,7 +72,10 @@ def test_filter_is_consistent_as_flown():
     """
     import multiprocessing
 
-    with multiprocessing.get_context("fork").Pool(2) as pool:
+    # spawn, not fork: a fork copies whatever lock another thread of the test process held
+    # (the Monte Carlo and bench tests leave threads behind), and a worker waited on one
+    # forever
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
         runs = np.array(pool.map(_final_approach_nees, range(50)))
     lo, hi = _chi2_interval(3, len(runs))
     mean = runs[:, :6].mean(axis=0)
