@@ -46,6 +46,19 @@ DEF FINAL = 3
 DEF RETREAT = 4
 
 
+cdef inline double station_frame(const double* CTH, const double* wTH, double* C,
+                                 double* wA, double* alpha) noexcept nogil:
+    """A is T: its C_AH, its rate relative to H (in A) and no angular acceleration; returns
+    the lag, 0."""
+    cdef int i
+    for i in range(9):
+        C[i] = CTH[i]
+    for i in range(3):
+        wA[i] = wTH[i]
+        alpha[i] = 0.0
+    return 0.0
+
+
 cdef inline double lag_angle(const double* q_AH, const double* q_TH,
                              double* axis_H) noexcept nogil:
     """Angle [rad] of the rotation from A to T, and its unit axis in H (0 when none)."""
@@ -179,12 +192,7 @@ cdef class GuidanceKernel:
         amax = 0.25 * self.follow_max / r
         matTvec(CTH, wTH, wH)
         if self.following and wT <= wlim:  # A is T
-            for i in range(9):
-                C[i] = CTH[i]
-            for i in range(3):
-                wA[i] = wTH[i]
-                alpha[i] = 0.0
-            return 0.0
+            return station_frame(CTH, wTH, C, wA, alpha)
         if self.following:  # too fast to follow: A leaves T at T's rate, to slow down
             self.following = False
             for i in range(4):
@@ -209,12 +217,7 @@ cdef class GuidanceKernel:
         if (wT <= 0.9 * wlim and ang * r <= 0.1 * self.settle_pos
                 and norm3(d) * r <= self.settle_vel):  # back on the station's frame
             self.following = True
-            for i in range(9):
-                C[i] = CTH[i]
-            for i in range(3):
-                wA[i] = wTH[i]
-                alpha[i] = 0.0
-            return 0.0
+            return station_frame(CTH, wTH, C, wA, alpha)
         # the rate A is to turn at: back onto T within w_lim, or at rest in H
         if wT <= 0.9 * wlim:
             # the fastest way round within the budget at the reference's own speed (at

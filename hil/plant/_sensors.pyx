@@ -22,6 +22,32 @@ cdef inline double quantize(double x, double q) noexcept nogil:
     return q * floor(x / q + 0.5)
 
 
+cdef inline void seen_from(const double[::1] truth, double n_mean, double t,
+                           const double* r_XT, const double* r_HC, double* s) noexcept nogil:
+    """The station's point ``r_XT`` (in T) seen from the chaser's head ``r_HC`` (in B, from
+    the true centre of mass), in B: ``dcm_BN (C_NH(-r_CT_H) + C_NT r_XT) - r_HC`` [m]."""
+    cdef double qHN[4]
+    cdef double CHN[9]
+    cdef double CBN[9]
+    cdef double CTN[9]
+    cdef double a[3]
+    cdef double d[3]
+    cdef int i
+    q_hill(n_mean, t, qHN)
+    dcm_from_q(qHN, CHN)
+    dcm_from_q(&truth[6], CBN)
+    dcm_from_q(&truth[13], CTN)
+    for i in range(3):
+        a[i] = -truth[i]
+    matTvec(CHN, a, d)
+    matTvec(CTN, r_XT, a)
+    for i in range(3):
+        d[i] += a[i]
+    matvec(CBN, d, s)
+    for i in range(3):
+        s[i] -= r_HC[i]
+
+
 cdef class _Sampler:
     """Common timing: sample every ``divider`` ticks, deliver ``latency`` ticks later."""
 
@@ -204,12 +230,6 @@ cdef class Lidar(_Sampler):
         self.patt = pose_att_noise_rad
 
     cdef void measure(self, double t, double* out) noexcept nogil:
-        cdef double qHN[4]
-        cdef double CHN[9]
-        cdef double CBN[9]
-        cdef double CTN[9]
-        cdef double a[3]
-        cdef double d[3]
         cdef double s[3]
         cdef double th[3]
         cdef double dq[4]
@@ -217,20 +237,7 @@ cdef class Lidar(_Sampler):
         cdef double qTB[4]
         cdef double rng, sig
         cdef int i
-        q_hill(self.n_mean, t, qHN)
-        dcm_from_q(qHN, CHN)
-        dcm_from_q(&self.truth[6], CBN)
-        dcm_from_q(&self.truth[13], CTN)
-        # r_P - r_C in N: C_NH(-r_CT_H) + C_NT r_PT_T
-        for i in range(3):
-            a[i] = -self.truth[i]
-        matTvec(CHN, a, d)
-        matTvec(CTN, self.r_PT, a)
-        for i in range(3):
-            d[i] += a[i]
-        matvec(CBN, d, s)
-        for i in range(3):
-            s[i] -= self.r_LC[i]
+        seen_from(self.truth, self.n_mean, t, self.r_PT, self.r_LC, s)
         rng = norm3(s)
         for i in range(14):
             out[i] = 0.0
@@ -360,29 +367,10 @@ cdef class RfRanging(_Sampler):
         self.cos_fov = cos(fov_half_angle_rad)
 
     cdef void measure(self, double t, double* out) noexcept nogil:
-        cdef double qHN[4]
-        cdef double CHN[9]
-        cdef double CBN[9]
-        cdef double CTN[9]
-        cdef double a[3]
-        cdef double d[3]
         cdef double s[3]
         cdef double rng
         cdef int i
-        q_hill(self.n_mean, t, qHN)
-        dcm_from_q(qHN, CHN)
-        dcm_from_q(&self.truth[6], CBN)
-        dcm_from_q(&self.truth[13], CTN)
-        # r_X - r_C in N: C_NH(-r_CT_H) + C_NT r_XT_T
-        for i in range(3):
-            a[i] = -self.truth[i]
-        matTvec(CHN, a, d)
-        matTvec(CTN, self.r_XT, a)
-        for i in range(3):
-            d[i] += a[i]
-        matvec(CBN, d, s)
-        for i in range(3):
-            s[i] -= self.r_AC[i]
+        seen_from(self.truth, self.n_mean, t, self.r_XT, self.r_AC, s)
         rng = norm3(s)
         for i in range(5):
             out[i] = 0.0
