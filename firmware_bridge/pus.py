@@ -82,13 +82,14 @@ def encode_tc(service: int, subtype: int, app_data: bytes = b"", *, seq: int,
 
 
 def encode_tm(service: int, subtype: int, source_data: bytes = b"", *, t_ns: int, seq: int,
-              counter: int, apid: int = APID_FSW) -> bytes:
+              counter: int, apid: int = APID_FSW, destination: int = 0) -> bytes:
     """A PUS-C telemetry packet [bytes] stamped with mission time ``t_ns`` [ns]; ``seq``
-    the packet sequence count (mod 2^14), ``counter`` the message type counter (mod 2^16)."""
+    the packet sequence count (mod 2^14), ``counter`` the message type counter (mod 2^16),
+    ``destination`` the ground source it answers (0: any)."""
     return bytes(PusTm(service=service, message_subtype=subtype,
                        timestamp=mission_timestamp(t_ns), source_data=bytes(source_data),
                        apid=apid, seq_count=seq % (1 << 14),
-                       message_counter=counter % (1 << 16)).pack())
+                       message_counter=counter % (1 << 16), destination_id=destination).pack())
 
 
 def check_header(raw: bytes | bytearray, *, tc: bool, apid: int = APID_FSW) -> int:

@@ -31,7 +31,7 @@ cdef class _Sensor:
     cdef int kind, frozen_n, persist, same, check_n, n_off
     cdef int bad_stale, bad_frozen, bad_range
     cdef bint have_t, have_last, range_bad, is_dir
-    cdef public bint failed, delivered
+    cdef public bint failed, delivered, enabled
 
     def __init__(self, c, int persist, double[::1] q):
         cdef double[::1] src = np.asarray(c.src), dst = np.asarray(c.dst)
@@ -55,6 +55,7 @@ cdef class _Sensor:
         self.seq = src[self.i_seq]
         self.failed = False
         self.delivered = False
+        self.enabled = True
 
     cdef bint off_direction(self) noexcept nogil:
         """The sample against ``C_BN(q) direction_N`` (no estimate yet: never off)."""
@@ -123,16 +124,17 @@ cdef class _Sensor:
             stale = True
         frozen = self.same >= self.frozen_n
         bad_range = self.range_bad
-        self.bad_stale = self.bad_stale + 1 if stale else 0
-        if self.bad_stale >= self.persist:
+        # counts saturate at the persistence: a disabled monitor counts, never decides
+        self.bad_stale = min(self.bad_stale + 1, self.persist) if stale else 0
+        if self.bad_stale >= self.persist and self.enabled:
             self.failed, self.delivered = True, False
             return 1
-        self.bad_frozen = self.bad_frozen + 1 if frozen else 0
-        if self.bad_frozen >= self.persist:
+        self.bad_frozen = min(self.bad_frozen + 1, self.persist) if frozen else 0
+        if self.bad_frozen >= self.persist and self.enabled:
             self.failed, self.delivered = True, False
             return 2
-        self.bad_range = self.bad_range + 1 if bad_range else 0
-        if self.bad_range >= self.persist:
+        self.bad_range = min(self.bad_range + 1, self.persist) if bad_range else 0
+        if self.bad_range >= self.persist and self.enabled:
             self.failed, self.delivered = True, False
             return 3
         ok = not (stale or frozen or bad_range)
@@ -142,8 +144,8 @@ cdef class _Sensor:
                 self.dst[i] = self.src[i]
         if self.is_dir and self.delivered and self.src[self.i_valid] != 0.0:
             if self.off_direction():
-                self.n_off += 1
-                if self.n_off >= self.check_n:
+                self.n_off = min(self.n_off + 1, self.check_n)
+                if self.n_off >= self.check_n and self.enabled:
                     self.failed, self.delivered = True, False
                     return 4
             else:
@@ -211,6 +213,10 @@ cdef class FdirMonitorsKernel:
 
     def delivered(self, Py_ssize_t i):
         return self._s(i).delivered
+
+    def set_enabled(self, Py_ssize_t i, bint enabled):
+        """Let sensor ``i``'s monitor isolate it (True) or only count (False)."""
+        self._s(i).enabled = enabled
 
     def set_failed(self, Py_ssize_t i):
         """Isolate sensor ``i`` (a decision taken outside the monitors)."""

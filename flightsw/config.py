@@ -71,11 +71,13 @@ def _range_text(what: str, lo: float | None, hi: float | None, lo_open: bool, un
 
 
 def param(default: Any, lo: float | None = None, hi: float | None = None, *,
-          lo_open: bool = False, choices: tuple[str, ...] = ()) -> Any:
+          lo_open: bool = False, choices: tuple[str, ...] = (), live: bool = False) -> Any:
     """A parameter's default and its accepted range, declared once on its dataclass field
     (a callable default makes a list): what ``[flight_software]`` tables are checked
-    against, and what their errors quote."""
-    meta = {"lo": lo, "hi": hi, "lo_open": lo_open, "choices": choices}
+    against, and what their errors quote. ``live``: the component that uses it reads it
+    in flight, so ground may load it during a run (PUS 20); the others are built into the
+    kernels at reset and are read-only on the link."""
+    meta = {"lo": lo, "hi": hi, "lo_open": lo_open, "choices": choices, "live": live}
     if callable(default):
         return field(default_factory=default, metadata=meta)
     return field(default=default, metadata=meta)
@@ -415,6 +417,13 @@ class GuidanceParams:
     the chaser's distance: beyond it the reference frame slows to rest in the Hill frame,
     a hold does not settle, and inside the keep-out sphere the sequencer retreats
     (``follow_limit``).
+    Under ``go_policy = "ground"`` a hold point waits for ground's GO, however long. The
+    uplink counts as lost once no telecommand has been accepted for ``link_timeout_s`` [s]
+    (ground's are-you-alive requests keep it up); what the vehicle then does is
+    ``link_loss``: ``"hold"`` (wait at the hold point, as everywhere else) or
+    ``"continue_final"`` (at the last hold point, inside which the approach is short and
+    checked by the flight software alone, go on to contact without GO, as the ISS's rules for
+    visiting vehicles allow; further out it still holds).
     """
 
     hold_points_m: list[float] = param(lambda: [250.0, 30.0, 10.0], 0.0, 1000000.0, lo_open=True)
@@ -430,17 +439,19 @@ class GuidanceParams:
     settle_pos_m: float = param(0.5, 0.0, 1000.0, lo_open=True)
     settle_vel_mps: float = param(0.01, 0.0, 10.0, lo_open=True)
     settle_att_deg: float = param(1.0, 0.0, 180.0, lo_open=True)
-    hold_dwell_s: float = param(30.0, 0.0, 86400.0)
-    retreat_distance_m: float = param(30.0, 0.0, 100000.0, lo_open=True)
-    retreat_min_m: float = param(5.0, 0.0, 100000.0)
+    hold_dwell_s: float = param(30.0, 0.0, 86400.0, live=True)
+    retreat_distance_m: float = param(30.0, 0.0, 100000.0, lo_open=True, live=True)
+    retreat_min_m: float = param(5.0, 0.0, 100000.0, live=True)
     retreat_speed_mps: float = param(0.1, 0.0, 10.0, lo_open=True)
     replan_att_deg: float = param(0.5, 0.0, 180.0, lo_open=True)
     replan_pos_m: float = param(1.0, 0.0, 1000000.0, lo_open=True)
-    monitor_persistence_s: float = param(2.0, 0.0, 3600.0)
+    monitor_persistence_s: float = param(2.0, 0.0, 3600.0, live=True)
     follow_accel_frac: float = param(0.25, 0.0, 1.0, lo_open=True)
-    acquisition_gap_s: float = param(30.0, 0.0, 86400.0, lo_open=True)
-    acquisition_depth_frac: float = param(0.1, 0.0, 0.9)
+    acquisition_gap_s: float = param(30.0, 0.0, 86400.0, lo_open=True, live=True)
+    acquisition_depth_frac: float = param(0.1, 0.0, 0.9, live=True)
     go_policy: str = param("auto", choices=("auto", "ground"))
+    link_timeout_s: float = param(60.0, 0.0, 86400.0, lo_open=True, live=True)
+    link_loss: str = param("hold", choices=("hold", "continue_final"))
 
 
 @dataclass
@@ -555,7 +566,7 @@ class FdirParams:
     consistency_rejected: int = param(8, 1, 1000000)
     reacquire_att_rad: float = param(0.05, 0.0, 3.15, lo_open=True)
     reacquire_bias_rps: float = param(2e-3, 0.0, 0.1, lo_open=True)
-    recovery_hold_s: float = param(30.0, 0.0, 86400.0)
+    recovery_hold_s: float = param(30.0, 0.0, 86400.0, live=True)
     stale_sun_s: float = param(0.5, 0.0, 3600.0, lo_open=True)
     sun_check_deg: float = param(1.0, 0.0, 180.0, lo_open=True)
     sun_check_samples: int = param(5, 1, 1000000)
@@ -571,9 +582,9 @@ class CamParams:
     would come back inside the distance at the abort within ``horizon_orbits`` of the
     target's orbital period [-], never more than ``max_dv_mps`` [m/s] in all."""
 
-    open_speed_mps: float = param(0.2, 0.0, 10.0, lo_open=True)
+    open_speed_mps: float = param(0.2, 0.0, 10.0, lo_open=True, live=True)
     horizon_orbits: float = param(0.5, 0.0, 10.0, lo_open=True)
-    max_dv_mps: float = param(2.0, 0.0, 100.0, lo_open=True)
+    max_dv_mps: float = param(2.0, 0.0, 100.0, lo_open=True, live=True)
 
 
 @dataclass
@@ -582,7 +593,6 @@ class FswParams:
 
     base_rate_hz: float = 50.0
     sequencer_divider: int = 5
-    housekeeping_divider: int = 50
     guidance: GuidanceParams = field(default_factory=GuidanceParams)
     control: ControlParams = field(default_factory=ControlParams)
     nav: NavParams = field(default_factory=NavParams)
@@ -622,7 +632,6 @@ def read_fsw_params(r: Reader) -> FswParams:
     p = FswParams()
     p.base_rate_hz = r.num("base_rate_hz", p.base_rate_hz, lo=1.0, hi=1000.0)
     p.sequencer_divider = r.integer("sequencer_divider", p.sequencer_divider, lo=1)
-    p.housekeeping_divider = r.integer("housekeeping_divider", p.housekeeping_divider, lo=1)
     for sub in ("guidance", "control", "nav", "fdir", "cam"):
         if r.has(sub):
             _fill(getattr(p, sub), r.table(sub))

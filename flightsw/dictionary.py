@@ -23,14 +23,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from flightsw.config import FswParams
-from flightsw.messages import DeviceHealth, FdirStatus, GuidanceOut, Message, ModeMsg, NavState
+from flightsw.fdir import SENSOR_MONITORS
+from flightsw.messages import (
+    DeviceHealth,
+    FdirStatus,
+    GuidanceOut,
+    LinkStatus,
+    Message,
+    ModeMsg,
+    NavState,
+)
 
 APID = 0x065
 """The flight software's application process id on the ground link."""
-PRE_CAPTURE = ("approach", "hold", "final_approach", "contact")
+PRE_CAPTURE = ("approach", "hold", "final_approach", "contact", "back_off")
 """Sequencer states before capture (an abort is still possible)."""
-MONITORS = ("imu", "star_tracker", "lidar", "sun_sensor", "rf_ranging", "thrusters",
-            "attitude")
+ANY_STATE = PRE_CAPTURE + ("retreat", "cam", "soft_capture", "attenuation", "retract",
+                           "hard_capture", "mated")
+MONITORS: tuple[str, ...] = tuple(SENSOR_MONITORS) + ("thrusters", "attitude")
 """Fault-management monitors a command may enable or disable, by name."""
 
 
@@ -64,31 +74,34 @@ class Arg:
 @dataclass(frozen=True)
 class Command:
     """A function command (PUS 8,1): name, function id, arguments, the sequencer states
-    that accept it, and what it does."""
+    that accept it, what it does, and the component that carries it out (``owner``:
+    "sequencer" or "fdir")."""
 
     name: str
     function_id: int
     states: tuple[str, ...]
     description: str
     args: tuple[Arg, ...] = ()
+    owner: str = "sequencer"
 
 
 COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("GO", 1, ("hold",), "go on from the hold point (the ground GO policy waits for it)"),
-    Command("NO_GO", 2, ("hold",), "stay at the hold point: a GO given earlier is withdrawn"),
-    Command("HOLD", 3, ("approach", "final_approach"),
-            "stop where the chaser is on the approach and hold there"),
+    Command("NO_GO", 2, ("hold",), "stay at the hold point: a GO given earlier is withdrawn, "
+                                   "and none is given automatically until ground's GO"),
+    Command("HOLD", 3, ("approach", "final_approach", "back_off"),
+            "stop where the chaser is on the approach and hold there until RESUME"),
     Command("RESUME", 4, ("hold",), "go on with the approach after a HOLD"),
     Command("RETREAT", 5, ("approach", "hold", "final_approach"),
-            "fly back to the previous hold point and hold there"),
+            "fly back to the previous hold point (the nearest behind) and hold there"),
     Command("ABORT", 6, PRE_CAPTURE, "guided retreat, from any state before capture"),
     Command("CAM", 7, PRE_CAPTURE, "collision-avoidance manoeuvre: escape burn and coast"),
-    Command("SET_MONITOR", 8, PRE_CAPTURE + ("retreat", "cam", "soft_capture", "attenuation",
-                                             "retract", "hard_capture", "mated"),
-            "enable or disable one fault-management monitor",
+    Command("SET_MONITOR", 8, ANY_STATE, "enable or disable one fault-management monitor",
             (Arg("monitor", "enum", choices=MONITORS, description="the monitor"),
-             Arg("enabled", "u8", lo=0, hi=1, description="1 enabled, 0 disabled"))),
-    Command("SET_GO_POLICY", 9, ("approach", "hold"), "who gives GO at a hold point",
+             Arg("enabled", "u8", lo=0, hi=1, description="1 enabled, 0 disabled")),
+            owner="fdir"),
+    Command("SET_GO_POLICY", 9, ("approach", "hold", "back_off"),
+            "who gives GO at a hold point",
             (Arg("policy", "enum", choices=("auto", "ground"), description="the policy"),)),
 )}
 """Every function command, by name."""
@@ -106,6 +119,20 @@ class Parameter:
     hi: float | None
     lo_open: bool
     default: float
+    live: bool
+
+    def check(self, value: Any) -> str | None:
+        """Why ``value`` cannot be this parameter's value (None: it can)."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or value != value or value in (float("inf"), float("-inf")):
+            return f"{self.path} must be a finite number"
+        if self.kind == "i64" and value != int(value):
+            return f"{self.path} must be a whole number"
+        lo_ok = self.lo is None or (value > self.lo if self.lo_open else value >= self.lo)
+        if not lo_ok or not (self.hi is None or value <= self.hi):
+            return (f"{self.path} = {value:g} is outside {'(' if self.lo_open else '['}"
+                    f"{self.lo}, {self.hi}]")
+        return None
 
 
 def _parameters() -> dict[str, Parameter]:
@@ -123,7 +150,7 @@ def _parameters() -> dict[str, Parameter]:
             path = f"{group.name}.{f.name}"
             out[path] = Parameter(len(out) + 1, path, "i64" if isinstance(v, int) else "f64",
                                   m.get("lo"), m.get("hi"), bool(m.get("lo_open", False)),
-                                  float(v))
+                                  float(v), bool(m.get("live", False)))
     return out
 
 
@@ -136,8 +163,14 @@ HOUSEKEEPING: dict[str, tuple[int, type[Message]]] = {
     "mode": (3, ModeMsg),
     "fdir": (4, FdirStatus),
     "health": (5, DeviceHealth),
+    "link": (6, LinkStatus),
 }
 """Housekeeping sets (PUS 3): name -> (structure id, the message they report)."""
+HOUSEKEEPING_INTERVAL_S: dict[str, float] = {"nav": 1.0, "guidance": 1.0, "mode": 1.0,
+                                             "fdir": 5.0, "health": 5.0, "link": 5.0}
+"""Each set's collection interval at start [s] (PUS 3,31 changes it; 0 stops it)."""
+HOUSEKEEPING_INTERVAL_MAX_S = 3600.0
+"""The longest collection interval ground may set [s]."""
 
 
 def telemetry_points() -> list[dict[str, Any]]:
@@ -160,8 +193,27 @@ EVENTS: dict[str, tuple[int, str]] = {
     "fault_management": (2, "a fault-management decision (monitor, action, reason)"),
     "command_accepted": (3, "a telecommand accepted (its name)"),
     "command_rejected": (4, "a telecommand refused (its name or packet, the reason)"),
+    "security": (5, "a telecommand refused by the security check before it was read"),
+    "link": (6, "the uplink lost (no telecommand for the link timeout) or back"),
 }
 """Event reports (PUS 5): name -> (event id, what it carries)."""
+SEVERITIES = ("info", "low", "medium", "high")
+"""Event severities: PUS 5 subtypes 1 to 4 (informative, then low, medium, high)."""
+FAILURES: dict[str, int] = {
+    "packet": 1,  # the packet itself: length, CRC, version, type, APID, PUS version
+    "unknown_service": 2,  # a service or subtype the flight software does not serve
+    "unknown_command": 3,  # a function id (8,1) not in the dictionary
+    "malformed": 4,  # application data of the wrong length or layout
+    "out_of_range": 5,  # an argument outside its declared range or choices
+    "wrong_state": 6,  # not accepted in the sequencer's state
+    "refused": 7,  # the component refused it (the reason says why)
+    "unknown_parameter": 8,  # a parameter id not in the dictionary
+    "read_only": 9,  # a parameter not loadable in flight
+    "busy": 10,  # the command queue is full
+    "unknown_set": 11,  # a housekeeping set id not in the dictionary
+}
+"""PUS 1 failure codes: why a telecommand failed (each report carries one, and the
+argument and reason as text)."""
 
 
 def as_json() -> dict[str, Any]:
@@ -181,6 +233,9 @@ def as_json() -> dict[str, Any]:
                           "size": m.size} for n, (sid, m) in HOUSEKEEPING.items()],
         "telemetry": telemetry_points(),
         "events": [{"name": n, "id": i, "description": d} for n, (i, d) in EVENTS.items()],
+        "severities": list(SEVERITIES),
+        "failure_codes": dict(FAILURES),
+        "housekeeping_intervals_s": dict(HOUSEKEEPING_INTERVAL_S),
     }
 
 

@@ -310,6 +310,31 @@ class Fdir(Ported):
         self._holding = False
         self._hold_until_ns = 0
         self._t_ns = t_ns
+        self.disabled: set[str] = set()  # monitors ground has disabled (none at reset)
+
+    def set_monitor(self, name: str, enabled: bool) -> str | None:
+        """Enable or disable monitor ``name`` (one of
+        :data:`flightsw.dictionary.MONITORS`) by ground command; None when done, else why
+        not. A disabled monitor still watches and counts but takes no decision (an
+        attitude error that persists through its re-enabling is decided once it clears
+        and comes back). Noted as an event; it is not a reconfiguration (no recovery hold).
+        """
+        from flightsw.dictionary import MONITORS
+
+        if name not in MONITORS:
+            return f"no monitor {name!r}"
+        units = [m.unit for m in self.monitors]
+        if name in SENSOR_MONITORS and name not in units:
+            return f"the vehicle does not fit a {name}"
+        if name in units:
+            self.mon.set_enabled(units.index(name), bool(enabled))
+        (self.disabled.discard if enabled else self.disabled.add)(name)
+        self.fdir_out.monitors_disabled = float(sum(1 << MONITORS.index(n)
+                                                    for n in self.disabled))
+        self.events.append(FdirEvent(self._t_ns, name, "enabled" if enabled else "disabled",
+                                     "ground command"))
+        self.fdir_out.n_events = len(self.events)
+        return None
 
     # -- decisions -------------------------------------------------------------------
     def _event(self, monitor: str, action: str, reason: str) -> None:
@@ -365,11 +390,11 @@ class Fdir(Ported):
                 if m.loss:
                     self._request_abort(m.loss)
         self._consistency(t_ns * 1e-9, bool(flags & F_ST_NEW))
-        if flags & F_WINDOW_LOUD:
+        if flags & F_WINDOW_LOUD and "thrusters" not in self.disabled:
             self._thrusters()
         elif flags & F_WINDOW_QUIET:  # a quiet window: no thruster suspected any more
             self._suspect.clear()
-        if flags & F_ATTITUDE:
+        if flags & F_ATTITUDE and "attitude" not in self.disabled:
             ang = 2.0 * np.degrees(np.arccos(min(1.0, self.mon.att_c)))
             self._event("attitude", "abort", f"attitude error {ang:.1f} deg above "
                                              f"{self.attitude_limit_deg:g} deg")

@@ -124,6 +124,7 @@ class _SensorRef:
         src = c.src
         self.failed = False
         self.delivered = False
+        self.enabled = True  # a disabled monitor counts, never decides
         self.seq = float(src[c.i_seq])
         self.t_last: float | None = None
         self.last: list[float] | None = None
@@ -163,8 +164,8 @@ class _SensorRef:
         frozen = self.same >= self.frozen_n
         bad_range = self.range_bad  # holds until the next sample, whatever the rate
         for code, cond in ((1, stale), (2, frozen), (3, bad_range)):
-            self.bad[code - 1] = self.bad[code - 1] + 1 if cond else 0
-            if self.bad[code - 1] >= self.persist:
+            self.bad[code - 1] = min(self.bad[code - 1] + 1, self.persist) if cond else 0
+            if self.bad[code - 1] >= self.persist and self.enabled:
                 self.failed = True
                 self.delivered = False
                 return code
@@ -174,8 +175,8 @@ class _SensorRef:
             self.dst[:] = s
         if self.dir_N is not None and self.delivered and s[self.i_valid] != 0.0:
             if self._off_direction():
-                self.n_off += 1
-                if self.n_off >= self.check_n:
+                self.n_off = min(self.n_off + 1, self.check_n)
+                if self.n_off >= self.check_n and self.enabled:
                     self.failed = True
                     self.delivered = False
                     return 4
@@ -274,6 +275,10 @@ class FdirMonitorsRef:
 
     def delivered(self, i: int) -> bool:
         return self.sensors[i].delivered
+
+    def set_enabled(self, i: int, enabled: bool) -> None:
+        """Let sensor ``i``'s monitor isolate it (True) or only count (False)."""
+        self.sensors[i].enabled = bool(enabled)
 
     def set_failed(self, i: int) -> None:
         """Isolate sensor ``i`` (a decision taken outside the monitors)."""

@@ -11,17 +11,19 @@ group           divider   components
 ==============  ========  ==================================================
 ``gnc``         1         fault management → navigation → guidance → control
                           → allocation → collision avoidance
-``sequencer``   5         docking sequencer
-``housekeeping`` 50       housekeeping telemetry
+``sequencer``   5         telecommand dispatcher (with events and
+                          housekeeping) → docking sequencer
 ==============  ========  ==================================================
+
+Ground commands reach it through :attr:`FlightSoftware.commanding` (``submit``), and the
+reports for the ground leave from there (``take``): typed records, never packets.
 """
 
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
 
+from flightsw.commanding import Commanding
 from flightsw.config import FswParams, Vehicle
 from flightsw.constants import MU_MOON
 from flightsw.docking.cam import CollisionAvoidance
@@ -41,27 +43,6 @@ from flightsw.messages import (
     StarTrackerMsg,
     SunSensorMsg,
 )
-
-
-class Housekeeping:
-    """1 Hz housekeeping: snapshot of rate-group statistics, mode and navigation health."""
-
-    def __init__(self, fsw: FlightSoftware, keep: int = 3600) -> None:
-        self.fsw = fsw
-        self.packets: deque[dict] = deque(maxlen=keep)
-
-    def reset(self, t_ns: int) -> None:
-        self.packets.clear()
-
-    def update(self, t_ns: int) -> None:
-        f = self.fsw
-        self.packets.append({
-            "t_ns": t_ns,
-            "state": f.sequencer.state,
-            "rate_groups": f.executive.telemetry(),
-            "nav_sigma_r_m": f.navigation.nav_out.sigma_r_m,
-            "nav_rejected": f.navigation.nav_out.n_rejected,
-        })
 
 
 class FlightSoftware:
@@ -122,7 +103,12 @@ class FlightSoftware:
                                    lidar_max_range_m=sensors.lidar_max_range_m)
         self.cam = CollisionAvoidance(self.dt, chaser, self.mean_motion, params.cam,
                                       self.allocation)
-        self.housekeeping = Housekeeping(self)
+        self.commanding = Commanding(params, self.dt * params.sequencer_divider,
+                                     self.sequencer, self.fdir,
+                                     {"nav": self.navigation.nav_out,
+                                      "guidance": self.guidance.guidance_out,
+                                      "mode": self.sequencer.mode_out,
+                                      "fdir": self.fdir.fdir_out, "health": self.health_in})
         # wiring: the only place where outputs meet inputs
         f = self.fdir
         f.connect(imu_in=self.imu_in, st_in=self.st_in, lidar_in=self.lidar_in,
@@ -139,7 +125,9 @@ class FlightSoftware:
         self.allocation.connect(control_in=self.control.control_out)
         self.sequencer.connect(guidance_in=self.guidance.guidance_out, mech_in=self.mech_in,
                                health_in=self.health_in, fdir_in=f.fdir_out,
-                               nav_in=self.navigation.nav_out)
+                               nav_in=self.navigation.nav_out,
+                               link_in=self.commanding.link_out)
+        self.commanding.connect(mode_in=self.sequencer.mode_out)
         self.cam.connect(mode_in=self.sequencer.mode_out,
                          thruster_out=self.allocation.thruster_out,
                          nav_in=self.navigation.nav_out)
@@ -149,8 +137,8 @@ class FlightSoftware:
         self.executive = Executive(self.base_period_ns, [
             RateGroup("gnc", 1, [self.fdir, self.navigation, self.guidance, self.control,
                                  self.allocation, self.cam]),
-            RateGroup("sequencer", params.sequencer_divider, [self.sequencer]),
-            RateGroup("housekeeping", params.housekeeping_divider, [self.housekeeping]),
+            RateGroup("sequencer", params.sequencer_divider,
+                      [self.commanding, self.sequencer]),
         ])
 
     def reset(self, t_ns: int = 0) -> None:

@@ -456,7 +456,8 @@ class FdirStatus(Message):
     1.0 once that
     sensor is isolated [-]; ``thrusters_failed`` thrusters isolated [-]; ``abort_request`` abort
     reason index the sequencer should act on (0 none) [-]; ``n_events`` decisions so far
-    [-]; ``hold_request`` 1.0 while a recovery settles (no GO at a hold point) [-].
+    [-]; ``hold_request`` 1.0 while a recovery settles (no GO at a hold point) [-];
+    ``monitors_disabled`` the monitors ground has disabled, one bit each [-].
     """
 
     imu_failed = Scalar("-", "1.0 once the IMU is isolated")
@@ -468,6 +469,27 @@ class FdirStatus(Message):
     hold_request = Scalar("-", "1.0 while a recovery settles: no GO at a hold point")
     sun_failed = Scalar("-", "1.0 once the sun sensor is isolated")
     rf_failed = Scalar("-", "1.0 once the RF-ranging unit is isolated")
+    monitors_disabled = Scalar("-", "monitors disabled by command, a bit per monitor in the "
+                                    "order of flightsw.dictionary.MONITORS")
+
+
+class LinkStatus(Message):
+    """The ground link as the flight software sees it, from the telecommand dispatcher.
+
+    Fields: ``uplink_lost`` 1.0 while no telecommand has been accepted for the link
+    timeout (the ground's are-you-alive requests keep it up) [-]; ``since_tc_s`` time since
+    the last accepted telecommand (since the start before any) [s]; ``n_accepted``
+    telecommands accepted, ``n_rejected`` refused (malformed, unknown, out of range, not in
+    this state), ``n_auth_rejected`` refused by the security check before they were read
+    [-]; ``n_tm_dropped`` telemetry reports dropped because the downlink queue was full [-].
+    """
+
+    uplink_lost = Scalar("-", "1.0 while no telecommand has been accepted for the link timeout")
+    since_tc_s = Scalar("s", "time since the last accepted telecommand")
+    n_accepted = Scalar("-", "telecommands accepted")
+    n_rejected = Scalar("-", "telecommands refused after the security check")
+    n_auth_rejected = Scalar("-", "telecommands refused by the security check")
+    n_tm_dropped = Scalar("-", "telemetry reports dropped: the downlink queue was full")
 
 
 class RateGroupTlm(Message):

@@ -267,6 +267,34 @@ def _fresh_samples(f, rng, skip=()):
 
 
 @pytest.mark.parametrize("twin", [False, True], ids=["kernel", "twin"])
+def test_a_disabled_monitor_counts_but_never_decides_and_decides_again_once_enabled(fa, twin):
+    """Ground disables the lidar's monitor: a lidar gone silent is not isolated (its
+    stale samples still do not reach navigation); enabled again, it is, at once."""
+    from hil.scenario.config import flight_software
+
+    fsw = flight_software(fa, twin=twin)
+    fsw.navigation.set_initial(fa.r_CT_H_m, fa.v_CT_H_mps, [1.0, 0, 0, 0], np.zeros(3), 2e4)
+    fsw.reset(0)
+    f = fsw.fdir
+    assert f.set_monitor("lidar", False) is None
+    assert f.set_monitor("gps", False) == "no monitor 'gps'"
+    f.guidance_in.q_ref_BN[:] = f.nav_in.q_BN[:] = (1.0, 0.0, 0.0, 0.0)
+    rng = np.random.default_rng(1)
+    dt_ns = round(f.dt * 1e9)
+    for k in range(round(10.0 / f.dt)):
+        _fresh_samples(f, rng, skip=("lidar",))
+        f.update(k * dt_ns)
+    assert f.fdir_out.lidar_failed == 0.0 and not f.fdir_out.abort_request
+    assert [(e.monitor, e.action) for e in f.events if e.monitor == "lidar"] == \
+        [("lidar", "disabled")]
+    assert f.set_monitor("lidar", True) is None
+    _fresh_samples(f, rng, skip=("lidar",))
+    f.update(round(10.0 / f.dt) * dt_ns)
+    assert f.fdir_out.lidar_failed == 1.0
+    assert f.events[-1].monitor == "lidar" and f.events[-1].reason == "stale"
+
+
+@pytest.mark.parametrize("twin", [False, True], ids=["kernel", "twin"])
 def test_a_sensor_that_never_delivers_is_stale(fa, twin):
     """A lidar that sends nothing from the start (not even once) is isolated as stale
     after its stale time and the persistence, as one that stops would be; the others,

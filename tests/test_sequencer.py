@@ -12,6 +12,7 @@ from flightsw.messages import (
     DockingMechStatus,
     FdirStatus,
     GuidanceOut,
+    LinkStatus,
     NavState,
 )
 
@@ -23,7 +24,7 @@ def build(**kw):
     g, mech = GuidanceOut(), DockingMechStatus()
     s = Sequencer(p, P)
     s.connect(guidance_in=g, mech_in=mech, health_in=DeviceHealth(), fdir_in=FdirStatus(),
-              nav_in=NavState())
+              nav_in=NavState(), link_in=LinkStatus())
     s.reset(0)
     g.corridor_ok = g.speed_ok = 1.0
     g.rho_m = 40.0  # the chaser starts beyond the first hold point
@@ -159,14 +160,16 @@ def test_every_command_is_carried_out_or_rejected_with_an_event_saying_why():
     assert s.state == "retreat" and s.abort_reason == "commanded"
     assert s.events[-1].reason.startswith("commanded; retreat to")
     assert not s.command_abort()
-    assert s.events[-1].reason == "ABORT rejected in retreat: already aborting"
+    assert s.events[-1].reason.startswith("ABORT rejected: accepted only in approach, ")
+    assert s.events[-1].reason.endswith("not in retreat (already aborting)")
     assert not s.command_go()
-    assert s.events[-1].reason == "GO rejected: accepted only in a hold, not in retreat"
+    assert s.events[-1].reason == "GO rejected: accepted only in hold, not in retreat"
+    assert s.events[-1].command == "GO"
     s2, _, mech2 = build()
     s2._to("soft_capture", "test")
     n = len(s2.events)
     assert not s2.command_abort()
-    assert s2.events[n:] and "rejected in soft_capture" in s2.events[-1].reason
+    assert s2.events[n:] and "not in soft_capture" in s2.events[-1].reason
     assert "captured" in s2.events[-1].reason
     tick(s2, 5)
     assert s2.state not in ("retreat", "cam") and s2.abort_reason == ""
@@ -239,7 +242,7 @@ def test_a_lidar_fix_after_a_gap_is_an_acquisition_hold_inside_its_range():
     g, mech, nav = GuidanceOut(), DockingMechStatus(), NavState()
     s = Sequencer(p, P, lidar_max_range_m=1500.0)
     s.connect(guidance_in=g, mech_in=mech, health_in=DeviceHealth(), fdir_in=FdirStatus(),
-              nav_in=nav)
+              nav_in=nav, link_in=LinkStatus())
     s.reset(0)
     g.corridor_ok = g.speed_ok = 1.0
     g.rho_ref_m = g.rho_m = 1700.0
@@ -309,3 +312,147 @@ def test_a_station_that_cannot_be_followed_is_noted_and_inside_keep_out_retreats
     assert s.state == "retreat" and s.abort_reason == "follow_limit"
     assert s.mode_out.abort_reason == 9.0
     assert s.guidance_cmd_out.mode == GUIDANCE_MODES["retreat"]
+
+
+def test_no_go_stops_an_automatic_go_until_ground_gives_one():
+    """SEQ-6: NO-GO at a hold point withdraws GO, also the automatic one; the vehicle
+    reports that it waits, and goes on only on ground's GO."""
+    s, g, _ = build()
+    g.rho_ref_m = 30.0
+    tick(s)
+    assert s.state == "hold"
+    assert s.command("NO_GO") is None
+    g.settled = 1.0
+    tick(s, 100)
+    assert s.state == "hold"
+    waits = [e for e in s.events if e.reason.startswith("waiting for GO")]
+    assert len(waits) == 1 and waits[0].reason.endswith("after NO-GO")
+    assert s.command_go()
+    tick(s)
+    assert s.state == "approach" and s.events[-1].reason == "GO (ground)"
+
+
+def test_the_ground_policy_reports_waiting_once_settled_and_never_moves_on_alone():
+    s, g, _ = build(go_policy="ground")
+    g.rho_ref_m = 30.0
+    g.settled = 1.0
+    tick(s, 10)
+    assert not any(e.reason.startswith("waiting") for e in s.events)  # dwell not yet over
+    tick(s, 3000)
+    assert s.state == "hold"
+    assert [e.reason for e in s.events if e.reason.startswith("waiting")] == \
+        ["waiting for GO at hold point 0 (30 m)"]
+
+
+def test_hold_stops_where_the_reference_can_stop_and_resume_goes_on():
+    s, g, _ = build()
+    g.rho_ref_m, g.rho_m, g.closing_speed_mps = 20.0, 20.2, 0.08
+    tick(s)
+    assert s.command("HOLD") is None
+    tick(s)
+    stop = 20.0 - 0.08 ** 2 / (2 * 0.8 * 0.004)
+    assert s.state == "hold" and s.guidance_cmd_out.rho_goal_m == pytest.approx(stop)
+    assert s.guidance_cmd_out.mode == GUIDANCE_MODES["hold"]
+    g.settled = 1.0
+    tick(s, 100)
+    assert s.state == "hold"  # a commanded hold holds, whatever the GO policy
+    assert s.command("GO") == "a commanded hold goes on with RESUME, not GO"
+    assert s.command("RESUME") is None
+    tick(s)
+    assert s.state == "approach" and s.guidance_cmd_out.rho_goal_m == 10.0
+    assert s.command("RESUME") is not None  # nothing held any more: refused, no change
+    assert s.state == "approach"
+
+
+def test_hold_in_final_approach_resumes_the_final_approach():
+    s, g, mech = build()
+    s._to("final_approach", "test")
+    g.rho_ref_m, g.closing_speed_mps = 4.0, 0.0
+    assert s.command("HOLD") is None
+    tick(s)
+    assert s.state == "hold" and s.guidance_cmd_out.rho_goal_m == pytest.approx(4.0)
+    assert s.mech_cmd_out.arm == 1.0
+    assert s.command("RESUME") is None
+    tick(s)
+    assert s.state == "final_approach"
+    assert s.guidance_cmd_out.mode == GUIDANCE_MODES["final"]
+
+
+def test_retreat_backs_off_to_the_hold_point_behind_and_holds_there_for_go():
+    s, g, _ = build(go_policy="ground")
+    g.rho_ref_m = 30.0
+    tick(s)
+    s.command_go()
+    tick(s)
+    assert s.state == "approach" and s.hold_index == 1
+    g.rho_ref_m = g.rho_m = 18.0
+    assert s.command("RETREAT") is None
+    tick(s)
+    assert s.state == "back_off" and s.hold_index == 0
+    assert s.guidance_cmd_out.mode == GUIDANCE_MODES["retreat"]
+    assert s.guidance_cmd_out.rho_goal_m == 30.0
+    assert s.abort_reason == ""  # not an abort: the approach may go on
+    g.rho_ref_m = 30.0
+    tick(s)
+    assert s.state == "hold" and s.guidance_cmd_out.mode == GUIDANCE_MODES["hold"]
+    g.settled = 1.0
+    tick(s, 50)
+    assert s.state == "hold"
+    s.command_go()
+    tick(s)
+    assert s.state == "approach" and s.guidance_cmd_out.rho_goal_m == 10.0
+
+
+def test_retreat_with_no_hold_point_behind_is_refused_and_changes_nothing():
+    s, g, _ = build()
+    g.rho_ref_m = g.rho_m = 40.0  # beyond the first hold point
+    tick(s)
+    why = s.command("RETREAT")
+    assert why is not None and "no hold point" in why
+    tick(s)
+    assert s.state == "approach" and s.hold_index == 0
+
+
+def test_a_commanded_cam_is_the_escape_manoeuvre():
+    from flightsw.docking.sequencer import ABORT_REASONS
+
+    s, g, _ = build()
+    assert s.command("CAM") is None
+    tick(s)
+    assert s.state == "cam" and s.abort_reason == "commanded_cam"
+    assert s.mode_out.abort_reason == ABORT_REASONS.index("commanded_cam")
+    assert s.command("CAM") is not None and s.command("HOLD") is not None
+
+
+def test_go_policy_set_by_command_takes_effect_at_the_hold():
+    s, g, _ = build()
+    assert s.command("SET_GO_POLICY", policy="ground") is None
+    g.rho_ref_m = 30.0
+    g.settled = 1.0
+    tick(s, 100)
+    assert s.state == "hold"
+    assert s.command("SET_GO_POLICY", policy="auto") is None
+    tick(s)
+    assert s.state == "approach" and s.events[-1].reason == "GO (auto)"
+
+
+@pytest.mark.parametrize("policy", ["hold", "continue_final"])
+def test_link_loss_at_the_last_hold_point_does_what_the_configuration_says(policy):
+    """SEQ-7: under the ground policy a lost uplink holds, except that with
+    ``continue_final`` the vehicle goes on from the last hold point (not from one further
+    out)."""
+    s, g, _ = build(go_policy="ground", link_loss=policy)
+    s.link_in.uplink_lost = 1.0
+    g.rho_ref_m = 30.0
+    g.settled = 1.0
+    tick(s, 100)
+    assert s.state == "hold" and s.hold_index == 0  # not the last: holds either way
+    s.command_go()
+    tick(s)
+    g.rho_ref_m = 10.0
+    tick(s, 100)
+    if policy == "hold":
+        assert s.state == "hold"
+    else:
+        assert s.state == "final_approach"
+        assert s.events[-1].reason == "GO (link lost, continue_final)"

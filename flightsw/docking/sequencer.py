@@ -44,6 +44,7 @@ from flightsw.messages import (
     FdirStatus,
     GuidanceCmd,
     GuidanceOut,
+    LinkStatus,
     ModeMsg,
     NavState,
 )
@@ -60,26 +61,31 @@ STATES = (
     "mated",
     "retreat",
     "cam",
+    "back_off",
 )
 ABORT_REASONS = ("", "corridor", "closing_speed", "capture_failed", "commanded",
                  "device_lost", "sensor_failed", "thruster_failed", "attitude",
-                 "follow_limit")
+                 "follow_limit", "commanded_cam")
 _PRE_CAPTURE = {"approach", "hold", "final_approach", "contact"}
+_FLOWN = ("approach", "hold", "final_approach", "back_off")
+"""States the corridor, closing-speed and unit monitors watch (guidance flies them)."""
 SKIP_MARGIN = 0.05
 """A hold point more than this fraction of its range (and 5 m) beyond a start is behind it
 and skipped [-]."""
-CAM_REASONS = ("sensor_failed", "thruster_failed", "attitude")
+CAM_REASONS = ("sensor_failed", "thruster_failed", "attitude", "commanded_cam")
 """Aborts the closed loop cannot fly: an open-loop escape burn and a coast instead."""
 
 
 @dataclass(frozen=True)
 class Event:
-    """A sequencer decision: when [ns], from which state to which, and why."""
+    """A sequencer decision: when [ns], from which state to which, and why; ``command``
+    names the ground command when the event is that command's fate."""
 
     t_ns: int
     from_state: str
     to_state: str
     reason: str
+    command: str = ""
 
 
 class Sequencer(Ported):
@@ -109,6 +115,7 @@ class Sequencer(Ported):
     health_in = Input(DeviceHealth, "the units' link health")
     fdir_in = Input(FdirStatus, "fault management's abort and hold requests")
     nav_in = Input(NavState, "navigation's counts of lidar fixes (an acquisition after a gap)")
+    link_in = Input(LinkStatus, "the uplink's state (lost: what link_loss says)")
 
     def __init__(self, params: GuidanceParams, period_s: float,
                  capture_timeout_s: float = 5.0, lidar_max_range_m: float = 1.0e5) -> None:
@@ -124,35 +131,112 @@ class Sequencer(Ported):
         self.state = "approach"
         self.hold_index = 0
         self.abort_reason = ""
-
+        self._pending: tuple[str, str] | None = None  # a commanded transition, next cycle
+        self._acquiring = False  # in an acquisition hold
+        self._commanded_hold = False  # in a HOLD ground commanded (RESUME goes on)
 
     # -- commands (ground hooks) -------------------------------------------------------
+    def command(self, name: str, **args: str | float) -> str | None:
+        """Carry out ground command ``name`` of :data:`flightsw.dictionary.COMMANDS` with its
+        (already checked) arguments; None when accepted, else why it is refused. Accepted
+        or refused, an event says so and why; a refused command changes nothing."""
+        from flightsw.dictionary import COMMANDS
+
+        cmd = COMMANDS.get(name)
+        if cmd is None or cmd.owner != "sequencer":
+            why = f"{name} is not a sequencer command"
+        elif self.state not in cmd.states:
+            why = (f"accepted only in {', '.join(cmd.states)}, not in {self.state}"
+                   + self._why_not(name))
+        else:
+            why = getattr(self, f"_cmd_{name.lower()}")(**args)
+        self._note(f"{name} accepted" if why is None else f"{name} rejected: {why}", name)
+        return why
+
+    def _why_not(self, name: str) -> str:
+        if name in ("ABORT", "CAM") and self.state in ("retreat", "cam"):
+            return " (already aborting)"
+        if name in ("ABORT", "CAM") and self.state not in _PRE_CAPTURE | {"back_off"}:
+            return " (the vehicle is captured: the mechanism holds it)"
+        return ""
+
     def command_go(self) -> bool:
-        """GO for the current hold point; True if accepted (only in a hold). Accepted or
-        rejected, an event says so and why."""
-        if self.state != "hold":
-            self._note(f"GO rejected: accepted only in a hold, not in {self.state}")
-            return False
-        self._go = True
-        self._note("GO accepted")
-        return True
+        """GO for the current hold point; True if accepted."""
+        return self.command("GO") is None
 
     def command_abort(self) -> bool:
-        """Retreat now; accepted in any state before capture (``contact`` included: the
-        rings touch but nothing holds them), carried out at the next cycle. Accepted or
-        rejected, an event says so and why."""
-        if self.state not in _PRE_CAPTURE:
-            why = ("the vehicle is captured: the mechanism holds it"
-                   if self.state not in ("retreat", "cam") else "already aborting")
-            self._note(f"ABORT rejected in {self.state}: {why}")
-            return False
-        self._abort_cmd = True
-        self._note("ABORT accepted")
-        return True
+        """Retreat now (guided); True if accepted."""
+        return self.command("ABORT") is None
 
-    def _note(self, reason: str) -> None:
+    def _cmd_go(self) -> str | None:
+        if self._commanded_hold:
+            return "a commanded hold goes on with RESUME, not GO"
+        if self._acquiring:
+            return "an acquisition hold goes on by itself once navigation has settled"
+        self._go, self._no_go, self._go_by = True, False, "ground"
+        return None
+
+    def _cmd_no_go(self) -> str | None:
+        if self._commanded_hold or self._acquiring:
+            return "not at a hold point"
+        self._go, self._no_go, self._waiting = False, True, False
+        return None
+
+    def _cmd_hold(self) -> str | None:
+        g, p = self.guidance_in, self.params
+        # where the reference can stop, braking as guidance does (at 0.8 of its limit)
+        brake = 2.0 * 0.8 * p.accel_max_mps2
+        if self.state == "back_off":
+            stop = g.rho_ref_m + p.retreat_speed_mps ** 2 / brake
+        else:
+            stop = max(0.0, g.rho_ref_m - max(0.0, g.closing_speed_mps) ** 2 / brake)
+        self._commanded_hold = True
+        self._hold_goal = stop
+        self._resume_to = self.state
+        self._pending = ("hold", f"HOLD (ground): stop and hold at {stop:.1f} m")
+        return None
+
+    def _cmd_resume(self) -> str | None:
+        if not self._commanded_hold:
+            return "not a commanded hold (a hold point goes on with GO)"
+        self._pending = (self._resume_to, "RESUME (ground)")
+        return None
+
+    def _cmd_retreat(self) -> str | None:
+        g, p = self.guidance_in, self.params
+        rho = max(g.rho_m, g.rho_ref_m)
+        hp = p.hold_points_m
+        behind = [i for i, h in enumerate(hp) if h >= rho + p.retreat_min_m]
+        if not behind:
+            return f"no hold point at least {p.retreat_min_m:g} m behind {rho:.1f} m"
+        k = max(behind)  # the nearest one behind
+        self.hold_index = k
+        self._pending = ("back_off", f"RETREAT (ground): back to hold point {k} "
+                                     f"({hp[k]:g} m)")
+        return None
+
+    def _cmd_abort(self) -> str | None:
+        self._abort_cmd = "commanded"
+        return None
+
+    def _cmd_cam(self) -> str | None:
+        self._abort_cmd = "commanded_cam"
+        return None
+
+    def _cmd_set_go_policy(self, policy: str) -> str | None:
+        self.params.go_policy = str(policy)
+        self._waiting = False
+        return None
+
+    def params_changed(self) -> None:
+        """Take up parameters ground has loaded in flight (the cycle counts made of them)."""
+        self._n_persist = self._cycles(self.params.monitor_persistence_s)
+        self._n_dwell = self._cycles(self.params.hold_dwell_s)
+        self._n_gap = self._cycles(self.params.acquisition_gap_s)
+
+    def _note(self, reason: str, command: str = "") -> None:
         """An event that is not a transition (a command's fate, a GO withheld)."""
-        self.events.append(Event(self._t_ns, self.state, self.state, reason))
+        self.events.append(Event(self._t_ns, self.state, self.state, reason, command))
 
     # -- component interface ----------------------------------------------------------
     def reset(self, t_ns: int) -> None:
@@ -168,8 +252,14 @@ class Sequencer(Ported):
         self._following = True
         self._lost = {d: 0 for d in DEVICES_REQUIRED}  # cycles stale
         self._go = False
+        self._go_by = ""
         self._withheld = False
-        self._abort_cmd = False
+        self._abort_cmd = ""
+        self._no_go = False  # ground said NO-GO at this hold point: no automatic GO
+        self._waiting = False  # "waiting for GO" has been reported at this hold point
+        self._commanded_hold = False  # a HOLD ground commanded (RESUME goes on)
+        self._resume_to = "approach"
+        self._pending = None
         self._placed = False  # the hold points behind a start inside them are skipped
         self._acquiring = False  # in an acquisition hold
         self._hold_goal = 0.0  # where an acquisition hold holds [m]
@@ -187,6 +277,10 @@ class Sequencer(Ported):
     def _to(self, state: str, reason: str) -> None:
         self.events.append(Event(self._t_ns, self.state, state, reason))
         self._withheld = False
+        if state != "hold" or self.state != "hold":
+            self._no_go = self._waiting = False
+        if state != "hold":
+            self._commanded_hold = False
         self.state = state
         self._since = 0.0
         self._settled_for = 0
@@ -200,7 +294,11 @@ class Sequencer(Ported):
         s = self.state
         if s in ("approach", "hold"):
             c.mode = GUIDANCE_MODES[s]
-            c.rho_goal_m = self._hold_goal if self._acquiring else hp[self.hold_index]
+            c.rho_goal_m = (self._hold_goal if self._acquiring or self._commanded_hold
+                            else hp[self.hold_index])
+        elif s == "back_off":  # back to a hold point at the retreat speed
+            c.mode = GUIDANCE_MODES["retreat"]
+            c.rho_goal_m = hp[self.hold_index]
         elif s == "final_approach":
             c.mode = GUIDANCE_MODES["final"]
             c.rho_goal_m = 0.0
@@ -263,10 +361,14 @@ class Sequencer(Ported):
         self._since += dt
         g, mech, p, s = self.guidance_in, self.mech_in, self.params, self.state
         if self._abort_cmd:  # accepted before capture: carried out now
-            self._abort_cmd = False
-            self._retreat("commanded")
+            reason, self._abort_cmd = self._abort_cmd, ""
+            self._retreat(reason)
             return
-        if s in ("approach", "hold", "final_approach"):
+        if self._pending is not None:  # a commanded change of course
+            (to, why), self._pending = self._pending, None
+            self._to(to, why)
+            s = self.state
+        if s in _FLOWN:
             # the corridor binds inside the keep-out sphere; outside it guidance brings
             # the chaser onto the axis, and a hold is settled only once it is there
             inside = math.hypot(g.rho_m, g.lateral_m) < p.keep_out_radius_m
@@ -293,7 +395,8 @@ class Sequencer(Ported):
                 if self._lost[dev] >= self._n_persist:
                     self._retreat("device_lost", f"{dev} lost")
                     return
-        if (not g.follow_lost) != self._following and s in _PRE_CAPTURE | {"retreat"}:
+        if (not g.follow_lost) != self._following and s in _PRE_CAPTURE | {"retreat",
+                                                                            "back_off"}:
             self._following = not g.follow_lost
             self._note(f"following the station's port again at {g.rho_m:.0f} m"
                        if self._following else
@@ -322,6 +425,12 @@ class Sequencer(Ported):
             if abs(g.rho_ref_m - p.hold_points_m[self.hold_index]) < 1e-3:
                 self._to("hold", f"at hold point {self.hold_index} "
                                  f"({p.hold_points_m[self.hold_index]:g} m)")
+        elif s == "back_off":
+            if abs(g.rho_ref_m - p.hold_points_m[self.hold_index]) < 1e-3:
+                self._to("hold", f"back at hold point {self.hold_index} "
+                                 f"({p.hold_points_m[self.hold_index]:g} m)")
+        elif s == "hold" and self._commanded_hold:
+            pass  # until RESUME (or an abort)
         elif s == "hold" and self._acquiring:
             self._settled_for = self._settled_for + 1 if g.settled else 0
             if self._settled_for >= self._n_dwell and not self.fdir_in.hold_request:
@@ -330,14 +439,25 @@ class Sequencer(Ported):
         elif s == "hold":
             self._settled_for = self._settled_for + 1 if g.settled else 0
             ready = self._settled_for >= self._n_dwell
-            if p.go_policy == "auto" and ready:
-                self._go = True
+            if p.go_policy == "auto" and ready and not self._no_go and not self._go:
+                self._go, self._go_by = True, "auto"
+            last = self.hold_index + 1 == len(p.hold_points_m)
+            if (p.go_policy == "ground" and ready and last and not self._go
+                    and p.link_loss == "continue_final" and self.link_in.uplink_lost):
+                self._go, self._go_by = True, "link lost, continue_final"
+                self._note("uplink lost at the last hold point: going on to contact "
+                           "without GO (link_loss = continue_final)")
+            if ready and not self._go and not self._waiting:
+                self._waiting = True
+                self._note(f"waiting for GO at hold point {self.hold_index} "
+                           f"({p.hold_points_m[self.hold_index]:g} m)"
+                           + (" after NO-GO" if self._no_go else ""))
             if self._go and self.fdir_in.hold_request:
                 if not self._withheld:  # hold on: fault management is still recovering
                     self._withheld = True
                     self._note("GO withheld: fault management recovering")
             elif self._go and (ready or p.go_policy == "ground"):
-                reason = "GO (auto)" if p.go_policy == "auto" else "GO (ground)"
+                reason = f"GO ({self._go_by})"
                 if self._withheld:
                     reason += " after recovery"
                 if self.hold_index + 1 < len(p.hold_points_m):

@@ -1,0 +1,373 @@
+"""The ground link's service layer: PUS packets to and from the flight software's typed
+records (:mod:`flightsw.tmtc`), both ways, in one place.
+
+Application data of each telecommand (all integers big-endian, numbers IEEE 754 binary64):
+
+=======  ======================================================================
+service  application data
+=======  ======================================================================
+8,1      function id (u8), then each argument of the dictionary's command, in order:
+         ``u8``/``enum`` (the choice's index) 1 byte, ``u16`` 2, ``f64`` 8
+17,1     none
+20,1     N (u16), then N parameter ids (u16)
+20,3     N (u16) = 1, parameter id (u16), value (f64)
+3,31     N (u8) = 1, structure id (u8), collection interval (u32, milliseconds; 0: off)
+=======  ======================================================================
+
+Telemetry (source data):
+
+=======  ======================================================================
+service  source data
+=======  ======================================================================
+1,1/3/7  request id (4 bytes: the telecommand's packet id and sequence control)
+1,2/8    request id, failure code (u16, :data:`flightsw.dictionary.FAILURES`), reason
+         (UTF-8, to the end)
+3,25     structure id (u8), then the set's values (f64 each, in field order)
+5,1..4   event id (u16, :data:`flightsw.dictionary.EVENTS`), text (UTF-8); the subtype
+         is the severity (1 informative .. 4 high)
+17,2     none
+20,2     N (u16), then N × (parameter id (u16), value (f64))
+=======  ======================================================================
+
+Verification reports go to the telecommand's source (the TM's destination id). A
+telecommand whose application data does not decode is refused with a reason naming what
+is wrong (:class:`DecodeError`), before anything reaches the flight software.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Protocol
+
+from spacepackets.ccsds.spacepacket import PacketId, PacketSeqCtrl, PacketType, SequenceFlags
+from spacepackets.ecss.pus_1_verification import RequestId
+
+from firmware_bridge.pus import (
+    PacketError,
+    decode_tc,
+    decode_tm,
+    encode_tc,
+    encode_tm,
+    timestamp_ns,
+)
+from flightsw.dictionary import (
+    APID,
+    COMMANDS,
+    EVENTS,
+    HOUSEKEEPING,
+    PARAMETERS,
+    SEVERITIES,
+    Arg,
+)
+from flightsw.tmtc import (
+    AliveReport,
+    EventReport,
+    HousekeepingReport,
+    ParameterReport,
+    Report,
+    Telecommand,
+    Value,
+    Verification,
+)
+
+MAX_REASON_BYTES = 200
+"""Longest reason text a failure report carries [bytes] (longer is cut)."""
+_ARG_FMT = {"u8": ">B", "enum": ">B", "u16": ">H", "f64": ">d"}
+_BY_FID = {c.function_id: c for c in COMMANDS.values()}
+_PAR_BY_ID = {p.pid: p for p in PARAMETERS.values()}
+_SET_BY_SID = {sid: name for name, (sid, _m) in HOUSEKEEPING.items()}
+_EVENT_BY_ID = {i: name for name, (i, _d) in EVENTS.items()}
+_STAGE_SUBTYPE = {"accepted": 1, "rejected": 2, "started": 3, "completed": 7, "failed": 8}
+_SUBTYPE_STAGE = {v: k for k, v in _STAGE_SUBTYPE.items()}
+
+
+class DecodeError(ValueError):
+    """A telecommand's application data that does not decode: a
+    :data:`~flightsw.dictionary.FAILURES` name and what is wrong."""
+
+    def __init__(self, failure: str, reason: str) -> None:
+        super().__init__(reason)
+        self.failure, self.reason = failure, reason
+
+
+# -- telecommands ------------------------------------------------------------------------
+def command_data(name: str, args: dict[str, Value] | None = None) -> bytes:
+    """Application data of function command ``name`` (PUS 8,1) with ``args`` by name
+    (an enumeration's choice by name). Raises ValueError on what the dictionary refuses:
+    ground checks before it sends."""
+    cmd = COMMANDS.get(name)
+    if cmd is None:
+        raise ValueError(f"no command {name!r}")
+    args = dict(args or {})
+    out = bytearray([cmd.function_id])
+    for a in cmd.args:
+        if a.name not in args:
+            raise ValueError(f"{name}: argument {a.name} is missing")
+        v = args.pop(a.name)
+        why = a.check(v)
+        if why is not None:
+            raise ValueError(f"{name}: {why}")
+        out += _pack_arg(a, v)
+    if args:
+        raise ValueError(f"{name} takes no argument {sorted(args)[0]}")
+    return bytes(out)
+
+
+def _pack_arg(a: Arg, v: Value) -> bytes:
+    if a.kind == "enum":
+        return struct.pack(">B", a.choices.index(str(v)))
+    if a.kind == "f64":
+        return struct.pack(">d", float(v))
+    return struct.pack(_ARG_FMT[a.kind], int(float(v)))
+
+
+def telecommand(service: str, name: str = "", args: dict[str, Value] | None = None, *,
+                seq: int, source: int = 1) -> bytes:
+    """The PUS telecommand packet [bytes] of a request as :class:`~flightsw.tmtc.Telecommand`
+    names it (``service`` one of :data:`flightsw.tmtc.SERVICES`)."""
+    args = dict(args or {})
+    if service == "function":
+        return encode_tc(8, 1, command_data(name, args), seq=seq, source_id=source)
+    if service == "are_you_alive":
+        return encode_tc(17, 1, seq=seq, source_id=source)
+    if service == "parameter_read":
+        ids = [PARAMETERS[p].pid for p in (args or {name: 0.0})]
+        return encode_tc(20, 1, struct.pack(f">H{len(ids)}H", len(ids), *ids), seq=seq,
+                         source_id=source)
+    if service == "parameter_set":
+        return encode_tc(20, 3, struct.pack(">HHd", 1, PARAMETERS[name].pid,
+                                            float(args["value"])), seq=seq, source_id=source)
+    if service == "housekeeping_interval":
+        ms = round(float(args["interval_s"]) * 1000.0)
+        return encode_tc(3, 31, struct.pack(">BBI", 1, HOUSEKEEPING[name][0], ms), seq=seq,
+                         source_id=source)
+    raise ValueError(f"no service {service!r}")
+
+
+def parse_telecommand(service: int, subtype: int, data: bytes, *, source: int,
+                      seq: int) -> Telecommand:
+    """The :class:`~flightsw.tmtc.Telecommand` a PUS service, subtype and application
+    data ask for. Raises :class:`DecodeError`."""
+    if (service, subtype) == (17, 1):
+        _exact(data, 0, "are-you-alive")
+        return Telecommand(source, seq, "are_you_alive")
+    if (service, subtype) == (8, 1):
+        if not data:
+            raise DecodeError("malformed", "no function id")
+        cmd = _BY_FID.get(data[0])
+        if cmd is None:
+            raise DecodeError("unknown_command", f"no function id {data[0]}")
+        need = 1 + sum(struct.calcsize(_ARG_FMT[a.kind]) for a in cmd.args)
+        _exact(data, need, cmd.name)
+        args: list[tuple[str, Value]] = []
+        off = 1
+        for a in cmd.args:
+            fmt = _ARG_FMT[a.kind]
+            (raw,) = struct.unpack_from(fmt, data, off)
+            off += struct.calcsize(fmt)
+            if a.kind == "enum":
+                if raw >= len(a.choices):
+                    raise DecodeError("out_of_range", f"argument {a.name}: choice {raw} of "
+                                                      f"{len(a.choices)}")
+                args.append((a.name, a.choices[raw]))
+            else:
+                args.append((a.name, float(raw)))
+        return Telecommand(source, seq, "function", cmd.name, tuple(args))
+    if (service, subtype) == (20, 1):
+        if len(data) < 2:
+            raise DecodeError("malformed", "no parameter count")
+        (n,) = struct.unpack_from(">H", data)
+        _exact(data, 2 + 2 * n, "parameter report request")
+        if n == 0:
+            raise DecodeError("malformed", "no parameter asked for")
+        ids = struct.unpack_from(f">{n}H", data, 2)
+        paths = []
+        for pid in ids:
+            if pid not in _PAR_BY_ID:
+                raise DecodeError("unknown_parameter", f"no parameter id {pid}")
+            paths.append((_PAR_BY_ID[pid].path, 0.0))
+        return Telecommand(source, seq, "parameter_read", "", tuple(paths))
+    if (service, subtype) == (20, 3):
+        _exact(data, 12, "parameter load (one parameter per load)")
+        n, pid, value = struct.unpack(">HHd", data)
+        if n != 1:
+            raise DecodeError("malformed", f"{n} parameters in one load: one at a time")
+        if pid not in _PAR_BY_ID:
+            raise DecodeError("unknown_parameter", f"no parameter id {pid}")
+        return Telecommand(source, seq, "parameter_set", _PAR_BY_ID[pid].path,
+                           (("value", value),))
+    if (service, subtype) == (3, 31):
+        _exact(data, 6, "collection interval (one set per request)")
+        n, sid, ms = struct.unpack(">BBI", data)
+        if n != 1:
+            raise DecodeError("malformed", f"{n} sets in one request: one at a time")
+        if sid not in _SET_BY_SID:
+            raise DecodeError("unknown_set", f"no housekeeping structure id {sid}")
+        return Telecommand(source, seq, "housekeeping_interval", _SET_BY_SID[sid],
+                           (("interval_s", ms / 1000.0),))
+    raise DecodeError("unknown_service", f"service {service},{subtype} is not served")
+
+
+def _exact(data: bytes, n: int, what: str) -> None:
+    if len(data) != n:
+        raise DecodeError("malformed", f"{what}: {len(data)} bytes of application data, "
+                                       f"not {n}")
+
+
+# -- telemetry ---------------------------------------------------------------------------
+def _request_id(seq: int) -> bytes:
+    return bytes(RequestId(PacketId(PacketType.TC, True, APID),
+                           PacketSeqCtrl(SequenceFlags.UNSEGMENTED, seq % (1 << 14))).pack())
+
+
+def report_packet(r: Report, *, seq: int, counter: int) -> bytes:
+    """The PUS telemetry packet [bytes] of report ``r``; ``seq`` and ``counter`` as
+    :func:`firmware_bridge.pus.encode_tm` takes them."""
+    t = r.t_ns
+    if isinstance(r, Verification):
+        data = _request_id(r.seq)
+        if r.stage in ("rejected", "failed"):
+            data += struct.pack(">H", r.code) + _text(r.reason)
+        return _tm(1, _STAGE_SUBTYPE[r.stage], data, t, seq, counter, r.source)
+    if isinstance(r, EventReport):
+        return _tm(5, SEVERITIES.index(r.severity) + 1,
+                   struct.pack(">H", EVENTS[r.name][0]) + _text(r.text), t, seq, counter)
+    if isinstance(r, HousekeepingReport):
+        v = r.values
+        return _tm(3, 25, struct.pack(f">B{len(v)}d", HOUSEKEEPING[r.name][0], *v), t, seq,
+                   counter)
+    if isinstance(r, ParameterReport):
+        data = struct.pack(">H", len(r.values)) + b"".join(
+            struct.pack(">Hd", PARAMETERS[p].pid, x) for p, x in r.values)
+        return _tm(20, 2, data, t, seq, counter)
+    return _tm(17, 2, b"", t, seq, counter)
+
+
+def _tm(service: int, subtype: int, data: bytes, t_ns: int, seq: int, counter: int,
+        dest: int = 0) -> bytes:
+    return encode_tm(service, subtype, data, t_ns=t_ns, seq=seq, counter=counter,
+                     destination=dest)
+
+
+def _text(s: str) -> bytes:
+    return s.encode("utf-8")[:MAX_REASON_BYTES].decode("utf-8", "ignore").encode("utf-8")
+
+
+def parse_report(raw: bytes) -> Report:
+    """The report a telemetry packet carries (ground's side). Raises
+    :class:`~firmware_bridge.pus.PacketError` on a packet this link does not send."""
+    tm = decode_tm(raw)
+    t = timestamp_ns(tm.timestamp)
+    s, st, d = tm.service, tm.message_subtype, bytes(tm.source_data)
+    try:
+        if s == 1 and st in _SUBTYPE_STAGE:
+            rid = RequestId.unpack(d[:4])
+            code, reason = 0, ""
+            if st in (2, 8):
+                (code,) = struct.unpack_from(">H", d, 4)
+                reason = d[6:].decode("utf-8", "replace")
+            return Verification(t, tm.pus_tm_sec_header.dest_id, rid.tc_psc.seq_count,
+                                _SUBTYPE_STAGE[st], code, reason)
+        if s == 5 and 1 <= st <= 4:
+            (eid,) = struct.unpack_from(">H", d)
+            return EventReport(t, _EVENT_BY_ID[eid], SEVERITIES[st - 1],
+                               d[2:].decode("utf-8", "replace"))
+        if (s, st) == (3, 25):
+            name = _SET_BY_SID[d[0]]
+            n = HOUSEKEEPING[name][1].size
+            return HousekeepingReport(t, name, struct.unpack_from(f">{n}d", d, 1))
+        if (s, st) == (20, 2):
+            (n,) = struct.unpack_from(">H", d)
+            vals = [struct.unpack_from(">Hd", d, 2 + 10 * i) for i in range(n)]
+            return ParameterReport(t, tuple((_PAR_BY_ID[p].path, x) for p, x in vals))
+        if (s, st) == (17, 2):
+            return AliveReport(t)
+    except (struct.error, KeyError, IndexError, ValueError) as e:
+        raise PacketError("length", f"service {s},{st}: {e}") from None
+    raise PacketError("type", f"service {s},{st} is not sent on this link")
+
+
+# -- the flight side ---------------------------------------------------------------------
+class FlightSide(Protocol):
+    """What the flight software offers the link (its telecommand dispatcher)."""
+
+    def submit(self, tc: Telecommand) -> None: ...
+    def refuse(self, source: int, seq: int, failure: str, reason: str, what: str) -> None: ...
+    def security_rejected(self, reason: str) -> None: ...
+    def take(self) -> list[Report]: ...
+
+
+class Authenticator(Protocol):
+    """Checks a telecommand's security header and trailer (:mod:`firmware_bridge.sdls`)."""
+
+    def verify(self, raw: bytes) -> bytes: ...
+
+
+class FlightEndpoint:
+    """The flight side of the link: telecommand packets in, telemetry packets out.
+
+    Each telecommand is checked in order: the packet (header, length, CRC), then, with an
+    ``authenticator``, its security header and MAC (before any of its application data is
+    read), then its application data. What fails the packet or security check is counted
+    and reported as an event (no verification: its sender is not known); what fails to
+    decode is refused with a PUS 1 report naming why. Nothing that fails reaches the
+    flight software's commands.
+
+    Parameters
+    ----------
+    flight : FlightSide
+        The flight software's dispatcher.
+    authenticator : Authenticator, optional
+        The uplink's security check (None: unauthenticated, for a lab link only).
+    """
+
+    def __init__(self, flight: FlightSide, authenticator: Authenticator | None = None) -> None:
+        self.flight, self.auth = flight, authenticator
+        self._seq = 0
+        self._counters: dict[tuple[int, int], int] = {}
+
+    def receive(self, raw: bytes) -> None:
+        """Take one telecommand packet [bytes]."""
+        try:
+            tc = decode_tc(raw)
+        except PacketError as e:
+            self.flight.security_rejected(f"packet: {e}")
+            return
+        data = bytes(tc.app_data)
+        if self.auth is not None:
+            try:
+                data = self.auth.verify(bytes(raw))
+            except ValueError as e:
+                self.flight.security_rejected(str(e))
+                return
+        try:
+            req = parse_telecommand(tc.service, tc.message_subtype, data,
+                                    source=tc.source_id, seq=tc.seq_count)
+        except DecodeError as e:
+            self.flight.refuse(tc.source_id, tc.seq_count, e.failure, e.reason,
+                               f"{tc.service},{tc.message_subtype}")
+            return
+        self.flight.submit(req)
+
+    def transmit(self) -> list[bytes]:
+        """Every report waiting, as telemetry packets [bytes], oldest first."""
+        out = []
+        for r in self.flight.take():
+            key = _key(r)
+            n = self._counters.get(key, 0)
+            self._counters[key] = n + 1
+            out.append(report_packet(r, seq=self._seq, counter=n))
+            self._seq += 1
+        return out
+
+
+def _key(r: Report) -> tuple[int, int]:
+    if isinstance(r, Verification):
+        return 1, _STAGE_SUBTYPE[r.stage]
+    if isinstance(r, EventReport):
+        return 5, SEVERITIES.index(r.severity) + 1
+    if isinstance(r, HousekeepingReport):
+        return 3, 25
+    if isinstance(r, ParameterReport):
+        return 20, 2
+    return 17, 2
