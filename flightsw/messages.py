@@ -480,15 +480,17 @@ class LinkStatus(Message):
     timeout (the ground's are-you-alive requests keep it up) [-]; ``since_tc_s`` time since
     the last accepted telecommand (since the start before any) [s]; ``n_accepted``
     telecommands accepted, ``n_rejected`` refused (malformed, unknown, out of range, not in
-    this state), ``n_auth_rejected`` refused by the security check before they were read
-    [-]; ``n_tm_dropped`` telemetry reports dropped because the downlink queue was full [-].
+    this state), ``n_auth_rejected`` refused before their application data was read (a
+    packet that does not check, or one the security check refuses) [-]; ``n_tm_dropped``
+    telemetry reports dropped because the downlink queue was full [-].
     """
 
     uplink_lost = Scalar("-", "1.0 while no telecommand has been accepted for the link timeout")
     since_tc_s = Scalar("s", "time since the last accepted telecommand")
     n_accepted = Scalar("-", "telecommands accepted")
     n_rejected = Scalar("-", "telecommands refused after the security check")
-    n_auth_rejected = Scalar("-", "telecommands refused by the security check")
+    n_auth_rejected = Scalar("-", "telecommands refused unread: a bad packet or the "
+                                  "security check")
     n_tm_dropped = Scalar("-", "telemetry reports dropped: the downlink queue was full")
 
 

@@ -25,6 +25,24 @@ def _cmd_dictionary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    from firmware_bridge.sdls import new_association, write_key_file
+
+    path = Path(args.path).expanduser().resolve()
+    inside = next((d for d in (path, *path.parents) if (d / ".git").exists()), None)
+    if inside is not None and not args.force:
+        print(f"flightsw: error: {path} is inside the git work tree {inside}: keys live "
+              f"outside any repository (or --force)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        write_key_file(path, new_association(args.spi), force=args.force)
+    except (FileExistsError, ValueError) as e:
+        print(f"flightsw: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    print(path)
+    return EXIT_OK
+
+
 def _cmd_scenarios(args: argparse.Namespace) -> int:
     from hil.scenario.config import copy_scenario, load_scenario, shipped_scenarios
 
@@ -441,6 +459,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--xtce", action="store_true",
                    help="print XTCE (CCSDS 660.0) for Yamcs or OpenC3 instead of JSON")
     s.set_defaults(func=_cmd_dictionary)
+    s = sub.add_parser("keygen", help="write a new uplink key file (HMAC-SHA-256, readable by "
+                                      "its owner only) for the authenticated uplink")
+    s.add_argument("path", help="the key file to write (outside any repository)")
+    s.add_argument("--spi", type=int, default=1,
+                   help="its security parameter index, 1 to 65534 (default 1)")
+    s.add_argument("--force", action="store_true",
+                   help="write over an existing file, or inside a git work tree")
+    s.set_defaults(func=_cmd_keygen)
     s = sub.add_parser("sim", help="fly a scenario in closed loop (SIL, lockstep)")
     s.add_argument("scenario", nargs="?", default="nominal",
                    help="shipped scenario name or path to a scenario file (default: nominal)")
