@@ -295,6 +295,7 @@ class FlightSide(Protocol):
     def refuse(self, source: int, seq: int, failure: str, reason: str, what: str) -> None: ...
     def security_rejected(self, reason: str) -> None: ...
     def take(self) -> list[Report]: ...
+    def open_downlink(self) -> None: ...
 
 
 class Authenticator(Protocol):
@@ -323,6 +324,7 @@ class FlightEndpoint:
 
     def __init__(self, flight: FlightSide, authenticator: Authenticator | None = None) -> None:
         self.flight, self.auth = flight, authenticator
+        flight.open_downlink()
         self._seq = 0
         self._counters: dict[tuple[int, int], int] = {}
 

@@ -94,6 +94,7 @@ class Commanding(Ported):
         self.period_ns = round(period_s * 1e9)
         self.inbox: deque[Telecommand] = deque()
         self.downlink: deque[Report] = deque()
+        self.downlink_open = False
         self._open_ports()
 
     # -- the bridge's side -------------------------------------------------------------
@@ -115,6 +116,11 @@ class Commanding(Ported):
         report: its sender is not known to be ground)."""
         self.link_out.n_auth_rejected += 1.0
         self._event("security", "medium", f"telecommand refused before reading: {reason}")
+
+    def open_downlink(self) -> None:
+        """A ground link is attached: collect housekeeping from now on (without one, the
+        sets are not collected; events and verifications are always kept)."""
+        self.downlink_open = True
 
     def take(self) -> list[Report]:
         """Every report waiting to go down, oldest first (the queue is emptied)."""
@@ -150,6 +156,8 @@ class Commanding(Ported):
                         f"uplink lost: no telecommand for {p.link_timeout_s:g} s "
                         f"(link_loss = {p.link_loss})" if lost else "uplink back")
         self._forward()
+        if not self.downlink_open:
+            return
         for name, msg in self.sets.items():
             every = self.intervals_ns[name]
             if every > 0 and t_ns >= self._due_ns[name]:
@@ -175,7 +183,8 @@ class Commanding(Ported):
         self._last_tc_ns = self._t_ns
         self.link_out.n_accepted += 1.0
         self._verify(tc, "completed")
-        self._event("command_accepted", "info", what + _args_text(tc.args))
+        if tc.service in ("function", "parameter_set"):  # an operator's act, in the log
+            self._event("command_accepted", "info", what + _args_text(tc.args))
 
     def _check(self, tc: Telecommand) -> Any:
         """Check ``tc`` against the dictionary and the state; what carries it out (a

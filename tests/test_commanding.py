@@ -38,6 +38,7 @@ def stages(out, tc):
 @pytest.fixture
 def loop(nominal):
     fsw, world = make_loop(nominal)
+    fsw.commanding.open_downlink()
     t = fly(fsw, world, 0.2)
     fsw.commanding.take()
     return fsw, world, t

@@ -16,33 +16,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hil.scenario.ground import LinkSpec
+
+__all__ = ["DOWN", "UP", "DirectionCounters", "LinkSpec", "SpaceLink"]
+
 UP, DOWN = "up", "down"
 """The two directions: telecommands ground to flight, telemetry flight to ground."""
-
-
-@dataclass(frozen=True)
-class LinkSpec:
-    """A link: one-way light time [s] (1.28 s Earth to Moon); uplink and downlink bit
-    rates [bit/s]; the probability that a packet is lost [-]; outages, as (start, end)
-    windows of mission time [s] during which nothing gets through."""
-
-    light_time_s: float = 1.28
-    uplink_bps: float = 4000.0
-    downlink_bps: float = 256000.0
-    loss: float = 0.0
-    outages: tuple[tuple[float, float], ...] = ()
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.light_time_s <= 3600.0:
-            raise ValueError(f"light time {self.light_time_s} s: 0 to 3600 s")
-        for name, bps in (("uplink", self.uplink_bps), ("downlink", self.downlink_bps)):
-            if not 1.0 <= bps <= 1e10:
-                raise ValueError(f"{name} rate {bps} bit/s: 1 bit/s to 10 Gbit/s")
-        if not 0.0 <= self.loss < 1.0:
-            raise ValueError(f"packet loss {self.loss}: from 0 up to (not including) 1")
-        for a, b in self.outages:
-            if not 0.0 <= a < b:
-                raise ValueError(f"outage ({a}, {b}) s: a start at or after 0 before its end")
 
 
 @dataclass

@@ -33,6 +33,7 @@ from flightsw.gnc.navigation import NavSensorModel, RfRangingModel, SunSensorMod
 from hil.scenario.dispersions import Dist, read_dispersions
 from hil.scenario.envelope import IDSS, Envelope
 from hil.scenario.faults import Fault, read_faults
+from hil.scenario.ground import GroundConfig, read_ground
 from hil.scenario.station import LAWS, StationLaw
 
 DATA = resources.files("hil.scenario") / "data"
@@ -321,6 +322,7 @@ class Scenario:
     fsw: FswParams
     faults: tuple[Fault, ...] = ()
     expect: Expectation | None = None
+    ground: GroundConfig | None = None
     sun_N: np.ndarray = field(default_factory=lambda: np.array([1.0, 0.0, 0.0]))
     station: StationLaw = field(default_factory=StationLaw)
 
@@ -453,6 +455,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     st.done()
     fsw = read_fsw_params(r.table("flight_software", {}))
     faults = read_faults(r, tuple(t.name for t in chaser.thrusters))
+    ground = read_ground(r)
     expect = None
     if r.has("expect"):
         e = r.table("expect")
@@ -489,7 +492,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
             raise ConfigError(path, "faults", f"faults on units the vehicle fits "
                               f"({', '.join(fitted_units)})", fault.target)
     return Scenario(name, desc, str(path), seed, tlim, alt, chaser, target, sensors, r0, v0,
-                    att, rate, tatt, trate, disp, fsw, faults, expect, sun_N, station)
+                    att, rate, tatt, trate, disp, fsw, faults, expect, ground, sun_N, station)
 
 
 def nav_sensor_model(sc: Scenario) -> NavSensorModel:

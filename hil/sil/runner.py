@@ -22,6 +22,7 @@ from flightsw.docking.sequencer import STATES
 from flightsw.executive import SimClock, WallClock
 from flightsw.fsw import FlightSoftware
 from flightsw.messages import FdirStatus
+from hil.ground.session import GroundSession
 from hil.plant.safety import SafetyMonitor
 from hil.plant.world import FlightIO, World
 from hil.progress import Progress
@@ -124,6 +125,7 @@ class RunResult:
     recorder: Telemetry | None = field(default=None, repr=False, compare=False)
     world: World | None = field(default=None, repr=False, compare=False)
     fsw: FlightSoftware | None = field(default=None, repr=False, compare=False)
+    ground: GroundSession | None = field(default=None, repr=False, compare=False)
 
     @property
     def realtime_factor(self) -> float:
@@ -281,6 +283,8 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
     goal = fsw.sequencer.guidance_cmd_out
     safety = SafetyMonitor(world.plant, dock, world.chaser, sc.target,
                            sc.fsw.guidance.accel_max_mps2)
+    ground = GroundSession(sc.ground, fsw.commanding, seed) if sc.ground is not None else None
+    period_ns = fsw.base_period_ns
     t0 = time.perf_counter()
     hung = [False]
 
@@ -289,6 +293,8 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
     def stop() -> bool:
         if sample is not None:
             sample(plant.t_s)
+        if ground is not None:
+            ground.step((fsw.executive.ticks - 1) * period_ns)
         safety.step(dt, seq.state in ("retreat", "cam"))
         if progress is not None and fsw.executive.ticks % 16 == 0:
             progress.flight(world.plant.t_s, dock.last_gap, seq.state)
@@ -321,7 +327,8 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
         rate_groups=fsw.executive.telemetry(),
         nav={"n_lidar": nav.n_lidar, "n_pose": nav.n_pose, "n_star_tracker": nav.n_st,
              "n_rejected": nav.n_rejected, "n_reacquire": nav.n_reacquire, "n_rf": nav.n_rf},
-        recorder=rec, world=world, fsw=fsw,
+        recorder=rec, world=world, fsw=fsw, ground=ground,
+        extra={} if ground is None else {"ground": ground.summary()},
         safety_violations=safety.violations, after_abort=safety.after_abort(),
         plant_events=plant_events(world.plant, world.chaser),
     )
