@@ -169,9 +169,27 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     from hil.sil.runner import run
 
     sc = load_scenario(args.scenario)
+    serve = None
+    if args.ground_port is not None:
+        from hil.ground.serve import tcp_ground
+
+        if args.key is None:
+            return _error("error", ValueError("--ground-port needs --key (flightsw keygen "
+                                              "writes one)"), EXIT_USAGE)
+
+        def ready(g) -> None:
+            # the one line a client waits for, on stderr (stdout may carry --json)
+            print(f"flightsw: ground link on {g.port.host}:{g.port.port}", file=sys.stderr,
+                  flush=True)
+        serve = tcp_ground(args.key, port=args.ground_port, on_ready=ready)
+    speed = 1.0 if args.speed is None else args.speed
+    if not speed > 0:
+        return _error("error", ValueError(f"--speed must be positive, got {speed}"),
+                      EXIT_USAGE)
     with _progress(args, f"sim {sc.name}") as show:
-        res = run(sc, args.seed, out_dir=args.out, twin=args.twin, realtime=args.realtime,
-                  progress=show, csv=args.csv)
+        res = run(sc, args.seed, out_dir=args.out, twin=args.twin,
+                  realtime=args.realtime or args.speed is not None,
+                  progress=show, csv=args.csv, serve_ground=serve, speed=speed)
     if args.json:
         sys.stdout.write(json.dumps(res.summary()) + "\n")
     else:
@@ -481,6 +499,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fly the numpy reference twins instead of the Cython kernels (slow)")
     s.add_argument("--realtime", action="store_true",
                    help="pace the loop on the wall clock (1x real time) instead of lockstep")
+    s.add_argument("--speed", type=float, default=None, metavar="X",
+                   help="pace the loop on the wall clock at X times real time")
+    s.add_argument("--ground-port", type=int, default=None, metavar="PORT",
+                   help="serve the ground link on TCP 127.0.0.1:PORT (0: any free port, "
+                        "printed on stderr) instead of the scenario's link model, for "
+                        "flightsw ground or a GroundClient; with --key")
+    s.add_argument("--key", metavar="FILE",
+                   help="the uplink's key file (flightsw keygen): telecommands must be "
+                        "authenticated with it")
     s.set_defaults(func=_cmd_sim)
     s = sub.add_parser("hil", help="fly a scenario over the multi-process emulated bench "
                                    "(CAN and serial, lockstep)")

@@ -85,3 +85,62 @@ def pty_link():
     yield master, os.ttyname(slave)
     os.close(master)
     os.close(slave)
+
+
+@pytest.fixture
+def uplink_key(tmp_path):
+    """A fresh uplink key file (what ``flightsw keygen`` writes), outside the repository."""
+    from firmware_bridge.sdls import new_association, write_key_file
+
+    return write_key_file(tmp_path / "keys" / "uplink.key", new_association(1))
+
+
+def start_paced_sil(scenario, key, *, speed=50.0, extra=()):
+    """A paced SIL run of ``scenario`` in its own process serving the ground link on TCP:
+    (the process, its port). The caller ends it (:func:`end_process`)."""
+    import re
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hil.cli", "sim", scenario, "--speed", str(speed),
+         "--ground-port", "0", "--key", str(key), "--json", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        m = re.search(r"ground link on 127\.0\.0\.1:(\d+)", line)
+        if m:
+            return proc, int(m.group(1))
+    out = proc.communicate(timeout=30)
+    raise RuntimeError(f"the run did not serve the ground link: {out}")
+
+
+def end_process(proc, timeout_s=20.0):
+    """End ``proc``: SIGINT (a clean stop), then SIGKILL if it lingers."""
+    import signal
+    import subprocess
+
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for f in (proc.stdout, proc.stderr):
+        if f is not None:
+            f.close()
+
+
+@pytest.fixture
+def paced_sil_ground(uplink_key):
+    """A paced SIL run of ``nominal-ground`` (50x real time) serving the ground link on
+    TCP, and a :class:`~hil.ground.client.GroundClient` connected to it."""
+    from hil.ground.client import GroundClient
+
+    proc, port = start_paced_sil("nominal-ground", uplink_key)
+    client = GroundClient.connect("127.0.0.1", port, uplink_key)
+    try:
+        yield client
+    finally:
+        client.close()
+        end_process(proc)

@@ -14,6 +14,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -125,7 +126,7 @@ class RunResult:
     recorder: Telemetry | None = field(default=None, repr=False, compare=False)
     world: World | None = field(default=None, repr=False, compare=False)
     fsw: FlightSoftware | None = field(default=None, repr=False, compare=False)
-    ground: GroundSession | None = field(default=None, repr=False, compare=False)
+    ground: Any = field(default=None, repr=False, compare=False)
 
     @property
     def realtime_factor(self) -> float:
@@ -246,7 +247,7 @@ def closed_loop(sc: Scenario, seed: int, *, twin: bool = False) -> tuple[FlightS
 def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = None,
         twin: bool = False, record: bool | None = None, realtime: bool = False,
         wall_budget_s: float = 600.0, progress: Progress | None = None,
-        csv: bool = False) -> RunResult:
+        csv: bool = False, serve_ground: Any = None, speed: float = 1.0) -> RunResult:
     """Fly ``sc`` once in lockstep and return the result.
 
     Parameters
@@ -270,6 +271,14 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
         Shows the flight as it goes (display only: it changes nothing that is flown).
     csv : bool
         With ``out_dir``, write ``telemetry.csv`` beside ``telemetry.npz``.
+    serve_ground : callable, optional
+        Serve the ground link on TCP instead of the scenario's link model (for a ground
+        client or console; with ``realtime`` the run goes at the pace an operator sees):
+        called with the flight software's dispatcher, it returns what the run steps after
+        each tick and closes at the end (``step(t_ns)``, ``close()``: e.g.
+        :func:`hil.ground.serve.tcp_ground`).
+    speed : float
+        With ``realtime``, how many times faster than real time the ticks are paced [-].
     """
     seed = sc.seed if seed is None else int(seed)
     fsw, world = closed_loop(sc, seed, twin=twin)
@@ -283,7 +292,11 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
     goal = fsw.sequencer.guidance_cmd_out
     safety = SafetyMonitor(world.plant, dock, world.chaser, sc.target,
                            sc.fsw.guidance.accel_max_mps2)
-    ground = GroundSession(sc.ground, fsw.commanding, seed) if sc.ground is not None else None
+    ground: Any = None
+    if serve_ground is not None:
+        ground = serve_ground(fsw.commanding)
+    elif sc.ground is not None:
+        ground = GroundSession(sc.ground, fsw.commanding, seed)
     period_ns = fsw.base_period_ns
     t0 = time.perf_counter()
     hung = [False]
@@ -308,9 +321,16 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
             return True  # the time limit (an escape's coast is watched to its end)
         return abort_end.over(seq.state, guid.rho_ref_m, goal.rho_goal_m)
 
-    clock_cls = WallClock if realtime else SimClock
-    clock = clock_cls(fsw.base_period_ns, n_ticks=n_ticks + 1, before_tick=world.step)
-    fsw.executive.run(clock, stop=stop)
+    if realtime:
+        clock: Any = WallClock(fsw.base_period_ns, n_ticks=n_ticks + 1,
+                               before_tick=world.step, speed=speed)
+    else:
+        clock = SimClock(fsw.base_period_ns, n_ticks=n_ticks + 1, before_tick=world.step)
+    try:
+        fsw.executive.run(clock, stop=stop)
+    finally:
+        if ground is not None and hasattr(ground, "close"):
+            ground.close()
     wall = time.perf_counter() - t0
     outcome = classify(dock.outcome, seq.state)
     nav = fsw.navigation.nav_out
