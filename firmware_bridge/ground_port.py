@@ -17,9 +17,12 @@ import logging
 import select
 import socket
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from firmware_bridge.pus import PacketStream
-from firmware_bridge.tmtc import FlightEndpoint
+from firmware_bridge.sdls import Verifier, read_key_file
+from firmware_bridge.tmtc import FlightEndpoint, FlightSide
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +167,26 @@ class GroundPort:
         except OSError:
             pass
 
+    def summary(self) -> dict[str, Any]:
+        """Where it listened, what it carried, and what the security check refused."""
+        out: dict[str, Any] = {"tcp": {"host": self.host, "port": self.port,
+                                       **self.stats.as_dict()}}
+        auth = self.endpoint.auth
+        if isinstance(auth, Verifier):
+            out["security_refusals"] = dict(auth.counts)
+        return out
+
     def close(self) -> None:
         """Close every connection and stop listening."""
         for c in list(self._clients):
             self._drop(c, counted=False)
         self._srv.close()
+
+
+def serve_ground(flight: FlightSide, key_file: str | Path | None, host: str = "127.0.0.1",
+                 port: int = 0) -> GroundPort:
+    """The flight software's ground link on TCP ``host``:``port``, its uplink authenticated
+    with the key in ``key_file`` (None: an unauthenticated lab link, which anyone who can
+    reach the port commands)."""
+    auth = None if key_file is None else Verifier(read_key_file(key_file))
+    return GroundPort(FlightEndpoint(flight, auth), host, port)

@@ -31,7 +31,9 @@ mass [kg] (:meth:`flightsw.gnc.navigation.Navigation.set_initial`)."""
 
 def run_flight(fsw: FlightSoftware, bench: Wiring, handover: Handover, *, speed: float = 1.0,
                duration_s: float | None = None, quiet: bool = False,
-               stop: threading.Event | None = None) -> dict[str, Any]:
+               stop: threading.Event | None = None, ground_port: int | None = None,
+               ground_key: str | None = None,
+               ground_host: str = "127.0.0.1") -> dict[str, Any]:
     """Run flight software ``fsw`` on ``bench``'s buses until stopped; returns its report.
 
     ``fsw`` is built, not yet reset; its navigation starts from ``handover`` (read from a
@@ -39,7 +41,9 @@ def run_flight(fsw: FlightSoftware, bench: Wiring, handover: Handover, *, speed:
     knows). Every unit of the bench must be real (this starts no emulator). A port that
     will not open raises :class:`~firmware_bridge.ports.PortError` naming it. SIGINT and
     SIGTERM set ``stop`` (when called from the main thread); the cycle in progress
-    finishes, the ports close, and the report says ``stopped_by``.
+    finishes, the ports close, and the report says ``stopped_by``. With ``ground_port``
+    the ground link is served on TCP ``ground_host``:``ground_port``, its uplink
+    authenticated with key file ``ground_key`` (required).
     """
     emulated = [u for u, d in bench.devices.items() if d.emulated]
     if emulated:
@@ -49,7 +53,16 @@ def run_flight(fsw: FlightSoftware, bench: Wiring, handover: Handover, *, speed:
     if not speed > 0:
         raise ValueError(f"speed must be positive, got {speed}")
     fsw.navigation.set_initial(*handover)
-    node = FlightNode(fsw, bench)
+    ground = None
+    if ground_port is not None:
+        from firmware_bridge.ground_port import serve_ground
+
+        if not ground_key:
+            raise ValueError("the ground link needs an uplink key file (flightsw keygen)")
+        ground = serve_ground(fsw.commanding, ground_key, ground_host, ground_port)
+        if not quiet:
+            log.warning("ground link on %s:%d", ground.host, ground.port)
+    node = FlightNode(fsw, bench, ground=ground)
     stop = stop or threading.Event()
     stopped_by = ["duration" if duration_s is not None else "?"]
 

@@ -72,11 +72,16 @@ class FlightNode:
         emulated).
     serial_paths : dict
         Path (or URL) of each emulated serial unit's line (its pseudo-terminal).
+    ground : object, optional
+        The ground link, stepped after each cycle with its mission time (``step(t_ns)``,
+        ``close()``, ``summary()``): a TCP server (:class:`firmware_bridge.ground_port.
+        GroundPort`) or, on a bench, the scenario's link model and ground script.
     """
 
     def __init__(self, fsw: FlightSoftware, bench: Wiring, virtual_can_port: int | None = None,
-                 serial_paths: dict[str, str] | None = None) -> None:
+                 serial_paths: dict[str, str] | None = None, ground: Any = None) -> None:
         self.fsw = fsw
+        self.ground = ground
         self.bench = bench
         units = [n for n in UNITS if n in bench.devices]
         monitored = [m.unit for m in fsw.fdir.monitors]
@@ -141,6 +146,8 @@ class FlightNode:
         for unit, drv in self.drivers.items():
             setattr(h, UNITS[unit].health, 0.0 if drv.check(t_ns) else 1.0)
         self.fsw.executive.tick(k, t_ns)
+        if self.ground is not None:
+            self.ground.step(t_ns)
         rcs, dock = self.drivers["rcs"], self.drivers["dock"]
         self.can_ports[self.bench.bus_of("rcs")].send(rcs.frames_to_send(t_ns))
         self.can_ports[self.bench.bus_of("dock")].send(dock.frames_to_send(t_ns))
@@ -152,6 +159,8 @@ class FlightNode:
         self.cycles += 1
 
     def close(self) -> None:
+        if self.ground is not None and hasattr(self.ground, "close"):
+            self.ground.close()
         for p in self._ports()[::-1]:
             try:
                 p.close()
@@ -173,6 +182,7 @@ class FlightNode:
                         "reason": e.reason} for e in self.fsw.sequencer.events],
             "fdir_events": [{"t_s": e.t_ns * 1e-9, "monitor": e.monitor, "action": e.action,
                              "reason": e.reason} for e in self.fsw.fdir.events],
+            **({} if self.ground is None else {"ground": self.ground.summary()}),
         }
 
 

@@ -179,8 +179,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
 
         def ready(g) -> None:
             # the one line a client waits for, on stderr (stdout may carry --json)
-            print(f"flightsw: ground link on {g.port.host}:{g.port.port}", file=sys.stderr,
-                  flush=True)
+            print(f"flightsw: ground link on {g.host}:{g.port}", file=sys.stderr, flush=True)
         serve = tcp_ground(args.key, port=args.ground_port, on_ready=ready)
     speed = 1.0 if args.speed is None else args.speed
     if not speed > 0:
@@ -226,13 +225,25 @@ def _cmd_hil(args: argparse.Namespace) -> int:
     if not speed > 0:
         print("flightsw: error: --speed must be positive", file=sys.stderr)
         return EXIT_USAGE
+    ground_port = args.ground_port
+    if ground_port is not None:
+        if args.key is None:
+            return _error("error", ValueError("--ground-port needs --key (flightsw keygen "
+                                              "writes one)"), EXIT_USAGE)
+        if ground_port == 0:
+            from hil.ground.serve import free_port
+
+            ground_port = free_port()
+        print(f"flightsw: ground link on 127.0.0.1:{ground_port}", file=sys.stderr,
+              flush=True)
     try:
         bench = resolve_bench(load_bench(args.bench, sc.units))
         with _progress(args, f"hil {sc.name}") as show:
             res = run_hil(sc, args.seed, bench=bench, realtime=args.realtime, speed=speed,
                           out_dir=args.out, bus_timing=not args.no_bus_timing,
                           startup_timeout_s=args.startup_timeout,
-                          node_timeout_s=args.node_timeout, progress=show, csv=args.csv)
+                          node_timeout_s=args.node_timeout, progress=show, csv=args.csv,
+                          ground_port=ground_port, ground_key=args.key)
     except DeviceMissing as e:
         return _error("bench error", e, EXIT_USAGE)
     except ValueError as e:
@@ -279,7 +290,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         handover = handover_from_file(args.handover) if args.handover else a_priori(sc)
         report = run_flight(flight_software(sc), bench, handover, speed=args.speed,
-                            duration_s=args.duration, quiet=args.json)
+                            duration_s=args.duration, quiet=args.json,
+                            ground_port=args.ground_port, ground_key=args.key,
+                            ground_host=args.ground_host)
     except PortError as e:
         return _error("bench error", e, EXIT_USAGE)
     except ValueError as e:
@@ -536,6 +549,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--node-timeout", type=float, default=None, metavar="S",
                    help="lockstep: fail the bench when a node has not answered a tick in S "
                         "wall seconds (default: wait as long as its process lives)")
+    s.add_argument("--ground-port", type=int, default=None, metavar="PORT",
+                   help="serve the ground link from the flight node on TCP 127.0.0.1:PORT "
+                        "(0: a free port, printed on stderr) instead of the scenario's link "
+                        "model and script, for flightsw ground or a GroundClient; with --key")
+    s.add_argument("--key", metavar="FILE",
+                   help="the uplink's key file (flightsw keygen)")
     s.set_defaults(func=_cmd_hil)
     s = sub.add_parser("run", help="the flight software alone against a bench's buses "
                                    "(embedded deployment; stops on SIGINT/SIGTERM)")
@@ -553,6 +572,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after S seconds of mission time (default: run until stopped)")
     s.add_argument("--json", action="store_true",
                    help="print one JSON object (ports, units, timing) on stdout at the end")
+    s.add_argument("--ground-port", type=int, default=None, metavar="PORT",
+                   help="serve the ground link (CCSDS/PUS on TCP) on PORT; with --key")
+    s.add_argument("--ground-host", default="127.0.0.1", metavar="ADDR",
+                   help="address the ground link listens on (default 127.0.0.1)")
+    s.add_argument("--key", metavar="FILE",
+                   help="the uplink's key file (flightsw keygen)")
     s.set_defaults(func=_cmd_run)
     s = sub.add_parser("campaign", help="run fault scenarios and check each outcome against "
                                         "its expectation")

@@ -144,3 +144,56 @@ def paced_sil_ground(uplink_key):
     finally:
         client.close()
         end_process(proc)
+
+
+def ground_policy_scenario(tmp_path, base="final-approach"):
+    """Shipped scenario ``base`` with ``go_policy = "ground"`` and no ground script, written
+    into ``tmp_path`` beside its vehicle and sensor files (bench processes read files)."""
+    import shutil
+
+    from hil.scenario.config import DATA
+
+    for kind in ("vehicles", "sensors"):
+        shutil.copytree(str(DATA / kind), tmp_path / kind, dirs_exist_ok=True)
+    (tmp_path / "scenarios").mkdir(exist_ok=True)
+    p = tmp_path / "scenarios" / f"{base}-ground.toml"
+    src = (DATA / "scenarios" / f"{base}.toml").read_text()
+    head = "[flight_software.guidance]\n"
+    src = src.replace(f'name = "{base}"', f'name = "{base}-ground"')
+    p.write_text(src.replace(head, head + 'go_policy = "ground"\n') if head in src
+                 else src + "\n" + head + 'go_policy = "ground"\n')
+    return p
+
+
+@pytest.fixture
+def paced_bench_ground(tmp_path, uplink_key):
+    """A wall-paced emulated bench (5x real time) flying final-approach under the ground GO
+    policy, its flight node serving the ground link on TCP, and a GroundClient on it."""
+    import re
+    import subprocess
+    import sys
+
+    from hil.ground.client import GroundClient
+
+    sc = ground_policy_scenario(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hil.cli", "hil", str(sc), "--realtime", "--speed", "5",
+         "--ground-port", "0", "--key", str(uplink_key), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = None
+        for line in proc.stderr:
+            m = re.search(r"ground link on 127\.0\.0\.1:(\d+)", line)
+            if m:
+                port = int(m.group(1))
+                break
+        assert port is not None, "the bench did not say where the ground link is"
+        client = GroundClient.connect("127.0.0.1", port, uplink_key, timeout_s=300.0)
+    except BaseException:
+        end_process(proc)
+        raise
+    try:
+        yield client
+    finally:
+        client.close()
+        end_process(proc, timeout_s=60.0)

@@ -49,3 +49,15 @@ def test_a_client_without_the_key_commands_nothing(paced_sil_ground, tmp_path):
             bad.command("ABORT", timeout_s=1.0)  # no verification ever comes
     assert g.state not in ("retreat", "cam")
     assert g.wait_value("link.n_auth_rejected", lambda v: v >= 2, timeout_s=15) >= 2
+
+
+def test_a_bench_under_the_ground_policy_waits_for_go_and_goes_on(paced_bench_ground):
+    """The flight node of a wall-paced emulated bench serves the link: the vehicle waits
+    at the 10 m hold point; ground's GO, over TCP through the node, sends it on."""
+    g = paced_bench_ground
+    ev = g.wait_event(r"waiting for GO at hold point 0 \(10 m\)", timeout_s=240)
+    assert ev.name == "sequencer"
+    assert g.state == "hold"
+    g.command("GO", timeout_s=30)
+    g.wait_value("mode.state", lambda s: s == STATES.index("final_approach"), timeout_s=30)
+    assert g.value("health.imu") == 0.0 and g.value("health.rcs") == 0.0

@@ -278,7 +278,17 @@ def fsw_main(args: argparse.Namespace) -> int:
     fsw.navigation.set_station(ni[14:18], ni[18:21], float(ni[21]) or None,
                                float(ni[22]) or None)
     paths = dict(kv.split("=", 1) for kv in args.pty)
-    node = FlightNode(fsw, bench, virtual_can_port=args.can_port, serial_paths=paths)
+    ground: Any = None
+    if args.ground_port >= 0:  # served on TCP, for a ground client or console
+        from firmware_bridge.ground_port import serve_ground
+
+        ground = serve_ground(fsw.commanding, args.key or None, port=args.ground_port)
+    elif sc.ground is not None:  # the scenario's link model and script, in mission time
+        from hil.ground.session import GroundSession
+
+        ground = GroundSession(sc.ground, fsw.commanding, args.seed)
+    node = FlightNode(fsw, bench, virtual_can_port=args.can_port, serial_paths=paths,
+                      ground=ground)
     node.open()
     period_ns = fsw.base_period_ns
     vbus = node.can_ports.get("virtual")
@@ -452,6 +462,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma-separated units emulated although the bench file says real "
                         "(missing units replaced by their emulator)")
     f.add_argument("--report", default="", help="write the node's summary (JSON) here at exit")
+    f.add_argument("--ground-port", type=int, default=-1,
+                   help="serve the ground link on TCP 127.0.0.1:PORT (default: the scenario's "
+                        "link model, if it has one)")
+    f.add_argument("--key", default="", help="the uplink's key file (with --ground-port)")
     f.add_argument("--pty", action="append", default=[], metavar="UNIT=PATH",
                    help="line of an emulated serial unit")
     for q in (d, f):

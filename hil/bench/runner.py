@@ -211,7 +211,8 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
             startup_timeout_s: float = 300.0,
             kill_at: dict[str, int] | None = None, stop_on_abort: bool = False,
             after_abort_s: float | None = None, progress: Progress | None = None,
-            csv: bool = False) -> RunResult:
+            csv: bool = False, ground_port: int | None = None,
+            ground_key: str | Path | None = None) -> RunResult:
     """Fly ``sc`` over a bench: lockstep, or wall-paced with ``realtime``.
 
     ``bench`` is a resolved bench (:func:`hil.bench.benchfile.resolve_bench`), the shipped
@@ -225,6 +226,10 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     ``after_abort_s`` [s] flies that much of it (safety is checked throughout).
     ``progress`` shows the bench's phase and the flight as it goes (display only).
     With ``out_dir``, ``csv`` writes ``telemetry.csv`` beside ``telemetry.npz``.
+    ``ground_port`` serves the ground link from the flight node on TCP 127.0.0.1 (0: a
+    free port, see ``extra["ground"]``), its uplink authenticated with ``ground_key``,
+    instead of the scenario's link model and ground script (which run in the flight node,
+    in mission time, when the scenario has them).
 
     Nothing in a lockstep run depends on the wall clock: each tick waits for every live
     node however long it takes (``node_timeout_s`` [s], None by default, bounds a wait
@@ -353,7 +358,10 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                             "--report", report_path,
                             "--emulated", ",".join(emulated), "--speed", repr(speed),
                             "--rt-priority", str(FSW_RT_PRIORITY if realtime else 0),
-                            *[f"--pty={u}={p[1]}" for u, p in ptys.items()]])
+                            *[f"--pty={u}={p[1]}" for u, p in ptys.items()],
+                            *([] if ground_port is None else
+                              ["--ground-port", str(ground_port),
+                               "--key", str(ground_key or "")])])
 
         gone = procs.killed  # units ended on purpose (a declared crash): not waited for
 
@@ -583,7 +591,9 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         h = fsw_devices.get(name, {})
         d.update({"mode": bench.devices[name].mode, "rx_frames": h.get("rx_frames"),
                   "decode_errors": h.get("decode_errors"), "gaps": h.get("gaps")})
-    res.extra = {"buses": buses, "timing": timing, "devices": devices,
+    if "ground" in fsw_report:
+        res.extra["ground"] = fsw_report["ground"]
+    res.extra |= {"buses": buses, "timing": timing, "devices": devices,
                  "abort_reason": abort_reason or None,
                  "bench": {"name": bench.name, "emulated": list(emulated),
                            "real": list(bench.real), "warnings": list(bench.warnings)}}
