@@ -56,7 +56,10 @@ from flightsw.dictionary import (
     EVENTS,
     HOUSEKEEPING,
     PARAMETERS,
+    REPORTS,
     SEVERITIES,
+    TELECOMMANDS,
+    VERIFICATION,
     Arg,
 )
 from flightsw.tmtc import (
@@ -77,8 +80,8 @@ _BY_FID = {c.function_id: c for c in COMMANDS.values()}
 _PAR_BY_ID = {p.pid: p for p in PARAMETERS.values()}
 _SET_BY_SID = {sid: name for name, (sid, _m) in HOUSEKEEPING.items()}
 _EVENT_BY_ID = {i: name for name, (i, _d) in EVENTS.items()}
-_STAGE_SUBTYPE = {"accepted": 1, "rejected": 2, "started": 3, "completed": 7, "failed": 8}
-_SUBTYPE_STAGE = {v: k for k, v in _STAGE_SUBTYPE.items()}
+_SUBTYPE_STAGE = {v: k for k, v in VERIFICATION.items()}
+_TC = TELECOMMANDS
 
 
 class DecodeError(ValueError):
@@ -126,32 +129,32 @@ def telecommand(service: str, name: str = "", args: dict[str, Value] | None = No
     """The PUS telecommand packet [bytes] of a request as :class:`~flightsw.tmtc.Telecommand`
     names it (``service`` one of :data:`flightsw.tmtc.SERVICES`)."""
     args = dict(args or {})
+    if service not in _TC:
+        raise ValueError(f"no service {service!r}")
     if service == "function":
-        return encode_tc(8, 1, command_data(name, args), seq=seq, source_id=source)
-    if service == "are_you_alive":
-        return encode_tc(17, 1, seq=seq, source_id=source)
-    if service == "parameter_read":
+        data = command_data(name, args)
+    elif service == "are_you_alive":
+        data = b""
+    elif service == "parameter_read":
         ids = [PARAMETERS[p].pid for p in (args or {name: 0.0})]
-        return encode_tc(20, 1, struct.pack(f">H{len(ids)}H", len(ids), *ids), seq=seq,
-                         source_id=source)
-    if service == "parameter_set":
-        return encode_tc(20, 3, struct.pack(">HHd", 1, PARAMETERS[name].pid,
-                                            float(args["value"])), seq=seq, source_id=source)
-    if service == "housekeeping_interval":
+        data = struct.pack(f">H{len(ids)}H", len(ids), *ids)
+    elif service == "parameter_set":
+        data = struct.pack(">HHd", 1, PARAMETERS[name].pid, float(args["value"]))
+    else:
         ms = round(float(args["interval_s"]) * 1000.0)
-        return encode_tc(3, 31, struct.pack(">BBI", 1, HOUSEKEEPING[name][0], ms), seq=seq,
-                         source_id=source)
-    raise ValueError(f"no service {service!r}")
+        data = struct.pack(">BBI", 1, HOUSEKEEPING[name][0], ms)
+    return encode_tc(*_TC[service], data, seq=seq, source_id=source)
 
 
 def parse_telecommand(service: int, subtype: int, data: bytes, *, source: int,
                       seq: int) -> Telecommand:
     """The :class:`~flightsw.tmtc.Telecommand` a PUS service, subtype and application
     data ask for. Raises :class:`DecodeError`."""
-    if (service, subtype) == (17, 1):
+    key = (service, subtype)
+    if key == _TC["are_you_alive"]:
         _exact(data, 0, "are-you-alive")
         return Telecommand(source, seq, "are_you_alive")
-    if (service, subtype) == (8, 1):
+    if key == _TC["function"]:
         if not data:
             raise DecodeError("malformed", "no function id")
         cmd = _BY_FID.get(data[0])
@@ -173,7 +176,7 @@ def parse_telecommand(service: int, subtype: int, data: bytes, *, source: int,
             else:
                 args.append((a.name, float(raw)))
         return Telecommand(source, seq, "function", cmd.name, tuple(args))
-    if (service, subtype) == (20, 1):
+    if key == _TC["parameter_read"]:
         if len(data) < 2:
             raise DecodeError("malformed", "no parameter count")
         (n,) = struct.unpack_from(">H", data)
@@ -187,7 +190,7 @@ def parse_telecommand(service: int, subtype: int, data: bytes, *, source: int,
                 raise DecodeError("unknown_parameter", f"no parameter id {pid}")
             paths.append((_PAR_BY_ID[pid].path, 0.0))
         return Telecommand(source, seq, "parameter_read", "", tuple(paths))
-    if (service, subtype) == (20, 3):
+    if key == _TC["parameter_set"]:
         _exact(data, 12, "parameter load (one parameter per load)")
         n, pid, value = struct.unpack(">HHd", data)
         if n != 1:
@@ -196,7 +199,7 @@ def parse_telecommand(service: int, subtype: int, data: bytes, *, source: int,
             raise DecodeError("unknown_parameter", f"no parameter id {pid}")
         return Telecommand(source, seq, "parameter_set", _PAR_BY_ID[pid].path,
                            (("value", value),))
-    if (service, subtype) == (3, 31):
+    if key == _TC["housekeeping_interval"]:
         _exact(data, 6, "collection interval (one set per request)")
         n, sid, ms = struct.unpack(">BBI", data)
         if n != 1:
@@ -228,19 +231,19 @@ def report_packet(r: Report, *, seq: int, counter: int) -> bytes:
         data = _request_id(r.seq)
         if r.stage in ("rejected", "failed"):
             data += struct.pack(">H", r.code) + _text(r.reason)
-        return _tm(1, _STAGE_SUBTYPE[r.stage], data, t, seq, counter, r.source)
+        return _tm(*_key(r), data, t, seq, counter, r.source)
     if isinstance(r, EventReport):
-        return _tm(5, SEVERITIES.index(r.severity) + 1,
-                   struct.pack(">H", EVENTS[r.name][0]) + _text(r.text), t, seq, counter)
+        return _tm(*_key(r), struct.pack(">H", EVENTS[r.name][0]) + _text(r.text), t, seq,
+                   counter)
     if isinstance(r, HousekeepingReport):
         v = r.values
-        return _tm(3, 25, struct.pack(f">B{len(v)}d", HOUSEKEEPING[r.name][0], *v), t, seq,
+        return _tm(*_key(r), struct.pack(f">B{len(v)}d", HOUSEKEEPING[r.name][0], *v), t, seq,
                    counter)
     if isinstance(r, ParameterReport):
         data = struct.pack(">H", len(r.values)) + b"".join(
             struct.pack(">Hd", PARAMETERS[p].pid, x) for p, x in r.values)
-        return _tm(20, 2, data, t, seq, counter)
-    return _tm(17, 2, b"", t, seq, counter)
+        return _tm(*_key(r), data, t, seq, counter)
+    return _tm(*_key(r), b"", t, seq, counter)
 
 
 def _tm(service: int, subtype: int, data: bytes, t_ns: int, seq: int, counter: int,
@@ -260,7 +263,7 @@ def parse_report(raw: bytes) -> Report:
     t = timestamp_ns(tm.timestamp)
     s, st, d = tm.service, tm.message_subtype, bytes(tm.source_data)
     try:
-        if s == 1 and st in _SUBTYPE_STAGE:
+        if s == 1 and st in _SUBTYPE_STAGE:  # verification
             rid = RequestId.unpack(d[:4])
             code, reason = 0, ""
             if st in (2, 8):
@@ -272,15 +275,15 @@ def parse_report(raw: bytes) -> Report:
             (eid,) = struct.unpack_from(">H", d)
             return EventReport(t, _EVENT_BY_ID[eid], SEVERITIES[st - 1],
                                d[2:].decode("utf-8", "replace"))
-        if (s, st) == (3, 25):
+        if (s, st) == REPORTS["housekeeping"]:
             name = _SET_BY_SID[d[0]]
             n = HOUSEKEEPING[name][1].size
             return HousekeepingReport(t, name, struct.unpack_from(f">{n}d", d, 1))
-        if (s, st) == (20, 2):
+        if (s, st) == REPORTS["parameter_report"]:
             (n,) = struct.unpack_from(">H", d)
             vals = [struct.unpack_from(">Hd", d, 2 + 10 * i) for i in range(n)]
             return ParameterReport(t, tuple((_PAR_BY_ID[p].path, x) for p, x in vals))
-        if (s, st) == (17, 2):
+        if (s, st) == REPORTS["are_you_alive"]:
             return AliveReport(t)
     except (struct.error, KeyError, IndexError, ValueError) as e:
         raise PacketError("length", f"service {s},{st}: {e}") from None
@@ -364,12 +367,13 @@ class FlightEndpoint:
 
 
 def _key(r: Report) -> tuple[int, int]:
+    """The PUS (service, subtype) of report ``r`` (:data:`flightsw.dictionary.REPORTS`)."""
     if isinstance(r, Verification):
-        return 1, _STAGE_SUBTYPE[r.stage]
+        return REPORTS[f"verification_{r.stage}"]
     if isinstance(r, EventReport):
-        return 5, SEVERITIES.index(r.severity) + 1
+        return REPORTS[f"event_{r.severity}"]
     if isinstance(r, HousekeepingReport):
-        return 3, 25
+        return REPORTS["housekeeping"]
     if isinstance(r, ParameterReport):
-        return 20, 2
-    return 17, 2
+        return REPORTS["parameter_report"]
+    return REPORTS["are_you_alive"]

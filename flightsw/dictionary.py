@@ -216,6 +216,28 @@ FAILURES: dict[str, int] = {
 argument and reason as text)."""
 
 
+TELECOMMANDS: dict[str, tuple[int, int]] = {
+    "function": (8, 1),
+    "are_you_alive": (17, 1),
+    "parameter_read": (20, 1),
+    "parameter_set": (20, 3),
+    "housekeeping_interval": (3, 31),
+}
+"""Every telecommand the flight software serves: what it asks for
+(:data:`flightsw.tmtc.SERVICES`) -> PUS (service, subtype)."""
+VERIFICATION: dict[str, int] = {"accepted": 1, "rejected": 2, "started": 3, "completed": 7,
+                                "failed": 8}
+"""PUS 1 report subtypes by stage (acceptance success and failure, start success,
+completion success and failure)."""
+REPORTS: dict[str, tuple[int, int]] = {
+    "housekeeping": (3, 25),
+    "are_you_alive": (17, 2),
+    "parameter_report": (20, 2),
+} | {f"verification_{k}": (1, v) for k, v in VERIFICATION.items()} \
+  | {f"event_{sev}": (5, i + 1) for i, sev in enumerate(SEVERITIES)}
+"""Every telemetry packet the flight software sends: name -> PUS (service, subtype)."""
+
+
 def as_json() -> dict[str, Any]:
     """The whole dictionary as plain JSON data."""
     return {
@@ -225,9 +247,10 @@ def as_json() -> dict[str, Any]:
              "states": list(c.states), "description": c.description,
              "args": [dataclasses.asdict(a) | {"choices": list(a.choices)} for a in c.args]}
             for c in COMMANDS.values()],
-        "services": {"are_you_alive": [17, 1], "parameters_report": [20, 1],
-                     "parameters_set": [20, 3], "housekeeping_rate": [3, 31],
-                     "verification": [1, [1, 2, 3, 4, 7, 8]], "events": [5, [1, 2, 3, 4]]},
+        "telecommands": [{"name": n, "service": sv, "subtype": st}
+                         for n, (sv, st) in TELECOMMANDS.items()],
+        "reports": [{"name": n, "service": sv, "subtype": st}
+                    for n, (sv, st) in REPORTS.items()],
         "parameters": [dataclasses.asdict(p) for p in PARAMETERS.values()],
         "housekeeping": [{"name": n, "sid": sid, "message": m.__name__,
                           "size": m.size} for n, (sid, m) in HOUSEKEEPING.items()],

@@ -112,3 +112,77 @@ def test_the_dictionary_command_prints_it(flag):
         assert ET.fromstring(out.encode()).get("name") == "flightsw"
     else:
         assert json.loads(out) == D.as_json()
+
+
+def test_the_flight_software_handles_exactly_the_exported_commands_and_services():
+    """Every function command of the export is carried out by its owner (a sequencer hook,
+    or fault management's monitor switch), and the flight software carries out no other;
+    the telecommands the bridge decodes are exactly the exported ones."""
+    from firmware_bridge.tmtc import DecodeError, parse_telecommand
+    from flightsw.docking.sequencer import Sequencer
+    from flightsw.fdir import Fdir
+    from flightsw.tmtc import SERVICES
+
+    hooks = {n[len("_cmd_"):].upper() for n in vars(Sequencer) if n.startswith("_cmd_")}
+    assert hooks == {c.name for c in D.COMMANDS.values() if c.owner == "sequencer"}
+    assert {c.name for c in D.COMMANDS.values() if c.owner != "sequencer"} == {"SET_MONITOR"}
+    assert callable(Fdir.set_monitor)
+    assert set(SERVICES) == set(D.TELECOMMANDS)
+    served = set()
+    for sv in range(256):
+        for st in range(256):
+            try:
+                parse_telecommand(sv, st, b"", source=1, seq=1)
+            except DecodeError as e:
+                if e.failure == "unknown_service":
+                    continue
+            served.add((sv, st))
+    assert served == set(D.TELECOMMANDS.values())
+    assert {(t["service"], t["subtype"]) for t in D.as_json()["telecommands"]} == served
+
+
+def test_the_flight_software_sends_exactly_the_exported_telemetry(nominal):
+    """Flown for a while with ground commanding it, the flight software sends only the
+    exported report types; each housekeeping set carries exactly its exported points, and
+    every exported set comes; every event name it uses is exported."""
+    from pathlib import Path
+
+    from firmware_bridge.pus import decode_tm
+    from firmware_bridge.tmtc import FlightEndpoint, parse_report, telecommand
+    from flightsw.tmtc import HousekeepingReport
+    from tests.conftest import fly, make_loop
+
+    fsw, world = make_loop(nominal)
+    ep = FlightEndpoint(fsw.commanding)
+    t = fly(fsw, world, 1.0)
+    for k, (service, name, args) in enumerate([
+            ("function", "HOLD", {}), ("function", "GO", {}), ("are_you_alive", "", {}),
+            ("parameter_read", "", {"guidance.hold_dwell_s": 0.0}),
+            ("parameter_set", "guidance.v_max_mps", {"value": 0.1}),
+            ("function", "SET_MONITOR", {"monitor": "lidar", "enabled": 0})]):
+        ep.receive(telecommand(service, name, args, seq=k))
+        t = fly(fsw, world, 0.5, t)
+    fly(fsw, world, 6.0, t)
+    packets = ep.transmit()
+    kinds = {(decode_tm(p).service, decode_tm(p).message_subtype) for p in packets}
+    exported = set(D.REPORTS.values())
+    assert kinds <= exported
+    assert {(1, 1), (1, 2), (1, 3), (1, 7), (1, 8), (3, 25), (17, 2), (20, 2)} <= kinds
+    points = D.telemetry_points()
+    hk = [r for r in map(parse_report, packets) if isinstance(r, HousekeepingReport)]
+    assert {r.name for r in hk} == set(D.HOUSEKEEPING)
+    for r in hk:
+        assert len(r.values) == sum(p["set"] == r.name for p in points)
+    import ast
+
+    tree = ast.parse((Path(D.__file__).parent / "commanding.py").read_text())
+    used = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+        pos = {"_event": 0, "EventReport": 1}.get(name)
+        if pos is not None and isinstance(node.args[pos], ast.Constant):
+            used.add(node.args[pos].value)
+    assert used == set(D.EVENTS)  # every event the dispatcher names is exported, and used
