@@ -43,6 +43,41 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_ground(args: argparse.Namespace) -> int:
+    from hil.ground.client import GroundClient
+    from hil.ground.console import Console, serve
+
+    host, _, port = args.connect.rpartition(":")
+    if not host or not port.isdigit():
+        return _error("error", ValueError(f"--connect HOST:PORT, not {args.connect!r}"),
+                      EXIT_USAGE)
+    import aiohttp  # noqa: F401  (the optional extra, named if missing)
+    import plotly  # noqa: F401
+
+    try:
+        client = GroundClient.connect(host, int(port), args.key, timeout_s=args.timeout)
+    except ValueError as e:  # the key file
+        return _error("error", e, EXIT_USAGE)
+    console = Console(client)
+    try:
+        try:
+            console.read_parameters(timeout_s=args.timeout)
+        except (TimeoutError, ConnectionError) as e:
+            print(f"flightsw: warning: no glideslope parameters from the vehicle ({e})",
+                  file=sys.stderr)
+
+        def ready(url: str) -> None:
+            print(f"flightsw: console on {url}", file=sys.stderr, flush=True)
+        console.start_keepalive()
+        serve(console, args.http_port, on_ready=ready)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        console.stop()
+        client.close()
+    return EXIT_OK
+
+
 def _cmd_scenarios(args: argparse.Namespace) -> int:
     from hil.scenario.config import copy_scenario, load_scenario, shipped_scenarios
 
@@ -490,6 +525,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--xtce", action="store_true",
                    help="print XTCE (CCSDS 660.0) for Yamcs or OpenC3 instead of JSON")
     s.set_defaults(func=_cmd_dictionary)
+    s = sub.add_parser("ground", help="the ground console: a web page on 127.0.0.1 to watch "
+                                      "and command a vehicle over its ground link")
+    s.add_argument("--connect", required=True, metavar="HOST:PORT",
+                   help="the flight side's ground link (flightsw sim/hil/run --ground-port)")
+    s.add_argument("--key", metavar="FILE",
+                   help="the uplink's key file (flightsw keygen); without it the "
+                        "telecommands go unauthenticated (a lab link only)")
+    s.add_argument("--http-port", type=int, default=8642, metavar="PORT",
+                   help="the console's port on 127.0.0.1 (default 8642; 0: a free one)")
+    s.add_argument("--timeout", type=float, default=30.0, metavar="S",
+                   help="how long to wait for the link [s] (default 30)")
+    s.set_defaults(func=_cmd_ground)
     s = sub.add_parser("keygen", help="write a new uplink key file (HMAC-SHA-256, readable by "
                                       "its owner only) for the authenticated uplink")
     s.add_argument("path", help="the key file to write (outside any repository)")
@@ -627,7 +674,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 EXTRAS = {"matplotlib": "analysis", "pyarrow": "analysis", "dask": "analysis",
-          "distributed": "analysis"}
+          "distributed": "analysis", "aiohttp": "ground", "plotly": "ground"}
 """Optional dependencies and the extra that installs each."""
 
 

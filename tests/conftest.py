@@ -197,3 +197,41 @@ def paced_bench_ground(tmp_path, uplink_key):
     finally:
         client.close()
         end_process(proc, timeout_s=60.0)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """(Chromium, ChromeDriver) from the OS packages: CI installs them (.ci/run); elsewhere
+    the browser tests are skipped, saying what is missing."""
+    import os
+    import shutil
+
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    drv = shutil.which("chromedriver")
+    if not (exe and drv):
+        if os.environ.get("CI"):
+            raise RuntimeError("the browser tests need Chromium and ChromeDriver: "
+                               "apt-get install chromium chromium-driver")
+        pytest.skip("no Chromium/ChromeDriver here (apt-get install chromium chromium-driver)")
+    return exe, drv
+
+
+@pytest.fixture(scope="module")
+def browser(chromium, tmp_path_factory):
+    """Headless Chromium driven through ChromeDriver (selenium), one per test module."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    exe, drv = chromium
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = exe
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        opts.add_argument(flag)
+    d = webdriver.Chrome(options=opts, service=Service(drv))
+    try:
+        yield d
+    finally:
+        d.quit()

@@ -5,8 +5,6 @@ after the plots, and a screenshot shows a page, not a blank."""
 from __future__ import annotations
 
 import io
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,34 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
-
-if not (CHROMIUM and DRIVER):  # CI installs them (.ci/run); elsewhere say what is missing
-    if os.environ.get("CI"):
-        raise RuntimeError("the report's browser test needs Chromium and ChromeDriver: "
-                           "apt-get install chromium chromium-driver")
-    pytest.skip("no Chromium/ChromeDriver here (apt-get install chromium chromium-driver)",
-                allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
-        opts.add_argument(flag)
-    drv = webdriver.Chrome(options=opts, service=Service(DRIVER))
-    try:
-        yield drv
-    finally:
-        drv.quit()
+pytestmark = pytest.mark.usefixtures("chromium")
 
 
 def _check_page(browser, html: Path, shots: Path) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from firmware_bridge.pus import PacketStream
 from firmware_bridge.sdls import Signer, read_key_file
-from flightsw.tmtc import EventReport, Value
+from flightsw.tmtc import EventReport, Report, Value
 from hil.ground.station import GroundStation, Sent
 
 
@@ -54,7 +54,7 @@ class GroundClient:
         self._stop = threading.Event()
         self._error: str | None = None
         self._stream = PacketStream(tc=False)
-        self._t0 = time.monotonic()
+        self._callbacks: list[Callable[[Report], None]] = []
         self._reader = threading.Thread(target=self._read, name="ground-client", daemon=True)
         self._reader.start()
 
@@ -92,7 +92,10 @@ class GroundClient:
                 return
             with self._cond:
                 for p in self._stream.feed(data):
-                    self.station.receive(p)
+                    r = self.station.receive(p)
+                    if r is not None:
+                        for cb in self._callbacks:
+                            cb(r)
                 self._cond.notify_all()
 
     def _fail(self, why: str) -> None:
@@ -113,6 +116,16 @@ class GroundClient:
                 if left <= 0:
                     raise GroundTimeout(f"no {what} within {timeout_s:g} s")
                 self._cond.wait(left)
+
+    def on_report(self, callback: Callable[[Report], None]) -> None:
+        """Call ``callback`` with every report as it arrives (in the reader thread, under
+        the client's lock: keep it short)."""
+        self._callbacks.append(callback)
+
+    @property
+    def connected(self) -> bool:
+        """The link is up (the flight side has not closed it)."""
+        return self._error is None
 
     # -- the test API --------------------------------------------------------------------
     def send(self, service: str, name: str = "", args: dict[str, Value] | None = None) -> int:
