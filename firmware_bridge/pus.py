@@ -19,6 +19,7 @@ Everything a decoder refuses raises :class:`PacketError` with a short ``reason``
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from spacepackets.ccsds.time import CdsShortTimestamp
@@ -50,6 +51,7 @@ class PacketError(ValueError):
         self.reason = reason
 
 
+@functools.lru_cache(maxsize=16)  # the packets of one cycle share their time stamp
 def mission_timestamp(t_ns: int) -> bytes:
     """CDS short time stamp (7 bytes) of mission time ``t_ns`` [ns], to the millisecond
     below."""

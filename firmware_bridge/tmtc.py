@@ -80,6 +80,7 @@ _BY_FID = {c.function_id: c for c in COMMANDS.values()}
 _PAR_BY_ID = {p.pid: p for p in PARAMETERS.values()}
 _SET_BY_SID = {sid: name for name, (sid, _m) in HOUSEKEEPING.items()}
 _EVENT_BY_ID = {i: name for name, (i, _d) in EVENTS.items()}
+_HK_FMT = {name: struct.Struct(f">B{m.size}d") for name, (_sid, m) in HOUSEKEEPING.items()}
 _SUBTYPE_STAGE = {v: k for k, v in VERIFICATION.items()}
 _TC = TELECOMMANDS
 
@@ -236,8 +237,7 @@ def report_packet(r: Report, *, seq: int, counter: int) -> bytes:
         return _tm(*_key(r), struct.pack(">H", EVENTS[r.name][0]) + _text(r.text), t, seq,
                    counter)
     if isinstance(r, HousekeepingReport):
-        v = r.values
-        return _tm(*_key(r), struct.pack(f">B{len(v)}d", HOUSEKEEPING[r.name][0], *v), t, seq,
+        return _tm(*_key(r), _HK_FMT[r.name].pack(HOUSEKEEPING[r.name][0], *r.values), t, seq,
                    counter)
     if isinstance(r, ParameterReport):
         data = struct.pack(">H", len(r.values)) + b"".join(
@@ -356,8 +356,11 @@ class FlightEndpoint:
 
     def transmit(self) -> list[bytes]:
         """Every report waiting, as telemetry packets [bytes], oldest first."""
+        reports = self.flight.take()
+        if not reports:  # most cycles: the dispatcher runs in a slower group
+            return []
         out = []
-        for r in self.flight.take():
+        for r in reports:
             key = _key(r)
             n = self._counters.get(key, 0)
             self._counters[key] = n + 1

@@ -48,6 +48,7 @@ from flightsw.tmtc import (
     Verification,
 )
 
+_SINCE = LinkStatus._slices["since_tc_s"].start
 INBOX = 64
 """Telecommands held for the next cycle at most; more are rejected (``busy``)."""
 DOWNLINK = 4096
@@ -84,6 +85,7 @@ class Commanding(Ported):
     def __init__(self, params: FswParams, period_s: float, sequencer: Any, fdir: Any,
                  sets: dict[str, Message]) -> None:
         self.link_out = LinkStatus()
+        self._link_buf = self.link_out.buf
         sets = {**sets, "link": self.link_out}
         if set(sets) != set(HOUSEKEEPING):
             raise ValueError(f"housekeeping sets {sorted(sets)} are not the dictionary's "
@@ -124,6 +126,8 @@ class Commanding(Ported):
 
     def take(self) -> list[Report]:
         """Every report waiting to go down, oldest first (the queue is emptied)."""
+        if not self.downlink:
+            return []
         out = list(self.downlink)
         self.downlink.clear()
         return out
@@ -135,34 +139,48 @@ class Commanding(Ported):
         self.downlink.clear()
         self.link_out.buf[:] = 0.0
         self._t_ns = t_ns
-        self._last_tc_ns: int | None = None
-        self._start_ns = t_ns
+        self._last_tc_ns = t_ns  # the start, before any telecommand
+        self._lost = False
         self._n_seq = len(self.sequencer.events)
         self._n_fdir = len(self.fdir.events)
         self.intervals_ns = {n: round(s * 1e9) for n, s in HOUSEKEEPING_INTERVAL_S.items()}
         self._due_ns = dict.fromkeys(self.sets, t_ns)
+        self._next_hk = t_ns
 
     def update(self, t_ns: int) -> None:
+        # the common cycle does little: nothing queued, nothing decided, nothing due
         self._t_ns = t_ns
         while self.inbox:
             self._dispatch(self.inbox.popleft())
-        lk, p = self.link_out, self.params.guidance
-        since = t_ns - (self._start_ns if self._last_tc_ns is None else self._last_tc_ns)
-        lk.since_tc_s = since * 1e-9
-        lost = since * 1e-9 > p.link_timeout_s
-        if lost != bool(lk.uplink_lost):
-            lk.uplink_lost = float(lost)
+        since = t_ns - self._last_tc_ns
+        self._link_buf[_SINCE] = since * 1e-9
+        timeout_s = self.params.guidance.link_timeout_s
+        lost = since > timeout_s * 1e9
+        if lost != self._lost:
+            self._lost = lost
+            self.link_out.uplink_lost = float(lost)
             self._event("link", "medium" if lost else "info",
-                        f"uplink lost: no telecommand for {p.link_timeout_s:g} s "
-                        f"(link_loss = {p.link_loss})" if lost else "uplink back")
-        self._forward()
-        if not self.downlink_open:
-            return
+                        f"uplink lost: no telecommand for {timeout_s:g} s "
+                        f"(link_loss = {self.params.guidance.link_loss})" if lost
+                        else "uplink back")
+        if len(self.sequencer.events) != self._n_seq or len(self.fdir.events) != self._n_fdir:
+            self._forward()
+        if self.downlink_open and t_ns >= self._next_hk:
+            self._collect(t_ns)
+
+    def _collect(self, t_ns: int) -> None:
+        """Each housekeeping set that is due, as a report; when the next is due."""
+        nxt = None
         for name, msg in self.sets.items():
             every = self.intervals_ns[name]
-            if every > 0 and t_ns >= self._due_ns[name]:
+            if every <= 0:
+                continue
+            if t_ns >= self._due_ns[name]:
                 self._put(HousekeepingReport(t_ns, name, tuple(msg.buf.tolist())))
                 self._due_ns[name] = t_ns + every
+            d = self._due_ns[name]
+            nxt = d if nxt is None or d < nxt else nxt
+        self._next_hk = nxt if nxt is not None else 1 << 62
 
     # -- the dispatch ------------------------------------------------------------------
     def _dispatch(self, tc: Telecommand) -> None:
@@ -246,7 +264,7 @@ class Commanding(Ported):
 
         def run() -> None:
             self.intervals_ns[tc.name] = round(ticks) * self.period_ns
-            self._due_ns[tc.name] = self._t_ns
+            self._due_ns[tc.name] = self._next_hk = self._t_ns
         return run
 
     def _check_parameter_set(self, tc: Telecommand) -> Any:

@@ -420,6 +420,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
               f"figure flightsw sim prints for one run, which varies with the machine's load"
               + f"\n  writing its per-tick telemetry (--out) costs "
                 f"{100 * result['telemetry_cost_frac']:.0f}% more CPU time")
+        tm = result["tmtc"]
+        nav = tm["housekeeping_sets"]["nav"]
+        print(f"ground link on {tm['scenario']} ({tm['mission_s']:g} s flown, "
+              f"{tm['commands']} commands): TM/TC handling {tm['tmtc_us_per_cycle']:.2f} us "
+              f"per cycle = {100 * tm['tmtc_frac_of_fsw_cycle']:.1f}% of the flight "
+              f"software's {tm['fsw_us_per_cycle']:.1f} us, "
+              f"{100 * tm['tmtc_frac_of_closed_loop']:.1f}% of the closed loop's\n"
+              f"  the nav housekeeping set at 1 Hz: {nav['bits_per_s_at_1hz']} bit/s = "
+              f"{100 * nav['fraction_of_downlink']:.2f}% of the {tm['downlink_bps']:g} bit/s "
+              f"downlink; the whole downlink used {tm['downlink_used_bits_per_s']:.0f} bit/s")
     return EXIT_OK
 
 

@@ -76,6 +76,74 @@ def _timed_loop(sc, seed: int, twin: bool, warm_s: float,
     return means, fsw
 
 
+def tmtc_cost(*, quick: bool = False, seed: int = 0) -> dict:
+    """What the ground link costs the flight software, in ``nominal-ground`` flown with its
+    link model and ground script: CPU time per control cycle of the flight side's TM/TC
+    handling (the dispatcher with its housekeeping and event forwarding, and the
+    endpoint's packet encoding, decoding and authentication) against the flight
+    software's whole cycle and the closed loop's (the ground station and link model are
+    the ground's, not counted). Also the downlink each housekeeping set needs at 1 Hz,
+    against the scenario's downlink rate."""
+    from firmware_bridge.tmtc import report_packet
+    from flightsw.dictionary import HOUSEKEEPING
+    from flightsw.tmtc import HousekeepingReport
+    from hil.ground.session import GroundSession
+
+    sc = load_scenario("nominal-ground")
+    assert sc.ground is not None
+    fsw, world = closed_loop(sc, seed)
+    ground = GroundSession(sc.ground, fsw.commanding, seed)
+    pc = time.perf_counter_ns  # the cheapest clock: a CPU-time clock costs more than
+    # the dispatcher's cycle (one process, one thread, the sum over a long run)
+    acc = {"commanding": 0, "endpoint": 0, "fsw": 0, "world": 0}
+
+    def timed(fn, key):
+        def call(*a):
+            t0 = pc()
+            out = fn(*a)
+            acc[key] += pc() - t0
+            return out
+        return call
+
+    group = next(g for g in fsw.executive.groups if fsw.commanding in g.components)
+    group.wrap(fsw.commanding, lambda u: timed(u, "commanding"))
+    ep = ground.endpoint
+    ep.transmit = timed(ep.transmit, "endpoint")  # type: ignore[method-assign]
+    ep.receive = timed(ep.receive, "endpoint")  # type: ignore[method-assign]
+    mission_s = 200.0 if quick else 1800.0  # through the first GO and beyond
+    n = int(mission_s / fsw.dt)
+    for k, t in SimClock(fsw.base_period_ns, n_ticks=n):
+        t0 = pc()
+        world.step(k, t)
+        t1 = pc()
+        fsw.executive.tick(k, t)
+        t2 = pc()
+        ground.step(t)
+        acc["world"] += t1 - t0
+        acc["fsw"] += t2 - t1
+    link_ns = acc["commanding"] + acc["endpoint"]
+    fsw_ns = acc["fsw"] + acc["endpoint"]  # the dispatcher is inside the tick already
+    sets = {}
+    for name, (_sid, msg) in HOUSEKEEPING.items():
+        size = len(report_packet(HousekeepingReport(0, name, (0.0,) * msg.size), seq=0,
+                                 counter=0))
+        sets[name] = {"packet_bytes": size, "bits_per_s_at_1hz": 8 * size,
+                      "fraction_of_downlink": 8 * size / sc.ground.link.downlink_bps}
+    down = ground.link.counters("down")
+    return {
+        "scenario": sc.name, "cycles": n, "mission_s": mission_s,
+        "tmtc_us_per_cycle": link_ns / n * 1e-3,
+        "fsw_us_per_cycle": fsw_ns / n * 1e-3,
+        "closed_loop_us_per_cycle": (acc["world"] + fsw_ns) / n * 1e-3,
+        "tmtc_frac_of_fsw_cycle": link_ns / fsw_ns,
+        "tmtc_frac_of_closed_loop": link_ns / (acc["world"] + fsw_ns),
+        "downlink_bps": sc.ground.link.downlink_bps,
+        "housekeeping_sets": sets,
+        "downlink_used_bits_per_s": down.bits / mission_s,
+        "commands": len(ground.summary()["commands"]),
+    }
+
+
 def run_bench(scenario: str = "nominal", *, quick: bool = False, seed: int = 0) -> dict:
     """Run the benchmarks; returns the ``flightsw bench --json`` object."""
     sc = load_scenario(scenario)
@@ -131,6 +199,7 @@ def run_bench(scenario: str = "nominal", *, quick: bool = False, seed: int = 0) 
         "kernel_timing": (f"mean per control cycle in the final-approach closed loop, "
                           f"{window_s:g} s window"),
         "min_speedup": min(k["speedup"] for k in kernels.values()),
+        "tmtc": tmtc_cost(quick=quick, seed=seed),
         "numpy": np.__version__,
     }
 
