@@ -83,7 +83,7 @@ class GroundPort:
             self._srv.close()
             raise OSError(e.errno, f"ground link: cannot listen on {host}:{port}: "
                                    f"{e.strerror}") from None
-        self._srv.listen(MAX_CLIENTS)
+        self._srv.listen(16)  # a burst is accepted, then those beyond MAX_CLIENTS closed
         self._srv.setblocking(False)
         self.host, self.port = self._srv.getsockname()[:2]
         self._clients: list[_Client] = []
