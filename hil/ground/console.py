@@ -203,7 +203,10 @@ def make_app(console: Console) -> web.Application:
             body = await req.json()
             if not isinstance(body, dict):
                 raise ValueError("a JSON object")
-            body["args"] = _coerce(body.get("args") or {})
+            args = body.get("args") or {}
+            if not isinstance(args, dict):
+                raise ValueError("args must be an object")
+            body["args"] = _coerce(args)
             out = await asyncio.get_running_loop().run_in_executor(None, console.command,
                                                                    body)
         except (ValueError, TypeError, KeyError) as e:
