@@ -94,6 +94,33 @@ def encode_tm(service: int, subtype: int, source_data: bytes = b"", *, t_ns: int
                        message_counter=counter % (1 << 16), destination_id=destination).pack())
 
 
+class TmEncoder:
+    """:func:`encode_tm` for a stream of packets: one spacepackets ``PusTm`` per (service,
+    subtype, destination), its fields set through the library's own attributes for each
+    packet, so the per-packet cost is the packing, not the building of header objects.
+    The bytes are :func:`encode_tm`'s (``tests/test_pus.py``)."""
+
+    def __init__(self, apid: int = APID_FSW) -> None:
+        self.apid = apid
+        self._tm: dict[tuple[int, int, int], PusTm] = {}
+
+    def encode(self, service: int, subtype: int, source_data: bytes, *, t_ns: int, seq: int,
+               counter: int, destination: int = 0) -> bytes:
+        key = (service, subtype, destination)
+        tm = self._tm.get(key)
+        stamp = mission_timestamp(t_ns)
+        if tm is None:
+            tm = self._tm[key] = PusTm(service=service, message_subtype=subtype,
+                                       timestamp=stamp, apid=self.apid,
+                                       destination_id=destination)
+        h = tm.pus_tm_sec_header
+        h.timestamp = stamp
+        h.message_counter = counter % (1 << 16)
+        tm.space_packet_header.seq_count = seq % (1 << 14)
+        tm.tm_data = bytes(source_data)
+        return bytes(tm.pack())
+
+
 def check_header(raw: bytes | bytearray, *, tc: bool, apid: int = APID_FSW) -> int:
     """Check a packet's primary header for this link; its total length [bytes]."""
     if len(raw) < PRIMARY_HEADER_BYTES:

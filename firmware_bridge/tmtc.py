@@ -37,13 +37,14 @@ is wrong (:class:`DecodeError`), before anything reaches the flight software.
 from __future__ import annotations
 
 import struct
-from typing import Protocol
+from typing import Any, Protocol
 
 from spacepackets.ccsds.spacepacket import PacketId, PacketSeqCtrl, PacketType, SequenceFlags
 from spacepackets.ecss.pus_1_verification import RequestId
 
 from firmware_bridge.pus import (
     PacketError,
+    TmEncoder,
     decode_tc,
     decode_tm,
     encode_tc,
@@ -224,9 +225,12 @@ def _request_id(seq: int) -> bytes:
                            PacketSeqCtrl(SequenceFlags.UNSEGMENTED, seq % (1 << 14))).pack())
 
 
-def report_packet(r: Report, *, seq: int, counter: int) -> bytes:
+def report_packet(r: Report, *, seq: int, counter: int,
+                  encoder: TmEncoder | None = None) -> bytes:
     """The PUS telemetry packet [bytes] of report ``r``; ``seq`` and ``counter`` as
-    :func:`firmware_bridge.pus.encode_tm` takes them."""
+    :func:`firmware_bridge.pus.encode_tm` takes them (``encoder``: one that keeps its
+    header objects from packet to packet)."""
+    _tm = _encoder_tm(encoder)
     t = r.t_ns
     if isinstance(r, Verification):
         data = _request_id(r.seq)
@@ -246,10 +250,14 @@ def report_packet(r: Report, *, seq: int, counter: int) -> bytes:
     return _tm(*_key(r), b"", t, seq, counter)
 
 
-def _tm(service: int, subtype: int, data: bytes, t_ns: int, seq: int, counter: int,
-        dest: int = 0) -> bytes:
-    return encode_tm(service, subtype, data, t_ns=t_ns, seq=seq, counter=counter,
-                     destination=dest)
+def _encoder_tm(encoder: TmEncoder | None) -> Any:
+    enc = encode_tm if encoder is None else encoder.encode
+
+    def tm(service: int, subtype: int, data: bytes, t_ns: int, seq: int, counter: int,
+           dest: int = 0) -> bytes:
+        return enc(service, subtype, data, t_ns=t_ns, seq=seq, counter=counter,
+                   destination=dest)
+    return tm
 
 
 def _text(s: str) -> bytes:
@@ -330,6 +338,7 @@ class FlightEndpoint:
         flight.open_downlink()
         self._seq = 0
         self._counters: dict[tuple[int, int], int] = {}
+        self._encoder = TmEncoder()
 
     def receive(self, raw: bytes) -> None:
         """Take one telecommand packet [bytes]."""
@@ -364,7 +373,7 @@ class FlightEndpoint:
             key = _key(r)
             n = self._counters.get(key, 0)
             self._counters[key] = n + 1
-            out.append(report_packet(r, seq=self._seq, counter=n))
+            out.append(report_packet(r, seq=self._seq, counter=n, encoder=self._encoder))
             self._seq += 1
         return out
 

@@ -133,3 +133,20 @@ def test_mangled_packets_get_a_reason_and_only_that(payload, edits, cut, tc):
         (decode_tc if tc else decode_tm)(raw)
     except PacketError as e:
         assert e.reason in REASONS
+
+
+@given(st.lists(st.tuples(st.sampled_from([(3, 25), (5, 1), (1, 7), (17, 2)]),
+                          st.binary(max_size=300), st.integers(0, 10**15),
+                          st.integers(0, 1 << 20), st.integers(0, 1 << 20),
+                          st.integers(0, 65535)), min_size=1, max_size=20))
+@settings(max_examples=100, deadline=None)
+def test_the_reusing_encoder_gives_encode_tms_bytes(packets):
+    """One encoder across many packets of different kinds and lengths: each packet's bytes
+    are exactly those a fresh encode_tm builds."""
+    from firmware_bridge.pus import TmEncoder
+
+    enc = TmEncoder()
+    for (sv, st_), data, t, seq, counter, dest in packets:
+        assert enc.encode(sv, st_, data, t_ns=t, seq=seq, counter=counter,
+                          destination=dest) == \
+            encode_tm(sv, st_, data, t_ns=t, seq=seq, counter=counter, destination=dest)
