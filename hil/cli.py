@@ -260,25 +260,27 @@ def _cmd_hil(args: argparse.Namespace) -> int:
     if not speed > 0:
         print("flightsw: error: --speed must be positive", file=sys.stderr)
         return EXIT_USAGE
-    ground_port = args.ground_port
-    if ground_port is not None:
-        if args.key is None:
-            return _error("error", ValueError("--ground-port needs --key (flightsw keygen "
-                                              "writes one)"), EXIT_USAGE)
-        if ground_port == 0:
-            from hil.ground.serve import free_port
-
-            ground_port = free_port()
-        print(f"flightsw: ground link on 127.0.0.1:{ground_port}", file=sys.stderr,
-              flush=True)
     try:
         bench = resolve_bench(load_bench(args.bench, sc.units))
+        ground_port, key = args.ground_port, args.key
+        if ground_port is None and bench.ground is not None:  # the bench file's [ground]
+            ground_port, key = bench.ground.port, bench.ground.key_file
+        if ground_port is not None:
+            if key is None:
+                return _error("error", ValueError("--ground-port needs --key (flightsw "
+                                                  "keygen writes one)"), EXIT_USAGE)
+            if ground_port == 0:
+                from hil.ground.serve import free_port
+
+                ground_port = free_port()
+            print(f"flightsw: ground link on 127.0.0.1:{ground_port}", file=sys.stderr,
+                  flush=True)
         with _progress(args, f"hil {sc.name}") as show:
             res = run_hil(sc, args.seed, bench=bench, realtime=args.realtime, speed=speed,
                           out_dir=args.out, bus_timing=not args.no_bus_timing,
                           startup_timeout_s=args.startup_timeout,
                           node_timeout_s=args.node_timeout, progress=show, csv=args.csv,
-                          ground_port=ground_port, ground_key=args.key)
+                          ground_port=ground_port, ground_key=key)
     except DeviceMissing as e:
         return _error("bench error", e, EXIT_USAGE)
     except ValueError as e:
@@ -322,12 +324,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     sc = load_scenario(args.scenario)
     bench = load_bench(args.bench, sc.units)
+    g = bench.ground
+    port, key, host = args.ground_port, args.key, args.ground_host
+    if port is None and g is not None:  # the bench file's [ground]
+        port, key, host = g.port, g.key_file, g.host
     try:
         handover = handover_from_file(args.handover) if args.handover else a_priori(sc)
         report = run_flight(flight_software(sc), bench, handover, speed=args.speed,
                             duration_s=args.duration, quiet=args.json,
-                            ground_port=args.ground_port, ground_key=args.key,
-                            ground_host=args.ground_host)
+                            ground_port=port, ground_key=key, ground_host=host)
     except PortError as e:
         return _error("bench error", e, EXIT_USAGE)
     except ValueError as e:

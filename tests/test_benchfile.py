@@ -65,12 +65,24 @@ def test_the_shipped_default_bench_is_all_emulated():
      "devices.imu.fallback", "one of"),
     ("[virtual_can]\ntiming = 1\n" + ALL_EMULATED, "virtual_can.timing", "true or false"),
     ("this is = not toml [", "", "valid TOML"),
+    ("[ground]\nport = 70000\nkey_file = \"k\"\n" + ALL_EMULATED, "ground.port", "65535"),
+    ("[ground]\nport = 5555\n" + ALL_EMULATED, "ground.key_file", "missing"),
+    ("[ground]\nport = 5555\nkey_file = \"k\"\nkey = 1\n" + ALL_EMULATED, "ground.key",
+     "no such key"),
 ])
 def test_a_broken_bench_file_is_a_clear_error(tmp_path, text, key, expected):
     with pytest.raises(ConfigError) as e:
         load_bench(write(tmp_path, text))
     msg = str(e.value)
     assert "bench.toml" in msg and key in msg and expected in msg
+
+
+def test_a_bench_serves_its_ground_link_where_its_file_says(tmp_path):
+    b = load_bench(write(tmp_path, '[ground]\nport = 5555\nkey_file = "keys/uplink.key"\n'
+                                   + ALL_EMULATED))
+    assert b.ground is not None and b.ground.port == 5555 and b.ground.host == "127.0.0.1"
+    assert b.ground.key_file == str(tmp_path / "keys" / "uplink.key")  # from the file
+    assert load_bench().ground is None
 
 
 def test_an_unknown_bench_name_lists_the_shipped_ones():

@@ -106,8 +106,20 @@ class VirtualCan:
 
 
 @dataclass(frozen=True)
+class GroundLink:
+    """Where the bench's flight node serves the ground link (``[ground]``): TCP ``port`` on
+    ``host``, telecommands authenticated with the key in ``key_file`` (``flightsw keygen``;
+    a relative path is from the bench file)."""
+
+    port: int
+    key_file: str
+    host: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
 class Bench:
-    """A bench: its units and its virtual CAN bus; ``warnings`` from :func:`resolve_bench`."""
+    """A bench: its units, its virtual CAN bus and where its ground link is served;
+    ``warnings`` from :func:`resolve_bench`."""
 
     name: str
     description: str
@@ -115,6 +127,7 @@ class Bench:
     devices: dict[str, Device]
     virtual_can: VirtualCan = VirtualCan()
     warnings: tuple[str, ...] = field(default=())
+    ground: GroundLink | None = None
 
     @property
     def all_emulated(self) -> bool:
@@ -205,9 +218,17 @@ def load_bench(name_or_path: str | Path | None = None,
             raise ConfigError(path, f"devices.{unit}", 'a table (every required unit must '
                               'be given, mode = "emulated" or "real")')
     dt.done()
+    ground = None
+    if r.has("ground"):
+        g = r.table("ground")
+        key = Path(g.string("key_file")).expanduser()
+        ground = GroundLink(g.integer("port", lo=1, hi=65535),
+                            str(key if key.is_absolute() else path.parent / key),
+                            g.string("host", "127.0.0.1"))
+        g.done()
     r.done()
     bench = Bench(name=name, description=desc, file=str(path), devices=devices,
-                  virtual_can=vcan)
+                  virtual_can=vcan, ground=ground)
     return bench if units is None else bench.for_units(units)
 
 
