@@ -49,6 +49,8 @@ from flightsw.tmtc import (
 )
 
 _SINCE = LinkStatus._slices["since_tc_s"].start
+SECURITY_EVENT_S = 1.0
+"""Shortest mission time between two security events [s] (every refusal is counted)."""
 INBOX = 64
 """Telecommands held for the next cycle at most; more are rejected (``busy``)."""
 DOWNLINK = 4096
@@ -115,9 +117,19 @@ class Commanding(Ported):
 
     def security_rejected(self, reason: str) -> None:
         """Count and report a telecommand refused by the security check (no verification
-        report: its sender is not known to be ground)."""
+        report: its sender is not known to be ground). Every one is counted; events come
+        at most one per :data:`SECURITY_EVENT_S` of mission time, the next one saying how
+        many were refused in between, so a flood cannot crowd telemetry out."""
         self.link_out.n_auth_rejected += 1.0
-        self._event("security", "medium", f"telecommand refused before reading: {reason}")
+        if self._t_ns < self._security_quiet_until:
+            self._security_quiet += 1
+            return
+        more = (f" ({self._security_quiet} more refused since the last report)"
+                if self._security_quiet else "")
+        self._security_quiet = 0
+        self._security_quiet_until = self._t_ns + round(SECURITY_EVENT_S * 1e9)
+        self._event("security", "medium", f"telecommand refused before reading: {reason}"
+                    + more)
 
     def open_downlink(self) -> None:
         """A ground link is attached: collect housekeeping from now on (without one, the
@@ -141,6 +153,8 @@ class Commanding(Ported):
         self._t_ns = t_ns
         self._last_tc_ns = t_ns  # the start, before any telecommand
         self._lost = False
+        self._security_quiet = 0
+        self._security_quiet_until = -1
         self._n_seq = len(self.sequencer.events)
         self._n_fdir = len(self.fdir.events)
         self.intervals_ns = {n: round(s * 1e9) for n, s in HOUSEKEEPING_INTERVAL_S.items()}
