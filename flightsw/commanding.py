@@ -99,6 +99,9 @@ class Commanding(Ported):
         self.inbox: deque[Telecommand] = deque()
         self.downlink: deque[Report] = deque()
         self.downlink_open = False
+        self._t_ns = 0
+        self._security_quiet = 0  # refusals since the last security event
+        self._security_quiet_until = -1  # no security event before this [ns]
         self._open_ports()
 
     # -- the bridge's side -------------------------------------------------------------
