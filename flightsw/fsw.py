@@ -21,6 +21,8 @@ reports for the ground leave from there (``take``): typed records, never packets
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from flightsw.commanding import Commanding
@@ -65,6 +67,9 @@ class FlightSoftware:
     def __init__(self, params: FswParams, chaser: Vehicle, target: Vehicle,
                  orbit_radius_m: float, sensors: NavSensorModel, *, twin: bool = False,
                  mu: float = MU_MOON) -> None:
+        # its own copy: ground's parameter loads and GO-policy changes are this flight
+        # software's, never the configuration it was built from (a scenario flies again)
+        params = copy.deepcopy(params)
         self.params = params
         self.base_period_ns = params.base_period_ns
         self.dt = self.base_period_ns * 1e-9

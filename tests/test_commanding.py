@@ -132,12 +132,14 @@ def test_monitors_are_switched_by_command_and_reported(loop):
     assert stages(out, tc)[-1] == ("failed", FAILURES["refused"])  # not fitted on nominal
 
 
-def test_parameters_are_read_and_loaded_live(loop):
+def test_parameters_are_read_and_loaded_live(loop, nominal):
     fsw, world, t = loop
     tc = send(fsw, "parameter_set", "guidance.hold_dwell_s", value=12.0)
     t = fly(fsw, world, 0.2, t)
     assert stages(fsw.commanding.take(), tc)[-1] == ("completed", 0)
     assert fsw.params.guidance.hold_dwell_s == 12.0
+    assert fsw.sequencer.params is fsw.params.guidance
+    assert nominal.fsw.guidance.hold_dwell_s == 30.0  # the scenario keeps its own
     assert fsw.sequencer._n_dwell == round(12.0 / fsw.sequencer.period_s)
     send(fsw, "parameter_read", "", **{"guidance.hold_dwell_s": 0.0, "guidance.v_max_mps": 0.0})
     fly(fsw, world, 0.2, t)

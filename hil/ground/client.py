@@ -123,6 +123,12 @@ class GroundClient:
         self._callbacks.append(callback)
 
     @property
+    def lock(self) -> threading.Condition:
+        """Held while the reader thread takes telemetry in: hold it to read
+        :attr:`station` consistently."""
+        return self._cond
+
+    @property
     def connected(self) -> bool:
         """The link is up (the flight side has not closed it)."""
         return self._error is None
@@ -161,9 +167,8 @@ class GroundClient:
         rx = re.compile(pattern)
 
         def find() -> EventReport | None:
-            evs = list(self.station.events)
-            start = max(0, since - (self.station.n_events - len(evs)))
-            return next((e for e in evs[start:] if rx.search(e.text)), None)
+            return next((e for e in self.station.events_since(since) if rx.search(e.text)),
+                        None)
         return self._wait(f"event matching {pattern!r}", find, timeout_s)
 
     @property

@@ -114,12 +114,11 @@ class Console:
             new = list(self.history)[max(0, since - first):]
             n = self._n
         st = c.station
-        with c._cond:
+        with c.lock:
             evs = list(st.events)
             n_ev = st.n_events
-            ev_first = n_ev - len(evs)
             events = [{"t_s": e.t_ns * 1e-9, "name": e.name, "severity": e.severity,
-                       "text": e.text} for e in evs[max(0, events_since - ev_first):]]
+                       "text": e.text} for e in st.events_since(events_since)]
             values = dict(st.values)
             sent = [s.as_dict() for s in list(st.sent.values())
                     if s.service != "are_you_alive"][-30:]

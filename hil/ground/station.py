@@ -132,6 +132,11 @@ class GroundStation:
             self.n_alive += 1
         return r
 
+    def events_since(self, n: int) -> list[EventReport]:
+        """The events received from the ``n``-th on (those still kept)."""
+        evs = list(self.events)
+        return evs[max(0, n - (self.n_events - len(evs))):]
+
     def value(self, point: str) -> float | None:
         """The latest value of telemetry point ``point`` (``set.field``), None before any."""
         return self.values.get(point)
