@@ -24,6 +24,7 @@ KERNELS = [
     "flightsw.gnc._control",
     "flightsw.gnc._allocation",
     "flightsw._fdir",
+    "firmware_bridge._pus",
     "hil._rng",
     "hil.plant._plant",
     "hil.plant._sensors",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Protocol
 
 from spacepackets.ccsds.time import CdsShortTimestamp
 from spacepackets.ecss.tc import InvalidTcCrc16Error, PusTc
@@ -59,6 +60,8 @@ def mission_timestamp(t_ns: int) -> bytes:
         raise ValueError(f"mission time {t_ns} ns is before the mission epoch")
     ms = MISSION_EPOCH_UNIX_S * 1000 + t_ns // 1_000_000
     days, ms_of_day = divmod(ms, _MS_PER_DAY)
+    if days + _CCSDS_TO_UNIX_DAYS > 0xFFFF:
+        raise ValueError(f"mission time {t_ns} ns is past the CDS day counter's range")
     return bytes(CdsShortTimestamp(days + _CCSDS_TO_UNIX_DAYS, ms_of_day,
                                    init_dt_unix_stamp=False).pack())
 
@@ -75,12 +78,15 @@ def timestamp_ns(stamp: bytes | bytearray) -> int:
 
 
 def encode_tc(service: int, subtype: int, app_data: bytes = b"", *, seq: int,
-              apid: int = APID_FSW, source_id: int = 0) -> bytes:
-    """A PUS-C telecommand [bytes] (acknowledgement of acceptance, start, progress and
-    completion requested); ``seq`` is the packet sequence count, modulo 2^14."""
+              apid: int = APID_FSW, source_id: int = 0, ack: int = 0b1111) -> bytes:
+    """A PUS-C telecommand [bytes]; ``seq`` is the packet sequence count, modulo 2^14,
+    ``ack`` the acknowledgement flags (the success reports asked for: acceptance 0b0001,
+    start 0b0010, progress 0b0100, completion 0b1000; all by default)."""
+    if not 0 <= ack <= 0b1111:
+        raise ValueError(f"acknowledgement flags {ack:#x} are not 4 bits")
     return bytes(PusTc(service=service, message_subtype=subtype, apid=apid,
                        app_data=bytes(app_data), seq_count=seq % (1 << 14),
-                       source_id=source_id).pack())
+                       source_id=source_id, ack_flags=ack).pack())
 
 
 def encode_tm(service: int, subtype: int, source_data: bytes = b"", *, t_ns: int, seq: int,
@@ -98,7 +104,12 @@ class TmEncoder:
     """:func:`encode_tm` for a stream of packets: one spacepackets ``PusTm`` per (service,
     subtype, destination), its fields set through the library's own attributes for each
     packet, so the per-packet cost is the packing, not the building of header objects.
-    The bytes are :func:`encode_tm`'s (``tests/test_pus.py``)."""
+    The bytes are :func:`encode_tm`'s (``tests/test_pus.py``).
+
+    This is the reference twin of the flight side's compiled packer
+    (``firmware_bridge._pus.TmPacker``, chosen by :func:`tm_packer`): same arguments, same
+    checks, same bytes.
+    """
 
     def __init__(self, apid: int = APID_FSW) -> None:
         self.apid = apid
@@ -106,6 +117,7 @@ class TmEncoder:
 
     def encode(self, service: int, subtype: int, source_data: bytes, *, t_ns: int, seq: int,
                counter: int, destination: int = 0) -> bytes:
+        _check_tm(service, subtype, len(source_data), destination)
         key = (service, subtype, destination)
         tm = self._tm.get(key)
         stamp = mission_timestamp(t_ns)
@@ -119,6 +131,39 @@ class TmEncoder:
         tm.space_packet_header.seq_count = seq % (1 << 14)
         tm.tm_data = bytes(source_data)
         return bytes(tm.pack())
+
+
+TM_OVERHEAD_BYTES = PRIMARY_HEADER_BYTES + 7 + TIMESTAMP_BYTES + 2
+"""A telemetry packet's bytes besides its source data: primary header, PUS-C secondary
+header, time stamp and CRC."""
+
+
+def _check_tm(service: int, subtype: int, n_data: int, destination: int) -> None:
+    if not (0 <= service <= 255 and 0 <= subtype <= 255):
+        raise ValueError(f"service {service},{subtype}: each is one byte")
+    if not 0 <= destination <= 0xFFFF:
+        raise ValueError(f"destination {destination} is not 16 bits")
+    if n_data > MAX_PACKET_BYTES - TM_OVERHEAD_BYTES:
+        raise ValueError(f"{n_data} bytes of source data: the packet would pass "
+                         f"{MAX_PACKET_BYTES} bytes")
+
+
+class TmBuilder(Protocol):
+    """What builds the flight side's telemetry packets (:func:`tm_packer`)."""
+
+    def encode(self, service: int, subtype: int, source_data: bytes, *, t_ns: int, seq: int,
+               counter: int, destination: int = 0) -> bytes: ...
+
+
+def tm_packer(apid: int = APID_FSW, *, twin: bool = False) -> TmBuilder:
+    """The flight side's telemetry packet builder: the compiled kernel
+    (``firmware_bridge._pus.TmPacker``), or with ``twin`` its spacepackets reference
+    :class:`TmEncoder` (the same bytes, several times the CPU time: ``flightsw bench``)."""
+    if twin:
+        return TmEncoder(apid)
+    from firmware_bridge._pus import TmPacker
+
+    return TmPacker(apid, MISSION_EPOCH_UNIX_S, MAX_PACKET_BYTES)
 
 
 def check_header(raw: bytes | bytearray, *, tc: bool, apid: int = APID_FSW) -> int:

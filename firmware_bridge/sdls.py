@@ -137,11 +137,11 @@ class Signer:
         sn = self.sn
         self.sn += 1
         head = struct.pack(">HI", self.sa.spi, sn) + bytes(tc.app_data)
-        draft = encode_tc(tc.service, tc.message_subtype, head + bytes(MAC_BYTES),
-                          seq=tc.seq_count, apid=tc.apid, source_id=tc.source_id)
+        same = {"seq": tc.seq_count, "apid": tc.apid, "source_id": tc.source_id,
+                "ack": tc.pus_tc_sec_header.ack_flags}  # every header field kept
+        draft = encode_tc(tc.service, tc.message_subtype, head + bytes(MAC_BYTES), **same)
         covered = draft[:-(MAC_BYTES + 2)]
-        return encode_tc(tc.service, tc.message_subtype, head + self.sa.mac(covered),
-                         seq=tc.seq_count, apid=tc.apid, source_id=tc.source_id)
+        return encode_tc(tc.service, tc.message_subtype, head + self.sa.mac(covered), **same)
 
 
 class Verifier:

@@ -36,7 +36,10 @@ is wrong (:class:`DecodeError`), before anything reaches the flight software.
 
 from __future__ import annotations
 
+import functools
 import struct
+from collections.abc import Sized
+from dataclasses import replace
 from typing import Any, Protocol
 
 from spacepackets.ccsds.spacepacket import PacketId, PacketSeqCtrl, PacketType, SequenceFlags
@@ -44,14 +47,16 @@ from spacepackets.ecss.pus_1_verification import RequestId
 
 from firmware_bridge.pus import (
     PacketError,
-    TmEncoder,
+    TmBuilder,
     decode_tc,
     decode_tm,
     encode_tc,
     encode_tm,
     timestamp_ns,
+    tm_packer,
 )
 from flightsw.dictionary import (
+    ACK_ALL,
     APID,
     COMMANDS,
     EVENTS,
@@ -127,9 +132,10 @@ def _pack_arg(a: Arg, v: Value) -> bytes:
 
 
 def telecommand(service: str, name: str = "", args: dict[str, Value] | None = None, *,
-                seq: int, source: int = 1) -> bytes:
+                seq: int, source: int = 1, ack: int = ACK_ALL) -> bytes:
     """The PUS telecommand packet [bytes] of a request as :class:`~flightsw.tmtc.Telecommand`
-    names it (``service`` one of :data:`flightsw.tmtc.SERVICES`)."""
+    names it (``service`` one of :data:`flightsw.tmtc.SERVICES`); ``ack`` the success
+    reports it asks for (:data:`flightsw.dictionary.ACKNOWLEDGE`)."""
     args = dict(args or {})
     if service not in _TC:
         raise ValueError(f"no service {service!r}")
@@ -145,13 +151,19 @@ def telecommand(service: str, name: str = "", args: dict[str, Value] | None = No
     else:
         ms = round(float(args["interval_s"]) * 1000.0)
         data = struct.pack(">BBI", 1, HOUSEKEEPING[name][0], ms)
-    return encode_tc(*_TC[service], data, seq=seq, source_id=source)
+    return encode_tc(*_TC[service], data, seq=seq, source_id=source, ack=ack)
 
 
 def parse_telecommand(service: int, subtype: int, data: bytes, *, source: int,
-                      seq: int) -> Telecommand:
+                      seq: int, ack: int = ACK_ALL) -> Telecommand:
     """The :class:`~flightsw.tmtc.Telecommand` a PUS service, subtype and application
-    data ask for. Raises :class:`DecodeError`."""
+    data ask for (``ack``: its acknowledgement flags). Raises :class:`DecodeError`."""
+    tc = _parse_telecommand(service, subtype, data, source=source, seq=seq)
+    return tc if ack == ACK_ALL else replace(tc, ack=ack)
+
+
+def _parse_telecommand(service: int, subtype: int, data: bytes, *, source: int,
+                       seq: int) -> Telecommand:
     key = (service, subtype)
     if key == _TC["are_you_alive"]:
         _exact(data, 0, "are-you-alive")
@@ -220,44 +232,67 @@ def _exact(data: bytes, n: int, what: str) -> None:
 
 
 # -- telemetry ---------------------------------------------------------------------------
+@functools.lru_cache(maxsize=64)  # a telecommand's reports share it
 def _request_id(seq: int) -> bytes:
     return bytes(RequestId(PacketId(PacketType.TC, True, APID),
                            PacketSeqCtrl(SequenceFlags.UNSEGMENTED, seq % (1 << 14))).pack())
 
 
 def report_packet(r: Report, *, seq: int, counter: int,
-                  encoder: TmEncoder | None = None) -> bytes:
+                  encoder: TmBuilder | None = None) -> bytes:
     """The PUS telemetry packet [bytes] of report ``r``; ``seq`` and ``counter`` as
     :func:`firmware_bridge.pus.encode_tm` takes them (``encoder``: one that keeps its
     header objects from packet to packet)."""
-    _tm = _encoder_tm(encoder)
-    t = r.t_ns
-    if isinstance(r, Verification):
-        data = _request_id(r.seq)
-        if r.stage in ("rejected", "failed"):
-            data += struct.pack(">H", r.code) + _text(r.reason)
-        return _tm(*_key(r), data, t, seq, counter, r.source)
-    if isinstance(r, EventReport):
-        return _tm(*_key(r), struct.pack(">H", EVENTS[r.name][0]) + _text(r.text), t, seq,
-                   counter)
-    if isinstance(r, HousekeepingReport):
-        return _tm(*_key(r), _HK_FMT[r.name].pack(HOUSEKEEPING[r.name][0], *r.values), t, seq,
-                   counter)
-    if isinstance(r, ParameterReport):
-        data = struct.pack(">H", len(r.values)) + b"".join(
-            struct.pack(">Hd", PARAMETERS[p].pid, x) for p, x in r.values)
-        return _tm(*_key(r), data, t, seq, counter)
-    return _tm(*_key(r), b"", t, seq, counter)
+    (service, subtype), data, dest = report_fields(r)
+    if encoder is None:
+        return encode_tm(service, subtype, data, t_ns=r.t_ns, seq=seq, counter=counter,
+                         destination=dest)
+    return encoder.encode(service, subtype, data, t_ns=r.t_ns, seq=seq, counter=counter,
+                          destination=dest)
 
 
-def _encoder_tm(encoder: TmEncoder | None) -> Any:
-    enc = encode_tm if encoder is None else encoder.encode
+def report_fields(r: Report) -> tuple[tuple[int, int], bytes, int]:
+    """The PUS (service, subtype), source data [bytes] and destination id of report
+    ``r``: what its packet carries besides the counts and the time stamp."""
+    return _FIELDS[type(r)](r)
 
-    def tm(service: int, subtype: int, data: bytes, t_ns: int, seq: int, counter: int,
-           dest: int = 0) -> bytes:
-        return enc(service, subtype, data, t_ns=t_ns, seq=seq, counter=counter,
-                   destination=dest)
-    return tm
+
+def _verification_fields(r: Verification) -> tuple[tuple[int, int], bytes, int]:
+    data = _request_id(r.seq)
+    if r.stage in ("rejected", "failed"):
+        data += struct.pack(">H", r.code) + _text(r.reason)
+    return _STAGE_KEY[r.stage], data, r.source
+
+
+def _event_fields(r: EventReport) -> tuple[tuple[int, int], bytes, int]:
+    return (_SEVERITY_KEY[r.severity], struct.pack(">H", EVENTS[r.name][0]) + _text(r.text),
+            0)
+
+
+def _housekeeping_fields(r: HousekeepingReport) -> tuple[tuple[int, int], bytes, int]:
+    fmt, sid = _HK_PACK[r.name]
+    return _HK_KEY, fmt.pack(sid, *r.values), 0
+
+
+def _parameter_fields(r: ParameterReport) -> tuple[tuple[int, int], bytes, int]:
+    data = struct.pack(">H", len(r.values)) + b"".join(
+        struct.pack(">Hd", PARAMETERS[p].pid, x) for p, x in r.values)
+    return REPORTS["parameter_report"], data, 0
+
+
+def _alive_fields(r: AliveReport) -> tuple[tuple[int, int], bytes, int]:
+    return REPORTS["are_you_alive"], b"", 0
+
+
+_STAGE_KEY = {stage: REPORTS[f"verification_{stage}"] for stage in VERIFICATION}
+_SEVERITY_KEY = {sev: REPORTS[f"event_{sev}"] for sev in SEVERITIES}
+_HK_KEY = REPORTS["housekeeping"]
+_HK_PACK = {name: (_HK_FMT[name], sid) for name, (sid, _m) in HOUSEKEEPING.items()}
+_FIELDS: dict[type, Any] = {
+    Verification: _verification_fields, EventReport: _event_fields,
+    HousekeepingReport: _housekeeping_fields, ParameterReport: _parameter_fields,
+    AliveReport: _alive_fields,
+}
 
 
 def _text(s: str) -> bytes:
@@ -300,7 +335,12 @@ def parse_report(raw: bytes) -> Report:
 
 # -- the flight side ---------------------------------------------------------------------
 class FlightSide(Protocol):
-    """What the flight software offers the link (its telecommand dispatcher)."""
+    """What the flight software offers the link (its telecommand dispatcher):
+    ``downlink`` holds the reports waiting to go down (looked at every cycle, taken when
+    there are some)."""
+
+    @property
+    def downlink(self) -> Sized: ...
 
     def submit(self, tc: Telecommand) -> None: ...
     def refuse(self, source: int, seq: int, failure: str, reason: str, what: str) -> None: ...
@@ -331,14 +371,20 @@ class FlightEndpoint:
         The flight software's dispatcher.
     authenticator : Authenticator, optional
         The uplink's security check (None: unauthenticated, for a lab link only).
+    twin : bool
+        Build telemetry packets with the spacepackets reference
+        (:class:`~firmware_bridge.pus.TmEncoder`)
+        instead of the compiled packer (the same bytes).
     """
 
-    def __init__(self, flight: FlightSide, authenticator: Authenticator | None = None) -> None:
+    def __init__(self, flight: FlightSide, authenticator: Authenticator | None = None, *,
+                 twin: bool = False) -> None:
         self.flight, self.auth = flight, authenticator
+        self._waiting = flight.downlink
         flight.open_downlink()
         self._seq = 0
         self._counters: dict[tuple[int, int], int] = {}
-        self._encoder = TmEncoder()
+        self._encoder = tm_packer(APID, twin=twin)
 
     def receive(self, raw: bytes) -> None:
         """Take one telecommand packet [bytes]."""
@@ -356,7 +402,8 @@ class FlightEndpoint:
                 return
         try:
             req = parse_telecommand(tc.service, tc.message_subtype, data,
-                                    source=tc.source_id, seq=tc.seq_count)
+                                    source=tc.source_id, seq=tc.seq_count,
+                                    ack=tc.pus_tc_sec_header.ack_flags)
         except DecodeError as e:
             self.flight.refuse(tc.source_id, tc.seq_count, e.failure, e.reason,
                                f"{tc.service},{tc.message_subtype}")
@@ -365,27 +412,16 @@ class FlightEndpoint:
 
     def transmit(self) -> list[bytes]:
         """Every report waiting, as telemetry packets [bytes], oldest first."""
-        reports = self.flight.take()
-        if not reports:  # most cycles: the dispatcher runs in a slower group
+        if not self._waiting:  # most cycles: the dispatcher runs in a slower group
             return []
         out = []
-        for r in reports:
-            key = _key(r)
-            n = self._counters.get(key, 0)
-            self._counters[key] = n + 1
-            out.append(report_packet(r, seq=self._seq, counter=n, encoder=self._encoder))
-            self._seq += 1
+        seq, counters, encode, fields = self._seq, self._counters, self._encoder.encode, _FIELDS
+        for r in self.flight.take():
+            key, data, dest = fields[type(r)](r)
+            n = counters.get(key, 0)
+            counters[key] = (n + 1) & 0xFFFF
+            out.append(encode(key[0], key[1], data, t_ns=r.t_ns, seq=seq, counter=n,
+                              destination=dest))
+            seq = (seq + 1) & 0x3FFF
+        self._seq = seq
         return out
-
-
-def _key(r: Report) -> tuple[int, int]:
-    """The PUS (service, subtype) of report ``r`` (:data:`flightsw.dictionary.REPORTS`)."""
-    if isinstance(r, Verification):
-        return REPORTS[f"verification_{r.stage}"]
-    if isinstance(r, EventReport):
-        return REPORTS[f"event_{r.severity}"]
-    if isinstance(r, HousekeepingReport):
-        return REPORTS["housekeeping"]
-    if isinstance(r, ParameterReport):
-        return REPORTS["parameter_report"]
-    return REPORTS["are_you_alive"]

@@ -12,7 +12,8 @@ group (the sequencer's, just before the sequencer) the dispatcher takes them in 
 2. **carries out** what passes through the component that owns it (the sequencer's
    command hooks, fault management's monitor switches, the parameter tables, the
    housekeeping intervals), which may still refuse it (a RESUME where nothing was held);
-3. **reports**: accepted, started and completed (or rejected), and an event.
+3. **reports**: accepted, started and completed, as far as its acknowledgement flags ask
+   (a rejection or a failure whatever they say), and an event.
 
 Alongside, it watches the uplink (:class:`~flightsw.messages.LinkStatus`: lost once no
 telecommand has been accepted for ``link_timeout_s``), forwards every sequencer and
@@ -29,6 +30,7 @@ from typing import Any
 from flightsw.component import Input, Ported
 from flightsw.config import FswParams
 from flightsw.dictionary import (
+    ACKNOWLEDGE,
     COMMANDS,
     FAILURES,
     HOUSEKEEPING,
@@ -48,7 +50,6 @@ from flightsw.tmtc import (
     Verification,
 )
 
-_SINCE = LinkStatus._slices["since_tc_s"].start
 SECURITY_EVENT_S = 1.0
 """Shortest mission time between two security events [s] (every refusal is counted)."""
 INBOX = 64
@@ -87,7 +88,6 @@ class Commanding(Ported):
     def __init__(self, params: FswParams, period_s: float, sequencer: Any, fdir: Any,
                  sets: dict[str, Message]) -> None:
         self.link_out = LinkStatus()
-        self._link_buf = self.link_out.buf
         sets = {**sets, "link": self.link_out}
         if set(sets) != set(HOUSEKEEPING):
             raise ValueError(f"housekeeping sets {sorted(sets)} are not the dictionary's "
@@ -95,6 +95,7 @@ class Commanding(Ported):
         self.name = "commanding"
         self.params, self.period_s = params, period_s
         self.sequencer, self.fdir, self.sets = sequencer, fdir, sets
+        self._seq_events, self._fdir_events = sequencer.events, fdir.events
         self.period_ns = round(period_s * 1e9)
         self.inbox: deque[Telecommand] = deque()
         self.downlink: deque[Report] = deque()
@@ -155,6 +156,7 @@ class Commanding(Ported):
         self.link_out.buf[:] = 0.0
         self._t_ns = t_ns
         self._last_tc_ns = t_ns  # the start, before any telecommand
+        self.link_out.last_tc_s = t_ns * 1e-9
         self._lost = False
         self._security_quiet = 0
         self._security_quiet_until = -1
@@ -169,35 +171,34 @@ class Commanding(Ported):
         self._t_ns = t_ns
         while self.inbox:
             self._dispatch(self.inbox.popleft())
-        since = t_ns - self._last_tc_ns
-        self._link_buf[_SINCE] = since * 1e-9
-        timeout_s = self.params.guidance.link_timeout_s
-        lost = since > timeout_s * 1e9
-        if lost != self._lost:
-            self._lost = lost
-            self.link_out.uplink_lost = float(lost)
-            self._event("link", "medium" if lost else "info",
-                        f"uplink lost: no telecommand for {timeout_s:g} s "
-                        f"(link_loss = {self.params.guidance.link_loss})" if lost
-                        else "uplink back")
-        if len(self.sequencer.events) != self._n_seq or len(self.fdir.events) != self._n_fdir:
+        if (t_ns - self._last_tc_ns > self.params.guidance.link_timeout_s * 1e9) != self._lost:
+            self._link_changed()
+        if (len(self._seq_events) != self._n_seq
+                or len(self._fdir_events) != self._n_fdir):
             self._forward()
-        if self.downlink_open and t_ns >= self._next_hk:
+        if t_ns >= self._next_hk and self.downlink_open:
             self._collect(t_ns)
+
+    def _link_changed(self) -> None:
+        lost = self._lost = not self._lost
+        self.link_out.uplink_lost = float(lost)
+        g = self.params.guidance
+        self._event("link", "medium" if lost else "info",
+                    f"uplink lost: no telecommand for {g.link_timeout_s:g} s "
+                    f"(link_loss = {g.link_loss})" if lost else "uplink back")
 
     def _collect(self, t_ns: int) -> None:
         """Each housekeeping set that is due, as a report; when the next is due."""
-        nxt = None
+        nxt = 1 << 62
+        due, every = self._due_ns, self.intervals_ns
         for name, msg in self.sets.items():
-            every = self.intervals_ns[name]
-            if every <= 0:
-                continue
-            if t_ns >= self._due_ns[name]:
+            d = due[name]
+            if t_ns >= d and every[name] > 0:
                 self._put(HousekeepingReport(t_ns, name, tuple(msg.buf.tolist())))
-                self._due_ns[name] = t_ns + every
-            d = self._due_ns[name]
-            nxt = d if nxt is None or d < nxt else nxt
-        self._next_hk = nxt if nxt is not None else 1 << 62
+                d = due[name] = t_ns + every[name]
+            if d < nxt and every[name] > 0:
+                nxt = d
+        self._next_hk = nxt
 
     # -- the dispatch ------------------------------------------------------------------
     def _dispatch(self, tc: Telecommand) -> None:
@@ -216,6 +217,7 @@ class Commanding(Ported):
             self._event("command_rejected", "low", f"{what}: {why}")
             return
         self._last_tc_ns = self._t_ns
+        self.link_out.last_tc_s = self._t_ns * 1e-9
         self.link_out.n_accepted += 1.0
         self._verify(tc, "completed")
         if tc.service in ("function", "parameter_set"):  # an operator's act, in the log
@@ -320,6 +322,8 @@ class Commanding(Ported):
         self.downlink.append(r)
 
     def _verify(self, tc: Telecommand, stage: str, code: int = 0, reason: str = "") -> None:
+        if stage in ACKNOWLEDGE and not tc.ack & ACKNOWLEDGE[stage]:
+            return  # a success report it did not ask for
         self._put(Verification(self._t_ns, tc.source, tc.seq, stage, code, reason))
 
     def _reject(self, source: int, seq: int, failure: str, reason: str, what: str) -> None:

@@ -229,6 +229,14 @@ VERIFICATION: dict[str, int] = {"accepted": 1, "rejected": 2, "started": 3, "com
                                 "failed": 8}
 """PUS 1 report subtypes by stage (acceptance success and failure, start success,
 completion success and failure)."""
+ACKNOWLEDGE: dict[str, int] = {"accepted": 0b0001, "started": 0b0010, "progress": 0b0100,
+                               "completed": 0b1000}
+"""PUS-C acknowledgement flags (the telecommand's secondary header): the success reports a
+telecommand asks for, by stage. A failure (rejected, failed) is reported whatever they say."""
+ACK_ALL = 0b1111
+"""Every success report asked for (what ground sends by default)."""
+ACK_NONE = 0
+"""No success report asked for (a keep-alive: its answer is the are-you-alive report)."""
 REPORTS: dict[str, tuple[int, int]] = {
     "housekeeping": (3, 25),
     "are_you_alive": (17, 2),

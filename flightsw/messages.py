@@ -477,8 +477,9 @@ class LinkStatus(Message):
     """The ground link as the flight software sees it, from the telecommand dispatcher.
 
     Fields: ``uplink_lost`` 1.0 while no telecommand has been accepted for the link
-    timeout (the ground's are-you-alive requests keep it up) [-]; ``since_tc_s`` time since
-    the last accepted telecommand (since the start before any) [s]; ``n_accepted``
+    timeout (the ground's are-you-alive requests keep it up) [-]; ``last_tc_s`` mission
+    time of the last accepted telecommand (the start's before any) [s]: what ground
+    subtracts from a report's time stamp for the time since; ``n_accepted``
     telecommands accepted, ``n_rejected`` refused (malformed, unknown, out of range, not in
     this state), ``n_auth_rejected`` refused before their application data was read (a
     packet that does not check, or one the security check refuses) [-]; ``n_tm_dropped``
@@ -486,7 +487,7 @@ class LinkStatus(Message):
     """
 
     uplink_lost = Scalar("-", "1.0 while no telecommand has been accepted for the link timeout")
-    since_tc_s = Scalar("s", "time since the last accepted telecommand")
+    last_tc_s = Scalar("s", "mission time of the last accepted telecommand")
     n_accepted = Scalar("-", "telecommands accepted")
     n_rejected = Scalar("-", "telecommands refused after the security check")
     n_auth_rejected = Scalar("-", "telecommands refused unread: a bad packet or the "

@@ -19,7 +19,7 @@ Value = str | float
 """An argument's value: a number, or an enumeration's choice by name."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Telecommand:
     """A telecommand as the flight software receives it.
 
@@ -37,6 +37,9 @@ class Telecommand:
     args : tuple of (str, value)
         Its arguments by name (a parameter load: ``("value", v)``; an interval:
         ``("interval_s", s)``; a parameter report: the paths, values unused).
+    ack : int
+        Its PUS acknowledgement flags: the success reports it asks for
+        (:data:`flightsw.dictionary.ACKNOWLEDGE`; failures are always reported).
     """
 
     source: int
@@ -44,9 +47,10 @@ class Telecommand:
     service: str
     name: str = ""
     args: tuple[tuple[str, Value], ...] = ()
+    ack: int = 0b1111
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Verification:
     """A PUS 1 report on a telecommand: ``stage`` "accepted", "started", "completed",
     "rejected" (acceptance failed: nothing was done) or "failed" (completion failed);
@@ -61,7 +65,7 @@ class Verification:
     reason: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EventReport:
     """A PUS 5 event: ``name`` one of :data:`flightsw.dictionary.EVENTS`, ``severity``
     one of :data:`flightsw.dictionary.SEVERITIES`, and what happened."""
@@ -72,7 +76,7 @@ class EventReport:
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HousekeepingReport:
     """A PUS 3,25 report: set ``name``'s values, in its message's field order."""
 
@@ -81,7 +85,7 @@ class HousekeepingReport:
     values: tuple[float, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ParameterReport:
     """A PUS 20,2 report: the parameters asked for, by path, with their values now."""
 
@@ -89,7 +93,7 @@ class ParameterReport:
     values: tuple[tuple[str, float], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AliveReport:
     """A PUS 17,2 report: the flight software is alive."""
 

@@ -431,10 +431,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
               f"{tm['commands']} commands): TM/TC handling {tm['tmtc_us_per_cycle']:.2f} us "
               f"per cycle = {100 * tm['tmtc_frac_of_fsw_cycle']:.1f}% of the flight "
               f"software's {tm['fsw_us_per_cycle']:.1f} us, "
-              f"{100 * tm['tmtc_frac_of_closed_loop']:.1f}% of the closed loop's\n"
+              f"{100 * tm['tmtc_frac_of_closed_loop']:.1f}% of the closed loop's (median of "
+              f"{tm['runs']} runs; dispatcher {tm['parts_us_per_cycle']['commanding']:.2f}, "
+              + ", ".join(f"{k} {v:.2f}" for k, v in tm["parts_us_per_cycle"].items()
+                          if k != "commanding")
+              + f" us; {tm['packets_down_per_s']:.1f} packets/s down)\n"
               f"  the nav housekeeping set at 1 Hz: {nav['bits_per_s_at_1hz']} bit/s = "
               f"{100 * nav['fraction_of_downlink']:.2f}% of the {tm['downlink_bps']:g} bit/s "
-              f"downlink; the whole downlink used {tm['downlink_used_bits_per_s']:.0f} bit/s")
+              f"downlink; the whole downlink used {tm['downlink_used_bits_per_s']:.0f} bit/s\n"
+              f"  telemetry packet kernel {tm['packer']['kernel_us']:.2f} us per nav packet, "
+              f"{tm['packer']['speedup']:.1f}x its spacepackets twin "
+              f"({tm['packer']['twin_us']:.2f} us)")
     return EXIT_OK
 
 

@@ -113,6 +113,43 @@ def test_a_command_its_component_refuses_fails_with_the_reason(loop):
     assert fsw.sequencer.state == "hold"
 
 
+@pytest.mark.parametrize("ack, success", [
+    (0b0000, []), (0b0001, ["accepted"]), (0b1000, ["completed"]),
+    (0b0110, ["started"]), (0b1111, ["accepted", "started", "completed"]),
+])
+def test_success_reports_are_those_the_acknowledgement_flags_ask_for(loop, ack, success):
+    """PUS acknowledgement flags: a telecommand gets the success reports it asks for and
+    no others; whatever it asks, a rejection or a failure is reported, and the command
+    acts the same."""
+    fsw, world, t = loop
+    tc = Telecommand(7, next(_seq), "function", "HOLD", (), ack=ack)
+    fsw.commanding.submit(tc)
+    t = fly(fsw, world, 0.2, t)
+    out = fsw.commanding.take()
+    assert [s for s, _ in stages(out, tc)] == success
+    assert fsw.sequencer.state == "hold"
+    bad = Telecommand(7, next(_seq), "function", "GO", (), ack=ack)  # refused in hold
+    wrong = Telecommand(7, next(_seq), "function", "GO", (("now", 1.0),), ack=ack)
+    fsw.commanding.submit(bad)
+    fsw.commanding.submit(wrong)
+    fly(fsw, world, 0.2, t)
+    out = fsw.commanding.take()
+    assert stages(out, bad) == [(s, 0) for s in success if s != "completed"] + [
+        ("failed", FAILURES["refused"])]
+    assert stages(out, wrong) == [("rejected", FAILURES["malformed"])]
+
+
+def test_a_keepalive_asking_nothing_gets_only_its_answer(loop):
+    fsw, world, t = loop
+    tc = Telecommand(7, next(_seq), "are_you_alive", ack=0)
+    fsw.commanding.submit(tc)
+    fly(fsw, world, 0.2, t)
+    out = fsw.commanding.take()
+    assert stages(out, tc) == []
+    assert sum(isinstance(r, AliveReport) for r in out) == 1
+    assert fsw.commanding.link_out.n_accepted == 1
+
+
 def test_monitors_are_switched_by_command_and_reported(loop):
     fsw, world, t = loop
     tc = send(fsw, "function", "SET_MONITOR", monitor="lidar", enabled=0)
@@ -172,11 +209,15 @@ def test_are_you_alive_keeps_the_uplink_and_its_absence_loses_it(nominal):
     fsw, world = make_loop(nominal)
     fsw.params.guidance.link_timeout_s = 3.0
     t = fly(fsw, world, 2.0)
+    assert fsw.commanding.link_out.last_tc_s == 0.0  # the start, before any
     send(fsw, "are_you_alive")
+    t_sent = t
     t = fly(fsw, world, 2.0, t)
     out = fsw.commanding.take()
     assert any(isinstance(r, AliveReport) for r in out)
     assert fsw.commanding.link_out.uplink_lost == 0.0
+    accepted = fsw.commanding.link_out.last_tc_s  # at the dispatcher's next cycle
+    assert 0.0 <= accepted - t_sent * fsw.dt <= fsw.commanding.period_s + 1e-9
     t = fly(fsw, world, 3.5, t)
     assert fsw.commanding.link_out.uplink_lost == 1.0
     ev = [r for r in fsw.commanding.take() if isinstance(r, EventReport) and r.name == "link"]

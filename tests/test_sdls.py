@@ -49,6 +49,23 @@ def test_a_secured_command_verifies_and_gives_its_own_data_back():
     assert len(sec) == len(raw) + 6 + MAC_BYTES
 
 
+def test_securing_keeps_every_header_field_and_the_mac_covers_them():
+    """The secured packet keeps the plain one's sequence count, source and acknowledgement
+    flags; changing the flags afterwards (CRC made right) breaks the MAC."""
+    from firmware_bridge.pus import decode_tc
+    s, v = Signer(SA), Verifier(SA)
+    raw = telecommand("function", "HOLD", seq=9, source=3, ack=0b0001)
+    sec = s.secure(raw)
+    a, b = decode_tc(raw), decode_tc(sec)
+    assert (b.seq_count, b.source_id, b.pus_tc_sec_header.ack_flags) == \
+        (a.seq_count, a.source_id, 0b0001)
+    forged = bytearray(sec)
+    forged[6] = (forged[6] & 0xF0) | 0b1111  # PUS version and acknowledgement flags
+    with pytest.raises(SecurityError, match="mac"):
+        v.verify(recrc(bytes(forged)))
+    assert v.verify(sec) == bytes(a.app_data)
+
+
 @pytest.mark.parametrize("case, reason", [
     ("unauthenticated", "truncated"),
     ("truncated", "truncated"),
@@ -131,6 +148,7 @@ class _Recorder:
 
     def __init__(self):
         self.submitted, self.refused, self.security = [], [], []
+        self.downlink = ()
 
     def submit(self, tc):
         self.submitted.append(tc)

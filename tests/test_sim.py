@@ -114,6 +114,10 @@ def test_bench_json_contract():
     assert all(k["speedup"] > 1.0 for k in obj["kernels"].values()), obj["kernels"]
     assert obj["min_speedup"] == min(k["speedup"] for k in obj["kernels"].values())
     assert obj["closed_loop_realtime_factor"] > 0 and obj["closed_loop_outcome"] == "docked"
+    tm = obj["tmtc"]  # the ground link's cost, by part, and the packet kernel vs its twin
+    assert set(tm["parts_us_per_cycle"]) == {"commanding", "transmit", "receive"}
+    assert tm["tmtc_us_per_cycle"] == pytest.approx(sum(tm["parts_us_per_cycle"].values()))
+    assert tm["packer"]["speedup"] > 1.0 and tm["packets_down_per_s"] > 1.0
 
 
 def test_clock_probe_json_contract():

@@ -159,3 +159,22 @@ def test_the_endpoint_carries_commands_to_the_flight_software_and_reports_back(n
     from firmware_bridge.pus import decode_tm
     seqs = [decode_tm(p).seq_count for p in packets]
     assert seqs == list(range(seqs[0], seqs[0] + len(packets)))  # one count, no gap
+
+
+@pytest.mark.parametrize("ack", [0b0000, 0b0001, 0b1000, 0b1111])
+def test_acknowledgement_flags_cross_the_link(nominal, ack):
+    """The flags ground sets in the telecommand's secondary header are what the flight
+    software honours: only the success reports asked for come down."""
+    fsw, world = make_loop(nominal)
+    ep = FlightEndpoint(fsw.commanding)
+    t = fly(fsw, world, 0.2)
+    ep.transmit()
+    ep.receive(telecommand("function", "HOLD", seq=20, source=4, ack=ack))
+    fly(fsw, world, 0.2, t)
+    got = [parse_report(p) for p in ep.transmit()]
+    stages = [r.stage for r in got if isinstance(r, Verification) and r.seq == 20]
+    from flightsw.dictionary import ACKNOWLEDGE
+    assert stages == [s for s in ("accepted", "started", "completed") if ack & ACKNOWLEDGE[s]]
+    assert fsw.sequencer.state == "hold"
+    with pytest.raises(ValueError, match="4 bits"):
+        telecommand("function", "HOLD", seq=21, ack=0x10)

@@ -23,6 +23,7 @@ from typing import Any
 
 from firmware_bridge.pus import PacketStream
 from firmware_bridge.sdls import Signer, read_key_file
+from flightsw.dictionary import ACK_ALL
 from flightsw.tmtc import EventReport, Report, Value
 from hil.ground.station import GroundStation, Sent
 
@@ -134,12 +135,14 @@ class GroundClient:
         return self._error is None
 
     # -- the test API --------------------------------------------------------------------
-    def send(self, service: str, name: str = "", args: dict[str, Value] | None = None) -> int:
-        """Send a telecommand (``service`` as :data:`flightsw.tmtc.SERVICES` names it);
-        its sequence count. Raises ValueError on what the dictionary refuses."""
+    def send(self, service: str, name: str = "", args: dict[str, Value] | None = None, *,
+             ack: int = ACK_ALL) -> int:
+        """Send a telecommand (``service`` as :data:`flightsw.tmtc.SERVICES` names it,
+        ``ack`` the success reports it asks for); its sequence count. Raises ValueError on
+        what the dictionary refuses."""
         with self._cond:
             t = self.station.last_t_ns or 0
-            seq, raw = self.station.telecommand(t, service, name, args)
+            seq, raw = self.station.telecommand(t, service, name, args, ack=ack)
         self.sock.sendall(raw)
         return seq
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from flightsw.dictionary import as_json
+from flightsw.dictionary import ACK_NONE, as_json
 from flightsw.messages import GuidanceOut, NavState
 from flightsw.tmtc import EventReport, HousekeepingReport, Report
 from hil.ground.client import GroundClient
@@ -68,7 +68,7 @@ class Console:
         def loop() -> None:
             while not self._stop.wait(self.keepalive_s):
                 try:
-                    self.client.send("are_you_alive")
+                    self.client.send("are_you_alive", ack=ACK_NONE)
                 except OSError:
                     return
         t = threading.Thread(target=loop, name="console-keepalive", daemon=True)

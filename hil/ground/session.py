@@ -12,6 +12,7 @@ from typing import Any
 
 from firmware_bridge.sdls import Signer, Verifier, new_association
 from firmware_bridge.tmtc import FlightEndpoint
+from flightsw.dictionary import ACK_NONE
 from flightsw.tmtc import EventReport
 from hil.ground.link import DOWN, UP, SpaceLink
 from hil.ground.script import GroundScript
@@ -64,7 +65,7 @@ class GroundSession:
                 continue
             link.send(UP, t_ns, raw)
         if self._keep_ns and t_ns >= self._next_keep:
-            link.send(UP, t_ns, st.telecommand(t_ns, "are_you_alive")[1])
+            link.send(UP, t_ns, st.telecommand(t_ns, "are_you_alive", ack=ACK_NONE)[1])
             self._next_keep = t_ns + self._keep_ns
         for p in link.receive(UP, t_ns):
             self.endpoint.receive(p)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from firmware_bridge.pus import PacketError
 from firmware_bridge.sdls import Signer
 from firmware_bridge.tmtc import parse_report, telecommand
-from flightsw.dictionary import HOUSEKEEPING, telemetry_points
+from flightsw.dictionary import ACK_ALL, HOUSEKEEPING, telemetry_points
 from flightsw.tmtc import (
     AliveReport,
     EventReport,
@@ -37,7 +37,9 @@ FINAL_STAGES = ("completed", "rejected", "failed")
 @dataclass
 class Sent:
     """A telecommand ground sent: when [ns], its sequence count, what it asked, and the
-    verification stages received so far (with the failure's code and reason)."""
+    verification stages received so far (with the failure's code and reason), and the
+    success reports it asked for (``ack``, :data:`flightsw.dictionary.ACKNOWLEDGE`: one
+    that asks for no completion report is only ever done by failing)."""
 
     t_ns: int
     seq: int
@@ -47,6 +49,7 @@ class Sent:
     stages: list[str] = field(default_factory=list)
     code: int = 0
     reason: str = ""
+    ack: int = ACK_ALL
 
     @property
     def done(self) -> bool:
@@ -91,16 +94,17 @@ class GroundStation:
 
     # -- up ------------------------------------------------------------------------------
     def telecommand(self, t_ns: int, service: str, name: str = "",
-                    args: dict[str, Value] | None = None) -> tuple[int, bytes]:
+                    args: dict[str, Value] | None = None, *,
+                    ack: int = ACK_ALL) -> tuple[int, bytes]:
         """A telecommand to send at mission time ``t_ns`` [ns]: its sequence count and its
-        packet (secured when the station has a signer). Raises ValueError on what the
-        dictionary refuses."""
+        packet (secured when the station has a signer); ``ack`` the success reports it asks
+        for. Raises ValueError on what the dictionary refuses."""
         seq = self._seq % (1 << 14)
-        raw = telecommand(service, name, args, seq=seq, source=self.source)
+        raw = telecommand(service, name, args, seq=seq, source=self.source, ack=ack)
         self._seq += 1
         if self.signer is not None:
             raw = self.signer.secure(raw)
-        self.sent[seq] = Sent(t_ns, seq, service, name, tuple((args or {}).items()))
+        self.sent[seq] = Sent(t_ns, seq, service, name, tuple((args or {}).items()), ack=ack)
         return seq, raw
 
     # -- down ----------------------------------------------------------------------------
