@@ -25,10 +25,10 @@ cdef unsigned short CRC_TABLE[256]
 
 
 cdef void _crc_table() noexcept:
-    cdef unsigned int i, j, c
+    cdef unsigned int i, _j, c
     for i in range(256):
         c = i << 8
-        for j in range(8):
+        for _j in range(8):
             c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
         CRC_TABLE[i] = c & 0xFFFF
 

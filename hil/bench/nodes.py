@@ -42,7 +42,6 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from firmware_bridge.units import UNIT_NAMES
@@ -268,7 +267,6 @@ def fsw_main(args: argparse.Namespace) -> int:
     from hil.scenario.config import flight_software
     from hil.sil.runner import AbortEnd
 
-    parent = os.getppid()  # the time master, which reads the report and removes it
     stop, sc, truth = _setup(args)
     bench = with_emulated(load_bench(args.bench, sc.units),
                           args.emulated.split(",") if args.emulated else [])
@@ -333,15 +331,15 @@ def fsw_main(args: argparse.Namespace) -> int:
     finally:
         node.close()
         truth.close()
-        if args.report and os.getppid() == parent:  # nobody would read it otherwise
+        if args.report_fd >= 0:  # a pipe: with its reader gone, the write fails, harmlessly
             import json
 
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError), open(args.report_fd, "w", closefd=True) as out:
                 summary = node.summary()
                 port = summary["ports"].get("virtual", {})
                 for key, n in setup.items():  # the run's own traffic, as the bus reports it
                     port[key] -= n
-                Path(args.report).write_text(json.dumps(summary))
+                out.write(json.dumps(summary))
     return 0
 
 
@@ -461,7 +459,9 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--emulated", default="",
                    help="comma-separated units emulated although the bench file says real "
                         "(missing units replaced by their emulator)")
-    f.add_argument("--report", default="", help="write the node's summary (JSON) here at exit")
+    f.add_argument("--report-fd", type=int, default=-1,
+                   help="write the node's summary (JSON) to this inherited descriptor (a pipe "
+                        "to the time master) at exit, and close it")
     f.add_argument("--ground-port", type=int, default=-1,
                    help="serve the ground link on TCP 127.0.0.1:PORT (default: the scenario's "
                         "link model, if it has one)")

@@ -28,6 +28,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tty
 from pathlib import Path
@@ -289,8 +290,17 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     rec: Telemetry | None = None
     fsw_report: dict[str, Any] = {}
     show = progress if progress is not None else Progress("", enabled=False)
-    report_path = f"/dev/shm/{truth.name}.fsw.json" if os.path.isdir("/dev/shm") else \
-        str(Path(os.environ.get("TMPDIR", "/tmp")) / f"{truth.name}.fsw.json")
+    # the flight software's end-of-run report comes back on a pipe, not a file: if this
+    # process dies, the report has no reader and nothing is left behind on the machine
+    report_r, report_w = os.pipe()
+    report_chunks: list[bytes] = []
+
+    def read_report() -> None:
+        with open(report_r, "rb", closefd=True) as f:  # until the flight software closes it
+            report_chunks.extend(iter(lambda: f.read(65536), b""))
+
+    report_reader = threading.Thread(target=read_report, name="fsw-report", daemon=True)
+    report_reader.start()
     try:
         vc = bench.virtual_can
         rules = bus_rules(sc, dt, realtime)
@@ -355,13 +365,16 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                                "--rt-priority", str(DEVICE_RT_PRIORITY if realtime else 0)],
                         pass_fds=fds)
         procs.start("fsw", ["-m", "hil.bench.nodes", "fsw", *common, "--bench", bench.file,
-                            "--report", report_path,
+                            "--report-fd", str(report_w),
                             "--emulated", ",".join(emulated), "--speed", repr(speed),
                             "--rt-priority", str(FSW_RT_PRIORITY if realtime else 0),
                             *[f"--pty={u}={p[1]}" for u, p in ptys.items()],
                             *([] if ground_port is None else
                               ["--ground-port", str(ground_port),
-                               "--key", str(ground_key or "")])])
+                               "--key", str(ground_key or "")])],
+                    pass_fds=(report_w,))
+        os.close(report_w)  # the flight software holds the only writing end now
+        report_w = -1
 
         gone = procs.killed  # units ended on purpose (a declared crash): not waited for
 
@@ -510,6 +523,9 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         if bus_log is not None:
             bus_log.stop()
         procs.stop()
+        if report_w >= 0:  # the flight software never started
+            os.close(report_w)
+        report_reader.join(10)  # ends when the flight software's end closes
         bus_report: dict[str, Any] = {}
         bus_p_list = [p for n, p in procs.procs if n == "canbus"]
         if bus_p_list:
@@ -527,10 +543,9 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                 os.unlink(link)
         fsw_timing = np.array(truth.fsw_timing)
         fsw_prio = float(truth.fsw_priority[0])
-        with contextlib.suppress(OSError, ValueError):
-            fsw_report = json.loads(Path(report_path).read_text())
-        with contextlib.suppress(OSError):
-            os.unlink(report_path)
+        with contextlib.suppress(ValueError):
+            if report_chunks:
+                fsw_report = json.loads(b"".join(report_chunks))
         fsw_state = float(truth.fsw_state[0])
         abort_reason = ABORT_REASONS[int(truth.fsw_abort[0])]
         nav_counts = np.array(truth.fsw_nav)
