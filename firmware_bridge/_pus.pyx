@@ -1,22 +1,33 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
-"""PUS-C telemetry packet kernel: the downlink's per-packet work, in C.
+"""PUS-C packet kernels: the flight side's per-packet work on the ground link, in C.
 
-One call lays out a whole telemetry packet around its source data: the CCSDS primary
-header, the PUS-C secondary header with its CDS short time stamp of mission time, the data,
-and the CRC-16 (CCITT, ECSS's packet error control). Same arguments, checks and bytes as
-the twin, :class:`firmware_bridge.pus.TmEncoder`, which builds each packet with the
-``spacepackets`` library; ``tests/test_pus.py`` holds the two equal byte for byte over
-every field's range (read the twin for the layout's description).
+:class:`TmPacker` lays out a whole telemetry packet around its source data in one call: the
+CCSDS primary header, the PUS-C secondary header with its CDS short time stamp of mission
+time, the data, and the CRC-16 (CCITT, ECSS's packet error control). Same arguments, checks
+and bytes as its twin, :class:`firmware_bridge.pus.TmEncoder`, which builds each packet
+with the ``spacepackets`` library.
+
+:class:`TcParser` checks a telecommand packet (primary header, length, PUS version, CRC)
+and gives its header fields and application data; its twin is
+:class:`firmware_bridge.pus.TcDecoder` (spacepackets' parser behind the same checks), and
+it refuses what the twin refuses, for the same reason.
+
+``tests/test_pus.py`` holds each equal to its twin over every field's range and over
+mangled packets (read the twins for the layouts' description).
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.float cimport PyFloat_AsDouble
 from libc.string cimport memcpy
+
+from firmware_bridge.pus import PacketError
 
 cdef enum:
     PRIMARY = 6
     SECONDARY = 7  # PUS version and time reference, service, subtype, counter, destination
     STAMP = 7  # CDS short: P-field, days (u16), milliseconds of day (u32)
     HEADERS = PRIMARY + SECONDARY + STAMP
+    TC_SECONDARY = 5  # PUS version and acknowledgement flags, service, subtype, source id
     CRC = 2
     CCSDS_TO_UNIX_DAYS = 4383  # 1958-01-01 to 1970-01-01
 cdef long long MS_PER_DAY = 86400000
@@ -79,13 +90,10 @@ cdef class TmPacker:
         self.epoch_ms = epoch_unix_s * 1000
         self.max_data = max_packet_bytes - HEADERS - CRC
 
-    def encode(self, int service, int subtype, bytes source_data not None, *,
-               long long t_ns, long long seq, long long counter,
-               int destination=0) -> bytes:
-        """The packet [bytes]: ``seq`` the sequence count (mod 2^14), ``counter`` the
-        message type counter (mod 2^16), ``t_ns`` mission time [ns] (stamped to the
-        millisecond below), ``destination`` the ground source it answers."""
-        cdef Py_ssize_t n = len(source_data)
+    cdef bytes _packet(self, int service, int subtype, Py_ssize_t n, long long t_ns,
+                       long long seq, long long counter, int destination):
+        """A new packet with ``n`` bytes of source data, its headers laid out (the data
+        and the CRC for the caller to write); checks every field first."""
         if service < 0 or service > 255 or subtype < 0 or subtype > 255:
             raise ValueError(f"service {service},{subtype}: each is one byte")
         if destination < 0 or destination > 0xFFFF:
@@ -101,8 +109,8 @@ cdef class TmPacker:
         if days > 0xFFFF:
             raise ValueError(f"mission time {t_ns} ns is past the CDS day counter's range")
         cdef Py_ssize_t total = HEADERS + n + CRC
-        out = PyBytes_FromStringAndSize(NULL, total)
-        cdef unsigned char* p = <unsigned char*>PyBytes_AS_STRING(out)
+        packet = PyBytes_FromStringAndSize(NULL, total)
+        cdef unsigned char* p = <unsigned char*>PyBytes_AS_STRING(packet)
         _u16(p, (1 << 11) | self.apid)  # version 0, telemetry, secondary header
         _u16(p + 2, (3 << 14) | (seq & 0x3FFF))  # unsegmented
         _u16(p + 4, total - PRIMARY - 1)
@@ -115,7 +123,100 @@ cdef class TmPacker:
         _u16(p + 14, <unsigned int>days)
         _u16(p + 16, <unsigned int>(ms_of_day >> 16))
         _u16(p + 18, <unsigned int>(ms_of_day & 0xFFFF))
+        return packet
+
+    def encode(self, int service, int subtype, bytes source_data not None, *,
+               long long t_ns, long long seq, long long counter,
+               int destination=0) -> bytes:
+        """The packet [bytes]: ``seq`` the sequence count (mod 2^14), ``counter`` the
+        message type counter (mod 2^16), ``t_ns`` mission time [ns] (stamped to the
+        millisecond below), ``destination`` the ground source it answers."""
+        cdef Py_ssize_t n = len(source_data)
+        cdef bytes out = self._packet(service, subtype, n, t_ns, seq, counter, destination)
+        cdef unsigned char* p = <unsigned char*>PyBytes_AS_STRING(out)
         if n:
             memcpy(p + HEADERS, PyBytes_AS_STRING(source_data), n)
         _u16(p + HEADERS + n, _crc16(p, HEADERS + n))
         return out
+
+    def encode_hk(self, int service, int subtype, int sid, tuple values not None, *,
+                  long long t_ns, long long seq, long long counter) -> bytes:
+        """A housekeeping report's packet [bytes]: source data the structure id ``sid``
+        (one byte) then ``values`` as big-endian IEEE 754 doubles; the rest as
+        :meth:`encode`."""
+        if sid < 0 or sid > 255:
+            raise ValueError(f"structure id {sid} is not one byte")
+        cdef Py_ssize_t k, m = len(values)
+        cdef Py_ssize_t n = 1 + 8 * m
+        cdef double x
+        cdef unsigned long long bits
+        cdef int b
+        cdef bytes out = self._packet(service, subtype, n, t_ns, seq, counter, 0)
+        cdef unsigned char* p = <unsigned char*>PyBytes_AS_STRING(out)
+        cdef unsigned char* q = p + HEADERS
+        q[0] = sid
+        for k in range(m):
+            x = PyFloat_AsDouble(values[k])  # raises for what is not a number
+            memcpy(&bits, &x, 8)
+            for b in range(8):
+                q[1 + 8 * k + b] = (bits >> (56 - 8 * b)) & 0xFF
+        _u16(p + HEADERS + n, _crc16(p, HEADERS + n))
+        return out
+
+
+cdef class TcParser:
+    """Checks PUS-C telecommand packets of one APID (the twin's ``TcDecoder``).
+
+    Parameters
+    ----------
+    apid : int
+        Application process id (11 bits) the packets must carry.
+    max_packet_bytes : int
+        Longest packet of the link [bytes]; a longer length field is refused.
+    """
+
+    cdef readonly int apid
+    cdef Py_ssize_t max_bytes
+
+    def __init__(self, int apid, Py_ssize_t max_packet_bytes):
+        if apid < 0 or apid > 0x7FF:
+            raise ValueError(f"APID {apid} is not 11 bits")
+        self.apid = apid
+        self.max_bytes = max_packet_bytes
+
+    def decode(self, bytes raw not None) -> tuple:
+        """``(service, subtype, source_id, seq, ack, app_data)`` of the one telecommand
+        packet ``raw`` (``seq`` its sequence count, ``ack`` its acknowledgement flags).
+        Raises :class:`~firmware_bridge.pus.PacketError` with the twin's reason."""
+        cdef Py_ssize_t n = len(raw)
+        cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(raw)
+        cdef unsigned int word, apid
+        cdef Py_ssize_t total
+        if n < PRIMARY:
+            raise PacketError("short", f"{n} bytes, not even a primary header")
+        word = (p[0] << 8) | p[1]
+        if word >> 13 != 0:
+            raise PacketError("version", f"CCSDS version {word >> 13}, not 0")
+        if not word & 0x1000:
+            raise PacketError("type", "telemetry where a telecommand was expected")
+        if not word & 0x0800:
+            raise PacketError("no_secondary_header", "no PUS secondary header")
+        apid = word & 0x07FF
+        if apid != <unsigned int>self.apid:
+            raise PacketError("apid", f"APID 0x{apid:03x}, not 0x{self.apid:03x}")
+        total = PRIMARY + ((p[4] << 8) | p[5]) + 1
+        if total > self.max_bytes:
+            raise PacketError("too_long", f"a {total}-byte packet, longer than "
+                                          f"{self.max_bytes}")
+        if total != n:
+            raise PacketError("length", f"the length field says {total} bytes, "
+                                        f"the packet has {n}")
+        if n < PRIMARY + TC_SECONDARY + CRC:
+            raise PacketError("short", "no room for a PUS-C secondary header and a CRC")
+        if p[6] >> 4 != 2:
+            raise PacketError("pus_version", f"PUS version {p[6] >> 4}, not 2 (PUS-C)")
+        if _crc16(p, n) != 0:  # over the packet with its CRC: zero when it checks
+            raise PacketError("crc", "packet error control does not check")
+        cdef Py_ssize_t start = PRIMARY + TC_SECONDARY
+        return (p[7], p[8], (p[9] << 8) | p[10], ((p[2] << 8) | p[3]) & 0x3FFF, p[6] & 0x0F,
+                PyBytes_FromStringAndSize(<const char*>p + start, n - start - CRC))

@@ -98,7 +98,7 @@ class GroundPort:
         blocks."""
         self._accept()
         self._read()
-        packets = self.endpoint.transmit()
+        packets = self.endpoint.transmit() if self.endpoint.waiting else None
         if packets:
             data = b"".join(packets)
             self.stats.tm_packets += len(packets)

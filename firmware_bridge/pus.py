@@ -20,6 +20,7 @@ Everything a decoder refuses raises :class:`PacketError` with a short ``reason``
 from __future__ import annotations
 
 import functools
+import struct
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -132,6 +133,18 @@ class TmEncoder:
         tm.tm_data = bytes(source_data)
         return bytes(tm.pack())
 
+    def encode_hk(self, service: int, subtype: int, sid: int, values: tuple[float, ...], *,
+                  t_ns: int, seq: int, counter: int) -> bytes:
+        """A housekeeping report's packet: source data the structure id ``sid`` (one byte)
+        then ``values`` as big-endian IEEE 754 doubles; the rest as :meth:`encode`."""
+        if not 0 <= sid <= 255:
+            raise ValueError(f"structure id {sid} is not one byte")
+        try:
+            data = struct.pack(f">B{len(values)}d", sid, *values)
+        except struct.error as e:  # a value that is not a number: the kernel's error
+            raise TypeError(f"housekeeping values: {e}") from None
+        return self.encode(service, subtype, data, t_ns=t_ns, seq=seq, counter=counter)
+
 
 TM_OVERHEAD_BYTES = PRIMARY_HEADER_BYTES + 7 + TIMESTAMP_BYTES + 2
 """A telemetry packet's bytes besides its source data: primary header, PUS-C secondary
@@ -154,6 +167,9 @@ class TmBuilder(Protocol):
     def encode(self, service: int, subtype: int, source_data: bytes, *, t_ns: int, seq: int,
                counter: int, destination: int = 0) -> bytes: ...
 
+    def encode_hk(self, service: int, subtype: int, sid: int, values: tuple[float, ...], *,
+                  t_ns: int, seq: int, counter: int) -> bytes: ...
+
 
 def tm_packer(apid: int = APID_FSW, *, twin: bool = False) -> TmBuilder:
     """The flight side's telemetry packet builder: the compiled kernel
@@ -164,6 +180,45 @@ def tm_packer(apid: int = APID_FSW, *, twin: bool = False) -> TmBuilder:
     from firmware_bridge._pus import TmPacker
 
     return TmPacker(apid, MISSION_EPOCH_UNIX_S, MAX_PACKET_BYTES)
+
+
+TcFields = tuple[int, int, int, int, int, bytes]
+"""A telecommand's ``(service, subtype, source_id, seq, ack, app_data)``: what the flight
+side reads of it (``seq`` its packet sequence count, ``ack`` its acknowledgement flags)."""
+
+
+class TcParsing(Protocol):
+    """What checks the flight side's telecommand packets (:func:`tc_parser`)."""
+
+    def decode(self, raw: bytes) -> TcFields: ...
+
+
+class TcDecoder:
+    """:func:`decode_tc`'s checks and spacepackets' parser, giving :data:`TcFields`.
+
+    This is the reference twin of the flight side's compiled parser
+    (``firmware_bridge._pus.TcParser``, chosen by :func:`tc_parser`): same packets accepted
+    with the same fields, the same refused for the same reason.
+    """
+
+    def __init__(self, apid: int = APID_FSW) -> None:
+        self.apid = apid
+
+    def decode(self, raw: bytes) -> TcFields:
+        tc = decode_tc(raw, apid=self.apid)
+        return (tc.service, tc.message_subtype, tc.source_id, tc.seq_count,
+                tc.pus_tc_sec_header.ack_flags, bytes(tc.app_data))
+
+
+def tc_parser(apid: int = APID_FSW, *, twin: bool = False) -> TcParsing:
+    """The flight side's telecommand parser: the compiled kernel
+    (``firmware_bridge._pus.TcParser``), or with ``twin`` its spacepackets reference
+    :class:`TcDecoder`."""
+    if twin:
+        return TcDecoder(apid)
+    from firmware_bridge._pus import TcParser
+
+    return TcParser(apid, MAX_PACKET_BYTES)
 
 
 def check_header(raw: bytes | bytearray, *, tc: bool, apid: int = APID_FSW) -> int:

@@ -185,6 +185,7 @@ class Verifier:
         seen.add(sn)
         if sn > high:
             self._high[spi] = sn
-            floor = sn - WINDOW
-            self._seen[spi] = {s for s in seen if s > floor}
+            if len(seen) > 2 * WINDOW:  # what fell below the window is refused before the
+                floor = sn - WINDOW  # set is asked: forget it now and then, not each time
+                self._seen[spi] = {s for s in seen if s > floor}
         return bytes(raw[start + HEADER_BYTES:end - MAC_BYTES])

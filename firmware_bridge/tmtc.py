@@ -39,7 +39,6 @@ from __future__ import annotations
 import functools
 import struct
 from collections.abc import Sized
-from dataclasses import replace
 from typing import Any, Protocol
 
 from spacepackets.ccsds.spacepacket import PacketId, PacketSeqCtrl, PacketType, SequenceFlags
@@ -48,10 +47,10 @@ from spacepackets.ecss.pus_1_verification import RequestId
 from firmware_bridge.pus import (
     PacketError,
     TmBuilder,
-    decode_tc,
     decode_tm,
     encode_tc,
     encode_tm,
+    tc_parser,
     timestamp_ns,
     tm_packer,
 )
@@ -158,16 +157,10 @@ def parse_telecommand(service: int, subtype: int, data: bytes, *, source: int,
                       seq: int, ack: int = ACK_ALL) -> Telecommand:
     """The :class:`~flightsw.tmtc.Telecommand` a PUS service, subtype and application
     data ask for (``ack``: its acknowledgement flags). Raises :class:`DecodeError`."""
-    tc = _parse_telecommand(service, subtype, data, source=source, seq=seq)
-    return tc if ack == ACK_ALL else replace(tc, ack=ack)
-
-
-def _parse_telecommand(service: int, subtype: int, data: bytes, *, source: int,
-                       seq: int) -> Telecommand:
     key = (service, subtype)
     if key == _TC["are_you_alive"]:
         _exact(data, 0, "are-you-alive")
-        return Telecommand(source, seq, "are_you_alive")
+        return Telecommand(source, seq, "are_you_alive", ack=ack)
     if key == _TC["function"]:
         if not data:
             raise DecodeError("malformed", "no function id")
@@ -189,7 +182,7 @@ def _parse_telecommand(service: int, subtype: int, data: bytes, *, source: int,
                 args.append((a.name, a.choices[raw]))
             else:
                 args.append((a.name, float(raw)))
-        return Telecommand(source, seq, "function", cmd.name, tuple(args))
+        return Telecommand(source, seq, "function", cmd.name, tuple(args), ack)
     if key == _TC["parameter_read"]:
         if len(data) < 2:
             raise DecodeError("malformed", "no parameter count")
@@ -203,7 +196,7 @@ def _parse_telecommand(service: int, subtype: int, data: bytes, *, source: int,
             if pid not in _PAR_BY_ID:
                 raise DecodeError("unknown_parameter", f"no parameter id {pid}")
             paths.append((_PAR_BY_ID[pid].path, 0.0))
-        return Telecommand(source, seq, "parameter_read", "", tuple(paths))
+        return Telecommand(source, seq, "parameter_read", "", tuple(paths), ack)
     if key == _TC["parameter_set"]:
         _exact(data, 12, "parameter load (one parameter per load)")
         n, pid, value = struct.unpack(">HHd", data)
@@ -212,7 +205,7 @@ def _parse_telecommand(service: int, subtype: int, data: bytes, *, source: int,
         if pid not in _PAR_BY_ID:
             raise DecodeError("unknown_parameter", f"no parameter id {pid}")
         return Telecommand(source, seq, "parameter_set", _PAR_BY_ID[pid].path,
-                           (("value", value),))
+                           (("value", value),), ack)
     if key == _TC["housekeeping_interval"]:
         _exact(data, 6, "collection interval (one set per request)")
         n, sid, ms = struct.unpack(">BBI", data)
@@ -221,7 +214,7 @@ def _parse_telecommand(service: int, subtype: int, data: bytes, *, source: int,
         if sid not in _SET_BY_SID:
             raise DecodeError("unknown_set", f"no housekeeping structure id {sid}")
         return Telecommand(source, seq, "housekeeping_interval", _SET_BY_SID[sid],
-                           (("interval_s", ms / 1000.0),))
+                           (("interval_s", ms / 1000.0),), ack)
     raise DecodeError("unknown_service", f"service {service},{subtype} is not served")
 
 
@@ -288,6 +281,7 @@ _STAGE_KEY = {stage: REPORTS[f"verification_{stage}"] for stage in VERIFICATION}
 _SEVERITY_KEY = {sev: REPORTS[f"event_{sev}"] for sev in SEVERITIES}
 _HK_KEY = REPORTS["housekeeping"]
 _HK_PACK = {name: (_HK_FMT[name], sid) for name, (sid, _m) in HOUSEKEEPING.items()}
+_HK_SID = {name: sid for name, (sid, _m) in HOUSEKEEPING.items()}
 _FIELDS: dict[type, Any] = {
     Verification: _verification_fields, EventReport: _event_fields,
     HousekeepingReport: _housekeeping_fields, ParameterReport: _parameter_fields,
@@ -372,56 +366,64 @@ class FlightEndpoint:
     authenticator : Authenticator, optional
         The uplink's security check (None: unauthenticated, for a lab link only).
     twin : bool
-        Build telemetry packets with the spacepackets reference
-        (:class:`~firmware_bridge.pus.TmEncoder`)
-        instead of the compiled packer (the same bytes).
+        Parse telecommands and build telemetry packets with the spacepackets references
+        (:class:`~firmware_bridge.pus.TcDecoder`, :class:`~firmware_bridge.pus.TmEncoder`)
+        instead of the compiled kernels (the same results).
     """
 
     def __init__(self, flight: FlightSide, authenticator: Authenticator | None = None, *,
                  twin: bool = False) -> None:
         self.flight, self.auth = flight, authenticator
-        self._waiting = flight.downlink
+        self.waiting: Sized = flight.downlink
+        """The reports waiting to go down (read-only): a caller may look before it calls
+        :meth:`transmit`, as most cycles have none."""
         flight.open_downlink()
         self._seq = 0
         self._counters: dict[tuple[int, int], int] = {}
         self._encoder = tm_packer(APID, twin=twin)
+        self._parser = tc_parser(APID, twin=twin)
 
     def receive(self, raw: bytes) -> None:
         """Take one telecommand packet [bytes]."""
+        raw = bytes(raw)
         try:
-            tc = decode_tc(raw)
+            service, subtype, source, seq, ack, data = self._parser.decode(raw)
         except PacketError as e:
             self.flight.security_rejected(f"packet: {e}")
             return
-        data = bytes(tc.app_data)
         if self.auth is not None:
             try:
-                data = self.auth.verify(bytes(raw))
+                data = self.auth.verify(raw)
             except ValueError as e:
                 self.flight.security_rejected(str(e))
                 return
         try:
-            req = parse_telecommand(tc.service, tc.message_subtype, data,
-                                    source=tc.source_id, seq=tc.seq_count,
-                                    ack=tc.pus_tc_sec_header.ack_flags)
+            req = parse_telecommand(service, subtype, data, source=source, seq=seq, ack=ack)
         except DecodeError as e:
-            self.flight.refuse(tc.source_id, tc.seq_count, e.failure, e.reason,
-                               f"{tc.service},{tc.message_subtype}")
+            self.flight.refuse(source, seq, e.failure, e.reason, f"{service},{subtype}")
             return
         self.flight.submit(req)
 
     def transmit(self) -> list[bytes]:
         """Every report waiting, as telemetry packets [bytes], oldest first."""
-        if not self._waiting:  # most cycles: the dispatcher runs in a slower group
+        if not self.waiting:  # most cycles: the dispatcher runs in a slower group
             return []
         out = []
-        seq, counters, encode, fields = self._seq, self._counters, self._encoder.encode, _FIELDS
+        seq, counters, fields = self._seq, self._counters, _FIELDS
+        encode, encode_hk = self._encoder.encode, self._encoder.encode_hk
+        hk_service, hk_subtype = _HK_KEY
         for r in self.flight.take():
-            key, data, dest = fields[type(r)](r)
-            n = counters.get(key, 0)
-            counters[key] = (n + 1) & 0xFFFF
-            out.append(encode(key[0], key[1], data, t_ns=r.t_ns, seq=seq, counter=n,
-                              destination=dest))
+            if type(r) is HousekeepingReport:  # most packets: laid out in one call
+                n = counters.get(_HK_KEY, 0)
+                counters[_HK_KEY] = (n + 1) & 0xFFFF
+                out.append(encode_hk(hk_service, hk_subtype, _HK_SID[r.name], r.values,
+                                     t_ns=r.t_ns, seq=seq, counter=n))
+            else:
+                key, data, dest = fields[type(r)](r)
+                n = counters.get(key, 0)
+                counters[key] = (n + 1) & 0xFFFF
+                out.append(encode(key[0], key[1], data, t_ns=r.t_ns, seq=seq, counter=n,
+                                  destination=dest))
             seq = (seq + 1) & 0x3FFF
         self._seq = seq
         return out

@@ -24,6 +24,7 @@ it is full the oldest report is dropped and counted (``n_tm_dropped``).
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any
 
@@ -101,6 +102,7 @@ class Commanding(Ported):
         self.downlink: deque[Report] = deque()
         self.downlink_open = False
         self._t_ns = 0
+        self._wake_ns = 0  # the first cycle at which something may be due
         self._security_quiet = 0  # refusals since the last security event
         self._security_quiet_until = -1  # no security event before this [ns]
         self._open_ports()
@@ -139,6 +141,7 @@ class Commanding(Ported):
         """A ground link is attached: collect housekeeping from now on (without one, the
         sets are not collected; events and verifications are always kept)."""
         self.downlink_open = True
+        self._wake_ns = self._t_ns  # the sets are due from the next cycle
 
     def take(self) -> list[Report]:
         """Every report waiting to go down, oldest first (the queue is emptied)."""
@@ -165,19 +168,34 @@ class Commanding(Ported):
         self.intervals_ns = {n: round(s * 1e9) for n, s in HOUSEKEEPING_INTERVAL_S.items()}
         self._due_ns = dict.fromkeys(self.sets, t_ns)
         self._next_hk = t_ns
+        self._wake_ns = t_ns
 
     def update(self, t_ns: int) -> None:
-        # the common cycle does little: nothing queued, nothing decided, nothing due
+        # the common cycle does nothing: no telecommand queued, no decision to forward, and
+        # neither housekeeping nor the uplink's timeout due yet (the wake-up time)
         self._t_ns = t_ns
+        if (self.inbox or t_ns >= self._wake_ns or len(self._seq_events) != self._n_seq
+                or len(self._fdir_events) != self._n_fdir):
+            self._work(t_ns)
+
+    def _work(self, t_ns: int) -> None:
+        """Dispatch, note the uplink's state, forward decisions, collect what is due; then
+        the next cycle that must look (a parameter load lands in the first step, so the
+        timeout is read after it)."""
         while self.inbox:
             self._dispatch(self.inbox.popleft())
-        if (t_ns - self._last_tc_ns > self.params.guidance.link_timeout_s * 1e9) != self._lost:
+        timeout_ns = self.params.guidance.link_timeout_s * 1e9
+        if (t_ns - self._last_tc_ns > timeout_ns) != self._lost:
             self._link_changed()
         if (len(self._seq_events) != self._n_seq
                 or len(self._fdir_events) != self._n_fdir):
             self._forward()
         if t_ns >= self._next_hk and self.downlink_open:
             self._collect(t_ns)
+        wake = self._next_hk if self.downlink_open else 1 << 62
+        if not self._lost:  # lost, only a telecommand changes it: that wakes it
+            wake = min(wake, self._last_tc_ns + math.ceil(timeout_ns))
+        self._wake_ns = wake
 
     def _link_changed(self) -> None:
         lost = self._lost = not self._lost

@@ -3,6 +3,10 @@ the bridge has authenticated and decoded, and the reports the flight software gi
 (verification, events, housekeeping, parameters, are-you-alive). The bridge turns them
 into PUS packets and back (``firmware_bridge.tmtc``); the flight software never sees a
 packet. Names and numbers come from :mod:`flightsw.dictionary`.
+
+A telecommand is frozen; the reports are not (a frozen dataclass is built field by field
+through ``object.__setattr__``, four times the cost, and the dispatcher builds several a
+second in the control cycle): once queued for the downlink, nothing changes one.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ class Telecommand:
     ack: int = 0b1111
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Verification:
     """A PUS 1 report on a telecommand: ``stage`` "accepted", "started", "completed",
     "rejected" (acceptance failed: nothing was done) or "failed" (completion failed);
@@ -65,7 +69,7 @@ class Verification:
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EventReport:
     """A PUS 5 event: ``name`` one of :data:`flightsw.dictionary.EVENTS`, ``severity``
     one of :data:`flightsw.dictionary.SEVERITIES`, and what happened."""
@@ -76,7 +80,7 @@ class EventReport:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HousekeepingReport:
     """A PUS 3,25 report: set ``name``'s values, in its message's field order."""
 
@@ -85,7 +89,7 @@ class HousekeepingReport:
     values: tuple[float, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ParameterReport:
     """A PUS 20,2 report: the parameters asked for, by path, with their values now."""
 
@@ -93,7 +97,7 @@ class ParameterReport:
     values: tuple[tuple[str, float], ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AliveReport:
     """A PUS 17,2 report: the flight software is alive."""
 

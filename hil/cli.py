@@ -441,7 +441,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
               f"downlink; the whole downlink used {tm['downlink_used_bits_per_s']:.0f} bit/s\n"
               f"  telemetry packet kernel {tm['packer']['kernel_us']:.2f} us per nav packet, "
               f"{tm['packer']['speedup']:.1f}x its spacepackets twin "
-              f"({tm['packer']['twin_us']:.2f} us)")
+              f"({tm['packer']['twin_us']:.2f} us); telecommand parser "
+              f"{tm['parser']['kernel_us']:.2f} us per parameter load, "
+              f"{tm['parser']['speedup']:.1f}x its twin ({tm['parser']['twin_us']:.2f} us)")
     return EXIT_OK
 
 

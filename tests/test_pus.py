@@ -178,6 +178,38 @@ def test_the_compiled_packer_lays_out_the_twins_bytes(packets):
         assert timestamp_ns(tm.timestamp) == t // 1_000_000 * 1_000_000
 
 
+@given(st.lists(st.tuples(st.integers(0, 255), st.lists(
+    st.floats(allow_nan=True, allow_infinity=True) | st.integers(-(2**53), 2**53),
+    max_size=60), st.integers(0, 10**16), st.integers(0, 1 << 40), st.integers(0, 1 << 40)),
+    min_size=1, max_size=10))
+@settings(max_examples=300, deadline=None)
+def test_the_compiled_housekeeping_packet_is_the_twins(packets):
+    """A housekeeping report laid out in one call (structure id, then each value as a
+    big-endian double: NaNs, infinities, signed zeros and integers included) is the
+    twin's packet byte for byte, which is spacepackets' around ``struct``'s data."""
+    import struct
+
+    kernel, twin = _packers()
+    for sid, values, t, seq, counter in packets:
+        kw = {"t_ns": t, "seq": seq, "counter": counter}
+        got = kernel.encode_hk(3, 25, sid, tuple(values), **kw)
+        data = struct.pack(f">B{len(values)}d", sid, *values)
+        assert got == twin.encode_hk(3, 25, sid, tuple(values), **kw) \
+            == encode_tm(3, 25, data, **kw)
+
+
+@pytest.mark.parametrize("sid, values, error", [
+    (256, (1.0,), ValueError), (-1, (1.0,), ValueError),
+    (1, ("x",), TypeError), (1, (None,), TypeError),
+    (1, (0.0,) * 600, ValueError),  # past the longest packet
+])
+def test_the_compiled_housekeeping_packet_refuses_what_its_twin_refuses(sid, values, error):
+    kernel, twin = _packers()
+    for p in (kernel, twin):
+        with pytest.raises(error):
+            p.encode_hk(3, 25, sid, values, t_ns=0, seq=0, counter=0)
+
+
 def test_the_compiled_packer_fills_the_longest_packet_and_refuses_longer():
     from firmware_bridge.pus import TM_OVERHEAD_BYTES
 
@@ -217,3 +249,64 @@ def test_the_compiled_crc_is_the_packet_error_control(data):
 
     assert crc16(data) == fast.ibm_3740(data)
     assert crc16(b"123456789") == 0x29B1
+
+
+def _parsers():
+    from firmware_bridge.pus import tc_parser
+
+    return tc_parser(), tc_parser(twin=True)
+
+
+def _parsed(parser, raw: bytes):
+    """What ``parser`` makes of ``raw``: its fields, or the reason it refuses."""
+    try:
+        return parser.decode(raw)
+    except PacketError as e:
+        assert e.reason in REASONS
+        return e.reason
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.integers(0, 255), st.integers(0, 255), st.binary(max_size=120),
+       st.integers(0, 1 << 20), st.integers(0, 65535), st.integers(0, 15),
+       st.lists(st.tuples(st.integers(0, 140), st.integers(0, 255)), max_size=4),
+       st.integers(-3, 3), st.binary(max_size=8))
+def test_the_compiled_telecommand_parser_reads_and_refuses_as_its_twin(
+        service, subtype, app_data, seq, source, ack, edits, cut, junk):
+    """Telecommands of any service, data, count, source and acknowledgement flags, then
+    mangled (bytes overwritten, cut short or lengthened): the compiled parser gives the
+    twin's fields for every packet the twin accepts, and refuses every other for the twin's
+    reason (spacepackets behind the twin)."""
+    kernel, twin = _parsers()
+    good = encode_tc(service, subtype, app_data, seq=seq, source_id=source, ack=ack)
+    assert (_parsed(kernel, good) == _parsed(twin, good)
+            == (service, subtype, source, seq % (1 << 14), ack, app_data))
+    raw = bytearray(good)
+    for i, v in edits:
+        if i < len(raw):
+            raw[i] = v
+    raw = raw[:len(raw) + cut] if cut < 0 else raw + junk[:cut]
+    assert _parsed(kernel, bytes(raw)) == _parsed(twin, bytes(raw))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=300))
+def test_the_compiled_telecommand_parser_refuses_any_bytes_as_its_twin(raw):
+    kernel, twin = _parsers()
+    assert _parsed(kernel, raw) == _parsed(twin, raw)
+
+
+def test_the_compiled_telecommand_parser_refuses_each_kind_for_the_same_reason():
+    kernel, twin = _parsers()
+    good = encode_tc(8, 1, b"\x05\x06", seq=9)
+    huge = good[:4] + b"\xff\xff" + good[6:]
+    pus_a = good[:6] + bytes([good[6] & 0x0F | 0x10]) + good[7:]
+    for raw, reason in [(good[:5], "short"), (good[:-1], "length"), (good + b"\0", "length"),
+                        (bytes([good[0] | 0x20]) + good[1:], "version"),
+                        (bytes([good[0] & ~0x10]) + good[1:], "type"),
+                        (bytes([good[0] & ~0x08]) + good[1:], "no_secondary_header"),
+                        (good[:1] + bytes([good[1] ^ 1]) + good[2:], "apid"),
+                        (huge, "too_long"), (pus_a, "pus_version"),
+                        (good[:-1] + bytes([good[-1] ^ 0x80]), "crc"),
+                        (good[:4] + b"\x00\x02" + b"\x2f\x08\x01", "short")]:
+        assert _parsed(kernel, raw) == _parsed(twin, raw) == reason, reason

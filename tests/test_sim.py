@@ -118,6 +118,7 @@ def test_bench_json_contract():
     assert set(tm["parts_us_per_cycle"]) == {"commanding", "transmit", "receive"}
     assert tm["tmtc_us_per_cycle"] == pytest.approx(sum(tm["parts_us_per_cycle"].values()))
     assert tm["packer"]["speedup"] > 1.0 and tm["packets_down_per_s"] > 1.0
+    assert tm["parser"]["speedup"] > 1.0
 
 
 def test_clock_probe_json_contract():

@@ -50,9 +50,10 @@ class GroundSession:
         onto the link, what has arrived on ground taken in, the script's due steps and the
         keep-alive sent, and what has arrived on board handed to the flight software (for
         its next cycle)."""
-        link, st = self.link, self.station
-        for p in self.endpoint.transmit():
-            link.send(DOWN, t_ns, p)
+        link, st, ep = self.link, self.station, self.endpoint
+        if ep.waiting:  # most cycles have nothing to send
+            for p in ep.transmit():
+                link.send(DOWN, t_ns, p)
         for p in link.receive(DOWN, t_ns):
             r = st.receive(p)
             if isinstance(r, EventReport):
