@@ -280,8 +280,8 @@ def _alive_fields(r: AliveReport) -> tuple[tuple[int, int], bytes, int]:
 _STAGE_KEY = {stage: REPORTS[f"verification_{stage}"] for stage in VERIFICATION}
 _SEVERITY_KEY = {sev: REPORTS[f"event_{sev}"] for sev in SEVERITIES}
 _HK_KEY = REPORTS["housekeeping"]
-_HK_PACK = {name: (_HK_FMT[name], sid) for name, (sid, _m) in HOUSEKEEPING.items()}
 _HK_SID = {name: sid for name, (sid, _m) in HOUSEKEEPING.items()}
+_HK_PACK = {name: (_HK_FMT[name], sid) for name, sid in _HK_SID.items()}
 _FIELDS: dict[type, Any] = {
     Verification: _verification_fields, EventReport: _event_fields,
     HousekeepingReport: _housekeeping_fields, ParameterReport: _parameter_fields,
@@ -413,17 +413,18 @@ class FlightEndpoint:
         encode, encode_hk = self._encoder.encode, self._encoder.encode_hk
         hk_service, hk_subtype = _HK_KEY
         for r in self.flight.take():
-            if type(r) is HousekeepingReport:  # most packets: laid out in one call
-                n = counters.get(_HK_KEY, 0)
-                counters[_HK_KEY] = (n + 1) & 0xFFFF
-                out.append(encode_hk(hk_service, hk_subtype, _HK_SID[r.name], r.values,
-                                     t_ns=r.t_ns, seq=seq, counter=n))
+            if isinstance(r, HousekeepingReport):  # most packets: laid out in one call
+                key = _HK_KEY
+                n = counters.get(key, 0)
+                packet = encode_hk(hk_service, hk_subtype, _HK_SID[r.name], r.values,
+                                   t_ns=r.t_ns, seq=seq, counter=n)
             else:
                 key, data, dest = fields[type(r)](r)
                 n = counters.get(key, 0)
-                counters[key] = (n + 1) & 0xFFFF
-                out.append(encode(key[0], key[1], data, t_ns=r.t_ns, seq=seq, counter=n,
-                                  destination=dest))
+                packet = encode(key[0], key[1], data, t_ns=r.t_ns, seq=seq, counter=n,
+                                destination=dest)
+            counters[key] = (n + 1) & 0xFFFF
+            out.append(packet)
             seq = (seq + 1) & 0x3FFF
         self._seq = seq
         return out

@@ -29,23 +29,26 @@ def _bench_procs(zombies: bool = True) -> list[tuple[int, int, list[bytes]]]:
     for p in Path("/proc").iterdir():
         if not p.name.isdigit():
             continue
-        try:
-            argv = (p / "cmdline").read_bytes().split(b"\0")
-            if b"hil.bench.nodes" not in argv and b"hil.bench.canbus" not in argv:
-                continue
-            state, ppid = (p / "stat").read_text().rsplit(")", 1)[1].split()[:2]
-            if (zombies or state != "Z") and marker in (p / "environ").read_bytes().split(b"\0"):
-                out.append((int(p.name), int(ppid), argv))
-        except (OSError, ValueError):
+        argv = _cmdline(p).split(b"\0")
+        if b"hil.bench.nodes" not in argv and b"hil.bench.canbus" not in argv:
             continue
+        state, ppid = _stat(p)
+        try:
+            mine = marker in (p / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if state and (zombies or state != "Z") and mine:
+            out.append((int(p.name), ppid, argv))
     return out
 
 
-def _ppid(d: Path) -> int:
+def _stat(d: Path) -> tuple[str, int]:
+    """State letter and parent pid of process directory ``d`` ("", -1 once it is gone)."""
     try:
-        return int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return -1
+        state, ppid = (d / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+        return state, int(ppid)
+    except (OSError, ValueError):
+        return "", -1
 
 
 def _cmdline(d: Path) -> bytes:
@@ -57,11 +60,7 @@ def _cmdline(d: Path) -> bytes:
 
 def _running(pid: int) -> bool:
     """``pid`` exists and has not ended (a zombie has ended)."""
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] \
-            != "Z"
-    except (OSError, IndexError):
-        return False
+    return _stat(Path("/proc") / str(pid))[0] not in ("", "Z")
 
 
 def bench_processes() -> list[str]:
@@ -219,7 +218,7 @@ def test_a_paced_run_whose_time_master_dies_ends_every_process():
         # the master's resource tracker unlinks the shared block once the master is gone:
         # it is one of the processes that must end, before the block is looked for
         tracker = [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit()
-                   and _ppid(d) == p.pid and b"resource_tracker" in _cmdline(d)]
+                   and _stat(d)[1] == p.pid and b"resource_tracker" in _cmdline(d)]
         assert len(tracker) == 1, tracker  # the block is registered with it
         time.sleep(3.0)  # flying
         p.kill()

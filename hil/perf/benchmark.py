@@ -111,29 +111,32 @@ def tmtc_cost(*, quick: bool = False, seed: int = 0) -> dict:
                                  counter=0))
         sets[name] = {"packet_bytes": size, "bits_per_s_at_1hz": 8 * size,
                       "fraction_of_downlink": 8 * size / sc.ground.link.downlink_bps}
-    # the packet kernels against their spacepackets twins: the nav set's report down, a
-    # parameter load (a telecommand with arguments) up
+    # the packet kernels against their spacepackets twins, as the flight side calls them:
+    # the nav set's housekeeping report down, a parameter load (a telecommand with
+    # arguments) up
     from firmware_bridge.pus import tc_parser, tm_packer
-    from firmware_bridge.tmtc import report_fields, telecommand
+    from firmware_bridge.tmtc import telecommand
 
-    nav = report_fields(HousekeepingReport(0, "nav", (0.0,) * HOUSEKEEPING["nav"][1].size))
+    sid, nav_msg = HOUSEKEEPING["nav"]
+    nav = (0.0,) * nav_msg.size
     tc = telecommand("parameter_set", "guidance.hold_dwell_s", {"value": 30.0}, seq=5)
     n_calls = 1000 if quick else 5000
     per: dict[str, float] = {}
     for label, twin in (("kernel", False), ("twin", True)):
         encoder, decoder = tm_packer(twin=twin), tc_parser(twin=twin)
 
-        def pack(_arg: None, enc=encoder.encode, data=nav[1]) -> None:
-            enc(3, 25, data, t_ns=10**9, seq=1, counter=1)
+        def pack(_arg: None, enc=encoder.encode_hk) -> None:
+            enc(3, 25, sid, nav, t_ns=10**9, seq=1, counter=1)
 
         def parse(_arg: None, dec=decoder.decode) -> None:
             dec(tc)
         per["tm_" + label] = _time_calls(pack, None, n_calls, 9)
         per["tc_" + label] = _time_calls(parse, None, n_calls, 9)
-    packing = {"kernel_us": per["tm_kernel"] * 1e6, "twin_us": per["tm_twin"] * 1e6,
-               "speedup": per["tm_twin"] / per["tm_kernel"]}
-    parsing = {"kernel_us": per["tc_kernel"] * 1e6, "twin_us": per["tc_twin"] * 1e6,
-               "speedup": per["tc_twin"] / per["tc_kernel"]}
+
+    def against_twin(kind: str) -> dict[str, float]:
+        k, t = per[kind + "_kernel"], per[kind + "_twin"]
+        return {"kernel_us": k * 1e6, "twin_us": t * 1e6, "speedup": t / k}
+    packing, parsing = against_twin("tm"), against_twin("tc")
     return {**run_, "runs": len(runs), "packer": packing, "parser": parsing,
             "tmtc_frac_of_closed_loop_runs": [r["tmtc_frac_of_closed_loop"] for r in runs],
             "downlink_bps": sc.ground.link.downlink_bps, "housekeeping_sets": sets}
