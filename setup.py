@@ -19,6 +19,9 @@ from setuptools.command.build_ext import build_ext
 JOBS = os.cpu_count() or 1
 
 KERNELS = [
+    "flightsw.orbit._model",
+    "flightsw.orbit._circular",
+    "flightsw.orbit._cr3bp",
     "flightsw.gnc._navigation",
     "flightsw.gnc._guidance",
     "flightsw.gnc._control",

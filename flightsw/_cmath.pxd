@@ -93,6 +93,41 @@ cdef inline void dcm_from_q(const double* q, double* C) noexcept nogil:
     C[8] = w * w - x * x - y * y + z * z
 
 
+cdef inline void q_from_dcm(const double* C, double* q) noexcept nogil:
+    """Quaternion ``q_BN`` of ``dcm_BN`` (Shepperd's method), normalised, sign with w >= 0."""
+    cdef double tr = C[0] + C[4] + C[8]
+    cdef double s
+    cdef int i
+    if tr >= C[0] and tr >= C[4] and tr >= C[8]:
+        s = 0.5 * sqrt(1.0 + tr)
+        q[0] = s
+        q[1] = (C[5] - C[7]) / (4.0 * s)
+        q[2] = (C[6] - C[2]) / (4.0 * s)
+        q[3] = (C[1] - C[3]) / (4.0 * s)
+    elif C[0] >= C[4] and C[0] >= C[8]:
+        s = 0.5 * sqrt(1.0 + 2.0 * C[0] - tr)
+        q[0] = (C[5] - C[7]) / (4.0 * s)
+        q[1] = s
+        q[2] = (C[1] + C[3]) / (4.0 * s)
+        q[3] = (C[6] + C[2]) / (4.0 * s)
+    elif C[4] >= C[8]:
+        s = 0.5 * sqrt(1.0 + 2.0 * C[4] - tr)
+        q[0] = (C[6] - C[2]) / (4.0 * s)
+        q[1] = (C[1] + C[3]) / (4.0 * s)
+        q[2] = s
+        q[3] = (C[5] + C[7]) / (4.0 * s)
+    else:
+        s = 0.5 * sqrt(1.0 + 2.0 * C[8] - tr)
+        q[0] = (C[1] - C[3]) / (4.0 * s)
+        q[1] = (C[6] + C[2]) / (4.0 * s)
+        q[2] = (C[5] + C[7]) / (4.0 * s)
+        q[3] = s
+    qnormalize(q)
+    if q[0] < 0.0:
+        for i in range(4):
+            q[i] = -q[i]
+
+
 cdef inline void q_from_rotvec(const double* th, double* q) noexcept nogil:
     """Quaternion of the rotation vector th [rad]."""
     cdef double a = norm3(th)
@@ -121,14 +156,6 @@ cdef inline void q_error_vec(const double* q_est, const double* q_meas, double* 
     dth[0] = 2.0 * sgn * dq[1]
     dth[1] = 2.0 * sgn * dq[2]
     dth[2] = 2.0 * sgn * dq[3]
-
-
-cdef inline void q_hill(double n, double t, double* q_HN) noexcept nogil:
-    """Attitude of the Hill frame H relative to N, a rotation n t about z (N = H at t = 0)."""
-    q_HN[0] = cos(0.5 * n * t)
-    q_HN[1] = 0.0
-    q_HN[2] = 0.0
-    q_HN[3] = sin(0.5 * n * t)
 
 
 cdef inline double deadband(double x, double eps) noexcept nogil:

@@ -580,10 +580,12 @@ class CamParams:
     cancels the estimated closing speed and leaves the chaser opening at
     ``open_speed_mps`` [m/s] along its escape direction, more if the free drift after it
     would come back inside the distance at the abort within ``horizon_orbits`` of the
-    target's orbital period [-], never more than ``max_dv_mps`` [m/s] in all."""
+    target's orbital period [-] (at most ``horizon_max_s`` [s]: a day, where the orbit is
+    the NRHO's week), never more than ``max_dv_mps`` [m/s] in all."""
 
     open_speed_mps: float = param(0.2, 0.0, 10.0, lo_open=True, live=True)
     horizon_orbits: float = param(0.5, 0.0, 10.0, lo_open=True)
+    horizon_max_s: float = param(86400.0, 0.0, 864000.0, lo_open=True)
     max_dv_mps: float = param(2.0, 0.0, 100.0, lo_open=True, live=True)
 
 

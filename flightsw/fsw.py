@@ -27,7 +27,6 @@ import numpy as np
 
 from flightsw.commanding import Commanding
 from flightsw.config import FswParams, Vehicle
-from flightsw.constants import MU_MOON
 from flightsw.docking.cam import CollisionAvoidance
 from flightsw.docking.sequencer import Sequencer
 from flightsw.executive import Executive, RateGroup
@@ -45,6 +44,7 @@ from flightsw.messages import (
     StarTrackerMsg,
     SunSensorMsg,
 )
+from flightsw.orbit import OrbitSpec
 
 
 class FlightSoftware:
@@ -56,8 +56,10 @@ class FlightSoftware:
         Rates and algorithm parameters.
     chaser, target : Vehicle
         Nominal vehicles (the flight software's own copy of their properties).
-    orbit_radius_m : float
-        Radius of the target's circular orbit [m].
+    orbit : OrbitSpec
+        The target's reference orbit as the flight software is told it (ground's upload);
+        the flight software builds its own model from it (:mod:`flightsw.orbit`), shared by
+        its components and never by the truth.
     sensors : NavSensorModel
         Sensor noises the filter assumes.
     twin : bool
@@ -65,16 +67,15 @@ class FlightSoftware:
     """
 
     def __init__(self, params: FswParams, chaser: Vehicle, target: Vehicle,
-                 orbit_radius_m: float, sensors: NavSensorModel, *, twin: bool = False,
-                 mu: float = MU_MOON) -> None:
+                 orbit: OrbitSpec, sensors: NavSensorModel, *, twin: bool = False) -> None:
         # its own copy: ground's parameter loads and GO-policy changes are this flight
         # software's, never the configuration it was built from (a scenario flies again)
         params = copy.deepcopy(params)
         self.params = params
         self.base_period_ns = params.base_period_ns
         self.dt = self.base_period_ns * 1e-9
-        r0 = orbit_radius_m
-        self.mean_motion = float(np.sqrt(mu / r0**3))
+        self.orbit = orbit.build(twin=twin)
+        self.mean_motion = float(self.orbit.mean_motion)
         # input mailboxes (drivers or sensor models write here)
         self.imu_in = ImuMsg()
         self.st_in = StarTrackerMsg()
@@ -84,12 +85,12 @@ class FlightSoftware:
         self.mech_in = DockingMechStatus()
         self.health_in = DeviceHealth()  # the drivers' staleness; all healthy in SIL
         # components
-        self.navigation = Navigation(self.dt, mu, r0, chaser, target.docking_port_m,
+        self.navigation = Navigation(self.dt, self.orbit, chaser, target.docking_port_m,
                                      params.nav, sensors, twin=twin,
                                      station_inertia=target.inertia_kgm2)
-        self.guidance = Guidance(self.dt, self.mean_motion, chaser, target, params.guidance,
+        self.guidance = Guidance(self.dt, self.orbit, chaser, target, params.guidance,
                                  twin=twin)
-        self.control = Control(mu, r0, chaser, params.control, twin=twin)
+        self.control = Control(self.orbit, chaser, params.control, twin=twin)
         self.allocation = Allocation(self.dt, chaser, twin=twin)
         # gyro noise per sample from its angle random walk (samples at the base rate)
         gyro_sigma = sensors.gyro_arw * float(np.sqrt(params.base_rate_hz))
@@ -106,7 +107,7 @@ class FlightSoftware:
                                            >= params.guidance.keep_out_radius_m))
         self.sequencer = Sequencer(params.guidance, self.dt * params.sequencer_divider,
                                    lidar_max_range_m=sensors.lidar_max_range_m)
-        self.cam = CollisionAvoidance(self.dt, chaser, self.mean_motion, params.cam,
+        self.cam = CollisionAvoidance(self.dt, chaser, self.orbit, params.cam,
                                       self.allocation)
         self.commanding = Commanding(params, self.dt * params.sequencer_divider,
                                      self.sequencer, self.fdir,

@@ -9,13 +9,15 @@ from flightsw.config import ControlParams
 from flightsw.constants import MU_MOON
 from flightsw.gnc.control import Control
 from flightsw.messages import GuidanceOut, NavState
+from flightsw.orbit import OrbitSpec
 
 R0 = 1837.4e3
 
 
 def build(sc, twin=False):
     nav, g = NavState(), GuidanceOut()
-    c = Control(MU_MOON, R0, sc.chaser, ControlParams(), twin=twin)
+    orbit = OrbitSpec.circular(MU_MOON, R0).build(twin=twin)
+    c = Control(orbit, sc.chaser, ControlParams(), twin=twin)
     c.connect(nav_in=nav, guidance_in=g)
     c.reset(0)
     return c, nav, g

@@ -7,16 +7,20 @@ import pytest
 
 from flightsw.attitude import dcm_from_q, q_hill
 from flightsw.config import GuidanceParams
+from flightsw.constants import MU_MOON
 from flightsw.gnc.guidance import Guidance, approach_attitude
 from flightsw.messages import GUIDANCE_MODES, GuidanceCmd, NavState
+from flightsw.orbit import OrbitSpec
 
-N = 8.9e-4
+ORBIT = OrbitSpec.circular(MU_MOON, 1837.4e3)  # low lunar orbit
+N = ORBIT.build().mean_motion  # 8.9e-4 rad/s
 DT = 0.02
 
 
 def build(sc, twin=False, params=None):
     nav, cmd = NavState(), GuidanceCmd()
-    g = Guidance(DT, N, sc.chaser, sc.target, params or GuidanceParams(), twin=twin)
+    g = Guidance(DT, ORBIT.build(twin=twin), sc.chaser, sc.target, params or GuidanceParams(),
+                 twin=twin)
     g.connect(nav_in=nav, cmd_in=cmd)
     return g, nav, cmd
 

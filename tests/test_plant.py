@@ -7,18 +7,20 @@ import pytest
 
 from flightsw.attitude import dcm_from_q, q_from_rotvec
 from flightsw.constants import G0, MU_MOON
+from flightsw.orbit import OrbitSpec
 from hil.plant._plant import PlantKernel
 from hil.plant.plant_ref import PlantRef
 
 R0 = 1837.4e3
+ORBIT = OrbitSpec.circular(MU_MOON, R0)
 
 
 def make(cls, sc, thrusters=True):
     ch, tg = sc.chaser, sc.target
     A = ch.thrust_matrix if thrusters else np.zeros((6, 0))
     thr = [t.thrust_N for t in ch.thrusters] if thrusters else []
-    return cls(mu=MU_MOON, r0=R0, inertia_C=ch.inertia_kgm2, inertia_T=tg.inertia_kgm2,
-               thrust_matrix=A, thrust_N=thr, isp_s=ch.isp_s)
+    return cls(orbit=ORBIT.build(twin=cls is PlantRef), inertia_C=ch.inertia_kgm2,
+               inertia_T=tg.inertia_kgm2, thrust_matrix=A, thrust_N=thr, isp_s=ch.isp_s)
 
 
 def initial_state(rng):
@@ -125,7 +127,7 @@ def test_thruster_pulse_is_a_pulse(nominal, cls):
     A = np.zeros((6, 2))
     A[1, 0] = F  # along-track force, through the CM
     A[1, 1] = -F
-    p = cls(mu=MU_MOON, r0=R0, inertia_C=nominal.chaser.inertia_kgm2,
+    p = cls(orbit=ORBIT.build(twin=cls is PlantRef), inertia_C=nominal.chaser.inertia_kgm2,
             inertia_T=nominal.target.inertia_kgm2, thrust_matrix=A, thrust_N=[F, F],
             isp_s=270.0)
     p.state[6], p.state[13], p.state[20] = 1.0, 1.0, m
@@ -203,7 +205,7 @@ def test_valve_delay_and_thrust_rise_and_tail_off(nominal, cls, ton, d, rise, ta
     F, m, dt, n_cycles = 220.0, 26000.0, 0.02, 5
     A = np.zeros((6, 1))
     A[1, 0] = F
-    p = cls(mu=MU_MOON, r0=R0, inertia_C=nominal.chaser.inertia_kgm2,
+    p = cls(orbit=ORBIT.build(twin=cls is PlantRef), inertia_C=nominal.chaser.inertia_kgm2,
             inertia_T=nominal.target.inertia_kgm2, thrust_matrix=A, thrust_N=[F],
             isp_s=[270.0], valve_delay_s=[d], rise_time_s=[rise], tail_off_time_s=[tail])
     p.state[6], p.state[13], p.state[20] = 1.0, 1.0, m
@@ -238,7 +240,7 @@ def test_each_thruster_draws_from_its_tank_at_its_own_isp(nominal, cls):
     F, m, dt = 220.0, 26000.0, 0.02
     A = np.zeros((6, 2))
     A[1, 0], A[1, 1] = F, -F
-    p = cls(mu=MU_MOON, r0=R0, inertia_C=nominal.chaser.inertia_kgm2,
+    p = cls(orbit=ORBIT.build(twin=cls is PlantRef), inertia_C=nominal.chaser.inertia_kgm2,
             inertia_T=nominal.target.inertia_kgm2, thrust_matrix=A, thrust_N=[F, F],
             isp_s=[270.0, 220.0], tank=[0, 1], n_tanks=2)
     p.state[6], p.state[13], p.state[20] = 1.0, 1.0, m

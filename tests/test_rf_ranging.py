@@ -17,11 +17,16 @@ import pytest
 from firmware_bridge.can_icd import database
 from firmware_bridge.drivers import RfRangingDriver
 from flightsw.attitude import dcm_from_q, q_from_rotvec, q_hill
+from flightsw.constants import MU_MOON
 from flightsw.messages import RfRangingMsg
+from flightsw.orbit._circular import CircularOrbit
 from hil.scenario.config import load_scenario
 from tests.conftest import fly, make_loop
 
 MS = 1_000_000
+
+ORBIT_N = CircularOrbit(mu=MU_MOON, r0=1837.4e3)
+"""A circular low lunar orbit (mean motion 8.9e-4 rad/s)."""
 
 
 def _send(unit, **values):
@@ -54,7 +59,7 @@ def test_rf_driver_takes_locked_samples_and_drops_what_no_lock_reads(can_link):
 def _rf_model(state, *, seed=11, **kw):
     from hil.plant._sensors import RfRanging
 
-    args = dict(divider=1, latency=0, period_s=0.01, mean_motion=8.9e-4,
+    args = dict(divider=1, latency=0, period_s=0.01, orbit=ORBIT_N,
                 r_AC_B=np.array([3.8, 0.0, 1.6]), r_XT_T=np.array([2.0, -4.0, 3.0]),
                 range_noise_m=0.5, angle_noise_rad=2e-3, min_range_m=20.0,
                 max_range_m=20000.0, fov_half_angle_rad=np.radians(70.0), seed=seed)
@@ -75,7 +80,7 @@ def test_rf_model_against_the_geometry_and_its_lock_window():
     state[0:3], state[6:10], state[13:17] = r_CT_H, q_BN, q_TN
     model, msg = _rf_model(state)
     # truth: at t = k / 100 s the Hill frame has turned by n t about z
-    n, r_AC, r_XT = 8.9e-4, np.array([3.8, 0.0, 1.6]), np.array([2.0, -4.0, 3.0])
+    n, r_AC, r_XT = ORBIT_N.n, np.array([3.8, 0.0, 1.6]), np.array([2.0, -4.0, 3.0])
     out, truth = [], []
     for k in range(4000):
         model.tick(k)

@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 
 from flightsw.attitude import q_from_rotvec, qmul
+from flightsw.constants import MU_MOON
+from flightsw.orbit._circular import CircularOrbit
 from hil.plant.station import StationAttitude
 from hil.scenario.station import StationLaw
 from hil.sil.runner import run
 
-N = 8.9e-4  # orbit rate [rad/s]
+ORBIT = CircularOrbit(mu=MU_MOON, r0=1837.4e3)  # low lunar orbit, 8.9e-4 rad/s
 
 
 @pytest.mark.parametrize("attitude", ["lvlh", "inertial"])
@@ -25,7 +27,7 @@ def test_a_held_station_limit_cycles_inside_its_deadband(attitude):
     law = StationLaw(attitude, deadband_deg=1.0, limit_cycle_rate_dps=0.005,
                      control_rate_hz=1.0)
     dt = 0.1
-    ctl = StationAttitude(law, N, dt)
+    ctl = StationAttitude(law, ORBIT, dt)
     y = np.zeros(21)
     y[13:17] = q_from_rotvec(np.radians([0.3, -0.5, 0.0]))
     _, w_R = ctl.reference(0.0)

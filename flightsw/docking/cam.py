@@ -12,9 +12,10 @@ coasts.
 How big the escape is: the burn first cancels the speed at which the chaser was closing
 along its escape direction (the last estimate before the abort, which is the best there is
 when the loop is no longer trusted), then leaves it opening at ``open_speed_mps``; if the
-free drift after that (Clohessy–Wiltshire about the target's circular orbit, closed form)
-would bring the chaser's centre of mass back inside its distance from the station at the
-abort within the horizon (``horizon_orbits`` of the orbit), the opening speed is raised
+free drift after that (the exact relative motion about the target's orbit, from the orbit
+model, by RK4 at the samples) would bring the chaser's centre of mass back inside its
+distance from the station at the abort within the horizon (``horizon_orbits`` of the orbit,
+at most ``horizon_max_s``), the opening speed is raised
 step by step until it does not, up to ``max_dv_mps`` in all. Why a push back along V-bar
 is safe at all: a retrograde impulse ``dv`` sends the chaser back and down; it passes the
 station's along-track position again only after about 0.2 orbit, ``2 dv (1 - cos nt) / n``
@@ -29,40 +30,25 @@ its distance at the abort; CAM-3 failed thrusters are not used.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from flightsw.attitude import dcm_from_q, q_hill
+from flightsw.attitude import dcm_from_q
 from flightsw.component import Input, Ported
 from flightsw.config import CamParams, Vehicle
 from flightsw.messages import ModeMsg, NavState, ThrusterCmd
+from flightsw.orbit import Orbit
 
 SAMPLES = 720
 """Points at which the planned free drift is checked over the horizon."""
 
 
-def horizon_s(params: CamParams, mean_motion: float) -> float:
+def horizon_s(params: CamParams, period_s: float) -> float:
     """How long the coast after an escape burn is planned to stay clear [s]:
-    ``horizon_orbits`` of the orbit of mean motion ``mean_motion`` [rad/s]."""
-    return params.horizon_orbits * 2.0 * math.pi / mean_motion
-
-
-def cw_positions(n: float, r0: np.ndarray, v0: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Free-drift positions [m] at times ``t`` [s] from position ``r0`` [m] and velocity
-    ``v0`` [m/s] relative to a target in a circular orbit of mean motion ``n`` [rad/s]:
-    the Clohessy–Wiltshire solution in the Hill frame (x radial out, y along track, z
-    along the orbit normal). Returns an array of shape ``(len(t), 3)``."""
-    nt = n * np.asarray(t, float)
-    c, s = np.cos(nt), np.sin(nt)
-    x0, y0, z0 = r0
-    vx, vy, vz = v0
-    x = (4 - 3 * c) * x0 + s / n * vx + 2 / n * (1 - c) * vy
-    y = 6 * (s - nt) * x0 + y0 - 2 / n * (1 - c) * vx + (4 * s - 3 * nt) / n * vy
-    z = c * z0 + s / n * vz
-    return np.stack((x, y, z), axis=1)
+    ``horizon_orbits`` of the orbit of period ``period_s`` [s], at most ``horizon_max_s``."""
+    return min(params.horizon_orbits * period_s, params.horizon_max_s)
 
 
 @dataclass(frozen=True)
@@ -108,8 +94,8 @@ class CollisionAvoidance(Ported):
         Control cycle [s].
     chaser : Vehicle
         Mass [kg], thrusters, docking axis in B.
-    mean_motion : float
-        The target orbit's mean motion [rad/s].
+    orbit : Orbit
+        The flight software's model of the target's orbit (:mod:`flightsw.orbit`).
     params : CamParams
     allocation : object
         Its ``disabled`` set: thrusters not to use.
@@ -119,13 +105,13 @@ class CollisionAvoidance(Ported):
     thruster_out = Input(ThrusterCmd, "the thruster command it overrides during the escape")
     nav_in = Input(NavState, "the estimate the escape is planned from")
 
-    def __init__(self, dt: float, chaser: Vehicle, mean_motion: float, params: CamParams,
+    def __init__(self, dt: float, chaser: Vehicle, orbit: Orbit, params: CamParams,
                  allocation: Any) -> None:
         from flightsw.docking.sequencer import STATES
 
         self.name = "cam"
         self.dt, self.chaser, self.allocation = dt, chaser, allocation
-        self.n, self.params = mean_motion, params
+        self.orbit, self.params = orbit, params
         self._cam_state = STATES.index("cam")
         self._open_ports()
         self.plan_: EscapePlan | None = None
@@ -134,7 +120,7 @@ class CollisionAvoidance(Ported):
     @property
     def horizon_s(self) -> float:
         """How long the coast after the burn is planned to stay clear [s]."""
-        return horizon_s(self.params, self.n)
+        return horizon_s(self.params, self.orbit.period_s)
 
     def reset(self, t_ns: int) -> None:
         self.check_wiring()
@@ -167,15 +153,15 @@ class CollisionAvoidance(Ported):
         p, nav = self.params, self.nav_in
         duty, force = self.push()
         r0, v0 = np.array(nav.r_CT_H, float), np.array(nav.v_CT_H, float)
-        C_HB = dcm_from_q(q_hill(self.n, t_ns * 1e-9)) @ dcm_from_q(np.array(nav.q_BN)).T
+        C_HB = dcm_from_q(self.orbit.frame(t_ns * 1e-9)[0]) @ dcm_from_q(np.array(nav.q_BN)).T
         e_H = C_HB @ -np.asarray(self.chaser.docking_axis, float)  # the escape direction
         closing = max(0.0, -float(v0 @ e_H))
         d0 = float(np.linalg.norm(r0))
-        t = np.linspace(0.0, self.horizon_s, SAMPLES + 1)[1:]
+        step = self.horizon_s / SAMPLES
         open_speed = p.open_speed_mps
         while True:
             dv = min(closing + open_speed, p.max_dv_mps)
-            drift = cw_positions(self.n, r0, v0 + dv * e_H, t)
+            drift = self.orbit.coast(t_ns * 1e-9, r0, v0 + dv * e_H, step, SAMPLES)
             d_min = float(np.linalg.norm(drift, axis=1).min())
             if d_min >= d0 or dv >= p.max_dv_mps:
                 break

@@ -3,10 +3,11 @@
 from collections.abc import Sequence
 
 from flightsw.messages import ControlCmd, GuidanceOut, NavState
+from flightsw.orbit import Orbit
 
 class ControlKernel:
     def __init__(
-        self, *, mu: float, r0: float, inertia: Sequence[Sequence[float]], trans_wn: float,
+        self, *, orbit: Orbit, inertia: Sequence[Sequence[float]], trans_wn: float,
         trans_zeta: float, trans_deadband_m: float, att_wn: float, att_zeta: float,
         att_deadband_rad: float, limits: Sequence[float], nav: NavState,
         guidance: GuidanceOut, out: ControlCmd,

@@ -1,11 +1,12 @@
 # cython: language_level=3
 """Translation and attitude control kernel (nogil, no allocation). Twin: control_ref.
 
-Translation (in H): a = a_ref - f(r, v) + wn^2 e_r + 2 zeta wn e_v, where f is the natural
-relative acceleration (circular target orbit) so gravity gradient and Coriolis are
-cancelled; F_B = C_BH m a. Attitude: quaternion feedback
-L = I (wn^2 dtheta + 2 zeta wn (omega_ref - omega)) + omega x I omega,
-dtheta the rotation from the estimate to the reference (q_ref = q (x) dq(dtheta)).
+Translation (in H): a = a_ref - f(t, r, v) + wn^2 e_r + 2 zeta wn e_v, where f is the
+natural relative acceleration about the target's reference orbit (the orbit seam,
+:mod:`flightsw.orbit`), so gravity gradient, Coriolis and the frame's turning are cancelled;
+F_B = C_BH m a. Attitude: quaternion feedback
+L = I (wn^2 dtheta + 2 zeta wn (omega_ref - omega)) + omega x I omega, dtheta the rotation
+from the estimate to the reference (q_ref = q (x) dq(dtheta)).
 Errors inside the deadbands are zeroed.
 
 Inputs are checked first (``limits``, :data:`flightsw.limits.STATE_LIMITS`: finite, within
@@ -13,28 +14,27 @@ bounds, unit quaternions, a positive mass, ``thrust_enable`` 0 or 1); a cycle wi
 input, or whose result is not finite, commands no force and no torque and is counted in
 ``n_invalid``.
 """
-from libc.math cimport sqrt
-from flightsw._cmath cimport (cross, matvec, matTvec, dcm_from_q, q_error_vec, q_hill,
-                              deadband, unit_quat, within)
+from flightsw._cmath cimport (cross, matvec, matTvec, dcm_from_q, q_error_vec, deadband,
+                              unit_quat, within)
+from flightsw.orbit._model cimport OrbitModel
 from flightsw.messages import ControlCmd, GuidanceOut, NavState, bind
 
 
 cdef class ControlKernel:
     """Controller bound to its messages; see :class:`flightsw.gnc.control.Control`."""
 
-    cdef double n, mu, r0, kp_t, kd_t, kp_a, kd_a, db_t, db_a
+    cdef OrbitModel orbit
+    cdef double kp_t, kd_t, kp_a, kd_a, db_t, db_a
     cdef double I[9]
     cdef double pos_max, vel_max, rate_max, acc_max, mass_max
     cdef double[::1] n_r, n_v, n_q, n_w, n_m, g_r, g_v, g_a, g_q, g_w, g_en, o_F, o_L, o_ninv
 
-    def __init__(self, *, double mu, double r0, inertia, double trans_wn, double trans_zeta,
+    def __init__(self, *, OrbitModel orbit not None, inertia, double trans_wn, double trans_zeta,
                  double trans_deadband_m, double att_wn, double att_zeta,
                  double att_deadband_rad, limits, nav, guidance, out):
         cdef int i, j
         self.pos_max, self.vel_max, self.rate_max, self.acc_max, self.mass_max = limits[:5]
-        self.mu = mu
-        self.r0 = r0
-        self.n = sqrt(mu / (r0 * r0 * r0))
+        self.orbit = orbit
         self.kp_t = trans_wn * trans_wn
         self.kd_t = 2.0 * trans_zeta * trans_wn
         self.kp_a = att_wn * att_wn
@@ -62,21 +62,15 @@ cdef class ControlKernel:
         cdef double u[3]
         cdef double Iw[3]
         cdef double g[3]
-        cdef double n = self.n
-        cdef double rx = self.r0 + self.n_r[0]
-        cdef double rc, grav, m = self.n_m[0]
+        cdef double m = self.n_m[0]
         cdef int i
-        rc = sqrt(rx * rx + self.n_r[1] * self.n_r[1] + self.n_r[2] * self.n_r[2])
-        grav = self.mu / (rc * rc * rc)
-        g[0] = 2.0 * n * self.n_v[1] + n * n * rx - grav * rx
-        g[1] = -2.0 * n * self.n_v[0] + n * n * self.n_r[1] - grav * self.n_r[1]
-        g[2] = -grav * self.n_r[2]
+        self.orbit.accel_c(t, &self.n_r[0], &self.n_v[0], g)
         for i in range(3):
             a[i] = m * (self.g_a[i] - g[i]
                         + self.kp_t * deadband(self.g_r[i] - self.n_r[i], self.db_t)
                         + self.kd_t * (self.g_v[i] - self.n_v[i]))
         # F_B = C_BN C_NH F_H
-        q_hill(n, t, qHN)
+        self.orbit.frame_c(t, qHN, u, Iw)
         dcm_from_q(qHN, CHN)
         dcm_from_q(&self.n_q[0], CBN)
         matTvec(CHN, a, fN)

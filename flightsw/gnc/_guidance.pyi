@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import numpy.typing as npt
 
 from flightsw.messages import GuidanceCmd, GuidanceOut, NavState
+from flightsw.orbit import Orbit
 
 class GuidanceKernel:
     rho_ref: float
@@ -12,7 +13,7 @@ class GuidanceKernel:
     started: bool
     following: bool
     def __init__(
-        self, *, dt: float, mean_motion: float, r_PT_T: npt.ArrayLike, n_T: npt.ArrayLike,
+        self, *, dt: float, orbit: Orbit, r_PT_T: npt.ArrayLike, n_T: npt.ArrayLike,
         r_DC_B: npt.ArrayLike, q_BT: npt.ArrayLike, v_contact: float, v_max: float, k: float,
         a_max: float, corridor_half_angle_rad: float, corridor_margin_m: float,
         speed_limit_factor: float, speed_limit_margin: float, settle_pos_m: float,

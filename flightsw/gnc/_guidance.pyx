@@ -35,8 +35,9 @@ disabled for the cycle (``thrust_enable`` 0), the monitors keep their last value
 """
 from libc.math cimport sqrt, fabs, tan, cos, atan2, M_PI
 from flightsw._cmath cimport (cross, dot3, norm3, matvec, matTvec, mul_ABt, qmul, qconj,
-                              qnormalize, dcm_from_q, q_from_rotvec, q_error_vec, q_hill,
+                              qnormalize, dcm_from_q, q_from_rotvec, q_error_vec,
                               unit_quat, within)
+from flightsw.orbit._model cimport OrbitModel
 from flightsw.messages import GuidanceCmd, GuidanceOut, NavState, bind
 
 DEF FREE = 0
@@ -81,7 +82,9 @@ cdef inline double lag_angle(const double* q_AH, const double* q_TH,
 cdef class GuidanceKernel:
     """Guidance bound to its messages; see :class:`flightsw.gnc.guidance.Guidance`."""
 
-    cdef double dt, n
+    cdef double dt
+    cdef OrbitModel orbit
+    cdef double wHN[3]  # the local frame's rate omega_HN_H now [rad/s]
     cdef double r_PT[3]
     cdef double n_H[3]
     cdef double r_DC[3]
@@ -110,7 +113,7 @@ cdef class GuidanceKernel:
     cdef double[::1] o_r, o_v, o_a, o_q, o_w, o_rhoref, o_rho, o_close, o_lat, o_cor, o_spd
     cdef double[::1] o_set, o_en, o_ninv, o_fol, o_lag, o_facc
 
-    def __init__(self, *, double dt, double mean_motion, r_PT_T, n_T, r_DC_B, q_BT,
+    def __init__(self, *, double dt, OrbitModel orbit not None, r_PT_T, n_T, r_DC_B, q_BT,
                  double v_contact, double v_max, double k, double a_max,
                  double corridor_half_angle_rad, double corridor_margin_m,
                  double speed_limit_factor, double speed_limit_margin, double settle_pos_m,
@@ -129,7 +132,7 @@ cdef class GuidanceKernel:
         self.following = True
         self.have_pred = False
         self.dt = dt
-        self.n = mean_motion
+        self.orbit = orbit
         for i in range(3):
             self.r_PT[i] = r_PT_T[i]
             self.n_H[i] = n_T[i]
@@ -340,11 +343,12 @@ cdef class GuidanceKernel:
         cdef bint fresh
         # the station's frame: C_TH = C_TN C_HN^T, its rate relative to H in T
         dcm_from_q(&self.n_qT[0], CTN)
-        q_hill(self.n, t, qHN)
+        self.orbit.frame_c(t, qHN, self.wHN, e)
         dcm_from_q(qHN, CHN)
         mul_ABt(CTN, CHN, CTH)
+        matvec(CTH, self.wHN, e)
         for i in range(3):
-            wTH[i] = self.n_wT[i] - CTH[3 * i + 2] * self.n
+            wTH[i] = self.n_wT[i] - e[i]
         # a jump of the chaser's estimate: the reference starts again from it
         if self.have_rv:
             for i in range(3):
@@ -487,8 +491,9 @@ cdef class GuidanceKernel:
         else:
             qmul(qHN, self.q_AH, qtmp)
             qmul(qtmp, self.q_BT, &self.o_q[0])
+            matvec(CAH, self.wHN, e)  # omega_AN_A = omega_AH_A + C_AH omega_HN_H
             for i in range(3):
-                e[i] = wA[i] + CAH[3 * i + 2] * self.n
+                e[i] = wA[i] + e[i]
             matvec(self.C_BT, e, &self.o_w[0])
         self.o_fol[0] = 0.0 if self.following else 1.0
         self.o_lag[0] = lag

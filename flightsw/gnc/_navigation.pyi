@@ -6,11 +6,12 @@ import numpy as np
 import numpy.typing as npt
 
 from flightsw.messages import ImuMsg, LidarMsg, NavState, StarTrackerMsg, ThrusterCmd
+from flightsw.orbit import Orbit
 
 class NavKernel:
     P_arr: npt.NDArray[np.float64]
     def __init__(
-        self, *, dt: float, mu: float, r0: float, thrust_forces_B: npt.ArrayLike,
+        self, *, dt: float, orbit: Orbit, thrust_forces_B: npt.ArrayLike,
         thrust_N: Sequence[float], isp_s: float | Sequence[float], r_PT_T: npt.ArrayLike,
         r_LC_B: npt.ArrayLike,
         accel_psd: float, gyro_arw: float, gyro_bias_rw: float, st_noise_rad: npt.ArrayLike,

@@ -14,10 +14,12 @@ thrusters) is from that point, so the lidar measures it exactly, and the port is
 exactly; the true centre of mass turns about it by a few centimetres, which moves the point
 by micrometres per second at an approach's rates. Nominal
 state: r_CT_H, v_CT_H, q_BN, gyro bias, the station's q_TN and omega_TN_T. Propagation: gyro-driven
-attitude, nonlinear relative motion (circular target orbit) with the cycle-average thrust of the
-commanded on-times, the station turning torque-free (Euler's equations with its inertia) from its
-estimated rate (plus a random walk), its attitude's variance capped per axis at
-station_att_max_rad^2. Updates: star tracker, lidar range/azimuth/elevation of the port (placed by
+attitude, nonlinear relative motion about the target's reference orbit (the orbit seam,
+:mod:`flightsw.orbit`: its relative acceleration, local frame and, for the covariance, its
+Jacobian at the target) with the cycle-average thrust of the commanded on-times, the station
+turning torque-free (Euler's equations with its inertia) from its estimated rate (plus a random
+walk), its attitude's variance capped per axis at station_att_max_rad^2. Updates: star
+tracker, lidar range/azimuth/elevation of the port (placed by
 the station's attitude), lidar pose (position, and the attitude of the station relative to the
 chaser), each gated on its normalised innovation squared and applied as sequential scalar updates
 (exact for diagonal R). Only the pose's attitude updates the station's states; every other
@@ -47,8 +49,8 @@ import numpy as np
 from libc.math cimport sqrt, atan2, asin, fabs, isfinite, remainder, M_PI
 from libc.string cimport memcpy
 from flightsw._cmath cimport (cross, norm3, matvec, matTvec, mul_ABt, qmul, qconj, qnormalize,
-                              dcm_from_q, q_from_rotvec, q_error_vec, q_hill, unit_quat,
-                              within)
+                              dcm_from_q, q_from_rotvec, q_error_vec, unit_quat, within)
+from flightsw.orbit._model cimport OrbitModel
 
 DEF NX = 27
 DEF NXE = 12  # the chaser's states; the station's (from 12) only the pose attitude updates
@@ -86,7 +88,8 @@ cdef class NavKernel:
     cdef int nzp[NX + 1]
     cdef int nzk[NX * NX]
     cdef double nzv[NX * NX]
-    cdef double dt, n, mu, r0, tau_lidar, tau_st, gate
+    cdef OrbitModel orbit
+    cdef double dt, tau_lidar, tau_st, gate
     cdef double q_acc, q_att, q_bias, q_trate, att_cap2
     cdef double st_var[3]
     cdef double rn, rfrac, an, ppos_var, patt_var
@@ -137,7 +140,7 @@ cdef class NavKernel:
     cdef double[::1] o_r, o_v, o_q, o_w, o_b, o_sr, o_sv, o_sa, o_m, o_nl, o_np, o_nst, o_nrej
     cdef double[::1] o_nreacq, o_ninv, o_qT, o_wT, o_sT
 
-    def __init__(self, *, double dt, double mu, double r0, thrust_forces_B, thrust_N, isp_s,
+    def __init__(self, *, double dt, OrbitModel orbit not None, thrust_forces_B, thrust_N, isp_s,
                  r_PT_T, r_LC_B, double accel_psd, double gyro_arw, double gyro_bias_rw,
                  st_noise_rad, double lidar_range_noise_m, double lidar_range_noise_frac,
                  double lidar_angle_noise_rad, double pose_pos_noise_m,
@@ -153,9 +156,7 @@ cdef class NavKernel:
         self.rate_max, self.range_max = limits
         self.reacq_after = reacquire_after
         self.lidar_rejects = 0
-        self.mu = mu
-        self.r0 = r0
-        self.n = sqrt(mu / (r0 * r0 * r0))
+        self.orbit = orbit
         self.Fthr = np.ascontiguousarray(thrust_forces_B, dtype=np.float64)
         self.thrust = np.ascontiguousarray(thrust_N, dtype=np.float64)
         self.nthr = self.Fthr.shape[1]
@@ -218,21 +219,24 @@ cdef class NavKernel:
     def initialize(self, r_CT_H, v_CT_H, q_BN, bias_B, double mass_kg, P0, q_TN=None,
                    omega_TN_T=None):
         """Set the nominal state and covariance; the message sequence counters are latched.
-        The station is held in the Hill frame (``q_TN`` = identity at t = 0, turning at the
-        orbit rate) unless its attitude ``q_TN`` and rate ``omega_TN_T`` [rad/s] are given."""
+        The station is held in the Hill frame (``q_TN`` = ``q_HN`` at t = 0, turning with it)
+        unless its attitude ``q_TN`` and rate ``omega_TN_T`` [rad/s] are given."""
         cdef int i, j
         cdef double C[9]
         cdef double z[3]
-        qT = [1.0, 0.0, 0.0, 0.0] if q_TN is None else q_TN
+        cdef double qH[4]
+        cdef double dz[3]
+        cdef double CH[9]
+        cdef double CTH[9]
+        self.orbit.frame_c(0.0, qH, z, dz)
         for i in range(4):
-            self.qT[i] = qT[i]
+            self.qT[i] = qH[i] if q_TN is None else q_TN[i]
         qnormalize(self.qT)
-        if omega_TN_T is None:
+        if omega_TN_T is None:  # held in H: H's rate, in T (C_TH = C_TN C_HN^T)
             dcm_from_q(self.qT, C)
-            z[0] = 0.0
-            z[1] = 0.0
-            z[2] = self.n
-            matvec(C, z, self.wT)
+            dcm_from_q(qH, CH)
+            mul_ABt(C, CH, CTH)
+            matvec(CTH, z, self.wT)
         else:
             for i in range(3):
                 self.wT[i] = omega_TN_T[i]
@@ -294,8 +298,10 @@ cdef class NavKernel:
         cdef double acc1[3]
         cdef double rm[3]
         cdef double vm[3]
+        cdef double Arr[9]
+        cdef double Arv[9]
         cdef double used = 0.0, f
-        cdef double dt = self.dt, n = self.n
+        cdef double dt = self.dt
         cdef int i, j, k
         # gyro
         if self.imu_seq[0] != self.last_imu_seq and self.imu_valid[0] != 0.0:
@@ -322,7 +328,7 @@ cdef class NavKernel:
             used += self.mdot[k] * f
             for i in range(3):
                 FB[i] += self.Fthr[i, k] * f / dt
-        q_hill(n, t - 0.5 * dt, qHN)
+        self.orbit.frame_c(t - 0.5 * dt, qHN, acc0, acc1)
         dcm_from_q(qHN, CHN)
         dcm_from_q(self.q, CBN)
         matTvec(CBN, FB, fN)
@@ -332,11 +338,11 @@ cdef class NavKernel:
         # C_HB = C_HN C_BN^T (for the thrust-direction Jacobian)
         mul_ABt(CHN, CBN, CHB)
         # translation: midpoint (RK2) step of the relative motion
-        self._accel(self.r, self.v, aH, acc0)
+        self._accel(t - dt, self.r, self.v, aH, acc0)
         for i in range(3):
             rm[i] = self.r[i] + 0.5 * dt * self.v[i]
             vm[i] = self.v[i] + 0.5 * dt * acc0[i]
-        self._accel(rm, vm, aH, acc1)
+        self._accel(t - 0.5 * dt, rm, vm, aH, acc1)
         for i in range(3):
             self.r[i] += dt * vm[i]
             self.v[i] += dt * acc1[i]
@@ -371,10 +377,15 @@ cdef class NavKernel:
             self.Phi[i * NX + i] = 1.0
         for i in range(3):
             self.Phi[i * NX + 3 + i] = dt
-        self.Phi[3 * NX + 0] += 3.0 * n * n * dt
-        self.Phi[5 * NX + 2] += -n * n * dt
-        self.Phi[3 * NX + 4] += 2.0 * n * dt
-        self.Phi[4 * NX + 3] += -2.0 * n * dt
+        # the relative motion's Jacobian at the target, mid-step (Clohessy-Wiltshire for a
+        # circular orbit)
+        self.orbit.jacobian_c(t - 0.5 * dt, Arr, Arv)
+        for i in range(3):
+            for j in range(3):
+                if Arr[3 * i + j] != 0.0:
+                    self.Phi[(3 + i) * NX + j] += Arr[3 * i + j] * dt
+                if Arv[3 * i + j] != 0.0:
+                    self.Phi[(3 + i) * NX + 3 + j] += Arv[3 * i + j] * dt
         # dv' = -C_HB [F_B x] dtheta / m  (thrust direction error)
         for i in range(3):
             self.Phi[(3 + i) * NX + 6] += -dt / self.m * (CHB[3 * i + 1] * FB[2]
@@ -489,15 +500,13 @@ cdef class NavKernel:
             for i in range(3):
                 J[3 * i + j] = a[i]
 
-    cdef void _accel(self, const double* r, const double* v, const double* aH,
+    cdef void _accel(self, double t, const double* r, const double* v, const double* aH,
                      double* out) noexcept nogil:
-        cdef double n = self.n
-        cdef double rx = self.r0 + r[0]
-        cdef double rc = sqrt(rx * rx + r[1] * r[1] + r[2] * r[2])
-        cdef double g = self.mu / (rc * rc * rc)
-        out[0] = 2.0 * n * v[1] + n * n * rx - g * rx + aH[0]
-        out[1] = -2.0 * n * v[0] + n * n * r[1] - g * r[1] + aH[1]
-        out[2] = -g * r[2] + aH[2]
+        """Relative acceleration at ``t`` [s]: the orbit's natural one plus ``aH``."""
+        cdef int i
+        self.orbit.accel_c(t, r, v, out)
+        for i in range(3):
+            out[i] += aH[i]
 
     cdef bint _update(self, int nz, const double* H, const double* z,
                       const double* R, int est) noexcept nogil:
@@ -597,7 +606,7 @@ cdef class NavKernel:
         cdef double pH[3]
         cdef double d[3]
         cdef int i
-        q_hill(self.n, t - tau, qHN)
+        self.orbit.frame_c(t - tau, qHN, pN, pH)
         dcm_from_q(qHN, CHN)
         dcm_from_q(self.q, CBN)
         self._station_at(tau, qTs)

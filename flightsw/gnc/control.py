@@ -14,6 +14,7 @@ from flightsw.component import Input, KernelComponent
 from flightsw.config import ControlParams, Vehicle
 from flightsw.limits import STATE_LIMITS
 from flightsw.messages import ControlCmd, GuidanceOut, NavState
+from flightsw.orbit import Orbit
 
 
 class Control(KernelComponent):
@@ -22,8 +23,8 @@ class Control(KernelComponent):
 
     Parameters
     ----------
-    mu, r0 : float
-        Gravitational parameter [m^3/s^2] and target orbit radius [m].
+    orbit : Orbit
+        The flight software's model of the target's orbit (:mod:`flightsw.orbit`).
     chaser : Vehicle
         Nominal inertia [kg m^2].
     params : ControlParams
@@ -32,10 +33,10 @@ class Control(KernelComponent):
     nav_in = Input(NavState, "navigation estimate")
     guidance_in = Input(GuidanceOut, "guidance reference")
 
-    def __init__(self, mu: float, r0: float, chaser: Vehicle, params: ControlParams, *,
+    def __init__(self, orbit: Orbit, chaser: Vehicle, params: ControlParams, *,
                  twin: bool = False) -> None:
         super().__init__("control", twin=twin)
-        self.mu, self.r0, self.chaser, self.params = mu, r0, chaser, params
+        self.orbit, self.chaser, self.params = orbit, chaser, params
         self.control_out = ControlCmd()
 
     def _build(self):
@@ -44,7 +45,7 @@ class Control(KernelComponent):
 
         p = self.params
         cls = ControlRef if self.twin else ControlKernel
-        return cls(mu=self.mu, r0=self.r0, inertia=self.chaser.inertia_kgm2.tolist(),
+        return cls(orbit=self.orbit, inertia=self.chaser.inertia_kgm2.tolist(),
                    trans_wn=p.trans_wn_rps, trans_zeta=p.trans_zeta,
                    trans_deadband_m=p.trans_deadband_m, att_wn=p.att_wn_rps,
                    att_zeta=p.att_zeta, att_deadband_rad=p.att_deadband_rad,

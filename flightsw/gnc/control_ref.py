@@ -1,8 +1,9 @@
 """Reference twin of the control kernel, in readable numpy.
 
 Translation, in H:  ``a = a_ref − f(r, v) + ωₙ² db(r_ref − r) + 2ζωₙ (v_ref − v)``,
-``F_B = C_BH m a``, with ``f`` the natural relative acceleration about a circular orbit
-(``[2nẏ + n²(r0+x) − μ(r0+x)/r³, −2nẋ + n²y − μy/r³, −μz/r³]``).
+``F_B = C_BH m a``, with ``f`` the natural relative acceleration about the target's orbit,
+from the orbit model's twin (:mod:`flightsw.orbit`; for a circular orbit
+``[2nẏ + n²(r0+x) − μ(r0+x)/r³, −2nẋ + n²y − μy/r³, −μz/r³]``).
 Attitude: ``L = I (ωₙ² db(δθ) + 2ζωₙ (ω_ref − ω)) + ω × Iω`` with
 ``q_ref = q ⊗ δq(δθ)``; ``db`` zeroes errors inside the deadband.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flightsw.attitude import dcm_from_q, q_error_vec, q_hill, unit_quat
+from flightsw.attitude import dcm_from_q, q_error_vec, unit_quat
 from flightsw.messages import ControlCmd, GuidanceOut, NavState, bind
 
 
@@ -24,10 +25,10 @@ class ControlRef:
     """Numpy twin of :class:`flightsw.gnc._control.ControlKernel` (same constructor, same
     fields bound by name)."""
 
-    def __init__(self, *, mu, r0, inertia, trans_wn, trans_zeta, trans_deadband_m, att_wn,
+    def __init__(self, *, orbit, inertia, trans_wn, trans_zeta, trans_deadband_m, att_wn,
                  att_zeta, att_deadband_rad, limits, nav, guidance, out):
         self.pos_max, self.vel_max, self.rate_max, self.acc_max, self.mass_max = limits[:5]
-        self.mu, self.r0, self.n = mu, r0, np.sqrt(mu / r0**3)
+        self.orbit = orbit
         self.kp_t, self.kd_t = trans_wn**2, 2 * trans_zeta * trans_wn
         self.kp_a, self.kd_a = att_wn**2, 2 * att_zeta * att_wn
         self.db_t, self.db_a = trans_deadband_m, att_deadband_rad
@@ -64,14 +65,11 @@ class ControlRef:
         self.o_ninv[0] += 1
 
     def _step(self, t_ns: int) -> None:
-        n, r, v = self.n, self.n_r, self.n_v
-        rc = np.array([self.r0 + r[0], r[1], r[2]])
-        g = self.mu / np.linalg.norm(rc) ** 3
-        f = np.array([2 * n * v[1] + n * n * rc[0] - g * rc[0],
-                      -2 * n * v[0] + n * n * r[1] - g * r[1], -g * r[2]])
+        r, v, t = self.n_r, self.n_v, t_ns * 1e-9
+        f = self.orbit.accel(t, r, v)
         a_H = self.n_m[0] * (self.g_a - f + self.kp_t * deadband(self.g_r - r, self.db_t)
                              + self.kd_t * (self.g_v - v))
-        C_BH = dcm_from_q(self.n_q) @ dcm_from_q(q_hill(n, t_ns * 1e-9)).T
+        C_BH = dcm_from_q(self.n_q) @ dcm_from_q(self.orbit.frame(t)[0]).T
         self.o_F[:] = C_BH @ a_H
         dth = q_error_vec(self.n_q, self.g_q)
         w = self.n_w

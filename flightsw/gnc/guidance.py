@@ -31,6 +31,7 @@ from flightsw.component import Input, KernelComponent
 from flightsw.config import GuidanceParams, Vehicle
 from flightsw.limits import STATE_LIMITS
 from flightsw.messages import GuidanceCmd, GuidanceOut, NavState
+from flightsw.orbit import Orbit
 
 
 def approach_attitude(chaser: Vehicle, target: Vehicle) -> np.ndarray:
@@ -62,8 +63,9 @@ class Guidance(KernelComponent):
     ----------
     dt : float
         Step [s].
-    mean_motion : float
-        Target orbital rate n [rad/s].
+    orbit : Orbit
+        The flight software's model of the target's orbit (:mod:`flightsw.orbit`): its
+        local frame H, turning.
     chaser, target : Vehicle
         Docking-port geometry.
     params : GuidanceParams
@@ -72,10 +74,10 @@ class Guidance(KernelComponent):
     nav_in = Input(NavState, "navigation estimate")
     cmd_in = Input(GuidanceCmd, "the sequencer's order")
 
-    def __init__(self, dt: float, mean_motion: float, chaser: Vehicle, target: Vehicle,
+    def __init__(self, dt: float, orbit: Orbit, chaser: Vehicle, target: Vehicle,
                  params: GuidanceParams, *, twin: bool = False) -> None:
         super().__init__("guidance", twin=twin)
-        self.dt, self.n = dt, mean_motion
+        self.dt, self.orbit = dt, orbit
         self.chaser, self.target, self.params = chaser, target, params
         self.q_BT = approach_attitude(chaser, target)
         self.follow_accel_max_mps2 = params.follow_accel_frac * weakest_accel(chaser)
@@ -87,7 +89,7 @@ class Guidance(KernelComponent):
 
         p = self.params
         cls = GuidanceRef if self.twin else GuidanceKernel
-        return cls(dt=self.dt, mean_motion=self.n, r_PT_T=self.target.docking_port_m,
+        return cls(dt=self.dt, orbit=self.orbit, r_PT_T=self.target.docking_port_m,
                    n_T=self.target.docking_axis, r_DC_B=self.chaser.docking_port_m,
                    q_BT=self.q_BT, v_contact=p.v_contact_mps, v_max=p.v_max_mps,
                    k=p.glideslope_gain_1ps, a_max=p.accel_max_mps2,

@@ -53,7 +53,6 @@ from flightsw.attitude import (
     dcm_from_q,
     q_error_vec,
     q_from_rotvec,
-    q_hill,
     qconj,
     qmul,
     qnormalize,
@@ -77,14 +76,14 @@ class GuidanceRef:
     """Numpy twin of :class:`flightsw.gnc._guidance.GuidanceKernel` (same constructor, same
     fields bound by name)."""
 
-    def __init__(self, *, dt, mean_motion, r_PT_T, n_T, r_DC_B, q_BT, v_contact, v_max, k, a_max,
+    def __init__(self, *, dt, orbit, r_PT_T, n_T, r_DC_B, q_BT, v_contact, v_max, k, a_max,
                  corridor_half_angle_rad, corridor_margin_m, speed_limit_factor,
                  speed_limit_margin, settle_pos_m, settle_vel_mps, settle_att_rad,
                  retreat_speed_mps, replan_att_rad, follow_accel_max, limits, nav, cmd, out,
                  replan_pos_m=1.0e6):
         self.pos_max, self.vel_max, self.speed_max = limits[0], limits[1], limits[5]
         self.rate_max = limits[2]
-        self.dt, self.n = dt, mean_motion
+        self.dt, self.orbit = dt, orbit
         self.r_PT, self.n_H = np.array(r_PT_T, float), np.array(n_T, float)
         self.r_DC, self.q_BT = np.array(r_DC_B, float), np.array(q_BT, float)
         self.C_BT = dcm_from_q(self.q_BT)
@@ -212,8 +211,9 @@ class GuidanceRef:
         mode, goal, vc = int(self.c_mode[0]), self.c_goal[0], self.c_vc[0]
         q_TN, w_TN_T = np.array(self.n_qT), np.array(self.n_wT)
         C_TN = dcm_from_q(q_TN)
-        C_TH = C_TN @ dcm_from_q(q_hill(self.n, t)).T
-        w_TH_T = w_TN_T - C_TH @ np.array([0.0, 0.0, self.n])
+        q_HN, w_HN_H, _ = self.orbit.frame(t)
+        C_TH = C_TN @ dcm_from_q(q_HN).T
+        w_TH_T = w_TN_T - C_TH @ w_HN_H
         if self.rv_prev is not None and np.linalg.norm(
                 self.n_r - (self.rv_prev[0] + self.rv_prev[1] * dt)) > self.replan_pos:
             self.started = False  # the chaser is not where it was thought: start again
@@ -228,10 +228,10 @@ class GuidanceRef:
         fresh = not self.started or mode == FREE
         if fresh:
             self.following = True
-        q_TH = qmul(qconj(q_hill(self.n, t)), q_TN)
+        q_TH = qmul(qconj(q_HN), q_TN)
         C_AH, w_AH_A, alpha, lag = self.frame(C_TH, w_TH_T, q_TH,
                                               float(np.linalg.norm(self.n_r)), fresh)
-        C_AN = C_TN if self.following else C_AH @ dcm_from_q(q_hill(self.n, t))
+        C_AN = C_TN if self.following else C_AH @ dcm_from_q(q_HN)
         # the chaser in A (T while following): range, closing speed, lateral offset
         r_A = C_AH @ self.n_r
         v_A = C_AH @ self.n_v - np.cross(w_AH_A, r_A)
@@ -289,8 +289,8 @@ class GuidanceRef:
             self.o_q[:] = qmul(q_TN, self.q_BT)
             self.o_w[:] = self.C_BT @ w_TN_T
         else:
-            self.o_q[:] = qmul(qmul(q_hill(self.n, t), self.q_AH), self.q_BT)
-            self.o_w[:] = self.C_BT @ (w_AH_A + C_AH[:, 2] * self.n)
+            self.o_q[:] = qmul(qmul(q_HN, self.q_AH), self.q_BT)
+            self.o_w[:] = self.C_BT @ (w_AH_A + C_AH @ w_HN_H)
         self.o_fol[0] = float(not self.following)
         self.o_lag[0] = lag
         self.o_facc[0] = float(np.linalg.norm(frame_terms))

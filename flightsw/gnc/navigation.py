@@ -35,6 +35,7 @@ from flightsw.messages import (
     StarTrackerMsg,
     ThrusterCmd,
 )
+from flightsw.orbit import Orbit
 
 SAMPLE_LIMITS = (1.0, 1.0e5)
 """(gyro rate [rad/s], lidar range [m]) beyond which a sample is not physical: a crew
@@ -130,8 +131,9 @@ class Navigation(KernelComponent):
     ----------
     dt : float
         Step [s] (the rate group period).
-    mu, r0 : float
-        Moon's gravitational parameter [m^3/s^2] and target orbit radius [m].
+    orbit : Orbit
+        The flight software's model of the target's orbit (:mod:`flightsw.orbit`; a kernel
+        instance, or a twin one with ``twin``).
     chaser : Vehicle
         Nominal chaser (mass, thrusters, Isp).
     r_PT_T : ndarray (3,)
@@ -151,13 +153,13 @@ class Navigation(KernelComponent):
     rf_in = Input(RfRangingMsg, "RF-ranging samples (as fault management selects them)")
     thruster_in = Input(ThrusterCmd, "the on-times commanded (propagation of thrust)")
 
-    def __init__(self, dt: float, mu: float, r0: float, chaser: Vehicle, r_PT_T: np.ndarray,
+    def __init__(self, dt: float, orbit: Orbit, chaser: Vehicle, r_PT_T: np.ndarray,
                  params: NavParams, sensors: NavSensorModel, *, twin: bool = False,
                  station_inertia: np.ndarray | None = None) -> None:
         super().__init__("navigation", twin=twin)
-        if dt <= 0 or mu <= 0 or r0 <= 0:
-            raise ValueError("dt, mu and r0 must be positive")
-        self.dt, self.mu, self.r0 = dt, mu, r0
+        if dt <= 0:
+            raise ValueError("dt must be positive")
+        self.dt, self.orbit = dt, orbit
         self.chaser, self.r_PT_T = chaser, np.asarray(r_PT_T, float)
         self.station_inertia = (None if station_inertia is None
                                 else np.asarray(station_inertia, float))
@@ -218,7 +220,7 @@ class Navigation(KernelComponent):
         s, p, o = self.sensors, self.params, self.nav_out
         A = self.chaser.thrust_matrix
         cls = NavRef if self.twin else NavKernel
-        k = cls(dt=self.dt, mu=self.mu, r0=self.r0, thrust_forces_B=A[:3],
+        k = cls(dt=self.dt, orbit=self.orbit, thrust_forces_B=A[:3],
                 thrust_N=[t.thrust_N for t in self.chaser.thrusters],
                 isp_s=[self.chaser.isp_of(t) for t in self.chaser.thrusters],
                 r_PT_T=self.r_PT_T, r_LC_B=np.asarray(s.r_LC_B, float),

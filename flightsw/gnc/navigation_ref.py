@@ -68,7 +68,6 @@ from flightsw.attitude import (
     dcm_from_q,
     q_error_vec,
     q_from_rotvec,
-    q_hill,
     qconj,
     qmul,
     skew,
@@ -102,7 +101,7 @@ class NavRef:
     """Numpy twin of :class:`flightsw.gnc._navigation.NavKernel` (same constructor, same
     fields bound by name)."""
 
-    def __init__(self, *, dt, mu, r0, thrust_forces_B, thrust_N, isp_s, r_PT_T, r_LC_B,
+    def __init__(self, *, dt, orbit, thrust_forces_B, thrust_N, isp_s, r_PT_T, r_LC_B,
                  accel_psd, gyro_arw, gyro_bias_rw, st_noise_rad, lidar_range_noise_m,
                  lidar_range_noise_frac, lidar_angle_noise_rad, pose_pos_noise_m,
                  pose_att_noise_rad, lidar_latency_s, st_latency_s, gate_chi2, reacquire_after,
@@ -110,12 +109,11 @@ class NavRef:
                  station_att_max_rad=3.15, station_inertia=None, rf=None, r_XT_T=(0, 0, 0),
                  r_AC_B=(0, 0, 0), rf_range_noise_m=1.0, rf_angle_noise_rad=1e-3,
                  rf_latency_s=0.0):
-        self.dt, self.mu, self.r0 = dt, mu, r0
+        self.dt, self.orbit = dt, orbit
         self.att_cap = station_att_max_rad
         self.I_T = np.eye(3) if station_inertia is None else np.array(station_inertia, float)
         self.I_T_inv = np.linalg.inv(self.I_T)
         self.rate_max, self.range_max = limits
-        self.n = np.sqrt(mu / r0**3)
         self.Fthr = np.array(thrust_forces_B, dtype=float)
         self.thrust = np.array(thrust_N, dtype=float)
         isp = np.broadcast_to(np.asarray(isp_s, float), (len(self.thrust),))
@@ -163,10 +161,11 @@ class NavRef:
         self.q = np.array(q_BN, dtype=float) / np.linalg.norm(q_BN)
         self.b = np.array(bias_B, dtype=float)
         self.m = float(mass_kg)
-        # the station: held in the Hill frame unless told otherwise (q_HN = 1 at t = 0)
-        self.qT = np.array([1.0, 0, 0, 0] if q_TN is None else q_TN, dtype=float)
+        # the station: held in the Hill frame unless told otherwise (q_TN = q_HN at t = 0)
+        q_HN, w_HN_H, _ = self.orbit.frame(0.0)
+        self.qT = np.array(q_HN if q_TN is None else q_TN, dtype=float)
         self.qT /= np.linalg.norm(self.qT)
-        self.wT = (dcm_from_q(self.qT) @ np.array([0.0, 0.0, self.n]) if omega_TN_T is None
+        self.wT = (dcm_from_q(self.qT) @ dcm_from_q(q_HN).T @ w_HN_H if omega_TN_T is None
                    else np.array(omega_TN_T, dtype=float))
         self.w_last = np.zeros(3)
         self.P_arr[:] = P0
@@ -178,16 +177,12 @@ class NavRef:
     def state(self):
         return np.concatenate((self.r, self.v, self.q, self.b, [self.m], self.qT, self.wT))
 
-    def _accel(self, r, v, a_H):
-        n = self.n
-        rc = np.array([self.r0 + r[0], r[1], r[2]])
-        g = self.mu / np.linalg.norm(rc) ** 3
-        return np.array([2 * n * v[1] + n * n * rc[0] - g * rc[0],
-                         -2 * n * v[0] + n * n * r[1] - g * r[1],
-                         -g * r[2]]) + a_H
+    def _accel(self, t, r, v, a_H):
+        """The orbit's natural relative acceleration at ``t`` [s] plus ``a_H``."""
+        return self.orbit.accel(t, r, v) + a_H
 
     def _propagate(self, t):
-        dt, n = self.dt, self.n
+        dt = self.dt
         if self.imu_seq[0] != self.last[0] and self.imu_valid[0] != 0:
             self.last[0] = self.imu_seq[0]
             if np.all(np.abs(self.imu_w) <= self.rate_max):
@@ -199,12 +194,12 @@ class NavRef:
         self.o_ninv[0] += int(np.isnan(ton).sum() + (ton < 0).sum() + (ton > dt).sum())
         ton = np.clip(np.nan_to_num(ton, nan=0.0), 0.0, dt)
         F_B = self.Fthr @ (ton / dt)
-        C_HN = dcm_from_q(q_hill(n, t - dt / 2))
+        C_HN = dcm_from_q(self.orbit.frame(t - dt / 2)[0])
         C_HB = C_HN @ dcm_from_q(self.q).T
         a_H = C_HB @ F_B / self.m
-        acc0 = self._accel(self.r, self.v, a_H)
+        acc0 = self._accel(t - dt, self.r, self.v, a_H)
         rm, vm = self.r + dt / 2 * self.v, self.v + dt / 2 * acc0
-        acc1 = self._accel(rm, vm, a_H)
+        acc1 = self._accel(t - dt / 2, rm, vm, a_H)
         self.r, self.v = self.r + dt * vm, self.v + dt * acc1
         q = qmul(self.q, q_from_rotvec(w * dt))
         self.q = q / np.linalg.norm(q)
@@ -216,8 +211,7 @@ class NavRef:
         self.m -= float(self.mdot @ ton)
         F = np.zeros((NX, NX))
         F[0:3, 3:6] = np.eye(3)
-        F[3:6, 0:3] = np.diag([3 * n * n, 0.0, -n * n])
-        F[3:6, 3:6] = np.array([[0, 2 * n, 0], [-2 * n, 0, 0], [0, 0, 0]])
+        F[3:6, 0:3], F[3:6, 3:6] = self.orbit.jacobian(t - dt / 2)  # at the target
         F[3:6, 6:9] = -C_HB @ skew(F_B) / self.m
         F[3:6, ITK:ITK + 3] = C_HB * F_B / self.m
         F[6:9, 6:9] = -skew(w)
@@ -268,7 +262,7 @@ class NavRef:
     def _geometry(self, t, tau, r_XT):
         """The station's point ``r_XT`` (in T) relative to the chaser's reference point,
         in B, ``tau`` [s] ago, and its Jacobian (B-frame rows) over the error states."""
-        C_HN = dcm_from_q(q_hill(self.n, t - tau))
+        C_HN = dcm_from_q(self.orbit.frame(t - tau)[0])
         C_BN = dcm_from_q(self.q)
         C_TN = dcm_from_q(self.station_at(tau))
         C_BH = C_BN @ C_HN.T

@@ -200,11 +200,13 @@ def _setup(args: argparse.Namespace) -> tuple[threading.Event, Any, Any]:
     from flightsw.executive import request_realtime_priority
     from hil.bench.shm import SharedTruth
     from hil.scenario.config import load_scenario
+    from hil.scenario.dispersions import run_scenario
 
     request_realtime_priority(0)  # normal scheduling until a wall-paced run asks for more
     stop = threading.Event()
     _exit_when_parent_goes(stop)
-    return stop, load_scenario(args.scenario), SharedTruth(args.shm)
+    sc = run_scenario(load_scenario(args.scenario), args.seed)  # the run's orbit phase
+    return stop, sc, SharedTruth(args.shm)
 
 
 def device_main(args: argparse.Namespace) -> int:

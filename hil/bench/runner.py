@@ -58,6 +58,7 @@ from hil.plant.safety import SafetyMonitor
 from hil.plant.world import FlightIO, World
 from hil.progress import Progress
 from hil.scenario.config import Scenario
+from hil.scenario.dispersions import run_scenario
 from hil.sil.runner import TRUTH_COLUMNS, RunResult, classify, plant_events, write_run
 from hil.sil.telemetry import Telemetry
 
@@ -258,6 +259,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     RcsDriver.check_thrusters(len(sc.chaser.thrusters))  # before any process starts
     emulated = bench.emulated
     seed = sc.seed if seed is None else int(seed)
+    sc = run_scenario(sc, seed)  # the run's orbit phase, where it is dispersed
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -411,7 +413,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         time.sleep(0.1)  # every client past its handshake grace
         limit_ticks = int(math.ceil(sc.time_limit_s / dt))
         # an escape's coast is watched to its end, past the time limit
-        n_ticks = limit_ticks + int(math.ceil(horizon_s(sc.fsw.cam, plant.mean_motion) / dt))
+        n_ticks = limit_ticks + int(math.ceil(horizon_s(sc.fsw.cam, plant.orbit.period_s) / dt))
         actuators = {NODES[a] for a in ACTUATORS if a in emulated}
         kills = dict(kill_at or {})
         for f in sc.faults:
@@ -613,7 +615,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                  "bench": {"name": bench.name, "emulated": list(emulated),
                            "real": list(bench.real), "warnings": list(bench.warnings)}}
     if out is not None and rec is not None:
-        write_run(out, sc, res, world.n, rec, csv=csv)  # truth as the time master saw it
+        write_run(out, sc, res, rec, csv=csv)  # truth as the time master saw it
     return res
 
 

@@ -21,7 +21,6 @@ from typing import Any, ClassVar
 import numpy as np
 
 from firmware_bridge.units import UNITS
-from flightsw.constants import MU_MOON
 from flightsw.messages import (
     DockingMechCmd,
     DockingMechStatus,
@@ -108,7 +107,7 @@ class SensorUnit(BenchUnit):
         self.msg = self.message()
         setup = SensorSetup(sc, draw(sc, seed), ctx.truth.state, seed,
                             np.array(ctx.truth.gyro_bias),
-                            float(np.sqrt(MU_MOON / sc.orbit_radius_m**3)))
+                            sc.orbit.build())
         self.model = SENSOR_MODELS[self.name].build(setup, self.msg)
         self.stages = [sensor_fault(f, self.msg, sc, seed, i)
                        for i, f in enumerate(self.faults) if f.layer == "sensor"]

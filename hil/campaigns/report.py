@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from flightsw.attitude import dcm_from_q
+from flightsw.orbit import OrbitSpec
 from hil.progress import Progress
 
 
@@ -116,17 +117,20 @@ def _fmt(v: Any) -> str:
 def _port_track(t: dict[str, np.ndarray], geo: dict[str, Any]) -> np.ndarray:
     """Chaser docking port relative to the station's port, in H [m], per sample (truth).
 
-    ``r_DP_H = r_CT_H + C_HN C_NB r_D_B - r_P_H`` with the Hill frame turning at the
-    orbit rate about z (H = N at t = 0)."""
-    n = geo["mean_motion_rps"]
+    ``r_DP_H = r_CT_H + C_HN C_NB r_D_B - r_P_H`` with H the truth's orbit model's local
+    frame (a run written before the model was recorded: a circular orbit, H = N at t = 0)."""
     r = np.column_stack([t[f"truth_r_CT_H_{a}"] for a in "xyz"])
     q = np.column_stack([t[f"truth_q_BN_{a}"] for a in "wxyz"])
     rD = np.asarray(geo["chaser_port_B_m"])
     d_N = np.einsum("kji,j->ki", dcm_from_q(q), rD)  # C_BN^T r_D_B
-    th = n * t["t_s"]
-    c, s = np.cos(th), np.sin(th)
-    d_H = np.column_stack((c * d_N[:, 0] + s * d_N[:, 1], -s * d_N[:, 0] + c * d_N[:, 1],
-                           d_N[:, 2]))
+    o = geo.get("orbit")
+    if o is None:
+        th = geo["mean_motion_rps"] * t["t_s"]
+        q_HN = np.column_stack((np.cos(th / 2), 0 * th, 0 * th, np.sin(th / 2)))
+    else:
+        orbit = OrbitSpec(o["model"], o["params"]).build()
+        q_HN = np.array([orbit.frame(float(ts))[0] for ts in t["t_s"]]).reshape(-1, 4)
+    d_H = np.einsum("kij,kj->ki", dcm_from_q(q_HN), d_N)
     return r + d_H - np.asarray(geo["target_port_H_m"])
 
 

@@ -215,7 +215,7 @@ def run_bench(scenario: str = "nominal", *, quick: bool = False, seed: int = 0) 
     }
     # plant integrator
     ch = sc.chaser
-    plants = [make_plant(ch, sc.target, sc.orbit_radius_m, twin=twin) for twin in (False, True)]
+    plants = [make_plant(ch, sc.target, sc.orbit, twin=twin) for twin in (False, True)]
     y0 = np.zeros(21)
     y0[0:3], y0[3:6] = [0.3, -40.0, 0.1], [0.0, 0.1, 0.0]
     y0[6:10], y0[10:13] = [0.7, 0.1, -0.1, 0.7], [1e-3, -2e-3, 9e-4]

@@ -5,6 +5,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from flightsw.orbit import Orbit
+
 class PlantKernel:
     state: npt.NDArray[np.float64]
     t_on: npt.NDArray[np.float64]
@@ -22,7 +24,8 @@ class PlantKernel:
     def mean_motion(self) -> float: ...
     @property
     def delta_v_mps(self) -> float: ...
-    def __init__(self, *, mu: float, r0: float, inertia_C: npt.ArrayLike,
+    orbit: Orbit
+    def __init__(self, *, orbit: Orbit, inertia_C: npt.ArrayLike,
                  inertia_T: npt.ArrayLike, thrust_matrix: npt.ArrayLike,
                  thrust_N: Sequence[float], isp_s: float | Sequence[float],
                  valve_delay_s: Sequence[float] | None = None,

@@ -2,9 +2,10 @@
 """Plant integrator kernel: chaser and target 6-DOF, fixed-step RK4, nogil, no allocation.
 
 State ``y`` (21): r_CT_H[0:3] m, v_CT_H[3:6] m/s, q_BN[6:10], omega_BN_B[10:13] rad/s,
-q_TN[13:17], omega_TN_T[17:20] rad/s, m_C[20] kg. Relative translation uses the nonlinear
-equations of relative motion about a circular target orbit of radius r0 (Clohessy-Wiltshire
-is their linear limit).
+q_TN[13:17], omega_TN_T[17:20] rad/s, m_C[20] kg. Relative translation follows the exact
+nonlinear relative motion about the target's orbit given by the truth's orbit model
+(:mod:`flightsw.orbit`: a circular orbit, whose linear limit is Clohessy-Wiltshire, or the
+three-body orbit), with the thrust turned into H through the model's local frame.
 
 Thrusters: each one's valve is commanded open from the start of the cycle for its on-time;
 it opens and closes ``valve_delay_s`` later (a pulse's end may fall in the next cycle);
@@ -17,9 +18,9 @@ own specific impulse; a tank that runs dry within a cycle gives that cycle's imp
 the ratio it can, then nothing. The readable twin is ``hil.plant.plant_ref``.
 """
 import numpy as np
-from libc.math cimport sqrt, fabs, NAN
-from flightsw._cmath cimport (cross, dot3, matvec, matTvec, qmul, qnormalize, dcm_from_q,
-                              q_hill)
+from libc.math cimport fabs, NAN
+from flightsw._cmath cimport (cross, dot3, matvec, matTvec, qmul, qnormalize, dcm_from_q)
+from flightsw.orbit._model cimport OrbitModel
 
 DEF NY = 21
 DEF MAXT = 64
@@ -68,10 +69,9 @@ cdef class PlantKernel:
 
     Parameters
     ----------
-    mu : float
-        Gravitational parameter of the Moon [m^3/s^2].
-    r0 : float
-        Radius of the target's circular orbit [m].
+    orbit : flightsw.orbit.OrbitModel
+        The truth's model of the target's orbit (its own instance: never the flight
+        software's).
     inertia_C, inertia_T : ndarray (3, 3)
         Inertia of chaser and target about their CM in their body frames [kg m^2].
     thrust_matrix : ndarray (6, N)
@@ -92,7 +92,7 @@ cdef class PlantKernel:
     cdef public object state, t_on, ext_F_H, ext_L_B, tanks, t_empty, level
     cdef double[::1] y, ton, extF, extL, tk, tempty, lev, prev, isp, delay, rise, tail
     cdef long[::1] tank
-    cdef double mu, r0, n
+    cdef public OrbitModel orbit
     cdef double IC[9]
     cdef double ICinv[9]
     cdef double IT[9]
@@ -120,13 +120,11 @@ cdef class PlantKernel:
     cdef double scl[MAXT]
     cdef double dem[MAXT]
 
-    def __init__(self, *, double mu, double r0, inertia_C, inertia_T, thrust_matrix, thrust_N,
+    def __init__(self, *, OrbitModel orbit not None, inertia_C, inertia_T, thrust_matrix, thrust_N,
                  isp_s, valve_delay_s=None, rise_time_s=None, tail_off_time_s=None, tank=None,
                  int n_tanks=1):
         cdef int i
-        self.mu = mu
-        self.r0 = r0
-        self.n = sqrt(mu / (r0 * r0 * r0))
+        self.orbit = orbit
         IC = np.ascontiguousarray(inertia_C, dtype=np.float64).ravel()
         IT = np.ascontiguousarray(inertia_T, dtype=np.float64).ravel()
         ICi = np.linalg.inv(np.asarray(inertia_C, dtype=np.float64)).ravel()
@@ -187,21 +185,19 @@ cdef class PlantKernel:
 
     @property
     def mean_motion(self):
-        """Orbital rate of the target n [rad/s]."""
-        return self.n
+        """The target orbit's mean angular rate 2 pi / period [rad/s]."""
+        return self.orbit.mean_motion
 
     cdef void deriv(self, double t, const double* y, double* dy) noexcept nogil:
         cdef double qHN[4]
+        cdef double wHN[3]
+        cdef double dwHN[3]
         cdef double CHN[9]
         cdef double CBN[9]
         cdef double fN[3]
         cdef double aH[3]
+        cdef double acc[3]
         cdef double rhs[3]
-        cdef double x = y[0], yy = y[1], z = y[2]
-        cdef double rx = self.r0 + x
-        cdef double rc = sqrt(rx * rx + yy * yy + z * z)
-        cdef double g = self.mu / (rc * rc * rc)
-        cdef double n = self.n
         cdef double m = y[20]
         cdef double FB[3]
         cdef double LB[3]
@@ -214,7 +210,7 @@ cdef class PlantKernel:
             for i in range(3):
                 FB[i] = self.FB[i]
                 LB[i] = self.LB[i]
-        q_hill(n, t, qHN)
+        self.orbit.frame_c(t, qHN, wHN, dwHN)
         dcm_from_q(qHN, CHN)
         dcm_from_q(&y[6], CBN)
         # thrust in H: C_HN C_NB F_B / m
@@ -223,10 +219,9 @@ cdef class PlantKernel:
         dy[0] = y[3]
         dy[1] = y[4]
         dy[2] = y[5]
-        # n^2 r0 - mu / r0^2 == 0 exactly for a circular orbit; written out for the x term
-        dy[3] = 2.0 * n * y[4] + n * n * rx - g * rx + (aH[0] + self.extF[0]) / m
-        dy[4] = -2.0 * n * y[3] + n * n * yy - g * yy + (aH[1] + self.extF[1]) / m
-        dy[5] = -g * z + (aH[2] + self.extF[2]) / m
+        self.orbit.accel_c(t, y, &y[3], acc)
+        for i in range(3):
+            dy[3 + i] = acc[i] + (aH[i] + self.extF[i]) / m
         # chaser: torque from thrusters and outside; target: torque-free
         for i in range(3):
             rhs[i] = LB[i] + self.extL[i]
@@ -439,7 +434,7 @@ cdef class PlantKernel:
         cdef double d[3]
         cdef double nn[3]
         cdef int i
-        q_hill(self.n, self.t_s, qHN)
+        self.orbit.frame_c(self.t_s, qHN, a, b)
         dcm_from_q(qHN, CHN)
         dcm_from_q(&self.y[6], CBN)
         dcm_from_q(&self.y[13], CTN)

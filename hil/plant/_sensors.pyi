@@ -4,6 +4,7 @@ import numpy as np
 import numpy.typing as npt
 
 from flightsw.messages import ImuMsg, LidarMsg, RfRangingMsg, StarTrackerMsg, SunSensorMsg
+from flightsw.orbit import Orbit
 
 _A = npt.NDArray[np.float64]
 
@@ -24,7 +25,7 @@ class StarTracker(_Sampler):
 
 class Lidar(_Sampler):
     def __init__(self, *, plant_state: _A, out: LidarMsg, divider: int, latency: int,
-                 period_s: float, mean_motion: float, r_LC_B: npt.ArrayLike,
+                 period_s: float, orbit: Orbit, r_LC_B: npt.ArrayLike,
                  r_PT_T: npt.ArrayLike, range_noise_m: float, range_noise_frac: float,
                  angle_noise_rad: float, max_range_m: float, fov_half_angle_rad: float,
                  pose_max_range_m: float, pose_pos_noise_m: float, pose_att_noise_rad: float,
@@ -39,7 +40,7 @@ class SunSensor(_Sampler):
 
 class RfRanging(_Sampler):
     def __init__(self, *, plant_state: _A, out: RfRangingMsg, divider: int, latency: int,
-                 period_s: float, mean_motion: float, r_AC_B: npt.ArrayLike,
+                 period_s: float, orbit: Orbit, r_AC_B: npt.ArrayLike,
                  r_XT_T: npt.ArrayLike, range_noise_m: float, angle_noise_rad: float,
                  min_range_m: float, max_range_m: float, fov_half_angle_rad: float,
                  seed: int) -> None: ...

@@ -11,7 +11,8 @@ import numpy as np
 from libc.math cimport atan2, asin, floor, cos, isfinite
 from hil._rng cimport Rng
 from flightsw._cmath cimport (norm3, matvec, matTvec, qmul, qconj, qnormalize,
-                              dcm_from_q, q_from_rotvec, q_hill)
+                              dcm_from_q, q_from_rotvec)
+from flightsw.orbit._model cimport OrbitModel
 from flightsw.messages import (ImuMsg, LidarMsg, RfRangingMsg, StarTrackerMsg, SunSensorMsg,
                                bind)
 
@@ -22,7 +23,7 @@ cdef inline double quantize(double x, double q) noexcept nogil:
     return q * floor(x / q + 0.5)
 
 
-cdef inline void seen_from(const double[::1] truth, double n_mean, double t,
+cdef inline void seen_from(const double[::1] truth, OrbitModel orbit, double t,
                            const double* r_XT, const double* r_HC, double* s) noexcept nogil:
     """The station's point ``r_XT`` (in T) seen from the chaser's head ``r_HC`` (in B, from
     the true centre of mass), in B: ``dcm_BN (C_NH(-r_CT_H) + C_NT r_XT) - r_HC`` [m]."""
@@ -33,7 +34,7 @@ cdef inline void seen_from(const double[::1] truth, double n_mean, double t,
     cdef double a[3]
     cdef double d[3]
     cdef int i
-    q_hill(n_mean, t, qHN)
+    orbit.frame_c(t, qHN, a, d)
     dcm_from_q(qHN, CHN)
     dcm_from_q(&truth[6], CBN)
     dcm_from_q(&truth[13], CTN)
@@ -199,11 +200,11 @@ cdef class Lidar(_Sampler):
     cdef double[::1] rng_out, az_out, el_out, valid, r_out, q_out, pose_valid, seq
     cdef double r_LC[3]
     cdef double r_PT[3]
-    cdef double n_mean
+    cdef OrbitModel orbit
     cdef double rn, rfrac, an, maxr, cos_fov, pmax, ppos, patt, rbias, azbias, elbias
 
     def __init__(self, *, plant_state, out, int divider, int latency, double period_s,
-                 double mean_motion, r_LC_B, r_PT_T, double range_noise_m,
+                 OrbitModel orbit not None, r_LC_B, r_PT_T, double range_noise_m,
                  double range_noise_frac, double angle_noise_rad, double max_range_m,
                  double fov_half_angle_rad, double pose_max_range_m, double pose_pos_noise_m,
                  double pose_att_noise_rad, unsigned long long seed,
@@ -219,7 +220,7 @@ cdef class Lidar(_Sampler):
         for i in range(3):
             self.r_LC[i] = r_LC_B[i]
             self.r_PT[i] = r_PT_T[i]
-        self.n_mean = mean_motion
+        self.orbit = orbit
         self.rn = range_noise_m
         self.rfrac = range_noise_frac
         self.an = angle_noise_rad
@@ -237,7 +238,7 @@ cdef class Lidar(_Sampler):
         cdef double qTB[4]
         cdef double rng, sig
         cdef int i
-        seen_from(self.truth, self.n_mean, t, self.r_PT, self.r_LC, s)
+        seen_from(self.truth, self.orbit, t, self.r_PT, self.r_LC, s)
         rng = norm3(s)
         for i in range(14):
             out[i] = 0.0
@@ -347,10 +348,11 @@ cdef class RfRanging(_Sampler):
     cdef double[::1] rng_out, az_out, el_out, valid, seq
     cdef double r_AC[3]
     cdef double r_XT[3]
-    cdef double n_mean, rn, an, minr, maxr, cos_fov
+    cdef OrbitModel orbit
+    cdef double rn, an, minr, maxr, cos_fov
 
     def __init__(self, *, plant_state, out, int divider, int latency, double period_s,
-                 double mean_motion, r_AC_B, r_XT_T, double range_noise_m,
+                 OrbitModel orbit not None, r_AC_B, r_XT_T, double range_noise_m,
                  double angle_noise_rad, double min_range_m, double max_range_m,
                  double fov_half_angle_rad, unsigned long long seed):
         self._setup(plant_state, divider, latency, period_s, 5, seed)
@@ -359,7 +361,7 @@ cdef class RfRanging(_Sampler):
         for i in range(3):
             self.r_AC[i] = r_AC_B[i]
             self.r_XT[i] = r_XT_T[i]
-        self.n_mean = mean_motion
+        self.orbit = orbit
         self.rn = range_noise_m
         self.an = angle_noise_rad
         self.minr = min_range_m
@@ -370,7 +372,7 @@ cdef class RfRanging(_Sampler):
         cdef double s[3]
         cdef double rng
         cdef int i
-        seen_from(self.truth, self.n_mean, t, self.r_XT, self.r_AC, s)
+        seen_from(self.truth, self.orbit, t, self.r_XT, self.r_AC, s)
         rng = norm3(s)
         for i in range(5):
             out[i] = 0.0

@@ -22,9 +22,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from flightsw.attitude import angle_between, dcm_from_q, q_hill
+from flightsw.attitude import angle_between, dcm_from_q
 from flightsw.config import Vehicle
 from flightsw.messages import DockingMechCmd, DockingMechStatus
+from flightsw.orbit import Orbit
 from hil.scenario.envelope import IDSS, Envelope
 
 CONTACT_RADIUS_M = 1.0
@@ -64,33 +65,34 @@ class ContactConditions:
         return d
 
 
-def body_point(state: np.ndarray, t_s: float, n: float,
+def body_point(state: np.ndarray, t_s: float, orbit: Orbit,
                p_B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Position [m] and velocity [m/s] in H, relative to the target's centre of mass, of the
     point fixed in the chaser at ``p_B`` [m] from its centre of mass (in B), from the plant
-    state ``state`` at ``t_s`` [s] (orbit mean motion ``n`` [rad/s])."""
+    state ``state`` at ``t_s`` [s] (H from the truth's ``orbit``)."""
     r, v, q_BN, w_B = state[0:3], state[3:6], state[6:10], state[10:13]
-    C_HB = dcm_from_q(q_hill(n, t_s)) @ dcm_from_q(q_BN).T
-    w_BH_H = C_HB @ w_B - np.array([0.0, 0.0, n])
+    q_HN, w_HN_H, _ = orbit.frame(t_s)
+    C_HB = dcm_from_q(q_HN) @ dcm_from_q(q_BN).T
+    w_BH_H = C_HB @ w_B - w_HN_H
     p_H = C_HB @ p_B
     return r + p_H, v + np.cross(w_BH_H, p_H)
 
 
-def port_relative_state(state: np.ndarray, t_s: float, n: float, chaser: Vehicle,
+def port_relative_state(state: np.ndarray, t_s: float, orbit: Orbit, chaser: Vehicle,
                         target: Vehicle) -> dict[str, np.ndarray]:
     """Relative position, velocity, axes and rates of the chaser port D w.r.t. target port P.
 
     All vectors in H. ``state`` is the plant state (see ``hil.plant._plant``).
     """
     q_BN, w_B, q_TN, w_T = state[6:10], state[10:13], state[13:17], state[17:20]
-    C_HN = dcm_from_q(q_hill(n, t_s))
+    q_HN, w_HN_H, _ = orbit.frame(t_s)
+    C_HN = dcm_from_q(q_HN)
     C_HB = C_HN @ dcm_from_q(q_BN).T
     C_HT = C_HN @ dcm_from_q(q_TN).T
-    w_HN_H = np.array([0.0, 0.0, n])
     # angular velocities relative to H, in H
     w_BH_H = C_HB @ w_B - w_HN_H
     w_TH_H = C_HT @ w_T - w_HN_H
-    rD, vD = body_point(state, t_s, n, chaser.docking_port_m)
+    rD, vD = body_point(state, t_s, orbit, chaser.docking_port_m)
     rP = C_HT @ target.docking_port_m
     vP = np.cross(w_TH_H, rP)
     return {
@@ -101,10 +103,10 @@ def port_relative_state(state: np.ndarray, t_s: float, n: float, chaser: Vehicle
     }
 
 
-def contact_conditions(state: np.ndarray, t_s: float, n: float, chaser: Vehicle,
+def contact_conditions(state: np.ndarray, t_s: float, orbit: Orbit, chaser: Vehicle,
                        target: Vehicle) -> ContactConditions:
     """Contact conditions from truth (see :class:`ContactConditions`)."""
-    g = port_relative_state(state, t_s, n, chaser, target)
+    g = port_relative_state(state, t_s, orbit, chaser, target)
     nrm, dr, dv = g["n"], g["dr"], g["dv"]
     closing = -float(dv @ nrm)
     lat_v = dv - (dv @ nrm) * nrm
@@ -135,8 +137,8 @@ class DockingInterface:
     ----------
     chaser, target : Vehicle
         True vehicles (port geometry).
-    mean_motion : float
-        Target orbital rate [rad/s].
+    orbit : Orbit
+        The truth's model of the target's orbit (its local frame H).
     status : DockingMechStatus
         Where the mechanism controller reports (the flight software's input in SIL).
     cmd : DockingMechCmd
@@ -147,11 +149,11 @@ class DockingInterface:
         Capture-ring stroke [m].
     """
 
-    def __init__(self, chaser: Vehicle, target: Vehicle, mean_motion: float,
+    def __init__(self, chaser: Vehicle, target: Vehicle, orbit: Orbit,
                  status: DockingMechStatus, cmd: DockingMechCmd, *,
                  attenuation_tau_s: float = 2.0, retract_time_s: float = 10.0,
                  hooks_time_s: float = 5.0, ring_extension_m: float = 0.3) -> None:
-        self.chaser, self.target, self.n = chaser, target, mean_motion
+        self.chaser, self.target, self.orbit = chaser, target, orbit
         self.status, self.cmd = status, cmd
         self.tau, self.t_retract, self.t_hooks = attenuation_tau_s, retract_time_s, hooks_time_s
         self.ring = ring_extension_m
@@ -192,7 +194,7 @@ class DockingInterface:
             if g > 0.0:
                 return
             state = np.asarray(plant.state)
-            c = contact_conditions(state, plant.t_s, self.n, self.chaser, self.target)
+            c = contact_conditions(state, plant.t_s, self.orbit, self.chaser, self.target)
             if (c.lateral_offset_m > CONTACT_RADIUS_M
                     and float(np.linalg.norm(state[:3])) >= self._r_touch):
                 self.phase = "passing"  # past the port plane far off the axis: not touching

@@ -1,13 +1,10 @@
 """Reference twin of the plant kernel: the same model in readable numpy.
 
 Translational motion of chaser C relative to target T in the target's Hill frame H
-(x radial, y along-track, z orbit normal) for a circular target orbit of radius ``r0``:
-
-    ẍ = 2nẏ + n²(r0 + x) − μ (r0 + x)/r_C³ + a_x
-    ÿ = −2nẋ + n²y − μ y / r_C³ + a_y
-    z̈ = −μ z / r_C³ + a_z,      r_C = |(r0 + x, y, z)|
-
-whose linearisation is Clohessy–Wiltshire. Attitudes: ``q̇ = ½ q ⊗ [0, ω]`` and Euler's
+(x radial, y along-track, z orbit normal): ``r̈ = a_orbit(t, r, v) + a_thrust``, with the
+natural relative acceleration ``a_orbit`` and the frame H from the orbit model's twin
+(:mod:`flightsw.orbit`; for a circular orbit its linearisation is Clohessy–Wiltshire).
+Attitudes: ``q̇ = ½ q ⊗ [0, ω]`` and Euler's
 equations ``I ω̇ = L − ω × I ω`` (target torque-free).
 
 Thrusters: a valve commanded open at the start of the cycle for the on-time opens and
@@ -23,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flightsw.attitude import dcm_from_q, q_hill, qmul
+from flightsw.attitude import dcm_from_q, qmul
 from flightsw.constants import G0
 
 SNAP = 1e-9
@@ -42,12 +39,11 @@ EXT_MAX = 1.0e8
 class PlantRef:
     """Numpy twin of :class:`hil.plant._plant.PlantKernel` (same constructor and ``step``)."""
 
-    def __init__(self, *, mu, r0, inertia_C, inertia_T, thrust_matrix, thrust_N, isp_s,
+    def __init__(self, *, orbit, inertia_C, inertia_T, thrust_matrix, thrust_N, isp_s,
                  valve_delay_s=None, rise_time_s=None, tail_off_time_s=None, tank=None,
                  n_tanks=1):
-        self.mu = float(mu)
-        self.r0 = float(r0)
-        self.mean_motion = np.sqrt(mu / r0**3)
+        self.orbit = orbit
+        self.mean_motion = orbit.mean_motion
         self.IC = np.array(inertia_C, dtype=float)
         self.IT = np.array(inertia_T, dtype=float)
         self.A = np.array(thrust_matrix, dtype=float)
@@ -80,19 +76,11 @@ class PlantRef:
         """State derivative; ``F_B``/``L_B`` are the thrusters' force and torque as
         functions of time."""
         F_B, L_B = F_B(t), L_B(t)
-        n, mu, r0 = self.mean_motion, self.mu, self.r0
         r, v, q_BN, w_B = y[0:3], y[3:6], y[6:10], y[10:13]
         q_TN, w_T = y[13:17], y[17:20]
         m = y[20]
-        rc = np.array([r0 + r[0], r[1], r[2]])
-        g = mu / np.linalg.norm(rc) ** 3
-        a_thr_H = dcm_from_q(q_hill(n, t)) @ dcm_from_q(q_BN).T @ F_B
-        a = (a_thr_H + self.ext_F_H) / m
-        acc = np.array([
-            2 * n * v[1] + n * n * rc[0] - g * rc[0],
-            -2 * n * v[0] + n * n * r[1] - g * r[1],
-            -g * r[2],
-        ]) + a
+        a_thr_H = dcm_from_q(self.orbit.frame(t)[0]) @ dcm_from_q(q_BN).T @ F_B
+        acc = self.orbit.accel(t, r, v) + (a_thr_H + self.ext_F_H) / m
         dq_B = 0.5 * qmul(q_BN, np.concatenate(([0.0], w_B)))
         dw_B = np.linalg.solve(self.IC, L_B + self.ext_L_B - np.cross(w_B, self.IC @ w_B))
         dq_T = 0.5 * qmul(q_TN, np.concatenate(([0.0], w_T)))
@@ -207,7 +195,7 @@ class PlantRef:
     def port_gap(self, r_DC_B, r_PT_T, n_T) -> float:
         """Axial gap [m] of chaser port D in front of target port P along its normal."""
         y = self.state
-        C_HN = dcm_from_q(q_hill(self.mean_motion, self.t_s))
+        C_HN = dcm_from_q(self.orbit.frame(self.t_s)[0])
         C_NB, C_NT = dcm_from_q(y[6:10]).T, dcm_from_q(y[13:17]).T
         d_H = y[0:3] + C_HN @ (C_NB @ np.asarray(r_DC_B) - C_NT @ np.asarray(r_PT_T))
         return float(d_H @ (C_HN @ C_NT @ np.asarray(n_T)))

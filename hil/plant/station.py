@@ -27,17 +27,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from flightsw.attitude import dcm_from_q, q_error_vec, q_hill, qconj, qmul
+from flightsw.attitude import dcm_from_q, q_error_vec, qconj, qmul
+from flightsw.orbit import Orbit
 from hil.scenario.station import StationLaw
 
 
-def hold_frame(law: StationLaw, n: float) -> tuple[np.ndarray, np.ndarray]:
+def hold_frame(law: StationLaw, orbit: Orbit) -> tuple[np.ndarray, np.ndarray]:
     """The station's attitude ``q_TN`` at t = 0 [-] and rate ``omega_TN_T`` [rad/s] were it
-    exactly in its hold frame (``q_HN`` = identity at t = 0; orbit rate ``n`` [rad/s]):
-    the hand-over ground gives the flight software. A free station is taken to be held in
-    the Hill frame (what it was set to)."""
-    rate = 0.0 if law.attitude == "inertial" else n
-    return np.array([1.0, 0.0, 0.0, 0.0]), np.array([0.0, 0.0, rate])
+    exactly in its hold frame (LVLH: the orbit model's frame H; inertial: H as it was at
+    t = 0, fixed in N): the hand-over ground gives the flight software. A free station is
+    taken to be held in the Hill frame (what it was set to)."""
+    q_HN, w_HN_H, _ = orbit.frame(0.0)
+    return q_HN, (np.zeros(3) if law.attitude == "inertial" else w_HN_H)
 
 
 class StationAttitude:
@@ -47,14 +48,15 @@ class StationAttitude:
     ----------
     law : StationLaw
         Hold frame, deadband, limit-cycle rate, control rate.
-    n : float
-        Orbit rate of the target [rad/s].
+    orbit : Orbit
+        The truth's model of the target's orbit (its local frame H, the LVLH hold).
     dt : float
         The plant's step [s] (the controller runs every ``round(1 / (rate dt))`` steps).
     """
 
-    def __init__(self, law: StationLaw, n: float, dt: float) -> None:
-        self.law, self.n = law, n
+    def __init__(self, law: StationLaw, orbit: Orbit, dt: float) -> None:
+        self.law, self.orbit = law, orbit
+        self._q_inertial = orbit.frame(0.0)[0]  # an inertial hold: H as it was at t = 0
         self.db = np.radians(law.deadband_deg)
         self.r = np.radians(law.limit_cycle_rate_dps)
         self.every = max(int(round(1.0 / (law.control_rate_hz * dt))), 1)
@@ -63,8 +65,9 @@ class StationAttitude:
     def reference(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """Hold frame ``q_RN`` at ``t`` [s] and its rate ``omega_RN_R`` [rad/s]."""
         if self.law.attitude == "lvlh":
-            return q_hill(self.n, t), np.array([0.0, 0.0, self.n])
-        return np.array([1.0, 0.0, 0.0, 0.0]), np.zeros(3)
+            q_HN, w_HN_H, _ = self.orbit.frame(t)
+            return q_HN, w_HN_H
+        return self._q_inertial, np.zeros(3)
 
     def error(self, y: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
         """The station's attitude error from its hold frame (a rotation vector in T) [rad]

@@ -15,7 +15,6 @@ import numpy as np
 
 from flightsw.attitude import dcm_from_q, q_from_rotvec, qmul
 from flightsw.config import Vehicle
-from flightsw.constants import MU_MOON
 from flightsw.gnc.guidance import approach_attitude
 from flightsw.gnc.navigation import initial_covariance
 from flightsw.messages import (
@@ -29,6 +28,7 @@ from flightsw.messages import (
     SunSensorMsg,
     ThrusterCmd,
 )
+from flightsw.orbit import Orbit, OrbitSpec
 from hil.plant.docking import DockingInterface, body_point
 from hil.plant.injection import FaultInjector
 from hil.plant.station import StationAttitude, hold_frame
@@ -40,14 +40,14 @@ from hil.scenario.dispersions import INITIAL, Draw, draw
 class SensorSetup:
     """What a sensor model is built from: the scenario, the run's draws, the plant state it
     samples (a view of the plant's, or of the bench's shared truth), the run's seed, its
-    gyro bias [rad/s] and the target orbit's mean motion [rad/s]."""
+    gyro bias [rad/s] and the truth's model of the target's orbit (a kernel instance)."""
 
     sc: Scenario
     draw: Draw
     state: np.ndarray
     seed: int
     gyro_bias_rps: np.ndarray
-    mean_motion_rps: float
+    orbit: Orbit
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def star_tracker_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: StarTra
 
 
 def lidar_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: LidarMsg, seed: int,
-                mean_motion: float) -> Any:
+                orbit: Orbit) -> Any:
     """The run's docking lidar (``hil.plant._sensors.Lidar``) writing into ``msg``; its head is
     where it is mounted relative to the run's true centre of mass."""
     from hil.plant._sensors import Lidar
@@ -95,7 +95,7 @@ def lidar_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: LidarMsg, seed
     ls, base, f = sc.sensors.lidar, sc.fsw.base_rate_hz, draw.lidar_noise_factor
     return Lidar(plant_state=state, out=msg, divider=round(base / ls.rate_hz),
                  latency=round(ls.latency_s * base), period_s=1.0 / base,
-                 mean_motion=mean_motion, r_LC_B=draw.lidar_mount_m,
+                 orbit=orbit, r_LC_B=draw.lidar_mount_m,
                  r_PT_T=sc.target.docking_port_m, range_noise_m=ls.range_noise_m * f,
                  range_noise_frac=ls.range_noise_frac * f, angle_noise_rad=ls.angle_noise_rad * f,
                  max_range_m=ls.max_range_m, fov_half_angle_rad=np.radians(ls.fov_half_angle_deg),
@@ -121,7 +121,7 @@ def sun_sensor_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: SunSensor
 
 
 def rf_ranging_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: RfRangingMsg,
-                     seed: int, mean_motion: float) -> Any:
+                     seed: int, orbit: Orbit) -> Any:
     """The run's RF ranging (``hil.plant._sensors.RfRanging``) writing into ``msg``; its
     antenna is where it is mounted relative to the run's true centre of mass."""
     from hil.plant._sensors import RfRanging
@@ -130,7 +130,7 @@ def rf_ranging_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: RfRanging
     assert rf is not None, "an RF-ranging model for a vehicle without one"
     return RfRanging(plant_state=state, out=msg, divider=round(base / rf.rate_hz),
                      latency=round(rf.latency_s * base), period_s=1.0 / base,
-                     mean_motion=mean_motion,
+                     orbit=orbit,
                      r_AC_B=np.asarray(rf.antenna_m, float) - draw.cm_offset_m,
                      r_XT_T=np.asarray(rf.transponder_m, float),
                      range_noise_m=rf.range_noise_m, angle_noise_rad=rf.angle_noise_rad,
@@ -145,11 +145,11 @@ SENSOR_MODELS: dict[str, SensorModel] = {m.unit: m for m in (
     SensorModel("star_tracker", "st_in", lambda s, msg: star_tracker_model(
         s.sc, s.draw, s.state, msg, s.seed)),
     SensorModel("lidar", "lidar_in", lambda s, msg: lidar_model(
-        s.sc, s.draw, s.state, msg, s.seed, s.mean_motion_rps)),
+        s.sc, s.draw, s.state, msg, s.seed, s.orbit)),
     SensorModel("sun_sensor", "sun_in", lambda s, msg: sun_sensor_model(
         s.sc, s.draw, s.state, msg, s.seed)),
     SensorModel("rf_ranging", "rf_in", lambda s, msg: rf_ranging_model(
-        s.sc, s.draw, s.state, msg, s.seed, s.mean_motion_rps)),
+        s.sc, s.draw, s.state, msg, s.seed, s.orbit)),
 )}
 """The sensor model of every sensing unit, by unit name (:data:`firmware_bridge.units.UNITS`),
 in the order they sample each tick. SIL's world and the bench's emulated units build them
@@ -166,16 +166,16 @@ def _initial(sc: Scenario, key: str, rng: Any) -> np.ndarray:
     return d.draw(rng)[0]
 
 
-def make_plant(chaser: Vehicle, target: Vehicle, orbit_radius_m: float, *,
+def make_plant(chaser: Vehicle, target: Vehicle, orbit: OrbitSpec, *,
                twin: bool = False) -> Any:
-    """The plant of ``chaser`` (as built) near ``target`` in a circular orbit of radius
-    ``orbit_radius_m`` [m] about the Moon: the Cython kernel, or its numpy twin."""
+    """The plant of ``chaser`` (as built) near ``target`` on the truth's ``orbit`` (an
+    instance of its own): the Cython kernel, or its numpy twin."""
     from hil.plant._plant import PlantKernel
     from hil.plant.plant_ref import PlantRef
 
     cls = PlantRef if twin else PlantKernel
     th = chaser.thrusters
-    plant = cls(mu=MU_MOON, r0=orbit_radius_m, inertia_C=chaser.inertia_kgm2,
+    plant = cls(orbit=orbit.build(twin=twin), inertia_C=chaser.inertia_kgm2,
                 inertia_T=target.inertia_kgm2, thrust_matrix=chaser.thrust_matrix,
                 thrust_N=[t.thrust_N for t in th], isp_s=[chaser.isp_of(t) for t in th],
                 valve_delay_s=[t.valve_delay_s for t in th],
@@ -255,8 +255,9 @@ class World:
         self.draw = draw(sc, seed)
         ch, tg = self.draw.chaser, sc.target  # the chaser as built, not as the files say
         self.chaser = ch
-        self.plant = make_plant(ch, tg, sc.orbit_radius_m, twin=twin)
-        self.n = float(self.plant.mean_motion)
+        self.plant = make_plant(ch, tg, sc.orbit, twin=twin)
+        # the truth's orbit for the models around the plant (the sensors are kernels)
+        self.orbit: Orbit = sc.orbit.build()
         rng = Rng(seed * 7919 + 17)  # set-up draws: platform-independent generator
         d = np.radians
         y = self.plant.state
@@ -269,14 +270,16 @@ class World:
         y[3:6] = sc.v_CT_H_mps + init["velocity_mps"]
         q_BH = approach_attitude(sc.chaser, tg)
         err = d(sc.attitude_error_deg) + d(init["attitude_deg"])
-        y[6:10] = qmul(q_BH, q_from_rotvec(err))  # q_HN(0) = identity
-        w_ref_B = dcm_from_q(q_BH) @ np.array([0.0, 0.0, self.n])
+        q_HN0, w_HN_H0, _ = self.orbit.frame(0.0)
+        y[6:10] = qmul(q_HN0, qmul(q_BH, q_from_rotvec(err)))  # q_BN = q_HN (x) q_BH
+        w_ref_B = dcm_from_q(q_BH) @ w_HN_H0
         y[10:13] = w_ref_B + d(sc.rate_error_dps) + d(init["rate_dps"])
-        y[13:17] = q_from_rotvec(d(sc.target_attitude_error_deg + self.draw.target_attitude_deg))
-        q_RN0, w_R = hold_frame(sc.station, self.n)  # the station's hold frame at t = 0
+        q_RN0, w_R = hold_frame(sc.station, self.orbit)  # the station's hold frame at t = 0
+        y[13:17] = qmul(q_RN0, q_from_rotvec(d(sc.target_attitude_error_deg
+                                               + self.draw.target_attitude_deg)))
         y[17:20] = dcm_from_q(y[13:17]) @ w_R \
             + d(sc.target_rate_error_dps + self.draw.target_rate_dps)
-        self.station = StationAttitude(sc.station, self.n, self.dt)
+        self.station = StationAttitude(sc.station, self.orbit, self.dt)
         self.station.start(y)  # a station in a deadband is in its limit cycle already
         y[20] = ch.mass_kg
         self.m0 = ch.mass_kg
@@ -301,10 +304,10 @@ class World:
             if law.attitude != "free" else
             (qmul(y[13:17], q_from_rotvec(e[0:3])), y[17:20] + e[3:6], None, None))
         # sensors write straight into the flight software's input messages
-        setup = SensorSetup(sc, self.draw, y, seed, bias, self.n)
+        setup = SensorSetup(sc, self.draw, y, seed, bias, self.orbit)
         self.sensors = {u: m.build(setup, getattr(io, m.message))
                         for u, m in SENSOR_MODELS.items() if u in sc.units}
-        self.docking = DockingInterface(ch, tg, self.n, io.mech_in, io.mech_cmd)
+        self.docking = DockingInterface(ch, tg, self.orbit, io.mech_in, io.mech_cmd)
         self._ton_src = io.thruster_cmd.t_on_s[: self.plant.nthr]
         self._ton_dst = self.plant.t_on
         self._isolated = io.thruster_cmd.isolated[: self.plant.nthr]
@@ -342,7 +345,7 @@ class World:
         file's centre of mass, from which every lever arm the flight software knows is
         measured: what navigation estimates). The as-built centre of mass, which the plant
         propagates, is ``cm_offset_m`` from it in B."""
-        return body_point(self.plant.state, self.plant.t_s, self.n, -self.draw.cm_offset_m)
+        return body_point(self.plant.state, self.plant.t_s, self.orbit, -self.draw.cm_offset_m)
 
     @property
     def propellant_kg(self) -> float:

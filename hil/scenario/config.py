@@ -30,6 +30,7 @@ from flightsw.config import (
 from flightsw.fsw import FlightSoftware
 from flightsw.gnc.guidance import approach_attitude
 from flightsw.gnc.navigation import NavSensorModel, RfRangingModel, SunSensorModel
+from flightsw.orbit import OrbitSpec
 from hil.scenario.dispersions import Dist, read_dispersions
 from hil.scenario.envelope import IDSS, Envelope
 from hil.scenario.faults import Fault, read_faults
@@ -325,6 +326,11 @@ class Scenario:
     ground: GroundConfig | None = None
     sun_N: np.ndarray = field(default_factory=lambda: np.array([1.0, 0.0, 0.0]))
     station: StationLaw = field(default_factory=StationLaw)
+    orbit_model: str = "circular"
+    orbit_phase: float = 0.5
+    truth_grid_s: float = 2.0
+    fsw_grid_s: float = 10.0
+    run_of: int | None = None  # the seed whose orbit draw this scenario has taken in
 
     @property
     def units(self) -> tuple[str, ...]:
@@ -337,6 +343,33 @@ class Scenario:
         from flightsw.constants import R_MOON
 
         return R_MOON + self.altitude_m
+
+    @property
+    def orbit(self) -> OrbitSpec:
+        """The target's orbit as the truth flies it (each user builds its own instance)."""
+        return self._orbit(self.truth_grid_s)
+
+    @property
+    def fsw_orbit(self) -> OrbitSpec:
+        """The target's reference orbit as the flight software is told it (ground's upload):
+        for a circular orbit its radius; for the NRHO the station's state at mission time 0,
+        which the flight software propagates on its own, coarser grid."""
+        return self._orbit(self.fsw_grid_s)
+
+    def _orbit(self, grid_s: float) -> OrbitSpec:
+        if self.orbit_model == "nrho":
+            from flightsw.orbit.halo import nrho_9_2
+
+            return nrho_9_2().spec(self.orbit_phase, grid_s=grid_s)
+        from flightsw.constants import MU_MOON
+
+        return OrbitSpec.circular(MU_MOON, self.orbit_radius_m)
+
+
+ORBIT_CHOICES = ("circular", "nrho")
+"""The target orbits a scenario may fly (``[orbit] model``): a circular low lunar orbit at
+``altitude_m``, or the 9:2 near-rectilinear halo orbit at ``phase`` (time since perilune
+over the period at mission time 0; 0.5 is apolune) in the Earth-Moon three-body problem."""
 
 
 def _resolve(base: Path, key: str, ref: str, kind: str) -> Path:
@@ -433,7 +466,14 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
                           need_thrusters=False)
     sensors = load_sensors(_resolve(path, "sensors", r.string("sensors"), "sensors"))
     o = r.table("orbit")
-    alt = o.num("altitude_m", lo=10e3, hi=100000e3)
+    model = o.string("model", "circular", choices=ORBIT_CHOICES)
+    if model == "circular":
+        alt = o.num("altitude_m", lo=10e3, hi=100000e3)
+    else:
+        alt = o.num("altitude_m", 100e3, lo=10e3, hi=100000e3)  # unused by the NRHO
+    phase = o.num("phase", 0.5, lo=0.0, hi=1.0, unit="-")
+    grids = (o.num("truth_grid_s", 2.0, positive=True, hi=600.0, unit="s"),
+             o.num("fsw_grid_s", 10.0, positive=True, hi=600.0, unit="s"))
     sun_N = o.vec("sun_direction_N", 3, [1.0, 0.0, 0.0], unit=True)
     o.done()
     i = r.table("initial")
@@ -492,7 +532,8 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
             raise ConfigError(path, "faults", f"faults on units the vehicle fits "
                               f"({', '.join(fitted_units)})", fault.target)
     return Scenario(name, desc, str(path), seed, tlim, alt, chaser, target, sensors, r0, v0,
-                    att, rate, tatt, trate, disp, fsw, faults, expect, ground, sun_N, station)
+                    att, rate, tatt, trate, disp, fsw, faults, expect, ground, sun_N, station,
+                    model, float(phase) % 1.0, *grids)
 
 
 def nav_sensor_model(sc: Scenario) -> NavSensorModel:
@@ -537,7 +578,7 @@ def flight_software(sc: Scenario, *, twin: bool = False) -> FlightSoftware:
     """The flight software of scenario ``sc``: its parameters, its (nominal) vehicles and
     orbit, and the sensor noises its filter is told (:func:`nav_sensor_model`); built, not
     yet given its navigation hand-over. ``twin`` runs the numpy twins."""
-    return FlightSoftware(sc.fsw, sc.chaser, sc.target, sc.orbit_radius_m,
+    return FlightSoftware(sc.fsw, sc.chaser, sc.target, sc.fsw_orbit,
                           nav_sensor_model(sc), twin=twin)
 
 

@@ -54,13 +54,16 @@ QUANTITIES: dict[str, tuple[int, str]] = {
     "lidar_noise_frac": (1, "lidar noise error (range, angles, pose), fraction [-]"),
     "lidar_range_bias_m": (1, "lidar range bias [m]"),
     "lidar_angle_bias_rad": (2, "lidar azimuth and elevation bias [rad]"),
+    # where the approach happens
+    "orbit_phase": (1, "the target's orbit phase at the start, added (a three-body orbit: "
+                       "fraction of the period, taken modulo 1) [-]"),
 }
 """Every quantity a scenario may disperse: size and meaning (with unit)."""
 REACH: dict[str, float] = {
     "position_m": 1.0e4, "velocity_mps": 10.0, "attitude_deg": 180.0, "rate_dps": 10.0,
     "target_attitude_deg": 180.0, "target_rate_dps": 10.0, "cm_offset_m": 10.0,
     "thruster_angle_deg": 90.0, "star_tracker_bias_rad": 0.1, "lidar_range_bias_m": 100.0,
-    "lidar_angle_bias_rad": 0.1,
+    "lidar_angle_bias_rad": 0.1, "orbit_phase": 0.5,
 }
 """How far a draw of each quantity may reach (|mean| + half width, or + clip_sigma, or 5,
 sigmas), in its unit: beyond that it is no longer a dispersion of this vehicle. Fractions
@@ -195,6 +198,7 @@ class Draw:
     lidar_angle_bias_rad: np.ndarray = field(default_factory=lambda: np.zeros(2))
     target_attitude_deg: np.ndarray = field(default_factory=lambda: np.zeros(3))
     target_rate_dps: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    orbit_phase: float = 0.0
     values: dict[str, float] = field(default_factory=dict)
 
 
@@ -280,5 +284,18 @@ def draw(sc: Any, seed: int) -> Draw:
         lidar_angle_bias_rad=vec("lidar_angle_bias_rad", 2),
         target_attitude_deg=vec("target_attitude_deg", 3),
         target_rate_dps=vec("target_rate_dps", 3),
+        orbit_phase=float(vec("orbit_phase", 1)[0]),
         values=values,
     )
+
+
+def run_scenario(sc: Any, seed: int) -> Any:
+    """The scenario as run ``seed`` flies it where a draw changes what ground and the flight
+    software know too (the orbit's phase: ground knows where its station is): ``sc`` itself
+    when nothing such is dispersed."""
+    if sc.run_of is not None:
+        if sc.run_of != seed:
+            raise ValueError(f"scenario {sc.name!r} is run {sc.run_of}'s, not run {seed}'s")
+        return sc
+    shift = draw(sc, seed).orbit_phase
+    return replace(sc, orbit_phase=float((sc.orbit_phase + shift) % 1.0), run_of=seed)

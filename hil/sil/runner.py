@@ -28,6 +28,7 @@ from hil.plant.safety import SafetyMonitor
 from hil.plant.world import FlightIO, World
 from hil.progress import Progress
 from hil.scenario.config import Scenario, flight_software
+from hil.scenario.dispersions import run_scenario
 from hil.sil.telemetry import Telemetry
 
 RETREAT_HOLD_S = 30.0
@@ -189,8 +190,8 @@ def classify(dock_outcome: str | None, state: str) -> str:
     return "timeout"
 
 
-def write_run(out: Path, sc: Scenario, res: RunResult, mean_motion: float,
-              telemetry: Telemetry, *, csv: bool = False) -> None:
+def write_run(out: Path, sc: Scenario, res: RunResult, telemetry: Telemetry, *,
+              csv: bool = False) -> None:
     """A run's folder, SIL or bench: ``telemetry.npz`` (and ``telemetry.csv`` with
     ``csv``), ``summary.json`` (the ``--json`` object), ``events.json`` (every decision,
     the safety violations, rate-group and navigation counters where the run has them, and
@@ -201,20 +202,22 @@ def write_run(out: Path, sc: Scenario, res: RunResult, mean_motion: float,
         {"events": res.events, "fdir_events": res.fdir_events,
          "safety_violations": res.safety_violations, "rate_groups": res.rate_groups,
          "nav": res.nav, "states": list(STATES)}, indent=2) + "\n")
-    write_geometry(out, sc, mean_motion)
+    write_geometry(out, sc)
 
 
-def write_geometry(out: Path, sc: Scenario, mean_motion: float) -> None:
+def write_geometry(out: Path, sc: Scenario) -> None:
     """``geometry.json``: what a report needs to draw a run against its approach design
     (station port and axis in H, chaser port in B, hold points, corridor, glideslope, the
-    IDSS envelope, the orbit rate and the thruster names)."""
+    IDSS envelope, the truth's orbit model and its mean rate, and the thruster names)."""
     from dataclasses import asdict
 
     from hil.scenario.envelope import IDSS
 
     g = sc.fsw.guidance
     geo = {
-        "scenario": sc.name, "scenario_file": sc.file, "mean_motion_rps": mean_motion,
+        "scenario": sc.name, "scenario_file": sc.file,
+        "orbit": {"model": sc.orbit.model, "params": dict(sc.orbit.params)},
+        "mean_motion_rps": float(sc.orbit.build().mean_motion),
         "base_rate_hz": sc.fsw.base_rate_hz,
         "target_port_H_m": list(map(float, sc.target.docking_port_m)),
         "target_axis_H": list(map(float, sc.target.docking_axis)),
@@ -236,6 +239,7 @@ def closed_loop(sc: Scenario, seed: int, *, twin: bool = False) -> tuple[FlightS
     the flight software's commands; navigation gets the world's hand-over and everything
     is reset, ready for tick 0. ``twin`` flies the numpy twins (flight software and plant).
     """
+    sc = run_scenario(sc, seed)  # the run's orbit phase, where it is dispersed
     fsw = flight_software(sc, twin=twin)
     world = World(sc, seed, FlightIO.of(fsw), twin=twin)
     fsw.navigation.set_initial(*world.nav_initial)
@@ -281,6 +285,7 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
         With ``realtime``, how many times faster than real time the ticks are paced [-].
     """
     seed = sc.seed if seed is None else int(seed)
+    sc = run_scenario(sc, seed)  # the run's orbit phase, where it is dispersed
     fsw, world = closed_loop(sc, seed, twin=twin)
     dt = fsw.dt
     limit_ticks = int(math.ceil(sc.time_limit_s / dt))
@@ -355,5 +360,5 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
     if out_dir is not None and rec is not None:  # out_dir implies recording
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        write_run(out, sc, res, world.n, rec, csv=csv)
+        write_run(out, sc, res, rec, csv=csv)
     return res

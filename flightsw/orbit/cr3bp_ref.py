@@ -1,0 +1,162 @@
+"""Readable twin of the Earth-Moon CR3BP orbit model (``flightsw.orbit._cr3bp``).
+
+The same target propagation (RK4 on a fixed grid, one RK4 step from the grid point below),
+the same local frame and the same exact relative equations, in plain numpy vectors.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from flightsw.attitude import q_from_dcm
+
+F64 = NDArray[np.float64]
+
+
+def skew(a: ArrayLike) -> F64:
+    """``[a x]``, the cross-product matrix."""
+    x, y, z = np.asarray(a, float)
+    return np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+
+
+class Cr3bpOrbitRef:
+    """Numpy twin of :class:`flightsw.orbit._cr3bp.Cr3bpOrbit` (same constructor)."""
+
+    def __init__(self, *, mu: float, length_m: float, time_s: float, state0: ArrayLike,
+                 period: float, t0_s: float = 0.0, grid_s: float = 2.0) -> None:
+        s0 = np.array(state0, float).reshape(-1)
+        if not (0.0 < mu < 0.5 and length_m > 0.0 and time_s > 0.0 and period > 0.0
+                and grid_s > 0.0 and np.isfinite(t0_s)):
+            raise ValueError("a CR3BP orbit needs 0 < mu < 0.5 and positive length_m, time_s, "
+                             f"period and grid_s (mu={mu}, length_m={length_m}, "
+                             f"time_s={time_s}, period={period}, grid_s={grid_s})")
+        if s0.shape != (6,) or not np.all(np.isfinite(s0)):
+            raise ValueError(f"state0: 6 finite nondimensional numbers, not {state0!r}")
+        self.mu, self.L, self.T = float(mu), float(length_m), float(time_s)
+        self.t0_s, self.grid_s, self.period = float(t0_s), float(grid_s), float(period)
+        self.period_s = self.period * self.T
+        gm = self.L**3 / self.T**2
+        self.mu_E, self.mu_M = (1.0 - mu) * gm, mu * gm
+        self.w = 1.0 / self.T
+        self.r_E = np.array([-mu * self.L, 0.0, 0.0])  # the primaries in R [m]
+        self.r_M = np.array([(1.0 - mu) * self.L, 0.0, 0.0])
+        self._grid = {0: np.concatenate((s0[:3] * self.L, s0[3:] * self.L / self.T))}
+
+    @property
+    def mean_motion(self) -> float:
+        """2 pi / period [rad/s]."""
+        return 2.0 * np.pi / self.period_s
+
+    # -- the target --------------------------------------------------------------------
+
+    def deriv(self, y: F64) -> F64:
+        """The CR3BP in the synodic frame R, SI units: ``y = [r, v]`` barycentric."""
+        r, v = y[:3], y[3:]
+        W = np.array([0.0, 0.0, self.w])
+        g = sum(-m * (r - p) / np.linalg.norm(r - p) ** 3
+                for m, p in ((self.mu_E, self.r_E), (self.mu_M, self.r_M)))
+        a = g - 2.0 * np.cross(W, v) - np.cross(W, np.cross(W, r))
+        return np.concatenate((v, a))
+
+    def rk4(self, y: F64, h: float) -> F64:
+        k1 = self.deriv(y)
+        k2 = self.deriv(y + 0.5 * h * k1)
+        k3 = self.deriv(y + 0.5 * h * k2)
+        k4 = self.deriv(y + h * k3)
+        return y + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+
+    def _grid_state(self, k: int) -> F64:
+        g = self._grid
+        while k > max(g):
+            j = max(g)
+            g[j + 1] = self.rk4(g[j], self.grid_s)
+        while k < min(g):
+            j = min(g)
+            g[j - 1] = self.rk4(g[j], -self.grid_s)
+        return g[k]
+
+    def target_state(self, t: float) -> F64:
+        """The target's synodic barycentric state at mission time ``t`` [s] [m, m/s]."""
+        u = (t - self.t0_s) / self.grid_s
+        if not (math.isfinite(u) and abs(u) < 1e8):
+            return np.full(6, np.nan)
+        k = math.floor(u)
+        s = (t - self.t0_s) - k * self.grid_s
+        y = self._grid_state(k)
+        return self.rk4(y, s) if s > 0.0 else y.copy()
+
+    def _at(self, t: float) -> dict[str, F64]:
+        X = self.target_state(t)
+        W = np.array([0.0, 0.0, self.w])
+        d, e, D = X[:3] - self.r_M, X[:3] - self.r_E, self.r_M - self.r_E
+        vI = X[3:] + np.cross(W, d)  # inertial velocities, R components
+        eI = X[3:] + np.cross(W, e)
+        DI = np.cross(W, D)
+
+        def grav(x: F64) -> F64:
+            return x / np.linalg.norm(x) ** 3
+
+        def dgrav(x: F64, xd: F64) -> F64:  # d/dt (x / |x|^3)
+            n = np.linalg.norm(x)
+            return xd / n**3 - 3.0 * x * (x @ xd) / n**5
+
+        # the target's inertial acceleration relative to the Moon, and its jerk
+        a = -self.mu_M * grav(d) - self.mu_E * (grav(e) - grav(D))
+        j = -self.mu_M * dgrav(d, vI) - self.mu_E * (dgrav(e, eI) - dgrav(D, DI))
+        h = np.cross(d, vI)
+        r, hn = float(np.linalg.norm(d)), float(np.linalg.norm(h))
+        x, z = d / r, h / hn
+        y = np.cross(z, x)
+        C_HR = np.vstack((x, y, z))
+        vx, ay, az, jz = x @ vI, y @ a, z @ a, z @ j
+        wx, wz = r * az / hn, hn / r**2
+        dwx = vx * az / hn + r * (jz - wx * ay) / hn - r * az * (r * ay) / hn**2
+        dwz = ay / r - 2.0 * hn * vx / r**3
+        c, s = np.cos(self.w * t), np.sin(self.w * t)
+        C_RN = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
+        q = q_from_dcm(C_HR @ C_RN)
+        return {"q": q if q[0] >= 0.0 else -q, "w": np.array([wx, 0.0, wz]),
+                "dw": np.array([dwx, 0.0, dwz]), "dM": np.array([r, 0.0, 0.0]),
+                "dE": C_HR @ e}
+
+    # -- the seam ----------------------------------------------------------------------
+
+    def frame(self, t: float) -> tuple[F64, F64, F64]:
+        """``q_HN`` (w >= 0), ``omega_HN_H`` [rad/s], ``domega_HN_H`` [rad/s^2]."""
+        a = self._at(t)
+        return a["q"], a["w"], a["dw"]
+
+    def accel(self, t: float, r_H: ArrayLike, v_H: ArrayLike) -> F64:
+        """Exact relative acceleration in H [m/s^2]: each primary's gravity at the body less
+        at the target (Battin's f(q), no cancellation) and the frame's terms."""
+        a = self._at(t)
+        rho, v = np.asarray(r_H, float), np.asarray(v_H, float)
+        w, dw = a["w"], a["dw"]
+        out = -2.0 * np.cross(w, v) - np.cross(dw, rho) - np.cross(w, np.cross(w, rho))
+        for mu_P, d in ((self.mu_M, a["dM"]), (self.mu_E, a["dE"])):
+            dn2 = float(d @ d)
+            q = float(rho @ (2.0 * d + rho)) / dn2
+            f = q * (3.0 + 3.0 * q + q * q) / (1.0 + (1.0 + q) ** 1.5)
+            out = out - mu_P / (dn2 * (1.0 + q)) ** 1.5 * (rho - d * f)
+        return np.asarray(out, dtype=float)
+
+    def coast(self, t0: float, r_H: ArrayLike, v_H: ArrayLike, step_s: float,
+              n: int) -> NDArray[np.float64]:
+        """Free drift: positions in H [m] at ``t0 + k step_s``, k = 1..n (RK4)."""
+        from flightsw.orbit import coast
+
+        return coast(self, t0, r_H, v_H, step_s, n)
+
+    def jacobian(self, t: float) -> tuple[F64, F64]:
+        """Gravity gradient less ``[w' x] + [w x]^2``, and ``-2 [w x]``, at the target."""
+        a = self._at(t)
+        G = np.zeros((3, 3))
+        for mu_P, d in ((self.mu_M, a["dM"]), (self.mu_E, a["dE"])):
+            n = float(np.linalg.norm(d))
+            u = d / n
+            G += -mu_P / n**3 * (np.eye(3) - 3.0 * np.outer(u, u))
+        W = skew(a["w"])
+        return G - skew(a["dw"]) - W @ W, -2.0 * W
