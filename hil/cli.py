@@ -360,8 +360,13 @@ def _cmd_campaign(args: argparse.Namespace) -> int:
             print(f"{mark}  {row['name']:<34} expected {row['expected']:<8} got "
                   f"{row['outcome']:<9} {row['why']}", flush=True)
 
+    orbit_of = None
+    if args.orbit_of:
+        from hil.scenario.config import load_scenario
+
+        orbit_of = load_scenario(args.orbit_of)
     res = run_campaign(args.paths, bench=args.bench, progress=progress,
-                       show=False if args.json else None)
+                       show=False if args.json else None, orbit_of=orbit_of)
     if args.json:
         keep = ("name", "expected", "outcome", "pass", "safety_violations", "after_abort",
                 "events", "abort_reason", "mode", "why", "contact", "propellant_kg",
@@ -656,6 +661,9 @@ def build_parser() -> argparse.ArgumentParser:
                                             "(default: the shipped campaign)")
     s.add_argument("--bench", action="store_true",
                    help="run each on the emulated multi-process bench instead of SIL")
+    s.add_argument("--orbit-of", metavar="SCENARIO",
+                   help="fly each in this scenario's orbit (e.g. nrho-nominal: the campaign "
+                        "in the NRHO; SIL)")
     s.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     s.set_defaults(func=_cmd_campaign)
     s = sub.add_parser("montecarlo", help="dispersed Monte Carlo campaign (SIL), local "

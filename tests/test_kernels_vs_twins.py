@@ -6,6 +6,8 @@ alike; all outputs (navigation, guidance, control, allocation) must agree tightl
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -17,10 +19,15 @@ def _outputs(fsw):
                            fsw.control.control_out.buf, fsw.thruster_cmd.buf))
 
 
-def test_closed_loop_kernels_equal_twins(final_approach):
+@pytest.mark.parametrize("orbit", ["circular", "nrho-perilune"])
+def test_closed_loop_kernels_equal_twins(final_approach, orbit):
+    """Circular low lunar orbit, and the NRHO at perilune (its local frame turning fastest,
+    the orbit models' twins beside the kernels' twins)."""
+    sc = final_approach if orbit == "circular" else dataclasses.replace(
+        final_approach, orbit_model="nrho", orbit_phase=0.0)
     runs, taken = {}, {}
     for twin in (False, True):
-        fsw, world = make_loop(final_approach, seed=4, twin=twin)
+        fsw, world = make_loop(sc, seed=4, twin=twin)
         hist, fired = [], []
         n = world.plant.nthr
         fly(fsw, world, 40.0, each=lambda k, f=fsw, h=hist, o=fired, n=n: (

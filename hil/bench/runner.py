@@ -268,7 +268,8 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     world = World(sc, seed, local)
     plant, dock = world.plant, world.docking
     period_ns, dt = sc.fsw.base_period_ns, world.dt
-    safety = SafetyMonitor(plant, dock, world.chaser, sc.target, sc.fsw.guidance.accel_max_mps2)
+    safety = SafetyMonitor(plant, dock, world.chaser, sc.target, sc.fsw.guidance.accel_max_mps2,
+                           keep_out_m=sc.fsw.guidance.keep_out_radius_m)
     truth = SharedTruth()
     truth.state[:] = plant.state
     truth.gyro_bias[:] = world.gyro_bias

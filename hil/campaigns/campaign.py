@@ -23,13 +23,32 @@ from hil.progress import Progress
 from hil.scenario.config import shipped_campaign
 
 
-def run_one(path: str | Path, *, bench: bool = False,
-            show: Progress | None = None) -> dict[str, Any]:
+def with_orbit_of(sc: Any, base: Any) -> Any:
+    """``sc`` flown in ``base``'s orbit: its model, phase (and its dispersion) and grids."""
+    from dataclasses import replace
+
+    disp = {k: v for k, v in sc.dispersions.items() if k != "orbit_phase"}
+    if "orbit_phase" in base.dispersions:
+        disp["orbit_phase"] = base.dispersions["orbit_phase"]
+    return replace(sc, altitude_m=base.altitude_m, orbit_model=base.orbit_model,
+                   orbit_phase=base.orbit_phase, truth_grid_s=base.truth_grid_s,
+                   fsw_grid_s=base.fsw_grid_s, dispersions=disp)
+
+
+def run_one(path: str | Path, *, bench: bool = False, show: Progress | None = None,
+            orbit_of: Any = None) -> dict[str, Any]:
     """Run one campaign scenario; returns its row of the campaign's JSON. ``show``
-    displays the flight as it goes."""
+    displays the flight as it goes; ``orbit_of`` (a scenario) flies it in that scenario's
+    orbit (SIL only)."""
     from hil.scenario.config import load_scenario
 
     sc = load_scenario(path)
+    if orbit_of is not None:
+        if bench:
+            raise ConfigError(path, "orbit", "the scenario's own orbit on the bench (its "
+                              "processes read the scenario file): fly another orbit in SIL",
+                              orbit_of.name)
+        sc = with_orbit_of(sc, orbit_of)
     if sc.expect is None:
         raise ConfigError(path, "expect", 'a table with the expected outcome ("docked" or '
                                           '"aborted"): a campaign scenario must say')
@@ -64,15 +83,17 @@ def run_one(path: str | Path, *, bench: bool = False,
 
 
 def run_campaign(paths: list[str | Path] | None = None, *, bench: bool = False,
-                 progress: Any = None, show: bool | None = None) -> dict[str, Any]:
+                 progress: Any = None, show: bool | None = None,
+                 orbit_of: Any = None) -> dict[str, Any]:
     """Run every scenario (the shipped campaign when ``paths`` is empty). ``progress`` is
     called with each finished row; ``show`` keeps a status line of the flight in progress
-    on standard error (default: when it is a terminal)."""
+    on standard error (default: when it is a terminal); ``orbit_of`` (a scenario) flies
+    each in that scenario's orbit (e.g. ``nrho-nominal``: the campaign in the NRHO)."""
     files = [Path(p) for p in paths] if paths else shipped_campaign()
     rows = []
     for i, f in enumerate(files):
         with Progress(f"campaign {i + 1}/{len(files)} {f.stem}", enabled=show) as line:
-            row = run_one(f, bench=bench, show=line)
+            row = run_one(f, bench=bench, show=line, orbit_of=orbit_of)
         rows.append(row)
         if progress is not None:
             progress(row)

@@ -37,10 +37,13 @@ class SafetyMonitor:
         Port geometry.
     accel_max_mps2 : float
         The guidance's acceleration limit [m/s^2] (how fast an abort can stop).
+    keep_out_m : float, optional
+        The keep-out sphere's radius [m]: after an abort, once the chaser is outside it,
+        the closest it comes again is reported (``closest_after_leaving_m``).
     """
 
     def __init__(self, plant: Any, docking: Any, chaser: Any, target: Any,
-                 accel_max_mps2: float) -> None:
+                 accel_max_mps2: float, keep_out_m: float | None = None) -> None:
         self.plant, self.docking = plant, docking
         self._rD = np.ascontiguousarray(chaser.docking_port_m, float)
         self._rP = np.ascontiguousarray(target.docking_port_m, float)
@@ -55,6 +58,9 @@ class SafetyMonitor:
         self.distance_at_abort_m: float | None = None
         self.min_distance_after_abort_m: float | None = None
         self._contacts_at_abort = 0
+        self.keep_out_m = keep_out_m
+        self.left_keep_out_t_s: float | None = None
+        self.closest_after_leaving_m: float | None = None
 
     def gap(self) -> float:
         """Axial gap of the chaser's port in front of the station's [m] (truth); the
@@ -87,6 +93,12 @@ class SafetyMonitor:
             self._contacts_at_abort = d.contacts_without_capture
             return
         self.min_distance_after_abort_m = min(self.min_distance_after_abort_m or r, r)
+        if self.keep_out_m is not None:
+            if self.left_keep_out_t_s is not None:
+                self.closest_after_leaving_m = min(self.closest_after_leaving_m or r, r)
+            elif r > self.keep_out_m:
+                self.left_keep_out_t_s = float(self.plant.t_s)
+                self.closest_after_leaving_m = r
         assert self.safe_distance_m is not None
         if r < self.safe_distance_m - 1e-9 and not self._broke("abort_keep_out"):
             self._violate("abort_keep_out",
@@ -105,10 +117,14 @@ class SafetyMonitor:
             return {}
         assert self.distance_at_abort_m is not None
         assert self.safe_distance_m is not None and self.min_distance_after_abort_m is not None
-        return {"t_s": self.abort_t_s, "distance_m": self.distance_at_abort_m,
-                "safe_distance_m": self.safe_distance_m,
-                "closest_m": self.min_distance_after_abort_m,
-                "watched_s": float(self.plant.t_s) - self.abort_t_s}
+        out = {"t_s": self.abort_t_s, "distance_m": self.distance_at_abort_m,
+               "safe_distance_m": self.safe_distance_m,
+               "closest_m": self.min_distance_after_abort_m,
+               "watched_s": float(self.plant.t_s) - self.abort_t_s}
+        if self.left_keep_out_t_s is not None and self.closest_after_leaving_m is not None:
+            out["left_keep_out_t_s"] = self.left_keep_out_t_s
+            out["closest_after_leaving_m"] = self.closest_after_leaving_m
+        return out
 
     def hang(self, wall_s: float, budget_s: float) -> None:
         self._violate("no_hang", f"stopped after {wall_s:.0f} s of wall time "

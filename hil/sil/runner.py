@@ -296,7 +296,8 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
     abort_end = AbortEnd(dt, fsw.cam.horizon_s)
     goal = fsw.sequencer.guidance_cmd_out
     safety = SafetyMonitor(world.plant, dock, world.chaser, sc.target,
-                           sc.fsw.guidance.accel_max_mps2)
+                           sc.fsw.guidance.accel_max_mps2,
+                           keep_out_m=sc.fsw.guidance.keep_out_radius_m)
     ground: Any = None
     if serve_ground is not None:
         ground = serve_ground(fsw.commanding)

@@ -1,0 +1,109 @@
+"""Docking in the 9:2 NRHO: the shipped scenarios, the orbit's configuration and its
+dispersion, the escape's coast under the three-body truth, and the fault campaign's
+scenarios flown in the NRHO."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from flightsw.config import ConfigError
+from flightsw.orbit.halo import nrho_9_2
+from hil.campaigns.campaign import run_one, with_orbit_of
+from hil.scenario.config import DATA, load_scenario
+from hil.scenario.dispersions import run_scenario
+from hil.sil.runner import run
+
+
+def _times(res, *states):
+    return [next(e["t_s"] for e in res.events if e.get("to") == s) for s in states]
+
+
+def test_nrho_nominal_docks_near_apolune():
+    sc = load_scenario("nrho-nominal")
+    assert sc.orbit_model == "nrho" and sc.orbit_phase == 0.5
+    res = run(sc)
+    assert res.outcome == "docked" and res.contact["within_envelope"], res.outcome
+    assert not res.safety_violations
+    # the run's phase (dispersed about apolune) is where the flight software and the truth
+    # both put the station
+    flown = run_scenario(sc, sc.seed)
+    assert abs(flown.orbit_phase - 0.5) <= 0.1
+    assert flown.orbit.params["state0"] == flown.fsw_orbit.params["state0"]
+    assert flown.orbit.params["grid_s"] != flown.fsw_orbit.params["grid_s"]
+
+
+def test_nrho_perilune_docks_with_the_final_approach_across_perilune():
+    sc = load_scenario("nrho-perilune")
+    res = run(sc)
+    assert res.outcome == "docked" and res.contact["within_envelope"], res.outcome
+    assert not res.safety_violations
+    flown = run_scenario(sc, sc.seed)
+    t_peri = (1.0 - flown.orbit_phase) * nrho_9_2().period_s
+    final, contact = _times(res, "final_approach", "contact")
+    assert final < t_peri < contact, (final, t_peri, contact)
+    # where the local frame turns fastest: at perilune H turns at about v / r
+    o = flown.orbit.build()
+    w = np.linalg.norm(o.frame(t_peri)[1])
+    assert w > 100.0 * np.linalg.norm(o.frame(t_peri + 0.5 * o.period_s)[1])
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ('model = "nrho"', 'model = "kepler"'),
+    ('phase = 0.5 ', 'phase = 1.5 '),
+    ('phase = 0.5 ', 'phase = nan '),
+])
+def test_a_bad_orbit_table_is_refused_naming_the_key(tmp_path, line, expected):
+    text = (DATA / "scenarios" / "nrho-nominal.toml").read_text()
+    assert line in text
+    f = tmp_path / "bad.toml"
+    f.write_text(text.replace(line, expected))
+    with pytest.raises(ConfigError) as e:
+        load_scenario(f)
+    assert "orbit." in str(e.value), str(e.value)
+
+
+def test_the_orbit_phase_dispersion_covers_the_period_and_repeats():
+    sc = load_scenario("mc-nrho-phase")
+    phases = np.array([run_scenario(sc, s).orbit_phase for s in range(200)])
+    assert phases.min() < 0.03 and phases.max() > 0.97
+    assert np.all((0.0 <= phases) & (phases < 1.0))
+    assert run_scenario(sc, 17).orbit_phase == run_scenario(sc, 17).orbit_phase
+    flown = run_scenario(sc, 17)
+    assert run_scenario(flown, 17) is flown  # taken in once
+    with pytest.raises(ValueError, match="run 17"):
+        run_scenario(flown, 18)
+    # a scenario without the dispersion keeps its phase
+    assert run_scenario(load_scenario("nrho-perilune"), 5).orbit_phase == pytest.approx(0.997)
+
+
+def test_an_escape_across_perilune_stays_out_of_the_keep_out_sphere_for_a_day():
+    """The IMU lost 180 m out, closing at 0.25 m/s, a few minutes before perilune: the
+    collision-avoidance burn is sized on the three-body model's own coast, and under the
+    three-body truth the chaser, once out of the 200 m keep-out sphere, does not come back
+    inside it over the 24 hours watched after the abort."""
+    path = DATA / "campaign" / "s26-imu-loss-closing-fast-far.toml"
+    base = load_scenario("nrho-nominal")
+    # the abort comes about 400 s in: start the approach ten minutes before perilune
+    from dataclasses import replace
+
+    base = replace(base, orbit_phase=1.0 - 600.0 / nrho_9_2().period_s,
+                   dispersions={k: v for k, v in base.dispersions.items()
+                                if k != "orbit_phase"})
+    row = run_one(path, orbit_of=base)
+    assert row["pass"], row["why"]
+    a = row["after_abort"]
+    assert a["watched_s"] >= 86400.0 - 1.0
+    keep_out = load_scenario(path).fsw.guidance.keep_out_radius_m
+    assert a["closest_after_leaving_m"] > keep_out, a
+    assert abs(a["t_s"] - 600.0) < 400.0  # the abort came near perilune
+
+
+def test_campaign_scenarios_take_the_orbit_they_are_given():
+    sc = load_scenario(DATA / "campaign" / "s01-imu-dropout.toml")
+    flown = with_orbit_of(sc, load_scenario("mc-nrho-phase"))
+    assert flown.orbit_model == "nrho" and "orbit_phase" in flown.dispersions
+    assert flown.faults == sc.faults and flown.expect == sc.expect
+    with pytest.raises(ConfigError, match="SIL"):
+        run_one(DATA / "campaign" / "s01-imu-dropout.toml", bench=True,
+                orbit_of=load_scenario("nrho-nominal"))
