@@ -107,3 +107,26 @@ def test_campaign_scenarios_take_the_orbit_they_are_given():
     with pytest.raises(ConfigError, match="SIL"):
         run_one(DATA / "campaign" / "s01-imu-dropout.toml", bench=True,
                 orbit_of=load_scenario("nrho-nominal"))
+
+
+def test_the_report_shows_where_on_the_orbit_the_approach_was(tmp_path):
+    """``flightsw report`` of an NRHO run draws the orbit in the Earth-Moon rotating frame
+    with the approach marked, and says how far from the Moon it flew: across perilune
+    here, so from the perilune radius up."""
+    import subprocess
+    import sys
+
+    from hil.campaigns.report import write_report
+
+    out = tmp_path / "run"
+    subprocess.run([sys.executable, "-m", "hil.cli", "sim", "nrho-perilune", "--out",
+                    str(out)], check=True, capture_output=True, timeout=300)
+    page = write_report(out).read_text()
+    assert (out / "report" / "orbit.png").stat().st_size > 20_000
+    assert "Earth-Moon rotating frame" in page
+    peri = nrho_9_2().radii_m()[0] / 1e3
+    import re
+
+    m = re.search(r"The approach flew (\d+)-(\d+) km from the Moon", page)
+    assert m is not None, "no note of where on the orbit the approach was"
+    assert abs(int(m.group(1)) - peri) < 2.0 and int(m.group(2)) < 4500

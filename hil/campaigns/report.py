@@ -134,6 +134,85 @@ def _port_track(t: dict[str, np.ndarray], geo: dict[str, Any]) -> np.ndarray:
     return r + d_H - np.asarray(geo["target_port_H_m"])
 
 
+def _orbit_figure(ts: np.ndarray, geo: dict[str, Any], figs: _Figures) -> list[str]:
+    """Where on its orbit the approach happened: the target's whole orbit and the stretch
+    flown, in the Earth-Moon rotating frame (Moon-centred) for the three-body orbit, in the
+    orbit's plane for a circular one."""
+    import matplotlib.pyplot as plt
+
+    o = geo.get("orbit")
+    if o is None:
+        return []
+    spec = OrbitSpec(o["model"], o["params"])
+    orbit = spec.build()
+    t_fl = np.linspace(float(ts[0]), float(ts[-1]), 200)
+    if o["model"] == "circular":
+        r0, n = float(o["params"]["r0"]) / 1e3, float(orbit.mean_motion)
+        th = np.linspace(0.0, 2.0 * np.pi, 361)
+        fig, ax = plt.subplots(figsize=(6.5, 6.5))
+        ax.add_patch(plt.Circle((0.0, 0.0), 1737.4, color="0.8", label="Moon"))
+        ax.plot(r0 * np.cos(th), r0 * np.sin(th), color="0.4", lw=1.0, label="target orbit")
+        ax.plot(r0 * np.cos(n * t_fl), r0 * np.sin(n * t_fl), color="tab:red", lw=4,
+                label="the approach")
+        ax.set_aspect("equal")
+        ax.set_xlabel("x [km] (inertial N, Moon-centred)")
+        ax.set_ylabel("y [km]")
+        ax.legend(fontsize=8, loc="upper right")
+        ax.set_title(f"circular orbit of radius {r0:.0f} km: the approach flew "
+                     f"{np.degrees(n * (t_fl[-1] - t_fl[0])):.1f} deg of it")
+        ax.grid(alpha=0.3)
+        figs.add(fig, "orbit", "Where on the orbit the approach happened")
+        return []
+    from flightsw.orbit._cr3bp import propagate
+
+    p = o["params"]
+    L, T, mu, period = p["length_m"], p["time_s"], p["mu"], p["period"]
+    s = np.array(p["state0"], float)
+    pts = [s]
+    for _ in range(2000):  # the whole orbit from the approach's start, nondimensional
+        s = propagate(mu, s, period / 2000)
+        pts.append(s)
+    xs = np.array(pts)[:, :3]
+    xs[:, 0] -= 1.0 - mu
+    xs *= L / 1e3  # km from the Moon, synodic axes
+    fl = np.array([orbit.target_state(float(t))[:3] for t in t_fl])  # type: ignore[attr-defined]
+    fl[:, 0] -= (1.0 - mu) * L
+    fl /= 1e3
+    r = np.linalg.norm(xs, axis=1)
+    i_p, i_a = int(np.argmin(r)), int(np.argmax(r))
+    fig, axs = plt.subplots(1, 3, figsize=(15, 6.5), width_ratios=(1, 2, 2))
+    for ax, (i, j, lab) in zip(axs, ((0, 2, ("x [km]", "z [km]")),
+                                     (1, 2, ("y [km]", "z [km]")),
+                                     (1, 2, ("y [km]", "z [km]"))), strict=True):
+        ax.add_patch(plt.Circle((0.0, 0.0), 1737.4, color="0.8", label="Moon"))
+        ax.plot(xs[:, i], xs[:, j], color="0.4", lw=1.0, label="target orbit (one period)")
+        ax.plot(fl[:, i], fl[:, j], color="tab:red", lw=4, label="the approach")
+        ax.plot(xs[i_p, i], xs[i_p, j], "v", color="tab:green",
+                label=f"perilune {r[i_p]:.0f} km")
+        ax.plot(xs[i_a, i], xs[i_a, j], "^", color="tab:purple",
+                label=f"apolune {r[i_a]:.0f} km")
+        ax.set_aspect("equal")
+        ax.set_xlabel(lab[0])
+        ax.set_ylabel(lab[1])
+        ax.grid(alpha=0.3)
+    # the third: around the approach, at a scale that shows it
+    c = 0.5 * (fl.min(axis=0) + fl.max(axis=0))
+    half = max(float(np.ptp(fl[:, [1, 2]], axis=0).max()), 2.0 * 1737.4) * 0.75
+    axs[2].set_xlim(c[1] - half, c[1] + half)
+    axs[2].set_ylim(c[2] - half, c[2] + half)
+    axs[1].legend(fontsize=8, loc="center")
+    r_fl = np.linalg.norm(fl, axis=1)
+    axs[0].set_title("side view (x-z)")
+    axs[1].set_title(f"NRHO, period {period * T / 86400:.2f} d, seen from the Earth (y-z)")
+    axs[2].set_title(f"the approach, {r_fl.min():.0f}-{r_fl.max():.0f} km from the Moon")
+    fig.supxlabel("Earth-Moon rotating frame, Moon-centred (x away from the Earth, z north)",
+                  fontsize=9)
+    figs.add(fig, "orbit", "Where on the orbit the approach happened: the target's orbit in "
+                           "the Earth-Moon rotating frame, the approach marked")
+    return [f"The approach flew {r_fl.min():.0f}-{r_fl.max():.0f} km from the Moon's centre "
+            f"(perilune {r[i_p]:.0f} km, apolune {r[i_a]:.0f} km)."]
+
+
 def _angle_deg(qa: np.ndarray, qb: np.ndarray) -> np.ndarray:
     c = np.abs(np.sum(qa * qb, axis=1))
     return np.degrees(2.0 * np.arccos(np.clip(c, 0.0, 1.0)))
@@ -242,6 +321,7 @@ def _run_figures(t: dict[str, np.ndarray], geo: dict[str, Any], events: dict[str
     figs.add(fig, "trajectory_hill", "Approach trajectory in the Hill frame with the corridor "
                                      "and hold points, and the deviation from the docking "
                                      "axis at the data's scale")
+    notes += _orbit_figure(ts, geo, figs)
     # 2. range rate against range, with the glideslope and the IDSS contact band at contact
     fig, ax = plt.subplots(figsize=(8, 5))
     dt = np.gradient(ts)
