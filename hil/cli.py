@@ -430,6 +430,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
               f"figure flightsw sim prints for one run, which varies with the machine's load"
               + f"\n  writing its per-tick telemetry (--out) costs "
                 f"{100 * result['telemetry_cost_frac']:.0f}% more CPU time")
+        ob = result["orbit"]
+        print(f"three-body orbit: the closed loop in the NRHO (nrho-nominal) at "
+              f"{ob['nrho_cpu_realtime_factor']:.0f}x real time by CPU time, "
+              f"{100 * ob['nrho_over_llo']:.0f}% of the low lunar orbit's "
+              f"{ob['llo_cpu_realtime_factor']:.0f}x (nominal; median of {ob['pairs']} "
+              f"interleaved pairs)")
+        for name, m in ob["models"].items():
+            print(f"  orbit model {name:<9} free-drift step: kernel {m['kernel_us_per_step']:.3f} "
+                  f"us, twin {m['twin_us_per_step']:.1f} us, speed-up {m['speedup']:.0f}x")
         tm = result["tmtc"]
         nav = tm["housekeeping_sets"]["nav"]
         print(f"ground link on {tm['scenario']} ({tm['mission_s']:g} s flown, "

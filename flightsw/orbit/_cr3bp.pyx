@@ -44,7 +44,8 @@ from flightsw._cmath cimport cross, dot3, norm3, matvec, q_from_dcm
 from flightsw.orbit._model cimport OrbitModel
 
 DEF NG = 4096  # grid states kept
-DEF NC = 4  # evaluations kept (a plant step asks for three times, four times each)
+DEF NC = 8  # evaluations kept (a plant step asks for three times, four times each; the
+#            flight software for the cycle's time, its midpoint, the last and the lidar's)
 DEF MAX_GRID = 1.0e8  # grid steps from t0 beyond which a time is refused (NaN: years)
 DEF MAX_BACK = 65536  # grid steps before t0 beyond which a time is refused (NaN)
 DEF CK = 512  # a checkpoint of the forward sequence every CK grid steps

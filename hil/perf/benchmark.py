@@ -200,6 +200,37 @@ def _tmtc_run(sc, seed: int, mission_s: float) -> dict:
     }
 
 
+def orbit_cost(*, quick: bool = False, seed: int = 0) -> dict:
+    """The three-body orbit against the circular one: the closed loop's real-time factor in
+    the NRHO (``nrho-nominal``) over the low lunar orbit's (``nominal``), by CPU time,
+    median of interleaved pairs of whole runs; and each orbit model's free-drift step
+    (``coast``: its relative acceleration, and for the NRHO the target's propagation and
+    frame) in the kernel and in its twin."""
+    llo, nrho = load_scenario("nominal"), load_scenario("nrho-nominal")
+    pairs = 1 if quick else 5
+    rtf: dict[str, list[float]] = {"llo": [], "nrho": []}
+    for _ in range(pairs):
+        for key, sc in (("llo", llo), ("nrho", nrho)):
+            c0 = time.process_time()
+            r = run(sc, seed)
+            rtf[key].append(r.sim_time_s / (time.process_time() - c0))
+    models = {}
+    r0, v0 = [0.5, -250.0, 0.3], [0.0, 0.1, 0.0]
+    for key, sc in (("circular", llo), ("cr3bp", nrho)):
+        k, t = sc.orbit.build(), sc.orbit.build(twin=True)
+        n_k, n_t = (2000, 50) if quick else (20000, 400)
+        tk = _time_calls(lambda _x, k=k, n=n_k: k.coast(100.0, r0, v0, 1.0, n), 0, 1,
+                         3 if quick else 7) / n_k
+        tt = _time_calls(lambda _x, t=t, n=n_t: t.coast(100.0, r0, v0, 1.0, n), 0, 1,
+                         3) / n_t
+        models[key] = {"kernel_us_per_step": tk * 1e6, "twin_us_per_step": tt * 1e6,
+                       "speedup": tt / tk}
+    llo_rtf, nrho_rtf = statistics.median(rtf["llo"]), statistics.median(rtf["nrho"])
+    return {"pairs": pairs, "llo_cpu_realtime_factor": llo_rtf,
+            "nrho_cpu_realtime_factor": nrho_rtf, "nrho_over_llo": nrho_rtf / llo_rtf,
+            "runs": rtf, "models": models}
+
+
 def run_bench(scenario: str = "nominal", *, quick: bool = False, seed: int = 0) -> dict:
     """Run the benchmarks; returns the ``flightsw bench --json`` object."""
     sc = load_scenario(scenario)
@@ -256,6 +287,7 @@ def run_bench(scenario: str = "nominal", *, quick: bool = False, seed: int = 0) 
                           f"{window_s:g} s window"),
         "min_speedup": min(k["speedup"] for k in kernels.values()),
         "tmtc": tmtc_cost(quick=quick, seed=seed),
+        "orbit": orbit_cost(quick=quick, seed=seed),
         "numpy": np.__version__,
     }
 
