@@ -139,6 +139,12 @@ class Reader:
             raise ConfigError(self.file, self._key(key), desc, v)
         return int(v)
 
+    def boolean(self, key: str, default: Any = _MISSING) -> bool:
+        v = self._get(key, default, "true or false")
+        if not isinstance(v, bool):
+            raise ConfigError(self.file, self._key(key), "true or false", v)
+        return v
+
     def string(self, key: str, default: Any = _MISSING, *, choices: tuple[str, ...] = ()) -> str:
         desc = f"one of {list(choices)}" if choices else "a string"
         v = self._get(key, default, desc)

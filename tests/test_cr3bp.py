@@ -15,22 +15,38 @@ MU = MU_EARTH_MOON
 DAY = 86400.0
 
 
-def _dop853(state0, t, rtol=1e-13, atol=1e-16):
-    """Independent truth: scipy's DOP853 on the nondimensional CR3BP written here, in
-    Moon-centred synodic coordinates (small numbers near the Moon: the relative tolerance
-    bites on the orbit, not on the Moon's distance from the barycentre). ``sol(t)`` gives the
-    barycentric state."""
+SUN_GM, AU = 1.32712440041279419e20, 1.495978707e11
+
+
+def _sun(angle0):
+    """The bicircular Sun, nondimensional, from physical constants written here: its
+    parameter, distance, rate in the synodic frame and angle at t = 0."""
+    gm = LENGTH_M**3 / TIME_S**2
+    return (SUN_GM / gm, AU / LENGTH_M, np.sqrt((SUN_GM + gm) / AU**3) * TIME_S - 1.0, angle0)
+
+
+def _dop853(state0, t, rtol=1e-13, atol=1e-16, sun=None):
+    """Independent truth: scipy's DOP853 on the nondimensional CR3BP written here (with
+    ``sun``, the bicircular four-body model's Sun), in Moon-centred synodic coordinates
+    (small numbers near the Moon: the relative tolerance bites on the orbit, not on the
+    Moon's distance from the barycentre). ``sol(t)`` gives the barycentric state."""
     xm = 1.0 - MU
 
-    def f(_, y):
+    def f(tt, y):
         x, yy, z, vx, vy, vz = y
         x = x + xm
         r1 = np.sqrt((x + MU) ** 2 + yy * yy + z * z) ** 3
         r2 = np.sqrt((x - 1 + MU) ** 2 + yy * yy + z * z) ** 3
-        return [vx, vy, vz,
-                2 * vy + x - (1 - MU) * (x + MU) / r1 - MU * (x - 1 + MU) / r2,
-                -2 * vx + yy - (1 - MU) * yy / r1 - MU * yy / r2,
-                -(1 - MU) * z / r1 - MU * z / r2]
+        a = [2 * vy + x - (1 - MU) * (x + MU) / r1 - MU * (x - 1 + MU) / r2,
+             -2 * vx + yy - (1 - MU) * yy / r1 - MU * yy / r2,
+             -(1 - MU) * z / r1 - MU * z / r2]
+        if sun is not None:
+            ms, a_s, w_s, th0 = sun
+            th = th0 + w_s * tt
+            S = np.array([a_s * np.cos(th), a_s * np.sin(th), 0.0])
+            d = np.array([x, yy, z]) - S
+            a = list(np.array(a) - ms * (d / np.linalg.norm(d) ** 3 + S / a_s**3))
+        return [vx, vy, vz, *a]
 
     y0 = np.array(state0, float) - [xm, 0, 0, 0, 0, 0]
     sol = solve_ivp(f, (0.0, t), y0, method="DOP853", rtol=rtol, atol=atol,
@@ -136,13 +152,15 @@ def _relative_in_H(T, C):
     return C_HR @ (C[:3] - T[:3]) * LENGTH_M, C_HR
 
 
-@pytest.mark.parametrize("phase", [0.5, 0.02])
-def test_plant_relative_motion_against_two_absolute_propagations(phase):
+@pytest.mark.parametrize(("phase", "sun"), [(0.5, False), (0.02, False), (0.98, True)])
+def test_plant_relative_motion_against_two_absolute_propagations(phase, sun):
     """Over a 2-hour approach the plant's relative position (exact nonlinear equations in
-    LVLH) agrees to 1 mm with the difference of two independent DOP853 (rtol 1e-12)
-    propagations of the target and the chaser, near apolune and across perilune."""
+    LVLH) agrees to 1 mm with the difference of two independent DOP853 (rtol 1e-13)
+    propagations of the target and the chaser, near apolune and across perilune, and with
+    the bicircular model's Sun."""
     h = nrho_9_2()
-    spec = h.spec(phase)
+    spec = h.spec(phase, sun=sun, sun_angle_rad=0.7)
+    four = _sun(0.7) if sun else None
     o = spec.build()
     s0 = np.array(spec.params["state0"])
     r0_H, v0_H = np.array([-250.0, 30.0, 12.0]), np.array([0.05, -0.02, 0.01])
@@ -156,7 +174,8 @@ def test_plant_relative_motion_against_two_absolute_propagations(phase):
     vrel_R = vrel_N - np.cross([0, 0, 1.0 / TIME_S], rho_R)
     c0 = s0 + np.concatenate((rho_R / LENGTH_M, vrel_R * TIME_S / LENGTH_M))
     t_end = 7200.0
-    ta, ca = _dop853(s0, t_end / TIME_S), _dop853(c0, t_end / TIME_S)
+    ta = _dop853(s0, t_end / TIME_S, sun=four)
+    ca = _dop853(c0, t_end / TIME_S, sun=four)
     p = _plant(o, r0_H, v0_H)
     worst = 0.0
     for k in range(1, 13):
@@ -207,3 +226,22 @@ def test_the_three_body_plant_keeps_the_chasers_jacobi_constant_over_a_period():
             far = max(far, float(np.linalg.norm(p.state[:3])))
     assert far > 1e3  # it did drift away: the test is not of a chaser sitting still
     assert worst < 1e-10, worst
+
+
+def test_the_bicircular_sun_moves_the_target_as_an_independent_integration_does():
+    """With the Sun, the model's own propagation of the target follows an independent DOP853
+    integration of the bicircular four-body equations over a whole period, and the Sun
+    matters: without it the target ends far from where it is."""
+    h = nrho_9_2()
+    spec = h.spec(0.5, sun=True, sun_angle_rad=1.1)
+    o, plain = spec.build(), h.spec(0.5).build()
+    s0 = np.array(spec.params["state0"])
+    ref = _dop853(s0, h.period, sun=_sun(1.1))
+    worst = 0.0
+    for t_s in np.linspace(0.0, h.period_s, 49):
+        X = o.target_state(t_s)
+        worst = max(worst, float(np.linalg.norm(X[:3] / LENGTH_M - ref.sol(t_s / TIME_S)[:3])
+                                 * LENGTH_M))
+    assert worst < 50.0  # m
+    apart = np.linalg.norm(o.target_state(h.period_s)[:3] - plain.target_state(h.period_s)[:3])
+    assert apart > 100.0 * max(worst, 1.0), apart

@@ -12,9 +12,25 @@ from flightsw.attitude import q_error_vec
 from tests.conftest import as_designed, fly, make_loop
 
 
+def _in_fsw_frame(world, fsw, r, v):
+    """A truth relative state (in the truth's local frame) in the flight software's own
+    local frame, the one its estimate is in: the two models of the target's orbit may
+    differ (the NRHO's truth has the Sun pulling, the flight software's model not), and so
+    may their frames, by a rotation and a rate."""
+    from flightsw.attitude import dcm_from_q
+
+    t = world.plant.t_s
+    q_t, w_t, _ = world.orbit.frame(t)
+    q_f, w_f, _ = fsw.orbit.frame(t)
+    C = dcm_from_q(q_f) @ dcm_from_q(q_t).T  # truth H to flight-software H
+    r_f = C @ r
+    return r_f, C @ (v + np.cross(w_t, r)) - np.cross(w_f, r_f)
+
+
 def _error(world, fsw):
     y, nav = world.plant.state, fsw.navigation.nav_out
     r, v = world.reference_point()  # what navigation estimates: B's origin, not the true CM
+    r, v = _in_fsw_frame(world, fsw, r, v)
     return np.concatenate((r - nav.r_CT_H, v - nav.v_CT_H,
                            q_error_vec(nav.q_BN, y[6:10]), world.gyro_bias - nav.bias_B,
                            q_error_vec(nav.q_TN, y[13:17]), y[17:20] - nav.omega_TN_T))

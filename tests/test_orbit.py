@@ -17,12 +17,14 @@ SPECS = {
     "circular": OrbitSpec.circular(MU_MOON, 1837.4e3),
     # the 9:2 NRHO a third of a period after perilune (a coarse grid: the twin runs it)
     "cr3bp": nrho_9_2().spec(0.33, grid_s=60.0),
+    # and with the bicircular model's Sun
+    "cr3bp-sun": nrho_9_2().spec(0.81, grid_s=60.0, sun=True, sun_angle_rad=2.0),
 }
-"""An example of every model, by name (a new model adds its own here)."""
+"""Examples of every model and its options (a new model adds its own here)."""
 
 
 def test_every_declared_model_has_an_example():
-    assert set(SPECS) == set(ORBIT_MODELS)
+    assert {s.model for s in SPECS.values()} == set(ORBIT_MODELS)
 
 
 @pytest.fixture(params=sorted(SPECS))

@@ -15,9 +15,14 @@ class Cr3bpOrbit(OrbitModel):
     t0_s: float
     grid_s: float
     state0: tuple[float, ...]
+    sun: bool
+    sun_gm: float
+    sun_distance_m: float
+    sun_angle_rad: float
     def __init__(self, *, mu: float, length_m: float, time_s: float,
                  state0: npt.ArrayLike, period: float, t0_s: float = ...,
-                 grid_s: float = ...) -> None: ...
+                 grid_s: float = ..., sun: bool = ..., sun_gm: float = ...,
+                 sun_distance_m: float = ..., sun_angle_rad: float = ...) -> None: ...
     def target_state(self, t: float) -> npt.NDArray[np.float64]: ...
 
 @overload

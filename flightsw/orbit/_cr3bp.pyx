@@ -23,10 +23,15 @@ with ``r`` the distance from the Moon, ``h`` the angular momentum's magnitude an
 target's inertial acceleration relative to the Moon; its angular acceleration follows from
 the derivative of the same (with the jerk of ``a``).
 
+The Sun, as an option (``sun``): the bicircular restricted four-body model (e.g. Boudad,
+Howell & Davis 2020 for NRHOs): the Sun on a circle about the Earth-Moon barycentre in the
+primaries' plane, pulling the target (and the chaser) less what it pulls the barycentre,
+whose own motion about it the frames do not show; the Earth and the Moon keep their circles.
+
 Relative motion, exact. A body at ``rho`` from the target (in H) with velocity ``rho'`` (as
 seen in H) accelerates, as seen in H, by
 
-    rho'' = dg_M + dg_E - 2 omega x rho' - omega' x rho - omega x (omega x rho)
+    rho'' = dg_M + dg_E (+ dg_S) - 2 omega x rho' - omega' x rho - omega x (omega x rho)
 
 with each primary's differential gravity ``dg = -mu_P / |d + rho|^3 (rho - d f(q))``, ``d`` the
 target from that primary, ``q = rho . (2 d + rho) / |d|^2`` and
@@ -59,6 +64,11 @@ cdef struct Consts:
     double xE  # the Earth's x in R [m]
     double xM  # the Moon's x in R [m]
     double L  # the primaries' distance [m]
+    bint sun  # the bicircular model's Sun
+    double mu_S  # its gravitational parameter [m^3/s^2]
+    double aS  # its distance from the Earth-Moon barycentre [m]
+    double wS  # its angular rate in R [rad/s] (negative: it goes round backwards)
+    double thS0  # its angle from R's x axis at mission time 0 [rad]
 
 
 cdef struct At:
@@ -69,10 +79,22 @@ cdef struct At:
     double rM  # the target's distance from the Moon [m]
     double eH[3]  # the target from the Earth, in H [m]
     double rE  # its norm [m]
+    double sH[3]  # the target from the Sun, in H [m] (bicircular)
+    double rS  # its norm [m]
 
 
-cdef inline void synodic_deriv(const Consts* c, const double* y, double* dy) noexcept nogil:
-    """The CR3BP in R, SI units: y = [r, v] barycentric [m, m/s]."""
+cdef inline void sun_at(const Consts* c, double t, double* rS) noexcept nogil:
+    """The Sun's position in R at mission time t [m] (bicircular model)."""
+    cdef double th = c.thS0 + c.wS * t
+    rS[0] = c.aS * cos(th)
+    rS[1] = c.aS * sin(th)
+    rS[2] = 0.0
+
+
+cdef inline void synodic_deriv(const Consts* c, double t, const double* y,
+                               double* dy) noexcept nogil:
+    """The CR3BP in R, SI units: y = [r, v] barycentric [m, m/s]; with the bicircular
+    model's Sun, its pull less its pull on the barycentre (which it turns about)."""
     cdef double dxE = y[0] - c.xE
     cdef double dxM = y[0] - c.xM
     cdef double yz = y[1] * y[1] + y[2] * y[2]
@@ -87,25 +109,39 @@ cdef inline void synodic_deriv(const Consts* c, const double* y, double* dy) noe
     dy[3] = 2.0 * w * y[4] + w * w * y[0] - kE * dxE - kM * dxM
     dy[4] = -2.0 * w * y[3] + w * w * y[1] - (kE + kM) * y[1]
     dy[5] = -(kE + kM) * y[2]
+    cdef double rS[3]
+    cdef double d[3]
+    cdef double kS, kB
+    cdef int i
+    if c.sun:
+        sun_at(c, t, rS)
+        for i in range(3):
+            d[i] = y[i] - rS[i]
+        kS = dot3(d, d)
+        kS = c.mu_S / (kS * sqrt(kS))
+        kB = c.mu_S / (c.aS * c.aS * c.aS)
+        for i in range(3):
+            dy[3 + i] -= kS * d[i] + kB * rS[i]
 
 
-cdef inline void rk4_step(const Consts* c, const double* y, double h, double* out) noexcept nogil:
+cdef inline void rk4_step(const Consts* c, double t, const double* y, double h,
+                          double* out) noexcept nogil:
     cdef double k1[6]
     cdef double k2[6]
     cdef double k3[6]
     cdef double k4[6]
     cdef double tmp[6]
     cdef int i
-    synodic_deriv(c, y, k1)
+    synodic_deriv(c, t, y, k1)
     for i in range(6):
         tmp[i] = y[i] + 0.5 * h * k1[i]
-    synodic_deriv(c, tmp, k2)
+    synodic_deriv(c, t + 0.5 * h, tmp, k2)
     for i in range(6):
         tmp[i] = y[i] + 0.5 * h * k2[i]
-    synodic_deriv(c, tmp, k3)
+    synodic_deriv(c, t + 0.5 * h, tmp, k3)
     for i in range(6):
         tmp[i] = y[i] + h * k3[i]
-    synodic_deriv(c, tmp, k4)
+    synodic_deriv(c, t + h, tmp, k4)
     for i in range(6):
         out[i] = y[i] + h / 6.0 * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i])
 
@@ -149,10 +185,23 @@ cdef class Cr3bpOrbit(OrbitModel):
         Mission time of ``state0`` [s].
     grid_s : float
         The target's propagation grid [s].
+    sun : bool
+        The bicircular restricted four-body model: the Sun pulls too, on a circle of radius
+        ``sun_distance_m`` about the Earth-Moon barycentre in the primaries' plane, at the
+        rate Kepler gives it (``sqrt((sun_gm + GM_EM) / a^3)`` against N; R turns faster),
+        at ``sun_angle_rad`` from R's x axis at mission time 0.
+    sun_gm : float
+        The Sun's gravitational parameter [m^3/s^2] (default: DE430's).
+    sun_distance_m : float
+        Its distance [m] (default: the astronomical unit, IAU 2012).
+    sun_angle_rad : float
+        Its angle from R's x axis at mission time 0 [rad].
     """
 
     cdef Consts c
     cdef readonly double mu, length_m, time_s, period, t0_s, grid_s
+    cdef readonly bint sun
+    cdef readonly double sun_gm, sun_distance_m, sun_angle_rad
     cdef readonly object state0
     cdef double[:, ::1] grid, ck
     cdef object _grid, _ck
@@ -162,7 +211,9 @@ cdef class Cr3bpOrbit(OrbitModel):
     cdef int next_slot
 
     def __init__(self, *, double mu, double length_m, double time_s, state0, double period,
-                 double t0_s=0.0, double grid_s=2.0):
+                 double t0_s=0.0, double grid_s=2.0, bint sun=False,
+                 double sun_gm=1.32712440041279419e20, double sun_distance_m=1.495978707e11,
+                 double sun_angle_rad=0.0):
         cdef int i
         s0 = np.array(state0, dtype=np.float64).reshape(-1)
         if not (0.0 < mu < 0.5 and length_m > 0.0 and time_s > 0.0 and period > 0.0
@@ -172,6 +223,13 @@ cdef class Cr3bpOrbit(OrbitModel):
                              f"time_s={time_s}, period={period}, grid_s={grid_s})")
         if s0.shape != (6,) or not np.all(np.isfinite(s0)):
             raise ValueError(f"state0: 6 finite nondimensional numbers, not {state0!r}")
+        if sun and not (sun_gm > 0.0 and sun_distance_m > 100.0 * length_m
+                        and np.isfinite(sun_angle_rad)):
+            raise ValueError("the Sun needs sun_gm > 0, sun_distance_m beyond 100 length units "
+                             f"and a finite sun_angle_rad (sun_gm={sun_gm}, "
+                             f"sun_distance_m={sun_distance_m}, sun_angle_rad={sun_angle_rad})")
+        self.sun, self.sun_gm = sun, sun_gm
+        self.sun_distance_m, self.sun_angle_rad = sun_distance_m, sun_angle_rad
         self.mu, self.length_m, self.time_s, self.period = mu, length_m, time_s, period
         self.t0_s, self.grid_s = t0_s, grid_s
         self.state0 = tuple(float(x) for x in s0)
@@ -183,6 +241,11 @@ cdef class Cr3bpOrbit(OrbitModel):
         self.c.xE = -mu * length_m
         self.c.xM = (1.0 - mu) * length_m
         self.c.L = length_m
+        self.c.sun = sun
+        self.c.mu_S = sun_gm
+        self.c.aS = sun_distance_m
+        self.c.wS = np.sqrt((sun_gm + gm) / sun_distance_m ** 3) - 1.0 / time_s
+        self.c.thS0 = sun_angle_rad
         self._grid = np.zeros((NG, 6))
         self.grid = self._grid
         self._ck = np.zeros((CKMAX, 6))
@@ -203,7 +266,8 @@ cdef class Cr3bpOrbit(OrbitModel):
 
     def __reduce__(self):
         return (_rebuild, (self.mu, self.length_m, self.time_s, self.state0, self.period,
-                           self.t0_s, self.grid_s))
+                           self.t0_s, self.grid_s, self.sun, self.sun_gm, self.sun_distance_m,
+                           self.sun_angle_rad))
 
     cdef inline int _slot(self, long long k) noexcept nogil:
         return <int> (k % NG)
@@ -215,7 +279,7 @@ cdef class Cr3bpOrbit(OrbitModel):
         cdef long long m
         cdef int i
         while self.kf < k:
-            rk4_step(&self.c, self.Xf, self.grid_s, tmp)
+            rk4_step(&self.c, self.t0_s + self.kf * self.grid_s, self.Xf, self.grid_s, tmp)
             for i in range(6):
                 self.Xf[i] = tmp[i]
             self.kf += 1
@@ -240,7 +304,7 @@ cdef class Cr3bpOrbit(OrbitModel):
                 y[i] = self.ck[0, i]
             m = 0
             while m > k:
-                rk4_step(&self.c, y, -self.grid_s, tmp)
+                rk4_step(&self.c, self.t0_s + m * self.grid_s, y, -self.grid_s, tmp)
                 for i in range(6):
                     y[i] = tmp[i]
                 m -= 1
@@ -258,7 +322,8 @@ cdef class Cr3bpOrbit(OrbitModel):
             for i in range(6):
                 self.grid[self._slot(self.kmin), i] = self.ck[m, i]
         while self.kmax < k:
-            rk4_step(&self.c, &self.grid[self._slot(self.kmax), 0], self.grid_s,
+            rk4_step(&self.c, self.t0_s + self.kmax * self.grid_s,
+                     &self.grid[self._slot(self.kmax), 0], self.grid_s,
                      &self.grid[self._slot(self.kmax + 1), 0])
             self.kmax += 1
             if self.kmax - self.kmin >= NG:
@@ -281,7 +346,7 @@ cdef class Cr3bpOrbit(OrbitModel):
         s = (t - self.t0_s) - k * self.grid_s
         self._grid_state(k, y)
         if s > 0.0:
-            rk4_step(&self.c, y, s, out)
+            rk4_step(&self.c, self.t0_s + k * self.grid_s, y, s, out)
         else:
             for i in range(6):
                 out[i] = y[i]
@@ -310,6 +375,10 @@ cdef class Cr3bpOrbit(OrbitModel):
         cdef double z[3]
         cdef double w = self.c.w, L = self.c.L, r, r3, rE, rE3, hn, dv, ee, kD
         cdef double vx, ay, az, jz, wx, wz, th
+        cdef double sS[3]
+        cdef double sd[3]
+        cdef double sv[3]
+        cdef double rS = 0.0, rS3, kB
         self.state_c(t, X)
         d[0] = X[0] - self.c.xM
         d[1] = X[1]
@@ -340,6 +409,25 @@ cdef class Cr3bpOrbit(OrbitModel):
             j[i] = (-self.c.mu_M * (vI[i] / r3 - 3.0 * d[i] * dv / (r3 * r * r))
                     - self.c.mu_E * (eI[i] / rE3 - 3.0 * e[i] * ee / (rE3 * rE * rE)))
         j[1] += kD * w  # the Moon's term's: mu_E D' / L^3, D' = w z x D = (0, w L, 0)
+        if self.c.sun:  # the Sun's pull on the target less on the barycentre, and its rate
+            sun_at(&self.c, t, sS)
+            for i in range(3):
+                sd[i] = X[i] - sS[i]  # the target from the Sun
+            # inertial velocities: the target's, and the Sun's (turning at w + wS about z)
+            sv[0] = X[3] - w * X[1] + (w + self.c.wS) * sS[1]
+            sv[1] = X[4] + w * X[0] - (w + self.c.wS) * sS[0]
+            sv[2] = X[5]
+            rS = norm3(sd)
+            rS3 = rS * rS * rS
+            kB = self.c.mu_S / (self.c.aS * self.c.aS * self.c.aS)
+            dv = dot3(sd, sv)
+            for i in range(3):
+                acc[i] += -self.c.mu_S * sd[i] / rS3 - kB * sS[i]
+            # the barycentre's pull, -kB rS: its derivative -kB (w + wS) z x rS
+            j[0] += kB * (w + self.c.wS) * sS[1]
+            j[1] += -kB * (w + self.c.wS) * sS[0]
+            for i in range(3):
+                j[i] += -self.c.mu_S * (sv[i] / rS3 - 3.0 * sd[i] * dv / (rS3 * rS * rS))
         # the axes of H in R
         cross(d, vI, h)
         hn = norm3(h)
@@ -382,6 +470,9 @@ cdef class Cr3bpOrbit(OrbitModel):
         matvec(C, e, a.eH)
         a.rM = r
         a.rE = rE
+        a.rS = rS
+        if self.c.sun:
+            matvec(C, sd, a.sH)
         a.t = t
         return a
 
@@ -410,6 +501,10 @@ cdef class Cr3bpOrbit(OrbitModel):
         dM[2] = 0.0
         diff_gravity(self.c.mu_M, dM, a.rM, r_H, gM)
         diff_gravity(self.c.mu_E, a.eH, a.rE, r_H, gE)
+        if self.c.sun:
+            diff_gravity(self.c.mu_S, a.sH, a.rS, r_H, c1)
+            for i in range(3):
+                gE[i] += c1[i]
         cross(a.w, v_H, c1)
         cross(a.dw, r_H, c2)
         cross(a.w, r_H, c3)
@@ -422,16 +517,24 @@ cdef class Cr3bpOrbit(OrbitModel):
         cdef double kM = self.c.mu_M / (a.rM * a.rM * a.rM)
         cdef double kE = self.c.mu_E / (a.rE * a.rE * a.rE)
         cdef double ww = dot3(a.w, a.w)
+        cdef double kS = 0.0
         cdef double u[3]
+        cdef double us[3]
         cdef int i, k
         for i in range(3):
             u[i] = a.eH[i] / a.rE
+            us[i] = 0.0
+        if self.c.sun:
+            kS = self.c.mu_S / (a.rS * a.rS * a.rS)
+            for i in range(3):
+                us[i] = a.sH[i] / a.rS
         for i in range(3):
             for k in range(3):
                 # gravity gradients, then -[w x]^2 = |w|^2 I - w w^T
-                A_rr[3 * i + k] = (3.0 * kE * u[i] * u[k] + a.w[i] * (-a.w[k]))
+                A_rr[3 * i + k] = (3.0 * kE * u[i] * u[k] + 3.0 * kS * us[i] * us[k]
+                                   + a.w[i] * (-a.w[k]))
                 A_rv[3 * i + k] = 0.0
-            A_rr[3 * i + i] += -kM - kE + ww
+            A_rr[3 * i + i] += -kM - kE - kS + ww
         A_rr[0] += 3.0 * kM
         # -[dw x]
         A_rr[1] += a.dw[2]
@@ -457,9 +560,11 @@ cdef class Cr3bpOrbit(OrbitModel):
         return out
 
 
-def _rebuild(mu, length_m, time_s, state0, period, t0_s, grid_s):
+def _rebuild(mu, length_m, time_s, state0, period, t0_s, grid_s, sun, sun_gm,
+             sun_distance_m, sun_angle_rad):
     return Cr3bpOrbit(mu=mu, length_m=length_m, time_s=time_s, state0=state0, period=period,
-                      t0_s=t0_s, grid_s=grid_s)
+                      t0_s=t0_s, grid_s=grid_s, sun=sun, sun_gm=sun_gm,
+                      sun_distance_m=sun_distance_m, sun_angle_rad=sun_angle_rad)
 
 
 # -- mission design: the nondimensional CR3BP, adaptive, with the state transition matrix --

@@ -26,7 +26,9 @@ class Cr3bpOrbitRef:
     """Numpy twin of :class:`flightsw.orbit._cr3bp.Cr3bpOrbit` (same constructor)."""
 
     def __init__(self, *, mu: float, length_m: float, time_s: float, state0: ArrayLike,
-                 period: float, t0_s: float = 0.0, grid_s: float = 2.0) -> None:
+                 period: float, t0_s: float = 0.0, grid_s: float = 2.0, sun: bool = False,
+                 sun_gm: float = 1.32712440041279419e20, sun_distance_m: float = 1.495978707e11,
+                 sun_angle_rad: float = 0.0) -> None:
         s0 = np.array(state0, float).reshape(-1)
         if not (0.0 < mu < 0.5 and length_m > 0.0 and time_s > 0.0 and period > 0.0
                 and grid_s > 0.0 and np.isfinite(t0_s)):
@@ -35,6 +37,11 @@ class Cr3bpOrbitRef:
                              f"time_s={time_s}, period={period}, grid_s={grid_s})")
         if s0.shape != (6,) or not np.all(np.isfinite(s0)):
             raise ValueError(f"state0: 6 finite nondimensional numbers, not {state0!r}")
+        if sun and not (sun_gm > 0.0 and sun_distance_m > 100.0 * length_m
+                        and np.isfinite(sun_angle_rad)):
+            raise ValueError("the Sun needs sun_gm > 0, sun_distance_m beyond 100 length units "
+                             f"and a finite sun_angle_rad (sun_gm={sun_gm}, "
+                             f"sun_distance_m={sun_distance_m}, sun_angle_rad={sun_angle_rad})")
         self.mu, self.L, self.T = float(mu), float(length_m), float(time_s)
         self.t0_s, self.grid_s, self.period = float(t0_s), float(grid_s), float(period)
         self.period_s = self.period * self.T
@@ -44,6 +51,15 @@ class Cr3bpOrbitRef:
         self.r_E = np.array([-mu * self.L, 0.0, 0.0])  # the primaries in R [m]
         self.r_M = np.array([(1.0 - mu) * self.L, 0.0, 0.0])
         self._grid = {0: np.concatenate((s0[:3] * self.L, s0[3:] * self.L / self.T))}
+        # the bicircular Sun: a circle about the barycentre, at Kepler's rate against N
+        self.sun, self.mu_S, self.a_S = bool(sun), float(sun_gm), float(sun_distance_m)
+        self.w_S = float(np.sqrt((sun_gm + gm) / sun_distance_m**3)) - self.w
+        self.th_S0 = float(sun_angle_rad)
+
+    def sun_position(self, t: float) -> F64:
+        """The Sun in R at mission time ``t`` [m]."""
+        th = self.th_S0 + self.w_S * t
+        return np.array([self.a_S * np.cos(th), self.a_S * np.sin(th), 0.0])
 
     @property
     def mean_motion(self) -> float:
@@ -52,30 +68,35 @@ class Cr3bpOrbitRef:
 
     # -- the target --------------------------------------------------------------------
 
-    def deriv(self, y: F64) -> F64:
-        """The CR3BP in the synodic frame R, SI units: ``y = [r, v]`` barycentric."""
+    def deriv(self, t: float, y: F64) -> F64:
+        """The CR3BP in the synodic frame R, SI units: ``y = [r, v]`` barycentric; with the
+        Sun, its pull less its pull on the barycentre."""
         r, v = y[:3], y[3:]
         W = np.array([0.0, 0.0, self.w])
         g = sum(-m * (r - p) / np.linalg.norm(r - p) ** 3
                 for m, p in ((self.mu_E, self.r_E), (self.mu_M, self.r_M)))
+        if self.sun:
+            s = self.sun_position(t)
+            g = g - self.mu_S * ((r - s) / np.linalg.norm(r - s) ** 3 + s / self.a_S**3)
         a = g - 2.0 * np.cross(W, v) - np.cross(W, np.cross(W, r))
         return np.concatenate((v, a))
 
-    def rk4(self, y: F64, h: float) -> F64:
-        k1 = self.deriv(y)
-        k2 = self.deriv(y + 0.5 * h * k1)
-        k3 = self.deriv(y + 0.5 * h * k2)
-        k4 = self.deriv(y + h * k3)
+    def rk4(self, t: float, y: F64, h: float) -> F64:
+        k1 = self.deriv(t, y)
+        k2 = self.deriv(t + 0.5 * h, y + 0.5 * h * k1)
+        k3 = self.deriv(t + 0.5 * h, y + 0.5 * h * k2)
+        k4 = self.deriv(t + h, y + h * k3)
         return y + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
 
     def _grid_state(self, k: int) -> F64:
         g = self._grid
+        h = self.grid_s
         while k > max(g):
             j = max(g)
-            g[j + 1] = self.rk4(g[j], self.grid_s)
+            g[j + 1] = self.rk4(self.t0_s + j * h, g[j], h)
         while k < min(g):
             j = min(g)
-            g[j - 1] = self.rk4(g[j], -self.grid_s)
+            g[j - 1] = self.rk4(self.t0_s + j * h, g[j], -h)
         return g[k]
 
     def target_state(self, t: float) -> F64:
@@ -86,7 +107,7 @@ class Cr3bpOrbitRef:
         k = math.floor(u)
         s = (t - self.t0_s) - k * self.grid_s
         y = self._grid_state(k)
-        return self.rk4(y, s) if s > 0.0 else y.copy()
+        return self.rk4(self.t0_s + k * self.grid_s, y, s) if s > 0.0 else y.copy()
 
     def _at(self, t: float) -> dict[str, F64]:
         X = self.target_state(t)
@@ -106,6 +127,14 @@ class Cr3bpOrbitRef:
         # the target's inertial acceleration relative to the Moon, and its jerk
         a = -self.mu_M * grav(d) - self.mu_E * (grav(e) - grav(D))
         j = -self.mu_M * dgrav(d, vI) - self.mu_E * (dgrav(e, eI) - dgrav(D, DI))
+        sd = np.zeros(3)
+        if self.sun:  # the Sun's pull less its pull on the barycentre, and their rates
+            S = self.sun_position(t)
+            SI = np.cross([0.0, 0.0, self.w + self.w_S], S)  # the Sun's inertial velocity
+            sd = X[:3] - S
+            sdI = X[3:] + np.cross(W, X[:3]) - SI
+            a = a - self.mu_S * (grav(sd) + S / self.a_S**3)
+            j = j - self.mu_S * (dgrav(sd, sdI) + SI / self.a_S**3)
         h = np.cross(d, vI)
         r, hn = float(np.linalg.norm(d)), float(np.linalg.norm(h))
         x, z = d / r, h / hn
@@ -120,7 +149,7 @@ class Cr3bpOrbitRef:
         q = q_from_dcm(C_HR @ C_RN)
         return {"q": q if q[0] >= 0.0 else -q, "w": np.array([wx, 0.0, wz]),
                 "dw": np.array([dwx, 0.0, dwz]), "dM": np.array([r, 0.0, 0.0]),
-                "dE": C_HR @ e}
+                "dE": C_HR @ e, "dS": C_HR @ sd}
 
     # -- the seam ----------------------------------------------------------------------
 
@@ -136,7 +165,7 @@ class Cr3bpOrbitRef:
         rho, v = np.asarray(r_H, float), np.asarray(v_H, float)
         w, dw = a["w"], a["dw"]
         out = -2.0 * np.cross(w, v) - np.cross(dw, rho) - np.cross(w, np.cross(w, rho))
-        for mu_P, d in ((self.mu_M, a["dM"]), (self.mu_E, a["dE"])):
+        for mu_P, d in self._bodies(a):
             dn2 = float(d @ d)
             q = float(rho @ (2.0 * d + rho)) / dn2
             f = q * (3.0 + 3.0 * q + q * q) / (1.0 + (1.0 + q) ** 1.5)
@@ -150,11 +179,16 @@ class Cr3bpOrbitRef:
 
         return coast(self, t0, r_H, v_H, step_s, n)
 
+    def _bodies(self, a: dict[str, F64]) -> list[tuple[float, F64]]:
+        """Each attracting body's parameter and the target from it, in H."""
+        out = [(self.mu_M, a["dM"]), (self.mu_E, a["dE"])]
+        return out + [(self.mu_S, a["dS"])] if self.sun else out
+
     def jacobian(self, t: float) -> tuple[F64, F64]:
         """Gravity gradient less ``[w' x] + [w x]^2``, and ``-2 [w x]``, at the target."""
         a = self._at(t)
         G = np.zeros((3, 3))
-        for mu_P, d in ((self.mu_M, a["dM"]), (self.mu_E, a["dE"])):
+        for mu_P, d in self._bodies(a):
             n = float(np.linalg.norm(d))
             u = d / n
             G += -mu_P / n**3 * (np.eye(3) - 3.0 * np.outer(u, u))

@@ -94,12 +94,17 @@ class Halo:
         t_peri = 0.0 if a < b else 0.5 * self.period  # after state0
         return self.state_at(t_peri + (phase % 1.0) * self.period)
 
-    def spec(self, phase: float, *, grid_s: float = 2.0) -> OrbitSpec:
-        """The orbit seam's model of a target at orbit phase ``phase`` at mission time 0."""
-        return OrbitSpec("cr3bp", {
-            "mu": self.mu, "length_m": self.length_m, "time_s": self.time_s,
-            "state0": tuple(float(x) for x in self.phase_state(phase)),
-            "period": self.period, "grid_s": grid_s})
+    def spec(self, phase: float, *, grid_s: float = 2.0, sun: bool = False,
+             sun_angle_rad: float = 0.0) -> OrbitSpec:
+        """The orbit seam's model of a target at orbit phase ``phase`` at mission time 0
+        (with ``sun``, the bicircular model's Sun, at ``sun_angle_rad`` from the synodic x
+        axis then)."""
+        params = {"mu": self.mu, "length_m": self.length_m, "time_s": self.time_s,
+                  "state0": tuple(float(x) for x in self.phase_state(phase)),
+                  "period": self.period, "grid_s": grid_s}
+        if sun:
+            params.update(sun=True, sun_angle_rad=float(sun_angle_rad))
+        return OrbitSpec("cr3bp", params)
 
 
 def correct_halo(mu: float, x0: float, z0: float, vy0: float, period: float, *,

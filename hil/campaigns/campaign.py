@@ -24,7 +24,7 @@ from hil.scenario.config import shipped_campaign
 
 
 def with_orbit_of(sc: Any, base: Any) -> Any:
-    """``sc`` flown in ``base``'s orbit: its model, phase (and its dispersion) and grids."""
+    """``sc`` flown in ``base``'s orbit: its model, phase (and its dispersion), grids, Sun."""
     from dataclasses import replace
 
     disp = {k: v for k, v in sc.dispersions.items() if k != "orbit_phase"}
@@ -32,7 +32,8 @@ def with_orbit_of(sc: Any, base: Any) -> Any:
         disp["orbit_phase"] = base.dispersions["orbit_phase"]
     return replace(sc, altitude_m=base.altitude_m, orbit_model=base.orbit_model,
                    orbit_phase=base.orbit_phase, truth_grid_s=base.truth_grid_s,
-                   fsw_grid_s=base.fsw_grid_s, dispersions=disp)
+                   fsw_grid_s=base.fsw_grid_s, truth_sun=base.truth_sun,
+                   sun_N=base.sun_N, dispersions=disp)
 
 
 def run_one(path: str | Path, *, bench: bool = False, show: Progress | None = None,

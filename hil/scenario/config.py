@@ -330,6 +330,7 @@ class Scenario:
     orbit_phase: float = 0.5
     truth_grid_s: float = 2.0
     fsw_grid_s: float = 10.0
+    truth_sun: bool = False
     run_of: int | None = None  # the seed whose orbit draw this scenario has taken in
 
     @property
@@ -346,21 +347,26 @@ class Scenario:
 
     @property
     def orbit(self) -> OrbitSpec:
-        """The target's orbit as the truth flies it (each user builds its own instance)."""
-        return self._orbit(self.truth_grid_s)
+        """The target's orbit as the truth flies it (each user builds its own instance): in
+        the NRHO, with the bicircular model's Sun where ``truth_sun`` says (in the
+        direction of ``sun_N``'s projection on the Earth-Moon plane at mission time 0)."""
+        return self._orbit(self.truth_grid_s, self.truth_sun)
 
     @property
     def fsw_orbit(self) -> OrbitSpec:
         """The target's reference orbit as the flight software is told it (ground's upload):
         for a circular orbit its radius; for the NRHO the station's state at mission time 0,
-        which the flight software propagates on its own, coarser grid."""
-        return self._orbit(self.fsw_grid_s)
+        which the flight software propagates on its own, coarser grid, in the Earth-Moon
+        three-body problem (no Sun: a simpler model than the truth's may be)."""
+        return self._orbit(self.fsw_grid_s, False)
 
-    def _orbit(self, grid_s: float) -> OrbitSpec:
+    def _orbit(self, grid_s: float, sun: bool) -> OrbitSpec:
         if self.orbit_model == "nrho":
             from flightsw.orbit.halo import nrho_9_2
 
-            return nrho_9_2().spec(self.orbit_phase, grid_s=grid_s)
+            angle = float(np.arctan2(self.sun_N[1], self.sun_N[0]))
+            return nrho_9_2().spec(self.orbit_phase, grid_s=grid_s, sun=sun,
+                                   sun_angle_rad=angle)
         from flightsw.constants import MU_MOON
 
         return OrbitSpec.circular(MU_MOON, self.orbit_radius_m)
@@ -474,6 +480,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     phase = o.num("phase", 0.5, lo=0.0, hi=1.0, unit="-")
     grids = (o.num("truth_grid_s", 2.0, positive=True, hi=600.0, unit="s"),
              o.num("fsw_grid_s", 10.0, positive=True, hi=600.0, unit="s"))
+    truth_sun = o.boolean("truth_sun", False)
     sun_N = o.vec("sun_direction_N", 3, [1.0, 0.0, 0.0], unit=True)
     o.done()
     i = r.table("initial")
@@ -533,7 +540,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
                               f"({', '.join(fitted_units)})", fault.target)
     return Scenario(name, desc, str(path), seed, tlim, alt, chaser, target, sensors, r0, v0,
                     att, rate, tatt, trate, disp, fsw, faults, expect, ground, sun_N, station,
-                    model, float(phase) % 1.0, *grids)
+                    model, float(phase) % 1.0, *grids, truth_sun)
 
 
 def nav_sensor_model(sc: Scenario) -> NavSensorModel:
