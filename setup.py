@@ -10,6 +10,7 @@ an index of -1 is an out-of-bounds error there too, not silently the last elemen
 """
 
 import os
+from pathlib import Path
 
 import numpy as np
 from Cython.Build import cythonize
@@ -19,9 +20,9 @@ from setuptools.command.build_ext import build_ext
 JOBS = os.cpu_count() or 1
 
 KERNELS = [
-    "flightsw.orbit._model",
-    "flightsw.orbit._circular",
-    "flightsw.orbit._cr3bp",
+    # the orbit seam and every orbit model, found by their files (flightsw/orbit/_*.pyx)
+    *sorted("flightsw.orbit." + p.stem
+            for p in (Path(__file__).resolve().parent / "flightsw" / "orbit").glob("_*.pyx")),
     "flightsw.gnc._navigation",
     "flightsw.gnc._guidance",
     "flightsw.gnc._control",

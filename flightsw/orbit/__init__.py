@@ -9,8 +9,9 @@ interface. The flight software and the truth each build their own instance from 
 :class:`OrbitSpec`; they never share one.
 
 A new model is declared once, in :data:`ORBIT_MODELS` (name: kernel class, twin class),
-and written as one ``_<name>.pyx`` with its ``<name>_ref.py`` twin, following
-:mod:`flightsw.orbit._circular`.
+and written as one ``_<name>.pyx`` (the build finds it: ``setup.py`` compiles every
+``flightsw/orbit/_*.pyx``) with its ``<name>_ref.py`` twin, following
+:mod:`flightsw.orbit._circular`, and an example in ``tests/test_orbit.py``.
 """
 
 from __future__ import annotations
