@@ -13,8 +13,10 @@ The target. Its synodic state at mission time ``t0_s`` is ``state0`` (nondimensi
 ``[x, y, z, vx, vy, vz]``, barycentric). It is propagated on a fixed grid of ``grid_s``
 seconds by classical RK4 and, between grid points, by one RK4 step from the grid point
 below. A window of 4096 grid states and a checkpoint every 512 are kept; each grid state is a
-function of its index alone (the forward sequence from ``t0_s``; before it, backward steps,
-at most 65,536), so a time gets the same answer whatever was asked before.
+function of its index alone (the forward sequence from ``t0_s``; before it, backward steps),
+so a time gets the same answer whatever was asked before. The model answers for 60 days
+after ``t0_s`` and a day before it (an approach's hours, an escape's day of coast); other
+times get NaN, never a long wait.
 
 The local frame H of the target (LVLH): x along the target's position from the Moon, z along
 its angular momentum about the Moon in N (position times inertial velocity, both relative to
@@ -51,8 +53,8 @@ from flightsw.orbit._model cimport OrbitModel
 DEF NG = 4096  # grid states kept
 DEF NC = 8  # evaluations kept (a plant step asks for three times, four times each; the
 #            flight software for the cycle's time, its midpoint, the last and the lidar's)
-DEF MAX_GRID = 1.0e8  # grid steps from t0 beyond which a time is refused (NaN: years)
-DEF MAX_BACK = 65536  # grid steps before t0 beyond which a time is refused (NaN)
+DEF MAX_AHEAD_S = 5184000.0  # [s] 60 days after t0: a later time is refused (NaN)
+DEF MAX_BACK_S = 86400.0  # [s] a day before t0: an earlier time is refused (NaN)
 DEF CK = 512  # a checkpoint of the forward sequence every CK grid steps
 DEF CKMAX = 16384  # checkpoints kept (at 2 s, 194 days' worth)
 
@@ -338,7 +340,7 @@ cdef class Cr3bpOrbit(OrbitModel):
         cdef double s
         cdef double y[6]
         cdef int i
-        if not (isfinite(u) and -MAX_BACK < u < MAX_GRID):  # no time this model answers for
+        if not (isfinite(u) and -MAX_BACK_S <= t - self.t0_s <= MAX_AHEAD_S):  # not its time
             for i in range(6):
                 out[i] = NAN
             return

@@ -102,8 +102,8 @@ class Cr3bpOrbitRef:
     def target_state(self, t: float) -> F64:
         """The target's synodic barycentric state at mission time ``t`` [s] [m, m/s]."""
         u = (t - self.t0_s) / self.grid_s
-        if not (math.isfinite(u) and abs(u) < 1e8):
-            return np.full(6, np.nan)
+        if not (math.isfinite(u) and -86400.0 <= t - self.t0_s <= 5184000.0):
+            return np.full(6, np.nan)  # 60 days ahead, a day back: what the kernel answers
         k = math.floor(u)
         s = (t - self.t0_s) - k * self.grid_s
         y = self._grid_state(k)
