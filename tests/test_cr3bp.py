@@ -73,15 +73,15 @@ def test_the_9_2_nrho_from_its_published_guess():
     assert peri / 1e3 == pytest.approx(3190.0, rel=0.01)
     assert apo / 1e3 == pytest.approx(71970.0, rel=0.005)
     end = h.state_at(h.period)
-    assert np.linalg.norm(end[:3] - h.state0[:3]) * LENGTH_M < 1.0  # m
-    assert np.linalg.norm(end[3:] - h.state0[3:]) * LENGTH_M / TIME_S < 1e-5  # m/s
+    assert np.linalg.norm(end[:3] - h.state0[:3]) * LENGTH_M < 1e-3  # m (0.16 mm)
+    assert np.linalg.norm(end[3:] - h.state0[3:]) * LENGTH_M / TIME_S < 1e-8  # m/s
 
 
 def test_dopri5_against_dop853_over_an_orbit():
     h = nrho_9_2()
     ours = propagate(MU, h.state0, h.period)
     ref = _dop853(np.array(h.state0), h.period).sol(h.period)
-    assert np.linalg.norm(ours[:3] - ref[:3]) * LENGTH_M < 0.05  # m, over 6.66 days
+    assert np.linalg.norm(ours[:3] - ref[:3]) * LENGTH_M < 1e-3  # m over 6.66 days (77 um)
 
 
 def test_the_state_transition_matrix_is_the_derivative_of_the_flow():
@@ -110,7 +110,7 @@ def test_the_targets_grid_keeps_the_jacobi_constant_and_the_orbit():
         X = o.target_state(t_s)
         nd = np.concatenate((X[:3] / LENGTH_M, X[3:] * TIME_S / LENGTH_M))
         worst = max(worst, abs(jacobi(MU, nd) - C0) / abs(C0))
-        assert np.linalg.norm(nd[:3] - ref.sol(t_s / TIME_S)[:3]) * LENGTH_M < 50.0
+        assert np.linalg.norm(nd[:3] - ref.sol(t_s / TIME_S)[:3]) * LENGTH_M < 1e-3  # m
     assert worst < 1e-10
 
 
@@ -188,7 +188,7 @@ def test_plant_relative_motion_against_two_absolute_propagations(phase, sun):
         # the model's frame agrees with the one built here from the DOP853 target
         np.testing.assert_allclose(dcm_from_q(o.frame(t)[0]) @ C_RN_t.T, C_HR, atol=1e-9)
         worst = max(worst, float(np.linalg.norm(p.state[:3] - rel_H)))
-    assert worst < 1e-3, worst
+    assert worst < 1e-3, worst  # m (the requirement; 80 nm as built)
 
 
 def test_the_three_body_plant_keeps_the_chasers_jacobi_constant_over_a_period():
@@ -242,6 +242,6 @@ def test_the_bicircular_sun_moves_the_target_as_an_independent_integration_does(
         X = o.target_state(t_s)
         worst = max(worst, float(np.linalg.norm(X[:3] / LENGTH_M - ref.sol(t_s / TIME_S)[:3])
                                  * LENGTH_M))
-    assert worst < 50.0  # m
+    assert worst < 1e-3  # m (40 um)
     apart = np.linalg.norm(o.target_state(h.period_s)[:3] - plain.target_state(h.period_s)[:3])
-    assert apart > 100.0 * max(worst, 1.0), apart
+    assert apart > 1e5, apart  # m: the Sun moves it about 1,400 km in a period
