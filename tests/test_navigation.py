@@ -71,13 +71,14 @@ def _final_approach_nees(job: tuple[str, int]) -> np.ndarray:
     return np.concatenate((np.mean(blocks, axis=0), [fsw.navigation.nav_out.n_rejected]))
 
 
-@pytest.mark.parametrize("scenario", ["nominal", "mc-nrho-phase"])
-def test_filter_is_consistent_as_flown(scenario):
+@pytest.mark.parametrize(("scenario", "runs"), [("nominal", 50), ("mc-nrho-phase", 16)])
+def test_filter_is_consistent_as_flown(scenario, runs):
     """NAV-2 on the vehicle as built: 50 runs of ``nominal`` with every shipped dispersion
     (centre of mass, star-tracker mounting, lidar biases, mass, thrusters, the station's
-    attitude), NEES per block over the final approach; and the same in the NRHO, the orbit's
-    phase at the start anywhere on its period (three-body truth, the flight software on
-    its own propagation of the uploaded reference state, the local frame turning unevenly).
+    attitude), NEES per block over the final approach; and the same in the NRHO over 16
+    runs (a wider interval: CI's time), the orbit's phase at the start anywhere on its
+    period (three-body truth with the Sun, the flight software on its own propagation of
+    the uploaded reference state, the local frame turning unevenly).
 
     The filter estimates the chaser's reference point (B's origin, from which every lever
     arm it knows is measured), which the lidar sees exactly whatever the as-built centre of
@@ -97,7 +98,7 @@ def test_filter_is_consistent_as_flown(scenario):
     # (the Monte Carlo and bench tests leave threads behind), and a worker waited on one
     # forever
     with multiprocessing.get_context("spawn").Pool(2) as pool:
-        runs = np.array(pool.map(_final_approach_nees, [(scenario, s) for s in range(50)]))
+        runs = np.array(pool.map(_final_approach_nees, [(scenario, s) for s in range(runs)]))
     lo, hi = _chi2_interval(3, len(runs))
     mean = runs[:, :6].mean(axis=0)
     assert np.all((lo <= mean[0:3]) & (mean[0:3] <= hi)), mean
