@@ -70,8 +70,10 @@ def test_the_operator_sees_the_hold_clicks_go_and_the_vehicle_moves_on(browser, 
     wait.until(EC.text_to_be_present_in_element((By.ID, "state"), "approach"))
     wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "#verification tbody"),
                                                 "accepted → started → completed"))
-    rows = b.find_elements(By.CSS_SELECTOR, "#verification tbody tr")
-    sent = [r.find_elements(By.TAG_NAME, "td")[1].text for r in rows]
+    # read in one go: the page rewrites the table as reports come in, and rows found
+    # one call earlier may be gone by the next (a stale element)
+    sent = b.execute_script("return Array.from(document.querySelectorAll("
+                            "'#verification tbody tr')).map(r => r.cells[1].innerText)")
     assert sent == ["GO", "parameter_read"]  # the newest first; the console read the
     # glideslope's parameters at start; the cancelled ABORT never left
     assert not b.find_element(By.ID, "hold-point").is_displayed()
