@@ -146,14 +146,10 @@ def test_the_report_shows_where_on_the_orbit_the_approach_was(tmp_path):
     """``flightsw report`` of an NRHO run draws the orbit in the Earth-Moon rotating frame
     with the approach marked, and says how far from the Moon it flew: across perilune
     here, so from the perilune radius up."""
-    import subprocess
-    import sys
-
     from hil.campaigns.report import write_report
 
     out = tmp_path / "run"
-    subprocess.run([sys.executable, "-m", "hil.cli", "sim", "nrho-perilune", "--out",
-                    str(out)], check=True, capture_output=True, timeout=300)
+    run(load_scenario("nrho-perilune"), out_dir=out)
     page = write_report(out).read_text()
     assert (out / "report" / "orbit.png").stat().st_size > 20_000
     assert "Earth-Moon rotating frame" in page
