@@ -49,6 +49,7 @@ import numpy as np
 from libc.math cimport sqrt, floor, fabs, cos, sin, pow, isfinite, NAN
 from flightsw._cmath cimport cross, dot3, norm3, matvec, q_from_dcm
 from flightsw.orbit._model cimport OrbitModel
+from flightsw.orbit.cr3bp_ref import AU_M, SUN_GM, checked_params
 
 DEF NG = 4096  # grid states kept
 DEF NC = 8  # evaluations kept (a plant step asks for three times, four times each; the
@@ -214,22 +215,11 @@ cdef class Cr3bpOrbit(OrbitModel):
 
     def __init__(self, *, double mu, double length_m, double time_s, state0, double period,
                  double t0_s=0.0, double grid_s=2.0, bint sun=False,
-                 double sun_gm=1.32712440041279419e20, double sun_distance_m=1.495978707e11,
+                 double sun_gm=SUN_GM, double sun_distance_m=AU_M,
                  double sun_angle_rad=0.0):
         cdef int i
-        s0 = np.array(state0, dtype=np.float64).reshape(-1)
-        if not (0.0 < mu < 0.5 and length_m > 0.0 and time_s > 0.0 and period > 0.0
-                and grid_s > 0.0 and np.isfinite(t0_s)):
-            raise ValueError("a CR3BP orbit needs 0 < mu < 0.5 and positive length_m, time_s, "
-                             f"period and grid_s (mu={mu}, length_m={length_m}, "
-                             f"time_s={time_s}, period={period}, grid_s={grid_s})")
-        if s0.shape != (6,) or not np.all(np.isfinite(s0)):
-            raise ValueError(f"state0: 6 finite nondimensional numbers, not {state0!r}")
-        if sun and not (sun_gm > 0.0 and sun_distance_m > 100.0 * length_m
-                        and np.isfinite(sun_angle_rad)):
-            raise ValueError("the Sun needs sun_gm > 0, sun_distance_m beyond 100 length units "
-                             f"and a finite sun_angle_rad (sun_gm={sun_gm}, "
-                             f"sun_distance_m={sun_distance_m}, sun_angle_rad={sun_angle_rad})")
+        s0 = checked_params(mu, length_m, time_s, state0, period, t0_s, grid_s, sun, sun_gm,
+                            sun_distance_m, sun_angle_rad)
         self.sun, self.sun_gm = sun, sun_gm
         self.sun_distance_m, self.sun_angle_rad = sun_distance_m, sun_angle_rad
         self.mu, self.length_m, self.time_s, self.period = mu, length_m, time_s, period

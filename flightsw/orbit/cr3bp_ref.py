@@ -16,6 +16,33 @@ from flightsw.attitude import q_from_dcm
 F64 = NDArray[np.float64]
 
 
+SUN_GM = 1.32712440041279419e20
+"""The Sun's gravitational parameter [m^3/s^2] (DE430)."""
+AU_M = 1.495978707e11
+"""The astronomical unit [m] (IAU 2012): the bicircular Sun's distance by default."""
+
+
+def checked_params(mu: float, length_m: float, time_s: float, state0: ArrayLike,
+                   period: float, t0_s: float, grid_s: float, sun: bool, sun_gm: float,
+                   sun_distance_m: float, sun_angle_rad: float) -> F64:
+    """The three-body model's parameters checked (kernel and twin alike): ``state0`` as a
+    6-vector, or ``ValueError`` saying what is wrong."""
+    s0 = np.array(state0, float).reshape(-1)
+    if not (0.0 < mu < 0.5 and length_m > 0.0 and time_s > 0.0 and period > 0.0
+            and grid_s > 0.0 and np.isfinite(t0_s)):
+        raise ValueError("a CR3BP orbit needs 0 < mu < 0.5 and positive length_m, time_s, "
+                         f"period and grid_s (mu={mu}, length_m={length_m}, "
+                         f"time_s={time_s}, period={period}, grid_s={grid_s})")
+    if s0.shape != (6,) or not np.all(np.isfinite(s0)):
+        raise ValueError(f"state0: 6 finite nondimensional numbers, not {state0!r}")
+    if sun and not (sun_gm > 0.0 and sun_distance_m > 100.0 * length_m
+                    and np.isfinite(sun_angle_rad)):
+        raise ValueError("the Sun needs sun_gm > 0, sun_distance_m beyond 100 length units "
+                         f"and a finite sun_angle_rad (sun_gm={sun_gm}, "
+                         f"sun_distance_m={sun_distance_m}, sun_angle_rad={sun_angle_rad})")
+    return s0
+
+
 def skew(a: ArrayLike) -> F64:
     """``[a x]``, the cross-product matrix."""
     x, y, z = np.asarray(a, float)
@@ -27,21 +54,10 @@ class Cr3bpOrbitRef:
 
     def __init__(self, *, mu: float, length_m: float, time_s: float, state0: ArrayLike,
                  period: float, t0_s: float = 0.0, grid_s: float = 2.0, sun: bool = False,
-                 sun_gm: float = 1.32712440041279419e20, sun_distance_m: float = 1.495978707e11,
+                 sun_gm: float = SUN_GM, sun_distance_m: float = AU_M,
                  sun_angle_rad: float = 0.0) -> None:
-        s0 = np.array(state0, float).reshape(-1)
-        if not (0.0 < mu < 0.5 and length_m > 0.0 and time_s > 0.0 and period > 0.0
-                and grid_s > 0.0 and np.isfinite(t0_s)):
-            raise ValueError("a CR3BP orbit needs 0 < mu < 0.5 and positive length_m, time_s, "
-                             f"period and grid_s (mu={mu}, length_m={length_m}, "
-                             f"time_s={time_s}, period={period}, grid_s={grid_s})")
-        if s0.shape != (6,) or not np.all(np.isfinite(s0)):
-            raise ValueError(f"state0: 6 finite nondimensional numbers, not {state0!r}")
-        if sun and not (sun_gm > 0.0 and sun_distance_m > 100.0 * length_m
-                        and np.isfinite(sun_angle_rad)):
-            raise ValueError("the Sun needs sun_gm > 0, sun_distance_m beyond 100 length units "
-                             f"and a finite sun_angle_rad (sun_gm={sun_gm}, "
-                             f"sun_distance_m={sun_distance_m}, sun_angle_rad={sun_angle_rad})")
+        s0 = checked_params(mu, length_m, time_s, state0, period, t0_s, grid_s, sun, sun_gm,
+                            sun_distance_m, sun_angle_rad)
         self.mu, self.L, self.T = float(mu), float(length_m), float(time_s)
         self.t0_s, self.grid_s, self.period = float(t0_s), float(grid_s), float(period)
         self.period_s = self.period * self.T
