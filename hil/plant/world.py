@@ -256,8 +256,10 @@ class World:
         ch, tg = self.draw.chaser, sc.target  # the chaser as built, not as the files say
         self.chaser = ch
         self.plant = make_plant(ch, tg, sc.orbit, twin=twin)
-        # the truth's orbit for the models around the plant (the sensors are kernels)
-        self.orbit: Orbit = sc.orbit.build()
+        # the truth's orbit for the models around the plant: the plant's own (a model answers
+        # a time alike whoever asks), or with a twin plant a kernel of its own (the sensors
+        # are kernels)
+        self.orbit: Orbit = sc.orbit.build() if twin else self.plant.orbit
         rng = Rng(seed * 7919 + 17)  # set-up draws: platform-independent generator
         d = np.radians
         y = self.plant.state
