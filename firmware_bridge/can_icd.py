@@ -59,14 +59,17 @@ def database() -> Any:
     return cantools.database.load_file(dbc_path(), strict=True)
 
 
-def frame_bits(dlc: int) -> int:
-    """Worst-case bits on the wire of a CAN 2.0A data frame with ``dlc`` bytes.
+def frame_bits(dlc: int, extended: bool = False) -> int:
+    """Worst-case bits on the wire of a CAN 2.0 data frame with ``dlc`` bytes.
 
-    44 bits of frame overhead plus the payload, plus the worst-case stuff bits over the
-    34 + 8*dlc stuffed bits, plus 3 bits of interframe space.
+    A standard (11-bit id, CAN 2.0A) frame has 44 bits of overhead plus the payload, plus
+    the worst-case stuff bits over its 34 + 8*dlc stuffed bits, plus 3 bits of interframe
+    space. An extended (29-bit id, CAN 2.0B) frame carries 20 more bits (SRR, IDE and the
+    18-bit id extension), all of them in the stuffed part.
     """
-    stuffed = 34 + 8 * dlc
-    return 44 + 8 * dlc + (stuffed - 1) // 4 + 3
+    ext = 20 if extended else 0
+    stuffed = 34 + ext + 8 * dlc
+    return 44 + ext + 8 * dlc + (stuffed - 1) // 4 + 3
 
 
 def markdown_tables() -> str:

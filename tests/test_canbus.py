@@ -4,6 +4,7 @@ arbitration, fault rules, and a process that ends when told to."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -15,7 +16,7 @@ import can
 import pytest
 
 from firmware_bridge.can_icd import frame_bits
-from hil.bench.canbus import VirtualCanBus
+from hil.bench.canbus import VirtualCanBus, _Client
 
 logging.getLogger("can.interfaces.socketcand.socketcand").setLevel(logging.ERROR)
 
@@ -90,9 +91,11 @@ def test_frames_reach_every_other_client_not_the_sender(bus_proc):
     assert a.recv(timeout=0.2) is None
 
 
-@pytest.mark.parametrize("bus_proc", [["--no-timing"], []], indirect=True,
-                         ids=["timing-off", "timing-on"])
+@pytest.mark.parametrize("bus_proc", [["--no-timing"], ["--txqueuelen", "2000"]],
+                         indirect=True, ids=["timing-off", "timing-on"])
 def test_no_frame_is_lost_under_a_burst(bus_proc):
+    """A burst within the sender's transmit queue (and any burst with the timing model off)
+    arrives whole, in order of sending."""
     _p, _port, client = bus_proc
     a, b = client(), client()
     time.sleep(0.1)
@@ -105,17 +108,23 @@ def test_no_frame_is_lost_under_a_burst(bus_proc):
     assert seen == list(range(n))
 
 
+def node(name="n"):
+    """A sender as the bus keeps it (no connection: only its counters are used)."""
+    return _Client(name, None)
+
+
 def _waiting_together(frames):
     """Offer (sender, id) frames while the bus is busy for 5 ms; returns what left when."""
     async def run():
         bus = VirtualCanBus(timing=True, bitrate=1_000_000)
         delivered = []
-        bus._deliver = lambda s, fid, data, t, order: delivered.append((fid, t))
+        bus._deliver = lambda s, fid, data, t, order, ext=False: delivered.append(
+            ((fid, ext) if ext else fid, t))
         task = asyncio.create_task(bus._scheduler())
         now = time.monotonic()
         bus._bus_free = now + 0.005  # the bus is busy for 5 ms
-        for sender, fid in frames:
-            bus.submit(sender, fid, b"\x00" * 8)
+        for sender, fid, *ext in frames:
+            bus.submit(sender, fid, b"\x00" * 8, *ext)
         await asyncio.sleep(0.05)
         task.cancel()
         return bus, delivered, now
@@ -127,13 +136,28 @@ def test_timing_model_arbitrates_by_id_and_spaces_frames():
     """Frames of different nodes waiting together leave lowest id first, one frame time
     apart."""
     bus, delivered, now = _waiting_together(
-        [(object(), fid) for fid in (0x300, 0x100, 0x201, 0x080, 0x200)])
+        [(node(), fid) for fid in (0x300, 0x100, 0x201, 0x080, 0x200)])
     assert [f for f, _ in delivered] == [0x080, 0x100, 0x200, 0x201, 0x300]
     dt = frame_bits(8) / 1e6
     times = [t for _, t in delivered]
     assert times[0] == pytest.approx(now + 0.005 + dt, abs=1e-9)
     assert all(b - a == pytest.approx(dt, abs=1e-9) for a, b in zip(times, times[1:], strict=False))
     assert bus.stats.busy_s == pytest.approx(5 * dt)
+
+
+def test_extended_ids_arbitrate_after_standard_ones_with_the_same_base_and_take_longer():
+    """A standard frame beats an extended one whose 11-bit base is the same (RTR dominant
+    against SRR recessive), an extended frame with a lower base beats both, and a 29-bit
+    frame occupies the bus for its longer bit time."""
+    frames = [(node(), 0x200 << 18, True), (node(), 0x200, False),
+              (node(), (0x1FF << 18) | 0x3FFFF, True)]
+    bus, delivered, now = _waiting_together(frames)
+    assert [f for f, _ in delivered] == [((0x1FF << 18) | 0x3FFFF, True), 0x200,
+                                         (0x200 << 18, True)]
+    t = [t for _, t in delivered]
+    assert t[0] == pytest.approx(now + 0.005 + frame_bits(8, True) / 1e6, abs=1e-9)
+    assert t[1] - t[0] == pytest.approx(frame_bits(8) / 1e6, abs=1e-9)
+    assert frame_bits(8, True) == 160 > frame_bits(8)
 
 
 @pytest.mark.parametrize("bus_proc", [[
@@ -203,7 +227,7 @@ def test_frames_during_the_handshake_grace_are_held_not_dropped(bus_proc):
 def test_a_node_sends_its_own_frames_in_order():
     """One node's queue is a FIFO (as SocketCAN's): arbitration is between nodes' head
     frames, so a node's two command sets never interleave on the bus."""
-    a, b = object(), object()
+    a, b = node("a"), node("b")
     frames = [(a, 0x101), (a, 0x100), (b, 0x0F0), (a, 0x102), (b, 0x300), (a, 0x100)]
     _bus, delivered, _now = _waiting_together(frames)
     order = [f for f, _ in delivered]
@@ -260,3 +284,230 @@ def test_a_unit_notices_when_the_bench_bus_goes_away():
     finally:
         bus.shutdown()
         stop_bus(p)
+
+
+def raw_client(port, rcvbuf=None):
+    """A hand-written socketcand client (a raw TCP socket), in raw mode."""
+    import socket
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf is not None:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.connect(("127.0.0.1", port))
+    s.settimeout(5.0)
+    got = b""
+    for cmd in (None, b"< open can0 >", b"< rawmode >"):
+        if cmd:
+            s.sendall(cmd)
+        while not got.endswith(b">"):
+            got += s.recv(1)
+        assert got in (b"< hi >", b"< ok >"), got
+        got = b""
+    time.sleep(0.1)  # past the handshake grace
+    return s
+
+
+def read_lines(s, until, timeout=5.0):
+    """Socketcand lines from raw socket ``s`` until ``until(lines)`` or the timeout."""
+    buf, end = b"", time.monotonic() + timeout
+    s.settimeout(0.1)
+    while time.monotonic() < end:
+        lines = [b"<" + x for x in buf.split(b"<")[1:] if x.endswith(b">")]
+        if until(lines):
+            return lines
+        try:
+            buf += s.recv(65536)
+        except TimeoutError:
+            pass
+    return [b"<" + x for x in buf.split(b"<")[1:] if x.endswith(b">")]
+
+
+def test_29_bit_ids_stay_distinct_from_11_bit_ids_end_to_end(bus_proc):
+    """An extended 0x00000200 is not the IMU's 0x200: python-can receives it as an extended
+    frame, and the flight software's port counts it as an error instead of routing it."""
+    from firmware_bridge.ports import CanPort
+
+    _p, port, client = bus_proc
+    a, b = client(), client()
+    time.sleep(0.1)
+    a.send(can.Message(arbitration_id=0x200, data=b"\x01", is_extended_id=True))
+    a.send(can.Message(arbitration_id=0x1FFFFFFF, data=b"\x02", is_extended_id=True))
+    a.send(msg(0x200, b"\x03"))
+    got = recv_all(b, 3)
+    assert [(m.arbitration_id, m.is_extended_id, bytes(m.data)) for m in got] == [
+        (0x200, True, b"\x01"), (0x1FFFFFFF, True, b"\x02"), (0x200, False, b"\x03")]
+
+    class Driver:
+        frame_ids = (0x200,)
+        frames: list = []
+
+        def on_frame(self, fid, data, t_ns):
+            self.frames.append((fid, data))
+
+    fsw = CanPort("virtual", {"interface": "socketcand", "host": "127.0.0.1", "port": port,
+                              "channel": "can0"})
+    fsw.open()
+    drv = Driver()
+    fsw.attach(drv)
+    try:
+        time.sleep(0.1)
+        a.send(can.Message(arbitration_id=0x200, data=b"\x09", is_extended_id=True))
+        a.send(msg(0x200, b"\x04"))
+        end = time.monotonic() + 5
+        while not drv.frames and time.monotonic() < end:
+            fsw.poll(0, timeout=0.1)
+        fsw.poll(0, timeout=0.1)
+        assert drv.frames == [(0x200, b"\x04")]
+        assert fsw.stats.rx_errors == 1
+    finally:
+        fsw.close()
+
+
+@pytest.mark.parametrize("bad", [
+    b"< send 0x200 1 01 >", b"< send +20 1 01 >", b"< send 0200 1 01 >", b"< send 800 1 01 >",
+    b"< send 200 2 01 >", b"< send 200 1 01 02 >", b"< send 200 9 1 2 3 4 5 6 7 8 9 >",
+    b"< send 200 1 0x1 >", b"< send 200 1 +1 >", b"< send 200 1 100 >", b"< send 20000000x 0 >",
+    b"< send 3FFFFFFF 0 >", b"< send 200 A 1 >", b"< send >", b"< sned 200 1 01 >", b"< >",
+])
+def test_a_malformed_command_is_refused_with_an_error_and_counted(bus_proc, bad):
+    """Strict hex: the command is answered with a SocketCAN form-error frame, counted against
+    its client, and nothing reaches the bus; the next good command goes through."""
+    p, port, client = bus_proc
+    rx = client()
+    s = raw_client(port)
+    try:
+        s.sendall(bad + b"< send 123 2 a bc >")
+        got = recv_all(rx, 1)
+        assert [(m.arbitration_id, bytes(m.data)) for m in got] == [(0x123, b"\x0a\xbc")]
+        assert rx.recv(timeout=0.2) is None
+        lines = read_lines(s, lambda ls: len(ls) >= 1)
+        assert len(lines) == 1 and lines[0].startswith(b"< error 20000008 "), lines
+        assert bytes.fromhex(lines[0].split()[4].decode())[2] == 0x02  # CAN_ERR_PROT_FORM
+    finally:
+        s.close()
+    rx.shutdown()
+    report = stop_bus(p)
+    assert report["parse_errors"] == 1
+    assert sorted(c["parse_errors"] for c in report["per_client"].values()) == [0, 1]
+
+
+def _rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
+
+
+@pytest.mark.parametrize("bus_proc", [["--txqueuelen", "64"]], indirect=True)
+def test_a_flooding_client_is_refused_and_a_well_behaved_one_beside_it_is_not(bus_proc):
+    """A client that offers frames faster than the bus carries them fills its own transmit
+    queue and is refused (SocketCAN's ENOBUFS: counted, answered with a TX-overflow error
+    frame), while a client beside it sending at its rate loses nothing and keeps its order;
+    the bus's memory stays bounded."""
+    p, port, client = bus_proc
+    good, rx = client(), client()
+    flood = raw_client(port)
+    rss0 = _rss_kb(p.pid)
+    line = b"< send 7F0 8 1 2 3 4 5 6 7 8 >"
+    n_flood = 0
+    for i in range(40):
+        flood.sendall(line * 2000)  # 2000 frames at once: 15 times what the bus carries
+        n_flood += 2000
+        good.send(msg(0x100, bytes([i])))
+        time.sleep(0.005)
+    got = []
+    end = time.monotonic() + 20
+    while len(got) < 40 and time.monotonic() < end:
+        m = rx.recv(timeout=0.5)
+        if m is not None and m.arbitration_id == 0x100:
+            got.append(m.data[0])
+    assert got == list(range(40))
+    rss1 = _rss_kb(p.pid)
+    errors, quiet = b"", time.monotonic()
+    flood.settimeout(0.2)
+    while time.monotonic() - quiet < 1.0:  # every reply the bus had for the flooder
+        with contextlib.suppress(TimeoutError):
+            chunk = flood.recv(1 << 20)
+            errors += chunk
+            quiet = time.monotonic() if chunk else quiet
+    lines = [b"<" + x for x in errors.split(b"<")[1:] if not x.startswith(b" frame ")]
+    n_frames = errors.count(b"< frame 100 ")  # the good client's, delivered to it too
+    assert lines and all(e.startswith(b"< error 20000004 ") for e in lines)
+    assert bytes.fromhex(lines[0].split()[4].decode())[1] == 0x02  # CAN_ERR_CRTL_TX_OVERFLOW
+    flood.close()
+    for c in (good, rx):
+        c.shutdown()
+    report = stop_bus(p)
+    by_refused = sorted(report["per_client"].values(), key=lambda c: c["refused"])
+    flooder = by_refused[-1]
+    assert flooder["refused"] > n_flood / 2
+    assert [c["refused"] for c in by_refused[:-1]] == [0, 0]
+    assert report["refused"] == flooder["refused"]
+    assert flooder["rx"] + flooder["refused"] == n_flood  # every frame taken or refused
+    # every refusal told, or dropped (counted) like a frame when it was not reading
+    assert len(lines) + flooder["rx_dropped"] == flooder["refused"] + 40 - n_frames
+    assert rss1 - rss0 < 20_000, (rss0, rss1)  # [kB]
+
+
+@pytest.mark.parametrize("bus_proc", [["--no-timing", "--rcvbuf", "16384"]], indirect=True)
+def test_a_client_that_does_not_read_loses_its_own_frames_counted_and_no_one_else_does(
+        bus_proc):
+    """Frames for a client that does not read pile up to a bound, then are dropped for it
+    alone and counted; a reader beside it gets every frame."""
+    p, port, client = bus_proc
+    sender = client()
+    sleeper = raw_client(port, rcvbuf=4096)  # never reads
+    reader = raw_client(port)
+    n = 20000
+    frames = 0
+    buf = b""
+    reader.settimeout(0.0)
+    for i in range(n):
+        sender.send(msg(0x300, i.to_bytes(4, "little")))
+        if i % 200 == 199:
+            time.sleep(0.002)
+            with contextlib.suppress(BlockingIOError):
+                buf += reader.recv(1 << 20)
+    end = time.monotonic() + 10
+    reader.settimeout(0.2)
+    while buf.count(b"< frame ") < n and time.monotonic() < end:
+        with contextlib.suppress(TimeoutError):
+            buf += reader.recv(1 << 20)
+    frames = buf.count(b"< frame 300 ")
+    assert frames == n
+    sleeper.close()
+    reader.close()
+    sender.shutdown()
+    report = stop_bus(p)
+    dropped = sorted(c["rx_dropped"] for c in report["per_client"].values())
+    assert dropped[:2] == [0, 0] and dropped[2] > n / 2
+    assert report["rx_dropped"] == dropped[2]
+
+
+def test_a_frame_takes_its_transmission_time_on_an_idle_bus():
+    """With the timing model on, a frame on an idle bus is delivered one frame time after it
+    was offered, not at once, and stamped in Unix time."""
+    async def run():
+        bus = VirtualCanBus(timing=True, bitrate=10_000)  # 13.5 ms for 8 bytes
+        delivered = []
+        orig = bus._deliver
+
+        def spy(s, fid, data, t, order, ext=False):
+            delivered.append((time.monotonic(), t))
+            orig(s, fid, data, t, order, ext)
+
+        bus._deliver = spy
+        task = asyncio.create_task(bus._scheduler())
+        t0 = time.monotonic()
+        bus.submit(None, 0x123, b"\x00" * 8)
+        await asyncio.sleep(0.1)
+        bus.submit(None, 0x124, b"")  # 5.5 ms: under the event loop's own resolution too
+        t1 = time.monotonic()
+        await asyncio.sleep(0.1)
+        task.cancel()
+        return bus, delivered, t0, t1
+
+    bus, delivered, t0, t1 = asyncio.run(run())
+    (w0, s0), (w1, s1) = delivered
+    assert w0 - t0 >= frame_bits(8) / 1e4 and s0 == pytest.approx(t0 + 0.0135, abs=1e-3)
+    assert w1 - t1 >= frame_bits(0) / 1e4 - 1e-4
+    epoch = time.time() - time.monotonic()
+    assert abs(s0 + bus._epoch - (t0 + 0.0135 + epoch)) < 0.01

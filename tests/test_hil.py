@@ -69,7 +69,11 @@ def bench_processes() -> list[str]:
 
 
 def test_lockstep_bench_docks_like_sil(final_approach, tmp_path):
+    import time
+
+    t_before = time.time()
     res = run_hil(final_approach, 0, out_dir=tmp_path)
+    t_after = time.time()
     sil = run(final_approach, 0)
     assert res.outcome == "docked" and res.contact["within_envelope"], res.summary()
     # the same plant, models and seeds: equal up to what the wire quantises
@@ -94,9 +98,16 @@ def test_lockstep_bench_docks_like_sil(final_approach, tmp_path):
     from firmware_bridge.can_icd import database
 
     counts: dict[str, int] = {}
-    for m in can.LogReader(str(tmp_path / "can0.blf")):
+    log = can.BLFReader(str(tmp_path / "can0.blf"))
+    # one time base, Unix time, for the header and every frame (SYNC and the others)
+    assert t_before <= log.start_timestamp <= log.stop_timestamp <= t_after
+    sync = database().get_message_by_name("SYNC")
+    for m in log:
+        assert t_before <= m.timestamp <= t_after, m
         name = database().get_message_by_frame_id(m.arbitration_id).name
         counts[name] = counts.get(name, 0) + 1
+        if name == "SYNC":
+            assert sync.decode(m.data, decode_choices=False)["Mode"] == 0  # lockstep
     ticks = res.extra["timing"]["ticks"]
     assert counts["SYNC"] == ticks and counts["IMU_RATE"] == ticks
     assert counts["RCS_CMD_1"] == counts["RCS_CMD_4"] >= ticks - 1
@@ -263,11 +274,18 @@ def test_cli_json_has_buses_and_timing(tmp_path):
     assert not bench_processes()
 
 
-def test_a_killed_unit_is_noticed_and_the_approach_aborts(final_approach):
+def test_a_killed_unit_is_noticed_and_the_approach_aborts(final_approach, tmp_path):
     """The IMU process dies at tick 100: its driver goes stale within three control
     cycles, fault management isolates the IMU and the sequencer retreats, and the run
-    ends; nothing hangs and no process is left behind."""
-    res = run_hil(final_approach, 0, kill_at={"imu": 100}, stop_on_abort=True)
+    ends; nothing hangs and no process is left behind. Its bus log replays with python-can's
+    stock player, default options, in about its recorded duration, and converts to ASC
+    with its times kept."""
+    import time
+
+    import can
+
+    res = run_hil(final_approach, 0, kill_at={"imu": 100}, stop_on_abort=True,
+                  out_dir=tmp_path)
     assert res.outcome == "aborted" and res.extra["abort_reason"] == "sensor_failed"
     assert [(e["monitor"], e["reason"]) for e in res.fdir_events] == [("imu", "stale")]
     imu = res.extra["devices"]["imu"]
@@ -276,6 +294,24 @@ def test_a_killed_unit_is_noticed_and_the_approach_aborts(final_approach):
     assert all(v["stale_events"] == 0 for v in others.values()), others
     assert res.contact is None
     assert not bench_processes()
+    blf = str(tmp_path / "can0.blf")
+    stamps = [m.timestamp for m in can.BLFReader(blf)]
+    recorded = stamps[-1] - stamps[0]
+    assert len(stamps) > 1000 and recorded > 0.5
+    t0 = time.perf_counter()
+    p = subprocess.run([sys.executable, "-m", "can.player", "-i", "virtual", "-c", "replay",
+                        blf], capture_output=True, text=True, timeout=120)
+    took = time.perf_counter() - t0
+    assert p.returncode == 0, p.stderr
+    assert recorded <= took <= recorded + 10.0  # +10 s: starting Python, loading python-can
+    asc = str(tmp_path / "can0.asc")
+    p = subprocess.run([sys.executable, "-m", "can.logconvert", blf, asc],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    converted = [m.timestamp for m in can.ASCReader(asc)]
+    assert len(converted) == len(stamps)
+    assert np.allclose(np.array(converted) - converted[0], np.array(stamps) - stamps[0],
+                       atol=2e-6, rtol=0)
 
 
 def test_wall_paced_bench_docks_on_its_deadlines(final_approach, tmp_path):
@@ -305,7 +341,15 @@ def test_wall_paced_bench_docks_on_its_deadlines(final_approach, tmp_path):
     assert res.wall_time_s > 0.9 * res.sim_time_s / 5.0
     assert res.extra["buses"]["can0"]["dropped"] == 0
     assert res.extra["devices"]["lidar"]["rx_frames"] > 900
-    assert (tmp_path / "can0.blf").stat().st_size > 0
+    import can
+
+    from firmware_bridge.can_icd import database
+
+    sync = database().get_message_by_name("SYNC")
+    modes = {sync.decode(m.data, decode_choices=False)["Mode"]
+             for m in can.BLFReader(str(tmp_path / "can0.blf"))
+             if m.arbitration_id == sync.frame_id}
+    assert modes == {1}  # wall-paced
     assert not bench_processes()
 
 

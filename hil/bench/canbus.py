@@ -5,19 +5,42 @@ Every process joins it with python-can's stock ``socketcand`` interface::
     can.Bus(interface="socketcand", host="127.0.0.1", port=PORT, channel="can0")
 
 and a real socketcand daemon in front of real CAN hardware is a drop-in replacement. The
-bus models a CAN 2.0A bus at a given bit rate: frames wait for the bus, each node's own
-frames leave in the order it sent them (a transmit FIFO, as SocketCAN's queue), arbitration
-among the nodes' waiting head frames goes to the lowest identifier, and each frame
-occupies the bus for its worst-case bit time (:func:`firmware_bridge.can_icd.frame_bits`).
+bus models a CAN 2.0 bus at a given bit rate, as a SocketCAN interface behaves:
+
+- frames wait for the bus; each node's own frames leave in the order it sent them (a
+  transmit FIFO), and arbitration among the nodes' waiting head frames goes to the lowest
+  identifier (a standard frame before an extended one with the same 11-bit base id);
+- each frame occupies the bus for its worst-case bit time
+  (:func:`firmware_bridge.can_icd.frame_bits`), on an idle bus too: nothing arrives sooner
+  than its own transmission;
+- 11-bit (3 hex digits) and 29-bit (8 hex digits) identifiers are distinct frames end to
+  end: an extended 0x00000200 is never the standard 0x200;
+- a node's transmit queue holds at most ``txqueuelen`` frames: a frame offered to a full
+  queue is refused (SocketCAN's ENOBUFS), counted, and the sender is told with an error
+  frame (controller problem, TX overflow);
+- a client that does not read has at most ``rcvbuf_bytes`` of frames waiting for it; what
+  comes on top is dropped for that client alone, counted (SocketCAN's receive-queue
+  overflow), and never holds up the bus or the other clients;
+- a malformed command (an id or byte that is not plain hex of the right width, a length
+  that does not match, a payload over 8 bytes) is refused with an error frame (protocol
+  violation, form error) and counted against its client.
+
 With the timing model off, frames are relayed at once in arrival order. Rules can drop,
 corrupt or delay frames; each frame's draw is a function of the seed, the mission tick,
 the frame's id and its count of that id in the tick, never of the order in which clients'
 frames happen to arrive, so a lockstep run loses the same frames every time. A frame goes
-to every other client in raw mode, not back to its sender (as on a real bus).
+to every other client in raw mode, not back to its sender (as on a real bus). Frames are
+stamped with the time they finished on the bus, in seconds since the Unix epoch (as
+socketcand stamps them from the kernel), so a log of the bus has one time base.
 
 Protocol (socketcand, raw mode): server ``< hi >``; client ``< open CHANNEL >``, server
 ``< ok >``; client ``< rawmode >``, server ``< ok >``; then client ``< send ID LEN B0 B1 ..
->`` and server ``< frame ID SEC.USEC DATAHEX >``.
+>`` and server ``< frame ID SEC.USEC DATAHEX >``. ID is 3 hex digits (standard) or 8
+(extended), LEN one hex digit, each byte one or two hex digits. Errors come back as
+``< error ID SEC.USEC DATAHEX >``, a SocketCAN error frame (``ID`` has CAN_ERR_FLAG,
+0x20000000): ``20000004`` with data byte 1 = 0x02 for a refused frame (TX overflow),
+``20000008`` with data byte 2 = 0x02 for a malformed command (form error); python-can's
+client returns them as error frames (``is_error_frame``).
 
 Run it as a process: ``python -m hil.bench.canbus --port 0`` prints ``PORT <n>`` on its first
 line of output when it is listening, and stops on SIGINT/SIGTERM (or when its parent's
@@ -32,7 +55,9 @@ import collections
 import contextlib
 import heapq
 import json
+import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -88,7 +113,11 @@ class FaultRule:
     from_tick: int | None = None
     until_tick: int | None = None
 
-    def matches(self, frame_id: int) -> bool:
+    def matches(self, frame_id: int, extended: bool = False) -> bool:
+        """The rule acts on this frame (``frame_id`` names a standard frame; None: every
+        frame but the bench's own time frames)."""
+        if extended:
+            return self.frame_id is None
         return frame_id not in BENCH_IDS and (self.frame_id is None
                                               or self.frame_id == frame_id)
 
@@ -101,7 +130,9 @@ class FaultRule:
 class BusStats:
     """Bus counters (all cumulative). ``setup_frames_in``/``setup_frames_out`` are the
     part of ``frames_in``/``frames_out`` offered before the first SYNC frame: the nodes'
-    joining, whose deliveries depend on who has connected yet; what follows is the run."""
+    joining, whose deliveries depend on who has connected yet; what follows is the run.
+    ``refused``: frames offered to a full transmit queue; ``rx_dropped``: deliveries
+    dropped for a client that did not read; ``parse_errors``: malformed commands."""
 
     frames_in: int = 0
     frames_out: int = 0  # deliveries (one frame to N clients counts N)
@@ -110,10 +141,51 @@ class BusStats:
     dropped: int = 0
     corrupted: int = 0
     delayed: int = 0
+    refused: int = 0
+    rx_dropped: int = 0
     parse_errors: int = 0
     clients: int = 0
     busy_s: float = 0.0  # modelled bus occupancy
     per_client: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+CAN_EFF_MASK = 0x1FFFFFFF
+CAN_SFF_MASK = 0x7FF
+ERR_TX_OVERFLOW = (0x20000004, bytes([0, 0x02, 0, 0, 0, 0, 0, 0]))
+"""SocketCAN error frame: controller problem (CAN_ERR_CRTL), TX overflow: a refused frame."""
+ERR_FORM = (0x20000008, bytes([0, 0, 0x02, 0, 0, 0, 0, 0]))
+"""SocketCAN error frame: protocol violation (CAN_ERR_PROT), form error: a malformed
+command."""
+
+SNDBUF_BYTES = 64 * 1024
+"""The kernel's send buffer for each client's connection [B] (fixed, so it does not grow
+with a client that does not read)."""
+
+_HEX_ID = re.compile(rb"[0-9A-Fa-f]{3}|[0-9A-Fa-f]{8}")
+_HEX_LEN = re.compile(rb"[0-8]")
+_HEX_BYTE = re.compile(rb"[0-9A-Fa-f]{1,2}")
+
+
+def parse_send(words: list[bytes]) -> tuple[int, bool, bytes] | None:
+    """The frame of a ``send ID LEN B0 ..`` command's words (after ``send``): id,
+    extended, data; None when it is malformed (strict: plain hex of the right widths)."""
+    if len(words) < 2 or not _HEX_ID.fullmatch(words[0]) or not _HEX_LEN.fullmatch(words[1]):
+        return None
+    fid, ext, n = int(words[0], 16), len(words[0]) == 8, int(words[1])
+    if (fid > CAN_EFF_MASK if ext else fid > CAN_SFF_MASK) or len(words) != 2 + n:
+        return None
+    if not all(_HEX_BYTE.fullmatch(b) for b in words[2:]):
+        return None
+    return fid, ext, bytes(int(b, 16) for b in words[2:])
+
+
+def arbitration_key(frame_id: int, extended: bool) -> int:
+    """The order in which frames win arbitration (lower first): the 11-bit base id, then a
+    standard frame before an extended one (its RTR bit is dominant where the extended
+    frame's SRR is recessive), then the extension's 18 bits."""
+    if extended:
+        return (frame_id >> 18) << 19 | 1 << 18 | (frame_id & 0x3FFFF)
+    return frame_id << 19
 
 
 class _Client:
@@ -123,8 +195,21 @@ class _Client:
         self.raw = False
         self.ready_at = 0.0
         self.held: list[bytes] = []  # frames that arrived during the handshake grace
-        self.rx = 0
-        self.tx = 0
+        self.rx = 0  # frames taken from this client onto the bus (not those refused)
+        self.tx = 0  # frames delivered to it
+        self.queued = 0  # its frames waiting for the bus
+        self.refused = 0
+        self.rx_dropped = 0
+        self.parse_errors = 0
+
+    def counters(self) -> dict[str, int]:
+        return {"rx": self.rx, "tx": self.tx, "refused": self.refused,
+                "rx_dropped": self.rx_dropped, "parse_errors": self.parse_errors}
+
+
+_Entry = tuple[int, int, float, "_Client | None", int, bool, bytes]
+"""A frame waiting for the bus: (arbitration key, order, time offered, sender, id,
+extended, data)."""
 
 
 class VirtualCanBus:
@@ -141,59 +226,80 @@ class VirtualCanBus:
     rules : list of FaultRule
     seed : int
         Seeds the fault rules.
+    txqueuelen : int
+        Frames a node's transmit queue holds [frames]; one more is refused.
+    rcvbuf_bytes : int
+        Bytes of frames waiting for a client that does not read [B]; more are dropped for
+        it.
     """
 
     def __init__(self, channel: str = "can0", bitrate: int = 1_000_000, timing: bool = True,
                  rules: list[FaultRule] | None = None, seed: int = 0,
-                 handshake_grace_s: float = 0.05) -> None:
+                 handshake_grace_s: float = 0.05, txqueuelen: int = 128,
+                 rcvbuf_bytes: int = 256 * 1024) -> None:
         self.channel = channel
         self.bitrate = bitrate
         self.timing = timing
         self.rules = list(rules or [])
         self.seed = int(seed) & _M64
-        self._occurrence: dict[int, int] = {}  # frame id: count within the current tick
+        self.txqueuelen = int(txqueuelen)
+        self.rcvbuf_bytes = int(rcvbuf_bytes)
+        self._occurrence: dict[int, int] = {}  # arbitration key: count within the tick
         self.grace = handshake_grace_s
         self.stats = BusStats()
         self.clients: list[_Client] = []
         # arbitration among the head frames of each sender's transmit FIFO (a node sends
         # its own frames in order, as SocketCAN's queue does; ids arbitrate between nodes)
-        self._waiting: list[tuple[int, int, float, _Client | None, int, bytes]] = []
-        self._fifo: dict[_Client | None, collections.deque] = {}
+        self._waiting: list[_Entry] = []
+        self._fifo: dict[_Client | None, collections.deque[_Entry]] = {}
         self._next_order = 0
         self._run_from: int | None = None  # order of the first SYNC: the run starts
-        self._delayed: list[tuple[float, int, _Client | None, int, bytes]] = []
+        self._delayed: list[tuple[float, int, _Client | None, int, bool, bytes]] = []
         self._wake = asyncio.Event()
         self._bus_free = 0.0
+        # frames are stamped in Unix time, scheduled on the monotonic clock
+        self._epoch = time.time() - time.monotonic()
         self.tick = 0  # the mission tick of the last SYNC seen on the bus
         self._server: asyncio.AbstractServer | None = None
         self.port = 0
 
     # -- frames ------------------------------------------------------------------------
-    def submit(self, sender: _Client | None, frame_id: int, data: bytes) -> None:
+    def submit(self, sender: _Client | None, frame_id: int, data: bytes,
+               extended: bool = False) -> None:
         """A frame offered to the bus by ``sender`` (None: the bus itself, in tests)."""
+        if (sender is not None and self.timing
+                and sender.queued >= self.txqueuelen):  # its queue is full: ENOBUFS
+            sender.refused += 1
+            self.stats.refused += 1
+            self._error(sender, *ERR_TX_OVERFLOW)
+            return
+        if sender is not None:
+            sender.rx += 1
         self.stats.frames_in += 1
-        if frame_id == SYNC_ID and self._run_from is None:
+        std = not extended
+        if std and frame_id == SYNC_ID and self._run_from is None:
             self._run_from = self._next_order
             self.stats.setup_frames_in = self.stats.frames_in - 1
-        if frame_id == SYNC_ID and len(data) == _SYNC.length:  # its tick, through the DBC
+        if std and frame_id == SYNC_ID and len(data) == _SYNC.length:  # its tick (DBC)
             tick = int(_SYNC.decode(data, decode_choices=False)["Tick"])
             if tick != self.tick:
                 self._occurrence.clear()
             self.tick = tick
+        key = arbitration_key(frame_id, extended)
         delay = 0.0
         if self.rules:
-            occ = self._occurrence.get(frame_id, 0)
-            self._occurrence[frame_id] = occ + 1
+            occ = self._occurrence.get(key, 0)
+            self._occurrence[key] = occ + 1
         for i, r in enumerate(self.rules):
-            if r.babble_hz or not r.matches(frame_id) or not r.active(self.tick):
+            if r.babble_hz or not r.matches(frame_id, extended) or not r.active(self.tick):
                 continue
-            key = (self.seed, self.tick, frame_id, occ, i)
-            if r.drop_prob and _uniform(*key, 0) < r.drop_prob:
+            words = (self.seed, self.tick, frame_id | (1 << 32 if extended else 0), occ, i)
+            if r.drop_prob and _uniform(*words, 0) < r.drop_prob:
                 self.stats.dropped += 1
                 return
-            if r.corrupt_prob and data and _uniform(*key, 1) < r.corrupt_prob:
+            if r.corrupt_prob and data and _uniform(*words, 1) < r.corrupt_prob:
                 b = bytearray(data)
-                bit = int(_uniform(*key, 2) * 8 * len(b))
+                bit = int(_uniform(*words, 2) * 8 * len(b))
                 b[bit // 8] ^= 1 << (bit % 8)
                 data = bytes(b)
                 self.stats.corrupted += 1
@@ -202,23 +308,28 @@ class VirtualCanBus:
         if delay > 0:
             self.stats.delayed += 1
             heapq.heappush(self._delayed, (now + delay, self._order(), sender, frame_id,
-                                           data))
+                                           extended, data))
+        elif not self.timing:  # relayed at once, in arrival order
+            self._deliver(sender, frame_id, data, now, self._order(), extended)
+            return
         else:
-            self._offer((frame_id, self._order(), now, sender, frame_id, data))
+            self._offer((key, self._order(), now, sender, frame_id, extended, data))
         self._wake.set()
 
     def _order(self) -> int:
         self._next_order += 1
         return self._next_order - 1
 
-    def _offer(self, entry: tuple[int, int, float, _Client | None, int, bytes]) -> None:
+    def _offer(self, entry: _Entry) -> None:
         """Queue a frame behind its sender's earlier ones; the head joins arbitration."""
         q = self._fifo.setdefault(entry[3], collections.deque())
         q.append(entry)
+        if entry[3] is not None:
+            entry[3].queued += 1
         if len(q) == 1:
             heapq.heappush(self._waiting, entry)
 
-    def _take(self) -> tuple[int, int, float, _Client | None, int, bytes]:
+    def _take(self) -> _Entry:
         """The arbitration winner; its sender's next frame joins arbitration."""
         entry = heapq.heappop(self._waiting)
         q = self._fifo[entry[3]]
@@ -229,20 +340,37 @@ class VirtualCanBus:
             del self._fifo[entry[3]]
         return entry
 
+    def _error(self, c: _Client, err_id: int, data: bytes) -> None:
+        """Tell client ``c`` about its own frame or command: a SocketCAN error frame."""
+        if c.writer.transport.get_write_buffer_size() > self.rcvbuf_bytes:
+            c.rx_dropped += 1  # it does not read even its own errors: counted, not queued
+            self.stats.rx_dropped += 1
+            return
+        t = time.monotonic() + self._epoch
+        c.writer.write(f"< error {err_id:08X} {t:.6f} {data.hex().upper()} >".encode())
+
     def _deliver(self, sender: _Client | None, frame_id: int, data: bytes, t: float,
-                 order: int) -> None:
-        line = (f"< frame {frame_id:03X} {t:.6f} {data.hex().upper()} >").encode("ascii")
+                 order: int, extended: bool = False) -> None:
+        ident = f"{frame_id:08X}" if extended else f"{frame_id:03X}"
+        line = (f"< frame {ident} {t + self._epoch:.6f} {data.hex().upper()} >"
+                ).encode("ascii")
         now = time.monotonic()
+        setup = self._run_from is None or order < self._run_from
         for c in self.clients:
             if c is sender or not c.raw:
                 continue
             if now < c.ready_at:
                 c.held.append(line)  # delivered when its grace ends, never dropped
             else:
+                tr = c.writer.transport
+                if tr.get_write_buffer_size() > self.rcvbuf_bytes:
+                    c.rx_dropped += 1  # it does not read: its queue overflows, not ours
+                    self.stats.rx_dropped += 1
+                    continue
                 c.writer.write(line)
             c.tx += 1
             self.stats.frames_out += 1
-            if self._run_from is None or order < self._run_from:
+            if setup:
                 self.stats.setup_frames_out += 1
 
     async def _scheduler(self) -> None:
@@ -250,37 +378,43 @@ class VirtualCanBus:
 
         Timing model: the bus is a timeline. When it frees, the lowest id waiting wins
         arbitration and is in flight for its bit time; it is delivered when that time has
-        passed. The event loop wakes about once a millisecond under load and delivers every
-        frame completed by then, so throughput follows the model and latency jitter is
-        about a millisecond.
+        passed, never before (the last fraction of a millisecond is slept out, as the event
+        loop's timers are coarser). Under load the loop wakes about once a millisecond and
+        delivers every frame completed by then, so throughput follows the model and
+        latency jitter is about a millisecond.
         """
-        eps = 2e-4
-        inflight: tuple[float, _Client | None, int, bytes, int] | None = None
+        eps = 3e-4
+        inflight: tuple[float, _Client | None, int, bool, bytes, int] | None = None
         while True:
             now = time.monotonic()
             while self._delayed and self._delayed[0][0] <= now:
-                t_due, order, sender, fid, data = heapq.heappop(self._delayed)
-                self._offer((fid, order, t_due, sender, fid, data))
-            if not self.timing:
-                while self._waiting:
-                    _fid, o, _t, sender, fid, data = self._take()
-                    self._deliver(sender, fid, data, now, o)
-            else:
+                t_due, order, sender, fid, ext, data = heapq.heappop(self._delayed)
+                if self.timing:
+                    self._offer((arbitration_key(fid, ext), order, t_due, sender, fid, ext,
+                                 data))
+                else:
+                    self._deliver(sender, fid, data, t_due, order, ext)
+            if self.timing:
                 while True:
                     if inflight is not None:
-                        done_at, sender, fid, data, o = inflight
+                        done_at, sender, fid, ext, data, o = inflight
                         if done_at > now + eps:
                             break
-                        self._deliver(sender, fid, data, done_at, o)
+                        if done_at > now:  # finish its transmission, then deliver
+                            time.sleep(done_at - now)
+                            now = time.monotonic()
+                        self._deliver(sender, fid, data, done_at, o, ext)
                         self._bus_free = done_at
                         inflight = None
                     if not self._waiting:
                         break
-                    _fid, o, t_arr, sender, fid, data = self._take()
-                    dur = frame_bits(len(data)) / self.bitrate
+                    _k, o, t_arr, sender, fid, ext, data = self._take()
+                    if sender is not None:
+                        sender.queued -= 1
+                    dur = frame_bits(len(data), ext) / self.bitrate
                     self.stats.busy_s += dur
-                    inflight = (max(self._bus_free, t_arr) + dur, sender, fid, data, o)
-            await self._flush()
+                    inflight = (max(self._bus_free, t_arr) + dur, sender, fid, ext, data, o)
+            self._flush()
             wake_at = []
             if self._delayed:
                 wake_at.append(self._delayed[0][0])
@@ -294,23 +428,19 @@ class VirtualCanBus:
             except TimeoutError:
                 pass
 
-    async def _flush(self) -> None:
+    def _flush(self) -> None:
+        """Hand over what clients past their handshake grace were held."""
         now = time.monotonic()
         for c in list(self.clients):
             if c.held and now >= c.ready_at:
                 for line in c.held:
                     c.writer.write(line)
                 c.held.clear()  # counted when held
-            try:
-                if c.writer.transport.get_write_buffer_size() > 1 << 20:
-                    await c.writer.drain()  # a slow client: back-pressure, not memory
-            except (ConnectionError, RuntimeError):
-                self._drop_client(c)
 
     def _drop_client(self, c: _Client) -> None:
         if c in self.clients:
             self.clients.remove(c)
-            self.stats.per_client[c.name] = {"rx": c.rx, "tx": c.tx}
+            self.stats.per_client[c.name] = c.counters()
             c.writer.close()
 
     # -- clients -----------------------------------------------------------------------
@@ -329,6 +459,10 @@ class VirtualCanBus:
                 writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # a fixed kernel buffer: what a slow client costs is bounded
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF_BYTES)
         peer = writer.get_extra_info("peername") or ("?", self.stats.clients)
         c = _Client(f"{peer[0]}:{peer[1]}", writer)
         self.stats.clients += 1
@@ -351,30 +485,29 @@ class VirtualCanBus:
                     self._command(c, buf[start + 1 : end].split())
                     buf = buf[end + 1 :]
                 if len(buf) > 4096:  # no '>' in sight: garbage
-                    self.stats.parse_errors += 1
+                    self._malformed(c)
                     buf = b""
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
             self._drop_client(c)
 
+    def _malformed(self, c: _Client) -> None:
+        c.parse_errors += 1
+        self.stats.parse_errors += 1
+        self._error(c, *ERR_FORM)
+
     def _command(self, c: _Client, words: list[bytes]) -> None:
         if not words:
-            self.stats.parse_errors += 1
+            self._malformed(c)
             return
         cmd = words[0]
         if cmd == b"send" and c.raw:
-            try:
-                fid = int(words[1], 16)
-                n = int(words[2], 16)
-                data = bytes(int(x, 16) for x in words[3 : 3 + n])
-                if len(data) != n or n > 8 or fid > 0x7FF:
-                    raise ValueError
-            except (ValueError, IndexError):
-                self.stats.parse_errors += 1
+            frame = parse_send(words[1:])
+            if frame is None:
+                self._malformed(c)
                 return
-            c.rx += 1
-            self.submit(c, fid, data)
+            self.submit(c, frame[0], frame[2], frame[1])
         elif cmd == b"open":
             if len(words) == 2 and words[1].decode(errors="replace") == self.channel:
                 c.writer.write(b"< ok >")
@@ -387,7 +520,7 @@ class VirtualCanBus:
         elif cmd == b"echo":
             c.writer.write(b"< echo >")
         else:
-            self.stats.parse_errors += 1
+            self._malformed(c)
 
     async def start(self, port: int = 0) -> int:
         self._server = await asyncio.start_server(self._handle, HOST, port)
@@ -420,7 +553,7 @@ class VirtualCanBus:
     def report(self) -> dict[str, Any]:
         d = asdict(self.stats)
         for c in self.clients:
-            d["per_client"][c.name] = {"rx": c.rx, "tx": c.tx}
+            d["per_client"][c.name] = c.counters()
         return d
 
 
@@ -432,7 +565,8 @@ def _parse_rules(text: str | None) -> list[FaultRule]:
 
 async def _main(args: argparse.Namespace) -> None:
     bus = VirtualCanBus(args.channel, args.bitrate, not args.no_timing,
-                        _parse_rules(args.rules), args.seed)
+                        _parse_rules(args.rules), args.seed, txqueuelen=args.txqueuelen,
+                        rcvbuf_bytes=args.rcvbuf)
     port = await bus.start(args.port)
     print(f"PORT {port}", flush=True)
     stop = asyncio.Event()
@@ -461,6 +595,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rules", help='fault rules as JSON, e.g. [{"frame_id": 512, '
                                    '"drop_prob": 0.1}]')
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--txqueuelen", type=int, default=128,
+                   help="frames each node's transmit queue holds; more are refused")
+    p.add_argument("--rcvbuf", type=int, default=256 * 1024,
+                   help="bytes of frames held for a client that does not read; more are "
+                        "dropped for it")
     p.add_argument("--rt-priority", type=int, default=0,
                    help="SCHED_FIFO priority, if the OS grants it (wall-paced benches)")
     p.add_argument("--exit-on-stdin-eof", action="store_true",

@@ -59,15 +59,17 @@ log = logging.getLogger(__name__)
 
 
 class Lockstep:
-    """SYNC and LOCKSTEP_DONE on a CAN bus: send, and route what arrives."""
+    """SYNC and LOCKSTEP_DONE on a CAN bus: send, and route what arrives. ``mode`` is what
+    SYNC's ``Mode`` says: 0 lockstep, 1 wall-paced."""
 
-    def __init__(self, bus: Any) -> None:
+    def __init__(self, bus: Any, mode: int = 0) -> None:
         import can
 
         from firmware_bridge.can_icd import database
 
         self.can = can
         self.bus = bus
+        self.mode = int(mode)
         db = database()
         self.sync_msg = db.get_message_by_name("SYNC")
         self.done_msg = db.get_message_by_name("LOCKSTEP_DONE")
@@ -82,10 +84,18 @@ class Lockstep:
     def frame_ids(self) -> tuple[int, int]:
         return (self.SYNC, self.DONE)
 
-    def send_sync(self, tick: int, period_ns: int) -> None:
-        data = self.sync_msg.encode({"Tick": tick, "Period_us": period_ns // 1000, "Mode": 0})
-        self.bus.send(self.can.Message(arbitration_id=self.SYNC, data=data,
-                                       is_extended_id=False))
+    def sync_frame(self, tick: int, period_ns: int) -> Any:
+        """The SYNC frame of ``tick`` (a ``can.Message``, stamped now in Unix time)."""
+        data = self.sync_msg.encode({"Tick": tick, "Period_us": period_ns // 1000,
+                                     "Mode": self.mode})
+        return self.can.Message(arbitration_id=self.SYNC, data=data, is_extended_id=False,
+                                timestamp=time.time(), channel="can0")
+
+    def send_sync(self, tick: int, period_ns: int) -> Any:
+        """Send SYNC(``tick``); returns the frame sent."""
+        m = self.sync_frame(tick, period_ns)
+        self.bus.send(m)
+        return m
 
     def send_done(self, node: int, phase: int, tick: int, serial_bytes: int = 0) -> None:
         data = self.done_msg.encode({"Node": node, "Phase": phase, "Tick": tick,

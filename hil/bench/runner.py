@@ -342,19 +342,18 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         common = ["--scenario", sc.file, "--seed", str(seed), "--shm", truth.name,
                   "--can-port", str(port), "--mode", mode]
         bus_client = connect_virtual_can(port, startup_timeout_s)
-        ls = Lockstep(bus_client)
+        ls = Lockstep(bus_client, mode=1 if realtime else 0)
         if out is not None:
             # the whole bus, as the time master hears it (every frame but its own, which
-            # it logs as it sends them): can.LogReader and python -m can.player read it
+            # it logs as it sends them), every frame stamped in Unix time as the bus stamps
+            # them: can.LogReader, python -m can.player and can.logconvert read it
             bus_log = can.Logger(str(out / "can0.blf"))
             send_sync = ls.send_sync
 
-            def logged_sync(tick: int, period_ns: int) -> None:
-                send_sync(tick, period_ns)
-                data = ls.sync_msg.encode({"Tick": tick, "Period_us": period_ns // 1000,
-                                           "Mode": 0})
-                bus_log(can.Message(arbitration_id=ls.SYNC, data=data, is_extended_id=False,
-                                    timestamp=time.time(), channel="can0"))
+            def logged_sync(tick: int, period_ns: int) -> Any:
+                m = send_sync(tick, period_ns)
+                bus_log(m)
+                return m
 
             ls.send_sync = logged_sync  # type: ignore[method-assign]
         for unit in emulated:

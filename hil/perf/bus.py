@@ -5,8 +5,9 @@ receiver, all on 127.0.0.1 through python-can's stock ``socketcand`` interface.
 
 - Throughput with the timing model off: the sender floods N frames; frames per second as
   received here (it must exceed the 8,750 frames/s of a fully loaded 1 Mbit/s bus).
-- Throughput with the timing model on: the same flood; frames per second against the
-  modelled capacity (1 / worst-case frame time), and frames lost.
+- Throughput with the timing model on: the same flood, into a transmit queue as long as
+  the flood (a shorter one refuses what it cannot hold, as SocketCAN does); frames per
+  second against the modelled capacity (1 / worst-case frame time), and frames lost.
 - Round-trip latency: an echo process answers each ping; p50 and p99 over paced pings
   (timing model on, as in a run).
 """
@@ -97,7 +98,7 @@ class _Bus:
 
 
 def _throughput(timing: bool, n: int) -> dict:
-    bus = _Bus(*([] if timing else ["--no-timing"]))
+    bus = _Bus(*(["--txqueuelen", str(n)] if timing else ["--no-timing"]))
     rx = _client(bus.port)
     go = mp.Event()
     sender = mp.Process(target=_flood, args=(bus.port, n, go), daemon=True)
@@ -123,7 +124,8 @@ def _throughput(timing: bool, n: int) -> dict:
         report = bus.close()
     rate = (got - 1) / (t_last - t_first) if got > 1 else 0.0
     out = {"frames_sent": n, "frames_received": got, "lost": n - got,
-           "frames_per_s": rate, "bus_dropped": report.get("dropped", 0)}
+           "frames_per_s": rate, "bus_dropped": report.get("dropped", 0),
+           "bus_refused": report.get("refused", 0)}
     if timing:
         capacity = 1e6 / frame_bits(8)
         out["modelled_capacity_frames_per_s"] = capacity
