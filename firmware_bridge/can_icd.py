@@ -36,6 +36,12 @@ LOCKSTEP_RATES_HZ: dict[str, float] = {
 }
 """Bench-only frames of a lockstep run [Hz]."""
 
+STIMULUS_RATES_HZ: dict[str, float] = {
+    "IMU_STIM": 50.0, "DOCK_STIM": 50.0,
+    "RCS_VALVE_1": 50.0, "RCS_VALVE_2": 50.0, "RCS_VALVE_3": 50.0, "RCS_VALVE_4": 50.0,
+}
+"""Bench-only stimulus and feedback frames of a bench with real units [Hz]."""
+
 
 def bus_load(rates_hz: dict[str, float] | None = None) -> float:
     """Worst-case fraction of the bus's bit time used by the frames at their rates."""

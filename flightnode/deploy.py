@@ -62,7 +62,10 @@ def run_flight(fsw: FlightSoftware, bench: Wiring, handover: Handover, *, speed:
         ground = serve_ground(fsw.commanding, ground_key, ground_host, ground_port)
         if not quiet:
             log.warning("ground link on %s:%d", ground.host, ground.port)
-    node = FlightNode(fsw, bench, ground=ground)
+    # units on a bench's own bus (can = "bench") are reached at its fixed port
+    vcan = getattr(bench, "virtual_can", None)
+    node = FlightNode(fsw, bench, virtual_can_port=vcan.port or None if vcan else None,
+                      ground=ground)
     stop = stop or threading.Event()
     stopped_by = ["duration" if duration_s is not None else "?"]
 

@@ -21,6 +21,13 @@ name is emulated)::
     fallback = "emulate"       # a missing unit is replaced by its emulator, with a warning
     detect_s = 2.5             # listen this long for the unit's heartbeat [s]
 
+    [devices.dock]
+    mode = "real"
+    can = "bench"              # on the bench's own bus: another process (another team's
+                               # emulator, a socketcand daemon in front of hardware) joins
+                               # it at 127.0.0.1:[virtual_can].port, which must be fixed
+                               # and outside the ephemeral port range (e.g. 29536)
+
     [devices.sun_sensor]       # optional (a CAN unit): only vehicles that fit one use it
     mode = "emulated"
 
@@ -31,11 +38,13 @@ name is emulated)::
     # link = "/tmp/bench/st"   # emulated only: a symlink to its pseudo-terminal
 
 Emulated CAN units sit on the virtual bus; a real CAN unit on the bus its ``can`` table
-describes (python-can keyword arguments: any interface python-can has). The flight
-software opens every bus its units are on. :func:`resolve_bench` looks for each real unit
-(opens its port or bus, and listens for it) and, when it is missing, replaces it by its
-emulator if the unit says ``fallback = "emulate"``, or raises :class:`DeviceMissing`
-naming it. Errors in the file are :class:`~flightsw.config.ConfigError`.
+describes (python-can keyword arguments: any interface python-can has), or on the bench's
+own virtual bus with ``can = "bench"``. The flight software opens every bus its units are
+on. :func:`resolve_bench` looks for each real unit on a bus or port of its own (opens it,
+and listens for it); a unit on the bench's bus is looked for by the bench once that bus is
+up (:func:`listen_for_units`). A missing unit is replaced by its emulator if it says
+``fallback = "emulate"``; otherwise :class:`DeviceMissing` names it. Errors in the file
+are :class:`~flightsw.config.ConfigError`.
 """
 
 from __future__ import annotations
@@ -72,8 +81,9 @@ class Device:
     """One unit of a bench.
 
     ``mode`` is ``"emulated"`` or ``"real"``; ``fallback`` ``"none"`` or ``"emulate"``.
-    Real CAN units have ``can`` (python-can keyword arguments); real serial units have
-    ``port`` (a ``serial_for_url`` URL). Serial units have a ``baudrate`` [bit/s];
+    Real CAN units have ``can`` (python-can keyword arguments), or ``bench_bus`` True: they
+    join the bench's own virtual bus; real serial units have ``port`` (a ``serial_for_url``
+    URL). Serial units have a ``baudrate`` [bit/s];
     emulated serial units may have ``link``, a symlink made to their pseudo-terminal.
     ``detect_s`` [s] is how long to listen for a real unit before calling it missing.
     """
@@ -86,6 +96,7 @@ class Device:
     baudrate: int = 460800
     link: str | None = None
     detect_s: float = 2.5
+    bench_bus: bool = False
 
     @property
     def emulated(self) -> bool:
@@ -146,6 +157,11 @@ class Bench:
     def real(self) -> tuple[str, ...]:
         return tuple(n for n in self.units if not self.devices[n].emulated)
 
+    @property
+    def on_bench_bus(self) -> tuple[str, ...]:
+        """Real units that join the bench's own virtual bus."""
+        return tuple(n for n in self.real if self.devices[n].bench_bus)
+
     def for_units(self, units: Sequence[str]) -> Bench:
         """This bench for a vehicle with ``units``: exactly those, a unit the bench does not
         name emulated, one the vehicle does not fit left out."""
@@ -166,7 +182,7 @@ class Bench:
         out: dict[str, dict[str, Any]] = {}
         for n in self.on("can"):
             d = self.devices[n]
-            if d.emulated:
+            if d.emulated or d.bench_bus:
                 out.setdefault("virtual", {})
             else:
                 assert d.can is not None
@@ -176,7 +192,7 @@ class Bench:
     def bus_of(self, unit: str) -> str:
         """Name (as in :meth:`can_buses`) of the bus a CAN unit is on."""
         d = self.devices[unit]
-        return "virtual" if d.emulated else bus_name(d.can or {})
+        return "virtual" if d.emulated or d.bench_bus else bus_name(d.can or {})
 
 
 def bus_name(cfg: dict[str, Any]) -> str:
@@ -227,9 +243,30 @@ def load_bench(name_or_path: str | Path | None = None,
                             g.string("host", "127.0.0.1"))
         g.done()
     r.done()
+    on_bench = [u for u, d in devices.items() if d.bench_bus]
+    if on_bench and vcan.port == 0:
+        raise ConfigError(path, "virtual_can.port", f"a fixed TCP port: {on_bench[0]!r} joins "
+                          f'the bench\'s bus (can = "bench") and must know where', 0)
+    lo, hi = ephemeral_ports()
+    if vcan.port and lo <= vcan.port <= hi:
+        # a unit that keeps trying to connect before the bus is up can be given the very
+        # port it dials as its own source port, and connect to itself (TCP simultaneous
+        # open): then neither it nor the bench's bus has the port
+        raise ConfigError(path, "virtual_can.port", f"a port outside this machine's "
+                          f"ephemeral range {lo}-{hi} (e.g. socketcand's 29536)", vcan.port)
     bench = Bench(name=name, description=desc, file=str(path), devices=devices,
                   virtual_can=vcan, ground=ground)
     return bench if units is None else bench.for_units(units)
+
+
+def ephemeral_ports() -> tuple[int, int]:
+    """The range of source ports this machine gives outgoing connections (Linux's
+    ``ip_local_port_range``; the usual 32768-60999 where it cannot be read)."""
+    try:
+        lo, hi = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(lo), int(hi)
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 def _boolean(r: Reader, key: str, default: bool) -> bool:
@@ -245,14 +282,19 @@ def _device(r: Reader, unit: str, path: Path) -> Device:
     detect_s = r.num("detect_s", 2.5, lo=0.0)
     can_cfg = port = link = None
     baud = 460800
+    bench_bus = False
     if UNITS[unit].bus == "can":
         if mode == "real":
             c = r.raw("can", None)
-            if not isinstance(c, dict) or not isinstance(c.get("interface"), str):
+            if c == "bench":
+                bench_bus = True
+            elif not isinstance(c, dict) or not isinstance(c.get("interface"), str):
                 raise ConfigError(path, f"devices.{unit}.can",
-                                  "a table of python-can bus arguments with at least "
-                                  '"interface" (and usually "channel")', c)
-            can_cfg = dict(c)
+                                  '"bench" (the bench\'s own bus) or a table of python-can '
+                                  'bus arguments with at least "interface" (and usually '
+                                  '"channel")', c)
+            else:
+                can_cfg = dict(c)
     else:
         baud = r.integer("baudrate", 460800, lo=300)
         if mode == "real":
@@ -261,7 +303,7 @@ def _device(r: Reader, unit: str, path: Path) -> Device:
             link = r.string("link", None) if r.has("link") else None
     r.done()
     return Device(name=unit, mode=mode, fallback=fallback, can=can_cfg, port=port,
-                  baudrate=baud, link=link, detect_s=detect_s)
+                  baudrate=baud, link=link, detect_s=detect_s, bench_bus=bench_bus)
 
 
 def resolve_bench(bench: Bench) -> Bench:
@@ -280,10 +322,26 @@ def resolve_bench(bench: Bench) -> Bench:
     groups: dict[str, list[Device]] = {}
     for unit in bench.on("can"):
         d = bench.devices[unit]
-        if not d.emulated:
+        if not d.emulated and not d.bench_bus:  # the bench's bus is not up yet
             groups.setdefault(bus_name(d.can or {}), []).append(d)
     for devs in groups.values():
         missing.update(_probe_can(devs))
+    return _replace_missing(bench, missing)
+
+
+def listen_for_units(bench: Bench, bus: Any) -> Bench:
+    """Look for the real units on the bench's own bus, ``bus`` (a python-can bus joined
+    to it, once it is up): listen for each one's heartbeat or data for its ``detect_s``.
+    Returns the bench as it will run (a missing unit emulated if it allows it, with a
+    warning); raises :class:`DeviceMissing` otherwise."""
+    devs = [bench.devices[u] for u in bench.on_bench_bus]
+    if not devs:
+        return bench
+    return _replace_missing(bench, _listen(bus, devs, "the bench's bus"))
+
+
+def _replace_missing(bench: Bench, missing: dict[str, str]) -> Bench:
+    """``bench`` with each missing unit emulated, or :class:`DeviceMissing`."""
     warnings = list(bench.warnings)
     for unit, why in missing.items():
         d = bench.devices[unit]
@@ -339,26 +397,31 @@ def _probe_can(devs: list[Device]) -> dict[str, str]:
     """Open the bus of ``devs`` once and listen for each unit's heartbeat or data."""
     import can
 
-    from firmware_bridge.can_icd import database
-
     cfg = dict(devs[0].can or {})
     try:
         bus = can.Bus(**cfg)
     except Exception as e:
         return {d.name: f"cannot open CAN bus {cfg}: {e}" for d in devs}
+    try:
+        return _listen(bus, devs, f"CAN bus {cfg}")
+    finally:
+        bus.shutdown()
+
+
+def _listen(bus: Any, devs: list[Device], where: str) -> dict[str, str]:
+    """Listen on ``bus`` for each unit's heartbeat or data; what is missing, and why."""
+    from firmware_bridge.can_icd import database
+
     db = database()
     ids = {d.name: {db.get_message_by_name(str(UNITS[d.name].heartbeat)).frame_id}
            | {m.frame_id for m in db.messages if d.name.upper() in m.senders}
            for d in devs}
     heard: set[str] = set()
-    try:
-        end = time.monotonic() + max(d.detect_s for d in devs)
-        while len(heard) < len(devs) and time.monotonic() < end:
-            m = bus.recv(timeout=0.05)
-            if m is None:
-                continue
-            heard |= {n for n, s in ids.items() if m.arbitration_id in s}
-    finally:
-        bus.shutdown()
-    return {d.name: f"nothing heard from it on CAN bus {cfg} in {d.detect_s:g} s"
+    end = time.monotonic() + max(d.detect_s for d in devs)
+    while len(heard) < len(devs) and time.monotonic() < end:
+        m = bus.recv(timeout=0.05)
+        if m is None or m.is_extended_id or m.is_error_frame:
+            continue
+        heard |= {n for n, s in ids.items() if m.arbitration_id in s}
+    return {d.name: f"nothing heard from it on {where} in {d.detect_s:g} s"
             for d in devs if d.name not in heard and d.detect_s > 0}

@@ -42,7 +42,7 @@ from flightsw.docking.cam import horizon_s
 from flightsw.docking.sequencer import ABORT_REASONS, STATES
 from flightsw.executive import request_realtime_priority, restore_scheduling, scheduling
 from hil import interrupts
-from hil.bench.benchfile import Bench, load_bench
+from hil.bench.benchfile import Bench, listen_for_units, load_bench
 from hil.bench.nodes import (
     ACTUATORS,
     EMULATORS,
@@ -54,6 +54,7 @@ from hil.bench.nodes import (
     connect_virtual_can,
 )
 from hil.bench.shm import SharedTruth
+from hil.bench.stimulus import BENCH_SIDES, BenchSide
 from hil.plant.safety import SafetyMonitor
 from hil.plant.world import FlightIO, World
 from hil.progress import Progress
@@ -256,6 +257,10 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                          f"wall-paced (--realtime)")
     if not speed > 0:
         raise ValueError(f"speed must be positive, got {speed}")
+    if bench.real and speed != 1.0:
+        raise ValueError(f"bench {bench.name!r} has real units ({', '.join(bench.real)}): "
+                         f"they run at real time, so the bench does too; a speed factor "
+                         f"(here {speed:g}) is for benches whose every unit is emulated")
     RcsDriver.check_thrusters(len(sc.chaser.thrusters))  # before any process starts
     emulated = bench.emulated
     seed = sc.seed if seed is None else int(seed)
@@ -282,6 +287,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     slaves: list[int] = []
     bus_client = None
     bus_log = None
+    sides: _Sides | None = None
     t_wall0 = time.perf_counter()
     sched0 = scheduling()  # raised for a wall-paced run, given back at the end
     lateness: list[float] = []  # wall-paced: the time master's, per tick [s]
@@ -342,6 +348,11 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         common = ["--scenario", sc.file, "--seed", str(seed), "--shm", truth.name,
                   "--can-port", str(port), "--mode", mode]
         bus_client = connect_virtual_can(port, startup_timeout_s)
+        if bench.on_bench_bus:  # real units joining the bench's own bus: now it is up
+            show.phase(f"listening for {', '.join(bench.on_bench_bus)} on the bench's bus "
+                       f"(127.0.0.1:{port})")
+            bench = listen_for_units(bench, bus_client)
+            emulated = bench.emulated
         ls = Lockstep(bus_client, mode=1 if realtime else 0)
         if out is not None:
             # the whole bus, as the time master hears it (every frame but its own, which
@@ -356,6 +367,8 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                 return m
 
             ls.send_sync = logged_sync  # type: ignore[method-assign]
+        # real units' stimulus and feedback: on the bench's bus, or on their own
+        sides = _Sides(bench, world, bus_client, bus_log)
         for unit in emulated:
             fds: tuple[int, ...] = ()
             extra: list[str] = []
@@ -471,8 +484,9 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                              node_timeout_s)
                     wait_for(2, k - 1, actuators, f"tick {k - 1} actuators", node_timeout_s)
                     plant.t_on[:] = truth.on_times[: plant.nthr]
-                if "rcs" in gone or "rcs" not in emulated:
+                if "rcs" in gone or ("rcs" not in emulated and "rcs" not in sides.units):
                     plant.t_on[:] = 0.0  # no thruster driver here: the plant sees no firing
+                sides.before_step(plant, dock)  # what real actuators reported they did
                 local.mech_cmd.buf[:] = truth.mech_cmd
                 dock.latch_failed = any(f.active(plant.t_s) for f in latch)
                 if rec is not None:
@@ -489,11 +503,14 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                 rec.record(plant.t_s)
             if k == 0:
                 t_fly0 = time.perf_counter()  # start-up is over: the flight begins
+            sides.send(plant, dock)  # real units' stimulus, from the truth of this tick
             ls.send_sync(k, period_ns)
             if realtime:
                 while (msg := bus_client.recv(timeout=0.0)) is not None:
                     if bus_log is not None:
                         bus_log(msg)  # keep the log whole and the socket drained
+                    sides.route(None, msg)
+                sides.drain()  # real units on buses of their own
             ticks = k + 1
             if dock.outcome == "collision" or truth.fsw_stop[0] == 1.0:
                 break
@@ -520,6 +537,8 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     finally:
         show.close()
         restore_scheduling(sched0)
+        if sides is not None:
+            sides.close()
         if bus_client is not None:
             bus_client.shutdown()
         if bus_log is not None:
@@ -555,6 +574,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
             name: {"stale_events": int(truth.dev_stale_events[i]),
                    "first_stale_tick": int(truth.dev_first_stale_tick[i])}
             for i, name in enumerate(EMULATORS) if name in bench.devices}
+        side_reports = sides.report() if sides is not None else {}
         truth.close()
         procs.cleanup()
     wall = time.perf_counter() - t_wall0
@@ -610,6 +630,8 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                   "decode_errors": h.get("decode_errors"), "gaps": h.get("gaps")})
     if "ground" in fsw_report:
         res.extra["ground"] = fsw_report["ground"]
+    for name, rep in side_reports.items():
+        devices.setdefault(name, {"mode": bench.devices[name].mode}).update(rep)
     res.extra |= {"buses": buses, "timing": timing, "devices": devices,
                  "abort_reason": abort_reason or None,
                  "bench": {"name": bench.name, "emulated": list(emulated),
@@ -617,6 +639,82 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     if out is not None and rec is not None:
         write_run(out, sc, res, rec, csv=csv)  # truth as the time master saw it
     return res
+
+
+class _Sides:
+    """The bench sides (:mod:`hil.bench.stimulus`) of the bench's real CAN units: their
+    stimulus sent on the bus each unit is on (the bench's own, ``bench_bus``, or one opened
+    here with the unit's python-can arguments), their feedback routed back."""
+
+    def __init__(self, bench: Bench, world: World, bench_bus: Any, log: Any) -> None:
+        import can
+
+        from firmware_bridge.ports import open_bus
+        from hil.bench.benchfile import bus_name
+
+        self._can, self.log, self.bench_bus = can, log, bench_bus
+        self.sides: dict[str, BenchSide] = {}
+        self.bus_of: dict[str, Any] = {}
+        self.own: dict[str, Any] = {}  # buses opened here, by name
+        for u in bench.real:
+            d = bench.devices[u]
+            if u not in BENCH_SIDES or d.kind != "can":
+                continue
+            if d.bench_bus:
+                bus = bench_bus
+            else:
+                name = bus_name(d.can or {})
+                if name not in self.own:
+                    self.own[name] = open_bus(dict(d.can or {}), 0.0, name)
+                bus = self.own[name]
+            self.sides[u] = BENCH_SIDES[u](world)
+            self.bus_of[u] = bus
+        self.routes: dict[tuple[int, int], BenchSide] = {
+            (id(self.bus_of[u]), fid): side for u, side in self.sides.items()
+            for fid in side.feedback_ids}
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        return tuple(self.sides)
+
+    def before_step(self, plant: Any, dock: Any) -> None:
+        for side in self.sides.values():
+            side.before_step(plant, dock)
+
+    def send(self, plant: Any, dock: Any) -> None:
+        for u, side in self.sides.items():
+            bus = self.bus_of[u]
+            for fid, data in side.frames(plant, dock):
+                m = self._can.Message(arbitration_id=fid, data=data, is_extended_id=False,
+                                      timestamp=time.time(), channel="can0")
+                with contextlib.suppress(self._can.CanError):
+                    bus.send(m)
+                if bus is self.bench_bus and self.log is not None:
+                    self.log(m)
+
+    def route(self, bus: Any, msg: Any) -> None:
+        """A frame heard on ``bus`` (None: the bench's own) to the side it feeds back."""
+        if msg.is_extended_id or msg.is_error_frame or not self.routes:
+            return
+        side = self.routes.get((id(bus if bus is not None else self.bench_bus),
+                                msg.arbitration_id))
+        if side is not None:
+            side.on_frame(msg.arbitration_id, bytes(msg.data))
+
+    def drain(self) -> None:
+        """Route what the buses opened here have brought."""
+        for bus in self.own.values():
+            while (msg := bus.recv(timeout=0.0)) is not None:
+                self.route(bus, msg)
+
+    def report(self) -> dict[str, dict[str, int]]:
+        return {u: side.report() for u, side in self.sides.items()}
+
+    def close(self) -> None:
+        for bus in self.own.values():
+            with contextlib.suppress(Exception):
+                bus.shutdown()
+        self.own.clear()
 
 
 def _minus(d: dict[str, Any], total: str, part: str) -> int | None:

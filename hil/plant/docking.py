@@ -14,6 +14,14 @@ run ends as a collision.
 
 The mechanism's phases after capture are kinematic: relative velocity and rate decay with
 the attenuation time constant, then retraction and hook closing take fixed times.
+
+With a real docking-mechanism controller on a bench (:meth:`DockingInterface.follow`), the
+controller decides instead of this model: the plant computes what its sensors feel
+(:meth:`DockingInterface.stimulus`: contact, ring load, closing speed, relative motion),
+and the controller's reported state decides the plant's: its capture latches closed while
+the rings touch capture the chaser (unless a latch fault holds them open), latches that
+do not close within the ring's stroke let the chaser bounce off, latches that open again
+before the hooks release it, a retracted ring and closed hooks mate the vehicles.
 """
 
 from __future__ import annotations
@@ -171,12 +179,38 @@ class DockingInterface:
         self._r_touch = bounding_radius(chaser) + bounding_radius(target)
         status.buf[:] = 0.0
         status.ring_extension_m = ring_extension_m
+        self.external: DockingMechStatus | None = None  # a real controller's status
+        self.capture_window_s = 0.0
+        self.releases = 0  # captures a real controller let go of before hard capture
+
+    RING_STIFFNESS_NPM = 2.0e4
+    """Axial stiffness of the capture ring's attenuation springs, for the stimulus's ring
+    load [N/m]."""
+
+    def follow(self, status: DockingMechStatus) -> None:
+        """Let a real controller's reported ``status`` decide capture, release, retraction
+        and mating (see the module docstring)."""
+        self.external = status
+
+    def stimulus(self, plant) -> dict[str, float]:
+        """What a real mechanism's sensors feel now: ``contact`` (0/1), ``ring_load_n``
+        [N], ``closing_speed_mps`` [m/s], ``rel_speed_mps`` [m/s], ``rel_rate_radps``
+        [rad/s]."""
+        g = port_relative_state(np.asarray(plant.state), plant.t_s, self.orbit, self.chaser,
+                                self.target)
+        touching = self.phase not in ("free", "passing", "bounced", "collision", "released")
+        gap = plant.port_gap(self._rD, self._rP, self._nT)
+        return {"contact": 1.0 if touching else 0.0,
+                "ring_load_n": self.RING_STIFFNESS_NPM * max(0.0, -gap) if touching else 0.0,
+                "closing_speed_mps": -float(g["dv"] @ g["n"]),
+                "rel_speed_mps": float(np.linalg.norm(g["dv"])),
+                "rel_rate_radps": float(np.linalg.norm(g["w_rel"]))}
 
     def step(self, plant, dt: float) -> None:
         """Check contact (every step) and run the mechanism after capture."""
         s = self.status
         self.last_gap = None
-        if self.phase == "bounced":  # a contact without capture: apart again?
+        if self.phase in ("bounced", "released"):  # contact without capture: apart again?
             self.last_gap = g = plant.port_gap(self._rD, self._rP, self._nT)
             if g > 0.0:
                 self.phase = "free"
@@ -205,6 +239,12 @@ class DockingInterface:
             if not c.within():
                 self.phase = "collision"
                 self.outcome = "collision"
+            elif self.external is not None:
+                # the rings press together for the ring's stroke: the controller has that
+                # long to close its latches
+                self.phase = "pressing"
+                self._t_phase = 0.0
+                self.capture_window_s = max(0.5, self.ring / max(c.closing_speed_mps, 1e-3))
             elif self.cmd.arm and not self.latch_failed:
                 self.phase = "captured"
                 s.soft_capture = 1.0
@@ -217,6 +257,9 @@ class DockingInterface:
             return
         if self.phase == "collision":
             return
+        ext = self.external
+        if ext is not None and self._follow(plant, dt, ext):
+            return
         # captured: the attenuation system damps relative translation and rotation
         y = plant.state
         decay = np.exp(-dt / self.tau)
@@ -225,6 +268,8 @@ class DockingInterface:
         w_T_B = C_BT @ y[17:20]
         y[10:13] = w_T_B + (y[10:13] - w_T_B) * decay
         self._t_phase += dt
+        if ext is not None:
+            return  # the controller's status moves the phases (_follow)
         if self.phase == "captured":
             if np.linalg.norm(y[3:6]) < 1e-3 and np.linalg.norm(y[10:13] - w_T_B) < 1e-4:
                 self.phase = "attenuated"
@@ -244,3 +289,29 @@ class DockingInterface:
             self.phase = "mated"
             s.hard_capture = 1.0
             self.outcome = "docked"
+
+    def _follow(self, plant, dt: float, ext: DockingMechStatus) -> bool:
+        """A real controller's status moves the mechanism's phases; True when the step is
+        done (no attenuation acts)."""
+        if self.phase == "pressing":
+            self._t_phase += dt
+            if ext.soft_capture and not self.latch_failed:
+                self.phase = "captured"
+                self._t_phase = 0.0
+            elif self._t_phase >= self.capture_window_s:
+                # the latches did not close within the stroke: the springs push it back
+                self.phase = "bounced"
+                self.contacts_without_capture += 1
+                plant.state[3:6] = -0.3 * np.asarray(plant.state[3:6])
+            return True
+        if self.phase in ("captured", "retracted") and not (ext.soft_capture or
+                                                            ext.hard_capture):
+            self.phase = "released"  # the latches opened before the hooks held it
+            self.releases += 1
+            return True
+        if self.phase == "captured" and ext.retracted:
+            self.phase = "retracted"
+        elif self.phase == "retracted" and ext.hard_capture:
+            self.phase = "mated"
+            self.outcome = "docked"
+        return False

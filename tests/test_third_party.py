@@ -1,0 +1,124 @@
+"""A third-party unit on the bench's own bus: a docking-mechanism controller written only
+against the interface documents (``examples/third_party_dock.py``: python-can, cantools
+and the DBC, nothing of flightsw) joins the bus the bench starts, gets the plant's contact
+and ring load as stimulus, and its status decides the plant's capture and mating."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from firmware_bridge.can_icd import dbc_path
+from hil.bench.benchfile import DeviceMissing, load_bench, resolve_bench
+from hil.bench.runner import run_hil
+from hil.scenario.config import DATA, load_scenario
+from tests.test_hil import bench_processes
+
+ROOT = Path(__file__).parents[1]
+EXAMPLE = ROOT / "examples" / "third_party_dock.py"
+
+
+def free_port() -> int:
+    """A free TCP port below the ephemeral range (where a bench's fixed port must be)."""
+    import socket
+
+    from hil.bench.benchfile import ephemeral_ports
+
+    lo = ephemeral_ports()[0]
+    for port in range(lo - 1, lo - 3000, -7):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
+def short_final(tmp_path: Path) -> Path:
+    """``final-approach`` from a hold 1.5 m out: a docking in about a minute at 1x."""
+    text = (Path(str(DATA / "scenarios" / "final-approach.toml"))).read_text()
+    text = (text.replace('name = "final-approach"', 'name = "short-final"')
+            .replace("r_CT_H_m = [0.05, -20.5, -0.04]", "r_CT_H_m = [0.02, -12.0, -0.02]")
+            .replace("hold_points_m = [10.0]", "hold_points_m = [1.5]\nhold_dwell_s = 2.0")
+            .replace("time_limit_s = 1200.0", "time_limit_s = 150.0"))
+    f = tmp_path / "short-final.toml"
+    f.write_text(text)
+    return f
+
+
+def bench_file(tmp_path: Path, port: int, detect_s: float = 30.0, fallback: str = "none") -> Path:
+    units = ("imu", "star_tracker", "lidar", "rcs")
+    text = f'name = "third-party"\n[virtual_can]\nport = {port}\n'
+    text += "".join(f'[devices.{u}]\nmode = "emulated"\n' for u in units)
+    text += (f'[devices.dock]\nmode = "real"\ncan = "bench"\ndetect_s = {detect_s}\n'
+             f'fallback = "{fallback}"\n')
+    f = tmp_path / "bench.toml"
+    f.write_text(text)
+    return f
+
+
+def test_a_third_party_docking_mechanism_joins_the_bench_bus_and_docks(tmp_path):
+    """The unit starts first and waits for the bench's bus; the bench finds it once its bus
+    is up; the paced run at 1x docks, the plant captured by the unit's latches and mated
+    by its hooks, and the flight software agrees."""
+    sc = load_scenario(short_final(tmp_path))
+    port = free_port()
+    log = tmp_path / "unit.log"
+    with open(log, "w") as f:
+        unit = subprocess.Popen([sys.executable, str(EXAMPLE), "--dbc", dbc_path(), "--port",
+                                 str(port), "--retract-s", "2", "--hooks-s", "1"],
+                                stdout=f, stderr=subprocess.STDOUT)
+    try:
+        bench = resolve_bench(load_bench(bench_file(tmp_path, port), sc.units))
+        assert bench.real == ("dock",) and bench.on_bench_bus == ("dock",)
+        res = run_hil(sc, 0, bench=bench, realtime=True, speed=1.0)
+    finally:
+        unit.send_signal(signal.SIGTERM)
+        try:
+            unit.wait(30)
+        except subprocess.TimeoutExpired:
+            unit.kill()
+            unit.wait(30)
+    out = log.read_text()
+    s = res.summary()
+    why = {k: s.get(k) for k in ("outcome", "abort_reason", "devices", "events")}
+    assert res.outcome == "docked" and res.contact["within_envelope"], why
+    seq = [e["to"] for e in res.events if "to" in e and e["to"] != e["from"]]
+    assert seq[-5:] == ["soft_capture", "attenuation", "retract", "hard_capture", "mated"], seq
+    dock = res.extra["devices"]["dock"]
+    assert dock["mode"] == "real" and dock["stimulus_frames"] > 1000
+    assert dock["feedback_frames"] > 100 and dock["stale_events"] == 0
+    assert res.extra["bench"]["real"] == ["dock"]
+    assert "joined" in out and "'Hard_capture': 1" in out, out
+    assert not bench_processes()
+
+
+def test_a_missing_unit_on_the_bench_bus_is_named_after_the_bus_is_up(tmp_path):
+    sc = load_scenario(short_final(tmp_path))
+    bench = resolve_bench(load_bench(bench_file(tmp_path, free_port(), 0.5), sc.units))
+    with pytest.raises(DeviceMissing, match="'dock' is missing: nothing heard from it on "
+                                            "the bench's bus"):
+        run_hil(sc, 0, bench=bench, realtime=True)
+    assert not bench_processes()
+
+
+def test_real_units_run_at_real_time(tmp_path):
+    sc = load_scenario(short_final(tmp_path))
+    bench = load_bench(bench_file(tmp_path, free_port()), sc.units)
+    with pytest.raises(ValueError, match="real units \\(dock\\): they run at real time"):
+        run_hil(sc, 0, bench=bench, realtime=True, speed=5.0)
+
+
+def test_a_unit_on_the_bench_bus_needs_a_fixed_port(tmp_path):
+    from flightsw.config import ConfigError
+    from hil.bench.benchfile import ephemeral_ports
+
+    with pytest.raises(ConfigError, match="virtual_can.port.*fixed TCP port"):
+        load_bench(bench_file(tmp_path, 0))
+    with pytest.raises(ConfigError, match="virtual_can.port.*outside this machine's ephemeral"):
+        load_bench(bench_file(tmp_path, ephemeral_ports()[0] + 5))
