@@ -69,6 +69,7 @@ def test_nominal_sequence_in_order():
     mech.hard_capture = 1.0
     tick(s)
     assert s.state == "mated"
+    assert s.events[-1].reason == "structural hooks closed, navigation agrees"
     assert [e.to_state for e in s.events] == [
         "hold", "approach", "hold", "final_approach", "contact", "soft_capture",
         "attenuation", "retract", "hard_capture", "mated"]
@@ -131,6 +132,7 @@ def test_no_retreat_after_capture_and_failed_capture_retreats():
     assert s.state == "retreat" and s.abort_reason == "capture_failed"
     s2, g2, mech2 = build()
     s2._to("attenuation", "test")
+    mech2.soft_capture = 1.0  # the latches hold it
     g2.corridor_ok = g2.speed_ok = 0.0
     tick(s2, 50)
     assert s2.state == "attenuation"
@@ -167,6 +169,7 @@ def test_every_command_is_carried_out_or_rejected_with_an_event_saying_why():
     assert s.events[-1].command == "GO"
     s2, _, mech2 = build()
     s2._to("soft_capture", "test")
+    mech2.soft_capture = 1.0
     n = len(s2.events)
     assert not s2.command_abort()
     assert s2.events[n:] and "not in soft_capture" in s2.events[-1].reason
@@ -456,3 +459,80 @@ def test_link_loss_at_the_last_hold_point_does_what_the_configuration_says(polic
     else:
         assert s.state == "final_approach"
         assert s.events[-1].reason == "GO (link lost, continue_final)"
+
+
+def fixes(s, n, **guidance):
+    """``n`` cycles, each with a new lidar fix and the guidance values given."""
+    for k, v in guidance.items():
+        setattr(s.guidance_in, k, v)
+    for _ in range(n):
+        s.nav_in.n_lidar += 1.0
+        tick(s)
+
+
+def test_contact_that_never_comes_times_out_into_a_retreat():
+    """The reference has reached the port and no contact is sensed: a retreat with an event
+    after contact_timeout_s; navigation on fresh fixes putting the ports past each other
+    retreats sooner."""
+    s, g, mech = build(monitor_persistence_s=0.5)
+    s._to("final_approach", "test")
+    g.rho_m, g.rho_ref_m, g.closing_speed_mps = 0.3, 0.0, 0.075
+    tick(s, 50)  # 5 s at the port
+    assert s.state == "final_approach"
+    tick(s, 2)
+    assert s.state == "retreat" and s.abort_reason == "contact_failed"
+    assert "no contact sensed 5.1 s after the reference reached the port" in s.events[-1].reason
+    s2, g2, _ = build(monitor_persistence_s=0.5)
+    s2._to("final_approach", "test")
+    g2.rho_ref_m = 0.5
+    fixes(s2, 3, rho_m=-0.2)  # a glitch: not yet
+    fixes(s2, 1, rho_m=0.4)
+    assert s2.state == "final_approach"
+    fixes(s2, 5, rho_m=-0.2)
+    assert s2.state == "retreat" and s2.abort_reason == "contact_failed"
+    assert "0.20 m past each other" in s2.events[-1].reason
+
+
+def test_a_capture_that_does_not_hold_retreats():
+    """After soft capture the latches open again (the mechanism reports neither latches nor
+    hooks): a retreat, not a wait; a single cycle's dropout is not enough."""
+    s, g, mech = build(monitor_persistence_s=0.5)
+    s._to("attenuation", "test")
+    g.rho_m = 0.0  # at the port
+    mech.soft_capture = 1.0
+    tick(s, 10)
+    mech.soft_capture = 0.0
+    tick(s, 2)
+    mech.soft_capture = 1.0
+    tick(s, 10)
+    assert s.state == "attenuation"
+    mech.soft_capture = 0.0
+    tick(s, 5)
+    assert s.state == "retreat" and s.abort_reason == "capture_lost"
+    assert s.guidance_cmd_out.mode == GUIDANCE_MODES["retreat"]
+    assert "neither capture latches nor hooks" in s.events[-1].reason
+
+
+def test_mated_needs_the_mechanism_and_navigation_to_agree():
+    """Hooks reported closed while navigation, on fresh lidar fixes, sees the vehicles
+    drifting apart: not mated (an event says why), and a retreat once it persists; the
+    same separation after mating retreats too. Without recent fixes (the rings hide the
+    target) the mechanism's word stands."""
+    s, g, mech = build(monitor_persistence_s=0.5)
+    s._to("hard_capture", "test")
+    mech.soft_capture = mech.retracted = mech.hard_capture = 1.0
+    fixes(s, 3, rho_m=0.05, closing_speed_mps=-0.02)
+    assert s.state == "hard_capture"
+    assert any("navigation sees the vehicles apart: not mated" in e.reason for e in s.events)
+    fixes(s, 3)
+    assert s.state == "retreat" and s.abort_reason == "separated"
+    assert "opening at 0.020 m/s" in s.events[-1].reason
+    s2, g2, mech2 = build(monitor_persistence_s=0.5)
+    s2._to("hard_capture", "test")
+    mech2.soft_capture = mech2.retracted = mech2.hard_capture = 1.0
+    g2.rho_m, g2.closing_speed_mps = -1.7, 0.075  # a propagation: no fix for a while
+    tick(s2, 25)
+    assert s2.state == "mated"
+    fixes(s2, 6, rho_m=0.3, closing_speed_mps=-0.02)
+    assert s2.state == "retreat" and s2.abort_reason == "separated"
+    assert "after mating" in s2.events[-1].reason

@@ -122,3 +122,79 @@ def test_a_unit_on_the_bench_bus_needs_a_fixed_port(tmp_path):
         load_bench(bench_file(tmp_path, 0))
     with pytest.raises(ConfigError, match="virtual_can.port.*outside this machine's ephemeral"):
         load_bench(bench_file(tmp_path, ephemeral_ports()[0] + 5))
+
+
+def _at_contact(follow: bool = True):
+    """A final-approach world with the chaser's port 1 cm past the station port's plane,
+    closing at 7.5 cm/s on the axis, the docking interface following a real controller's
+    status (returned)."""
+    from flightsw.messages import DockingMechStatus
+    from hil.sil.runner import closed_loop
+
+    sc = load_scenario("final-approach")
+    _fsw, world = closed_loop(sc, 0)
+    y = world.plant.state
+    y[0], y[2] = 0.02, 0.0
+    y[1] += world.plant.port_gap(sc.chaser.docking_port_m, sc.target.docking_port_m,
+                                 sc.target.docking_axis) + 0.01
+    y[3:6] = [0.0, 0.075, 0.0]
+    status = DockingMechStatus()
+    world.docking.follow(status)
+    return world, status
+
+
+def test_a_real_mechanism_that_never_closes_its_latches_lets_the_chaser_bounce_off():
+    world, status = _at_contact()
+    d, plant = world.docking, world.plant
+    d.step(plant, 0.02)
+    assert d.phase == "pressing" and d.outcome is None
+    st = d.stimulus(plant)
+    assert st["contact"] == 1.0 and st["ring_load_n"] > 0.0
+    assert st["closing_speed_mps"] == pytest.approx(0.075, abs=2e-3)
+    assert d.capture_window_s == pytest.approx(0.3 / 0.075, rel=0.05)
+    n = 0
+    while d.phase == "pressing" and n < 1000:
+        d.step(plant, 0.02)
+        n += 1
+    assert d.phase == "bounced" and d.contacts_without_capture == 1
+    assert n * 0.02 == pytest.approx(d.capture_window_s, abs=0.03)
+    assert plant.state[4] < 0.0  # pushed back out
+    assert d.stimulus(plant)["contact"] == 0.0
+
+
+def test_a_real_mechanisms_status_decides_capture_release_and_mating():
+    world, status = _at_contact()
+    d, plant = world.docking, world.plant
+    d.step(plant, 0.02)
+    status.contact = status.soft_capture = 1.0
+    d.step(plant, 0.02)
+    assert d.phase == "captured"
+    for _ in range(500):  # the plant's attenuation damps the relative motion
+        d.step(plant, 0.02)
+    assert abs(plant.state[4]) < 1e-3
+    status.hard_capture = 1.0  # hooks before the ring is in: inconsistent, not mated
+    d.step(plant, 0.02)
+    assert d.phase == "captured" and d.outcome is None
+    status.hard_capture, status.retracted = 0.0, 1.0
+    d.step(plant, 0.02)
+    assert d.phase == "retracted"
+    status.hard_capture = 1.0
+    d.step(plant, 0.02)
+    assert d.phase == "mated" and d.outcome == "docked"
+    # a capture the controller lets go of before the hooks hold is a release
+    world2, status2 = _at_contact()
+    d2 = world2.docking
+    d2.step(world2.plant, 0.02)
+    status2.soft_capture = 1.0
+    d2.step(world2.plant, 0.02)
+    assert d2.phase == "captured"
+    status2.soft_capture = 0.0
+    d2.step(world2.plant, 0.02)
+    assert d2.phase == "released" and d2.releases == 1 and d2.outcome is None
+    # a latch fault holds the latches open whatever the controller says
+    world3, status3 = _at_contact()
+    world3.docking.latch_failed = True
+    status3.soft_capture = 1.0
+    for _ in range(300):
+        world3.docking.step(world3.plant, 0.02)
+    assert world3.docking.contacts_without_capture == 1

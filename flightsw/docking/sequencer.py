@@ -65,8 +65,12 @@ STATES = (
 )
 ABORT_REASONS = ("", "corridor", "closing_speed", "capture_failed", "commanded",
                  "device_lost", "sensor_failed", "thruster_failed", "attitude",
-                 "follow_limit", "commanded_cam")
+                 "follow_limit", "commanded_cam", "contact_failed", "capture_lost",
+                 "separated")
 _PRE_CAPTURE = {"approach", "hold", "final_approach", "contact"}
+_HELD = ("soft_capture", "attenuation", "retract", "hard_capture", "mated")
+"""States in which the mechanism holds the vehicle: a capture that does not hold (the
+mechanism lets go, or navigation sees the vehicles apart) is a retreat."""
 _FLOWN = ("approach", "hold", "final_approach", "back_off")
 """States the corridor, closing-speed and unit monitors watch (guidance flies them)."""
 SKIP_MARGIN = 0.05
@@ -106,6 +110,12 @@ class Sequencer(Ported):
         Period of the group the sequencer runs in [s].
     capture_timeout_s : float
         Time allowed from contact to soft capture [s].
+    contact_timeout_s : float
+        Time allowed from the reference reaching the port to sensed contact [s].
+    separation_m, separation_speed_mps : float
+        Navigation sees the vehicles apart when, with a lidar fix in the last
+        ``fix_recent_s`` [s], the estimated range along the docking axis exceeds
+        ``separation_m`` [m] or they open at more than ``separation_speed_mps`` [m/s].
     lidar_max_range_m : float
         The lidar's rated maximum range [m] (an acquisition hold lies inside it).
     """
@@ -118,8 +128,14 @@ class Sequencer(Ported):
     link_in = Input(LinkStatus, "the uplink's state (lost: what link_loss says)")
 
     def __init__(self, params: GuidanceParams, period_s: float,
-                 capture_timeout_s: float = 5.0, lidar_max_range_m: float = 1.0e5) -> None:
+                 capture_timeout_s: float = 5.0, lidar_max_range_m: float = 1.0e5,
+                 contact_timeout_s: float = 5.0, separation_m: float = 0.15,
+                 separation_speed_mps: float = 0.01, fix_recent_s: float = 2.0) -> None:
         self.lidar_max_range_m = float(lidar_max_range_m)
+        self.contact_timeout_s = float(contact_timeout_s)
+        self.separation_m = float(separation_m)
+        self.separation_speed_mps = float(separation_speed_mps)
+        self.fix_recent_s = float(fix_recent_s)
         self.name = "sequencer"
         self.params = params
         self.period_s = period_s
@@ -269,6 +285,10 @@ class Sequencer(Ported):
         self.guidance_cmd_out.replan = 0.0
         self._t_ns = t_ns
         self._n_persist = self._cycles(self.params.monitor_persistence_s)
+        self._at_port_s = 0.0  # final approach: time since the reference reached the port
+        self._apart = 0  # cycles navigation has seen the vehicles apart after contact
+        self._unheld = 0  # cycles the mechanism has reported neither latches nor hooks
+        self._disagree_noted = False
         self._n_dwell = self._cycles(self.params.hold_dwell_s)
         self.state = "approach"
         self.mech_cmd_out.buf[:] = 0.0
@@ -323,6 +343,34 @@ class Sequencer(Ported):
     def _cycles(self, seconds: float) -> int:
         """Whole sequencer cycles in ``seconds`` (persistence counts cycles, not sums)."""
         return max(1, round(seconds / self.period_s))
+
+    def _fix_recent(self) -> bool:
+        """Navigation has had a lidar fix lately (else its range is a propagation)."""
+        return self._no_fix * self.period_s < self.fix_recent_s
+
+    def _seen_apart(self) -> bool:
+        """Navigation, on a recent fix, sees the ports apart or opening."""
+        g = self.guidance_in
+        return self._fix_recent() and (g.rho_m > self.separation_m
+                                       or g.closing_speed_mps < -self.separation_speed_mps)
+
+    def _capture_fails(self, mech: DockingMechStatus) -> bool:
+        """After soft capture: the mechanism has let go (neither latches nor hooks hold),
+        or navigation sees the vehicles apart, for the monitors' persistence; then a
+        retreat (True). Neither alone for a cycle or two is enough."""
+        self._unheld = 0 if mech.soft_capture or mech.hard_capture else self._unheld + 1
+        self._apart = self._apart + 1 if self._seen_apart() else 0
+        if self._unheld >= self._n_persist:
+            self._retreat("capture_lost", "the mechanism reports neither capture latches "
+                                          "nor hooks closed")
+            return True
+        if self._apart >= self._n_persist:
+            g = self.guidance_in
+            self._retreat("separated", f"navigation sees the vehicles apart ({g.rho_m:.2f} m, "
+                                       f"opening at {-g.closing_speed_mps:.3f} m/s) after "
+                                       f"{'mating' if self.state == 'mated' else 'capture'}")
+            return True
+        return False
 
     def _retreat(self, reason: str, detail: str = "") -> None:
         self.abort_reason = reason
@@ -466,8 +514,22 @@ class Sequencer(Ported):
                 else:
                     self._to("final_approach", reason)
         elif s == "final_approach":
+            self._at_port_s = self._at_port_s + dt if g.rho_ref_m <= 1e-3 else 0.0
             if mech.contact:
                 self._to("contact", "ring contact sensed")
+            elif self._at_port_s > self.contact_timeout_s:
+                self._retreat("contact_failed", f"no contact sensed {self._at_port_s:.1f} s "
+                                                f"after the reference reached the port")
+            elif self._fix_recent() and g.rho_m < -self.separation_m:
+                # navigation puts the port past where the rings meet, and no contact
+                self._apart += 1
+                if self._apart >= self._n_persist:
+                    self._retreat("contact_failed", f"no contact sensed with the ports "
+                                                    f"{-g.rho_m:.2f} m past each other")
+            else:
+                self._apart = 0
+        elif s in _HELD and self._capture_fails(mech):
+            pass  # retreating: the mechanism lets go or navigation sees the vehicles apart
         elif s == "contact":
             if mech.soft_capture:
                 self._to("soft_capture", "capture latches closed")
@@ -483,7 +545,12 @@ class Sequencer(Ported):
             if mech.retracted:
                 self._to("hard_capture", "ring retracted")
         elif s == "hard_capture":
-            if mech.hard_capture:
-                self._to("mated", "structural hooks closed")
+            if mech.hard_capture and self._apart:
+                if not self._disagree_noted:
+                    self._disagree_noted = True
+                    self._note("the mechanism reports hard capture but navigation sees the "
+                               "vehicles apart: not mated")
+            elif mech.hard_capture:
+                self._to("mated", "structural hooks closed, navigation agrees")
         mo = self.mode_out
         mo.t_ns = t_ns
