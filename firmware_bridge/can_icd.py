@@ -79,23 +79,31 @@ def frame_bits(dlc: int, extended: bool = False) -> int:
 
 
 def markdown_tables() -> str:
-    """The frame and signal tables of ``docs/can-icd.md``."""
+    """The frame and signal tables of ``docs/can-icd.md`` (cycle times from the DBC's
+    ``GenMsgCycleTime``, signal meanings from its comments)."""
     db = database()
-    out = ["| id | frame | sender | bytes | purpose |", "|---|---|---|---|---|"]
+    out = ["| id | frame | sender | bytes | cycle | purpose |", "|---|---|---|---|---|---|"]
     for m in sorted(db.messages, key=lambda m: m.frame_id):
         out.append(f"| 0x{m.frame_id:03X} | {m.name} | {', '.join(m.senders)} | {m.length} | "
-                   f"{m.comment or ''} |")
+                   f"{m.cycle_time} ms | {m.comment or ''} |")
     out.append("")
     for m in sorted(db.messages, key=lambda m: m.frame_id):
         out.append(f"### 0x{m.frame_id:03X} {m.name}\n")
-        out.append("| signal | start bit | bits | signed | scale | offset | range | unit |")
-        out.append("|---|---|---|---|---|---|---|---|")
+        out.append("| signal | start bit | bits | signed | scale | offset | range | unit | "
+                   "meaning |")
+        out.append("|---|---|---|---|---|---|---|---|---|")
         for s in m.signals:
             out.append(f"| `{s.name}` | {s.start} | {s.length} | "
                        f"{'yes' if s.is_signed else 'no'} | {s.scale:g} | {s.offset:g} | "
-                       f"{s.minimum:g} .. {s.maximum:g} | {s.unit or '-'} |")
+                       f"{s.minimum:g} .. {s.maximum:g} | {s.unit or '-'} | "
+                       f"{s.comment or ''} |")
         out.append("")
     return "\n".join(out)
+
+
+def bitrate() -> int:
+    """The bus's bit rate from the DBC's ``Baudrate`` attribute [bit/s]."""
+    return int(database().dbc.attributes["Baudrate"].value)
 
 
 if __name__ == "__main__":

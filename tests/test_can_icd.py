@@ -70,3 +70,54 @@ def test_bus_load_leaves_room():
 def test_docs_page_matches_the_dbc():
     page = (Path(__file__).parents[1] / "docs" / "can-icd.md").read_text()
     assert markdown_tables().strip() in page
+
+
+def test_every_frame_has_its_cycle_time_and_every_signal_its_meaning_in_the_dbc():
+    """The DBC's attributes are the rates the code runs at, and the bus's bit rate is the
+    one the bench models."""
+    from firmware_bridge.can_icd import BITRATE, bitrate
+    from hil.bench.benchfile import VirtualCan
+    from hil.bench.canbus import VirtualCanBus
+
+    assert bitrate() == BITRATE == VirtualCan().bitrate == VirtualCanBus().bitrate
+    for m in db.messages:
+        assert m.cycle_time and m.cycle_time > 0, m.name
+        for s in m.signals:
+            assert s.comment, f"{m.name}.{s.name} has no comment"
+    for name, hz in {**NOMINAL_RATES_HZ, **STIMULUS_RATES_HZ}.items():
+        assert db.get_message_by_name(name).cycle_time == pytest.approx(1000.0 / hz), name
+
+
+def test_each_driver_declares_its_unit_stale_after_three_of_its_cycles():
+    from firmware_bridge import drivers
+
+    for cls in (drivers.ImuDriver, drivers.SunSensorDriver, drivers.RfRangingDriver,
+                drivers.DockingMechDriver, drivers.RcsDriver):
+        import inspect
+
+        stale = inspect.signature(cls.__init__).parameters["stale_after_ns"].default
+        cycle_ms = min(db.get_message_by_name(n).cycle_time for n in cls.FRAMES)
+        assert stale == 3 * cycle_ms * 1_000_000, cls.__name__
+
+
+def test_the_docs_state_the_behaviour_the_code_has():
+    """The numbers the unit-behaviour sections give are the code's."""
+    import inspect
+
+    from flightsw.docking.sequencer import Sequencer
+    from hil.bench.canbus import VirtualCanBus
+    from hil.plant.docking import DockingInterface
+
+    page = (Path(__file__).parents[1] / "docs" / "can-icd.md").read_text()
+    page = " ".join(page.split())
+    d = {k: p.default for k, p in inspect.signature(DockingInterface.__init__).parameters.items()}
+    q = {k: p.default for k, p in inspect.signature(Sequencer.__init__).parameters.items()}
+    assert f"from {d['ring_extension_m']:g} m to 0 ({d['retract_time_s']:g} s)" in page
+    assert f"hooks close ({d['hooks_time_s']:g} s)" in page
+    assert f"time constant {d['attenuation_tau_s']:g} s" in page
+    assert f"no soft capture comes within {q['capture_timeout_s']:g} s of contact" in page
+    assert f"no contact is sensed {q['contact_timeout_s']:g} s after" in page
+    assert f"more than {q['separation_m']:g} m, or opening faster than " \
+           f"{q['separation_speed_mps'] * 100:g} cm/s" in page
+    assert f"transmit queue holds {VirtualCanBus().txqueuelen} frames" in page
+    assert f"({frame_bits(8)} bits for 8 bytes)" in page

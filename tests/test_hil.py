@@ -110,6 +110,16 @@ def test_lockstep_bench_docks_like_sil(final_approach, tmp_path):
             assert sync.decode(m.data, decode_choices=False)["Mode"] == 0  # lockstep
     ticks = res.extra["timing"]["ticks"]
     assert counts["SYNC"] == ticks and counts["IMU_RATE"] == ticks
+    # every frame at the cycle time its DBC attribute gives (more for "on change" ones)
+    flown_s = ticks * final_approach.fsw.base_period_ns * 1e-9
+    for name, n in counts.items():
+        m = database().get_message_by_name(name)
+        if name == "LOCKSTEP_DONE":
+            continue  # one per node and phase
+        expect = flown_s * 1000.0 / m.cycle_time
+        assert n >= expect - 2, (name, n, expect)
+        if "on change" not in (m.comment or ""):
+            assert n <= expect + 2, (name, n, expect)
     assert counts["RCS_CMD_1"] == counts["RCS_CMD_4"] >= ticks - 1
     assert counts["DOCK_STATUS"] > 0 and counts["HEARTBEAT_IMU"] > 100
     # its telemetry holds the on-times the plant executed: mass is spent in exactly the

@@ -169,3 +169,30 @@ def test_icd_lengths_reject_a_false_sync_at_once():
 def test_docs_page_matches_the_code():
     page = (Path(__file__).parents[1] / "docs" / "serial-icd.md").read_text()
     assert markdown_tables().strip() in page
+
+
+def test_the_rules_the_page_gives_are_the_codes():
+    """Counter start, wrap, gap and restart; status bit 0; quaternion norm band and sign;
+    the stale limit: as ``docs/serial-icd.md`` states them."""
+    import inspect
+
+    from firmware_bridge import drivers
+    from firmware_bridge.framing import StreamDecoder, encode_frame
+
+    page = " ".join((Path(__file__).parents[1] / "docs" / "serial-icd.md").read_text().split())
+    dec = StreamDecoder()
+    for seq in (65530, 65531, 65535, 0, 3, 4):  # start anywhere; gap 3; wrap; gap 2
+        dec.feed(encode_frame(0x7E, seq, bytes(6)))
+    assert dec.stats.seq_gaps == 3 + 2
+    dec.feed(encode_frame(0x7E, 60000, bytes(6)))  # 0x8000 or more ahead: a restart
+    assert dec.stats.seq_gaps == 5
+    assert "fewer than 32768 counts the frames in between as lost" in page
+    assert "a jump of 32768 or more) is taken as the unit restarting" in page
+    q = drivers._unit_quaternion
+    assert q({"q_w": -0.95, "q_x": 0.0, "q_y": 0.0, "q_z": 0.0}) == pytest.approx((1, 0, 0, 0))
+    assert q({"q_w": 1.09, "q_x": 0, "q_y": 0, "q_z": 0}) is not None
+    assert q({"q_w": 1.11, "q_x": 0, "q_y": 0, "q_z": 0}) is None
+    assert "accepts a norm between 0.9 and 1.1" in page and "makes w non-negative" in page
+    stale = inspect.signature(drivers.StarTrackerDriver.__init__).parameters
+    assert stale["stale_after_ns"].default == 600_000_000 and "(600 ms at 5 Hz)" in page
+    assert "Bit 0 is the only bit the flight software reads" in page
