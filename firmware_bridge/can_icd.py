@@ -37,7 +37,8 @@ LOCKSTEP_RATES_HZ: dict[str, float] = {
 """Bench-only frames of a lockstep run [Hz]."""
 
 STIMULUS_RATES_HZ: dict[str, float] = {
-    "IMU_STIM": 50.0, "DOCK_STIM": 50.0,
+    "IMU_STIM": 50.0, "DOCK_STIM": 50.0, "ST_STIM": 50.0, "LIDAR_STIM_RAE": 50.0,
+    "LIDAR_STIM_POSE": 50.0, "LIDAR_STIM_ATT": 50.0, "SUN_STIM": 50.0, "RF_STIM": 50.0,
     "RCS_VALVE_1": 50.0, "RCS_VALVE_2": 50.0, "RCS_VALVE_3": 50.0, "RCS_VALVE_4": 50.0,
 }
 """Bench-only stimulus and feedback frames of a bench with real units [Hz]."""

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from firmware_bridge.can_icd import dbc_path
@@ -198,3 +199,63 @@ def test_a_real_mechanisms_status_decides_capture_release_and_mating():
     for _ in range(300):
         world3.docking.step(world3.plant, 0.02)
     assert world3.docking.contacts_without_capture == 1
+
+
+def _decoded(side, plant, dock=None):
+    """The stimulus frames a bench side sends now, decoded through the DBC."""
+    from firmware_bridge.can_icd import database
+
+    db = database()
+    return {db.get_message_by_frame_id(fid).name:
+            db.get_message_by_frame_id(fid).decode(data, decode_choices=False)
+            for fid, data in side.frames(plant, dock)}
+
+
+@pytest.mark.parametrize("scenario", ["sun-sensor", "far-start"])
+def test_each_sensors_stimulus_is_the_truth_its_unit_would_see(scenario):
+    """Every sensing unit's stimulus, checked against geometry computed here from the plant
+    state: the rates and attitude of the body, the target seen from the lidar's head, the
+    Sun's direction in the body, the transponder seen from the antenna."""
+    from flightsw.attitude import dcm_from_q
+    from hil.bench.stimulus import BENCH_SIDES
+    from hil.plant.docking import body_point
+    from hil.plant.world import FlightIO, World
+
+    sc = load_scenario(scenario)
+    world = World(sc, 3, FlightIO.new())
+    plant, units = world.plant, [u for u in BENCH_SIDES if u in sc.units]
+    sides = {u: BENCH_SIDES[u](world) for u in units if u not in ("dock", "rcs")}
+    for _ in range(3):
+        plant.step(world.dt)
+    y, t = np.asarray(plant.state), plant.t_s
+    q_HN = world.orbit.frame(t)[0]
+    C_HB = dcm_from_q(q_HN) @ dcm_from_q(y[6:10]).T
+    C_HT = dcm_from_q(q_HN) @ dcm_from_q(y[13:17]).T
+    got = {u: _decoded(side, plant) for u, side in sides.items()}
+    w = got["imu"]["IMU_STIM"]
+    assert [w["Rate_x"], w["Rate_y"], w["Rate_z"]] == pytest.approx(y[10:13], abs=2e-7)
+    q = got["star_tracker"]["ST_STIM"]
+    q = np.array([q["Q_w"], q["Q_x"], q["Q_y"], q["Q_z"]])
+    assert abs(q @ y[6:10]) == pytest.approx(1.0, abs=1e-8 + 1e-4)
+    r_L, _ = body_point(y, t, world.orbit, world.draw.lidar_mount_m)
+    r_PL_B = C_HB.T @ (C_HT @ np.asarray(sc.target.docking_port_m) - r_L)
+    rae = got["lidar"]["LIDAR_STIM_RAE"]
+    if np.linalg.norm(r_PL_B) <= sc.sensors.lidar.max_range_m:
+        assert rae["Valid"] == 1 and rae["Range"] == pytest.approx(np.linalg.norm(r_PL_B),
+                                                                   abs=1e-3)
+        assert rae["Azimuth"] == pytest.approx(np.arctan2(r_PL_B[1], r_PL_B[0]), abs=1e-4)
+    pose = got["lidar"]["LIDAR_STIM_POSE"]
+    if pose["Pose_valid"]:
+        assert [pose["R_x"], pose["R_y"], pose["R_z"]] == pytest.approx(r_PL_B, abs=1e-3)
+    if "sun_sensor" in got:
+        sun = got["sun_sensor"]["SUN_STIM"]
+        s_B = dcm_from_q(y[6:10]) @ np.asarray(sc.sun_N, float)
+        s_B /= np.linalg.norm(s_B)
+        assert sun["In_view"] == 1
+        assert [sun["Sun_x"], sun["Sun_y"], sun["Sun_z"]] == pytest.approx(s_B, abs=1e-4)
+    if "rf_ranging" in got:
+        rf, spec = got["rf_ranging"]["RF_STIM"], sc.sensors.rf_ranging
+        r_A, _ = body_point(y, t, world.orbit, np.asarray(spec.antenna_m)
+                            - world.draw.cm_offset_m)
+        rng = np.linalg.norm(C_HT @ np.asarray(spec.transponder_m) - r_A)
+        assert rf["Valid"] == 1 and rf["Range"] == pytest.approx(rng, abs=0.01)

@@ -642,9 +642,10 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
 
 
 class _Sides:
-    """The bench sides (:mod:`hil.bench.stimulus`) of the bench's real CAN units: their
-    stimulus sent on the bus each unit is on (the bench's own, ``bench_bus``, or one opened
-    here with the unit's python-can arguments), their feedback routed back."""
+    """The bench sides (:mod:`hil.bench.stimulus`) of the bench's real units: their
+    stimulus sent on the bus each CAN unit is on (the bench's own, ``bench_bus``, or one
+    opened here with the unit's python-can arguments; a serial unit's stimulator is on the
+    bench's bus), their feedback routed back."""
 
     def __init__(self, bench: Bench, world: World, bench_bus: Any, log: Any) -> None:
         import can
@@ -658,9 +659,9 @@ class _Sides:
         self.own: dict[str, Any] = {}  # buses opened here, by name
         for u in bench.real:
             d = bench.devices[u]
-            if u not in BENCH_SIDES or d.kind != "can":
+            if u not in BENCH_SIDES:
                 continue
-            if d.bench_bus:
+            if d.bench_bus or d.kind != "can":  # a serial unit's stimulator: the bench's bus
                 bus = bench_bus
             else:
                 name = bus_name(d.can or {})

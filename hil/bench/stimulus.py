@@ -1,13 +1,16 @@
 """The bench side of a real unit: the stimulus it is sent and the feedback it gives.
 
 An emulated unit samples the plant in its own process; a real one cannot. For a real unit
-the time master sends, every tick, what the unit's stimulator needs from the plant's truth
-(the ICD's bench-only ``*_STIM`` frames: body rates for an IMU on a rate table, contact and
-ring load for a docking mechanism), and feeds what a real actuator reports back into the
-plant (a docking mechanism's status decides capture, release and mating; an RCS driver's
-measured valve on-times, ``RCS_VALVE_1..4``, decide the thrust). Each unit that has a bench
-side declares it in :data:`BENCH_SIDES`; a real unit without one runs open loop (its data
-reach the flight software, nothing reaches it from the plant).
+the time master sends, every tick, what the unit's stimulator needs from the plant's
+truth (the ICD's bench-only ``*_STIM`` frames: body rates for an IMU on a rate table, the
+attitude for a star tracker's star-field simulator, the target as a perfect lidar would
+see it for its target simulator, the Sun's direction, the transponder's range and line of
+sight, contact and ring load for a docking mechanism), and feeds what a real actuator
+reports back into the plant (a docking mechanism's status decides capture, release and
+mating; an RCS driver's measured valve on-times, ``RCS_VALVE_1..4``, decide the thrust).
+Each unit that has a bench side declares it in :data:`BENCH_SIDES`; a real unit without
+one runs open loop (its data reach the flight software, nothing reaches it from the
+plant).
 
 To add one: write a :class:`BenchSide` (its ``unit``, the frames it sends in
 :meth:`~BenchSide.frames`, the ids it takes back in ``feedback`` and what they do in
@@ -23,7 +26,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from firmware_bridge.can_icd import database
-from flightsw.messages import DockingMechStatus
+from flightsw.messages import (
+    DockingMechStatus,
+    ImuMsg,
+    LidarMsg,
+    Message,
+    RfRangingMsg,
+    StarTrackerMsg,
+    SunSensorMsg,
+)
 
 
 class BenchSide:
@@ -69,14 +80,90 @@ class BenchSide:
         return {"stimulus_frames": self.sent, "feedback_frames": self.received}
 
 
-class ImuSide(BenchSide):
-    """A real IMU on a rate table: the chaser's true body rates (``IMU_STIM``)."""
+class SensorSide(BenchSide):
+    """A real sensing unit's stimulator: what the unit would measure now were it perfect,
+    from its own sensor model with every error taken out (:func:`hil.plant.world.ideal`:
+    no noise, bias, misalignment, quantisation or latency, sampling every tick), so the
+    geometry (mountings, fields of view, ranges) has one home. Subclasses give ``message``
+    (the model's message type) and :meth:`values` (the stimulus frames' values)."""
 
-    unit = "imu"
+    message: ClassVar[type[Message]] = Message
+
+    def __init__(self, world: Any) -> None:
+        super().__init__(world)
+        from hil.plant.world import SENSOR_MODELS, SensorSetup, ideal
+
+        sc, d = ideal(world.sc, world.draw)
+        self.msg = self.message()
+        setup = SensorSetup(sc, d, world.plant.state, world.seed, np.zeros(3), world.orbit)
+        self.model = SENSOR_MODELS[self.unit].build(setup, self.msg)
+        self.dt = world.dt
 
     def frames(self, plant: Any, dock: Any) -> list[tuple[int, bytes]]:
-        w = np.asarray(plant.state[10:13], float)
-        return [self._frame("IMU_STIM", {"Rate_x": w[0], "Rate_y": w[1], "Rate_z": w[2]})]
+        self.model.tick(int(round(plant.t_s / self.dt)))
+        return [self._frame(name, v) for name, v in self.values(self.msg)]
+
+    def values(self, m: Any) -> list[tuple[str, dict[str, float]]]:
+        raise NotImplementedError
+
+
+def _q(q: Any) -> dict[str, float]:
+    return {"Q_w": q[0], "Q_x": q[1], "Q_y": q[2], "Q_z": q[3]}
+
+
+class ImuSide(SensorSide):
+    """A real IMU on a rate table: the chaser's true body rates (``IMU_STIM``)."""
+
+    unit, message = "imu", ImuMsg
+
+    def values(self, m: Any) -> list[tuple[str, dict[str, float]]]:
+        w = m.omega_BN_B
+        return [("IMU_STIM", {"Rate_x": w[0], "Rate_y": w[1], "Rate_z": w[2]})]
+
+
+class StarTrackerSide(SensorSide):
+    """A real star tracker's star-field simulator: the true attitude (``ST_STIM``)."""
+
+    unit, message = "star_tracker", StarTrackerMsg
+
+    def values(self, m: Any) -> list[tuple[str, dict[str, float]]]:
+        return [("ST_STIM", _q(m.q_BN))]
+
+
+class LidarSide(SensorSide):
+    """A real docking lidar's target simulator: range, angles and pose as a perfect lidar at
+    its mounting would measure them (``LIDAR_STIM_RAE``, ``_POSE``, ``_ATT``)."""
+
+    unit, message = "lidar", LidarMsg
+
+    def values(self, m: Any) -> list[tuple[str, dict[str, float]]]:
+        r = m.r_PL_B
+        return [("LIDAR_STIM_RAE", {"Range": m.range_m, "Azimuth": m.azimuth_rad,
+                                    "Elevation": m.elevation_rad, "Valid": m.valid}),
+                ("LIDAR_STIM_POSE", {"R_x": r[0], "R_y": r[1], "R_z": r[2],
+                                     "Pose_valid": m.pose_valid}),
+                ("LIDAR_STIM_ATT", _q(m.q_TB))]
+
+
+class SunSensorSide(SensorSide):
+    """A real sun sensor's solar simulator: the Sun's direction in the body (``SUN_STIM``)."""
+
+    unit, message = "sun_sensor", SunSensorMsg
+
+    def values(self, m: Any) -> list[tuple[str, dict[str, float]]]:
+        s = m.s_B
+        return [("SUN_STIM", {"Sun_x": s[0], "Sun_y": s[1], "Sun_z": s[2],
+                              "In_view": m.valid})]
+
+
+class RfRangingSide(SensorSide):
+    """A real RF ranging unit's stimulator: range and line of sight (``RF_STIM``)."""
+
+    unit, message = "rf_ranging", RfRangingMsg
+
+    def values(self, m: Any) -> list[tuple[str, dict[str, float]]]:
+        return [("RF_STIM", {"Range": m.range_m, "Azimuth": m.azimuth_rad,
+                             "Elevation": m.elevation_rad, "Valid": m.valid})]
 
 
 class DockSide(BenchSide):
@@ -152,5 +239,6 @@ class RcsSide(BenchSide):
         self._ready = None
 
 
-BENCH_SIDES: dict[str, type[BenchSide]] = {c.unit: c for c in (ImuSide, DockSide, RcsSide)}
+BENCH_SIDES: dict[str, type[BenchSide]] = {c.unit: c for c in (
+    ImuSide, StarTrackerSide, LidarSide, SunSensorSide, RfRangingSide, DockSide, RcsSide)}
 """Each unit's bench side, by unit name (units without one run open loop when real)."""

@@ -7,6 +7,7 @@ sensors sample truth into the flight software's input messages.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -137,6 +138,38 @@ def rf_ranging_model(sc: Scenario, draw: Draw, state: np.ndarray, msg: RfRanging
                      min_range_m=rf.min_range_m, max_range_m=rf.max_range_m,
                      fov_half_angle_rad=np.radians(rf.fov_half_angle_deg),
                      seed=seed * 4 + (5 << 48))
+
+
+_ERRORS = ("noise", "bias", "misalignment", "quantization", "latency")
+"""Words in the name of a sensor file's or a draw's error terms."""
+
+
+def ideal(sc: Scenario, draw: Draw) -> tuple[Scenario, Draw]:
+    """``sc`` and ``draw`` with every sensor's errors taken out (noise, bias, misalignment,
+    quantisation, latency set to zero) and every sensor sampling at the base rate: its
+    models then give the truth as the unit would see it from where it is mounted (the
+    stimulus for a real unit on a bench, :mod:`hil.bench.stimulus`)."""
+
+    def clean(obj: Any, base_hz: float | None = None) -> Any:
+        changes: dict[str, Any] = {}
+        for f in dataclasses.fields(obj):
+            v = getattr(obj, f.name)
+            if any(w in f.name for w in _ERRORS) and not f.name.endswith("factor"):
+                changes[f.name] = (np.zeros_like(np.asarray(v, float))
+                                   if np.ndim(v) else 0.0)
+            elif f.name.endswith("noise_factor"):
+                changes[f.name] = 0.0
+            elif f.name == "rate_hz" and base_hz is not None:
+                changes[f.name] = base_hz
+        return dataclasses.replace(obj, **changes)
+
+    base = sc.fsw.base_rate_hz
+    sn = sc.sensors
+    sensors = dataclasses.replace(sn, **{
+        name: clean(spec, base) for name in ("gyro", "star_tracker", "lidar", "sun_sensor",
+                                             "rf_ranging")
+        if (spec := getattr(sn, name)) is not None})
+    return dataclasses.replace(sc, sensors=sensors), clean(draw)
 
 
 SENSOR_MODELS: dict[str, SensorModel] = {m.unit: m for m in (
