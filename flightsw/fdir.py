@@ -337,6 +337,12 @@ class Fdir(Ported):
         return None
 
     # -- decisions -------------------------------------------------------------------
+    def record(self, t_ns: int, monitor: str, action: str, reason: str) -> None:
+        """A decision taken elsewhere in fault management (the CAN bus manager's switch)
+        at ``t_ns`` [ns]: an event like this component's own, with the same recovery hold."""
+        self._t_ns = t_ns
+        self._event(monitor, action, reason)
+
     def _event(self, monitor: str, action: str, reason: str) -> None:
         self.events.append(FdirEvent(self._t_ns, monitor, action, reason))
         self.fdir_out.n_events = len(self.events)

@@ -25,6 +25,7 @@ import copy
 
 import numpy as np
 
+from flightsw.buses import BusManager
 from flightsw.commanding import Commanding
 from flightsw.config import FswParams, Vehicle
 from flightsw.docking.cam import CollisionAvoidance
@@ -36,6 +37,7 @@ from flightsw.gnc.control import Control
 from flightsw.gnc.guidance import Guidance
 from flightsw.gnc.navigation import Navigation, NavSensorModel
 from flightsw.messages import (
+    CanBusStatus,
     DeviceHealth,
     DockingMechStatus,
     ImuMsg,
@@ -84,6 +86,10 @@ class FlightSoftware:
         self.rf_in = RfRangingMsg()  # written only where RF ranging is fitted
         self.mech_in = DockingMechStatus()
         self.health_in = DeviceHealth()  # the drivers' staleness; all healthy in SIL
+        # traffic on each CAN bus (the bridge's ports; in SIL the world's bus model): a
+        # single bus A that brings frames until told otherwise
+        self.bus_in = CanBusStatus()
+        self.bus_in.rx_a = 1.0
         # components
         self.navigation = Navigation(self.dt, self.orbit, chaser, target.docking_port_m,
                                      params.nav, sensors, twin=twin,
@@ -105,6 +111,7 @@ class FlightSoftware:
                          rf_max_range_m=1.0e5 if rf is None else rf.max_range_m,
                          acquisition_hold=(params.guidance.hold_points_m[0]
                                            >= params.guidance.keep_out_radius_m))
+        self.buses = BusManager(self.dt, self.fdir.record)
         self.sequencer = Sequencer(params.guidance, self.dt * params.sequencer_divider,
                                    lidar_max_range_m=sensors.lidar_max_range_m)
         self.cam = CollisionAvoidance(self.dt, chaser, self.orbit, params.cam,
@@ -129,6 +136,7 @@ class FlightSoftware:
         self.control.connect(nav_in=self.navigation.nav_out,
                              guidance_in=self.guidance.guidance_out)
         self.allocation.connect(control_in=self.control.control_out)
+        self.buses.connect(bus_in=self.bus_in)
         self.sequencer.connect(guidance_in=self.guidance.guidance_out, mech_in=self.mech_in,
                                health_in=self.health_in, fdir_in=f.fdir_out,
                                nav_in=self.navigation.nav_out,
@@ -140,9 +148,10 @@ class FlightSoftware:
         # outputs
         self.thruster_cmd = self.allocation.thruster_out
         self.mech_cmd = self.sequencer.mech_cmd_out
+        self.bus_select = self.buses.bus_out
         self.executive = Executive(self.base_period_ns, [
-            RateGroup("gnc", 1, [self.fdir, self.navigation, self.guidance, self.control,
-                                 self.allocation, self.cam]),
+            RateGroup("gnc", 1, [self.buses, self.fdir, self.navigation, self.guidance,
+                                 self.control, self.allocation, self.cam]),
             RateGroup("sequencer", params.sequencer_divider,
                       [self.commanding, self.sequencer]),
         ])

@@ -443,6 +443,30 @@ class DeviceHealth(Message):
     rf_ranging = Scalar("-", "1.0 while the RF-ranging unit is stale")
 
 
+class CanBusStatus(Message):
+    """Traffic on the vehicle's CAN buses since the last cycle, from the bridge's ports (in
+    SIL from the world's model of the buses).
+
+    Fields: ``rx_a``, ``rx_b`` frames received from the units on bus A (nominal) and bus B
+    (redundant) [-]; ``redundant`` 1.0 when the vehicle has bus B [-].
+    """
+
+    rx_a = Scalar("-", "frames from the units on bus A since the last cycle")
+    rx_b = Scalar("-", "frames from the units on bus B since the last cycle")
+    redundant = Scalar("-", "1.0 when the vehicle has a redundant bus B")
+
+
+class CanBusSelect(Message):
+    """The CAN bus the flight software uses (:class:`flightsw.buses.BusManager`).
+
+    Fields: ``active`` 0 bus A (nominal), 1 bus B (redundant) [-]; ``switches`` bus
+    switches so far [-].
+    """
+
+    active = Scalar("-", "0 bus A, 1 bus B")
+    switches = Scalar("-", "bus switches so far")
+
+
 DEVICES_REQUIRED = ("imu", "lidar", "rcs", "docking_mechanism")
 """The units (fields of :class:`DeviceHealth`) the approach cannot go on without: one
 stale for the sequencer's persistence time starts a retreat (``device_lost``). A stale

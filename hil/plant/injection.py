@@ -9,12 +9,15 @@ same stages (:func:`sensor_fault`, :func:`thruster_faults`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from flightsw.attitude import dcm_from_q, q_from_rotvec, qmul
 from flightsw.fdir import SENSORS  # the units fault management monitors
+from hil.plant.buses import BUS_TARGETS
 from hil.scenario.faults import SENSOR_VALUES, SIL_LAYERS, Fault
 
 
@@ -103,22 +106,40 @@ SERIAL_FRAME_BITS = 10 * 48
 """Bits on the line of a typical serial sensor frame (48 bytes, 8N1)."""
 
 
-def sil_equivalent(f: Fault) -> list[Fault]:
+@dataclass(frozen=True)
+class BusGated(Fault):
+    """The message-level effect of a CAN bus fault, active only while the units talk on that
+    bus (``bus``: 0 A, 1 B; ``gate()`` says which they talk on now)."""
+
+    bus: int = 0
+    gate: Callable[[], int] | None = None
+
+    def active(self, t_s: float) -> bool:
+        return super().active(t_s) and (self.gate is None or self.gate() == self.bus)
+
+
+def sil_equivalent(f: Fault, gate: Callable[[], int] | None = None) -> list[Fault]:
     """What a bus or unit fault does to the messages, for SIL (which has no wire).
 
     A lost or corrupted CAN frame is a lost sample or a lost thruster command (the bridge
     drops what fails to decode); a delayed bus delays both; a silent or babbled-over bus
     loses everything on it; a serial bit error loses the frame it hits; a disconnected
     line or a crashed unit stops its samples (a crashed RCS driver fires nothing). The
-    docking mechanism's own messages are not modelled on the SIL side.
+    docking mechanism's own messages are not modelled on the SIL side. With redundant CAN,
+    ``gate()`` says which bus the units talk on: a CAN fault acts only while it is the
+    faulty one (:class:`BusGated`).
     """
     if f.layer in SIL_LAYERS or f.kind == "latch_fail":
         return [f]
     def like(layer: str, kind: str, target: str, **params: float) -> Fault:
-        """A fault over the same time window as ``f``."""
+        """A fault over the same time window as ``f`` (on a CAN bus: while it carries the
+        units' traffic)."""
+        if f.target in BUS_TARGETS:
+            return BusGated(layer, kind, target, f.at_s, f.until_s, params=params,
+                            bus=BUS_TARGETS.index(f.target), gate=gate)
         return Fault(layer, kind, target, f.at_s, f.until_s, params=params)
 
-    if f.layer == "bus" and f.target == "can0":
+    if f.layer == "bus" and f.target in BUS_TARGETS:
         if f.kind in ("frame_loss", "corruption"):
             r = f.params["rate"]
             return [like("sensor", "loss", "imu", rate=r), like("rcs", "loss", "rcs", rate=r)]
@@ -158,7 +179,9 @@ class FaultInjector:
 
         msgs = {u: getattr(io, m.message) for u, m in SENSOR_MODELS.items()}
         base = sc.fsw.base_rate_hz
-        self.applied = [g for f in self.faults for g in sil_equivalent(f)]
+        buses = world.buses
+        gate = buses.active if buses.redundant else None
+        self.applied = [g for f in self.faults for g in sil_equivalent(f, gate)]
         self.sensor = [sensor_fault(f, msgs[f.target], sc, seed, i)
                        for i, f in enumerate(self.applied) if f.layer == "sensor"]
         self.rcs = [(f, np.random.default_rng([seed, 0xBC5, i]))

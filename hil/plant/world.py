@@ -19,6 +19,8 @@ from flightsw.config import Vehicle
 from flightsw.gnc.guidance import approach_attitude
 from flightsw.gnc.navigation import initial_covariance
 from flightsw.messages import (
+    CanBusSelect,
+    CanBusStatus,
     DockingMechCmd,
     DockingMechStatus,
     FdirStatus,
@@ -30,6 +32,7 @@ from flightsw.messages import (
     ThrusterCmd,
 )
 from flightsw.orbit import Orbit, OrbitSpec
+from hil.plant.buses import CanBuses
 from hil.plant.docking import DockingInterface, body_point
 from hil.plant.injection import FaultInjector
 from hil.plant.station import StationAttitude, hold_frame
@@ -235,12 +238,15 @@ class FlightIO:
     fdir_out: FdirStatus
     sun_in: SunSensorMsg
     rf_in: RfRangingMsg
+    bus_in: CanBusStatus = dataclasses.field(default_factory=CanBusStatus)
+    bus_select: CanBusSelect = dataclasses.field(default_factory=CanBusSelect)
 
     @classmethod
     def of(cls, fsw: Any) -> FlightIO:
         """The messages of flight software ``fsw`` (SIL: the world writes into them)."""
         return cls(fsw.imu_in, fsw.st_in, fsw.lidar_in, fsw.mech_in, fsw.thruster_cmd,
-                   fsw.mech_cmd, fsw.fdir.fdir_out, fsw.sun_in, fsw.rf_in)
+                   fsw.mech_cmd, fsw.fdir.fdir_out, fsw.sun_in, fsw.rf_in, fsw.bus_in,
+                   fsw.bus_select)
 
     @classmethod
     def new(cls) -> FlightIO:
@@ -350,6 +356,9 @@ class World:
         # flags looked at (numpy's any() on every tick costs more than the plant step's glue)
         self._n_isolated = io.fdir_out.view("thrusters_failed")
         self._ticks = tuple(m.tick for m in self.sensors.values())
+        # the CAN buses: modelled where a bus can fail or there are two of them
+        self.buses = CanBuses(sc, io.bus_in, io.bus_select)
+        self._bus_step = self.buses.step if self.buses.modelled else None
         self.faults = FaultInjector(sc.faults, self, seed) if sc.faults else None
 
     def step(self, k: int, t_ns: int) -> None:
@@ -373,6 +382,8 @@ class World:
             tick(k)
         if inj is not None:
             inj.after_sensors(self.plant.t_s)
+        if self._bus_step is not None:
+            self._bus_step(self.plant.t_s)
 
     def reference_point(self) -> tuple[np.ndarray, np.ndarray]:
         """Truth: position [m] and velocity [m/s] in H, relative to the station's centre of

@@ -301,7 +301,9 @@ class Scenario:
     and the flight software's ephemeris gives alike. ``station`` is the station's attitude
     control (``[station]``, :class:`hil.plant.station.StationLaw`); ``target_attitude_error_deg``
     and ``target_rate_error_dps`` are the station's attitude and rate at the start relative
-    to its hold frame.
+    to its hold frame. ``can_redundant`` (``[can] redundant``): every CAN unit is on a
+    nominal bus A (``can0``) and a redundant bus B (``can1``), the flight software choosing
+    (:mod:`flightsw.buses`).
     """
 
     name: str
@@ -332,6 +334,7 @@ class Scenario:
     fsw_grid_s: float = 10.0
     truth_sun: bool = False
     run_of: int | None = None  # the seed whose orbit draw this scenario has taken in
+    can_redundant: bool = False
 
     @property
     def units(self) -> tuple[str, ...]:
@@ -501,7 +504,13 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
                unit="Hz"))
     st.done()
     fsw = read_fsw_params(r.table("flight_software", {}))
+    cn = r.table("can", {})
+    can_redundant = cn.boolean("redundant", False)
+    cn.done()
     faults = read_faults(r, tuple(t.name for t in chaser.thrusters))
+    if not can_redundant and any(f.target == "can1" for f in faults):
+        raise ConfigError(path, "faults", 'faults on buses the vehicle has ("can0"; "can1" '
+                          'with [can] redundant = true)', "can1")
     ground = read_ground(r)
     expect = None
     if r.has("expect"):
@@ -540,7 +549,8 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
                               f"({', '.join(fitted_units)})", fault.target)
     return Scenario(name, desc, str(path), seed, tlim, alt, chaser, target, sensors, r0, v0,
                     att, rate, tatt, trate, disp, fsw, faults, expect, ground, sun_N, station,
-                    model, float(phase) % 1.0, *grids, truth_sun)
+                    model, float(phase) % 1.0, *grids, truth_sun,
+                    can_redundant=can_redundant)
 
 
 def nav_sensor_model(sc: Scenario) -> NavSensorModel:

@@ -27,7 +27,9 @@ Layers, targets and kinds (parameters in brackets, defaults after ``=``):
 - ``actuator`` (a thruster name): ``stuck_off``, ``stuck_on``, ``degraded``
   [``factor``: the fraction of thrust left, 0..1], ``leak`` [``fraction``: continuous
   thrust as a fraction of full].
-- ``bus`` (``can0``; the serial lines ``star_tracker``, ``lidar``), bench only:
+- ``bus`` (``can0``, bus A; ``can1``, bus B of a vehicle with redundant CAN; the serial
+  lines ``star_tracker``, ``lidar``), on the bench as on the wire, in SIL as what it does
+  to the messages while the units talk on that bus:
   ``frame_loss`` [``rate``], ``corruption`` [``rate``], ``delay`` [``added_s``],
   ``babbling`` [``frame_id`` = 0x001, ``rate_hz`` = 2000], ``silent``,
   ``serial_bit_errors`` [``rate``: per bit], ``serial_disconnect`` (until ``until_s``).
@@ -135,7 +137,7 @@ def read_faults(r: Reader, thruster_names: tuple[str, ...]) -> tuple[Fault, ...]
         elif layer == "actuator":
             target = t.string("target", choices=thruster_names)
         elif layer == "bus":
-            target = t.string("target", choices=("can0", *SERIAL_UNITS))
+            target = t.string("target", choices=("can0", "can1", *SERIAL_UNITS))
         else:
             target = t.string("target", choices=("dock",) if kind == "latch_fail" else UNIT_NAMES)
         params: dict[str, Any] = {}
