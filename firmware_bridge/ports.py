@@ -79,20 +79,47 @@ class CanPort:
     """
 
     def __init__(self, name: str, bus_config: dict[str, Any],
-                 max_frames_per_poll: int = 2000, open_timeout_s: float = 0.0) -> None:
+                 max_frames_per_poll: int = 2000, open_timeout_s: float = 0.0,
+                 redundant_config: dict[str, Any] | None = None) -> None:
         self.name = name
         self.open_timeout_s = float(open_timeout_s)
         self.config = dict(bus_config)
+        self.redundant_config = None if redundant_config is None else dict(redundant_config)
         self.max_frames = max_frames_per_poll
         self.stats = PortStats()
         self._routes: dict[int, Any] = {}
         self.bus: Any = None
+        self.unit_frames: dict[str, int] = {}  # frames routed to a unit's driver, by channel
+
+    @property
+    def redundant(self) -> bool:
+        """The port is on bus A and bus B (:class:`~firmware_bridge.redundant.RedundantBus`)."""
+        return self.redundant_config is not None
 
     def open(self) -> None:
+        """Open the bus (both buses of a redundant port)."""
         try:
-            self.bus = open_bus(self.config, self.open_timeout_s, self.name)
+            bus = open_bus(self.config, self.open_timeout_s, self.name)
+            if self.redundant_config is not None:
+                from firmware_bridge.redundant import RedundantBus
+
+                try:
+                    b = open_bus(self.redundant_config, self.open_timeout_s, self.name + " B")
+                except Exception:
+                    bus.shutdown()
+                    raise
+                bus = RedundantBus(bus, b, (str(self.config.get("channel", "can0")),
+                                            str(self.redundant_config.get("channel", "can1"))))
+            self.bus = bus
         except Exception as e:  # python-can raises many types for a missing device
             raise PortError(f"CAN port {self.name!r} ({self.config}): cannot open: {e}") from e
+
+    def take_unit_frames(self) -> dict[str, int]:
+        """Frames routed to units' drivers since the last call, by channel (the bus manager's
+        input); a route whose driver says ``bench_frames`` (the bench's time frames) is not
+        counted."""
+        out, self.unit_frames = self.unit_frames, {}
+        return out
 
     def attach(self, driver: Any) -> None:
         """Route the driver's frame ids to it."""
@@ -127,6 +154,9 @@ class CanPort:
             if drv is None:
                 st.unknown_ids += 1
                 continue
+            if not getattr(drv, "bench_frames", False):
+                ch = str(msg.channel)
+                self.unit_frames[ch] = self.unit_frames.get(ch, 0) + 1
             drv.on_frame(msg.arbitration_id, bytes(msg.data), t_ns)
         return n
 

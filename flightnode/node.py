@@ -79,7 +79,8 @@ class FlightNode:
     """
 
     def __init__(self, fsw: FlightSoftware, bench: Wiring, virtual_can_port: int | None = None,
-                 serial_paths: dict[str, str] | None = None, ground: Any = None) -> None:
+                 serial_paths: dict[str, str] | None = None, ground: Any = None,
+                 virtual_can_port_b: int | None = None) -> None:
         self.fsw = fsw
         self.ground = ground
         self.bench = bench
@@ -99,14 +100,17 @@ class FlightNode:
         self.drivers: dict[str, Any] = {n: UNITS[n].make_driver(fsw) for n in units}
         self.can_ports: dict[str, CanPort] = {}
         for name, cfg in bench.can_buses().items():
+            cfg_b = None
             if name == "virtual":
                 if virtual_can_port is None:
                     raise ValueError("an emulated CAN unit needs the virtual bus's port")
                 cfg = {"interface": "socketcand", "host": "127.0.0.1",
                        "port": virtual_can_port, "channel": "can0", "tcp_tune": True}
+                if virtual_can_port_b is not None:  # redundant CAN: bus B beside bus A
+                    cfg_b = dict(cfg, port=virtual_can_port_b, channel="can1")
             # the bench's own bus may still be coming up on a loaded machine: retry
             self.can_ports[name] = CanPort(name, cfg, open_timeout_s=300.0 if name == "virtual"
-                                           else 0.0)
+                                           else 0.0, redundant_config=cfg_b)
         for unit in self.units:
             if UNITS[unit].bus == "can":
                 self.can_ports[bench.bus_of(unit)].attach(self.drivers[unit])
@@ -120,6 +124,7 @@ class FlightNode:
             self.serial_ports[unit] = SerialPort(unit, url, d.baudrate, self.drivers[unit])
         self._hb_msg: Any = None
         self._hb_next = 0
+        self._redundant: CanPort | None = None
         self.cycles = 0
 
     def open(self) -> None:
@@ -132,6 +137,9 @@ class FlightNode:
             p.open()
         self._hb_msg = database().get_message_by_name("HEARTBEAT_FSW")
         self.fsw.reset(0)
+        red = [p for p in self.can_ports.values() if p.redundant]
+        self._redundant = red[0] if red else None
+        self.fsw.bus_in.redundant = 1.0 if red else 0.0
 
     def read(self, t_ns: int) -> None:
         """Hand everything that has arrived to the drivers, stamped ``t_ns`` [ns]."""
@@ -141,18 +149,26 @@ class FlightNode:
             s.poll(t_ns)
 
     def cycle(self, k: int, t_ns: int) -> None:
-        """One base-rate cycle after :meth:`read`: unit health in, executive, commands out."""
+        """One base-rate cycle after :meth:`read`: unit health and bus traffic in,
+        executive, commands out (on the bus the bus manager chose)."""
         h = self.fsw.health_in
         for unit, drv in self.drivers.items():
             setattr(h, UNITS[unit].health, 0.0 if drv.check(t_ns) else 1.0)
+        red = self._redundant
+        if red is not None:
+            n = red.take_unit_frames()
+            b = self.fsw.bus_in
+            b.rx_a, b.rx_b = float(n.get("can0", 0)), float(n.get("can1", 0))
         self.fsw.executive.tick(k, t_ns)
         if self.ground is not None:
             self.ground.step(t_ns)
+        switched = red is not None and red.bus.select(int(self.fsw.bus_select.active))
         rcs, dock = self.drivers["rcs"], self.drivers["dock"]
         self.can_ports[self.bench.bus_of("rcs")].send(rcs.frames_to_send(t_ns))
         self.can_ports[self.bench.bus_of("dock")].send(dock.frames_to_send(t_ns))
-        if t_ns >= self._hb_next:
-            data = self._hb_msg.encode({"State": 5})
+        if t_ns >= self._hb_next or switched:  # a switch is announced at once
+            data = self._hb_msg.encode({"State": 5,
+                                        "Active_bus": int(self.fsw.bus_select.active)})
             for p in self.can_ports.values():
                 p.send([(self._hb_msg.frame_id, data)])
             self._hb_next = t_ns + 1_000_000_000

@@ -60,9 +60,18 @@ log = logging.getLogger(__name__)
 
 class Lockstep:
     """SYNC and LOCKSTEP_DONE on a CAN bus: send, and route what arrives. ``mode`` is what
-    SYNC's ``Mode`` says: 0 lockstep, 1 wall-paced."""
+    SYNC's ``Mode`` says: 0 lockstep, 1 wall-paced. On a redundant bus (both buses) the
+    time master's SYNC goes out on the bus the flight software uses (``sync_bus``) and its
+    end-of-run report on both, a node's frames on the bus it talks on; a SYNC heard twice
+    is taken once."""
+
+    bench_frames = True  # the bench's own frames: no unit's traffic
 
     def __init__(self, bus: Any, mode: int = 0) -> None:
+        # the time master's end-of-run report comes on every bus: the run is over for a
+        # node once it has it from each (every frame before it on each bus read)
+        self._ends_needed = len(getattr(bus, "buses", (bus,)))
+        self._ends = 0
         import can
 
         from firmware_bridge.can_icd import database
@@ -79,6 +88,9 @@ class Lockstep:
         self.serial_bytes: dict[int, int] = {}  # node: bytes on its line [mod 65536]
         self.end_tick: int | None = None  # set by the time master's end-of-run report
         self.on_first_sync: Any = None  # called once, as the first SYNC is taken
+        # redundant CAN: the bus SYNC goes out on (the flight software's active one), so a
+        # unit hears the flight software's bus switch before the next SYNC on that bus
+        self.sync_bus: int | None = None
 
     @property
     def frame_ids(self) -> tuple[int, int]:
@@ -94,19 +106,27 @@ class Lockstep:
     def send_sync(self, tick: int, period_ns: int) -> Any:
         """Send SYNC(``tick``); returns the frame sent."""
         m = self.sync_frame(tick, period_ns)
-        self.bus.send(m)
+        if self.sync_bus is not None and hasattr(self.bus, "send_on"):
+            self.bus.send_on(self.sync_bus, m)  # the bus the flight software uses
+        else:
+            self.bus.send(m)
         return m
 
     def send_done(self, node: int, phase: int, tick: int, serial_bytes: int = 0) -> None:
         data = self.done_msg.encode({"Node": node, "Phase": phase, "Tick": tick,
                                      "Serial_bytes": serial_bytes & 0xFFFF})
-        self.bus.send(self.can.Message(arbitration_id=self.DONE, data=data,
-                                       is_extended_id=False))
+        m = self.can.Message(arbitration_id=self.DONE, data=data, is_extended_id=False)
+        if node == MASTER_NODE:
+            getattr(self.bus, "send_all", self.bus.send)(m)
+        else:
+            self.bus.send(m)
 
     def on_frame(self, frame_id: int, data: bytes, t_ns: int = 0) -> tuple[str, int, int, int]:
         """Record a SYNC or DONE frame; returns (kind, tick, node, phase)."""
         if frame_id == self.SYNC:
             v = self.sync_msg.decode(data, decode_choices=False)
+            if self.last_sync is not None and int(v["Tick"]) == self.last_sync:
+                return ("again", self.last_sync, 0, 0)  # the same SYNC on the other bus
             if self.last_sync is None and self.on_first_sync is not None:
                 self.on_first_sync()
             self.last_sync = int(v["Tick"])
@@ -114,7 +134,9 @@ class Lockstep:
         v = self.done_msg.decode(data)
         key = (int(v["Phase"]), int(v["Tick"]))
         if key[0] == END_PHASE and int(v["Node"]) == MASTER_NODE:
-            self.end_tick = key[1]
+            self._ends += 1
+            if self._ends >= self._ends_needed:
+                self.end_tick = key[1]
         self.done.setdefault(key, set()).add(int(v["Node"]))
         if key[0] == 0 and key[1] != READY:
             self.serial_bytes[int(v["Node"])] = int(v["Serial_bytes"])
@@ -133,14 +155,32 @@ CONNECT_TIMEOUT_S = 300.0
 loaded machine can take long to schedule the bus process (slowness is not failure)."""
 
 
-def connect_virtual_can(port: int, timeout_s: float = CONNECT_TIMEOUT_S) -> Any:
+def connect_bench_buses(port: int, port_b: int = -1,
+                        timeout_s: float = CONNECT_TIMEOUT_S) -> Any:
+    """The bench's bus, or with ``port_b`` >= 0 its buses A and B as one
+    (:class:`firmware_bridge.redundant.RedundantBus`)."""
+    bus = connect_virtual_can(port, timeout_s)
+    if port_b < 0:
+        return bus
+    from firmware_bridge.redundant import RedundantBus
+
+    try:
+        b = connect_virtual_can(port_b, timeout_s, channel="can1")
+    except Exception:
+        bus.shutdown()
+        raise
+    return RedundantBus(bus, b)
+
+
+def connect_virtual_can(port: int, timeout_s: float = CONNECT_TIMEOUT_S,
+                        channel: str = "can0") -> Any:
     """python-can's stock socketcand client on the bench bus at 127.0.0.1:``port``,
     retrying (:func:`firmware_bridge.ports.open_bus`) for up to ``timeout_s`` [s]."""
     from firmware_bridge.ports import open_bus
 
     logging.getLogger("can.interfaces.socketcand.socketcand").setLevel(logging.ERROR)
     config = {"interface": "socketcand", "host": "127.0.0.1", "port": port,
-              "channel": "can0", "tcp_tune": True}  # no Nagle: frames go at once
+              "channel": channel, "tcp_tune": True}  # no Nagle: frames go at once
     try:
         return open_bus(config, timeout_s, f"virtual CAN bus on port {port}")
     except Exception as e:
@@ -228,7 +268,8 @@ def device_main(args: argparse.Namespace) -> int:
     stop, sc, truth = _setup(args)
     # real-time only when wall-paced and asked; else normal, whatever was inherited
     request_realtime_priority(args.rt_priority if args.mode == "paced" else 0)
-    bus = connect_virtual_can(args.can_port)
+    bus = connect_bench_buses(args.can_port, args.can_port_b)
+    follow = getattr(bus, "follow", None)  # redundant CAN: talk where the FSW says
     ls = Lockstep(bus)
     unit = BENCH_UNITS[args.kind](UnitContext(sc, args.seed, truth, bus, args.pty_fd,
                                               args.baud))
@@ -247,6 +288,8 @@ def device_main(args: argparse.Namespace) -> int:
             if m is None:
                 continue
             fid = m.arbitration_id
+            if follow is not None:
+                follow(m)
             if fid in ls.frame_ids:
                 kind_, tick, who, phase = ls.on_frame(fid, bytes(m.data))
                 if ls.end_tick is not None:
@@ -298,7 +341,8 @@ def fsw_main(args: argparse.Namespace) -> int:
 
         ground = GroundSession(sc.ground, fsw.commanding, args.seed)
     node = FlightNode(fsw, bench, virtual_can_port=args.can_port, serial_paths=paths,
-                      ground=ground)
+                      ground=ground,
+                      virtual_can_port_b=args.can_port_b if args.can_port_b >= 0 else None)
     node.open()
     period_ns = fsw.base_period_ns
     vbus = node.can_ports.get("virtual")
@@ -319,6 +363,7 @@ def fsw_main(args: argparse.Namespace) -> int:
     def after_cycle(k: int) -> None:
         """Publish what the bench's stop logic and report read."""
         truth.fsw_state[0] = seq.mode_out.state
+        truth.fsw_bus[:] = (fsw.bus_select.active, fsw.bus_select.switches)
         truth.fsw_abort[0] = seq.mode_out.abort_reason
         nav = fsw.navigation.nav_out
         truth.fsw_nav[:] = (nav.n_lidar, nav.n_pose, nav.n_st, nav.n_rejected, nav.n_rf)
@@ -485,6 +530,8 @@ def main(argv: list[str] | None = None) -> int:
         q.add_argument("--seed", type=int, required=True)
         q.add_argument("--shm", required=True)
         q.add_argument("--can-port", type=int, required=True)
+        q.add_argument("--can-port-b", type=int, default=-1,
+                       help="redundant CAN: bus B's port (bus A is --can-port)")
     d.add_argument("--pty-fd", type=int, default=-1)
     for q in (d, f):
         q.add_argument("--baud", type=int, default=460800,

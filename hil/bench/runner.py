@@ -51,7 +51,7 @@ from hil.bench.nodes import (
     NODES,
     READY,
     Lockstep,
-    connect_virtual_can,
+    connect_bench_buses,
 )
 from hil.bench.shm import SharedTruth
 from hil.bench.stimulus import BENCH_SIDES, BenchSide
@@ -83,11 +83,13 @@ def mode_name(index: float) -> str:
     return STATES[i] if 0 <= i < len(STATES) else "?"
 
 
-def bus_rules(sc: Scenario, dt: float, realtime: bool) -> list[dict[str, Any]]:
-    """The scenario's CAN faults as rules of the virtual bus (mission ticks from SYNC)."""
+def bus_rules(sc: Scenario, dt: float, realtime: bool,
+              target: str = "can0") -> list[dict[str, Any]]:
+    """The scenario's faults on CAN bus ``target`` (``can0`` bus A, ``can1`` bus B) as rules
+    of its virtual bus (mission ticks from SYNC)."""
     out = []
     for f in sc.faults:
-        if f.layer != "bus" or f.target != "can0":
+        if f.layer != "bus" or f.target != target:
             continue
         if f.kind in ("delay", "babbling") and not realtime:
             raise ValueError(f"a CAN {f.kind} fault ({f.label}) needs a wall-paced bench "
@@ -329,6 +331,23 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                 bus_p.wait(10)
             raise procs.failure("canbus", "start-up")
         port = int(line.split()[1])
+        port_b = -1
+        if sc.can_redundant:  # bus B beside bus A, with its own faults
+            rules_b = bus_rules(sc, dt, realtime, "can1")
+            args_b = ["-m", "hil.bench.canbus", "--port", str(vc.port + 1 if vc.port else 0),
+                      "--channel", "can1", "--bitrate", str(vc.bitrate),
+                      "--exit-on-stdin-eof", "--seed", str(seed + 1),
+                      "--rt-priority", str(BUS_RT_PRIORITY if realtime else 0),
+                      *(["--rules", json.dumps(rules_b)] if rules_b else [])]
+            bus_pb = procs.start("canbus_b", args_b + ([] if timing_on else ["--no-timing"]),
+                                 stdout=subprocess.PIPE)
+            assert bus_pb.stdout is not None  # piped
+            line = bus_pb.stdout.readline()
+            if not line.startswith("PORT "):
+                with interrupts.deferred():
+                    bus_pb.wait(10)
+                raise procs.failure("canbus_b", "start-up")
+            port_b = int(line.split()[1])
         ptys = {}
         for unit in SERIAL_UNITS:
             if unit not in emulated:
@@ -346,8 +365,9 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                 links.append(link)
         mode = "paced" if realtime else "lockstep"
         common = ["--scenario", sc.file, "--seed", str(seed), "--shm", truth.name,
-                  "--can-port", str(port), "--mode", mode]
-        bus_client = connect_virtual_can(port, startup_timeout_s)
+                  "--can-port", str(port), "--can-port-b", str(port_b), "--mode", mode]
+        bus_client = connect_bench_buses(port, port_b, startup_timeout_s)
+        redundant = port_b >= 0
         if bench.on_bench_bus:  # real units joining the bench's own bus: now it is up
             show.phase(f"listening for {', '.join(bench.on_bench_bus)} on the bench's bus "
                        f"(127.0.0.1:{port})")
@@ -503,6 +523,9 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                 rec.record(plant.t_s)
             if k == 0:
                 t_fly0 = time.perf_counter()  # start-up is over: the flight begins
+            if redundant:  # SYNC and stimulus on the bus the flight software uses
+                ls.sync_bus = int(truth.fsw_bus[0])
+                bus_client.select(ls.sync_bus)
             sides.send(plant, dock)  # real units' stimulus, from the truth of this tick
             ls.send_sync(k, period_ns)
             if realtime:
@@ -547,15 +570,18 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         if report_w >= 0:  # the flight software never started
             os.close(report_w)
         report_reader.join(10)  # ends when the flight software's end closes
-        bus_report: dict[str, Any] = {}
-        bus_p_list = [p for n, p in procs.procs if n == "canbus"]
-        if bus_p_list:
-            pipe = bus_p_list[0].stdout
+        bus_reports: dict[str, dict[str, Any]] = {}
+        for name, p in procs.procs:
+            if name not in ("canbus", "canbus_b"):
+                continue
+            pipe = p.stdout
             with contextlib.suppress(Exception):
                 text = pipe.read().strip().splitlines() if pipe is not None else []
-                bus_report = json.loads(text[-1]) if text else {}
+                bus_reports[name] = json.loads(text[-1]) if text else {}
                 if pipe is not None:
                     pipe.close()
+        bus_report = bus_reports.get("canbus", {})
+        fsw_bus = (int(truth.fsw_bus[0]), int(truth.fsw_bus[1]))
         for fd in masters + slaves:
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -617,6 +643,14 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         "frames_out": _minus(bus_report, "frames_out", "setup_frames_out"),
         "dropped": bus_report.get("dropped"), "corrupted": bus_report.get("corrupted"),
         "parse_errors": bus_report.get("parse_errors")}}
+    if "canbus_b" in bus_reports:
+        rb = bus_reports["canbus_b"]
+        buses["can1"] = {"kind": "can", "virtual": True, "redundant": True,
+                         "frames_in": _minus(rb, "frames_in", "setup_frames_in"),
+                         "frames_out": _minus(rb, "frames_out", "setup_frames_out"),
+                         "dropped": rb.get("dropped"), "corrupted": rb.get("corrupted"),
+                         "parse_errors": rb.get("parse_errors")}
+        res.extra["can"] = {"active": "AB"[fsw_bus[0]], "switches": fsw_bus[1]}
     for name, st in ports.items():
         key = "can0" if name == "virtual" else name
         serial = name in SERIAL_UNITS

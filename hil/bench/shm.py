@@ -68,6 +68,7 @@ class SharedTruth:
     fsw_priority = Slot(1, "SCHED_FIFO priority the flight software got (0: normal)")
     end_tick = Slot(1, "wall-paced: the tick count at which the run ended (0: running)")
     dev_lost = Slot(_N_UNITS, "per unit: 1.0 once the time master has seen its process end")
+    fsw_bus = Slot(2, "redundant CAN: the bus the flight software uses (0 A, 1 B), switches")
 
     def __init__(self, name: str | None = None) -> None:
         if name is None:
