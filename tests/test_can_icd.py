@@ -120,4 +120,9 @@ def test_the_docs_state_the_behaviour_the_code_has():
     assert f"more than {q['separation_m']:g} m, or opening faster than " \
            f"{q['separation_speed_mps'] * 100:g} cm/s" in page
     assert f"transmit queue holds {VirtualCanBus().txqueuelen} frames" in page
+    from flightsw.buses import BusManager
+
+    b = {k: p.default for k, p in inspect.signature(BusManager.__init__).parameters.items()}
+    assert f"no frame from any unit for {b['loss_s']:g} s" in page
+    assert f"does not switch again within {b['holdoff_s']:g} s" in page
     assert f"({frame_bits(8)} bits for 8 bytes)" in page
