@@ -447,38 +447,50 @@ def test_a_flooding_client_is_refused_and_a_well_behaved_one_beside_it_is_not(bu
     assert rss1 - rss0 < 20_000, (rss0, rss1)  # [kB]
 
 
-@pytest.mark.parametrize("bus_proc", [["--no-timing", "--rcvbuf", "16384"]], indirect=True)
+@pytest.mark.parametrize("bus_proc", [["--no-timing", "--rcvbuf", "65536"]], indirect=True)
 def test_a_client_that_does_not_read_loses_its_own_frames_counted_and_no_one_else_does(
         bus_proc):
     """Frames for a client that does not read pile up to a bound, then are dropped for it
-    alone and counted; a reader beside it gets every frame."""
+    alone and counted; a reader beside it (a thread that keeps reading) gets every frame."""
+    import threading
+
     p, port, client = bus_proc
     sender = client()
     sleeper = raw_client(port, rcvbuf=4096)  # never reads
     reader = raw_client(port)
-    n = 20000
-    frames = 0
-    buf = b""
-    reader.settimeout(0.0)
+    n = 30000
+    got = bytearray()
+    done = threading.Event()
+
+    def read() -> None:
+        reader.settimeout(0.2)
+        while not done.is_set() or got.count(b"< frame 300 ") < n:
+            try:
+                chunk = reader.recv(1 << 20)
+            except TimeoutError:
+                if done.is_set():
+                    break
+                continue
+            if not chunk:
+                break
+            got.extend(chunk)
+
+    th = threading.Thread(target=read, daemon=True)
+    th.start()
     for i in range(n):
         sender.send(msg(0x300, i.to_bytes(4, "little")))
-        if i % 200 == 199:
-            time.sleep(0.002)
-            with contextlib.suppress(BlockingIOError):
-                buf += reader.recv(1 << 20)
-    end = time.monotonic() + 10
-    reader.settimeout(0.2)
-    while buf.count(b"< frame ") < n and time.monotonic() < end:
-        with contextlib.suppress(TimeoutError):
-            buf += reader.recv(1 << 20)
-    frames = buf.count(b"< frame 300 ")
-    assert frames == n
+        if i % 500 == 499:
+            time.sleep(0.005)  # about 60,000 frames/s: a bus many times over, not a flood
+    time.sleep(1.0)
+    done.set()
+    th.join(30)
+    assert got.count(b"< frame 300 ") == n
     sleeper.close()
     reader.close()
     sender.shutdown()
     report = stop_bus(p)
     dropped = sorted(c["rx_dropped"] for c in report["per_client"].values())
-    assert dropped[:2] == [0, 0] and dropped[2] > n / 2
+    assert dropped[:2] == [0, 0] and dropped[2] > n / 4
     assert report["rx_dropped"] == dropped[2]
 
 

@@ -41,11 +41,11 @@ def free_port() -> int:
 
 
 def short_final(tmp_path: Path) -> Path:
-    """``final-approach`` from a hold 1.5 m out: a docking in about a minute at 1x."""
+    """``final-approach`` from a hold 1 m out: a docking in about 40 s at 1x."""
     text = (Path(str(DATA / "scenarios" / "final-approach.toml"))).read_text()
     text = (text.replace('name = "final-approach"', 'name = "short-final"')
-            .replace("r_CT_H_m = [0.05, -20.5, -0.04]", "r_CT_H_m = [0.02, -12.0, -0.02]")
-            .replace("hold_points_m = [10.0]", "hold_points_m = [1.5]\nhold_dwell_s = 2.0")
+            .replace("r_CT_H_m = [0.05, -20.5, -0.04]", "r_CT_H_m = [0.02, -11.5, -0.02]")
+            .replace("hold_points_m = [10.0]", "hold_points_m = [1.0]\nhold_dwell_s = 2.0")
             .replace("time_limit_s = 1200.0", "time_limit_s = 150.0"))
     f = tmp_path / "short-final.toml"
     f.write_text(text)
@@ -72,7 +72,7 @@ def test_a_third_party_docking_mechanism_joins_the_bench_bus_and_docks(tmp_path)
     log = tmp_path / "unit.log"
     with open(log, "w") as f:
         unit = subprocess.Popen([sys.executable, str(EXAMPLE), "--dbc", dbc_path(), "--port",
-                                 str(port), "--retract-s", "2", "--hooks-s", "1"],
+                                 str(port), "--retract-s", "1", "--hooks-s", "0.5"],
                                 stdout=f, stderr=subprocess.STDOUT)
     try:
         bench = resolve_bench(load_bench(bench_file(tmp_path, port), sc.units))
