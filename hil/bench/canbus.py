@@ -342,6 +342,8 @@ class VirtualCanBus:
 
     def _error(self, c: _Client, err_id: int, data: bytes) -> None:
         """Tell client ``c`` about its own frame or command: a SocketCAN error frame."""
+        if c.writer.is_closing():
+            return  # it has gone: nothing to tell
         if c.writer.transport.get_write_buffer_size() > self.rcvbuf_bytes:
             c.rx_dropped += 1  # it does not read even its own errors: counted, not queued
             self.stats.rx_dropped += 1
@@ -363,6 +365,8 @@ class VirtualCanBus:
                 c.held.append(line)  # delivered when its grace ends, never dropped
             else:
                 tr = c.writer.transport
+                if tr.is_closing():
+                    continue  # gone; dropped from the clients when its handler ends
                 if tr.get_write_buffer_size() > self.rcvbuf_bytes:
                     c.rx_dropped += 1  # it does not read: its queue overflows, not ours
                     self.stats.rx_dropped += 1
@@ -471,7 +475,15 @@ class VirtualCanBus:
         buf = b""
         try:
             while True:
-                chunk = await reader.read(65536)
+                # a few kilobytes at a time, yielding between them: a client flooding the bus
+                # gets its turn like every other, and while its transmit queue is full it is
+                # read no faster than the bus drains it (TCP holds the rest back), so it
+                # cannot take the bus process's time from the others
+                if c.queued >= self.txqueuelen:
+                    await asyncio.sleep(0.001)
+                else:
+                    await asyncio.sleep(0)
+                chunk = await reader.read(4096)
                 if not chunk:
                     break
                 buf += chunk
