@@ -145,23 +145,23 @@ def test_a_run_that_does_not_end_is_stopped_and_reported():
     assert r.sim_time_s < 100.0
 
 
-def test_one_fault_per_layer_passes_on_the_emulated_bench():
+def test_unit_and_wire_faults_pass_on_the_emulated_bench():
     """The same scenario files on the multi-process bench: a stuck star tracker (in the
-    unit's process), a thruster stuck on (in the RCS unit; isolated over the wire with
-    RCS_ISOLATE), CAN frame loss (rules of the virtual bus), a lidar unit crash (its
-    process killed)."""
+    unit's process) and a thruster stuck on (in the RCS unit; isolated over the wire with
+    RCS_ISOLATE). The bus's fault rules and a unit's crash have their own bench tests
+    (``test_hil``: bus A silent under redundant CAN, a killed IMU); the whole campaign on
+    the bench is ``flightsw campaign --bench`` (figures in the issue notes)."""
     from hil.campaigns.campaign import run_campaign
 
-    pick = ("s05-", "s11-", "s16-", "s23-")
+    pick = ("s05-", "s11-")
     files = [f for f in shipped_campaign() if f.name.startswith(pick)]
     res = run_campaign(files, bench=True)
     failed = [(s["name"], s["why"]) for s in res["scenarios"] if not s["pass"]]
-    assert res["passed"] == res["total"] == 4, failed
+    assert res["passed"] == res["total"] == 2, failed
     rows = {s["name"][:3]: s for s in res["scenarios"]}
     assert all(s["mode"] == "bench" for s in rows.values())
     assert any(e.get("action") == "isolated F1-T+; allocation reconfigured"
                for e in rows["s11"]["events"])
-    assert rows["s23"]["abort_reason"] == "sensor_failed"
     from tests.test_hil import bench_processes
 
     assert not bench_processes()
