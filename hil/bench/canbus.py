@@ -99,8 +99,12 @@ class FaultRule:
     babble.
 
     ``drop_prob``/``corrupt_prob`` per frame [-]; ``delay_s`` added latency [s].
-    Corruption flips one random bit of the data. ``babble_hz`` > 0 makes the bus itself
-    send ``frame_id`` (8 zero bytes) at that rate [1/s]: a babbling node. ``from_tick``
+    Corruption is what CAN's CRC-15 catches: the receivers flag the frame with an error
+    frame and the sender's controller sends it again (automatic retransmission), so it
+    arrives whole, later, having taken the bus for two frames and an error frame; it is
+    counted (``corrupted``). ``babble_hz`` > 0 makes the bus itself send ``frame_id`` (8
+    zero bytes) at that rate [1/s]: a babbling node, which while it babbles wins every
+    arbitration against frames of lower priority (they wait, and queues fill). ``from_tick``
     and ``until_tick`` limit the rule to the mission ticks the SYNC frames passing on the
     bus announce (None: from the start, to the end).
     """
@@ -157,6 +161,8 @@ ERR_FORM = (0x20000008, bytes([0, 0, 0x02, 0, 0, 0, 0, 0]))
 """SocketCAN error frame: protocol violation (CAN_ERR_PROT), form error: a malformed
 command."""
 
+ERROR_FRAME_BITS = 20
+"""An active error frame and its delimiter, worst case [bits]."""
 SNDBUF_BYTES = 64 * 1024
 """The kernel's send buffer for each client's connection [B] (fixed, so it does not grow
 with a client that does not read)."""
@@ -257,6 +263,9 @@ class VirtualCanBus:
         self._delayed: list[tuple[float, int, _Client | None, int, bool, bytes]] = []
         self._wake = asyncio.Event()
         self._bus_free = 0.0
+        self._retry_bits: dict[int, int] = {}  # order: bus time a corrupted try took [bits]
+        self._babble_keys = [arbitration_key(0x001 if r.frame_id is None else r.frame_id,
+                                             False) for r in self.rules if r.babble_hz > 0]
         # frames are stamped in Unix time, scheduled on the monotonic clock
         self._epoch = time.time() - time.monotonic()
         self.tick = 0  # the mission tick of the last SYNC seen on the bus
@@ -287,6 +296,7 @@ class VirtualCanBus:
             self.tick = tick
         key = arbitration_key(frame_id, extended)
         delay = 0.0
+        retry_bits = 0
         if self.rules:
             occ = self._occurrence.get(key, 0)
             self._occurrence[key] = occ + 1
@@ -297,14 +307,16 @@ class VirtualCanBus:
             if r.drop_prob and _uniform(*words, 0) < r.drop_prob:
                 self.stats.dropped += 1
                 return
-            if r.corrupt_prob and data and _uniform(*words, 1) < r.corrupt_prob:
-                b = bytearray(data)
-                bit = int(_uniform(*words, 2) * 8 * len(b))
-                b[bit // 8] ^= 1 << (bit % 8)
-                data = bytes(b)
+            if r.corrupt_prob and _uniform(*words, 1) < r.corrupt_prob:
+                # the CRC catches it: an error frame, and the sender's controller sends it
+                # again; the bus carries it twice
                 self.stats.corrupted += 1
+                retry_bits += frame_bits(len(data), extended) + ERROR_FRAME_BITS
             delay += r.delay_s
         now = time.monotonic()
+        order = self._next_order  # the order this frame is given next
+        if retry_bits:
+            self._retry_bits[order] = retry_bits
         if delay > 0:
             self.stats.delayed += 1
             heapq.heappush(self._delayed, (now + delay, self._order(), sender, frame_id,
@@ -315,6 +327,13 @@ class VirtualCanBus:
         else:
             self._offer((key, self._order(), now, sender, frame_id, extended, data))
         self._wake.set()
+
+    def _babbling(self) -> int | None:
+        """The arbitration key of the babbling node now holding the bus (None: none)."""
+        keys = [k for k, r in zip(self._babble_keys,
+                                  [r for r in self.rules if r.babble_hz > 0], strict=True)
+                if r.active(self.tick)]
+        return min(keys) if keys else None
 
     def _order(self) -> int:
         self._next_order += 1
@@ -412,10 +431,14 @@ class VirtualCanBus:
                         inflight = None
                     if not self._waiting:
                         break
+                    held = self._babbling()
+                    if held is not None and self._waiting[0][0] > held:
+                        break  # a babbling node wins every arbitration: the rest wait
                     _k, o, t_arr, sender, fid, ext, data = self._take()
                     if sender is not None:
                         sender.queued -= 1
-                    dur = frame_bits(len(data), ext) / self.bitrate
+                    bits = frame_bits(len(data), ext) + self._retry_bits.pop(o, 0)
+                    dur = bits / self.bitrate
                     self.stats.busy_s += dur
                     inflight = (max(self._bus_free, t_arr) + dur, sender, fid, ext, data, o)
             self._flush()
