@@ -5,9 +5,10 @@ bus B; the flight software, the bus master, talks on one of them, its heartbeat 
 that bus, saying which it is) marks it active, and the units talk where they last heard
 it. When the active bus brings no frame from any unit for ``loss_s`` (a bus gone silent,
 or held by a babbling node whose frames are no unit's), the flight software switches to
-the other bus: a fault-management decision with an event. It switches again only after
-``holdoff_s``, so two dead buses are tried in turn, not thrashed. A vehicle without bus B
-never switches.
+the other bus: a fault-management decision with an event. A bus that has brought no frame
+yet since the start or since the switch to it (the units are still turning over to it)
+is given ``holdoff_s`` instead. It switches again only after ``holdoff_s``, so two dead
+buses are tried in turn, not thrashed. A vehicle without bus B never switches.
 """
 
 from __future__ import annotations
@@ -54,15 +55,17 @@ class BusManager(Ported):
         self.bus_out.buf[:] = 0.0
         self._quiet = 0  # cycles without a frame on the active bus
         self._since_switch = self.n_holdoff
+        self._heard = False  # the active bus has brought a frame since it became active
 
     def update(self, t_ns: int) -> None:
         s, o = self.bus_in, self.bus_out
         active = int(o.active)
         rx = s.rx_b if active else s.rx_a
         self._quiet = 0 if rx > 0.0 else self._quiet + 1
+        self._heard = self._heard or rx > 0.0
         self._since_switch += 1
-        if (self._quiet >= self.n_loss and s.redundant
-                and self._since_switch >= self.n_holdoff):
+        n = self.n_loss if self._heard else max(self.n_loss, self.n_holdoff)
+        if self._quiet >= n and s.redundant and self._since_switch >= self.n_holdoff:
             lost, to = BUS_NAMES[active], BUS_NAMES[1 - active]
             o.active = float(1 - active)
             o.switches += 1.0
@@ -71,3 +74,4 @@ class BusManager(Ported):
                        f"no frame on bus {lost} for {self._quiet * self.dt:.2f} s")
             self._quiet = 0
             self._since_switch = 0
+            self._heard = False

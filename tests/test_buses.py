@@ -58,6 +58,20 @@ def test_two_dead_buses_are_tried_in_turn_not_thrashed():
     assert len(ev) <= 5
 
 
+def test_a_bus_not_heard_yet_gets_the_hold_off_before_it_is_given_up():
+    """At the start, and on the bus just switched to, the units are still turning over: no
+    frame for 0.1 s is no loss there, no frame for the hold-off is."""
+    m, s, ev = manager()
+    t = run(m, s, 49, 0.0, 0.0)  # nothing yet: the units have not started talking
+    assert not ev
+    t = run(m, s, 1, 0.0, 0.0, t)
+    assert [e[2] for e in ev] == ["switched to bus B"]
+    t = run(m, s, 10, 0.0, 0.0, t)  # B's units still turning over: no switch back
+    t = run(m, s, 40, 0.0, 2.0, t)
+    t = run(m, s, 5, 0.0, 0.0, t)  # heard, then silent for 0.1 s: lost
+    assert [e[2] for e in ev] == ["switched to bus B", "switched to bus A"]
+
+
 def test_without_a_bus_b_there_is_nothing_to_switch_to():
     m, s, ev = manager(redundant=False)
     run(m, s, 500, 0.0, 0.0)
