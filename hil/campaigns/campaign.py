@@ -36,6 +36,12 @@ def with_orbit_of(sc: Any, base: Any) -> Any:
                    sun_N=base.sun_N, dispersions=disp)
 
 
+PACED_SPEED = 10.0
+"""Mission time per wall time of a campaign scenario that needs a wall-paced bench."""
+PACED_SPEED_REDUNDANT = 2.0
+"""The same with redundant CAN (two buses per node)."""
+
+
 def run_one(path: str | Path, *, bench: bool = False, show: Progress | None = None,
             orbit_of: Any = None) -> dict[str, Any]:
     """Run one campaign scenario; returns its row of the campaign's JSON. ``show``
@@ -58,7 +64,10 @@ def run_one(path: str | Path, *, bench: bool = False, show: Progress | None = No
 
         # a CAN delay or babbler would hold up the lockstep frames: run those wall-paced
         paced = any(f.layer == "bus" and f.kind in ("delay", "babbling") for f in sc.faults)
-        res = run_hil(sc, realtime=paced, speed=10.0, after_abort_s=60.0, progress=show)
+        # paced at 10x, or 2x with redundant CAN: every node then reads two buses, and at
+        # 10x its frames come later than the 0.1 s of silence that loses a bus (issue 16)
+        speed = PACED_SPEED_REDUNDANT if sc.can_redundant else PACED_SPEED
+        res = run_hil(sc, realtime=paced, speed=speed, after_abort_s=60.0, progress=show)
         abort_reason = res.extra.get("abort_reason")
     else:
         from hil.sil.runner import run
