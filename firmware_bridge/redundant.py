@@ -39,7 +39,9 @@ class RedundantBus:
         self.active = 0
         self.switches = 0
         self.gone = [False, False]
-        self._q: queue.Queue[Any] = queue.Queue()
+        # bounded: a node that cannot keep up holds its bus back (the bus counts what it
+        # then drops for it) instead of growing without end
+        self._q: queue.Queue[Any] = queue.Queue(maxsize=10000)
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._read, args=(i,), daemon=True,
                                           name=f"can-{channels[i]}") for i in (0, 1)]
