@@ -314,40 +314,31 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     report_reader.start()
     try:
         vc = bench.virtual_can
-        rules = bus_rules(sc, dt, realtime)
-        bus_args = ["-m", "hil.bench.canbus", "--port", str(vc.port), "--bitrate", str(vc.bitrate),
-                    "--exit-on-stdin-eof", "--seed", str(seed),
-                    "--rt-priority", str(BUS_RT_PRIORITY if realtime else 0),
-                    *(["--rules", json.dumps(rules)] if rules else [])]
         timing_on = bus_timing and vc.timing
         show.phase(f"starting the virtual CAN bus, {len(emulated)} emulated unit(s) and the "
                    f"flight software")
-        bus_p = procs.start("canbus", bus_args + ([] if timing_on else ["--no-timing"]),
-                            stdout=subprocess.PIPE)
-        assert bus_p.stdout is not None  # piped
-        line = bus_p.stdout.readline()
-        if not line.startswith("PORT "):
-            with interrupts.deferred():
-                bus_p.wait(10)
-            raise procs.failure("canbus", "start-up")
-        port = int(line.split()[1])
-        port_b = -1
-        if sc.can_redundant:  # bus B beside bus A, with its own faults
-            rules_b = bus_rules(sc, dt, realtime, "can1")
-            args_b = ["-m", "hil.bench.canbus", "--port", str(vc.port + 1 if vc.port else 0),
-                      "--channel", "can1", "--bitrate", str(vc.bitrate),
-                      "--exit-on-stdin-eof", "--seed", str(seed + 1),
-                      "--rt-priority", str(BUS_RT_PRIORITY if realtime else 0),
-                      *(["--rules", json.dumps(rules_b)] if rules_b else [])]
-            bus_pb = procs.start("canbus_b", args_b + ([] if timing_on else ["--no-timing"]),
-                                 stdout=subprocess.PIPE)
-            assert bus_pb.stdout is not None  # piped
-            line = bus_pb.stdout.readline()
+
+        def start_bus(name: str, channel: str, fixed_port: int, bus_seed: int) -> int:
+            """Start one virtual bus process with its own faults; its TCP port."""
+            rules = bus_rules(sc, dt, realtime, channel)
+            args = ["-m", "hil.bench.canbus", "--port", str(fixed_port), "--channel", channel,
+                    "--bitrate", str(vc.bitrate), "--exit-on-stdin-eof", "--seed", str(bus_seed),
+                    "--rt-priority", str(BUS_RT_PRIORITY if realtime else 0),
+                    *(["--rules", json.dumps(rules)] if rules else []),
+                    *([] if timing_on else ["--no-timing"])]
+            p = procs.start(name, args, stdout=subprocess.PIPE)
+            assert p.stdout is not None  # piped
+            line = p.stdout.readline()
             if not line.startswith("PORT "):
                 with interrupts.deferred():
-                    bus_pb.wait(10)
-                raise procs.failure("canbus_b", "start-up")
-            port_b = int(line.split()[1])
+                    p.wait(10)
+                raise procs.failure(name, "start-up")
+            return int(line.split()[1])
+
+        port = start_bus("canbus", "can0", vc.port, seed)
+        # bus B beside bus A, with its own faults
+        port_b = (start_bus("canbus_b", "can1", vc.port + 1 if vc.port else 0, seed + 1)
+                  if sc.can_redundant else -1)
         ptys = {}
         for unit in SERIAL_UNITS:
             if unit not in emulated:
