@@ -310,6 +310,9 @@ def _cmd_hil(args: argparse.Namespace) -> int:
                     f"waiting for every unit; {t['wall_ms_per_tick']:.1f} ms of wall time per tick "
                     f"({t['realtime_factor']:.1f}x real time) after a {t['startup_s']:.1f} s "
                     f"start-up")
+        by = sorted(t["cpu_ms_per_tick_by_process"].items(), key=lambda kv: -kv[1])
+        mode += (f"\n  CPU {t['cpu_ms_per_tick']:.2f} ms per tick: "
+                 + ", ".join(f"{n} {ms:.2f}" for n, ms in by))
         print(f"bench {bn['name']}: {units}\n  {mode}\n  CAN {b['frames_in']} frames put on "
               f"the bus, {b['frames_out']} delivered to its clients, {b['dropped']} dropped")
     return EXIT_OK if res.success else EXIT_FAIL

@@ -568,3 +568,159 @@ def test_a_corrupted_frame_is_retransmitted_and_a_babbler_holds_the_bus():
     assert bus.stats.corrupted == 1
     assert held == first  # the IMU's frame waited while the babbler held the bus
     assert [f for f, _d, _t in delivered[2:]] == [0x100, 0x200]
+
+
+def _sync(tick, period_us=20_000):
+    from firmware_bridge.can_icd import database
+
+    return database().get_message_by_name("SYNC").encode(
+        {"Tick": tick, "Period_us": period_us, "Mode": 0})
+
+
+def _done(node_id, tick):
+    from firmware_bridge.can_icd import database
+
+    return database().get_message_by_name("LOCKSTEP_DONE").encode(
+        {"Node": node_id, "Phase": 0, "Tick": tick, "Serial_bytes": 0})
+
+
+def _lockstep_bus(bitrate=1_000_000, **kw):
+    """A lockstep bus whose deliveries are recorded as (id, stamp) instead of written."""
+    bus = VirtualCanBus(timing=True, bitrate=bitrate, lockstep=True, epoch=1000.0, **kw)
+    delivered = []
+    bus._deliver = lambda s, fid, data, t, order, ext=False: delivered.append(
+        (fid, t + bus._epoch))
+    return bus, delivered
+
+
+def test_lockstep_bus_keeps_its_timeline_in_mission_time():
+    """In lockstep the bus is a timeline in mission time, set by SYNC: frames offered in a
+    tick arbitrate from the tick's start (lowest id first, one frame time apart, behind
+    SYNC), are relayed without waiting wall time, and are stamped epoch + mission time of
+    their end; the handshake frame takes no bus time and follows the tick's frames."""
+    bus, delivered = _lockstep_bus()
+    master, a, b = node("master"), node("a"), node("b")
+    bus.submit(None, 0x123, b"\x01")  # before the first SYNC: joining traffic, relayed at
+    assert delivered == [(0x123, 1000.0)]  # once at mission time 0
+    delivered.clear()
+    bus.submit(master, 0x080, _sync(5))  # tick 5 starts at 0.1 s of mission time
+    bus.submit(a, 0x300, b"\x00" * 8)
+    bus.submit(a, 0x7E0, _done(0x10, 5))
+    bus.submit(b, 0x200, b"\x00" * 8)
+    w0 = time.perf_counter()
+    bus._lockstep_pass()
+    assert time.perf_counter() - w0 < 0.05  # nothing waited out: 0.4 ms of bus time
+    dt = frame_bits(8) / 1e6
+    assert [f for f, _ in delivered] == [0x080, 0x200, 0x300, 0x7E0]
+    t = [x for _, x in delivered]
+    assert t[0] == pytest.approx(1000.1 + dt, abs=1e-9)
+    assert t[1] - t[0] == pytest.approx(dt, abs=1e-9)
+    assert t[2] - t[1] == pytest.approx(dt, abs=1e-9)
+    assert t[3] == t[2]  # no bus time for the bench's handshake
+    assert bus.stats.busy_s == pytest.approx(3 * dt)
+    assert a.queued == b.queued == 0
+
+
+def test_a_lockstep_bus_loaded_past_its_tick_holds_frames_for_the_next_one():
+    """At 10 kbit/s an 8-byte frame takes 13.5 ms: in a 20 ms tick SYNC and one frame fit;
+    the rest wait in their sender's queue for the next ticks (the handshake does not),
+    and a full queue refuses as SocketCAN does."""
+    bus, delivered = _lockstep_bus(bitrate=10_000, txqueuelen=3)
+    dt = frame_bits(8) / 1e4
+    master, a = node("master"), node("a")
+    a.writer = None
+    bus._error = lambda c, *e: c.__setattr__("refused_seen", True)
+    bus.submit(master, 0x080, _sync(0))
+    for i in range(4):  # the fourth is refused: three are waiting
+        bus.submit(a, 0x300 + i, b"\x00" * 8)
+    bus.submit(a, 0x7E0, _done(0x10, 0))
+    bus._lockstep_pass()
+    assert [f for f, _ in delivered] == [0x080, 0x300, 0x7E0]
+    assert a.refused == 1 and a.queued == 2
+    assert delivered[1][1] == pytest.approx(1000.0 + 2 * dt, abs=1e-9)  # past the tick
+    delivered.clear()
+    bus.submit(master, 0x080, _sync(1))  # 20 ms: the bus is busy to 27 ms
+    bus._lockstep_pass()
+    assert [f for f, _ in delivered] == [0x080]  # SYNC ends at 40.5 ms: no room left
+    assert delivered[0][1] == pytest.approx(1000.0 + 3 * dt, abs=1e-9)
+    delivered.clear()
+    bus.submit(master, 0x080, _sync(2))
+    bus._lockstep_pass()
+    assert [f for f, _ in delivered] == [0x080, 0x301]
+    assert a.queued == 1
+
+
+def test_a_lockstep_bus_refuses_rules_that_need_wall_time():
+    from hil.bench.canbus import FaultRule
+
+    for rule in (FaultRule(0x200, delay_s=0.01), FaultRule(0x001, babble_hz=100.0)):
+        with pytest.raises(ValueError, match="wall"):
+            VirtualCanBus(lockstep=True, rules=[rule])
+
+
+def _raw_client(port):
+    """A socketcand client speaking the protocol by hand: (socket, read-until helper)."""
+    import socket
+
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    buf = bytearray()
+
+    def read_until(token: bytes, timeout=3.0) -> bytes:
+        end = time.monotonic() + timeout
+        while token not in buf and time.monotonic() < end:
+            with contextlib.suppress(TimeoutError):
+                s.settimeout(0.1)
+                buf.extend(s.recv(4096))
+        i = buf.find(token)
+        if i < 0:
+            return b""
+        out = bytes(buf[: i + len(token)])
+        del buf[: i + len(token)]
+        return out
+
+    assert read_until(b"< hi >")
+    s.sendall(b"< open can0 >")
+    assert read_until(b"< ok >")
+    return s, read_until
+
+
+def test_bcm_mode_delivers_only_subscribed_frames(bus_proc):
+    """socketcand's BCM mode (the default after ``open``): a client gets the ids it
+    subscribed to and nothing else; ``unsubscribe`` stops one; switching to raw mode gets
+    everything, back to BCM mode clears the subscriptions; a malformed or throttled
+    subscription is refused with a form error."""
+    _p, port, client = bus_proc
+    tx = client()
+    s, read_until = _raw_client(port)
+    s.sendall(b"< subscribe 0 0 123 >< subscribe 0 0 1ABCDEF0 >")
+    time.sleep(0.2)  # past the grace
+    for fid, ext in ((0x122, False), (0x123, False), (0x1ABCDEF0, True), (0x124, False)):
+        tx.send(can.Message(arbitration_id=fid, data=b"\x01", is_extended_id=ext))
+    time.sleep(0.2)
+    s.sendall(b"< subscribe 0 0 7FF >")  # a marker, once the frames above have passed
+    time.sleep(0.2)
+    tx.send(msg(0x7FF, b"\x03"))
+    got = read_until(b" 03 >", timeout=3.0)
+    ids = [w.split()[1] for w in got.split(b"<")[1:] if w.strip().startswith(b"frame")]
+    assert ids == [b"123", b"1ABCDEF0", b"7FF"], got
+    s.sendall(b"< unsubscribe 123 >< subscribe 1 0 124 >< subscribe 0 0 12 >")
+    assert read_until(b"< error 20000008")  # throttling is not offered here: refused
+    assert read_until(b"< error 20000008")  # an id of two digits: refused
+    s.sendall(b"< rawmode >")
+    assert read_until(b"< ok >")
+    time.sleep(0.2)
+    tx.send(msg(0x123, b"\x04"))
+    tx.send(msg(0x456, b"\x05"))
+    got = read_until(b" 05 >", timeout=3.0)
+    assert b"frame 123" in got and b"frame 456" in got
+    s.sendall(b"< bcmmode >")
+    assert read_until(b"< ok >")
+    time.sleep(0.2)
+    tx.send(msg(0x123, b"\x06"))
+    time.sleep(0.2)
+    s.sendall(b"< subscribe 0 0 7FF >")
+    time.sleep(0.2)
+    tx.send(msg(0x7FF, b"\x08"))
+    got = read_until(b" 08 >", timeout=3.0)
+    assert b"frame 123" not in got and got.count(b"frame") == 1  # subscriptions cleared
+    s.close()

@@ -95,23 +95,33 @@ def test_lockstep_bench_docks_like_sil(final_approach, tmp_path):
     # the bus traffic, in a python-can log format
     import can
 
-    from firmware_bridge.can_icd import database
+    from firmware_bridge.can_icd import database, frame_bits
 
     counts: dict[str, int] = {}
     log = can.BLFReader(str(tmp_path / "can0.blf"))
-    # one time base, Unix time, for the header and every frame (SYNC and the others)
-    assert t_before <= log.start_timestamp <= log.stop_timestamp <= t_after
+    ticks = res.extra["timing"]["ticks"]
+    flown_s = ticks * final_approach.fsw.base_period_ns * 1e-9
+    # one time base for the header and every frame (SYNC and the others): lockstep, the
+    # mission time from the run's start in Unix time, as the bus modelled it (flown far
+    # faster than real time, so the log spans more than the run's wall time)
+    assert t_before <= log.start_timestamp <= t_after
+    assert log.start_timestamp <= log.stop_timestamp <= t_before + flown_s + 1.0
     sync = database().get_message_by_name("SYNC")
+    syncs, last_sync, frame_dt = [], 0.0, frame_bits(8) * 1e-6
     for m in log:
-        assert t_before <= m.timestamp <= t_after, m
         name = database().get_message_by_frame_id(m.arbitration_id).name
         counts[name] = counts.get(name, 0) + 1
         if name == "SYNC":
             assert sync.decode(m.data, decode_choices=False)["Mode"] == 0  # lockstep
-    ticks = res.extra["timing"]["ticks"]
+            syncs.append(m.timestamp)
+            last_sync = m.timestamp
+        elif syncs:  # after its tick's SYNC has taken the bus, within the tick
+            assert last_sync + frame_dt - 1e-6 <= m.timestamp < last_sync + 0.02, m
+    # SYNC at its tick's mission time: 20 ms apart, to the microsecond
+    assert np.allclose(np.diff(syncs), 0.02, atol=2e-6, rtol=0)
+    assert syncs[-1] - syncs[0] == pytest.approx(flown_s - 0.02, abs=1e-5)
     assert counts["SYNC"] == ticks and counts["IMU_RATE"] == ticks
     # every frame at the cycle time its DBC attribute gives (more for "on change" ones)
-    flown_s = ticks * final_approach.fsw.base_period_ns * 1e-9
     for name, n in counts.items():
         m = database().get_message_by_name(name)
         if name == "LOCKSTEP_DONE":
@@ -150,7 +160,8 @@ def _result(res) -> dict:
     for k in ("wall_time_s", "realtime_factor", "rate_groups"):
         s.pop(k, None)
     s["timing"] = {k: v for k, v in s["timing"].items()
-                   if k not in ("wall_ms_per_tick", "realtime_factor", "startup_s")}
+                   if k not in ("wall_ms_per_tick", "realtime_factor", "startup_s",
+                                "cpu_ms_per_tick", "cpu_ms_per_tick_by_process")}
     return s
 
 

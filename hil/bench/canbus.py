@@ -25,17 +25,29 @@ bus models a CAN 2.0 bus at a given bit rate, as a SocketCAN interface behaves:
   that does not match, a payload over 8 bytes) is refused with an error frame (protocol
   violation, form error) and counted against its client.
 
+In a lockstep bench (``--lockstep``) the timeline is mission time instead of wall time:
+SYNC frames passing on the bus set the tick and its period, frames offered during a tick
+arbitrate from its start, and each is relayed as soon as it is arbitrated, stamped with the
+mission time its transmission ends (from ``--epoch``); bit times, arbitration, bus load
+and queues are modelled, never waited out, so a lockstep bench runs as fast as its
+processes. A tick loaded past 100 % keeps what does not fit waiting for the next SYNC.
+The bench's lockstep handshake (LOCKSTEP_DONE) takes no bus time there.
+
 With the timing model off, frames are relayed at once in arrival order. Rules can drop,
 corrupt or delay frames; each frame's draw is a function of the seed, the mission tick,
 the frame's id and its count of that id in the tick, never of the order in which clients'
 frames happen to arrive, so a lockstep run loses the same frames every time. A frame goes
-to every other client in raw mode, not back to its sender (as on a real bus). Frames are
+to every other client in raw mode (and to those subscribed to its id in BCM mode), not back
+to its sender (as on a real bus). Frames are
 stamped with the time they finished on the bus, in seconds since the Unix epoch (as
 socketcand stamps them from the kernel), so a log of the bus has one time base.
 
-Protocol (socketcand, raw mode): server ``< hi >``; client ``< open CHANNEL >``, server
-``< ok >``; client ``< rawmode >``, server ``< ok >``; then client ``< send ID LEN B0 B1 ..
->`` and server ``< frame ID SEC.USEC DATAHEX >``. ID is 3 hex digits (standard) or 8
+Protocol (socketcand): server ``< hi >``; client ``< open CHANNEL >``, server ``< ok >``;
+the client is in BCM mode, where it receives the ids it subscribes to (``< subscribe 0 0
+ID >``, ``< unsubscribe ID >``; throttling intervals are not offered and are refused), or
+after ``< rawmode >`` (server ``< ok >``; back with ``< bcmmode >``) every frame; in both,
+client ``< send ID LEN B0 B1 .. >`` and server ``< frame ID SEC.USEC DATAHEX >``. A client's
+frames of one pass of the bus are written to it in one go. ID is 3 hex digits (standard) or 8
 (extended), LEN one hex digit, each byte one or two hex digits. Errors come back as
 ``< error ID SEC.USEC DATAHEX >``, a SocketCAN error frame (``ID`` has CAN_ERR_FLAG,
 0x20000000): ``20000004`` with data byte 1 = 0x02 for a refused frame (TX overflow),
@@ -55,6 +67,7 @@ import collections
 import contextlib
 import heapq
 import json
+import math
 import re
 import signal
 import socket
@@ -199,6 +212,11 @@ class _Client:
         self.name = name
         self.writer = writer
         self.raw = False
+        # BCM mode (socketcand's default after ``open``): the ids it subscribed to, as the
+        # bus writes them (3 or 8 hex digits); None: not in BCM mode
+        self.subscribed: set[str] | None = None
+        self.out: list[bytes] = []  # frames for it this pass, written in one go
+        self.pending = 0  # their bytes
         self.ready_at = 0.0
         self.held: list[bytes] = []  # frames that arrived during the handshake grace
         self.rx = 0  # frames taken from this client onto the bus (not those refused)
@@ -237,12 +255,31 @@ class VirtualCanBus:
     rcvbuf_bytes : int
         Bytes of frames waiting for a client that does not read [B]; more are dropped for
         it.
+    lockstep : bool
+        The timeline is mission time, set by the SYNC frames passing on the bus (their
+        tick and period), instead of wall time: see :meth:`_lockstep_pass`.
+    epoch : float or None
+        Lockstep: the Unix time [s] that mission time 0 is stamped as (the time master
+        stamps its SYNC frames from the same epoch, so a log has one time base). None:
+        now.
     """
 
     def __init__(self, channel: str = "can0", bitrate: int = 1_000_000, timing: bool = True,
                  rules: list[FaultRule] | None = None, seed: int = 0,
                  handshake_grace_s: float = 0.05, txqueuelen: int = 128,
-                 rcvbuf_bytes: int = 256 * 1024) -> None:
+                 rcvbuf_bytes: int = 256 * 1024, lockstep: bool = False,
+                 epoch: float | None = None) -> None:
+        if lockstep:
+            for r in rules or []:
+                if r.delay_s or r.babble_hz:
+                    raise ValueError("a CAN delay or a babbling node needs wall time: in "
+                                     "lockstep the bench's own frames would be held with "
+                                     "it (run wall-paced)")
+        self.lockstep = lockstep
+        self._t_tick = 0.0  # lockstep: the mission time the current tick starts at [s]
+        self._t_end = math.inf  # and ends at (the next tick's start) [s]
+        self._done_frames: list[_Entry] = []  # lockstep: handshake frames of this pass
+        self._dirty: set[_Client] = set()  # clients with frames to write this pass
         self.channel = channel
         self.bitrate = bitrate
         self.timing = timing
@@ -266,8 +303,10 @@ class VirtualCanBus:
         self._retry_bits: dict[int, int] = {}  # order: bus time a corrupted try took [bits]
         self._babble_keys = [arbitration_key(0x001 if r.frame_id is None else r.frame_id,
                                              False) for r in self.rules if r.babble_hz > 0]
-        # frames are stamped in Unix time, scheduled on the monotonic clock
-        self._epoch = time.time() - time.monotonic()
+        # frames are stamped in Unix time, scheduled on the monotonic clock (wall time) or
+        # on mission time (lockstep)
+        self._epoch = ((time.time() if epoch is None else epoch) if lockstep
+                       else time.time() - time.monotonic())
         self.tick = 0  # the mission tick of the last SYNC seen on the bus
         self._server: asyncio.AbstractServer | None = None
         self.port = 0
@@ -276,7 +315,9 @@ class VirtualCanBus:
     def submit(self, sender: _Client | None, frame_id: int, data: bytes,
                extended: bool = False) -> None:
         """A frame offered to the bus by ``sender`` (None: the bus itself, in tests)."""
-        if (sender is not None and self.timing
+        # lockstep: the bench's handshake is no bus traffic (no queue, no bus time)
+        handshake = self.lockstep and not extended and frame_id == LOCKSTEP_DONE_ID
+        if (sender is not None and self.timing and not handshake
                 and sender.queued >= self.txqueuelen):  # its queue is full: ENOBUFS
             sender.refused += 1
             self.stats.refused += 1
@@ -290,10 +331,15 @@ class VirtualCanBus:
             self._run_from = self._next_order
             self.stats.setup_frames_in = self.stats.frames_in - 1
         if std and frame_id == SYNC_ID and len(data) == _SYNC.length:  # its tick (DBC)
-            tick = int(_SYNC.decode(data, decode_choices=False)["Tick"])
+            v = _SYNC.decode(data, decode_choices=False)
+            tick = int(v["Tick"])
             if tick != self.tick:
                 self._occurrence.clear()
             self.tick = tick
+            if self.lockstep:  # mission time moves on to this tick
+                period = int(v["Period_us"]) * 1e-6
+                self._t_tick = tick * period
+                self._t_end = self._t_tick + period if period > 0 else math.inf
         key = arbitration_key(frame_id, extended)
         delay = 0.0
         retry_bits = 0
@@ -313,7 +359,7 @@ class VirtualCanBus:
                 self.stats.corrupted += 1
                 retry_bits += frame_bits(len(data), extended) + ERROR_FRAME_BITS
             delay += r.delay_s
-        now = time.monotonic()
+        now = self._t_tick if self.lockstep else time.monotonic()
         order = self._next_order  # the order this frame is given next
         if retry_bits:
             self._retry_bits[order] = retry_bits
@@ -321,9 +367,17 @@ class VirtualCanBus:
             self.stats.delayed += 1
             heapq.heappush(self._delayed, (now + delay, self._order(), sender, frame_id,
                                            extended, data))
-        elif not self.timing:  # relayed at once, in arrival order
+        elif not self.timing or (self.lockstep and self._run_from is None):
+            # relayed at once, in arrival order (lockstep: the nodes' joining, before the
+            # first SYNC, is no mission traffic)
             self._deliver(sender, frame_id, data, now, self._order(), extended)
+            self._flush_writes()
             return
+        elif handshake:
+            # the bench's handshake takes no bus time: it goes once this pass's frames
+            # have (so after its sender's earlier frames, unless the bus holds those)
+            self._done_frames.append((key, self._order(), now, sender, frame_id, extended,
+                                      data))
         else:
             self._offer((key, self._order(), now, sender, frame_id, extended, data))
         self._wake.set()
@@ -378,23 +432,68 @@ class VirtualCanBus:
         now = time.monotonic()
         setup = self._run_from is None or order < self._run_from
         for c in self.clients:
-            if c is sender or not c.raw:
+            if c is sender or (not c.raw and c.subscribed is None):
                 continue
+            if c.subscribed is not None and ident not in c.subscribed:
+                continue  # BCM mode: not a frame it subscribed to
             if now < c.ready_at:
                 c.held.append(line)  # delivered when its grace ends, never dropped
             else:
+                if c.held:
+                    self._release_held(c)
                 tr = c.writer.transport
                 if tr.is_closing():
                     continue  # gone; dropped from the clients when its handler ends
-                if tr.get_write_buffer_size() > self.rcvbuf_bytes:
+                if tr.get_write_buffer_size() + c.pending > self.rcvbuf_bytes:
                     c.rx_dropped += 1  # it does not read: its queue overflows, not ours
                     self.stats.rx_dropped += 1
                     continue
-                c.writer.write(line)
+                c.out.append(line)  # written once per pass (_flush_writes)
+                c.pending += len(line)
+                self._dirty.add(c)
             c.tx += 1
             self.stats.frames_out += 1
             if setup:
                 self.stats.setup_frames_out += 1
+
+    def _flush_writes(self) -> None:
+        """Write each client's frames of this pass in one go (one system call each, not
+        one per frame)."""
+        for c in self._dirty:
+            if c.out and not c.writer.is_closing():
+                c.writer.write(b"".join(c.out))
+            c.out.clear()
+            c.pending = 0
+        self._dirty.clear()
+
+    def _lockstep_pass(self) -> None:
+        """Lockstep: the bus's timeline in mission time.
+
+        Every frame offered during tick k (after SYNC(k) passed) is offered at the tick's
+        start t_k. The waiting frames go onto the bus in arbitration order, each taking its
+        bit time from when the bus frees, and are relayed at once, stamped with the mission
+        time their transmission ends (plus the epoch): no wall time is waited out. A frame
+        that could only start after the tick's end waits for the next SYNC (the bus is
+        loaded past 100 % in that tick), still in its sender's transmit queue. The bench's
+        handshake frames (LOCKSTEP_DONE) take no bus time and follow the pass's frames.
+        Which frames arrive in one pass depends on the processes' scheduling: it decides
+        only the order of frames of one tick from different senders, and their stamps,
+        never a frame's content or whether it is delivered (below 100 % load)."""
+        while self._waiting:
+            start = max(self._bus_free, self._waiting[0][2])
+            if start >= self._t_end:
+                break  # the bus is full to the end of this tick
+            _k, o, _t, sender, fid, ext, data = self._take()
+            if sender is not None:
+                sender.queued -= 1
+            dur = (frame_bits(len(data), ext) + self._retry_bits.pop(o, 0)) / self.bitrate
+            self.stats.busy_s += dur
+            self._bus_free = start + dur
+            self._deliver(sender, fid, data, self._bus_free, o, ext)
+        for _k, o, t, sender, fid, ext, data in self._done_frames:
+            self._deliver(sender, fid, data, max(t, self._bus_free), o, ext)
+        self._done_frames.clear()
+        self._flush_writes()
 
     async def _scheduler(self) -> None:
         """Move frames from the waiting queue onto the bus, one at a time.
@@ -408,6 +507,16 @@ class VirtualCanBus:
         """
         eps = 3e-4
         inflight: tuple[float, _Client | None, int, bool, bytes, int] | None = None
+        while self.lockstep and self.timing:  # no wall time: a pass each time it is woken
+            self._flush()
+            self._lockstep_pass()
+            self._wake.clear()
+            wake_at = [c.ready_at for c in self.clients if c.held]
+            timeout = max(0.0, min(wake_at) - time.monotonic()) if wake_at else None
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                pass
         while True:
             now = time.monotonic()
             while self._delayed and self._delayed[0][0] <= now:
@@ -460,9 +569,16 @@ class VirtualCanBus:
         now = time.monotonic()
         for c in list(self.clients):
             if c.held and now >= c.ready_at:
-                for line in c.held:
-                    c.writer.write(line)
-                c.held.clear()  # counted when held
+                self._release_held(c)
+        self._flush_writes()
+
+    def _release_held(self, c: _Client) -> None:
+        """Frames held during ``c``'s grace go ahead of anything newer (counted when
+        held)."""
+        c.out[:0] = c.held
+        c.pending += sum(map(len, c.held))
+        c.held.clear()
+        self._dirty.add(c)
 
     def _drop_client(self, c: _Client) -> None:
         if c in self.clients:
@@ -537,7 +653,8 @@ class VirtualCanBus:
             self._malformed(c)
             return
         cmd = words[0]
-        if cmd == b"send" and c.raw:
+        opened = c.raw or c.subscribed is not None
+        if cmd == b"send" and opened:
             frame = parse_send(words[1:])
             if frame is None:
                 self._malformed(c)
@@ -545,13 +662,28 @@ class VirtualCanBus:
             self.submit(c, frame[0], frame[2], frame[1])
         elif cmd == b"open":
             if len(words) == 2 and words[1].decode(errors="replace") == self.channel:
+                c.subscribed = set()  # BCM mode, subscribed to nothing yet
                 c.writer.write(b"< ok >")
             else:
                 c.writer.write(b"< error could not open bus >")
-        elif cmd == b"rawmode":
-            c.raw = True
+        elif cmd in (b"rawmode", b"bcmmode") and opened and len(words) == 1:
+            c.raw = cmd == b"rawmode"
+            c.subscribed = None if c.raw else set()  # a new BCM socket has no subscriptions
             c.ready_at = time.monotonic() + self.grace  # let the client read "< ok >" alone
             c.writer.write(b"< ok >")
+        elif cmd == b"subscribe" and c.subscribed is not None:
+            # < subscribe IVAL_S IVAL_US ID >: every frame with that id (no throttling here:
+            # an interval other than 0 0 is refused)
+            if (len(words) != 4 or words[1] != b"0" or words[2] != b"0"
+                    or not _HEX_ID.fullmatch(words[3])):
+                self._malformed(c)
+                return
+            c.subscribed.add(words[3].decode().upper())
+        elif cmd == b"unsubscribe" and c.subscribed is not None:
+            if len(words) != 2 or not _HEX_ID.fullmatch(words[1]):
+                self._malformed(c)
+                return
+            c.subscribed.discard(words[1].decode().upper())
         elif cmd == b"echo":
             c.writer.write(b"< echo >")
         else:
@@ -601,7 +733,7 @@ def _parse_rules(text: str | None) -> list[FaultRule]:
 async def _main(args: argparse.Namespace) -> None:
     bus = VirtualCanBus(args.channel, args.bitrate, not args.no_timing,
                         _parse_rules(args.rules), args.seed, txqueuelen=args.txqueuelen,
-                        rcvbuf_bytes=args.rcvbuf)
+                        rcvbuf_bytes=args.rcvbuf, lockstep=args.lockstep, epoch=args.epoch)
     port = await bus.start(args.port)
     print(f"PORT {port}", flush=True)
     stop = asyncio.Event()
@@ -627,6 +759,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--channel", default="can0")
     p.add_argument("--bitrate", type=int, default=1_000_000)
     p.add_argument("--no-timing", action="store_true", help="relay frames at once")
+    p.add_argument("--lockstep", action="store_true",
+                   help="model the bus in mission time, set by the SYNC frames on it, "
+                        "instead of waiting frames' bit times out in wall time")
+    p.add_argument("--epoch", type=float, default=None,
+                   help="with --lockstep: the Unix time [s] mission time 0 is stamped as "
+                        "(default: now)")
     p.add_argument("--rules", help='fault rules as JSON, e.g. [{"frame_id": 512, '
                                    '"drop_prob": 0.1}]')
     p.add_argument("--seed", type=int, default=0)

@@ -67,7 +67,7 @@ class Lockstep:
 
     bench_frames = True  # the bench's own frames: no unit's traffic
 
-    def __init__(self, bus: Any, mode: int = 0) -> None:
+    def __init__(self, bus: Any, mode: int = 0, epoch: float | None = None) -> None:
         # the time master's end-of-run report comes on every bus: the run is over for a
         # node once it has it from each (every frame before it on each bus read)
         self._ends_needed = len(getattr(bus, "buses", (bus,)))
@@ -79,6 +79,9 @@ class Lockstep:
         self.can = can
         self.bus = bus
         self.mode = int(mode)
+        # lockstep: SYNC is stamped at its tick's mission time from this Unix epoch [s], as
+        # the bus stamps frames (None: stamped now, in Unix time)
+        self.epoch = epoch
         db = database()
         self.sync_msg = db.get_message_by_name("SYNC")
         self.done_msg = db.get_message_by_name("LOCKSTEP_DONE")
@@ -97,11 +100,13 @@ class Lockstep:
         return (self.SYNC, self.DONE)
 
     def sync_frame(self, tick: int, period_ns: int) -> Any:
-        """The SYNC frame of ``tick`` (a ``can.Message``, stamped now in Unix time)."""
+        """The SYNC frame of ``tick`` (a ``can.Message``, stamped in Unix time: now, or
+        lockstep, its mission time from the epoch)."""
         data = self.sync_msg.encode({"Tick": tick, "Period_us": period_ns // 1000,
                                      "Mode": self.mode})
+        t = time.time() if self.epoch is None else self.epoch + tick * period_ns * 1e-9
         return self.can.Message(arbitration_id=self.SYNC, data=data, is_extended_id=False,
-                                timestamp=time.time(), channel="can0")
+                                timestamp=t, channel="can0")
 
     def send_sync(self, tick: int, period_ns: int) -> Any:
         """Send SYNC(``tick``); returns the frame sent."""

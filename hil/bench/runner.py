@@ -128,7 +128,8 @@ class _Procs:
     source checkout without compiled kernels, never shadows it) and writes its output to
     ``<name>.log``: in the run's ``--out`` folder when there is one, else in a temporary
     folder removed when the run ends, so that a failure can always show what the process
-    said.
+    said. With ``FLIGHTSW_BENCH_PROFILE=DIR`` in the environment each child runs under
+    cProfile and writes ``DIR/<name>.prof`` when it ends (where a bench tick's time goes).
     """
 
     def __init__(self, log_dir: Path | None) -> None:
@@ -144,11 +145,28 @@ class _Procs:
         f = open(self.log_dir / f"{name}.log", "w")  # noqa: SIM115 - closed in stop()
         self._files.append(f)
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        prof = os.environ.get("FLIGHTSW_BENCH_PROFILE")
+        if prof:
+            args = ["-m", "cProfile", "-o", f"{prof}/{name}.prof", *args]
         p = subprocess.Popen([sys.executable, "-P", *args], stdin=subprocess.PIPE,
                              stdout=f if stdout is None else stdout, stderr=f,
                              pass_fds=pass_fds, text=True, env=env)
         self.procs.append((name, p))
         return p
+
+    def cpu_s(self) -> dict[str, float]:
+        """CPU time each live child has used so far, user and system [s] (from
+        ``/proc/PID/stat``, in clock ticks of 10 ms: for whole runs, not single ticks)."""
+        out = {}
+        hz = os.sysconf("SC_CLK_TCK")
+        for n, p in self.procs:
+            try:
+                with open(f"/proc/{p.pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # it has ended
+            out[n] = (int(fields[11]) + int(fields[12])) / hz  # utime, stime
+        return out
 
     def dead(self) -> list[str]:
         with interrupts.deferred():  # never torn inside Popen's bookkeeping (see interrupts)
@@ -294,6 +312,8 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     sched0 = scheduling()  # raised for a wall-paced run, given back at the end
     lateness: list[float] = []  # wall-paced: the time master's, per tick [s]
     t_fly0 = t_fly1 = math.nan
+    cpu0: dict[str, float] = {}  # each process's CPU time [s] when the flight starts
+    cpu1: dict[str, float] = {}  # and when it ends
     master_overruns = 0
     master_policy = "normal"
     links: list[str] = []
@@ -315,6 +335,9 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     try:
         vc = bench.virtual_can
         timing_on = bus_timing and vc.timing
+        # lockstep: the buses keep their timelines in mission time, stamped from this epoch,
+        # as the time master stamps its SYNC frames
+        epoch = None if realtime else round(time.time(), 6)
         show.phase(f"starting the virtual CAN bus, {len(emulated)} emulated unit(s) and the "
                    f"flight software")
 
@@ -325,7 +348,8 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                     "--bitrate", str(vc.bitrate), "--exit-on-stdin-eof", "--seed", str(bus_seed),
                     "--rt-priority", str(BUS_RT_PRIORITY if realtime else 0),
                     *(["--rules", json.dumps(rules)] if rules else []),
-                    *([] if timing_on else ["--no-timing"])]
+                    *([] if timing_on else ["--no-timing"]),
+                    *([] if epoch is None else ["--lockstep", "--epoch", repr(epoch)])]
             p = procs.start(name, args, stdout=subprocess.PIPE)
             assert p.stdout is not None  # piped
             line = p.stdout.readline()
@@ -364,7 +388,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                        f"(127.0.0.1:{port})")
             bench = listen_for_units(bench, bus_client)
             emulated = bench.emulated
-        ls = Lockstep(bus_client, mode=1 if realtime else 0)
+        ls = Lockstep(bus_client, mode=1 if realtime else 0, epoch=epoch)
         if out is not None:
             # the whole bus, as the time master hears it (every frame but its own, which
             # it logs as it sends them), every frame stamped in Unix time as the bus stamps
@@ -514,6 +538,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                 rec.record(plant.t_s)
             if k == 0:
                 t_fly0 = time.perf_counter()  # start-up is over: the flight begins
+                cpu0 = procs.cpu_s() | {"master": time.process_time()}
             if redundant:  # SYNC and stimulus on the bus the flight software uses
                 ls.sync_bus = int(truth.fsw_bus[0])
                 bus_client.select(ls.sync_bus)
@@ -539,6 +564,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                 break  # the time limit
         truth.end_tick[0] = ticks  # wall-paced: the flight software stops there too
         t_fly1 = time.perf_counter()
+        cpu1 = procs.cpu_s() | {"master": time.process_time()}
         show.phase("flight over; collecting every process's report")
         if not realtime:
             # every node finishes the last tick it was given; then the end of the run,
@@ -626,6 +652,10 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         timing = {"mode": "lockstep", "ticks": ticks, "startup_s": t_fly0 - t_wall0,
                   "wall_ms_per_tick": fly * 1e3 / max(ticks, 1),
                   "realtime_factor": ticks * dt / fly if fly > 0 else None}
+    # CPU per tick of the flight, by process (start-up excluded): where a tick's time goes
+    cpu_ms = {n: (cpu1[n] - cpu0[n]) * 1e3 / max(ticks, 1) for n in cpu1 if n in cpu0}
+    timing["cpu_ms_per_tick"] = sum(cpu_ms.values())
+    timing["cpu_ms_per_tick_by_process"] = cpu_ms
     ports = fsw_report.get("ports", {})
     buses: dict[str, Any] = {"can0": {
         "kind": "can", "virtual": True, "timing_model": bus_timing and bench.virtual_can.timing,
