@@ -32,9 +32,12 @@ NOMINAL_RATES_HZ: dict[str, float] = {
 """How often each frame is sent in operation [Hz] (commands and status also on change)."""
 
 LOCKSTEP_RATES_HZ: dict[str, float] = {
-    "LOCKSTEP_DONE": 450.0,  # 6 emulators + flight software + 2 actuators, 50 Hz each
+    "LOCKSTEP_DONE": 350.0,  # 7 emulated units (5 sensing, 2 actuators), 50 Hz each
+    "LOCKSTEP_DONE_FSW": 50.0,  # the flight software, 50 Hz
+    "LOCKSTEP_DONE_ACT": 100.0,  # 2 actuators, 50 Hz each
 }
-"""Bench-only frames of a lockstep run [Hz]."""
+"""Bench-only frames of a lockstep run [Hz]: they cross a virtual bus's connections, but
+a lockstep bus gives them no bus time (they are the bench's handshake, no CAN traffic)."""
 
 STIMULUS_RATES_HZ: dict[str, float] = {
     "IMU_STIM": 50.0, "DOCK_STIM": 50.0, "ST_STIM": 50.0, "LIDAR_STIM_RAE": 50.0,

@@ -11,6 +11,7 @@ the control loop. The hardware libraries are imported when a port opens.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -60,6 +61,47 @@ def open_bus(config: dict[str, Any], timeout_s: float = 0.0, name: str = "bus") 
                         e or type(e).__name__)
             time.sleep(pause)
             pause = min(2.0, 2 * pause)
+
+
+def _socketcand(bus: Any) -> bool:
+    try:
+        from can.interfaces.socketcand import SocketCanDaemonBus
+    except ImportError:  # pragma: no cover - python-can without it
+        return False
+    return isinstance(bus, SocketCanDaemonBus)
+
+
+def subscribe(bus: Any, frame_ids: Iterable[int], *, only: bool = True) -> bool:
+    """Have the server behind ``bus`` send it only these standard-id frames, where it can.
+
+    On a socketcand connection (python-can's ``socketcand`` interface, which opens in raw
+    mode: every frame of the bus) the connection goes to socketcand's BCM mode and
+    subscribes to each id (``< bcmmode >``, ``< subscribe 0 0 ID >``): the frames not
+    asked for never cross the connection, nor are they parsed. With ``only`` False the ids
+    are added to what the connection has (no mode switch). Both buses of a
+    :class:`~firmware_bridge.redundant.RedundantBus` are done. Returns False, changing
+    nothing, where the bus is not a socketcand connection (a SocketCAN interface filters in
+    the kernel through python-can's ``set_filters`` instead)."""
+    buses = getattr(bus, "buses", (bus,))
+    if not all(_socketcand(b) for b in buses):
+        return False
+    cmds = ("< bcmmode >" if only else "") + "".join(
+        f"< subscribe 0 0 {fid:03X} >" for fid in sorted(set(frame_ids)))
+    for b in buses:  # the server's "< ok >" to bcmmode is no frame: python-can skips it
+        b._tcp_send(cmds)
+    return True
+
+
+def unsubscribe(bus: Any, frame_ids: Iterable[int]) -> bool:
+    """Undo :func:`subscribe` for these ids (``< unsubscribe ID >``); False where the bus is
+    not a socketcand connection."""
+    buses = getattr(bus, "buses", (bus,))
+    if not all(_socketcand(b) for b in buses):
+        return False
+    cmds = "".join(f"< unsubscribe {fid:03X} >" for fid in sorted(set(frame_ids)))
+    for b in buses:
+        b._tcp_send(cmds)
+    return True
 
 
 class CanPort:
@@ -127,6 +169,13 @@ class CanPort:
             if fid in self._routes:
                 raise ValueError(f"{self.name}: frame 0x{fid:03X} already routed")
             self._routes[fid] = driver
+
+    def subscribe_routes(self) -> bool:
+        """Receive only the frames routed to a driver, where the bus's server filters (a
+        socketcand connection, see :func:`subscribe`); returns whether it does. A frame
+        with an id nothing is routed to then never arrives (and is not counted in
+        ``unknown_ids``)."""
+        return subscribe(self.bus, self._routes)
 
     def poll(self, t_ns: int, timeout: float = 0.0) -> int:
         """Hand every frame that has arrived to its driver; returns frames handled.

@@ -124,7 +124,7 @@ def test_lockstep_bench_docks_like_sil(final_approach, tmp_path):
     # every frame at the cycle time its DBC attribute gives (more for "on change" ones)
     for name, n in counts.items():
         m = database().get_message_by_name(name)
-        if name == "LOCKSTEP_DONE":
+        if name.startswith("LOCKSTEP_DONE"):
             continue  # one per node and phase
         expect = flown_s * 1000.0 / m.cycle_time
         assert n >= expect - 2, (name, n, expect)

@@ -31,7 +31,7 @@ arbitrate from its start, and each is relayed as soon as it is arbitrated, stamp
 mission time its transmission ends (from ``--epoch``); bit times, arbitration, bus load
 and queues are modelled, never waited out, so a lockstep bench runs as fast as its
 processes. A tick loaded past 100 % keeps what does not fit waiting for the next SYNC.
-The bench's lockstep handshake (LOCKSTEP_DONE) takes no bus time there.
+The bench's lockstep handshake (the LOCKSTEP_DONE frames) takes no bus time there.
 
 With the timing model off, frames are relayed at once in arrival order. Rules can drop,
 corrupt or delay frames; each frame's draw is a function of the seed, the mission tick,
@@ -101,8 +101,11 @@ def _uniform(*words: int) -> float:
 
 
 _SYNC = database().get_message_by_name("SYNC")
-SYNC_ID, LOCKSTEP_DONE_ID = _SYNC.frame_id, database().get_message_by_name("LOCKSTEP_DONE").frame_id
-BENCH_IDS = (SYNC_ID, LOCKSTEP_DONE_ID)
+SYNC_ID = _SYNC.frame_id
+HANDSHAKE_IDS = tuple(database().get_message_by_name(n).frame_id for n in (
+    "LOCKSTEP_DONE", "LOCKSTEP_DONE_FSW", "LOCKSTEP_DONE_ACT"))
+"""The lockstep handshake's reports (bench only: no bus time in a lockstep bus)."""
+BENCH_IDS = (SYNC_ID, *HANDSHAKE_IDS)
 """The bench's own time frames: fault rules never touch them (the bench must keep time)."""
 
 
@@ -316,7 +319,7 @@ class VirtualCanBus:
                extended: bool = False) -> None:
         """A frame offered to the bus by ``sender`` (None: the bus itself, in tests)."""
         # lockstep: the bench's handshake is no bus traffic (no queue, no bus time)
-        handshake = self.lockstep and not extended and frame_id == LOCKSTEP_DONE_ID
+        handshake = self.lockstep and not extended and frame_id in HANDSHAKE_IDS
         if (sender is not None and self.timing and not handshake
                 and sender.queued >= self.txqueuelen):  # its queue is full: ENOBUFS
             sender.refused += 1
@@ -475,7 +478,7 @@ class VirtualCanBus:
         time their transmission ends (plus the epoch): no wall time is waited out. A frame
         that could only start after the tick's end waits for the next SYNC (the bus is
         loaded past 100 % in that tick), still in its sender's transmit queue. The bench's
-        handshake frames (LOCKSTEP_DONE) take no bus time and follow the pass's frames.
+        handshake frames (LOCKSTEP_DONE*) take no bus time and follow the pass's frames.
         Which frames arrive in one pass depends on the processes' scheduling: it decides
         only the order of frames of one tick from different senders, and their stamps,
         never a frame's content or whether it is delivered (below 100 % load)."""

@@ -184,6 +184,7 @@ class RcsEmulator(_CanUnit):
                      for k in range(4)}
         self._iso_id = self.db.get_message_by_name("RCS_ISOLATE").frame_id
         self.isolated = [0.0] * n_thrusters  # latch valves closed (1.0) by RCS_ISOLATE
+        self.frame_ids = (*sorted(self._ids), self._iso_id)  # what it takes off the bus
 
     def receive(self, frame_id: int, data: bytes) -> bool:
         """Take one received frame; True when it completed a cycle's command."""
@@ -252,6 +253,7 @@ class DockingMechEmulator(_CanUnit):
         self._next = 0
         self._counter = 0
         self._cmd_id = self.db.get_message_by_name("DOCK_CMD").frame_id
+        self.frame_ids = (self._cmd_id,)  # what it takes off the bus
 
     def receive(self, frame_id: int, data: bytes) -> None:
         if frame_id != self._cmd_id:

@@ -86,6 +86,13 @@ class Lockstep:
         self.sync_msg = db.get_message_by_name("SYNC")
         self.done_msg = db.get_message_by_name("LOCKSTEP_DONE")
         self.SYNC, self.DONE = self.sync_msg.frame_id, self.done_msg.frame_id
+        # the reports, by who needs them: to the flight software (units' data sent, the
+        # time master's end of run, and every node's joining, for the time master), from
+        # the flight software (to the actuators and the time master), from the actuators
+        # (to the time master); one layout
+        self.DONE_FSW = db.get_message_by_name("LOCKSTEP_DONE_FSW").frame_id
+        self.DONE_ACT = db.get_message_by_name("LOCKSTEP_DONE_ACT").frame_id
+        self.done_ids = (self.DONE, self.DONE_FSW, self.DONE_ACT)
         self.last_sync: int | None = None
         self.done: dict[tuple[int, int], set[int]] = {}
         self.serial_bytes: dict[int, int] = {}  # node: bytes on its line [mod 65536]
@@ -96,8 +103,21 @@ class Lockstep:
         self.sync_bus: int | None = None
 
     @property
-    def frame_ids(self) -> tuple[int, int]:
-        return (self.SYNC, self.DONE)
+    def frame_ids(self) -> tuple[int, ...]:
+        return (self.SYNC, *self.done_ids)
+
+    def listens(self, role: str) -> set[int]:
+        """The protocol's frames a node in ``role`` needs: ``fsw``, ``unit`` (a sensing
+        unit), ``actuator`` or ``master`` (the time master, once every node has joined)."""
+        return {"fsw": {self.SYNC, self.DONE}, "unit": {self.SYNC},
+                "actuator": {self.SYNC, self.DONE_FSW},
+                "master": {self.DONE_FSW, self.DONE_ACT}}[role]
+
+    def done_id(self, node: int, phase: int) -> int:
+        """The frame a report of ``node`` in ``phase`` goes in (see :attr:`done_ids`)."""
+        if node == NODES["fsw"]:
+            return self.DONE_FSW
+        return self.DONE_ACT if phase == 2 else self.DONE
 
     def sync_frame(self, tick: int, period_ns: int) -> Any:
         """The SYNC frame of ``tick`` (a ``can.Message``, stamped in Unix time: now, or
@@ -120,7 +140,8 @@ class Lockstep:
     def send_done(self, node: int, phase: int, tick: int, serial_bytes: int = 0) -> None:
         data = self.done_msg.encode({"Node": node, "Phase": phase, "Tick": tick,
                                      "Serial_bytes": serial_bytes & 0xFFFF})
-        m = self.can.Message(arbitration_id=self.DONE, data=data, is_extended_id=False)
+        m = self.can.Message(arbitration_id=self.done_id(node, phase), data=data,
+                             is_extended_id=False)
         if node == MASTER_NODE:
             getattr(self.bus, "send_all", self.bus.send)(m)
         else:
@@ -279,6 +300,14 @@ def device_main(args: argparse.Namespace) -> int:
     unit = BENCH_UNITS[args.kind](UnitContext(sc, args.seed, truth, bus, args.pty_fd,
                                               args.baud))
     node = unit.node
+    # only what this unit needs crosses its connection: the protocol's frames for its
+    # role, the commands it executes, and the flight software's heartbeat (which bus)
+    from firmware_bridge.can_icd import database
+    from firmware_bridge.ports import subscribe
+
+    hb = database().get_message_by_name("HEARTBEAT_FSW").frame_id
+    subscribe(bus, ls.listens("actuator" if unit.actuator else "unit") | set(unit.frame_ids)
+              | {hb})
     ls.send_done(node, 0, READY)
     fsw_node = NODES["fsw"]
     lockstep = args.mode == "lockstep"
@@ -355,6 +384,7 @@ def fsw_main(args: argparse.Namespace) -> int:
     setup: dict[str, int] = {}  # the bench port's counters before the run (joining traffic)
     if vbus is not None and ls is not None:
         vbus.attach(ls)
+        vbus.subscribe_routes()  # the units' frames and the protocol's, nothing else
 
         def run_starts() -> None:
             setup.update(vbus.stats.as_dict())

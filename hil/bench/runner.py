@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from firmware_bridge.drivers import RcsDriver
+from firmware_bridge.ports import subscribe, unsubscribe
 from firmware_bridge.units import SERIAL_UNITS
 from flightsw.docking.cam import horizon_s
 from flightsw.docking.sequencer import ABORT_REASONS, STATES
@@ -389,6 +390,10 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
             bench = listen_for_units(bench, bus_client)
             emulated = bench.emulated
         ls = Lockstep(bus_client, mode=1 if realtime else 0, epoch=epoch)
+        # lockstep without a log: the time master takes only the reports it waits for off
+        # the bus (every node's joining, then the flight software's and the actuators')
+        listening = not realtime and out is None and subscribe(
+            bus_client, ls.listens("master") | {ls.DONE})
         if out is not None:
             # the whole bus, as the time master hears it (every frame but its own, which
             # it logs as it sends them), every frame stamped in Unix time as the bus stamps
@@ -444,7 +449,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                 msg = bus_client.recv(timeout=0.2)
                 if msg is not None and bus_log is not None:
                     bus_log(msg)
-                if msg is not None and msg.arbitration_id == ls.DONE:
+                if msg is not None and msg.arbitration_id in ls.done_ids:
                     ls.on_frame(msg.arbitration_id, bytes(msg.data))
                     continue
                 check_processes(what, units_too)
@@ -458,6 +463,8 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
                    f"(importing, opening their buses and lines)")
         wait_for(0, READY, {NODES["fsw"], *(NODES[u] for u in emulated)}, "start-up",
                  startup_timeout_s)
+        if listening:
+            unsubscribe(bus_client, {ls.DONE})  # the units' reports are the FSW's business
         time.sleep(0.1)  # every client past its handshake grace
         limit_ticks = int(math.ceil(sc.time_limit_s / dt))
         # an escape's coast is watched to its end, past the time limit

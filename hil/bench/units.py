@@ -69,6 +69,11 @@ class BenchUnit:
         self.dt_s = ctx.sc.fsw.base_period_ns * 1e-9
 
     @property
+    def frame_ids(self) -> tuple[int, ...]:
+        """The ids of the frames it takes off the bus (the commands it executes)."""
+        return tuple(getattr(getattr(self, "emu", None), "frame_ids", ()))
+
+    @property
     def bytes_out(self) -> int:
         """Bytes this unit has put on its serial line so far (0 for a CAN unit)."""
         return self.line.bytes_out if self.line is not None else 0
