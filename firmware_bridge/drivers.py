@@ -22,6 +22,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from firmware_bridge.can_codec import codec
 from firmware_bridge.serial_icd import PayloadError, RangeError, decode_payload
 from flightsw.messages import (
     DockingMechCmd,
@@ -140,8 +141,8 @@ class _CanDriver(Driver):
         db = database()
         self._db = db
         names = self.FRAMES + ((self.HEARTBEAT,) if self.HEARTBEAT else ())
-        self._by_id = {db.get_message_by_name(n).frame_id: db.get_message_by_name(n)
-                       for n in names}
+        # compiled from the DBC (cantools's results, see firmware_bridge.can_codec)
+        self._by_id = {codec(n).frame_id: codec(n) for n in names}
         self._hb_id = db.get_message_by_name(self.HEARTBEAT).frame_id if self.HEARTBEAT else -1
         self._counter: int | None = None
 
@@ -173,8 +174,8 @@ class _CanDriver(Driver):
             self._bad(f"{m.name} with {len(data)} bytes, expected {m.length}")
             return None
         try:
-            v = m.decode(bytes(data), decode_choices=False, scaling=True)
-        except Exception as e:  # cantools raises several types; none may escape
+            v = m.decode(data)
+        except Exception as e:  # none may escape
             self._bad(f"{m.name}: {e}")
             return None
         for s in m.signals:  # the DBC's physical range (the bits can say more)
@@ -199,7 +200,7 @@ class _CanDriver(Driver):
         raise NotImplementedError
 
     def _encode(self, name: str, values: dict[str, float]) -> bytes:
-        return self._db.get_message_by_name(name).encode(values, scaling=True, strict=True)
+        return codec(name).encode(values)
 
 
 class ImuDriver(_CanDriver):
@@ -363,11 +364,11 @@ class RcsDriver(_CanDriver):
         self.fault_mask = 0
         self.pressure_bar = math.nan
         self.bad_commands = 0
-        msgs = [self._db.get_message_by_name(f"RCS_CMD_{k + 1}") for k in range(4)]
+        msgs = [codec(f"RCS_CMD_{k + 1}") for k in range(4)]
         # (message, id, on-time signal names, their upper limit [s])
         self._cmd_msgs = [(m, m.frame_id, [s.name for s in m.signals if s.name != "Counter"],
                            m.signals[0].maximum) for m in msgs]
-        self._iso_msg = self._db.get_message_by_name("RCS_ISOLATE")
+        self._iso_msg = codec("RCS_ISOLATE")
         self._iso_mask, self._iso_next, self._iso_counter = 0, 0, 0
 
     @classmethod
@@ -403,7 +404,7 @@ class RcsDriver(_CanDriver):
             self._iso_mask, self._iso_next = mask, t_ns + 1_000_000_000
             self._iso_counter = (self._iso_counter + 1) % 16
             out.append((self._iso_msg.frame_id, self._iso_msg.encode(
-                {"Mask": mask, "Counter": self._iso_counter}, strict=True)))
+                {"Mask": mask, "Counter": self._iso_counter})))
         for m, fid, names, tmax in self._cmd_msgs:
             values: dict[str, float] = {"Counter": self._tx_counter}
             for name in names:
@@ -412,7 +413,7 @@ class RcsDriver(_CanDriver):
                     self.bad_commands += 1
                     t = 0.0
                 values[name] = min(max(t, 0.0), tmax)
-            out.append((fid, m.encode(values, scaling=True, strict=True)))
+            out.append((fid, m.encode(values)))
         return out
 
 

@@ -112,7 +112,9 @@ class RedundantBus:
         if msg.arbitration_id != self._hb.frame_id or msg.channel not in self.channels:
             return False
         try:
-            v = self._hb.decode(bytes(msg.data), decode_choices=False)
+            from firmware_bridge.can_codec import codec
+
+            v = codec("HEARTBEAT_FSW").decode(bytes(msg.data))
         except Exception:
             return False
         on = self.channels.index(msg.channel)

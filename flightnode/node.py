@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from firmware_bridge.can_codec import codec
 from firmware_bridge.drivers import RcsDriver
 from firmware_bridge.ports import CanPort, SerialPort
 from firmware_bridge.units import REQUIRED_UNITS, UNITS
@@ -167,7 +168,7 @@ class FlightNode:
         self.can_ports[self.bench.bus_of("rcs")].send(rcs.frames_to_send(t_ns))
         self.can_ports[self.bench.bus_of("dock")].send(dock.frames_to_send(t_ns))
         if t_ns >= self._hb_next or switched:  # a switch is announced at once
-            data = self._hb_msg.encode({"State": 5,
+            data = codec("HEARTBEAT_FSW").encode({"State": 5,
                                         "Active_bus": int(self.fsw.bus_select.active)})
             for p in self.can_ports.values():
                 p.send([(self._hb_msg.frame_id, data)])

@@ -77,6 +77,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from firmware_bridge.can_codec import codec
 from firmware_bridge.can_icd import database, frame_bits
 
 HOST = "127.0.0.1"  # loopback only: no traffic leaves the machine
@@ -100,7 +101,7 @@ def _uniform(*words: int) -> float:
     return (h >> 11) * (1.0 / (1 << 53))
 
 
-_SYNC = database().get_message_by_name("SYNC")
+_SYNC = codec("SYNC")
 SYNC_ID = _SYNC.frame_id
 HANDSHAKE_IDS = tuple(database().get_message_by_name(n).frame_id for n in (
     "LOCKSTEP_DONE", "LOCKSTEP_DONE_FSW", "LOCKSTEP_DONE_ACT"))
@@ -334,7 +335,7 @@ class VirtualCanBus:
             self._run_from = self._next_order
             self.stats.setup_frames_in = self.stats.frames_in - 1
         if std and frame_id == SYNC_ID and len(data) == _SYNC.length:  # its tick (DBC)
-            v = _SYNC.decode(data, decode_choices=False)
+            v = _SYNC.decode(data)
             tick = int(v["Tick"])
             if tick != self.tick:
                 self._occurrence.clear()

@@ -19,6 +19,7 @@ import math
 import os
 from typing import Any
 
+from firmware_bridge.can_codec import codec, codec_by_id
 from firmware_bridge.can_icd import database
 from firmware_bridge.framing import encode_frame
 from firmware_bridge.serial_icd import encode_payload
@@ -52,10 +53,10 @@ class _CanUnit:
         self._hb_next = 0
 
     def _send(self, name: str, values: dict[str, float]) -> None:
-        m = self.db.get_message_by_name(name)
+        m = codec(name)
         try:
             self.bus.send(self._can.Message(arbitration_id=m.frame_id, is_extended_id=False,
-                                            data=m.encode(values, strict=True)))
+                                            data=m.encode(values)))
             self.sent += 1
         except self._can.CanError:
             self.send_errors += 1
@@ -190,7 +191,7 @@ class RcsEmulator(_CanUnit):
         """Take one received frame; True when it completed a cycle's command."""
         if frame_id == self._iso_id:
             try:
-                mask = int(self.db.get_message_by_frame_id(frame_id).decode(data)["Mask"])
+                mask = int(codec_by_id(frame_id).decode(data)["Mask"])
             except Exception:
                 return False
             self.isolated = [float(mask >> i & 1) for i in range(len(self.isolated))]
@@ -198,7 +199,7 @@ class RcsEmulator(_CanUnit):
         if frame_id not in self._ids:
             return False
         try:
-            v = self.db.get_message_by_frame_id(frame_id).decode(data)
+            v = codec_by_id(frame_id).decode(data)
         except Exception:
             return False
         c = int(v.pop("Counter"))
@@ -259,7 +260,7 @@ class DockingMechEmulator(_CanUnit):
         if frame_id != self._cmd_id:
             return
         try:
-            v = self.db.get_message_by_frame_id(frame_id).decode(data)
+            v = codec_by_id(frame_id).decode(data)
         except Exception:
             return
         self.cmd.arm, self.cmd.retract = float(v["Arm"]), float(v["Retract"])

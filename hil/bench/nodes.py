@@ -74,6 +74,7 @@ class Lockstep:
         self._ends = 0
         import can
 
+        from firmware_bridge.can_codec import codec
         from firmware_bridge.can_icd import database
 
         self.can = can
@@ -83,8 +84,8 @@ class Lockstep:
         # the bus stamps frames (None: stamped now, in Unix time)
         self.epoch = epoch
         db = database()
-        self.sync_msg = db.get_message_by_name("SYNC")
-        self.done_msg = db.get_message_by_name("LOCKSTEP_DONE")
+        self.sync_msg = codec("SYNC")
+        self.done_msg = codec("LOCKSTEP_DONE")  # the three reports' layout
         self.SYNC, self.DONE = self.sync_msg.frame_id, self.done_msg.frame_id
         # the reports, by who needs them: to the flight software (units' data sent, the
         # time master's end of run, and every node's joining, for the time master), from
@@ -150,7 +151,7 @@ class Lockstep:
     def on_frame(self, frame_id: int, data: bytes, t_ns: int = 0) -> tuple[str, int, int, int]:
         """Record a SYNC or DONE frame; returns (kind, tick, node, phase)."""
         if frame_id == self.SYNC:
-            v = self.sync_msg.decode(data, decode_choices=False)
+            v = self.sync_msg.decode(data)
             if self.last_sync is not None and int(v["Tick"]) == self.last_sync:
                 return ("again", self.last_sync, 0, 0)  # the same SYNC on the other bus
             if self.last_sync is None and self.on_first_sync is not None:

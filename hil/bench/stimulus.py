@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from firmware_bridge.can_codec import codec
 from firmware_bridge.can_icd import database
 from flightsw.messages import (
     DockingMechStatus,
@@ -64,7 +65,7 @@ class BenchSide:
             hi = s.maximum if s.maximum is not None else np.inf
             clipped[s.name] = min(max(v, lo), hi)
         self.sent += 1
-        return m.frame_id, m.encode(clipped)
+        return m.frame_id, codec(name).encode(clipped)
 
     def frames(self, plant: Any, dock: Any) -> list[tuple[int, bytes]]:
         """Stimulus frames for the plant's state now (sent after each step)."""
@@ -190,7 +191,7 @@ class DockSide(BenchSide):
 
     def on_frame(self, frame_id: int, data: bytes) -> None:
         try:
-            v = self._msg.decode(data, decode_choices=False, scaling=True)
+            v = codec(self._msg.name).decode(data)
         except Exception:
             return  # a frame the flight software's driver would drop: so does the plant
         self.received += 1
@@ -217,7 +218,7 @@ class RcsSide(BenchSide):
     def on_frame(self, frame_id: int, data: bytes) -> None:
         msg = self.db.get_message_by_frame_id(frame_id)
         try:
-            v = msg.decode(data, decode_choices=False)
+            v = codec(msg.name).decode(data)
         except Exception:
             return
         self.received += 1
