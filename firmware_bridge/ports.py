@@ -10,8 +10,9 @@ the control loop. The hardware libraries are imported when a port opens.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -71,6 +72,68 @@ def _socketcand(bus: Any) -> bool:
     return isinstance(bus, SocketCanDaemonBus)
 
 
+def _buses(bus: Any) -> tuple[Any, ...]:
+    """The python-can buses behind ``bus`` (a :class:`SendBatch`, a redundant pair)."""
+    b = getattr(bus, "inner", bus)
+    return tuple(getattr(b, "buses", (b,)))
+
+
+def _write(bus: Any, msgs: list[Any]) -> None:
+    """Send ``msgs`` on ``bus`` (on a redundant pair, the active bus): one write on a
+    socketcand connection, one send each otherwise."""
+    if hasattr(bus, "buses"):
+        bus = bus.buses[bus.active]
+    if _socketcand(bus):
+        from can.interfaces.socketcand.socketcand import convert_can_message_to_ascii_message
+
+        bus._tcp_send("".join(convert_can_message_to_ascii_message(m) for m in msgs))
+    else:
+        for m in msgs:
+            bus.send(m)
+
+
+class SendBatch:
+    """A python-can bus (or redundant pair) whose sends inside :meth:`batch` go out
+    together when the block ends: one write, one wake-up of the receiving side, where the
+    bus is a socketcand connection (a bench node's frames of one tick). Outside a batch,
+    and for everything else (``recv``, ``shutdown``, ...), it is the bus it wraps
+    (``inner``)."""
+
+    def __init__(self, bus: Any, on_error: Any = None) -> None:
+        self.inner = bus
+        self.on_error = on_error  # called with (error, frames) when a batch's write fails
+        self._pending: list[Any] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def send(self, msg: Any, timeout: float | None = None) -> None:
+        if self._pending is not None:
+            self._pending.append(msg)
+        else:
+            self.inner.send(msg)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Hold the sends of the block; send them at its end, in order (also when the block
+        raises, so nothing sent is lost)."""
+        if self._pending is not None:  # nested: the outer batch sends them
+            yield
+            return
+        self._pending = []
+        try:
+            yield
+        finally:
+            msgs, self._pending = self._pending, None
+            if msgs:
+                try:
+                    _write(self.inner, msgs)
+                except Exception as e:
+                    if self.on_error is None:
+                        raise
+                    self.on_error(e, len(msgs))
+
+
 def subscribe(bus: Any, frame_ids: Iterable[int], *, only: bool = True) -> bool:
     """Have the server behind ``bus`` send it only these standard-id frames, where it can.
 
@@ -82,7 +145,7 @@ def subscribe(bus: Any, frame_ids: Iterable[int], *, only: bool = True) -> bool:
     :class:`~firmware_bridge.redundant.RedundantBus` are done. Returns False, changing
     nothing, where the bus is not a socketcand connection (a SocketCAN interface filters in
     the kernel through python-can's ``set_filters`` instead)."""
-    buses = getattr(bus, "buses", (bus,))
+    buses = _buses(bus)
     if not all(_socketcand(b) for b in buses):
         return False
     cmds = ("< bcmmode >" if only else "") + "".join(
@@ -95,7 +158,7 @@ def subscribe(bus: Any, frame_ids: Iterable[int], *, only: bool = True) -> bool:
 def unsubscribe(bus: Any, frame_ids: Iterable[int]) -> bool:
     """Undo :func:`subscribe` for these ids (``< unsubscribe ID >``); False where the bus is
     not a socketcand connection."""
-    buses = getattr(bus, "buses", (bus,))
+    buses = _buses(bus)
     if not all(_socketcand(b) for b in buses):
         return False
     cmds = "".join(f"< unsubscribe {fid:03X} >" for fid in sorted(set(frame_ids)))
@@ -152,9 +215,20 @@ class CanPort:
                     raise
                 bus = RedundantBus(bus, b, (str(self.config.get("channel", "can0")),
                                             str(self.redundant_config.get("channel", "can1"))))
-            self.bus = bus
+            self.bus = SendBatch(bus, self._batch_failed)
         except Exception as e:  # python-can raises many types for a missing device
             raise PortError(f"CAN port {self.name!r} ({self.config}): cannot open: {e}") from e
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Frames sent on this port inside the block go out together at its end (one write
+        on a socketcand connection; see :class:`SendBatch`); a failed write is counted in
+        ``tx_errors``, never raised."""
+        return self.bus.batch()
+
+    def _batch_failed(self, e: Exception, n: int) -> None:
+        self.stats.tx_errors += n
+        self.stats.tx_frames -= n
+        log.warning("%s: sending %d frames failed: %s", self.name, n, e)
 
     def take_unit_frames(self) -> dict[str, int]:
         """Frames routed to units' drivers since the last call, by channel (the bus manager's
@@ -210,19 +284,23 @@ class CanPort:
         return n
 
     def send(self, frames: list[tuple[int, bytes]]) -> int:
-        """Send standard-id data frames; returns how many the bus took."""
+        """Send standard-id data frames; returns how many the bus took (a failure is
+        counted in ``tx_errors``, never raised)."""
         import can
 
-        sent = 0
-        for fid, data in frames:
-            try:
-                self.bus.send(can.Message(arbitration_id=fid, data=data, is_extended_id=False))
-                sent += 1
-            except Exception as e:
-                self.stats.tx_errors += 1
-                log.warning("%s: send of 0x%03X failed: %s", self.name, fid, e)
-        self.stats.tx_frames += sent
-        return sent
+        sent, failed = 0, self.stats.tx_errors
+        with self.batch():  # one write for them all where the bus allows
+            for fid, data in frames:
+                try:
+                    self.bus.send(can.Message(arbitration_id=fid, data=data,
+                                              is_extended_id=False))
+                    sent += 1
+                except Exception as e:
+                    self.stats.tx_errors += 1
+                    log.warning("%s: send of 0x%03X failed: %s", self.name, fid, e)
+            self.stats.tx_frames += sent
+        # (inside a caller's batch the write comes at its end: its failure is counted then)
+        return max(0, sent - (self.stats.tx_errors - failed))
 
     def close(self) -> None:
         if self.bus is not None:

@@ -724,3 +724,27 @@ def test_bcm_mode_delivers_only_subscribed_frames(bus_proc):
     got = read_until(b" 08 >", timeout=3.0)
     assert b"frame 123" not in got and got.count(b"frame") == 1  # subscriptions cleared
     s.close()
+
+
+def test_a_batch_of_frames_leaves_in_one_write_in_order_and_a_failed_one_is_counted(bus_proc):
+    """A bench node's frames of a tick go in one write at the end of a batch, in order;
+    a port whose write fails counts the frames in ``tx_errors`` and never raises into the
+    control loop."""
+    from firmware_bridge.ports import CanPort, SendBatch
+
+    _p, port, client = bus_proc
+    a, b = SendBatch(client()), client()
+    time.sleep(0.1)
+    with a.batch():
+        for i in range(5):
+            a.send(msg(0x200 + i, bytes([i])))
+        assert b.recv(timeout=0.3) is None  # held until the block ends
+    got = recv_all(b, 5)
+    assert [(m.arbitration_id, bytes(m.data)) for m in got] == [
+        (0x200 + i, bytes([i])) for i in range(5)]
+    cp = CanPort("p", {"interface": "socketcand", "host": "127.0.0.1", "port": port,
+                       "channel": "can0"})
+    cp.open()
+    cp.bus.inner.shutdown()  # its connection is gone
+    assert cp.send([(0x300, b"\x01"), (0x301, b"\x02")]) == 0  # the write fails
+    assert cp.stats.tx_errors == 2 and cp.stats.tx_frames == 0

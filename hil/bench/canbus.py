@@ -186,7 +186,7 @@ with a client that does not read)."""
 
 _HEX_ID = re.compile(rb"[0-9A-Fa-f]{3}|[0-9A-Fa-f]{8}")
 _HEX_LEN = re.compile(rb"[0-8]")
-_HEX_BYTE = re.compile(rb"[0-9A-Fa-f]{1,2}")
+_HEX_BYTES = re.compile(rb"(?:[0-9A-Fa-f]{1,2} )*")
 
 
 def parse_send(words: list[bytes]) -> tuple[int, bool, bytes] | None:
@@ -197,9 +197,10 @@ def parse_send(words: list[bytes]) -> tuple[int, bool, bytes] | None:
     fid, ext, n = int(words[0], 16), len(words[0]) == 8, int(words[1])
     if (fid > CAN_EFF_MASK if ext else fid > CAN_SFF_MASK) or len(words) != 2 + n:
         return None
-    if not all(_HEX_BYTE.fullmatch(b) for b in words[2:]):
+    data = words[2:]
+    if data and not _HEX_BYTES.fullmatch(b" ".join(data) + b" "):
         return None
-    return fid, ext, bytes(int(b, 16) for b in words[2:])
+    return fid, ext, bytes([int(b, 16) for b in data])
 
 
 def arbitration_key(frame_id: int, extended: bool) -> int:

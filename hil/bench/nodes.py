@@ -295,7 +295,10 @@ def device_main(args: argparse.Namespace) -> int:
     stop, sc, truth = _setup(args)
     # real-time only when wall-paced and asked; else normal, whatever was inherited
     request_realtime_priority(args.rt_priority if args.mode == "paced" else 0)
-    bus = connect_bench_buses(args.can_port, args.can_port_b)
+    from firmware_bridge.ports import SendBatch
+
+    # a tick's frames and its report leave in one write
+    bus = SendBatch(connect_bench_buses(args.can_port, args.can_port_b))
     follow = getattr(bus, "follow", None)  # redundant CAN: talk where the FSW says
     ls = Lockstep(bus)
     unit = BENCH_UNITS[args.kind](UnitContext(sc, args.seed, truth, bus, args.pty_fd,
@@ -330,12 +333,14 @@ def device_main(args: argparse.Namespace) -> int:
                 if ls.end_tick is not None:
                     continue  # the run is over: nothing more to send (stdin ends us)
                 if kind_ == "sync":
-                    unit.on_sync(tick)
-                    if lockstep:
-                        ls.send_done(node, 0, tick, unit.bytes_out)
+                    with bus.batch():
+                        unit.on_sync(tick)
+                        if lockstep:
+                            ls.send_done(node, 0, tick, unit.bytes_out)
                 elif lockstep and who == fsw_node and phase == 1 and unit.actuator:
-                    unit.execute(tick)
-                    ls.send_done(node, 2, tick)
+                    with bus.batch():
+                        unit.execute(tick)
+                        ls.send_done(node, 2, tick)
                     ls.forget_before(tick)
             elif unit.actuator:
                 unit.receive(fid, bytes(m.data), paced=not lockstep)
@@ -534,9 +539,10 @@ def _fsw_lockstep(args: argparse.Namespace, node: Any, ls: Lockstep, vbus: Any, 
             ls.send_done(me, END_PHASE, ls.end_tick)  # every frame of the run is read
             break
         node.read(t_ns)
-        node.cycle(k, t_ns)
-        after_cycle(k)
-        ls.send_done(me, 1, k)
+        with vbus.batch():  # the cycle's commands and its report in one write
+            node.cycle(k, t_ns)
+            after_cycle(k)
+            ls.send_done(me, 1, k)
         ls.forget_before(k)
         k += 1
     truth.fsw_timing[:] = (k, 0, 0.0, 0.0)
