@@ -786,7 +786,12 @@ def main(argv: list[str] | None = None) -> None:
     from flightsw.executive import request_realtime_priority
 
     request_realtime_priority(args.rt_priority)  # 0: normal, whatever was inherited
-    asyncio.run(_main(args))
+    try:  # libuv's event loop: a third of the bus's time per frame goes to the loop itself
+        import uvloop
+    except ImportError:  # pragma: no cover - a platform without it: the standard loop
+        asyncio.run(_main(args))
+    else:
+        uvloop.run(_main(args))
 
 
 if __name__ == "__main__":
