@@ -195,6 +195,9 @@ class CanPort:
         self._routes: dict[int, Any] = {}
         self.bus: Any = None
         self.unit_frames: dict[str, int] = {}  # frames routed to a unit's driver, by channel
+        # receives that failed in a row (the bus's connection gone), unlike error frames,
+        # which are the bus's news (a refused frame, a malformed command)
+        self.recv_failures = 0
 
     @property
     def redundant(self) -> bool:
@@ -264,8 +267,10 @@ class CanPort:
                 msg = self.bus.recv(timeout=timeout if n == 0 else 0.0)
             except Exception as e:
                 st.rx_errors += 1
+                self.recv_failures += 1
                 log.warning("%s: receive error: %s", self.name, e)
                 break
+            self.recv_failures = 0
             if msg is None:
                 break
             n += 1

@@ -396,6 +396,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                   f"{c['lateness_p99_ms']:.3f} ms, max {c['lateness_max_ms']:.2f} ms; "
                   f"{c['overruns']} ticks missed their period")
         return EXIT_OK
+    if args.hil:
+        from hil.perf.hil import human, run_hil_bench
+
+        r = run_hil_bench(quick=args.quick)
+        sys.stdout.write(json.dumps({"hil": r}) + "\n" if args.json else human(r) + "\n")
+        return EXIT_OK
     if args.bus:
         from hil.perf.bus import run_bus_bench
 
@@ -710,6 +716,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quick", action="store_true", help="fewer repeats (for smoke tests)")
     s.add_argument("--bus", action="store_true",
                    help="benchmark the virtual CAN bus between processes instead")
+    s.add_argument("--hil", action="store_true",
+                   help="benchmark the lockstep multi-process bench instead (final-approach, "
+                        "3 runs: wall and CPU per tick, by process, against the bus's "
+                        "occupancy)")
     s.add_argument("--clock", action="store_true",
                    help="measure how punctual this machine keeps a deadline loop (the floor "
                         "under wall-paced benches) instead")

@@ -13,6 +13,7 @@ import sys
 import time
 
 import can
+import numpy as np
 import pytest
 
 from firmware_bridge.can_icd import frame_bits
@@ -650,12 +651,48 @@ def test_a_lockstep_bus_loaded_past_its_tick_holds_frames_for_the_next_one():
     assert a.queued == 1
 
 
-def test_a_lockstep_bus_refuses_rules_that_need_wall_time():
+def test_a_lockstep_bus_delays_and_babbles_in_mission_time():
+    """In lockstep a CAN delay and a babbling node act in mission time: a frame delayed
+    50 ms arrives in the third tick after it was sent, 50 ms after; a babbler at 500 Hz puts
+    ten frames in each 20 ms tick it is active and holds the bus (the IMU's frame waits
+    until it stops), while the bench's SYNC keeps time (it goes first in its tick, even
+    against a babbler with a lower id that fills the bus)."""
     from hil.bench.canbus import FaultRule
 
-    for rule in (FaultRule(0x200, delay_s=0.01), FaultRule(0x001, babble_hz=100.0)):
-        with pytest.raises(ValueError, match="wall"):
-            VirtualCanBus(lockstep=True, rules=[rule])
+    bus, delivered = _lockstep_bus(rules=[FaultRule(0x300, delay_s=0.05),
+                                          FaultRule(0x001, babble_hz=500.0, from_tick=4,
+                                                    until_tick=6)])
+    master, a = node("master"), node("a")
+    dt = frame_bits(8) / 1e6
+
+    def tick(k, *frames):
+        delivered.clear()
+        bus.submit(master, 0x080, _sync(k))
+        for fid in frames:
+            bus.submit(a, fid, b"\x00" * 8)
+        bus._lockstep_pass()
+        return [f for f, _ in delivered]
+
+    assert tick(0, 0x300, 0x200) == [0x080, 0x200]
+    assert tick(1) == [0x080]
+    assert tick(2) == [0x080, 0x300]  # due at 50 ms, in the tick from 40 ms
+    assert delivered[-1][1] == pytest.approx(1000.05 + dt, abs=1e-9)
+    assert tick(3) == [0x080]
+    # the babbler: ticks 4 and 5
+    got = tick(4, 0x200)
+    assert got[0] == 0x080 and got.count(0x001) == 10 and 0x200 not in got  # SYNC first
+    stamps = [t for f, t in delivered if f == 0x001]
+    assert np.allclose(np.diff(stamps)[1:], 0.002, atol=1e-9)  # the first waited for SYNC
+    got = tick(5)
+    assert got.count(0x001) == 10 and 0x200 not in got
+    assert tick(6) == [0x080, 0x200]  # it has stopped: the IMU's frame goes
+    # a babbler at 8 kHz fills the bus (108 %): SYNC still goes in every tick
+    bus3, d3 = _lockstep_bus(rules=[FaultRule(0x001, babble_hz=8000.0)])
+    for k in range(3):
+        d3.clear()
+        bus3.submit(master, 0x080, _sync(k))
+        bus3._lockstep_pass()
+        assert d3[0][0] == 0x080 and 140 <= len(d3) <= 150
 
 
 def _raw_client(port):

@@ -274,16 +274,11 @@ class VirtualCanBus:
                  handshake_grace_s: float = 0.05, txqueuelen: int = 128,
                  rcvbuf_bytes: int = 256 * 1024, lockstep: bool = False,
                  epoch: float | None = None) -> None:
-        if lockstep:
-            for r in rules or []:
-                if r.delay_s or r.babble_hz:
-                    raise ValueError("a CAN delay or a babbling node needs wall time: in "
-                                     "lockstep the bench's own frames would be held with "
-                                     "it (run wall-paced)")
         self.lockstep = lockstep
         self._t_tick = 0.0  # lockstep: the mission time the current tick starts at [s]
         self._t_end = math.inf  # and ends at (the next tick's start) [s]
         self._done_frames: list[_Entry] = []  # lockstep: handshake frames of this pass
+        self._babble_pending = 0  # lockstep: a babbler's frames not yet on the bus
         self._dirty: set[_Client] = set()  # clients with frames to write this pass
         self.channel = channel
         self.bitrate = bitrate
@@ -338,13 +333,16 @@ class VirtualCanBus:
         if std and frame_id == SYNC_ID and len(data) == _SYNC.length:  # its tick (DBC)
             v = _SYNC.decode(data)
             tick = int(v["Tick"])
+            moved = tick != self.tick or self._t_end == math.inf  # (the first SYNC too)
             if tick != self.tick:
                 self._occurrence.clear()
             self.tick = tick
-            if self.lockstep:  # mission time moves on to this tick
+            if self.lockstep and moved:
+                # mission time moves on to this tick; a babbler's frames of the tick
                 period = int(v["Period_us"]) * 1e-6
                 self._t_tick = tick * period
                 self._t_end = self._t_tick + period if period > 0 else math.inf
+                self._babble_tick()
         key = arbitration_key(frame_id, extended)
         delay = 0.0
         retry_bits = 0
@@ -387,6 +385,23 @@ class VirtualCanBus:
             self._offer((key, self._order(), now, sender, frame_id, extended, data))
         self._wake.set()
 
+    def _babble_tick(self) -> None:
+        """Lockstep: the frames each active babbler sends in the tick now starting, at
+        their mission times (``n / babble_hz``), into the bus's timeline."""
+        for r in self.rules:
+            if not r.babble_hz or not r.active(self.tick) or self._t_end == math.inf:
+                continue
+            fid = 0x001 if r.frame_id is None else r.frame_id
+            n0 = math.ceil(self._t_tick * r.babble_hz - 1e-9)
+            n1 = math.ceil(self._t_end * r.babble_hz - 1e-9)
+            for n in range(n0, n1):
+                if self._babble_pending >= self.txqueuelen + (n1 - n0):
+                    break  # its transmit queue is full: it sends as fast as the bus lets it
+                self._babble_pending += 1
+                self.stats.frames_in += 1
+                heapq.heappush(self._delayed, (n / r.babble_hz, self._order(), None, fid,
+                                               False, bytes(8)))
+
     def _babbling(self) -> int | None:
         """The arbitration key of the babbling node now holding the bus (None: none)."""
         keys = [k for k, r in zip(self._babble_keys,
@@ -407,9 +422,14 @@ class VirtualCanBus:
         if len(q) == 1:
             heapq.heappush(self._waiting, entry)
 
-    def _take(self) -> _Entry:
-        """The arbitration winner; its sender's next frame joins arbitration."""
-        entry = heapq.heappop(self._waiting)
+    def _take(self, entry: _Entry | None = None) -> _Entry:
+        """The arbitration winner (or ``entry``, a head frame taken out of turn); its
+        sender's next frame joins arbitration."""
+        if entry is None:
+            entry = heapq.heappop(self._waiting)
+        else:
+            self._waiting.remove(entry)
+            heapq.heapify(self._waiting)
         q = self._fifo[entry[3]]
         q.popleft()
         if q:
@@ -484,16 +504,34 @@ class VirtualCanBus:
         Which frames arrive in one pass depends on the processes' scheduling: it decides
         only the order of frames of one tick from different senders, and their stamps,
         never a frame's content or whether it is delivered (below 100 % load)."""
-        while self._waiting:
-            start = max(self._bus_free, self._waiting[0][2])
-            if start >= self._t_end:
-                break  # the bus is full to the end of this tick
-            _k, o, _t, sender, fid, ext, data = self._take()
+        while True:
+            now = max(self._bus_free, self._t_tick)  # the timeline's present
+            while self._delayed and self._delayed[0][0] <= now:  # due: they arbitrate now
+                t_due, o, sender, fid, ext, data = heapq.heappop(self._delayed)
+                self._offer((arbitration_key(fid, ext), o, t_due, sender, fid, ext, data))
+            # the bench keeps time: its SYNC goes first in its tick, whatever else waits
+            # (a babbler with a lower id, a bus full to the tick's end)
+            head = next((e for e in self._waiting if not e[5] and e[4] in BENCH_IDS), None)
+            if head is None and self._waiting:
+                head = self._waiting[0]
+                held = self._babbling()
+                if held is not None and head[0] > held:
+                    head = None  # a babbler holds the bus: the rest wait
+                elif now >= self._t_end:
+                    head = None  # the bus is full to the end of this tick
+            if head is None:
+                if self._delayed and now < self._delayed[0][0] < self._t_end:
+                    self._bus_free = self._delayed[0][0]  # idle until the next one is due
+                    continue
+                break  # nothing more this tick
+            _k, o, _t, sender, fid, ext, data = self._take(head)
             if sender is not None:
                 sender.queued -= 1
+            elif self._babble_pending:
+                self._babble_pending -= 1
             dur = (frame_bits(len(data), ext) + self._retry_bits.pop(o, 0)) / self.bitrate
             self.stats.busy_s += dur
-            self._bus_free = start + dur
+            self._bus_free = now + dur
             self._deliver(sender, fid, data, self._bus_free, o, ext)
         for _k, o, t, sender, fid, ext, data in self._done_frames:
             self._deliver(sender, fid, data, max(t, self._bus_free), o, ext)
@@ -699,7 +737,7 @@ class VirtualCanBus:
         self.port = self._server.sockets[0].getsockname()[1]
         self._sched = asyncio.create_task(self._scheduler())
         self._babblers = [asyncio.create_task(self._babble(r)) for r in self.rules
-                          if r.babble_hz > 0]
+                          if r.babble_hz > 0 and not self.lockstep]  # (lockstep: in ticks)
         return self.port
 
     async def _babble(self, r: FaultRule) -> None:

@@ -531,7 +531,7 @@ def _fsw_lockstep(args: argparse.Namespace, node: Any, ls: Lockstep, vbus: Any, 
                     vbus.poll(t_ns, timeout=0.05)
                 continue
             vbus.poll(t_ns, timeout=0.05)
-            if vbus.stats.rx_errors > 100:  # the bus is gone
+            if vbus.recv_failures > 100:  # the bus is gone
                 stop.set()
         if stop.is_set():
             break

@@ -84,18 +84,14 @@ def mode_name(index: float) -> str:
     return STATES[i] if 0 <= i < len(STATES) else "?"
 
 
-def bus_rules(sc: Scenario, dt: float, realtime: bool,
-              target: str = "can0") -> list[dict[str, Any]]:
+def bus_rules(sc: Scenario, dt: float, target: str = "can0") -> list[dict[str, Any]]:
     """The scenario's faults on CAN bus ``target`` (``can0`` bus A, ``can1`` bus B) as rules
-    of its virtual bus (mission ticks from SYNC)."""
+    of its virtual bus (mission ticks from SYNC; in lockstep a delay and a babbler act in
+    mission time too)."""
     out = []
     for f in sc.faults:
         if f.layer != "bus" or f.target != target:
             continue
-        if f.kind in ("delay", "babbling") and not realtime:
-            raise ValueError(f"a CAN {f.kind} fault ({f.label}) needs a wall-paced bench "
-                             f"(--realtime): in lockstep the bench's own frames would be "
-                             f"held up with it")
         r: dict[str, Any] = {"from_tick": int(round(f.at_s / dt)),
                              "until_tick": None if f.until_s is None
                              else int(round(f.until_s / dt))}
@@ -265,8 +261,8 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
     The scenario's faults act where they would on a real bench: a unit's sensor or line
     faults in its own process, thruster faults in the RCS unit, CAN faults as rules of the
     virtual bus (over the mission ticks its SYNC frames announce), a unit crash as the
-    process killed, a latch failure in the docking interface. Faults a lockstep bench
-    cannot show (a CAN delay, a babbling node) need ``realtime``.
+    process killed, a latch failure in the docking interface. In lockstep the bus models
+    a CAN delay and a babbling node in mission time, as it does its bit times.
     """
     import can
 
@@ -344,7 +340,7 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
 
         def start_bus(name: str, channel: str, fixed_port: int, bus_seed: int) -> int:
             """Start one virtual bus process with its own faults; its TCP port."""
-            rules = bus_rules(sc, dt, realtime, channel)
+            rules = bus_rules(sc, dt, channel)
             args = ["-m", "hil.bench.canbus", "--port", str(fixed_port), "--channel", channel,
                     "--bitrate", str(vc.bitrate), "--exit-on-stdin-eof", "--seed", str(bus_seed),
                     "--rt-priority", str(BUS_RT_PRIORITY if realtime else 0),
@@ -670,7 +666,10 @@ def run_hil(sc: Scenario, seed: int | None = None, *, bench: Bench | None = None
         "frames_in": _minus(bus_report, "frames_in", "setup_frames_in"),
         "frames_out": _minus(bus_report, "frames_out", "setup_frames_out"),
         "dropped": bus_report.get("dropped"), "corrupted": bus_report.get("corrupted"),
-        "parse_errors": bus_report.get("parse_errors")}}
+        "parse_errors": bus_report.get("parse_errors"),
+        # the modelled 1 Mbit/s bus's occupancy [s] and its fraction of the time flown
+        "busy_s": bus_report.get("busy_s"),
+        "load": (bus_report.get("busy_s") or 0.0) / max(ticks * dt, dt)}}
     if "canbus_b" in bus_reports:
         rb = bus_reports["canbus_b"]
         buses["can1"] = {"kind": "can", "virtual": True, "redundant": True,

@@ -8,9 +8,9 @@ in SIL by default (bus and unit faults act through their effect on the messages,
 :func:`hil.plant.injection.sil_equivalent`) or on the emulated multi-process bench. A
 scenario passes when its outcome is the expected one, the abort reason (if given)
 matches, a docking stays within its budget, and no safety invariant was broken
-(:mod:`hil.plant.safety`). On the bench an aborted run is flown for 60 s after the abort,
-and a scenario with a CAN delay or a babbling node runs wall-paced at ten times real time
-(in lockstep they would hold up the bench's own frames).
+(:mod:`hil.plant.safety`). On the bench every scenario runs in lockstep (the virtual bus
+models CAN delays and babbling nodes in mission time) and an aborted run is flown for 60 s
+after the abort.
 """
 
 from __future__ import annotations
@@ -36,12 +36,6 @@ def with_orbit_of(sc: Any, base: Any) -> Any:
                    sun_N=base.sun_N, dispersions=disp)
 
 
-PACED_SPEED = 10.0
-"""Mission time per wall time of a campaign scenario that needs a wall-paced bench."""
-PACED_SPEED_REDUNDANT = 2.0
-"""The same with redundant CAN (two buses per node)."""
-
-
 def run_one(path: str | Path, *, bench: bool = False, show: Progress | None = None,
             orbit_of: Any = None) -> dict[str, Any]:
     """Run one campaign scenario; returns its row of the campaign's JSON. ``show``
@@ -62,12 +56,9 @@ def run_one(path: str | Path, *, bench: bool = False, show: Progress | None = No
     if bench:
         from hil.bench.runner import run_hil
 
-        # a CAN delay or babbler would hold up the lockstep frames: run those wall-paced
-        paced = any(f.layer == "bus" and f.kind in ("delay", "babbling") for f in sc.faults)
-        # paced at 10x, or 2x with redundant CAN: every node then reads two buses, and at
-        # 10x its frames come later than the 0.1 s of silence that loses a bus (issue 16)
-        speed = PACED_SPEED_REDUNDANT if sc.can_redundant else PACED_SPEED
-        res = run_hil(sc, realtime=paced, speed=speed, after_abort_s=60.0, progress=show)
+        # lockstep, every scenario: the bus models its delays and babblers in mission
+        # time, so a run repeats bit for bit whatever the machine's load
+        res = run_hil(sc, after_abort_s=60.0, progress=show)
         abort_reason = res.extra.get("abort_reason")
     else:
         from hil.sil.runner import run
