@@ -729,15 +729,22 @@ def test_bcm_mode_delivers_only_subscribed_frames(bus_proc):
     _p, port, client = bus_proc
     tx = client()
     s, read_until = _raw_client(port)
+
+    def barrier() -> bytes:
+        """What came before the bus answered an echo: it has taken every command before."""
+        s.sendall(b"< echo >")
+        out = read_until(b"< echo >")
+        assert out
+        return out
+
     s.sendall(b"< subscribe 0 0 123 >< subscribe 0 0 1ABCDEF0 >")
-    time.sleep(0.2)  # past the grace
+    got = barrier()
     for fid, ext in ((0x122, False), (0x123, False), (0x1ABCDEF0, True), (0x124, False)):
         tx.send(can.Message(arbitration_id=fid, data=b"\x01", is_extended_id=ext))
-    time.sleep(0.2)
-    s.sendall(b"< subscribe 0 0 7FF >")  # a marker, once the frames above have passed
-    time.sleep(0.2)
+    s.sendall(b"< subscribe 0 0 7FF >")  # a marker: tx's next frame, after those above
+    got += barrier()
     tx.send(msg(0x7FF, b"\x03"))
-    got = read_until(b" 03 >", timeout=3.0)
+    got += read_until(b" 03 >", timeout=5.0)
     ids = [w.split()[1] for w in got.split(b"<")[1:] if w.strip().startswith(b"frame")]
     assert ids == [b"123", b"1ABCDEF0", b"7FF"], got
     s.sendall(b"< unsubscribe 123 >< subscribe 1 0 124 >< subscribe 0 0 12 >")
@@ -745,20 +752,18 @@ def test_bcm_mode_delivers_only_subscribed_frames(bus_proc):
     assert read_until(b"< error 20000008")  # an id of two digits: refused
     s.sendall(b"< rawmode >")
     assert read_until(b"< ok >")
-    time.sleep(0.2)
-    tx.send(msg(0x123, b"\x04"))
+    tx.send(msg(0x123, b"\x04"))  # (held during the client's grace, then delivered)
     tx.send(msg(0x456, b"\x05"))
-    got = read_until(b" 05 >", timeout=3.0)
+    got = read_until(b" 05 >", timeout=5.0)
     assert b"frame 123" in got and b"frame 456" in got
     s.sendall(b"< bcmmode >")
     assert read_until(b"< ok >")
-    time.sleep(0.2)
-    tx.send(msg(0x123, b"\x06"))
-    time.sleep(0.2)
+    got = barrier()
+    tx.send(msg(0x123, b"\x06"))  # subscribed before the switch: no longer
     s.sendall(b"< subscribe 0 0 7FF >")
-    time.sleep(0.2)
-    tx.send(msg(0x7FF, b"\x08"))
-    got = read_until(b" 08 >", timeout=3.0)
+    got += barrier()
+    tx.send(msg(0x7FF, b"\x08"))  # after 0x123 from the same sender
+    got += read_until(b" 08 >", timeout=5.0)
     assert b"frame 123" not in got and got.count(b"frame") == 1  # subscriptions cleared
     s.close()
 
