@@ -39,6 +39,9 @@ LOCKSTEP_RATES_HZ: dict[str, float] = {
 """Bench-only frames of a lockstep run [Hz]: they cross a virtual bus's connections, but
 a lockstep bus gives them no bus time (they are the bench's handshake, no CAN traffic)."""
 
+LOCKSTEP_HANDSHAKE = tuple(LOCKSTEP_RATES_HZ)
+"""The lockstep handshake's reports: to the flight software, from it, from the actuators."""
+
 STIMULUS_RATES_HZ: dict[str, float] = {
     "IMU_STIM": 50.0, "DOCK_STIM": 50.0, "ST_STIM": 50.0, "LIDAR_STIM_RAE": 50.0,
     "LIDAR_STIM_POSE": 50.0, "LIDAR_STIM_ATT": 50.0, "SUN_STIM": 50.0, "RF_STIM": 50.0,

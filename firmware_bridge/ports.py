@@ -11,6 +11,7 @@ the control loop. The hardware libraries are imported when a port opens.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -64,12 +65,18 @@ def open_bus(config: dict[str, Any], timeout_s: float = 0.0, name: str = "bus") 
             pause = min(2.0, 2 * pause)
 
 
-def _socketcand(bus: Any) -> bool:
+@functools.cache
+def _socketcand_class() -> Any:
     try:
         from can.interfaces.socketcand import SocketCanDaemonBus
     except ImportError:  # pragma: no cover - python-can without it
-        return False
-    return isinstance(bus, SocketCanDaemonBus)
+        return None
+    return SocketCanDaemonBus
+
+
+def _socketcand(bus: Any) -> bool:
+    cls = _socketcand_class()
+    return cls is not None and isinstance(bus, cls)
 
 
 def _buses(bus: Any) -> tuple[Any, ...]:
@@ -84,9 +91,9 @@ def _write(bus: Any, msgs: list[Any]) -> None:
     if hasattr(bus, "buses"):
         bus = bus.buses[bus.active]
     if _socketcand(bus):
-        from can.interfaces.socketcand.socketcand import convert_can_message_to_ascii_message
+        import can.interfaces.socketcand.socketcand as sc  # (imported once by now)
 
-        bus._tcp_send("".join(convert_can_message_to_ascii_message(m) for m in msgs))
+        bus._tcp_send("".join(map(sc.convert_can_message_to_ascii_message, msgs)))
     else:
         for m in msgs:
             bus.send(m)
@@ -145,23 +152,24 @@ def subscribe(bus: Any, frame_ids: Iterable[int], *, only: bool = True) -> bool:
     :class:`~firmware_bridge.redundant.RedundantBus` are done. Returns False, changing
     nothing, where the bus is not a socketcand connection (a SocketCAN interface filters in
     the kernel through python-can's ``set_filters`` instead)."""
-    buses = _buses(bus)
-    if not all(_socketcand(b) for b in buses):
-        return False
-    cmds = ("< bcmmode >" if only else "") + "".join(
-        f"< subscribe 0 0 {fid:03X} >" for fid in sorted(set(frame_ids)))
-    for b in buses:  # the server's "< ok >" to bcmmode is no frame: python-can skips it
-        b._tcp_send(cmds)
-    return True
+    # (the server's "< ok >" to bcmmode is no frame: python-can skips it)
+    return _commands(bus, ("< bcmmode >" if only else "") + "".join(
+        f"< subscribe 0 0 {fid:03X} >" for fid in sorted(set(frame_ids))))
 
 
 def unsubscribe(bus: Any, frame_ids: Iterable[int]) -> bool:
     """Undo :func:`subscribe` for these ids (``< unsubscribe ID >``); False where the bus is
     not a socketcand connection."""
+    return _commands(bus, "".join(f"< unsubscribe {fid:03X} >"
+                                  for fid in sorted(set(frame_ids))))
+
+
+def _commands(bus: Any, cmds: str) -> bool:
+    """Send socketcand commands on every connection behind ``bus``; False, sending
+    nothing, unless every one is a socketcand connection."""
     buses = _buses(bus)
     if not all(_socketcand(b) for b in buses):
         return False
-    cmds = "".join(f"< unsubscribe {fid:03X} >" for fid in sorted(set(frame_ids)))
     for b in buses:
         b._tcp_send(cmds)
     return True

@@ -78,7 +78,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from firmware_bridge.can_codec import codec
-from firmware_bridge.can_icd import database, frame_bits
+from firmware_bridge.can_icd import LOCKSTEP_HANDSHAKE, frame_bits
 
 HOST = "127.0.0.1"  # loopback only: no traffic leaves the machine
 
@@ -103,8 +103,7 @@ def _uniform(*words: int) -> float:
 
 _SYNC = codec("SYNC")
 SYNC_ID = _SYNC.frame_id
-HANDSHAKE_IDS = tuple(database().get_message_by_name(n).frame_id for n in (
-    "LOCKSTEP_DONE", "LOCKSTEP_DONE_FSW", "LOCKSTEP_DONE_ACT"))
+HANDSHAKE_IDS = tuple(codec(n).frame_id for n in LOCKSTEP_HANDSHAKE)
 """The lockstep handshake's reports (bench only: no bus time in a lockstep bus)."""
 BENCH_IDS = (SYNC_ID, *HANDSHAKE_IDS)
 """The bench's own time frames: fault rules never touch them (the bench must keep time)."""

@@ -75,7 +75,7 @@ class Lockstep:
         import can
 
         from firmware_bridge.can_codec import codec
-        from firmware_bridge.can_icd import database
+        from firmware_bridge.can_icd import LOCKSTEP_HANDSHAKE
 
         self.can = can
         self.bus = bus
@@ -83,17 +83,15 @@ class Lockstep:
         # lockstep: SYNC is stamped at its tick's mission time from this Unix epoch [s], as
         # the bus stamps frames (None: stamped now, in Unix time)
         self.epoch = epoch
-        db = database()
         self.sync_msg = codec("SYNC")
-        self.done_msg = codec("LOCKSTEP_DONE")  # the three reports' layout
-        self.SYNC, self.DONE = self.sync_msg.frame_id, self.done_msg.frame_id
+        self.done_msg = codec(LOCKSTEP_HANDSHAKE[0])  # the three reports' layout
+        self.SYNC = self.sync_msg.frame_id
         # the reports, by who needs them: to the flight software (units' data sent, the
         # time master's end of run, and every node's joining, for the time master), from
         # the flight software (to the actuators and the time master), from the actuators
         # (to the time master); one layout
-        self.DONE_FSW = db.get_message_by_name("LOCKSTEP_DONE_FSW").frame_id
-        self.DONE_ACT = db.get_message_by_name("LOCKSTEP_DONE_ACT").frame_id
-        self.done_ids = (self.DONE, self.DONE_FSW, self.DONE_ACT)
+        self.done_ids = tuple(codec(n).frame_id for n in LOCKSTEP_HANDSHAKE)
+        self.DONE, self.DONE_FSW, self.DONE_ACT = self.done_ids
         self.last_sync: int | None = None
         self.done: dict[tuple[int, int], set[int]] = {}
         self.serial_bytes: dict[int, int] = {}  # node: bytes on its line [mod 65536]
@@ -295,7 +293,8 @@ def device_main(args: argparse.Namespace) -> int:
     stop, sc, truth = _setup(args)
     # real-time only when wall-paced and asked; else normal, whatever was inherited
     request_realtime_priority(args.rt_priority if args.mode == "paced" else 0)
-    from firmware_bridge.ports import SendBatch
+    from firmware_bridge.can_codec import codec
+    from firmware_bridge.ports import SendBatch, subscribe
 
     # a tick's frames and its report leave in one write
     bus = SendBatch(connect_bench_buses(args.can_port, args.can_port_b))
@@ -306,10 +305,7 @@ def device_main(args: argparse.Namespace) -> int:
     node = unit.node
     # only what this unit needs crosses its connection: the protocol's frames for its
     # role, the commands it executes, and the flight software's heartbeat (which bus)
-    from firmware_bridge.can_icd import database
-    from firmware_bridge.ports import subscribe
-
-    hb = database().get_message_by_name("HEARTBEAT_FSW").frame_id
+    hb = codec("HEARTBEAT_FSW").frame_id
     subscribe(bus, ls.listens("actuator" if unit.actuator else "unit") | set(unit.frame_ids)
               | {hb})
     ls.send_done(node, 0, READY)
