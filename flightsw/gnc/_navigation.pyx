@@ -82,12 +82,13 @@ cdef class NavKernel:
     cdef double dx[NX]
     cdef double Phi[NX * NX]
     cdef double T[NX * NX]
+    cdef double U[NX * NX]
     cdef double ph[NX]
     cdef double HP[3 * NX]
     cdef double Hrow[3 * NX]
     cdef int nzp[NX + 1]
-    cdef int nzk[NX * NX]
-    cdef double nzv[NX * NX]
+    cdef int nzk[NX * NX + 1]
+    cdef double nzv[NX * NX + 1]
     cdef OrbitModel orbit
     cdef double dt, tau_lidar, tau_st, gate
     cdef double q_acc, q_att, q_bias, q_trate, att_cap2
@@ -420,30 +421,50 @@ cdef class NavKernel:
         for i in range(3):
             for j in range(3):
                 self.Phi[(15 + i) * NX + 15 + j] += CHB[3 * i + j] * dt
-        # P = Phi P Phi^T + Q, over the nonzeros of Phi (about 80 of its 729 entries)
-        cdef double s
+        # P = Phi P Phi^T + Q, over the nonzeros of Phi (about 80 of its 729 entries), row by
+        # row: T = Phi P as sums of rows of P, then the lower triangle of Phi T^T as sums of
+        # rows of U = T^T. Every element is summed over its nonzeros in the same order as
+        # the textbook loop (sum over k of Phi[i, k] P[k, j]), so the result is that loop's,
+        # bit for bit; the inner loops run over contiguous rows, which the compiler
+        # vectorises.
+        cdef double s, v
         cdef int nnz = 0
+        cdef double* P = &self.P[0, 0]
+        cdef double* T = self.T
+        cdef double* U = self.U
+        cdef double* src
+        cdef double* dst
         for i in range(NX):
             self.nzp[i] = nnz
-            for k in range(NX):
-                if self.Phi[i * NX + k] != 0.0:
-                    self.nzk[nnz] = k
-                    self.nzv[nnz] = self.Phi[i * NX + k]
-                    nnz += 1
+            for k in range(NX):  # branch-free: a zero is written, then overwritten
+                v = self.Phi[i * NX + k]
+                self.nzk[nnz] = k
+                self.nzv[nnz] = v
+                nnz += v != 0.0
         self.nzp[NX] = nnz
         for i in range(NX):
+            dst = &T[i * NX]
             for j in range(NX):
-                s = 0.0
-                for k in range(self.nzp[i], self.nzp[i + 1]):
-                    s += self.nzv[k] * self.P[self.nzk[k], j]
-                self.T[i * NX + j] = s
+                dst[j] = 0.0
+            for k in range(self.nzp[i], self.nzp[i + 1]):
+                v = self.nzv[k]
+                src = &P[self.nzk[k] * NX]
+                for j in range(NX):
+                    dst[j] += v * src[j]
         for i in range(NX):
-            for j in range(i, NX):
-                s = 0.0
-                for k in range(self.nzp[j], self.nzp[j + 1]):
-                    s += self.T[i * NX + self.nzk[k]] * self.nzv[k]
-                self.P[i, j] = s
-                self.P[j, i] = s
+            for j in range(NX):
+                U[j * NX + i] = T[i * NX + j]
+        for j in range(NX):
+            dst = &P[j * NX]
+            for i in range(j + 1):
+                dst[i] = 0.0
+            for k in range(self.nzp[j], self.nzp[j + 1]):
+                v = self.nzv[k]
+                src = &U[self.nzk[k] * NX]
+                for i in range(j + 1):
+                    dst[i] += v * src[i]
+            for i in range(j):
+                P[i * NX + j] = dst[i]
         for i in range(3):
             self.P[3 + i, 3 + i] += self.q_acc
             self.P[6 + i, 6 + i] += self.q_att
