@@ -23,6 +23,7 @@ KERNELS = [
     # the orbit seam and every orbit model, found by their files (flightsw/orbit/_*.pyx)
     *sorted("flightsw.orbit." + p.stem
             for p in (Path(__file__).resolve().parent / "flightsw" / "orbit").glob("_*.pyx")),
+    "flightsw._executive",
     "flightsw.gnc._navigation",
     "flightsw.gnc._guidance",
     "flightsw.gnc._control",

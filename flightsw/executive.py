@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
-from flightsw.messages import RateGroupTlm
+from flightsw._executive import ExecutiveCycle, RateGroup, Step
+
+__all__ = ["Component", "Executive", "RateGroup", "SimClock", "Step", "TickSource",
+           "WallClock", "request_realtime_priority", "restore_scheduling", "scheduling"]
 
 
 class Component(Protocol):
@@ -205,61 +208,12 @@ def request_realtime_priority(priority: int) -> str:
     return f"fifo:{int(priority)}"
 
 
-class RateGroup:
-    """Components run every ``divider``-th base tick, in the given order."""
-
-    def __init__(self, name: str, divider: int, components: Sequence[Component]) -> None:
-        if divider < 1:
-            raise ValueError(f"rate group {name!r}: divider must be >= 1, got {divider}")
-        self.name = name
-        self.divider = int(divider)
-        self.components = list(components)
-        self.tlm = RateGroupTlm()
-        self.period_ns = 0
-        self._updates: list[Callable[[int], None]] = []
-        self._b: Any = self.tlm.buf.data
-
-    def reset(self, t_ns: int, base_period_ns: int) -> None:
-        self.period_ns = base_period_ns * self.divider
-        for c in self.components:
-            c.reset(t_ns)
-        # bound methods looked up once: the cycle does no attribute lookups
-        self._updates = [c.update for c in self.components]
-        self.tlm.buf[:] = 0.0
-        # the telemetry buffer through a memoryview: plain floats in and out, a third of
-        # what numpy's scalar indexing costs on every cycle
-        self._b = self.tlm.buf.data
-
-    def wrap(self, component: Component,
-             wrapper: Callable[[Callable[[int], None]], Callable[[int], None]]) -> None:
-        """Call ``wrapper(update)`` in place of ``component``'s update in this group's
-        cycle, until the next reset (instrumentation, such as a benchmark's timer). The
-        component is found by identity, never by position."""
-        for i, c in enumerate(self.components):
-            if c is component:
-                self._updates[i] = wrapper(self._updates[i])
-                return
-        raise ValueError(f"rate group {self.name!r} has no component {component!r}")
-
-    def run(self, t_ns: int) -> None:
-        t0 = time.perf_counter_ns()
-        for u in self._updates:
-            u(t_ns)
-        dt = time.perf_counter_ns() - t0
-        b = self._b  # cycles, last, max, mean, slips
-        n = b[0] + 1.0
-        b[0] = n
-        b[1] = dt
-        if dt > b[2]:
-            b[2] = dt
-        b[3] += (dt - b[3]) / n
-        if dt > self.period_ns:
-            b[4] += 1.0
-        self.tlm.t_ns = t_ns
-
-
-class Executive:
+class Executive(ExecutiveCycle):
     """Runs rate groups from one tick source.
+
+    The per-tick work (:meth:`tick`: the groups due, each timed for its telemetry) is
+    compiled (:mod:`flightsw._executive`), and a lockstep :class:`SimClock` is run by a
+    compiled loop as well; a kernel component is called from C.
 
     Parameters
     ----------
@@ -269,26 +223,6 @@ class Executive:
         Run in order on each tick whose index the group's divider divides.
     """
 
-    def __init__(self, base_period_ns: int, groups: Sequence[RateGroup]) -> None:
-        self.base_period_ns = int(base_period_ns)
-        self.groups = list(groups)
-        names = [g.name for g in self.groups]
-        if len(set(names)) != len(names):
-            raise ValueError(f"rate group names must be unique: {names}")
-        self.ticks = 0
-
-    def reset(self, t_ns: int = 0) -> None:
-        for g in self.groups:
-            g.reset(t_ns, self.base_period_ns)
-        self.ticks = 0
-
-    def tick(self, k: int, t_ns: int) -> None:
-        """Run the groups due on tick ``k`` at time ``t_ns`` [ns]."""
-        for g in self.groups:
-            if k % g.divider == 0:
-                g.run(t_ns)
-        self.ticks += 1
-
     def run(self, source: TickSource, stop: Callable[[], bool] | None = None) -> int:
         """Run ticks from ``source`` until it ends or ``stop()`` is true; returns ticks run."""
         if source.period_ns != self.base_period_ns:
@@ -296,6 +230,9 @@ class Executive:
                 f"tick source period {source.period_ns} ns != executive base period "
                 f"{self.base_period_ns} ns"
             )
+        if type(source) is SimClock:  # lockstep: the compiled loop, the same ticks
+            return self.run_lockstep(-1 if source.n_ticks is None else source.n_ticks,
+                                     source.before_tick, stop)
         n = 0
         for k, t_ns in source:
             self.tick(k, t_ns)

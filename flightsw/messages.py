@@ -20,7 +20,7 @@ dictionary and the tests.
 
 from __future__ import annotations
 
-from typing import ClassVar, overload
+from typing import Any, ClassVar, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -131,7 +131,7 @@ class Message:
         # the buffer as a memoryview of C doubles: a scalar field reads as a Python float
         # and is written from one at a third of numpy's per-element cost (the buffer is
         # never rebound, so the view stays the buffer's)
-        self._mv = self.buf.data
+        self._mv: Any = self.buf.data
         for name, size, _unit, _desc in self.FIELDS:
             if size > 1:
                 # instance attribute: a writable view into the buffer

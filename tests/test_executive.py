@@ -146,3 +146,62 @@ def test_priority_zero_means_normal_scheduling_even_when_inherited():
         assert scheduling() == saved
     finally:
         restore_scheduling(saved)
+
+
+def test_kernel_steps_are_called_from_c_in_order_and_a_wrapper_still_sees_them():
+    """A component whose update is a kernel's own ``step`` is called through the compiled
+    cycle (a Python subclass's override included), in its place among Python components;
+    a benchmark's wrapper put around it is what runs then."""
+    from flightsw.executive import Step
+
+    log = []
+
+    class Kernel(Step):
+        def step(self, t_ns):
+            log.append(("k", t_ns))
+
+    class KernelComponent:
+        def __init__(self):
+            self.kernel = Kernel()
+
+        def reset(self, t_ns):
+            self.update = self.kernel.step
+
+    kc = KernelComponent()
+    g = RateGroup("g", 1, [Recorder("a", log), kc, Recorder("b", log)])
+    ex = Executive(10, [g])
+    ex.reset(0)
+    log.clear()
+    ex.run(SimClock(10, n_ticks=2))
+    assert log == [("a", 0), ("k", 0), ("b", 0), ("a", 10), ("k", 10), ("b", 10)]
+
+    def wrapper(update):
+        def call(t_ns):
+            log.append(("w", t_ns))
+            update(t_ns)
+        return call
+
+    g.wrap(kc, wrapper)
+    log.clear()
+    ex.tick(2, 20)
+    assert log == [("a", 20), ("w", 20), ("k", 20), ("b", 20)]
+    assert ex.ticks == 3 and g.tlm.cycles == 3
+    with pytest.raises(NotImplementedError):
+        Step().step(0)
+
+
+def test_an_exception_in_a_component_leaves_the_compiled_loop():
+    """An update that raises ends the run with that exception, as from Python."""
+    class Boom:
+        def reset(self, t_ns):
+            pass
+
+        def update(self, t_ns):
+            if t_ns == 20:
+                raise RuntimeError("boom at 20")
+
+    ex = Executive(10, [RateGroup("g", 1, [Boom()])])
+    ex.reset(0)
+    with pytest.raises(RuntimeError, match="boom at 20"):
+        ex.run(SimClock(10, n_ticks=5))
+    assert ex.ticks == 2

@@ -17,6 +17,7 @@ to it along its own direction (the allocation is positively homogeneous, so the 
 are those of the unscaled request). Both are counted in ``n_invalid``. Every index the
 solver writes is a column it has chosen, never a sentinel.
 """
+from flightsw._executive cimport Step
 import numpy as np
 from libc.math cimport fabs, isfinite, sqrt
 from flightsw.messages import ControlCmd, ThrusterCmd, bind
@@ -26,7 +27,7 @@ DEF REQUEST_LIMIT = 1000.0
 DEF PRIORITY_STEPS = 10  # as allocation_ref.PRIORITY_STEPS
 
 
-cdef class AllocationKernel:
+cdef class AllocationKernel(Step):
     """Allocator bound to its messages; see :class:`flightsw.gnc.allocation.Allocation`."""
 
     cdef int N

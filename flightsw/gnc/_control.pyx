@@ -16,11 +16,12 @@ input, or whose result is not finite, commands no force and no torque and is cou
 """
 from flightsw._cmath cimport (cross, matvec, matTvec, dcm_from_q, q_error_vec, deadband,
                               unit_quat, within)
+from flightsw._executive cimport Step
 from flightsw.orbit._model cimport OrbitModel
 from flightsw.messages import ControlCmd, GuidanceOut, NavState, bind
 
 
-cdef class ControlKernel:
+cdef class ControlKernel(Step):
     """Controller bound to its messages; see :class:`flightsw.gnc.control.Control`."""
 
     cdef OrbitModel orbit

@@ -37,6 +37,7 @@ from libc.math cimport sqrt, fabs, tan, cos, atan2, M_PI
 from flightsw._cmath cimport (cross, dot3, norm3, matvec, matTvec, mul_ABt, qmul, qconj,
                               qnormalize, dcm_from_q, q_from_rotvec, q_error_vec,
                               unit_quat, within)
+from flightsw._executive cimport Step
 from flightsw.orbit._model cimport OrbitModel
 from flightsw.messages import GuidanceCmd, GuidanceOut, NavState, bind
 
@@ -79,7 +80,7 @@ cdef inline double lag_angle(const double* q_AH, const double* q_TH,
     return 2.0 * atan2(sv, s * dq[0])
 
 
-cdef class GuidanceKernel:
+cdef class GuidanceKernel(Step):
     """Guidance bound to its messages; see :class:`flightsw.gnc.guidance.Guidance`."""
 
     cdef double dt

@@ -45,6 +45,7 @@ confidently wrong: the position/velocity covariance is re-inflated to its initia
 many consecutive pose attitudes rejected, the station's attitude is taken from the pose
 (its rate's covariance re-opened).
 """
+from flightsw._executive cimport Step
 import numpy as np
 from libc.math cimport sqrt, atan2, asin, fabs, isfinite, remainder, M_PI
 from libc.string cimport memcpy
@@ -71,7 +72,7 @@ cdef inline double wrap(double a) noexcept nogil:
     return remainder(a, 2.0 * M_PI)
 
 
-cdef class NavKernel:
+cdef class NavKernel(Step):
     """EKF bound to its messages; ``step(t_ns)`` runs one propagation and the due updates.
 
     See :class:`flightsw.gnc.navigation.Navigation` for the parameters.
