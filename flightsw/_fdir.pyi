@@ -1,6 +1,6 @@
 """Type stubs for the FDIR monitor kernel (see flightsw.fdir_ref, its twin)."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -25,3 +25,11 @@ class FdirMonitorsKernel:
     def set_enabled(self, i: int, enabled: bool) -> None: ...
     def set_failed(self, i: int) -> None: ...
     def step(self, t_s: float) -> int: ...
+
+
+class FdirCycle:
+    busy: bool
+    def __init__(self, monitors: object, mode: np.ndarray, i_state: int, i_hold: int,
+                 on_phase: Callable[[float, float], None],
+                 decide: Callable[[int, int], None]) -> None: ...
+    def step(self, t_ns: int) -> None: ...

@@ -8,6 +8,8 @@ description); ``flightsw.fdir.Fdir`` takes the decisions.
 
 import numpy as np
 
+from flightsw._executive cimport Step
+
 from libc.math cimport fabs, M_PI
 
 cdef int F_ST_NEW = 1
@@ -289,3 +291,50 @@ cdef class FdirMonitorsKernel:
                 self.att_c = c
                 flags |= F_ATTITUDE
         return flags
+
+
+cdef class FdirCycle(Step):
+    """Fault management's cycle, called by the executive from C: the monitors run every
+    cycle; Python (:class:`flightsw.fdir.Fdir`) is called only when there is something to
+    decide.
+
+    ``on_phase(state, hold_index)`` when the sequencer's state or hold point (read from the
+    ``ModeMsg`` buffer ``mode`` at ``i_state``, ``i_hold``) differs from the last cycle's
+    (and on the first cycle); then the monitors' step at ``t_ns * 1e-9`` [s];
+    then ``decide(t_ns, flags)`` when a flag is raised or while ``busy`` (set by the
+    caller while it has work of its own each cycle: a recovery hold running, a
+    star-tracker verdict due). ``monitors`` is the kernel, called from C, or its twin.
+    """
+
+    cdef object mon_obj
+    cdef FdirMonitorsKernel mon
+    cdef double[::1] mode
+    cdef Py_ssize_t i_state, i_hold
+    cdef double state, hold
+    cdef object on_phase, decide
+    cdef public bint busy
+
+    def __init__(self, monitors, mode, Py_ssize_t i_state, Py_ssize_t i_hold, on_phase,
+                 decide):
+        self.mon_obj = monitors
+        self.mon = monitors if isinstance(monitors, FdirMonitorsKernel) else None
+        self.mode = mode
+        if not (0 <= i_state < self.mode.shape[0] and 0 <= i_hold < self.mode.shape[0]):
+            raise ValueError("mode field index outside its buffer")
+        self.i_state, self.i_hold = i_state, i_hold
+        self.state = self.hold = float("nan")  # the first cycle is a change of phase
+        self.on_phase, self.decide = on_phase, decide
+        self.busy = False
+
+    cpdef void step(self, long long t_ns):
+        cdef double s = self.mode[self.i_state], h = self.mode[self.i_hold]
+        cdef int flags
+        if not (s == self.state and h == self.hold):
+            self.state, self.hold = s, h
+            self.on_phase(s, h)
+        if self.mon is not None:
+            flags = self.mon.step(t_ns * 1e-9)
+        else:
+            flags = self.mon_obj.step(t_ns * 1e-9)
+        if flags or self.busy:
+            self.decide(t_ns, flags)

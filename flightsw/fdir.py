@@ -52,7 +52,8 @@ from typing import Any
 
 import numpy as np
 
-from flightsw.component import Input, Ported
+from flightsw._fdir import FdirCycle
+from flightsw.component import Input, Ported, WiringError
 from flightsw.config import FdirParams, Vehicle
 from flightsw.fdir_ref import (
     F_ATTITUDE,
@@ -298,7 +299,6 @@ class Fdir(Ported):
             q=self.nav_in.q_BN,
             cos_half_limit=float(np.cos(np.radians(p.attitude_limit_deg) / 2.0)),
             att_persist=max(1, round(p.attitude_persistence_s / self.dt)))
-        self._phase: tuple[float, float] | None = None
         self.attitude_limit_deg: float | None = p.attitude_limit_deg  # now [deg]
         self.events.clear()
         self.fdir_out.buf[:] = 0.0
@@ -311,6 +311,12 @@ class Fdir(Ported):
         self._hold_until_ns = 0
         self._t_ns = t_ns
         self.disabled: set[str] = set()  # monitors ground has disabled (none at reset)
+        mode = self.mode_in
+        self._cycle = FdirCycle(self.mon, mode.buf, mode._slices["state"].start,
+                                mode._slices["hold_index"].start, self._on_phase,
+                                self._decide)
+        # instance attribute: the executive calls the compiled cycle with nothing between
+        self.update = self._cycle.step  # type: ignore[method-assign]
 
     def set_monitor(self, name: str, enabled: bool) -> str | None:
         """Enable or disable monitor ``name`` (one of
@@ -350,6 +356,7 @@ class Fdir(Ported):
         self._hold_until_ns = self._t_ns + round(self.p.recovery_hold_s * 1e9)
         self.fdir_out.hold_request = 1.0
         self._holding = True
+        self._cycle.busy = True
 
     def _request_abort(self, reason: str) -> None:
         from flightsw.docking.sequencer import ABORT_REASONS
@@ -366,23 +373,21 @@ class Fdir(Ported):
             return self.p.attitude_acquisition_limit_deg
         return self.p.attitude_limit_deg
 
-    def _set_phase(self) -> None:
+    def _on_phase(self, state: float, hold_index: float) -> None:
+        """The sequencer has entered ``state`` at hold point ``hold_index``: the attitude
+        limit that applies now."""
         from flightsw.docking.sequencer import STATES
 
-        m = self.mode_in
-        key = (m.state, m.hold_index)
-        if key == self._phase:
-            return
-        self._phase = key
-        lim = self.attitude_limit(STATES[int(key[0])], int(key[1]))
+        lim = self.attitude_limit(STATES[int(state)], int(hold_index))
         self.attitude_limit_deg = lim
         self.mon.cos_half_limit = -1.0 if lim is None else float(np.cos(np.radians(lim) / 2))
 
-    def update(self, t_ns: int) -> None:
-        self._set_phase()
-        flags = self.mon.step(t_ns * 1e-9)
-        if not (flags or self._holding or self._st_pending is not None):
-            return  # nothing to decide this cycle (the common case)
+    def update(self, t_ns: int) -> None:  # replaced at reset by the compiled cycle
+        raise WiringError(f"{self.name}: update before reset")
+
+    def _decide(self, t_ns: int, flags: int) -> None:
+        """What the monitors' ``flags`` of the cycle at ``t_ns`` [ns] call for (called by
+        the cycle only when a flag is raised or while :attr:`_busy`)."""
         self._t_ns = t_ns
         if self._holding and t_ns >= self._hold_until_ns:
             self.fdir_out.hold_request = 0.0
@@ -405,6 +410,13 @@ class Fdir(Ported):
             self._event("attitude", "abort", f"attitude error {ang:.1f} deg above "
                                              f"{self.attitude_limit_deg:g} deg")
             self._request_abort("attitude")
+        self._cycle.busy = self._busy
+
+    @property
+    def _busy(self) -> bool:
+        """Work of this component's own every cycle: a recovery hold running, or a
+        star-tracker sample whose verdict is due."""
+        return self._holding or self._st_pending is not None
 
     def _consistency(self, t_s: float, st_new: bool) -> None:
         """Star tracker against gyro-propagated attitude: navigation accepting too few
