@@ -263,3 +263,24 @@ def test_each_thruster_draws_from_its_tank_at_its_own_isp(nominal, cls):
     assert p.state[4] - v1 == pytest.approx(F / m * 0.01, rel=1e-6)
     assert p.state[20] == pytest.approx(
         m - 3 * F * 0.01 / (270.0 * G0) - 1.5 * need_b, rel=1e-14)
+
+
+def test_gap_of_the_ports_set_once_is_port_gap(nominal):
+    """``gap()`` measures the ports given to ``set_ports`` (copied: changing the caller's
+    array later changes nothing), as ``port_gap`` does with them, in kernel and twin; before
+    any ports are set it refuses."""
+    from hil.plant.world import make_plant
+
+    sc = nominal
+    for twin in (False, True):
+        p = make_plant(sc.chaser, sc.target, sc.orbit, twin=twin)
+        p.state[0:3] = [0.2, -3.0, 0.1]
+        with pytest.raises(RuntimeError, match="set_ports"):
+            p.gap()
+        geo = [np.array(sc.chaser.docking_port_m, float),
+               np.array(sc.target.docking_port_m, float),
+               np.array(sc.target.docking_axis, float)]
+        p.set_ports(*geo)
+        want = p.port_gap(*geo)
+        geo[0][:] = 99.0
+        assert p.gap() == want

@@ -102,6 +102,10 @@ cdef class PlantKernel:
     cdef public int nthr, ntank
     cdef public double t_s, dv_mps
     cdef public long long n_invalid
+    cdef double gD[3]
+    cdef double gP[3]
+    cdef double gn[3]
+    cdef bint have_ports
     cdef double k1[NY]
     cdef double k2[NY]
     cdef double k3[NY]
@@ -425,6 +429,24 @@ cdef class PlantKernel:
     cpdef double port_gap(self, const double[::1] r_DC_B, const double[::1] r_PT_T,
                           const double[::1] n_T):
         """Axial gap [m] of chaser port D in front of target port P along its normal."""
+        return self._gap(&r_DC_B[0], &r_PT_T[0], &n_T[0])
+
+    def set_ports(self, r_DC_B, r_PT_T, n_T):
+        """The ports :meth:`gap` measures: chaser port D in B [m], target port P in T [m],
+        its normal in T [-] (copied)."""
+        cdef int i
+        for i in range(3):
+            self.gD[i], self.gP[i], self.gn[i] = r_DC_B[i], r_PT_T[i], n_T[i]
+        self.have_ports = True
+
+    cpdef double gap(self):
+        """:meth:`port_gap` of the ports given to :meth:`set_ports` (no buffers to take on
+        each call: the docking check of every step)."""
+        if not self.have_ports:
+            raise RuntimeError("gap() before set_ports()")
+        return self._gap(self.gD, self.gP, self.gn)
+
+    cdef double _gap(self, const double* r_DC_B, const double* r_PT_T, const double* n_T):
         cdef double qHN[4]
         cdef double CHN[9]
         cdef double CBN[9]
@@ -438,13 +460,13 @@ cdef class PlantKernel:
         dcm_from_q(qHN, CHN)
         dcm_from_q(&self.y[6], CBN)
         dcm_from_q(&self.y[13], CTN)
-        matTvec(CBN, &r_DC_B[0], a)      # r_DC in N
-        matTvec(CTN, &r_PT_T[0], b)      # r_PT in N
+        matTvec(CBN, r_DC_B, a)      # r_DC in N
+        matTvec(CTN, r_PT_T, b)      # r_PT in N
         for i in range(3):
             a[i] -= b[i]
         matvec(CHN, a, d)                # (r_DC - r_PT) in H
         for i in range(3):
             d[i] += self.y[i]            # r_D - r_P in H
-        matTvec(CTN, &n_T[0], a)
+        matTvec(CTN, n_T, a)
         matvec(CHN, a, nn)
         return dot3(d, nn)

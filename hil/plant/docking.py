@@ -27,6 +27,7 @@ before the hooks release it, a retracted ring and closed hooks mate the vehicles
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -176,6 +177,7 @@ class DockingInterface:
         self._rP = np.asarray(target.docking_port_m, float)
         self._rD = np.asarray(chaser.docking_port_m, float)
         self._nT = np.asarray(target.docking_axis, float)
+        self._plant: Any = None  # the plant whose gap() measures these ports
         self._r_touch = bounding_radius(chaser) + bounding_radius(target)
         status.buf[:] = 0.0
         status.ring_extension_m = ring_extension_m
@@ -199,24 +201,32 @@ class DockingInterface:
         g = port_relative_state(np.asarray(plant.state), plant.t_s, self.orbit, self.chaser,
                                 self.target)
         touching = self.phase not in ("free", "passing", "bounced", "collision", "released")
-        gap = plant.port_gap(self._rD, self._rP, self._nT)
+        gap = self._ports_of(plant).gap()
         return {"contact": 1.0 if touching else 0.0,
                 "ring_load_n": self.RING_STIFFNESS_NPM * max(0.0, -gap) if touching else 0.0,
                 "closing_speed_mps": -float(g["dv"] @ g["n"]),
                 "rel_speed_mps": float(np.linalg.norm(g["dv"])),
                 "rel_rate_radps": float(np.linalg.norm(g["w_rel"]))}
 
+    def _ports_of(self, plant: Any) -> Any:
+        """``plant``, its :meth:`gap` measuring this interface's ports (given once)."""
+        if plant is not self._plant:
+            plant.set_ports(self._rD, self._rP, self._nT)
+            self._plant = plant
+        return plant
+
     def step(self, plant, dt: float) -> None:
         """Check contact (every step) and run the mechanism after capture."""
+        plant = self._ports_of(plant)
         s = self.status
         self.last_gap = None
         if self.phase in ("bounced", "released"):  # contact without capture: apart again?
-            self.last_gap = g = plant.port_gap(self._rD, self._rP, self._nT)
+            self.last_gap = g = plant.gap()
             if g > 0.0:
                 self.phase = "free"
             return
         if self.phase == "passing":  # beyond the port plane, far off the axis
-            self.last_gap = g = plant.port_gap(self._rD, self._rP, self._nT)
+            self.last_gap = g = plant.gap()
             if g > 0.0:
                 self.phase = "free"
             elif float(np.linalg.norm(plant.state[:3])) < self._r_touch:
@@ -224,7 +234,7 @@ class DockingInterface:
             else:
                 return
         if self.phase == "free":
-            self.last_gap = g = plant.port_gap(self._rD, self._rP, self._nT)
+            self.last_gap = g = plant.gap()
             if g > 0.0:
                 return
             state = np.asarray(plant.state)

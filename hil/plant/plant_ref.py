@@ -192,6 +192,16 @@ class PlantRef:
         self.state[20] -= used
         self.t_s = t0 + dt
 
+    def set_ports(self, r_DC_B, r_PT_T, n_T) -> None:
+        """The ports :meth:`gap` measures (see the kernel's)."""
+        self._ports = tuple(np.array(v, dtype=float) for v in (r_DC_B, r_PT_T, n_T))
+
+    def gap(self) -> float:
+        """:meth:`port_gap` of the ports given to :meth:`set_ports`."""
+        if getattr(self, "_ports", None) is None:
+            raise RuntimeError("gap() before set_ports()")
+        return self.port_gap(*self._ports)
+
     def port_gap(self, r_DC_B, r_PT_T, n_T) -> float:
         """Axial gap [m] of chaser port D in front of target port P along its normal."""
         y = self.state
