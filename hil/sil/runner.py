@@ -53,6 +53,9 @@ class AbortEnd:
         self.dt, self.cam_coast_s = dt, cam_coast_s
         self.t_s = 0.0
 
+    STATES = ("retreat", "cam")
+    """The sequencer's states of an aborted run (in any other, :meth:`over` is false)."""
+
     def over(self, state: str, rho_ref_m: float, rho_goal_m: float) -> bool:
         """After each control cycle: is the run over?"""
         if state == "cam":
@@ -185,7 +188,7 @@ def classify(dock_outcome: str | None, state: str) -> str:
         return "docked"
     if dock_outcome == "collision":
         return "collision"
-    if state in ("retreat", "cam"):
+    if state in AbortEnd.STATES:
         return "aborted"
     return "timeout"
 
@@ -312,20 +315,23 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
     def stop() -> bool:
         if sample is not None:
             sample(plant.t_s)
+        ticks = fsw.executive.ticks
         if ground is not None:
-            ground.step((fsw.executive.ticks - 1) * period_ns)
-        safety.step(dt, seq.state in ("retreat", "cam"))
-        if progress is not None and fsw.executive.ticks % 16 == 0:
-            progress.flight(world.plant.t_s, dock.last_gap, seq.state)
-        if fsw.executive.ticks % 512 == 0 and time.perf_counter() - t0 > wall_budget_s:
+            ground.step((ticks - 1) * period_ns)
+        state = seq.state
+        aborted = state in AbortEnd.STATES
+        safety.step(dt, aborted)
+        if progress is not None and ticks % 16 == 0:
+            progress.flight(world.plant.t_s, dock.last_gap, state)
+        if ticks % 512 == 0 and time.perf_counter() - t0 > wall_budget_s:
             hung[0] = True
             safety.hang(time.perf_counter() - t0, wall_budget_s)
             return True
         if dock.outcome is not None:
-            return dock.outcome == "collision" or seq.state == "mated"
-        if fsw.executive.ticks > limit_ticks and seq.state != "cam":
+            return dock.outcome == "collision" or state == "mated"
+        if ticks > limit_ticks and state != "cam":
             return True  # the time limit (an escape's coast is watched to its end)
-        return abort_end.over(seq.state, guid.rho_ref_m, goal.rho_goal_m)
+        return aborted and abort_end.over(state, guid.rho_ref_m, goal.rho_goal_m)
 
     if realtime:
         clock: Any = WallClock(fsw.base_period_ns, n_ticks=n_ticks + 1,
