@@ -29,6 +29,7 @@ KERNELS = [
     "flightsw.gnc._control",
     "flightsw.gnc._allocation",
     "flightsw._fdir",
+    "flightsw._buses",
     "firmware_bridge._pus",
     "hil._rng",
     "hil.plant._plant",

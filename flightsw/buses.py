@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flightsw.component import Input, Ported
+from flightsw._buses import BusCycle
+from flightsw.component import Input, Ported, WiringError
 from flightsw.messages import CanBusSelect, CanBusStatus
 
 BUS_NAMES = ("A", "B")
@@ -53,25 +54,20 @@ class BusManager(Ported):
     def reset(self, t_ns: int) -> None:
         self.check_wiring()
         self.bus_out.buf[:] = 0.0
-        self._quiet = 0  # cycles without a frame on the active bus
-        self._since_switch = self.n_holdoff
-        self._heard = False  # the active bus has brought a frame since it became active
-
-    def update(self, t_ns: int) -> None:
         s, o = self.bus_in, self.bus_out
-        active = int(o.active)
-        rx = s.rx_b if active else s.rx_a
-        self._quiet = 0 if rx > 0.0 else self._quiet + 1
-        self._heard = self._heard or rx > 0.0
-        self._since_switch += 1
-        n = self.n_loss if self._heard else max(self.n_loss, self.n_holdoff)
-        if self._quiet >= n and s.redundant and self._since_switch >= self.n_holdoff:
-            lost, to = BUS_NAMES[active], BUS_NAMES[1 - active]
-            o.active = float(1 - active)
-            o.switches += 1.0
-            o.t_ns = t_ns
-            self.event(t_ns, "can", f"switched to bus {to}",
-                       f"no frame on bus {lost} for {self._quiet * self.dt:.2f} s")
-            self._quiet = 0
-            self._since_switch = 0
-            self._heard = False
+        self._cycle = BusCycle(
+            s.buf, tuple(s._slices[f].start for f in ("rx_a", "rx_b", "redundant")),
+            o.buf, tuple(o._slices[f].start for f in ("active", "switches")),
+            self.n_loss, self.n_holdoff, self._switched)
+        # instance attribute: the executive calls the compiled cycle with nothing between
+        self.update = self._cycle.step  # type: ignore[method-assign]
+
+    def update(self, t_ns: int) -> None:  # replaced at reset by the compiled cycle
+        raise WiringError(f"{self.name}: update before reset")
+
+    def _switched(self, t_ns: int, lost: int, quiet: int) -> None:
+        """The cycle at ``t_ns`` [ns] has given up bus ``lost`` (0 A, 1 B) after ``quiet``
+        cycles without a frame: the decision's time stamp and event."""
+        self.bus_out.t_ns = t_ns
+        self.event(t_ns, "can", f"switched to bus {BUS_NAMES[1 - lost]}",
+                   f"no frame on bus {BUS_NAMES[lost]} for {quiet * self.dt:.2f} s")
