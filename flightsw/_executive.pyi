@@ -8,6 +8,10 @@ from flightsw.messages import RateGroupTlm
 class Step:
     def step(self, t_ns: int) -> None: ...
 
+class When(Step):
+    def __init__(self, buf: Any, i: int, value: float,
+                 update: Callable[[int], None]) -> None: ...
+
 class RateGroup:
     name: str
     divider: int

@@ -34,6 +34,27 @@ cdef class Step:
         raise NotImplementedError(f"{type(self).__name__}.step")
 
 
+cdef class When(Step):
+    """``update(t_ns)`` only on the cycles when element ``i`` of the buffer ``buf`` equals
+    ``value``: a component that acts in one mode only (collision avoidance in ``cam``)
+    costs the executive a comparison in every other cycle, not a Python call."""
+
+    cdef double[::1] buf
+    cdef Py_ssize_t i
+    cdef double value
+    cdef object update
+
+    def __init__(self, buf, Py_ssize_t i, double value, update):
+        self.buf = buf
+        if not 0 <= i < self.buf.shape[0]:
+            raise ValueError(f"index {i} outside a buffer of {self.buf.shape[0]}")
+        self.i, self.value, self.update = i, value, update
+
+    cpdef void step(self, long long t_ns):
+        if self.buf[self.i] == self.value:
+            self.update(t_ns)
+
+
 def _kernel_of(update):
     """The :class:`Step` whose own ``step`` ``update`` is, else None."""
     owner = getattr(update, "__self__", None)

@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
-from flightsw._executive import ExecutiveCycle, RateGroup, Step
+from flightsw._executive import ExecutiveCycle, RateGroup, Step, When
 
-__all__ = ["Component", "Executive", "RateGroup", "SimClock", "Step", "TickSource",
+__all__ = ["Component", "Executive", "RateGroup", "SimClock", "Step", "TickSource", "When",
            "WallClock", "request_realtime_priority", "restore_scheduling", "scheduling"]
 
 

@@ -205,3 +205,20 @@ def test_an_exception_in_a_component_leaves_the_compiled_loop():
     with pytest.raises(RuntimeError, match="boom at 20"):
         ex.run(SimClock(10, n_ticks=5))
     assert ex.ticks == 2
+
+
+def test_when_calls_its_update_only_in_its_mode():
+    """``When`` calls the update only on cycles when the buffer element equals the value
+    (the mode written between cycles is the one read), and refuses an index outside the
+    buffer."""
+    from flightsw.executive import When
+
+    buf = np.zeros(3)
+    seen = []
+    w = When(buf, 2, 4.0, seen.append)
+    for t, mode in enumerate([0.0, 4.0, 4.0, 1.0, 4.0]):
+        buf[2] = mode
+        w.step(t)
+    assert seen == [1, 2, 4]
+    with pytest.raises(ValueError, match="outside"):
+        When(buf, 3, 0.0, seen.append)

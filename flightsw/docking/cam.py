@@ -35,8 +35,9 @@ from typing import Any
 
 import numpy as np
 
+from flightsw._executive import When
 from flightsw.attitude import dcm_from_q
-from flightsw.component import Input, Ported
+from flightsw.component import Input, Ported, WiringError
 from flightsw.config import CamParams, Vehicle
 from flightsw.messages import ModeMsg, NavState, ThrusterCmd
 from flightsw.orbit import Orbit
@@ -126,6 +127,11 @@ class CollisionAvoidance(Ported):
         self.check_wiring()
         self.plan_ = None
         self.cycles_in_cam = 0
+        # instance attribute: the executive compares the mode in C, and calls the escape's
+        # cycle only in cam
+        mode = self.mode_in
+        cycle = When(mode.buf, mode._slices["state"].start, self._cam_state, self._cam_cycle)
+        self.update = cycle.step  # type: ignore[method-assign]
 
     def push(self) -> tuple[np.ndarray, float]:
         """Duty cycles [-] of the strongest torque-free push back along the docking axis
@@ -181,9 +187,12 @@ class CollisionAvoidance(Ported):
         """Duty cycles of the planned burn (None before any)."""
         return None if self.plan_ is None else self.plan_.duty
 
-    def update(self, t_ns: int) -> None:
-        if self.mode_in.state != self._cam_state:
-            return
+    def update(self, t_ns: int) -> None:  # replaced at reset by the compiled mode check
+        raise WiringError(f"{self.name}: update before reset")
+
+    def _cam_cycle(self, t_ns: int) -> None:
+        """One cycle in cam: the escape burn planned on the first, then flown, then the
+        coast."""
         if self.plan_ is None:
             self.plan_ = self.plan(t_ns)
         duty = self.plan_.duty
