@@ -396,6 +396,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                   f"{c['lateness_p99_ms']:.3f} ms, max {c['lateness_max_ms']:.2f} ms; "
                   f"{c['overruns']} ticks missed their period")
         return EXIT_OK
+    if args.basilisk:
+        from hil.perf.basilisk import compare, report
+
+        r = compare(args.pairs, scenario=args.scenario)
+        sys.stdout.write(json.dumps({"basilisk": r}) + "\n" if args.json else report(r) + "\n")
+        return EXIT_OK
     if args.hil:
         from hil.perf.hil import human, run_hil_bench
 
@@ -723,12 +729,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--clock", action="store_true",
                    help="measure how punctual this machine keeps a deadline loop (the floor "
                         "under wall-paced benches) instead")
+    s.add_argument("--basilisk", action="store_true",
+                   help="side by side with Basilisk instead (the optional extra 'basilisk'): "
+                        "the scenario's window, dynamics alone and a closed loop, pinned to "
+                        "one CPU, interleaved pairs, CPU time")
+    s.add_argument("--pairs", type=int, default=5, metavar="N",
+                   help="interleaved pairs of runs for --basilisk (default 5)")
     s.set_defaults(func=_cmd_bench)
     return p
 
 
 EXTRAS = {"matplotlib": "analysis", "pyarrow": "analysis", "dask": "analysis",
-          "distributed": "analysis", "aiohttp": "ground", "plotly": "ground"}
+          "distributed": "analysis", "aiohttp": "ground", "plotly": "ground",
+          "Basilisk": "basilisk"}
 """Optional dependencies and the extra that installs each."""
 
 
