@@ -425,7 +425,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                   f"  round trip: p50 {rt['rtt_p50_ms']:.2f} ms, p99 {rt['rtt_p99_ms']:.2f} ms "
                   f"({rt['answered']}/{rt['pings']} pings)")
         return EXIT_OK
-    from hil.perf.benchmark import run_bench
+    from hil.perf.benchmark import KERNEL_PARTS, run_bench
 
     result = run_bench(args.scenario, quick=args.quick)
     if args.json:
@@ -445,6 +445,18 @@ def _cmd_bench(args: argparse.Namespace) -> int:
               f"figure flightsw sim prints for one run, which varies with the machine's load"
               + f"\n  writing its per-tick telemetry (--out) costs "
                 f"{100 * result['telemetry_cost_frac']:.0f}% more CPU time")
+        cy = result["cycle"]
+        print(f"where a cycle of {cy['scenario']} goes, CPU us per {result['base_rate_hz']:g} Hz "
+              f"cycle by name (each part timed on every call, the timers' cost taken off; "
+              f"a part at a lower rate counted per base cycle):")
+        for name, us in sorted(cy["cpu_us_per_cycle"].items(), key=lambda kv: -kv[1]):
+            print(f"  {name:<24} {us:6.2f} us")
+        print(f"  the loop untimed: {result['closed_loop_cpu_us_per_cycle']:.2f} us of CPU per "
+              f"cycle = {result['closed_loop_realtime_factor_cpu']:.0f}x real time by CPU "
+              f"time ({result['closed_loop_realtime_factor']:.0f}x by wall time); its floor, "
+              f"the kernels alone ({', '.join(KERNEL_PARTS)}): "
+              f"{result['kernel_floor_us_per_cycle']:.2f} us, the loop "
+              f"{result['closed_loop_over_floor']:.2f}x it")
         ob = result["orbit"]
         print(f"three-body orbit: the closed loop in the NRHO (nrho-nominal) at "
               f"{ob['nrho_cpu_realtime_factor']:.0f}x real time by CPU time, "

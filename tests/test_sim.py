@@ -119,6 +119,24 @@ def test_bench_json_contract():
     assert tm["tmtc_us_per_cycle"] == pytest.approx(sum(tm["parts_us_per_cycle"].values()))
     assert tm["packer"]["speedup"] > 1.0 and tm["packets_down_per_s"] > 1.0
     assert tm["parser"]["speedup"] > 1.0
+    # where a cycle goes, by name: every flight-software component and the world's parts,
+    # adding up with the timers' share to the timed run; the floor is the kernels' sum
+    cy = obj["cycle"]
+    per = cy["cpu_us_per_cycle"]
+    assert {"fdir", "navigation", "guidance", "control", "allocation", "buses", "cam",
+            "sequencer", "commanding", "world step", "docking interface", "sensor imu",
+            "sensor star_tracker", "sensor lidar", "executive and runner"} <= set(per)
+    assert all(v >= 0.0 for v in per.values()) and per["navigation"] > 0.0
+    assert sum(per.values()) + cy["timers_us_per_cycle"] == pytest.approx(
+        cy["timed_run_cpu_us_per_cycle"], rel=0.05)
+    assert cy["calls"]["sequencer"] == (cy["calls"]["navigation"] + 4) // 5  # 10 of 50 Hz
+    floor = sum(per[k] for k in ("navigation", "guidance", "control", "allocation"))
+    assert obj["kernel_floor_us_per_cycle"] == pytest.approx(
+        floor + obj["kernels"]["plant"]["kernel_us"])
+    assert obj["closed_loop_over_floor"] == pytest.approx(
+        obj["closed_loop_cpu_us_per_cycle"] / obj["kernel_floor_us_per_cycle"])
+    assert obj["closed_loop_realtime_factor_cpu"] == pytest.approx(
+        1e6 / (obj["closed_loop_cpu_us_per_cycle"] * obj["base_rate_hz"]))
 
 
 def test_clock_probe_json_contract():

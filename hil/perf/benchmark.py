@@ -86,6 +86,89 @@ def _clock_cost_ns(pc=time.perf_counter_ns, n: int = 20_000) -> float:
     return float(statistics.median(d))
 
 
+KERNEL_PARTS = ("navigation", "guidance", "control", "allocation", "plant")
+"""The compiled kernels of a cycle: the floor of :func:`cycle_breakdown`."""
+
+
+def cycle_breakdown(sc, seed: int = 0) -> dict[str, Any]:
+    """Where a closed-loop cycle's CPU time goes, by name: every flight-software component
+    in its rate group (fault management, navigation, ..., the sequencer at its 10 Hz),
+    each sensor model, the docking interface, the station's attitude law, the world step's
+    remainder (the plant kernel and the glue), and what is left of the cycle (executive,
+    runner, stop checks). A whole run of ``sc``, flown as ``flightsw sim`` flies it, with
+    each part timed on every call (the clock's own cost taken off each call); per cycle is
+    the part's total over the run's base ticks. The parts add up to the timed run's CPU
+    time; the untimed run is what the real-time factor is measured on."""
+    pc = time.perf_counter_ns
+    clock = _clock_cost_ns(pc)
+    acc: dict[str, int] = {}
+    calls: dict[str, int] = {}
+    world_parts: list[str] = []
+
+    def timed(fn, name: str):
+        acc[name], calls[name] = 0, 0
+
+        def call(*a):
+            t0 = pc()
+            fn(*a)
+            acc[name] += pc() - t0
+            calls[name] += 1
+        return call
+
+    def instrument(fsw: FlightSoftware, world) -> None:
+        for g in fsw.executive.groups:
+            for c in g.components:
+                g.wrap(c, functools.partial(timed, name=c.name))
+        world.docking.step = timed(world.docking.step, "docking interface")
+        world.station.step = timed(world.station.step, "station attitude law")
+        world._ticks = tuple(timed(tick, f"sensor {unit}")
+                             for unit, tick in zip(world.sensors, world._ticks, strict=True))
+        world_parts.extend(acc.keys() - {c.name for g in fsw.executive.groups
+                                         for c in g.components})
+        world.step = timed(world.step, "world step")
+
+    c0 = time.process_time()
+    res = run(sc, seed, instrument=instrument)
+    cpu_s = time.process_time() - c0
+    ticks = round(res.sim_time_s * sc.fsw.base_rate_hz)
+    wrapper_ns = _wrapper_cost_ns(timed)
+    acc.pop("_probe"), calls.pop("_probe")
+    net = {k: max(0.0, v - clock * calls[k]) for k, v in acc.items()}
+    # the world step's own share: what its timed parts inside it did not take, their
+    # timers included
+    inner = sum(net[k] + wrapper_ns * calls[k] for k in world_parts)
+    net["world step"] = max(0.0, net["world step"] - inner)
+    per = {k: v / ticks * 1e-3 for k, v in net.items()}
+    per_call = {k: net[k] / calls[k] * 1e-3 for k in net if calls[k]}
+    parts = sum(per.values())
+    cycle_us = cpu_s / ticks * 1e6
+    timers_us = sum(calls.values()) * wrapper_ns / ticks * 1e-3
+    per["executive and runner"] = max(0.0, cycle_us - parts - timers_us)
+    return {"scenario": sc.name, "cycles": ticks, "cpu_us_per_cycle": per,
+            "us_per_call": per_call, "calls": calls, "timed_run_cpu_us_per_cycle": cycle_us,
+            "timers_us_per_cycle": timers_us, "clock_read_ns": clock,
+            "timer_call_ns": wrapper_ns}
+
+
+def _wrapper_cost_ns(timed, n: int = 20_000) -> float:
+    """What one call through ``timed``'s wrapper adds to the call it wraps [ns] (median of
+    batches): the timers' own share of a timed run."""
+    def noop(*_a) -> None:
+        pass
+    wrapped = timed(noop, "_probe")
+    pc = time.perf_counter_ns
+    d = []
+    for _ in range(9):
+        t0 = pc()
+        for i in range(n):
+            wrapped(i)
+        t1 = pc()
+        for i in range(n):
+            noop(i)
+        d.append((t1 - t0 - (pc() - t1)) / n)
+    return float(statistics.median(d))
+
+
 def tmtc_cost(*, quick: bool = False, seed: int = 0) -> dict:
     """What the ground link costs the flight software, in ``nominal-ground`` flown with its
     link model and ground script: CPU time per control cycle of the flight side's TM/TC
@@ -271,7 +354,16 @@ def run_bench(scenario: str = "nominal", *, quick: bool = False, seed: int = 0) 
             cpu_out.append(time.process_time() - c1)
     res = sorted(loops, key=lambda r: r.wall_time_s)[len(loops) // 2]
     ticks = res.sim_time_s / dt
+    cpu_us = statistics.median(cpu_plain) / ticks * 1e6
+    cycle = cycle_breakdown(sc, seed)
+    per = cycle["cpu_us_per_cycle"]
+    floor = sum(per[k] for k in COMPONENTS) + kernels["plant"]["kernel_us"]
     return {
+        "cycle": cycle,
+        "closed_loop_cpu_us_per_cycle": cpu_us,
+        "closed_loop_realtime_factor_cpu": 1e6 / (cpu_us * sc.fsw.base_rate_hz),
+        "kernel_floor_us_per_cycle": floor,
+        "closed_loop_over_floor": cpu_us / floor,
         "kernels": kernels,
         "closed_loop_realtime_factor": res.realtime_factor,
         "closed_loop_us_per_cycle": res.wall_time_s / ticks * 1e6,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -254,7 +255,8 @@ def closed_loop(sc: Scenario, seed: int, *, twin: bool = False) -> tuple[FlightS
 def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = None,
         twin: bool = False, record: bool | None = None, realtime: bool = False,
         wall_budget_s: float = 600.0, progress: Progress | None = None,
-        csv: bool = False, serve_ground: Any = None, speed: float = 1.0) -> RunResult:
+        csv: bool = False, serve_ground: Any = None, speed: float = 1.0,
+        instrument: Callable[[FlightSoftware, World], None] | None = None) -> RunResult:
     """Fly ``sc`` once in lockstep and return the result.
 
     Parameters
@@ -286,10 +288,15 @@ def run(sc: Scenario, seed: int | None = None, *, out_dir: str | Path | None = N
         :func:`hil.ground.serve.tcp_ground`).
     speed : float
         With ``realtime``, how many times faster than real time the ticks are paced [-].
+    instrument : callable, optional
+        Called with the run's flight software and world before the first tick (a
+        benchmark puts its timers in here); it must change nothing that is flown.
     """
     seed = sc.seed if seed is None else int(seed)
     sc = run_scenario(sc, seed)  # the run's orbit phase, where it is dispersed
     fsw, world = closed_loop(sc, seed, twin=twin)
+    if instrument is not None:
+        instrument(fsw, world)
     dt = fsw.dt
     limit_ticks = int(math.ceil(sc.time_limit_s / dt))
     n_ticks = limit_ticks + int(math.ceil(fsw.cam.horizon_s / dt))  # an escape's coast
